@@ -1,0 +1,63 @@
+// Coordinator: the pure cluster-state logic (DESIGN.md section 3), an Actor driven by an Env.
+//
+// Owns the cluster state (nodes, indices, routing, primary terms, in-sync sets, a version),
+// persists it through the Env's Disk and reloads it on Start(); allocates copies (never two
+// copies of a shard on one node); detects dead nodes by missed heartbeats; promotes an in-sync
+// replica with term + 1 when a primary is lost (R7); removes a copy from the in-sync set only
+// on a shard-failed request from the shard's current term (R8); publishes every change.
+//
+// Thread-safety: none; driven one event at a time by its runtime.
+#ifndef SEQSIM_COORDINATOR_LOGIC_COORDINATOR_H_
+#define SEQSIM_COORDINATOR_LOGIC_COORDINATOR_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/time/time.h"
+#include "common/env.h"
+#include "proto/seqsim.pb.h"
+
+namespace seqsim {
+
+struct CoordinatorOptions {
+  std::string cluster_name = "seqsim";
+  // A node that has not sent a heartbeat for this long is declared dead.
+  absl::Duration heartbeat_timeout = absl::Milliseconds(500);
+  // How often dead nodes are looked for.
+  absl::Duration check_interval = absl::Milliseconds(50);
+  absl::Duration rpc_timeout = absl::Seconds(2);
+};
+
+class Coordinator final : public Actor {
+ public:
+  Coordinator(Env* env, CoordinatorOptions options);
+  ~Coordinator() override;
+
+  void Start() override;
+  void Handle(pb::Envelope request, RespondFn respond) override;
+  void Flush() override;
+
+  const pb::ClusterState& state() const;
+
+  struct State;  // defined in coordinator.cc
+
+ private:
+  std::unique_ptr<State> state_;
+};
+
+// Cluster health from a cluster state: "green" (every copy started), "yellow" (every primary
+// started, some replica not), "red" (some primary unassigned or not started).
+struct ClusterHealth {
+  std::string status;
+  int active_primary_shards = 0;
+  int active_shards = 0;
+  int initializing_shards = 0;
+  int unassigned_shards = 0;
+  int number_of_nodes = 0;
+  int number_of_data_nodes = 0;
+};
+ClusterHealth ComputeHealth(const pb::ClusterState& state, const std::string& index = "");
+
+}  // namespace seqsim
+
+#endif  // SEQSIM_COORDINATOR_LOGIC_COORDINATOR_H_

@@ -1,0 +1,177 @@
+// ShardEngine: one shard copy (primary or replica) as a pure state machine.
+//
+// What it is for: the replication rules R1, R2, R4, R5, R6, R7 (resync/trim/no-op support),
+// R9 (operations retained for recovery, snapshot install) and R10 (translog) of DESIGN.md,
+// with no threads, sockets, sleeps or clock reads. The live node and the lab drive it through
+// the same calls; the node logic (node/node.h) decides when to call what.
+//
+// Thread-safety: none. One actor owns a ShardEngine and calls it from one thread at a time.
+//
+// Invariants:
+//   - local_checkpoint() <= max_seq_no(); every seq_no <= local_checkpoint() is processed.
+//   - global_checkpoint() only advances (except on a snapshot install) and is
+//     <= local_checkpoint() on the primary.
+//   - a document's stored (seq_no, term) is the newest operation processed for its id,
+//     tombstones (deletes) included.
+//   - every processed operation is in the translog; operations are durable only after Sync().
+//   - a request rejected by a check on the primary consumes no seq_no and changes nothing.
+#ifndef SEQSIM_NODE_ENGINE_SHARD_ENGINE_H_
+#define SEQSIM_NODE_ENGINE_SHARD_ENGINE_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "common/env.h"
+#include "proto/seqsim.pb.h"
+
+namespace seqsim {
+
+using SeqNo = int64_t;
+using PrimaryTerm = int64_t;
+using Version = int64_t;
+
+inline constexpr SeqNo kUnassignedSeqNo = -2;
+inline constexpr SeqNo kNoOpsPerformed = -1;
+inline constexpr PrimaryTerm kUnassignedTerm = 0;
+
+// A document as one copy stores it. A delete leaves a tombstone (deleted = true) that keeps
+// its seq_no and term so that an older operation can never resurrect the document (R5).
+struct StoredDoc {
+  std::string source;  // JSON bytes; empty for a tombstone
+  Version version = 0;
+  SeqNo seq_no = kUnassignedSeqNo;
+  PrimaryTerm term = kUnassignedTerm;
+  bool deleted = false;
+};
+
+// What a primary write did.
+struct WriteResult {
+  pb::Operation op;    // the stamped operation, to replicate (a rejected request has none)
+  std::string result;  // created | updated | deleted | not_found | noop
+  // For an update: the document after the update (for `get` in the reply).
+  std::string source;
+  // False for an update that changed nothing ("noop"): no seq_no consumed, nothing to
+  // replicate.
+  bool replicate = true;
+};
+
+// The outcome of one replica-side apply, for traces and tests.
+enum class ApplyOutcome {
+  kApplied,           // the document changed
+  kStale,             // processed and recorded, document untouched (older seq_no / term)
+  kAlreadyProcessed,  // this seq_no was processed before: nothing recorded again
+  kNoOp,              // a no-op operation, recorded and processed
+};
+
+struct EngineOptions {
+  // Translog file, relative to the Disk's root, e.g. "shards/idx/0/translog".
+  std::string translog_path;
+  // Index name and uuid and shard number, for error bodies.
+  std::string index;
+  std::string index_uuid;
+  int shard = 0;
+  // Planted bugs for the lab (--unsafe=...); never set in the live cluster.
+  bool unsafe_no_fencing = false;       // replicas accept operations with older terms
+  bool unsafe_no_seqno_check = false;   // replicas apply whatever arrives last
+};
+
+class ShardEngine {
+ public:
+  // Creates an empty copy, or recovers one from the translog at options.translog_path:
+  // replays every intact record (a torn or corrupt tail is cut off the file), rebuilding the
+  // documents, the local checkpoint, max_seq_no, the term and the global checkpoint.
+  static absl::StatusOr<std::unique_ptr<ShardEngine>> Open(Disk* disk,
+                                                           EngineOptions options);
+
+  // ---- Terms --------------------------------------------------------------------------
+  PrimaryTerm term() const;
+  // Adopts `term` if higher than the current one (persisted in the translog). Returns true
+  // if the term changed.
+  bool AdvanceTerm(PrimaryTerm term);
+
+  // ---- Primary path (R1, R2) --------------------------------------------------------------
+  // Runs every Elasticsearch check of `request` (validation 400, version conflicts 409,
+  // missing documents 404) against the stored document; on success stamps
+  // seq_no = max_seq_no()+1, the current term and the new _version, applies it locally and
+  // appends it to the translog. `request.kind()` INDEX, CREATE, DELETE or UPDATE.
+  // A DELETE of a missing document succeeds with result "not_found" and still consumes a
+  // seq_no (its op is a delete with version 1... as ES). An UPDATE merges `update_doc` into
+  // the stored _source (or indexes `upsert` / the doc when missing, per doc_as_upsert); an
+  // update that changes nothing returns result "noop" with replicate == false.
+  absl::StatusOr<WriteResult> PrimaryWrite(const pb::WriteRequest& request);
+
+  // Validation only (400s), without touching state; PrimaryWrite calls it first.
+  static absl::Status Validate(const pb::WriteRequest& request);
+
+  // ---- Replica path (R4, R5) --------------------------------------------------------------
+  // Fencing: FailedPrecondition with reason
+  //   "operation primary term [X] is too old (current [Y])"
+  // when `request_term` < term(); a higher term is adopted first.
+  absl::Status CheckAndAdvanceTerm(PrimaryTerm request_term);
+  // Applies one operation received from the primary (after CheckAndAdvanceTerm). Changes the
+  // document only if op is newer than what it holds: higher seq_no, or equal seq_no and
+  // higher term. Records the seq_no as processed either way and appends to the translog.
+  absl::StatusOr<ApplyOutcome> ApplyOnReplica(const pb::Operation& op);
+
+  // ---- Checkpoints (R6) -------------------------------------------------------------------
+  SeqNo max_seq_no() const;
+  SeqNo local_checkpoint() const;
+  SeqNo global_checkpoint() const;
+  // Adopts `gcp` if it is higher than the current global checkpoint (never above the local
+  // checkpoint on this copy's own knowledge: it is capped at local_checkpoint()).
+  void UpdateGlobalCheckpoint(SeqNo gcp);
+  SeqNo max_seq_no_of_updates_or_deletes() const;
+  void AdvanceMaxSeqNoOfUpdatesOrDeletes(SeqNo seq_no);
+
+  // ---- Resync and recovery (R7, R9) -------------------------------------------------------
+  // Every retained operation with seq_no > `above`, in seq_no order (the last operation
+  // processed for each seq_no). Fails with FailedPrecondition if some are no longer retained.
+  absl::StatusOr<std::vector<pb::Operation>> OperationsAbove(SeqNo above) const;
+  // True if every operation above `above` is still retained (ops-based recovery possible).
+  bool HasOperationsAbove(SeqNo above) const;
+  // Drops operations above `above_seq_no` whose term is older than `term` (resync trim):
+  // they are forgotten as processed, and documents they set are rolled back to the newest
+  // remaining operation for that id (or removed if none remains).
+  absl::Status TrimOperationsAbove(SeqNo above_seq_no, PrimaryTerm term);
+  // New primary: fills every gap below max_seq_no() with a no-op under the current term
+  // ("filling gaps"); returns the no-ops it created (to replicate).
+  absl::StatusOr<std::vector<pb::Operation>> FillGapsWithNoOps();
+  // Full-copy recovery: a snapshot of every live document and tombstone as operations.
+  std::vector<pb::Operation> Snapshot() const;
+  // Replaces this copy's content with `docs` (from Snapshot() on the primary) and sets the
+  // checkpoints; the translog is rewritten to hold exactly these operations.
+  absl::Status InstallSnapshot(const std::vector<pb::Operation>& docs, SeqNo max_seq_no,
+                               SeqNo local_checkpoint, SeqNo global_checkpoint,
+                               PrimaryTerm term);
+
+  // ---- Reads ------------------------------------------------------------------------------
+  // The live document (not a tombstone), or nullptr.
+  const StoredDoc* Get(const std::string& id) const;
+  // Live documents in id order.
+  std::vector<std::pair<std::string, StoredDoc>> LiveDocs() const;
+  int64_t doc_count() const;
+
+  // ---- Durability (R10) -------------------------------------------------------------------
+  // True if operations were appended since the last Sync().
+  bool NeedsSync() const;
+  // fsyncs the translog once, covering every operation appended so far (group commit).
+  absl::Status Sync();
+
+  const EngineOptions& options() const;
+
+ private:
+  ShardEngine(Disk* disk, EngineOptions options);
+  // (The implementation adds what it needs here.)
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace seqsim
+
+#endif  // SEQSIM_NODE_ENGINE_SHARD_ENGINE_H_
