@@ -1,0 +1,229 @@
+#include "common/live/server_adapters.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <functional>
+
+#include "absl/strings/str_cat.h"
+#include "common/live/transport.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
+
+namespace seqsim {
+namespace {
+
+std::string CallerId(grpc::CallbackServerContext* context) {
+  const auto& metadata = context->client_metadata();
+  auto it = metadata.find(kFromMetadataKey);
+  if (it == metadata.end()) return "client";
+  return std::string(it->second.data(), it->second.size());
+}
+
+// Finishes one unary call exactly once: with the actor's reply (moved into the
+// typed response by `fill`), or UNAVAILABLE if the reply is dropped (the actor
+// or executor went away first).
+class Finisher {
+ public:
+  using Fill = std::function<grpc::Status(pb::Envelope&)>;
+  Finisher(grpc::ServerUnaryReactor* reactor, Fill fill)
+      : reactor_(reactor), fill_(std::move(fill)) {}
+  ~Finisher() {
+    if (!finished_.exchange(true)) {
+      reactor_->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                    "request dropped: shutting down"));
+    }
+  }
+  void Finish(pb::Envelope& reply) {
+    if (finished_.exchange(true)) return;
+    reactor_->Finish(fill_(reply));
+  }
+
+ private:
+  grpc::ServerUnaryReactor* const reactor_;
+  const Fill fill_;
+  std::atomic<bool> finished_{false};
+};
+
+// Hands `request` to the host's actor; the reply's `has`/`mutable` field fills
+// `response`.
+template <typename Response>
+grpc::ServerUnaryReactor* Serve(const ActorHost& host,
+                                grpc::CallbackServerContext* context,
+                                pb::Envelope request, Response* response,
+                                bool (pb::Envelope::*has)() const,
+                                Response* (pb::Envelope::*field)()) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  std::string from = CallerId(context);
+  if (host.faults->IsPartitioned(from)) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                 absl::StrCat("partitioned from ", from)));
+    return reactor;
+  }
+  request.set_from(from);
+  auto finisher = std::make_shared<Finisher>(
+      reactor,
+      [response, has, field, from, faults = host.faults](pb::Envelope& reply) {
+        if (faults->IsPartitioned(from)) {
+          return grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                              absl::StrCat("partitioned from ", from));
+        }
+        if (!(reply.*has)()) {
+          return grpc::Status(grpc::StatusCode::INTERNAL,
+                              absl::StrCat("actor answered with envelope body ",
+                                           reply.body_case()));
+        }
+        response->Swap((reply.*field)());
+        return grpc::Status::OK;
+      });
+  Actor* actor = host.actor;
+  host.executor->Post([actor, request = std::move(request),
+                       finisher]() mutable {
+    actor->Handle(std::move(request),
+                  [finisher = std::move(finisher)](pb::Envelope reply) mutable {
+                    finisher->Finish(reply);
+                  });
+  });
+  return reactor;
+}
+
+}  // namespace
+
+// Defines Service::Method: wraps the request into the envelope's `req_field`
+// and answers from its `resp_field`.
+#define SEQSIM_SERVE(Service, Method, Request, Response, req_field,       \
+                     resp_field)                                          \
+  grpc::ServerUnaryReactor* Service::Method(                              \
+      grpc::CallbackServerContext* context, const Request* request,       \
+      Response* response) {                                               \
+    pb::Envelope envelope;                                                \
+    *envelope.mutable_##req_field() = *request;                           \
+    return Serve<Response>(host_, context, std::move(envelope), response, \
+                           &pb::Envelope::has_##resp_field,               \
+                           &pb::Envelope::mutable_##resp_field);          \
+  }
+
+SEQSIM_SERVE(DocumentsService, Write, pb::WriteRequest, pb::WriteResponse,
+             write, write_response)
+SEQSIM_SERVE(DocumentsService, Bulk, pb::BulkRequest, pb::BulkResponse, bulk,
+             bulk_response)
+SEQSIM_SERVE(DocumentsService, Get, pb::GetRequest, pb::GetResponse, get,
+             get_response)
+SEQSIM_SERVE(DocumentsService, Search, pb::SearchRequest, pb::SearchResponse,
+             search, search_response)
+SEQSIM_SERVE(DocumentsService, ShardSearch, pb::SearchRequest,
+             pb::SearchResponse, shard_search, search_response)
+SEQSIM_SERVE(DocumentsService, CreateIndex, pb::CreateIndexRequest,
+             pb::CreateIndexResponse, create_index, create_index_response)
+SEQSIM_SERVE(DocumentsService, DeleteIndex, pb::DeleteIndexRequest,
+             pb::DeleteIndexResponse, delete_index, delete_index_response)
+
+SEQSIM_SERVE(ReplicationService, Replicate, pb::ReplicateRequest,
+             pb::ReplicateResponse, replicate, replicate_response)
+SEQSIM_SERVE(ReplicationService, Resync, pb::ResyncRequest,
+             pb::ReplicateResponse, resync, replicate_response)
+SEQSIM_SERVE(ReplicationService, StartRecovery, pb::StartRecoveryRequest,
+             pb::StartRecoveryResponse, start_recovery, start_recovery_response)
+SEQSIM_SERVE(ReplicationService, RecoverySnapshot, pb::RecoverySnapshotRequest,
+             pb::ReplicateResponse, recovery_snapshot, replicate_response)
+SEQSIM_SERVE(ReplicationService, RecoveryOps, pb::RecoveryOpsRequest,
+             pb::ReplicateResponse, recovery_ops, replicate_response)
+
+SEQSIM_SERVE(PublicationService, Publish, pb::PublishRequest,
+             pb::PublishResponse, publish, publish_response)
+
+SEQSIM_SERVE(CoordinationService, Join, pb::JoinRequest, pb::JoinResponse, join,
+             join_response)
+SEQSIM_SERVE(CoordinationService, Heartbeat, pb::HeartbeatRequest,
+             pb::HeartbeatResponse, heartbeat, heartbeat_response)
+SEQSIM_SERVE(CoordinationService, ShardFailed, pb::ShardFailedRequest,
+             pb::ShardFailedResponse, shard_failed, shard_failed_response)
+SEQSIM_SERVE(CoordinationService, ShardStarted, pb::ShardStartedRequest,
+             pb::ShardStartedResponse, shard_started, shard_started_response)
+SEQSIM_SERVE(CoordinationService, CreateIndex, pb::CreateIndexRequest,
+             pb::CreateIndexResponse, create_index, create_index_response)
+SEQSIM_SERVE(CoordinationService, DeleteIndex, pb::DeleteIndexRequest,
+             pb::DeleteIndexResponse, delete_index, delete_index_response)
+SEQSIM_SERVE(CoordinationService, GetClusterState, pb::GetClusterStateRequest,
+             pb::GetClusterStateResponse, get_cluster_state,
+             get_cluster_state_response)
+
+#undef SEQSIM_SERVE
+
+grpc::ServerUnaryReactor* AdminService::Fault(
+    grpc::CallbackServerContext* context, const pb::FaultRequest* request,
+    pb::FaultResponse* response) {
+  *response = host_.faults->Apply(*request);
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* AdminService::NodeStatus(
+    grpc::CallbackServerContext* context, const pb::NodeStatusRequest* request,
+    pb::NodeStatusResponse* response) {
+  if (!forward_node_status_) {
+    response->set_node_id(host_.id);
+    for (const std::string& peer : host_.faults->Partitioned())
+      response->add_partitioned(peer);
+    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+  pb::Envelope envelope;
+  *envelope.mutable_node_status() = *request;
+  return Serve<pb::NodeStatusResponse>(
+      host_, context, std::move(envelope), response,
+      &pb::Envelope::has_node_status_response,
+      &pb::Envelope::mutable_node_status_response);
+}
+
+absl::Status CheckPortFree(const std::string& host, int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return absl::InternalError(absl::StrCat("socket: ", std::strerror(errno)));
+  int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<uint16_t>(port));
+  if (::inet_pton(AF_INET, host.c_str(), &address.sin_addr) != 1) {
+    ::close(fd);
+    return absl::InvalidArgumentError(
+        absl::StrCat("host ", host, " is not an IPv4 address"));
+  }
+  int rc = ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address));
+  int err = errno;
+  ::close(fd);
+  if (rc == 0) return absl::OkStatus();
+  if (err == EADDRINUSE) {
+    return absl::UnavailableError(
+        absl::StrCat("port ", port, " on ", host, " is already in use"));
+  }
+  return absl::UnavailableError(
+      absl::StrCat("cannot bind ", host, ":", port, ": ", std::strerror(err)));
+}
+
+absl::StatusOr<std::unique_ptr<grpc::Server>> StartGrpcServer(
+    const std::string& host, int port,
+    const std::vector<grpc::Service*>& services) {
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  int bound_port = 0;
+  builder.AddListeningPort(absl::StrCat(host, ":", port),
+                           grpc::InsecureServerCredentials(), &bound_port);
+  for (grpc::Service* service : services) builder.RegisterService(service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr || bound_port == 0) {
+    return absl::UnavailableError(
+        absl::StrCat("port ", port, " on ", host, " is already in use"));
+  }
+  return server;
+}
+
+}  // namespace seqsim
