@@ -1,20 +1,26 @@
 // ShardEngine: one shard copy (primary or replica) as a pure state machine.
 //
-// What it is for: the replication rules R1, R2, R4, R5, R6, R7 (resync/trim/no-op support),
-// R9 (operations retained for recovery, snapshot install) and R10 (translog) of DESIGN.md,
-// with no threads, sockets, sleeps or clock reads. The live node and the lab drive it through
-// the same calls; the node logic (node/node.h) decides when to call what.
+// What it is for: the replication rules R1, R2, R4, R5, R6, R7
+// (resync/trim/no-op support), R9 (operations retained for recovery, snapshot
+// install) and R10 (translog) of DESIGN.md, with no threads, sockets, sleeps or
+// clock reads. The live node and the lab drive it through the same calls; the
+// node logic (node/node.h) decides when to call what.
 //
-// Thread-safety: none. One actor owns a ShardEngine and calls it from one thread at a time.
+// Thread-safety: none. One actor owns a ShardEngine and calls it from one
+// thread at a time.
 //
 // Invariants:
-//   - local_checkpoint() <= max_seq_no(); every seq_no <= local_checkpoint() is processed.
+//   - local_checkpoint() <= max_seq_no(); every seq_no <= local_checkpoint() is
+//   processed.
 //   - global_checkpoint() only advances (except on a snapshot install) and is
 //     <= local_checkpoint() on the primary.
-//   - a document's stored (seq_no, term) is the newest operation processed for its id,
+//   - a document's stored (seq_no, term) is the newest operation processed for
+//   its id,
 //     tombstones (deletes) included.
-//   - every processed operation is in the translog; operations are durable only after Sync().
-//   - a request rejected by a check on the primary consumes no seq_no and changes nothing.
+//   - every processed operation is in the translog; operations are durable only
+//   after Sync().
+//   - a request rejected by a check on the primary consumes no seq_no and
+//   changes nothing.
 #ifndef SEQSIM_NODE_ENGINE_SHARD_ENGINE_H_
 #define SEQSIM_NODE_ENGINE_SHARD_ENGINE_H_
 
@@ -40,8 +46,9 @@ inline constexpr SeqNo kUnassignedSeqNo = -2;
 inline constexpr SeqNo kNoOpsPerformed = -1;
 inline constexpr PrimaryTerm kUnassignedTerm = 0;
 
-// A document as one copy stores it. A delete leaves a tombstone (deleted = true) that keeps
-// its seq_no and term so that an older operation can never resurrect the document (R5).
+// A document as one copy stores it. A delete leaves a tombstone (deleted =
+// true) that keeps its seq_no and term so that an older operation can never
+// resurrect the document (R5).
 struct StoredDoc {
   std::string source;  // JSON bytes; empty for a tombstone
   Version version = 0;
@@ -52,20 +59,22 @@ struct StoredDoc {
 
 // What a primary write did.
 struct WriteResult {
-  pb::Operation op;    // the stamped operation, to replicate (a rejected request has none)
+  pb::Operation
+      op;  // the stamped operation, to replicate (a rejected request has none)
   std::string result;  // created | updated | deleted | not_found | noop
   // For an update: the document after the update (for `get` in the reply).
   std::string source;
-  // False for an update that changed nothing ("noop"): no seq_no consumed, nothing to
-  // replicate.
+  // False for an update that changed nothing ("noop"): no seq_no consumed,
+  // nothing to replicate.
   bool replicate = true;
 };
 
 // The outcome of one replica-side apply, for traces and tests.
 enum class ApplyOutcome {
-  kApplied,           // the document changed
-  kStale,             // processed and recorded, document untouched (older seq_no / term)
-  kAlreadyProcessed,  // this seq_no was processed before: nothing recorded again
+  kApplied,  // the document changed
+  kStale,    // processed and recorded, document untouched (older seq_no / term)
+  kAlreadyProcessed,  // this seq_no was processed before: nothing recorded
+                      // again
   kNoOp,              // a no-op operation, recorded and processed
 };
 
@@ -77,90 +86,135 @@ struct EngineOptions {
   std::string index_uuid;
   int shard = 0;
   // Planted bugs for the lab (--unsafe=...); never set in the live cluster.
-  bool unsafe_no_fencing = false;       // replicas accept operations with older terms
-  bool unsafe_no_seqno_check = false;   // replicas apply whatever arrives last
+  bool unsafe_no_fencing =
+      false;  // replicas accept operations with older terms
+  bool unsafe_no_seqno_check = false;  // replicas apply whatever arrives last
+  // History retention for operations-based recovery (R9): -1 keeps every
+  // operation; a value N >= 0 discards history operations with seq_no <=
+  // global_checkpoint() - N, so that a copy far enough behind needs a full-copy
+  // (file-based) recovery.
+  int64_t retain_ops_below_global_checkpoint = -1;
 };
 
 class ShardEngine {
  public:
-  // Creates an empty copy, or recovers one from the translog at options.translog_path:
-  // replays every intact record (a torn or corrupt tail is cut off the file), rebuilding the
-  // documents, the local checkpoint, max_seq_no, the term and the global checkpoint.
-  static absl::StatusOr<std::unique_ptr<ShardEngine>> Open(Disk* disk,
-                                                           EngineOptions options);
+  // Creates an empty copy, or recovers one from the translog at
+  // options.translog_path: replays every intact record (a torn or corrupt tail
+  // is cut off the file), rebuilding the documents, the local checkpoint,
+  // max_seq_no, the term and the global checkpoint.
+  static absl::StatusOr<std::unique_ptr<ShardEngine>> Open(
+      Disk* disk, EngineOptions options);
+  ~ShardEngine();
+  ShardEngine(const ShardEngine&) = delete;
+  ShardEngine& operator=(const ShardEngine&) = delete;
 
-  // ---- Terms --------------------------------------------------------------------------
+  // ---- Terms
+  // --------------------------------------------------------------------------
   PrimaryTerm term() const;
-  // Adopts `term` if higher than the current one (persisted in the translog). Returns true
-  // if the term changed.
+  // Adopts `term` if higher than the current one (persisted in the translog).
+  // Returns true if the term changed.
   bool AdvanceTerm(PrimaryTerm term);
 
-  // ---- Primary path (R1, R2) --------------------------------------------------------------
-  // Runs every Elasticsearch check of `request` (validation 400, version conflicts 409,
+  // ---- Primary path (R1, R2)
+  // -------------------------------------------------------------- Runs every
+  // Elasticsearch check of `request` (validation 400, version conflicts 409,
   // missing documents 404) against the stored document; on success stamps
-  // seq_no = max_seq_no()+1, the current term and the new _version, applies it locally and
-  // appends it to the translog. `request.kind()` INDEX, CREATE, DELETE or UPDATE.
-  // A DELETE of a missing document succeeds with result "not_found" and still consumes a
-  // seq_no (its op is a delete with version 1... as ES). An UPDATE merges `update_doc` into
-  // the stored _source (or indexes `upsert` / the doc when missing, per doc_as_upsert); an
-  // update that changes nothing returns result "noop" with replicate == false.
+  // seq_no = max_seq_no()+1, the current term and the new _version, applies it
+  // locally and appends it to the translog. `request.kind()` INDEX, CREATE,
+  // DELETE or UPDATE. A DELETE of a missing document succeeds with result
+  // "not_found" and still consumes a seq_no (its op is a delete with
+  // version 1... as ES). An UPDATE merges `update_doc` into the stored _source
+  // (or indexes `upsert` / the doc when missing, per doc_as_upsert); an update
+  // that changes nothing returns result "noop" with replicate == false (only
+  // when request.detect_noop() is set, as in Elasticsearch; the REST layer
+  // defaults it to true). retry_on_conflict: the node actor runs one request at
+  // a time, so an update's read-merge-write is atomic here and can never race
+  // another write; the only conflicts an update can meet come from if_seq_no /
+  // if_primary_term, which Elasticsearch forbids to retry (400 "compare and
+  // write operations can not be retried"). So retry_on_conflict is validated
+  // but never needs a retry loop. Errors: 400 (Validate,
+  // mapper_parsing_exception "failed to parse" for a source that is not a JSON
+  // object), 409 version_conflict_engine_exception, 404
+  // document_missing_exception; a translog append failure returns its Disk
+  // status.
   absl::StatusOr<WriteResult> PrimaryWrite(const pb::WriteRequest& request);
 
-  // Validation only (400s), without touching state; PrimaryWrite calls it first.
+  // Validation only (400s), without touching state; PrimaryWrite calls it
+  // first.
   static absl::Status Validate(const pb::WriteRequest& request);
 
-  // ---- Replica path (R4, R5) --------------------------------------------------------------
-  // Fencing: FailedPrecondition with reason
+  // ---- Replica path (R4, R5)
+  // -------------------------------------------------------------- Fencing:
+  // FailedPrecondition with reason
   //   "operation primary term [X] is too old (current [Y])"
   // when `request_term` < term(); a higher term is adopted first.
   absl::Status CheckAndAdvanceTerm(PrimaryTerm request_term);
-  // Applies one operation received from the primary (after CheckAndAdvanceTerm). Changes the
-  // document only if op is newer than what it holds: higher seq_no, or equal seq_no and
-  // higher term. Records the seq_no as processed either way and appends to the translog.
+  // Applies one operation received from the primary (after
+  // CheckAndAdvanceTerm). Changes the document only if op is newer than what it
+  // holds: higher seq_no, or equal seq_no and higher term. Records the seq_no
+  // as processed either way and appends to the translog.
   absl::StatusOr<ApplyOutcome> ApplyOnReplica(const pb::Operation& op);
 
-  // ---- Checkpoints (R6) -------------------------------------------------------------------
+  // ---- Checkpoints (R6)
+  // -------------------------------------------------------------------
   SeqNo max_seq_no() const;
   SeqNo local_checkpoint() const;
   SeqNo global_checkpoint() const;
-  // Adopts `gcp` if it is higher than the current global checkpoint (never above the local
-  // checkpoint on this copy's own knowledge: it is capped at local_checkpoint()).
+  // Adopts `gcp` if it is higher than the current global checkpoint (never
+  // above the local checkpoint on this copy's own knowledge: it is capped at
+  // local_checkpoint()).
   void UpdateGlobalCheckpoint(SeqNo gcp);
   SeqNo max_seq_no_of_updates_or_deletes() const;
   void AdvanceMaxSeqNoOfUpdatesOrDeletes(SeqNo seq_no);
 
-  // ---- Resync and recovery (R7, R9) -------------------------------------------------------
-  // Every retained operation with seq_no > `above`, in seq_no order (the last operation
-  // processed for each seq_no). Fails with FailedPrecondition if some are no longer retained.
+  // ---- Resync and recovery (R7, R9)
+  // ------------------------------------------------------- Every retained
+  // operation with seq_no > `above`, in seq_no order (the last operation
+  // processed for each seq_no). Fails with FailedPrecondition if some are no
+  // longer retained.
   absl::StatusOr<std::vector<pb::Operation>> OperationsAbove(SeqNo above) const;
-  // True if every operation above `above` is still retained (ops-based recovery possible).
+  // True if every operation above `above` is still retained (ops-based recovery
+  // possible).
   bool HasOperationsAbove(SeqNo above) const;
-  // Drops operations above `above_seq_no` whose term is older than `term` (resync trim):
-  // they are forgotten as processed, and documents they set are rolled back to the newest
-  // remaining operation for that id (or removed if none remains).
+  // Drops operations above `above_seq_no` whose term is older than `term`
+  // (resync trim): they are forgotten as processed, and documents they set are
+  // rolled back to the newest remaining operation for that id (or removed if
+  // none remains).
   absl::Status TrimOperationsAbove(SeqNo above_seq_no, PrimaryTerm term);
-  // New primary: fills every gap below max_seq_no() with a no-op under the current term
+  // New primary: fills every gap below max_seq_no() with a no-op under the
+  // current term
   // ("filling gaps"); returns the no-ops it created (to replicate).
   absl::StatusOr<std::vector<pb::Operation>> FillGapsWithNoOps();
-  // Full-copy recovery: a snapshot of every live document and tombstone as operations.
+  // Full-copy recovery: a snapshot of every live document and tombstone as
+  // operations.
   std::vector<pb::Operation> Snapshot() const;
-  // Replaces this copy's content with `docs` (from Snapshot() on the primary) and sets the
-  // checkpoints; the translog is rewritten to hold exactly these operations.
-  absl::Status InstallSnapshot(const std::vector<pb::Operation>& docs, SeqNo max_seq_no,
-                               SeqNo local_checkpoint, SeqNo global_checkpoint,
-                               PrimaryTerm term);
+  // Replaces this copy's content with `docs` (from Snapshot() on the primary)
+  // and sets the checkpoints; the translog is rewritten to hold exactly these
+  // operations.
+  absl::Status InstallSnapshot(const std::vector<pb::Operation>& docs,
+                               SeqNo max_seq_no, SeqNo local_checkpoint,
+                               SeqNo global_checkpoint, PrimaryTerm term);
 
-  // ---- Reads ------------------------------------------------------------------------------
+  // ---- Reads
+  // ------------------------------------------------------------------------------
   // The live document (not a tombstone), or nullptr.
   const StoredDoc* Get(const std::string& id) const;
+  // The stored entry for `id`, tombstones included, or nullptr.
+  const StoredDoc* GetIncludingTombstone(const std::string& id) const;
+  // Every stored entry (live documents and tombstones) in id order.
+  std::vector<std::pair<std::string, StoredDoc>> AllDocs() const;
+  // Number of operations retained in the history (for recovery and tests).
+  int64_t retained_ops() const;
   // Live documents in id order.
   std::vector<std::pair<std::string, StoredDoc>> LiveDocs() const;
   int64_t doc_count() const;
 
-  // ---- Durability (R10) -------------------------------------------------------------------
-  // True if operations were appended since the last Sync().
+  // ---- Durability (R10)
+  // ------------------------------------------------------------------- True if
+  // operations were appended since the last Sync().
   bool NeedsSync() const;
-  // fsyncs the translog once, covering every operation appended so far (group commit).
+  // fsyncs the translog once, covering every operation appended so far (group
+  // commit).
   absl::Status Sync();
 
   const EngineOptions& options() const;

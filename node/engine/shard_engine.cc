@@ -1,0 +1,786 @@
+#include "node/engine/shard_engine.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/container/btree_map.h"
+#include "absl/container/btree_set.h"
+#include "absl/strings/str_cat.h"
+#include "common/es_error.h"
+#include "common/status_macros.h"
+#include "node/engine/json_source.h"
+#include "node/engine/local_checkpoint_tracker.h"
+#include "node/engine/translog.h"
+
+namespace seqsim {
+namespace {
+
+// Elasticsearch's sentinel versions (Versions.java).
+constexpr Version kMatchAny = -3;
+constexpr Version kMatchDeleted = -4;
+constexpr size_t kMaxIdBytes = 512;
+
+const char* VersionTypeName(pb::VersionType type) {
+  switch (type) {
+    case pb::VERSION_EXTERNAL:
+      return "EXTERNAL";
+    case pb::VERSION_EXTERNAL_GTE:
+      return "EXTERNAL_GTE";
+    default:
+      return "INTERNAL";
+  }
+}
+
+bool ValidVersionForWrites(pb::VersionType type, Version version) {
+  if (type == pb::VERSION_INTERNAL) {
+    return version > 0 || version == kMatchAny || version == kMatchDeleted;
+  }
+  return version >= 0;
+}
+
+// DocWriteRequest.validateSeqNoBasedCASParams.
+void ValidateCasParams(pb::VersionType type, Version version, SeqNo if_seq_no,
+                       PrimaryTerm if_term,
+                       std::vector<std::string>* messages) {
+  if (!ValidVersionForWrites(type, version)) {
+    messages->push_back(absl::StrCat("illegal version value [", version,
+                                     "] for version type [",
+                                     VersionTypeName(type), "]"));
+  }
+  if (type == pb::VERSION_INTERNAL && version != kMatchAny &&
+      version != kMatchDeleted) {
+    messages->push_back(
+        "internal versioning can not be used for optimistic concurrency "
+        "control. "
+        "Please use `if_seq_no` and `if_primary_term` instead");
+  }
+  if (if_seq_no != kUnassignedSeqNo &&
+      (type != pb::VERSION_INTERNAL || version != kMatchAny)) {
+    messages->push_back("compare and write operations can not use versioning");
+  }
+  if (if_term == kUnassignedTerm && if_seq_no != kUnassignedSeqNo) {
+    messages->push_back("ifSeqNo is set, but primary term is [0]");
+  }
+  if (if_term != kUnassignedTerm && if_seq_no == kUnassignedSeqNo) {
+    messages->push_back(absl::StrCat(
+        "ifSeqNo is unassigned, but primary term is [", if_term, "]"));
+  }
+}
+
+void ValidateId(const std::string& id, std::vector<std::string>* messages) {
+  if (id.size() > kMaxIdBytes) {
+    messages->push_back(
+        absl::StrCat("id [", id, "] is too long, must be no longer than ",
+                     kMaxIdBytes, " bytes but was: ", id.size()));
+  }
+}
+
+pb::Operation OpFromDoc(const std::string& id, const StoredDoc& doc) {
+  pb::Operation op;
+  op.set_seq_no(doc.seq_no);
+  op.set_primary_term(doc.term);
+  op.set_version(doc.version);
+  op.set_type(doc.deleted ? pb::OP_DELETE : pb::OP_INDEX);
+  op.set_id(id);
+  if (!doc.deleted) op.set_source(doc.source);
+  return op;
+}
+
+}  // namespace
+
+struct ShardEngine::Impl {
+  Impl(Disk* disk_in, EngineOptions options_in)
+      : disk(disk_in), options(std::move(options_in)) {}
+
+  Disk* const disk;
+  const EngineOptions options;
+  std::unique_ptr<Translog> translog;
+  // A translog append that failed inside a void method; reported by Sync().
+  absl::Status sticky_failure;
+  bool replaying = false;
+
+  PrimaryTerm term = kUnassignedTerm;
+  SeqNo global_checkpoint = kNoOpsPerformed;
+  SeqNo max_seq_no_of_updates_or_deletes = kNoOpsPerformed;
+  LocalCheckpointTracker checkpoints;
+  // Live documents and tombstones, by id (ordered: iteration order is
+  // deterministic).
+  absl::btree_map<std::string, StoredDoc> docs;
+  int64_t live_docs = 0;
+  // Last operation processed for each retained seq_no. Every processed seq_no
+  // above history_floor is here; operations at or below it may have been
+  // discarded.
+  absl::btree_map<SeqNo, pb::Operation> history;
+  SeqNo history_floor = kNoOpsPerformed;
+  std::string scratch;  // reused serialization buffer
+
+  // ---- state changes ----
+  void SetDoc(const pb::Operation& op) {
+    auto [it, inserted] = docs.try_emplace(op.id());
+    StoredDoc& doc = it->second;
+    const bool was_live = !inserted && !doc.deleted;
+    doc.deleted = op.type() == pb::OP_DELETE;
+    if (doc.deleted) {
+      doc.source.clear();
+    } else {
+      doc.source = op.source();
+    }
+    doc.version = op.version();
+    doc.seq_no = op.seq_no();
+    doc.term = op.primary_term();
+    live_docs += (doc.deleted ? 0 : 1) - (was_live ? 1 : 0);
+  }
+
+  void EraseDoc(const std::string& id) {
+    auto it = docs.find(id);
+    if (it == docs.end()) return;
+    if (!it->second.deleted) --live_docs;
+    docs.erase(it);
+  }
+
+  absl::Status AppendRecord(RecordKind kind, std::string_view body) {
+    if (replaying) return absl::OkStatus();
+    return translog->Append(kind, body);
+  }
+
+  void AppendOrRemember(RecordKind kind, std::string_view body) {
+    absl::Status status = AppendRecord(kind, body);
+    if (!status.ok() && sticky_failure.ok()) sticky_failure = status;
+  }
+
+  // Appends `op` to the translog, then records it in the history and marks it
+  // processed.
+  absl::Status Record(const pb::Operation& op) {
+    if (!replaying) {
+      scratch.clear();
+      op.SerializeToString(&scratch);
+      RETURN_IF_ERROR(translog->Append(RecordKind::kOperation, scratch));
+    }
+    history.insert_or_assign(op.seq_no(), op);
+    checkpoints.MarkProcessed(op.seq_no());
+    return absl::OkStatus();
+  }
+
+  void AdvanceMsu(SeqNo seq_no) {
+    if (seq_no > max_seq_no_of_updates_or_deletes)
+      max_seq_no_of_updates_or_deletes = seq_no;
+  }
+
+  bool AdvanceTerm(PrimaryTerm new_term) {
+    if (new_term <= term) return false;
+    term = new_term;
+    std::string body;
+    PutInt64(new_term, &body);
+    AppendOrRemember(RecordKind::kTerm, body);
+    return true;
+  }
+
+  void UpdateGlobalCheckpoint(SeqNo gcp) {
+    gcp = std::min(gcp, checkpoints.checkpoint());
+    if (gcp <= global_checkpoint) return;
+    global_checkpoint = gcp;
+    std::string body;
+    PutInt64(gcp, &body);
+    AppendOrRemember(RecordKind::kGlobalCheckpoint, body);
+    DiscardHistory();
+  }
+
+  // Applies the retention policy: drops history at or below gcp - retain.
+  void DiscardHistory() {
+    const int64_t retain = options.retain_ops_below_global_checkpoint;
+    if (retain < 0) return;
+    const SeqNo bound = global_checkpoint - retain;
+    if (bound <= history_floor) return;
+    history.erase(history.begin(), history.upper_bound(bound));
+    history_floor = bound;
+  }
+
+  // The replica rule (R5), also used to replay the translog.
+  absl::StatusOr<ApplyOutcome> ApplyOnReplica(const pb::Operation& op) {
+    if (op.seq_no() < 0) {
+      return IllegalArgument(
+          absl::StrCat("operation has no seq_no [", op.seq_no(), "]"));
+    }
+    const bool processed = checkpoints.IsProcessed(op.seq_no());
+    if (processed && !options.unsafe_no_seqno_check)
+      return ApplyOutcome::kAlreadyProcessed;
+    if (op.type() == pb::OP_NOOP) {
+      if (processed) return ApplyOutcome::kAlreadyProcessed;
+      RETURN_IF_ERROR(Record(op));
+      return ApplyOutcome::kNoOp;
+    }
+    bool newer = true;
+    if (!options.unsafe_no_seqno_check) {
+      auto it = docs.find(op.id());
+      if (it != docs.end()) {
+        const StoredDoc& doc = it->second;
+        newer = op.seq_no() > doc.seq_no ||
+                (op.seq_no() == doc.seq_no && op.primary_term() > doc.term);
+      }
+    }
+    RETURN_IF_ERROR(Record(op));
+    if (op.type() == pb::OP_DELETE) AdvanceMsu(op.seq_no());
+    if (!newer) return ApplyOutcome::kStale;
+    SetDoc(op);
+    return ApplyOutcome::kApplied;
+  }
+
+  // The whole state as translog records (term, base, documents, history).
+  std::string Dump() const {
+    std::string content;
+    std::string body;
+    PutInt64(term, &body);
+    EncodeRecord(RecordKind::kTerm, body, &content);
+    body.clear();
+    PutInt64(checkpoints.checkpoint(), &body);
+    PutInt64(checkpoints.max_seq_no(), &body);
+    PutInt64(history_floor, &body);
+    PutInt64(global_checkpoint, &body);
+    PutInt64(max_seq_no_of_updates_or_deletes, &body);
+    EncodeRecord(RecordKind::kBase, body, &content);
+    for (const auto& [id, doc] : docs) {
+      EncodeRecord(RecordKind::kDocument,
+                   OpFromDoc(id, doc).SerializeAsString(), &content);
+    }
+    for (const auto& [seq_no, op] : history) {
+      EncodeRecord(RecordKind::kHistory, op.SerializeAsString(), &content);
+    }
+    return content;
+  }
+
+  absl::Status RewriteTranslog() { return translog->Rewrite(Dump()); }
+
+  absl::Status Replay(const TranslogRecord& record) {
+    auto corrupt = [&] {
+      return absl::DataLossError(absl::StrCat(
+          "translog ", options.translog_path, ": malformed record of kind ",
+          static_cast<int>(record.kind)));
+    };
+    size_t offset = 0;
+    switch (record.kind) {
+      case RecordKind::kOperation:
+      case RecordKind::kDocument:
+      case RecordKind::kHistory: {
+        pb::Operation op;
+        if (!op.ParseFromString(record.body)) return corrupt();
+        if (record.kind == RecordKind::kOperation) {
+          return ApplyOnReplica(op).status();
+        }
+        if (record.kind == RecordKind::kDocument) {
+          SetDoc(op);
+        } else {
+          history.insert_or_assign(op.seq_no(), op);
+          checkpoints.MarkProcessed(op.seq_no());
+        }
+        return absl::OkStatus();
+      }
+      case RecordKind::kTerm: {
+        int64_t value = 0;
+        if (!GetInt64(record.body, &offset, &value)) return corrupt();
+        term = std::max(term, value);
+        return absl::OkStatus();
+      }
+      case RecordKind::kGlobalCheckpoint: {
+        int64_t value = 0;
+        if (!GetInt64(record.body, &offset, &value)) return corrupt();
+        UpdateGlobalCheckpoint(value);
+        return absl::OkStatus();
+      }
+      case RecordKind::kBase: {
+        int64_t lcp = 0, max_seq_no = 0, floor = 0, gcp = 0, msu = 0;
+        if (!GetInt64(record.body, &offset, &lcp) ||
+            !GetInt64(record.body, &offset, &max_seq_no) ||
+            !GetInt64(record.body, &offset, &floor) ||
+            !GetInt64(record.body, &offset, &gcp) ||
+            !GetInt64(record.body, &offset, &msu)) {
+          return corrupt();
+        }
+        docs.clear();
+        live_docs = 0;
+        history.clear();
+        checkpoints.Reset(lcp, max_seq_no);
+        history_floor = floor;
+        global_checkpoint = gcp;
+        max_seq_no_of_updates_or_deletes = msu;
+        return absl::OkStatus();
+      }
+    }
+    return corrupt();
+  }
+
+  // ---- primary path ----
+  absl::Status CheckCas(const pb::WriteRequest& request,
+                        const StoredDoc* doc) const {
+    if (!request.has_if_seq_no() || request.if_seq_no() == kUnassignedSeqNo) {
+      return absl::OkStatus();
+    }
+    if (doc == nullptr || doc->deleted) {
+      return VersionConflict(absl::StrCat(
+          "[", request.id(), "]: version conflict, required seqNo [",
+          request.if_seq_no(), "], primary term [", request.if_primary_term(),
+          "]. but no document was found"));
+    }
+    if (doc->seq_no != request.if_seq_no() ||
+        doc->term != request.if_primary_term()) {
+      return VersionConflict(absl::StrCat(
+          "[", request.id(), "]: version conflict, required seqNo [",
+          request.if_seq_no(), "], primary term [", request.if_primary_term(),
+          "]. current document has seqNo [", doc->seq_no,
+          "] and primary term [", doc->term, "]"));
+    }
+    return absl::OkStatus();
+  }
+
+  // Version checks and the new _version (VersionType.updateVersion).
+  absl::StatusOr<Version> NextVersion(const pb::WriteRequest& request,
+                                      const StoredDoc* doc) const {
+    switch (request.version_type()) {
+      case pb::VERSION_EXTERNAL:
+        if (doc != nullptr && doc->version >= request.version()) {
+          return VersionConflict(absl::StrCat(
+              "[", request.id(), "]: version conflict, current version [",
+              doc->version, "] is higher or equal to the one provided [",
+              request.version(), "]"));
+        }
+        return request.version();
+      case pb::VERSION_EXTERNAL_GTE:
+        if (doc != nullptr && doc->version > request.version()) {
+          return VersionConflict(absl::StrCat(
+              "[", request.id(), "]: version conflict, current version [",
+              doc->version, "] is higher than the one provided [",
+              request.version(), "]"));
+        }
+        return request.version();
+      default:
+        return doc == nullptr ? 1 : doc->version + 1;
+    }
+  }
+
+  pb::Operation Stamp(pb::OpType type, const std::string& id,
+                      Version version) const {
+    pb::Operation op;
+    op.set_seq_no(checkpoints.max_seq_no() + 1);
+    op.set_primary_term(term);
+    op.set_version(version);
+    op.set_type(type);
+    op.set_id(id);
+    return op;
+  }
+
+  // Stamps, records and applies an index or delete; fills `result->op`.
+  absl::Status Commit(pb::Operation op, bool existed, WriteResult* result) {
+    RETURN_IF_ERROR(Record(op));
+    if (existed || op.type() == pb::OP_DELETE) AdvanceMsu(op.seq_no());
+    SetDoc(op);
+    result->op = std::move(op);
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<WriteResult> Index(const pb::WriteRequest& request,
+                                    const StoredDoc* doc) {
+    const bool live = doc != nullptr && !doc->deleted;
+    RETURN_IF_ERROR(CheckCas(request, doc));
+    if (request.kind() == pb::WriteRequest::CREATE && live) {
+      return VersionConflict(
+          absl::StrCat("[", request.id(),
+                       "]: version conflict, document already exists "
+                       "(current version [",
+                       doc->version, "])"));
+    }
+    ASSIGN_OR_RETURN(Version version, NextVersion(request, doc));
+    RETURN_IF_ERROR(ValidateSource(request.source()));
+    WriteResult result;
+    result.result = live ? "updated" : "created";
+    pb::Operation op = Stamp(pb::OP_INDEX, request.id(), version);
+    op.set_source(request.source());
+    RETURN_IF_ERROR(Commit(std::move(op), doc != nullptr, &result));
+    return result;
+  }
+
+  absl::StatusOr<WriteResult> Delete(const pb::WriteRequest& request,
+                                     const StoredDoc* doc) {
+    const bool live = doc != nullptr && !doc->deleted;
+    RETURN_IF_ERROR(CheckCas(request, doc));
+    ASSIGN_OR_RETURN(Version version, NextVersion(request, doc));
+    WriteResult result;
+    result.result = live ? "deleted" : "not_found";
+    RETURN_IF_ERROR(Commit(Stamp(pb::OP_DELETE, request.id(), version),
+                           doc != nullptr, &result));
+    return result;
+  }
+
+  absl::StatusOr<WriteResult> Update(const pb::WriteRequest& request,
+                                     const StoredDoc* doc) {
+    const bool live = doc != nullptr && !doc->deleted;
+    WriteResult result;
+    if (!live) {
+      // Missing: index the upsert document (or the partial doc itself), else
+      // 404.
+      const std::string* upsert = nullptr;
+      if (request.doc_as_upsert()) {
+        upsert = &request.update_doc();
+      } else if (request.has_upsert()) {
+        upsert = &request.upsert();
+      } else {
+        return DocumentMissing(request.id());
+      }
+      RETURN_IF_ERROR(ValidateSource(*upsert));
+      result.result = "created";
+      result.source = *upsert;
+      pb::Operation op = Stamp(pb::OP_INDEX, request.id(),
+                               doc == nullptr ? 1 : doc->version + 1);
+      op.set_source(*upsert);
+      RETURN_IF_ERROR(Commit(std::move(op), doc != nullptr, &result));
+      return result;
+    }
+    RETURN_IF_ERROR(CheckCas(request, doc));
+    std::string merged = doc->source;
+    ASSIGN_OR_RETURN(bool changed, MergeSource(&merged, request.update_doc()));
+    if (!changed && request.detect_noop()) {
+      result.result = "noop";
+      result.replicate = false;
+      result.source = std::move(merged);
+      result.op = OpFromDoc(request.id(), *doc);
+      return result;
+    }
+    result.result = "updated";
+    result.source = merged;
+    pb::Operation op = Stamp(pb::OP_INDEX, request.id(), doc->version + 1);
+    op.set_source(std::move(merged));
+    RETURN_IF_ERROR(Commit(std::move(op), /*existed=*/true, &result));
+    return result;
+  }
+};
+
+ShardEngine::ShardEngine(Disk* disk, EngineOptions options)
+    : impl_(std::make_unique<Impl>(disk, std::move(options))) {}
+
+ShardEngine::~ShardEngine() = default;
+
+absl::StatusOr<std::unique_ptr<ShardEngine>> ShardEngine::Open(
+    Disk* disk, EngineOptions options) {
+  if (disk == nullptr)
+    return absl::InvalidArgumentError("ShardEngine::Open: no disk");
+  if (options.translog_path.empty()) {
+    return absl::InvalidArgumentError("ShardEngine::Open: empty translog_path");
+  }
+  std::unique_ptr<ShardEngine> engine(
+      new ShardEngine(disk, std::move(options)));
+  Impl& impl = *engine->impl_;
+  std::vector<TranslogRecord> records;
+  ASSIGN_OR_RETURN(impl.translog,
+                   Translog::Open(disk, impl.options.translog_path, &records));
+  impl.replaying = true;
+  for (const TranslogRecord& record : records) {
+    RETURN_IF_ERROR(impl.Replay(record));
+  }
+  impl.replaying = false;
+  // As Elasticsearch does on recovery from store: assume every op may have been
+  // an update.
+  impl.AdvanceMsu(impl.checkpoints.max_seq_no());
+  return engine;
+}
+
+PrimaryTerm ShardEngine::term() const { return impl_->term; }
+
+bool ShardEngine::AdvanceTerm(PrimaryTerm term) {
+  return impl_->AdvanceTerm(term);
+}
+
+absl::Status ShardEngine::Validate(const pb::WriteRequest& request) {
+  if (request.has_if_seq_no() && request.if_seq_no() < 0 &&
+      request.if_seq_no() != kUnassignedSeqNo) {
+    return IllegalArgument(
+        absl::StrCat("sequence numbers must be non negative. got [",
+                     request.if_seq_no(), "]."));
+  }
+  if (request.has_if_primary_term() && request.if_primary_term() < 0) {
+    return IllegalArgument(
+        absl::StrCat("primary term must be non negative. got [",
+                     request.if_primary_term(), "]"));
+  }
+  const SeqNo if_seq_no =
+      request.has_if_seq_no() ? request.if_seq_no() : kUnassignedSeqNo;
+  const PrimaryTerm if_term = request.has_if_primary_term()
+                                  ? request.if_primary_term()
+                                  : kUnassignedTerm;
+  Version version = request.has_version() ? request.version() : kMatchAny;
+  const pb::VersionType type = request.version_type();
+  std::vector<std::string> messages;
+  switch (request.kind()) {
+    case pb::WriteRequest::CREATE:
+      if (request.source().empty()) messages.push_back("source is missing");
+      if (type != pb::VERSION_INTERNAL) {
+        messages.push_back(
+            "create operations only support internal versioning. use index "
+            "instead");
+        return ValidationFailed(messages);
+      }
+      if (version != kMatchAny) {
+        messages.push_back(
+            "create operations do not support explicit versions. use index "
+            "instead");
+        return ValidationFailed(messages);
+      }
+      if (if_seq_no != kUnassignedSeqNo || if_term != kUnassignedTerm) {
+        messages.push_back(
+            "create operations do not support compare and set. use index "
+            "instead");
+        return ValidationFailed(messages);
+      }
+      version = kMatchDeleted;
+      if (request.id().empty()) messages.push_back("id is missing");
+      ValidateCasParams(type, version, if_seq_no, if_term, &messages);
+      ValidateId(request.id(), &messages);
+      break;
+    case pb::WriteRequest::INDEX:
+      if (request.source().empty()) messages.push_back("source is missing");
+      if (request.id().empty()) messages.push_back("id is missing");
+      ValidateCasParams(type, version, if_seq_no, if_term, &messages);
+      ValidateId(request.id(), &messages);
+      break;
+    case pb::WriteRequest::DELETE:
+      if (request.id().empty()) messages.push_back("id is missing");
+      ValidateCasParams(type, version, if_seq_no, if_term, &messages);
+      ValidateId(request.id(), &messages);
+      break;
+    case pb::WriteRequest::UPDATE:
+      // RestUpdateAction refuses version / version_type outright.
+      if (request.has_version() || type != pb::VERSION_INTERNAL) {
+        return ValidationFailed(
+            {"internal versioning can not be used for optimistic concurrency "
+             "control. "
+             "Please use `if_seq_no` and `if_primary_term` instead"});
+      }
+      if (request.id().empty()) messages.push_back("id is missing");
+      ValidateCasParams(type, version, if_seq_no, if_term, &messages);
+      ValidateId(request.id(), &messages);
+      if (if_seq_no != kUnassignedSeqNo) {
+        if (request.retry_on_conflict() > 0) {
+          messages.push_back("compare and write operations can not be retried");
+        }
+        if (request.doc_as_upsert()) {
+          messages.push_back(
+              "compare and write operations can not be used with upsert");
+        }
+        if (request.has_upsert()) {
+          messages.push_back(
+              "upsert requests don't support `if_seq_no` and "
+              "`if_primary_term`");
+        }
+      }
+      if (request.update_doc().empty())
+        messages.push_back("script or doc is missing");
+      break;
+    default:
+      return IllegalArgument(
+          absl::StrCat("unknown write kind [", request.kind(), "]"));
+  }
+  if (!messages.empty()) return ValidationFailed(messages);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<WriteResult> ShardEngine::PrimaryWrite(
+    const pb::WriteRequest& request) {
+  RETURN_IF_ERROR(Validate(request));
+  RETURN_IF_ERROR(impl_->sticky_failure);
+  const StoredDoc* doc = GetIncludingTombstone(request.id());
+  switch (request.kind()) {
+    case pb::WriteRequest::INDEX:
+    case pb::WriteRequest::CREATE:
+      return impl_->Index(request, doc);
+    case pb::WriteRequest::DELETE:
+      return impl_->Delete(request, doc);
+    case pb::WriteRequest::UPDATE:
+      return impl_->Update(request, doc);
+    default:
+      return IllegalArgument(
+          absl::StrCat("unknown write kind [", request.kind(), "]"));
+  }
+}
+
+absl::Status ShardEngine::CheckAndAdvanceTerm(PrimaryTerm request_term) {
+  if (request_term < impl_->term && !impl_->options.unsafe_no_fencing) {
+    return EsStatus(absl::StatusCode::kFailedPrecondition,
+                    "illegal_state_exception",
+                    absl::StrCat("operation primary term [", request_term,
+                                 "] is too old (current [", impl_->term, "])"));
+  }
+  impl_->AdvanceTerm(request_term);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ApplyOutcome> ShardEngine::ApplyOnReplica(
+    const pb::Operation& op) {
+  RETURN_IF_ERROR(impl_->sticky_failure);
+  return impl_->ApplyOnReplica(op);
+}
+
+SeqNo ShardEngine::max_seq_no() const {
+  return impl_->checkpoints.max_seq_no();
+}
+SeqNo ShardEngine::local_checkpoint() const {
+  return impl_->checkpoints.checkpoint();
+}
+SeqNo ShardEngine::global_checkpoint() const {
+  return impl_->global_checkpoint;
+}
+void ShardEngine::UpdateGlobalCheckpoint(SeqNo gcp) {
+  impl_->UpdateGlobalCheckpoint(gcp);
+}
+SeqNo ShardEngine::max_seq_no_of_updates_or_deletes() const {
+  return impl_->max_seq_no_of_updates_or_deletes;
+}
+void ShardEngine::AdvanceMaxSeqNoOfUpdatesOrDeletes(SeqNo seq_no) {
+  impl_->AdvanceMsu(seq_no);
+}
+
+bool ShardEngine::HasOperationsAbove(SeqNo above) const {
+  return above >= impl_->history_floor;
+}
+
+absl::StatusOr<std::vector<pb::Operation>> ShardEngine::OperationsAbove(
+    SeqNo above) const {
+  if (!HasOperationsAbove(above)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("operations above seq_no [", above,
+                     "] are no longer retained (history starts above [",
+                     impl_->history_floor, "])"));
+  }
+  std::vector<pb::Operation> ops;
+  for (auto it = impl_->history.upper_bound(above); it != impl_->history.end();
+       ++it) {
+    ops.push_back(it->second);
+  }
+  return ops;
+}
+
+absl::Status ShardEngine::TrimOperationsAbove(SeqNo above_seq_no,
+                                              PrimaryTerm term) {
+  Impl& impl = *impl_;
+  absl::btree_set<SeqNo> dropped;
+  absl::btree_set<std::string> ids;
+  for (auto it = impl.history.upper_bound(above_seq_no);
+       it != impl.history.end();) {
+    if (it->second.primary_term() < term) {
+      dropped.insert(it->first);
+      if (it->second.type() != pb::OP_NOOP) ids.insert(it->second.id());
+      it = impl.history.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  if (dropped.empty()) return absl::OkStatus();
+  // Forget the dropped seq_nos as processed: every processed seq_no above the
+  // new checkpoint is in the history (the floor is at or below the global
+  // checkpoint, which is at or below any trim bound).
+  const SeqNo checkpoint =
+      std::min(impl.checkpoints.checkpoint(), *dropped.begin() - 1);
+  impl.checkpoints.Reset(checkpoint, checkpoint);
+  for (auto it = impl.history.upper_bound(checkpoint); it != impl.history.end();
+       ++it) {
+    impl.checkpoints.MarkProcessed(it->first);
+  }
+  // Roll back documents whose current state came from a dropped operation.
+  absl::btree_set<std::string> rollback;
+  for (const std::string& id : ids) {
+    auto doc = impl.docs.find(id);
+    if (doc != impl.docs.end() && dropped.contains(doc->second.seq_no))
+      rollback.insert(id);
+  }
+  for (auto it = impl.history.rbegin();
+       it != impl.history.rend() && !rollback.empty(); ++it) {
+    const pb::Operation& op = it->second;
+    if (op.type() == pb::OP_NOOP) continue;
+    if (rollback.erase(op.id()) > 0) impl.SetDoc(op);
+  }
+  for (const std::string& id : rollback) impl.EraseDoc(id);
+  return impl.RewriteTranslog();
+}
+
+absl::StatusOr<std::vector<pb::Operation>> ShardEngine::FillGapsWithNoOps() {
+  Impl& impl = *impl_;
+  std::vector<pb::Operation> noops;
+  const SeqNo max = impl.checkpoints.max_seq_no();
+  for (SeqNo seq_no = impl.checkpoints.checkpoint() + 1; seq_no <= max;
+       ++seq_no) {
+    if (impl.checkpoints.IsProcessed(seq_no)) continue;
+    pb::Operation op;
+    op.set_seq_no(seq_no);
+    op.set_primary_term(impl.term);
+    op.set_type(pb::OP_NOOP);
+    op.set_noop_reason("filling gaps");
+    RETURN_IF_ERROR(impl.Record(op));
+    noops.push_back(std::move(op));
+  }
+  return noops;
+}
+
+std::vector<pb::Operation> ShardEngine::Snapshot() const {
+  std::vector<pb::Operation> ops;
+  ops.reserve(impl_->docs.size());
+  for (const auto& [id, doc] : impl_->docs) ops.push_back(OpFromDoc(id, doc));
+  return ops;
+}
+
+absl::Status ShardEngine::InstallSnapshot(
+    const std::vector<pb::Operation>& docs, SeqNo max_seq_no,
+    SeqNo local_checkpoint, SeqNo global_checkpoint, PrimaryTerm term) {
+  Impl& impl = *impl_;
+  impl.docs.clear();
+  impl.live_docs = 0;
+  impl.history.clear();
+  impl.checkpoints.Reset(local_checkpoint, max_seq_no);
+  impl.history_floor = local_checkpoint;
+  impl.global_checkpoint = std::min(global_checkpoint, local_checkpoint);
+  impl.term = std::max(impl.term, term);
+  impl.max_seq_no_of_updates_or_deletes = impl.checkpoints.max_seq_no();
+  for (const pb::Operation& op : docs) {
+    if (op.type() == pb::OP_NOOP) continue;
+    impl.SetDoc(op);
+    if (op.seq_no() > local_checkpoint) {
+      impl.history.insert_or_assign(op.seq_no(), op);
+      impl.checkpoints.MarkProcessed(op.seq_no());
+    }
+  }
+  impl.AdvanceMsu(impl.checkpoints.max_seq_no());
+  return impl.RewriteTranslog();
+}
+
+const StoredDoc* ShardEngine::Get(const std::string& id) const {
+  const StoredDoc* doc = GetIncludingTombstone(id);
+  return doc == nullptr || doc->deleted ? nullptr : doc;
+}
+
+const StoredDoc* ShardEngine::GetIncludingTombstone(
+    const std::string& id) const {
+  auto it = impl_->docs.find(id);
+  return it == impl_->docs.end() ? nullptr : &it->second;
+}
+
+std::vector<std::pair<std::string, StoredDoc>> ShardEngine::LiveDocs() const {
+  std::vector<std::pair<std::string, StoredDoc>> live;
+  live.reserve(impl_->live_docs);
+  for (const auto& [id, doc] : impl_->docs) {
+    if (!doc.deleted) live.emplace_back(id, doc);
+  }
+  return live;
+}
+
+std::vector<std::pair<std::string, StoredDoc>> ShardEngine::AllDocs() const {
+  return {impl_->docs.begin(), impl_->docs.end()};
+}
+
+int64_t ShardEngine::doc_count() const { return impl_->live_docs; }
+int64_t ShardEngine::retained_ops() const { return impl_->history.size(); }
+
+bool ShardEngine::NeedsSync() const { return impl_->translog->NeedsSync(); }
+
+absl::Status ShardEngine::Sync() {
+  RETURN_IF_ERROR(impl_->sticky_failure);
+  return impl_->translog->Sync();
+}
+
+const EngineOptions& ShardEngine::options() const { return impl_->options; }
+
+}  // namespace seqsim
