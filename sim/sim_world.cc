@@ -1,0 +1,621 @@
+#include "sim/sim_world.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+
+namespace seqsim::sim {
+namespace {
+
+// Virtual wall clock: 2024-01-01T00:00:00Z plus virtual time (display only).
+constexpr int64_t kEpochMillis = 1704067200000;
+
+int64_t ToNs(absl::Duration d) {
+  int64_t ns = absl::ToInt64Nanoseconds(d);
+  return ns < 0 ? 0 : ns;
+}
+
+}  // namespace
+
+std::string FormatMillis(int64_t ns) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%lld.%03lld",
+                static_cast<long long>(ns / 1000000),
+                static_cast<long long>((ns / 1000) % 1000));
+  return buf;
+}
+
+std::string BodyName(int body_case) {
+  const google::protobuf::FieldDescriptor* field =
+      pb::Envelope::descriptor()->FindFieldByNumber(body_case);
+  return field == nullptr ? "empty" : field->name();
+}
+
+struct SimWorld::Endpoint {
+  std::string id;
+  bool is_actor = false;
+  ActorFactory factory;
+  std::unique_ptr<SimDisk> disk;
+  std::unique_ptr<SimEnvImpl> env;
+  std::unique_ptr<Actor> actor;
+  bool up = true;
+  bool paused = false;
+  uint64_t incarnation = 0;
+  std::deque<uint32_t> held;  // event slots waiting for Resume()
+  absl::flat_hash_set<TimerId> timers;
+};
+
+struct SimWorld::Event {
+  EventInfo::Kind kind = EventInfo::kWorld;
+  int target = -1;  // endpoint index; -1 = the world itself
+  uint64_t incarnation = 0;
+  uint64_t id = 0;  // rpc id (request, reply, timeout) or timer id
+  int from = -1;
+  bool is_error = false;
+  absl::Status status;
+  std::string bytes;
+  absl::AnyInvocable<void()> fn;
+};
+
+struct SimWorld::PendingRpc {
+  int caller = -1;
+  uint64_t caller_incarnation = 0;
+  int callee = -1;
+  ReplyFn on_reply;
+  std::string request_bytes;  // kept only when an RPC observer is set
+};
+
+class SimWorld::SimEnvImpl final : public Env {
+ public:
+  SimEnvImpl(SimWorld* world, int index, uint64_t seed)
+      : world_(world), index_(index), rng_(seed) {}
+
+  absl::Duration Now() override { return world_->Now(); }
+  int64_t WallMillis() override {
+    return kEpochMillis + world_->now_ns() / 1000000;
+  }
+  TimerId After(absl::Duration delay, absl::AnyInvocable<void()> fn) override {
+    return world_->AddTimer(index_, delay, std::move(fn));
+  }
+  void Cancel(TimerId id) override { world_->CancelTimer(index_, id); }
+  void Send(const std::string& to, pb::Envelope request, ReplyFn on_reply,
+            absl::Duration timeout) override {
+    world_->SendRequest(index_, world_->EndpointIndex(to), std::move(request),
+                        std::move(on_reply), timeout);
+  }
+  void SetPeerAddress(const std::string&, const std::string&) override {}
+  uint64_t RandomU64() override { return rng_.Next(); }
+  Disk* disk() override { return world_->endpoints_[index_]->disk.get(); }
+  void Log(std::string_view line) override {
+    if (world_->tracing()) world_->Trace(world_->endpoints_[index_]->id, line);
+  }
+
+  void Reseed(uint64_t seed) { rng_ = Rng(seed); }
+
+ private:
+  SimWorld* const world_;
+  const int index_;
+  Rng rng_;
+};
+
+SimWorld::SimWorld(uint64_t seed)
+    : seed_(seed), rng_(DeriveSeed(seed, "world")) {}
+
+SimWorld::~SimWorld() {
+  // Actors first: their destructors may still call into their Env.
+  for (auto& e : endpoints_) e->actor.reset();
+}
+
+int SimWorld::EndpointIndex(const std::string& id) const {
+  auto it = endpoint_index_.find(id);
+  return it == endpoint_index_.end() ? -1 : it->second;
+}
+
+int SimWorld::ClientEndpoint(const std::string& client) {
+  int index = EndpointIndex(client);
+  if (index >= 0) return index;
+  auto e = std::make_unique<Endpoint>();
+  e->id = client;
+  index = static_cast<int>(endpoints_.size());
+  endpoints_.push_back(std::move(e));
+  endpoint_index_[client] = index;
+  return index;
+}
+
+void SimWorld::AddActor(const std::string& id, ActorFactory factory) {
+  auto e = std::make_unique<Endpoint>();
+  const int index = static_cast<int>(endpoints_.size());
+  e->id = id;
+  e->is_actor = true;
+  e->factory = std::move(factory);
+  e->disk = std::make_unique<SimDisk>();
+  e->env = std::make_unique<SimEnvImpl>(this, index, DeriveSeed(seed_, id, 0));
+  endpoints_.push_back(std::move(e));
+  endpoint_index_[id] = index;
+  StartActor(index);
+}
+
+void SimWorld::StartActor(int index) {
+  Endpoint& e = *endpoints_[index];
+  e.up = true;
+  e.paused = false;
+  e.actor = e.factory(e.env.get());
+  const uint32_t slot = NewEvent();
+  Event& ev = slab_[slot];
+  ev.kind = EventInfo::kStart;
+  ev.target = index;
+  ev.incarnation = e.incarnation;
+  Push(now_ns_, slot);
+}
+
+Actor* SimWorld::actor(const std::string& id) const {
+  const int index = EndpointIndex(id);
+  if (index < 0 || !endpoints_[index]->up) return nullptr;
+  return endpoints_[index]->actor.get();
+}
+
+SimDisk* SimWorld::disk(const std::string& id) const {
+  const int index = EndpointIndex(id);
+  return index < 0 ? nullptr : endpoints_[index]->disk.get();
+}
+
+bool SimWorld::IsUp(const std::string& id) const {
+  const int index = EndpointIndex(id);
+  return index >= 0 && endpoints_[index]->up;
+}
+
+bool SimWorld::IsPaused(const std::string& id) const {
+  const int index = EndpointIndex(id);
+  return index >= 0 && endpoints_[index]->paused;
+}
+
+std::vector<std::string> SimWorld::actor_ids() const {
+  std::vector<std::string> ids;
+  for (const auto& e : endpoints_) {
+    if (e->is_actor) ids.push_back(e->id);
+  }
+  return ids;
+}
+
+uint32_t SimWorld::NewEvent() {
+  if (!free_slots_.empty()) {
+    const uint32_t slot = free_slots_.back();
+    free_slots_.pop_back();
+    return slot;
+  }
+  slab_.emplace_back();
+  return static_cast<uint32_t>(slab_.size() - 1);
+}
+
+void SimWorld::Push(int64_t time, uint32_t slot) {
+  heap_.push_back(HeapEntry{time, next_seq_++, slot});
+  std::push_heap(heap_.begin(), heap_.end(), std::greater<HeapEntry>());
+}
+
+int64_t SimWorld::Latency(int from, int to) {
+  auto key = std::make_pair(from, to);
+  auto it = link_latency_.find(key);
+  if (it == link_latency_.end()) {
+    Rng link(
+        DeriveSeed(seed_, endpoints_[from]->id + "->" + endpoints_[to]->id));
+    const int64_t lo = ToNs(network_.min_latency);
+    const int64_t hi = std::max(lo, ToNs(network_.max_latency));
+    it = link_latency_.emplace(key, link.Range(lo, hi)).first;
+  }
+  int64_t delay =
+      it->second + static_cast<int64_t>(rng_.Below(ToNs(network_.jitter) + 1));
+  if (network_.reorder > 0 && rng_.Chance(network_.reorder)) {
+    delay +=
+        static_cast<int64_t>(rng_.Below(ToNs(network_.reorder_max_delay) + 1));
+  }
+  return delay;
+}
+
+uint64_t SimWorld::SendRequest(int from, int to, pb::Envelope request,
+                               ReplyFn on_reply, absl::Duration timeout) {
+  const uint64_t rpc = next_rpc_++;
+  Endpoint& caller = *endpoints_[from];
+  request.set_from(caller.id);
+  PendingRpc pending;
+  pending.caller = from;
+  pending.caller_incarnation = caller.incarnation;
+  pending.callee = to;
+  pending.on_reply = std::move(on_reply);
+  std::string bytes = request.SerializeAsString();
+  if (rpc_observer_) pending.request_bytes = bytes;
+  rpcs_.emplace(rpc, std::move(pending));
+
+  // The caller's deadline.
+  {
+    const uint32_t slot = NewEvent();
+    Event& ev = slab_[slot];
+    ev.kind = EventInfo::kTimeout;
+    ev.target = from;
+    ev.incarnation = caller.incarnation;
+    ev.id = rpc;
+    Push(now_ns_ + ToNs(timeout), slot);
+  }
+  ++messages_sent_;
+  if (to < 0) {
+    SendError(rpc, from, absl::UnavailableError("unknown peer"), 0);
+    return rpc;
+  }
+  Endpoint& callee = *endpoints_[to];
+  if (!callee.up) {
+    SendError(
+        rpc, from,
+        absl::UnavailableError(absl::StrCat("connection refused: ", callee.id)),
+        Latency(from, to));
+    return rpc;
+  }
+  if (blocked_.count({from, to}) > 0 || rng_.Chance(network_.drop)) {
+    ++messages_lost_;
+    return rpc;
+  }
+  const int copies = rng_.Chance(network_.duplicate) ? 2 : 1;
+  for (int i = 0; i < copies; ++i) {
+    const uint32_t slot = NewEvent();
+    Event& ev = slab_[slot];
+    ev.kind = EventInfo::kRequest;
+    ev.target = to;
+    ev.incarnation = callee.incarnation;
+    ev.id = rpc;
+    ev.from = from;
+    ev.bytes = i + 1 < copies ? bytes : std::move(bytes);
+    Push(now_ns_ + Latency(from, to), slot);
+  }
+  return rpc;
+}
+
+void SimWorld::SendReply(uint64_t rpc, int from, int to,
+                         const pb::Envelope& response) {
+  ++messages_sent_;
+  if (rpcs_.count(rpc) == 0) return;  // the caller gave up: nobody will read it
+  if (blocked_.count({from, to}) > 0 || rng_.Chance(network_.drop)) {
+    ++messages_lost_;
+    return;
+  }
+  pb::Envelope copy = response;
+  copy.set_from(endpoints_[from]->id);
+  const uint32_t slot = NewEvent();
+  Event& ev = slab_[slot];
+  ev.kind = EventInfo::kReply;
+  ev.target = to;
+  ev.incarnation = endpoints_[to]->incarnation;
+  ev.id = rpc;
+  ev.from = from;
+  ev.bytes = copy.SerializeAsString();
+  Push(now_ns_ + Latency(from, to), slot);
+}
+
+void SimWorld::SendError(uint64_t rpc, int to, absl::Status status,
+                         int64_t delay) {
+  const uint32_t slot = NewEvent();
+  Event& ev = slab_[slot];
+  ev.kind = EventInfo::kReply;
+  ev.target = to;
+  ev.incarnation = endpoints_[to]->incarnation;
+  ev.id = rpc;
+  ev.is_error = true;
+  ev.status = std::move(status);
+  auto it = rpcs_.find(rpc);
+  ev.from = it == rpcs_.end() ? -1 : it->second.callee;
+  Push(now_ns_ + delay, slot);
+}
+
+TimerId SimWorld::AddTimer(int actor, absl::Duration delay,
+                           absl::AnyInvocable<void()> fn) {
+  Endpoint& e = *endpoints_[actor];
+  const TimerId id = next_timer_++;
+  e.timers.insert(id);
+  const uint32_t slot = NewEvent();
+  Event& ev = slab_[slot];
+  ev.kind = EventInfo::kTimer;
+  ev.target = actor;
+  ev.incarnation = e.incarnation;
+  ev.id = id;
+  ev.fn = std::move(fn);
+  Push(now_ns_ + ToNs(delay), slot);
+  return id;
+}
+
+void SimWorld::CancelTimer(int actor, TimerId id) {
+  endpoints_[actor]->timers.erase(id);
+}
+
+void SimWorld::ClientSend(const std::string& client, const std::string& to,
+                          pb::Envelope request, ReplyFn on_reply,
+                          absl::Duration timeout) {
+  const int from = ClientEndpoint(client);
+  SendRequest(from, EndpointIndex(to), std::move(request), std::move(on_reply),
+              timeout);
+}
+
+void SimWorld::Schedule(absl::Duration delay, absl::AnyInvocable<void()> fn) {
+  const uint32_t slot = NewEvent();
+  Event& ev = slab_[slot];
+  ev.kind = EventInfo::kWorld;
+  ev.target = -1;
+  ev.fn = std::move(fn);
+  Push(now_ns_ + ToNs(delay), slot);
+}
+
+void SimWorld::Trace(const std::string& who, std::string_view text) {
+  if (!trace_) return;
+  std::string line = FormatMillis(now_ns_);
+  line += ' ';
+  line += who;
+  line += ' ';
+  line.append(text.data(), text.size());
+  trace_(line);
+}
+
+void SimWorld::Finish(int actor) {
+  Endpoint& e = *endpoints_[actor];
+  if (e.is_actor && e.up && e.actor != nullptr) e.actor->Flush();
+}
+
+bool SimWorld::Dispatch(Event& event) {
+  last_event_.kind = event.kind;
+  last_event_.time_ns = now_ns_;
+  last_event_.body = 0;
+  last_event_.from.clear();
+  if (event.target < 0) {
+    last_event_.actor.clear();
+    event.fn();
+    return true;
+  }
+  Endpoint& e = *endpoints_[event.target];
+  last_event_.actor = e.id;
+  if (event.from >= 0) last_event_.from = endpoints_[event.from]->id;
+  switch (event.kind) {
+    case EventInfo::kStart: {
+      if (!e.up || e.incarnation != event.incarnation) return false;
+      if (tracing()) Trace(e.id, "start");
+      e.actor->Start();
+      Finish(event.target);
+      return true;
+    }
+    case EventInfo::kTimer: {
+      if (!e.up || e.incarnation != event.incarnation) return false;
+      if (e.timers.erase(event.id) == 0) return false;  // cancelled
+      if (tracing()) Trace(e.id, "timer");
+      event.fn();
+      Finish(event.target);
+      return true;
+    }
+    case EventInfo::kRequest: {
+      auto rpc_it = rpcs_.find(event.id);
+      if (!e.up || e.incarnation != event.incarnation) {
+        if (rpc_it != rpcs_.end()) {
+          SendError(
+              event.id, rpc_it->second.caller,
+              absl::UnavailableError(absl::StrCat("connection reset: ", e.id)),
+              Latency(event.target, rpc_it->second.caller));
+        }
+        return false;
+      }
+      pb::Envelope request;
+      if (!request.ParseFromString(event.bytes)) return false;
+      ++deliveries_;
+      last_event_.body = request.body_case();
+      if (tracing()) {
+        Trace(e.id, absl::StrCat("recv ", BodyName(request.body_case()),
+                                 " from ", request.from(), " rpc=", event.id));
+      }
+      const int callee = event.target;
+      const uint64_t incarnation = e.incarnation;
+      const int caller = event.from;
+      const uint64_t rpc = event.id;
+      e.actor->Handle(std::move(request), [this, rpc, callee, caller,
+                                           incarnation](pb::Envelope response) {
+        const Endpoint& self = *endpoints_[callee];
+        if (!self.up || self.incarnation != incarnation) return;
+        SendReply(rpc, callee, caller, response);
+      });
+      Finish(event.target);
+      return true;
+    }
+    case EventInfo::kReply:
+    case EventInfo::kTimeout: {
+      if (e.incarnation != event.incarnation || !e.up) return false;
+      auto rpc_it = rpcs_.find(event.id);
+      if (rpc_it == rpcs_.end()) return false;
+      if (rpc_it->second.caller_incarnation != e.incarnation) return false;
+      PendingRpc pending = std::move(rpc_it->second);
+      rpcs_.erase(rpc_it);
+      absl::StatusOr<pb::Envelope> result;
+      if (event.kind == EventInfo::kTimeout) {
+        result = absl::DeadlineExceededError(absl::StrCat(
+            "no reply from ",
+            pending.callee >= 0 ? endpoints_[pending.callee]->id : "?"));
+        if (tracing()) Trace(e.id, absl::StrCat("timeout rpc=", event.id));
+      } else if (event.is_error) {
+        result = event.status;
+        if (tracing()) {
+          Trace(e.id, absl::StrCat("reply error rpc=", event.id, " ",
+                                   event.status.ToString()));
+        }
+      } else {
+        pb::Envelope response;
+        if (!response.ParseFromString(event.bytes)) return false;
+        ++deliveries_;
+        last_event_.body = response.body_case();
+        if (tracing()) {
+          Trace(e.id,
+                absl::StrCat("reply ", BodyName(response.body_case()), " from ",
+                             response.from(), " rpc=", event.id));
+        }
+        if (rpc_observer_ && pending.callee >= 0) {
+          pb::Envelope request;
+          if (request.ParseFromString(pending.request_bytes)) {
+            rpc_observer_(e.id, endpoints_[pending.callee]->id, request,
+                          response);
+          }
+        }
+        result = std::move(response);
+      }
+      pending.on_reply(std::move(result));
+      Finish(event.target);
+      return true;
+    }
+    case EventInfo::kWorld:
+      break;
+  }
+  return false;
+}
+
+bool SimWorld::Step() { return StepBefore(INT64_MAX); }
+
+bool SimWorld::StepBefore(int64_t limit) {
+  while (!heap_.empty() && !stopped_) {
+    const HeapEntry top = heap_.front();
+    if (top.time > limit) return false;
+    std::pop_heap(heap_.begin(), heap_.end(), std::greater<HeapEntry>());
+    heap_.pop_back();
+    Event& peek = slab_[top.slot];
+    if (peek.target >= 0) {
+      Endpoint& e = *endpoints_[peek.target];
+      if (e.paused && e.up && peek.incarnation == e.incarnation) {
+        e.held.push_back(top.slot);
+        continue;
+      }
+    }
+    const int64_t before = now_ns_;
+    now_ns_ = std::max(now_ns_, top.time);
+    Event event = std::move(slab_[top.slot]);
+    slab_[top.slot] = Event();
+    free_slots_.push_back(top.slot);
+    if (Dispatch(event)) {
+      ++events_;
+      if (after_event_) after_event_(last_event_);
+      return true;
+    }
+    now_ns_ = before;  // a skipped event (cancelled timer, answered RPC) takes
+                       // no time
+  }
+  return false;
+}
+
+void SimWorld::RunUntil(absl::Duration t) {
+  const int64_t limit = ToNs(t);
+  while (!stopped_ && StepBefore(limit)) {
+  }
+  if (!stopped_) now_ns_ = std::max(now_ns_, limit);
+}
+
+bool SimWorld::RunUntilQuiescent(absl::Duration limit) {
+  const int64_t end = now_ns_ + ToNs(limit);
+  while (!stopped_ && StepBefore(end)) {
+  }
+  return heap_.empty();
+}
+
+bool SimWorld::RunUntilTrue(const std::function<bool()>& done,
+                            absl::Duration limit) {
+  const int64_t end = now_ns_ + ToNs(limit);
+  if (done()) return true;
+  while (!stopped_ && StepBefore(end)) {
+    if (done()) return true;
+  }
+  return false;
+}
+
+void SimWorld::Stop(const std::string& reason) {
+  if (stopped_) return;
+  stopped_ = true;
+  stop_reason_ = reason;
+  Trace("world", absl::StrCat("STOP ", reason));
+}
+
+void SimWorld::Crash(const std::string& id) {
+  const int index = EndpointIndex(id);
+  if (index < 0 || !endpoints_[index]->is_actor || !endpoints_[index]->up)
+    return;
+  Endpoint& e = *endpoints_[index];
+  if (tracing()) Trace(id, "crash");
+  // Outgoing RPCs die with the process; callers waiting on it see the
+  // connection reset.
+  std::vector<ReplyFn> dead_callbacks;
+  for (auto it = rpcs_.begin(); it != rpcs_.end();) {
+    if (it->second.caller == index) {
+      dead_callbacks.push_back(std::move(it->second.on_reply));
+      it = rpcs_.erase(it);
+      continue;
+    }
+    if (it->second.callee == index) {
+      SendError(it->first, it->second.caller,
+                absl::UnavailableError(absl::StrCat("connection reset: ", id)),
+                Latency(index, it->second.caller));
+    }
+    ++it;
+  }
+  for (uint32_t slot : e.held) {
+    slab_[slot] = Event();
+    free_slots_.push_back(slot);
+  }
+  e.held.clear();
+  e.timers.clear();
+  e.actor.reset();
+  dead_callbacks.clear();
+  e.up = false;
+  e.paused = false;
+  ++e.incarnation;
+  e.disk->Crash(network_.torn_writes ? &rng_ : nullptr);
+}
+
+void SimWorld::Restart(const std::string& id) {
+  const int index = EndpointIndex(id);
+  if (index < 0 || !endpoints_[index]->is_actor || endpoints_[index]->up)
+    return;
+  Endpoint& e = *endpoints_[index];
+  ++e.incarnation;
+  e.env->Reseed(DeriveSeed(seed_, id, e.incarnation));
+  if (tracing()) Trace(id, "restart");
+  StartActor(index);
+}
+
+void SimWorld::Pause(const std::string& id) {
+  const int index = EndpointIndex(id);
+  if (index < 0 || !endpoints_[index]->is_actor || !endpoints_[index]->up)
+    return;
+  if (tracing()) Trace(id, "pause");
+  endpoints_[index]->paused = true;
+}
+
+void SimWorld::Resume(const std::string& id) {
+  const int index = EndpointIndex(id);
+  if (index < 0 || !endpoints_[index]->paused) return;
+  Endpoint& e = *endpoints_[index];
+  e.paused = false;
+  if (tracing())
+    Trace(id, absl::StrCat("resume (", e.held.size(), " events held)"));
+  for (uint32_t slot : e.held) Push(now_ns_, slot);
+  e.held.clear();
+}
+
+void SimWorld::SetLinkBlocked(const std::string& from, const std::string& to,
+                              bool blocked) {
+  int a = EndpointIndex(from);
+  int b = EndpointIndex(to);
+  if (a < 0) a = ClientEndpoint(from);
+  if (b < 0) b = ClientEndpoint(to);
+  if (blocked) {
+    blocked_.insert({a, b});
+  } else {
+    blocked_.erase({a, b});
+  }
+}
+
+bool SimWorld::IsLinkBlocked(const std::string& from,
+                             const std::string& to) const {
+  const int a = EndpointIndex(from);
+  const int b = EndpointIndex(to);
+  return a >= 0 && b >= 0 && blocked_.count({a, b}) > 0;
+}
+
+void SimWorld::HealLinks() { blocked_.clear(); }
+
+}  // namespace seqsim::sim
