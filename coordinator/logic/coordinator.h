@@ -1,10 +1,13 @@
-// Coordinator: the pure cluster-state logic (DESIGN.md section 3), an Actor driven by an Env.
+// Coordinator: the pure cluster-state logic (DESIGN.md section 3), an Actor
+// driven by an Env.
 //
-// Owns the cluster state (nodes, indices, routing, primary terms, in-sync sets, a version),
-// persists it through the Env's Disk and reloads it on Start(); allocates copies (never two
-// copies of a shard on one node); detects dead nodes by missed heartbeats; promotes an in-sync
-// replica with term + 1 when a primary is lost (R7); removes a copy from the in-sync set only
-// on a shard-failed request from the shard's current term (R8); publishes every change.
+// Owns the cluster state (nodes, indices, routing, primary terms, in-sync sets,
+// a version), persists it through the Env's Disk and reloads it on Start();
+// allocates copies (never two copies of a shard on one node); detects dead
+// nodes by missed heartbeats; promotes an in-sync replica with term + 1 when a
+// primary is lost (R7); removes a copy from the in-sync set only on a
+// shard-failed request from the shard's current term (R8); publishes every
+// change.
 //
 // Thread-safety: none; driven one event at a time by its runtime.
 #ifndef SEQSIM_COORDINATOR_LOGIC_COORDINATOR_H_
@@ -13,6 +16,7 @@
 #include <memory>
 #include <string>
 
+#include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "common/env.h"
 #include "proto/seqsim.pb.h"
@@ -26,6 +30,8 @@ struct CoordinatorOptions {
   // How often dead nodes are looked for.
   absl::Duration check_interval = absl::Milliseconds(50);
   absl::Duration rpc_timeout = absl::Seconds(2);
+  // Where the cluster state is kept, relative to the Env's data directory.
+  std::string state_path = "cluster_state.pb";
 };
 
 class Coordinator final : public Actor {
@@ -39,14 +45,21 @@ class Coordinator final : public Actor {
 
   const pb::ClusterState& state() const;
 
+  // OK once Start() has loaded (or created) and persisted the cluster state. An
+  // error (e.g. a corrupt state file) means the coordinator refuses to serve:
+  // every request is answered with a 500 error and the runtime should exit with
+  // this message.
+  absl::Status start_status() const;
+
   struct State;  // defined in coordinator.cc
 
  private:
   std::unique_ptr<State> state_;
 };
 
-// Cluster health from a cluster state: "green" (every copy started), "yellow" (every primary
-// started, some replica not), "red" (some primary unassigned or not started).
+// Cluster health from a cluster state: "green" (every copy started), "yellow"
+// (every primary started, some replica not), "red" (some primary unassigned or
+// not started).
 struct ClusterHealth {
   std::string status;
   int active_primary_shards = 0;
@@ -56,7 +69,8 @@ struct ClusterHealth {
   int number_of_nodes = 0;
   int number_of_data_nodes = 0;
 };
-ClusterHealth ComputeHealth(const pb::ClusterState& state, const std::string& index = "");
+ClusterHealth ComputeHealth(const pb::ClusterState& state,
+                            const std::string& index = "");
 
 }  // namespace seqsim
 
