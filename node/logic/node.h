@@ -1,11 +1,14 @@
-// Node: the pure logic of one seqsim node (DESIGN.md sections 2-3), an Actor driven by an Env.
+// Node: the pure logic of one seqsim node (DESIGN.md sections 2-3), an Actor
+// driven by an Env.
 //
-// Hosts any number of shard copies (ShardEngine), applies cluster states in version order,
-// routes client requests to the shard's primary, replicates as primary (R3, R8, R10), applies
-// as replica (R4, R5), resyncs after promotion (R7), recovers copies (R9).
+// Hosts any number of shard copies (ShardEngine), applies cluster states in
+// version order, routes client requests to the shard's primary, replicates as
+// primary (R3, R8, R10), applies as replica (R4, R5), resyncs after promotion
+// (R7), recovers copies (R9).
 //
-// Thread-safety: none; the runtime (live executor or lab event loop) calls it one event at a
-// time. It never blocks, reads a clock or opens a socket: everything goes through Env.
+// Thread-safety: none; the runtime (live executor or lab event loop) calls it
+// one event at a time. It never blocks, reads a clock or opens a socket:
+// everything goes through Env.
 #ifndef SEQSIM_NODE_LOGIC_NODE_H_
 #define SEQSIM_NODE_LOGIC_NODE_H_
 
@@ -20,8 +23,9 @@
 namespace seqsim {
 
 struct NodeOptions {
-  std::string id;            // "node-1"
-  std::string grpc_address;  // advertised to the coordinator, e.g. "127.0.0.1:9300"
+  std::string id;  // "node-1"
+  std::string
+      grpc_address;  // advertised to the coordinator, e.g. "127.0.0.1:9300"
   std::string rest_address;  // e.g. "127.0.0.1:9200"
   absl::Duration heartbeat_interval = absl::Milliseconds(100);
   absl::Duration rpc_timeout = absl::Seconds(2);

@@ -1,0 +1,2346 @@
+// Node: the pure logic of one seqsim node. See node.h and DESIGN.md sections
+// 2-3.
+//
+// Structure of this file:
+//   1. helpers (names, errors, queries)
+//   2. Node::State: local shard copies, the applied cluster state, waiters
+//   3. membership: join, heartbeat, cluster-state apply (roles, promotion,
+//   demotion)
+//   4. the primary write path (R1-R3, R8, R10) and the replica side (R4, R5)
+//   5. resync (R7) and recovery (R9)
+//   6. reads: get and search; admin requests
+//
+// Every wait is a continuation: an RPC reply callback, a timer, a cluster-state
+// waiter, or a durability waiter released by Flush(). Callbacks hold a weak
+// "alive" token so that nothing runs after the Node is destroyed, and they
+// re-look-up shard copies by key (a copy can be closed while a reply is in
+// flight).
+#include "node/logic/node.h"
+
+#include <algorithm>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/es_error.h"
+#include "nlohmann/json.hpp"
+#include "node/engine/replication_tracker.h"
+#include "node/engine/shard_engine.h"
+#include "node/logic/routing.h"
+
+namespace seqsim {
+namespace {
+
+// Operations per recovery_ops message.
+constexpr size_t kRecoveryBatch = 128;
+// With fsync_per_request = false (async durability, like ES's
+// index.translog.durability: async), translogs are fsynced on this period
+// instead of before each ack.
+constexpr absl::Duration kAsyncSyncInterval = absl::Seconds(1);
+// An error type the coordinating node retries on (the request did not execute).
+constexpr char kRetryableType[] = "unavailable_shards_exception";
+// An error for writes failed by a primary that learnt it is stale (R8). Not
+// retried: the write may have reached some copies.
+constexpr char kStalePrimaryType[] = "shard_not_in_primary_mode_exception";
+
+std::string ShardName(const std::string& index, int shard) {
+  return absl::StrCat("[", index, "][", shard, "]");
+}
+
+std::string ShardDir(const std::string& uuid, int shard) {
+  return absl::StrCat("shards/", uuid, "/", shard);
+}
+
+std::string OpText(const pb::Operation& op) {
+  const char* kind = op.type() == pb::OP_INDEX    ? "index"
+                     : op.type() == pb::OP_DELETE ? "delete"
+                                                  : "noop";
+  if (op.type() == pb::OP_NOOP) {
+    return absl::StrCat("noop(seq_no ", op.seq_no(), ", term ",
+                        op.primary_term(), ")");
+  }
+  return absl::StrCat(kind, "(doc ", op.id(), ", seq_no ", op.seq_no(),
+                      ", term ", op.primary_term(), ")");
+}
+
+pb::Error RetryableError(const std::string& reason) {
+  return ToError(
+      EsStatus(absl::StatusCode::kUnavailable, kRetryableType, reason, 503));
+}
+
+bool QueryMatches(const pb::Query& query, const std::string& id,
+                  const std::string& source) {
+  switch (query.kind_case()) {
+    case pb::Query::kIds:
+      return std::find(query.ids().values().begin(), query.ids().values().end(),
+                       id) != query.ids().values().end();
+    case pb::Query::kTerm: {
+      nlohmann::json doc = nlohmann::json::parse(source, nullptr, false);
+      nlohmann::json value =
+          nlohmann::json::parse(query.term().value_json(), nullptr, false);
+      if (doc.is_discarded() || value.is_discarded() || !doc.is_object())
+        return false;
+      auto it = doc.find(query.term().field());
+      if (it == doc.end()) return false;
+      if (*it == value) return true;
+      if (it->is_array()) {
+        for (const auto& element : *it) {
+          if (element == value) return true;
+        }
+      }
+      return false;
+    }
+    case pb::Query::kMatchAll:
+    case pb::Query::KIND_NOT_SET:
+    default:
+      return true;
+  }
+}
+
+const pb::ShardCopy* PrimaryOf(const pb::ShardRouting& routing) {
+  for (const auto& copy : routing.copies()) {
+    if (copy.primary()) return &copy;
+  }
+  return nullptr;
+}
+
+int StartedCopies(const pb::ShardRouting& routing) {
+  int started = 0;
+  for (const auto& copy : routing.copies()) {
+    if (copy.state() == pb::ShardCopy::STARTED) ++started;
+  }
+  return started;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------
+// State
+
+using CopyKey = std::pair<std::string, int>;  // (index uuid, shard)
+
+enum class Role { kNone, kPrimary, kReplica, kRecovering };
+
+const char* RoleName(Role role, bool stale) {
+  if (stale) return "stale";
+  switch (role) {
+    case Role::kPrimary:
+      return "primary";
+    case Role::kReplica:
+      return "replica";
+    case Role::kRecovering:
+      return "recovering";
+    case Role::kNone:
+    default:
+      return "unassigned";
+  }
+}
+
+// One write on the primary, from local apply to the client's ack.
+struct InFlightWrite {
+  uint64_t id = 0;
+  pb::WriteResponse response;
+  // In-sync replicas that have neither answered OK nor been removed from the
+  // in-sync set.
+  std::set<std::string> awaiting;
+  bool durable = false;
+  int successful = 1;  // the primary
+  std::vector<pb::ShardFailure> failures;
+  absl::AnyInvocable<void(pb::WriteResponse)> done;
+};
+
+// One shard copy hosted by this node.
+struct LocalCopy {
+  CopyKey key;
+  std::string index;
+  uint64_t incarnation = 0;
+  std::unique_ptr<ShardEngine> engine;
+  Role role = Role::kNone;
+  bool in_sync = false;
+  PrimaryTerm assigned_term =
+      kUnassignedTerm;  // term of the routing last applied
+  // Primary only.
+  std::unique_ptr<ReplicationTracker> tracker;
+  std::set<std::string> in_sync_nodes;  // from the cluster state
+  bool stale = false;  // R8: learnt that its term is superseded
+  std::map<uint64_t, std::unique_ptr<InFlightWrite>> inflight;
+  std::set<std::string>
+      reporting;  // replicas reported to the coordinator, ack pending
+  SeqNo last_synced_gcp = kUnassignedSeqNo;
+  bool started_sent = false;  // a fresh primary reported itself started
+  // Recovering copy only.
+  bool recovery_running = false;
+};
+
+struct WriteCtx {
+  pb::WriteRequest request;
+  absl::Duration deadline;
+  bool forwarded = false;
+  bool create_sent = false;
+  pb::Error last_error;
+  absl::AnyInvocable<void(pb::WriteResponse)> done;
+};
+
+struct GetCtx {
+  pb::GetRequest request;
+  absl::Duration deadline;
+  bool forwarded = false;
+  RespondFn respond;
+};
+
+struct RecoveryCtx {
+  CopyKey key;
+  uint64_t incarnation = 0;
+  std::string target;
+  std::string mode;
+  std::vector<pb::Operation> ops;
+  size_t next = 0;
+  int64_t docs_copied = 0;
+  absl::Duration deadline;
+  RespondFn respond;
+};
+
+struct Node::State {
+  State(Env* env, NodeOptions options)
+      : env(env), options(std::move(options)) {}
+
+  Env* env;
+  NodeOptions options;
+  std::shared_ptr<int> alive = std::make_shared<int>(0);
+
+  pb::ClusterState cluster_state;
+  bool has_state = false;
+  bool joined = false;
+  bool join_in_flight = false;
+  bool heartbeat_failed = false;
+  bool coordinator_reachable = false;
+  bool heartbeat_running = false;
+
+  std::map<CopyKey, std::unique_ptr<LocalCopy>> copies;
+  uint64_t next_incarnation = 1;
+  uint64_t next_write_id = 1;
+
+  // Called once after the next applied cluster state.
+  std::vector<std::shared_ptr<absl::AnyInvocable<void()>>> state_waiters;
+  // Released by Flush() once the copy's translog is durable.
+  std::vector<std::pair<CopyKey, absl::AnyInvocable<void(absl::Status)>>>
+      durable_waiters;
+
+  // ---- plumbing
+  // ---------------------------------------------------------------------------
+  template <typename F>
+  auto Guarded(F fn) {
+    std::weak_ptr<int> token = alive;
+    return [token, fn = std::move(fn)](auto&&... args) mutable {
+      if (token.expired()) return;
+      fn(std::forward<decltype(args)>(args)...);
+    };
+  }
+
+  void Log(const std::string& line) { env->Log(line); }
+  const std::string& me() const { return options.id; }
+  absl::Duration RetryDelay() const {
+    return std::max(options.heartbeat_interval, absl::Milliseconds(10));
+  }
+
+  void Send(const std::string& to, pb::Envelope envelope, ReplyFn on_reply,
+            absl::Duration timeout) {
+    envelope.set_from(me());
+    env->Send(to, std::move(envelope), Guarded(std::move(on_reply)), timeout);
+  }
+
+  void After(absl::Duration delay, absl::AnyInvocable<void()> fn) {
+    env->After(delay, Guarded(std::move(fn)));
+  }
+
+  // Runs `fn` once: after the next applied cluster state or after RetryDelay(),
+  // whichever comes first.
+  void RetryLater(absl::AnyInvocable<void()> fn) {
+    auto once = std::make_shared<absl::AnyInvocable<void()>>(std::move(fn));
+    auto run = [once]() {
+      if (!*once) return;
+      auto f = std::move(*once);
+      *once = nullptr;
+      f();
+    };
+    state_waiters.push_back(std::make_shared<absl::AnyInvocable<void()>>(run));
+    After(RetryDelay(), run);
+  }
+
+  void WhenDurable(const CopyKey& key,
+                   absl::AnyInvocable<void(absl::Status)> fn) {
+    durable_waiters.emplace_back(key, std::move(fn));
+  }
+
+  bool IsNode(const std::string& id) const {
+    if (id == me()) return false;
+    for (const auto& node : cluster_state.nodes()) {
+      if (node.id() == id) return true;
+    }
+    return false;
+  }
+
+  const pb::IndexMeta* FindIndex(const std::string& name) const {
+    for (const auto& index : cluster_state.indices()) {
+      if (index.name() == name) return &index;
+    }
+    return nullptr;
+  }
+  const pb::IndexMeta* FindIndexByUuid(const std::string& uuid) const {
+    for (const auto& index : cluster_state.indices()) {
+      if (index.uuid() == uuid) return &index;
+    }
+    return nullptr;
+  }
+  static const pb::ShardRouting* FindRouting(const pb::IndexMeta& index,
+                                             int shard) {
+    for (const auto& routing : index.shards()) {
+      if (routing.shard() == shard) return &routing;
+    }
+    return nullptr;
+  }
+  LocalCopy* FindCopy(const CopyKey& key) {
+    auto it = copies.find(key);
+    return it == copies.end() ? nullptr : it->second.get();
+  }
+  LocalCopy* FindCopy(const CopyKey& key, uint64_t incarnation) {
+    LocalCopy* copy = FindCopy(key);
+    return copy != nullptr && copy->incarnation == incarnation ? copy : nullptr;
+  }
+  // A local copy by index name (the wire's ShardRef), resolved through the
+  // applied state; falls back to any local copy with that index name.
+  LocalCopy* FindCopyByRef(const pb::ShardRef& ref) {
+    if (const pb::IndexMeta* index = FindIndex(ref.index())) {
+      if (LocalCopy* copy = FindCopy({index->uuid(), ref.shard()})) return copy;
+    }
+    for (auto& [key, copy] : copies) {
+      if (copy->index == ref.index() && key.second == ref.shard())
+        return copy.get();
+    }
+    return nullptr;
+  }
+  std::string Name(const LocalCopy& copy) const {
+    return ShardName(copy.index, copy.key.second);
+  }
+
+  // ---- shard copies on disk
+  // ---------------------------------------------------------------
+  absl::StatusOr<LocalCopy*> OpenCopy(const std::string& uuid,
+                                      const std::string& index, int shard) {
+    CopyKey key{uuid, shard};
+    if (LocalCopy* existing = FindCopy(key)) return existing;
+    const std::string dir = ShardDir(uuid, shard);
+    nlohmann::json meta = {
+        {"index", index}, {"index_uuid", uuid}, {"shard", shard}};
+    if (!env->disk()->Exists(dir + "/meta")) {
+      absl::Status written =
+          env->disk()->WriteFileAtomic(dir + "/meta", meta.dump());
+      if (!written.ok()) return written;
+    }
+    EngineOptions engine_options;
+    engine_options.translog_path = dir + "/translog";
+    engine_options.index = index;
+    engine_options.index_uuid = uuid;
+    engine_options.shard = shard;
+    engine_options.unsafe_no_fencing = options.unsafe.no_fencing;
+    engine_options.unsafe_no_seqno_check = options.unsafe.no_seqno_check;
+    absl::StatusOr<std::unique_ptr<ShardEngine>> engine =
+        ShardEngine::Open(env->disk(), std::move(engine_options));
+    if (!engine.ok()) return engine.status();
+    auto copy = std::make_unique<LocalCopy>();
+    copy->key = key;
+    copy->index = index;
+    copy->incarnation = next_incarnation++;
+    copy->engine = std::move(*engine);
+    LocalCopy* raw = copy.get();
+    copies[key] = std::move(copy);
+    Log(absl::StrCat(me(), " opens ", ShardName(index, shard), " (uuid ", uuid,
+                     "): term ", raw->engine->term(), ", max_seq_no ",
+                     raw->engine->max_seq_no(), ", local checkpoint ",
+                     raw->engine->local_checkpoint(), ", global checkpoint ",
+                     raw->engine->global_checkpoint()));
+    return raw;
+  }
+
+  void CloseCopy(const CopyKey& key, bool remove_data, const std::string& why) {
+    LocalCopy* copy = FindCopy(key);
+    if (copy == nullptr) return;
+    FailInFlight(copy, ToError(EsStatus(
+                           absl::StatusCode::kUnavailable, kStalePrimaryType,
+                           absl::StrCat(Name(*copy), " closed: ", why), 503)));
+    if (copy->engine->NeedsSync()) (void)copy->engine->Sync();
+    Log(absl::StrCat(me(), " closes ", Name(*copy), ": ", why,
+                     remove_data ? "; its data is removed" : ""));
+    copies.erase(key);
+    if (remove_data)
+      (void)env->disk()->RemoveAll(ShardDir(key.first, key.second));
+  }
+
+  void OpenCopiesOnDisk() {
+    for (const std::string& uuid : env->disk()->List("shards")) {
+      for (const std::string& shard_name :
+           env->disk()->List("shards/" + uuid)) {
+        int shard = 0;
+        if (!absl::SimpleAtoi(shard_name, &shard)) continue;
+        absl::StatusOr<std::string> meta_text =
+            env->disk()->ReadFile(ShardDir(uuid, shard) + "/meta");
+        if (!meta_text.ok()) continue;
+        nlohmann::json meta = nlohmann::json::parse(*meta_text, nullptr, false);
+        if (meta.is_discarded() || !meta.is_object() ||
+            !meta.contains("index") || !meta["index"].is_string()) {
+          Log(absl::StrCat(me(), " skips ", ShardDir(uuid, shard),
+                           ": unreadable meta file"));
+          continue;
+        }
+        absl::StatusOr<LocalCopy*> copy =
+            OpenCopy(uuid, meta["index"].get<std::string>(), shard);
+        if (!copy.ok()) {
+          Log(absl::StrCat(me(), " cannot open ", ShardDir(uuid, shard), ": ",
+                           copy.status().ToString()));
+        }
+      }
+    }
+  }
+
+  // ---- membership
+  // ---------------------------------------------------------------------------
+  void SendJoin() {
+    if (join_in_flight) return;
+    join_in_flight = true;
+    pb::Envelope envelope;
+    pb::JoinRequest* join = envelope.mutable_join();
+    join->mutable_node()->set_id(me());
+    join->mutable_node()->set_grpc_address(options.grpc_address);
+    join->mutable_node()->set_rest_address(options.rest_address);
+    join->mutable_node()->set_alive(true);
+    for (const auto& [key, copy] : copies) {
+      pb::LocalShardInfo* info = join->add_shards();
+      info->mutable_shard()->set_index(copy->index);
+      info->mutable_shard()->set_shard(key.second);
+      info->set_index_uuid(key.first);
+      info->set_primary_term(copy->engine->term());
+      info->set_max_seq_no(copy->engine->max_seq_no());
+      info->set_local_checkpoint(copy->engine->local_checkpoint());
+    }
+    Log(absl::StrCat(me(), " joins the cluster with ", copies.size(),
+                     " shard copies"));
+    Send(
+        kCoordinatorId, std::move(envelope),
+        [this](absl::StatusOr<pb::Envelope> reply) {
+          join_in_flight = false;
+          if (!reply.ok() || !reply->has_join_response() ||
+              HasError(reply->join_response().error())) {
+            coordinator_reachable = false;
+            After(RetryDelay(), [this]() { SendJoin(); });
+            return;
+          }
+          joined = true;
+          coordinator_reachable = true;
+          heartbeat_failed = false;
+          ApplyState(reply->join_response().state());
+          StartHeartbeats();
+        },
+        options.rpc_timeout);
+  }
+
+  void StartHeartbeats() {
+    if (heartbeat_running) return;
+    heartbeat_running = true;
+    After(options.heartbeat_interval, [this]() { Heartbeat(); });
+    After(options.heartbeat_interval, [this]() { GlobalCheckpointSyncTick(); });
+    if (!options.fsync_per_request)
+      After(kAsyncSyncInterval, [this]() { AsyncSyncTick(); });
+  }
+
+  void Heartbeat() {
+    After(options.heartbeat_interval, [this]() { Heartbeat(); });
+    if (join_in_flight) return;
+    pb::Envelope envelope;
+    envelope.mutable_heartbeat()->set_node_id(me());
+    envelope.mutable_heartbeat()->set_state_version(
+        has_state ? cluster_state.version() : 0);
+    Send(
+        kCoordinatorId, std::move(envelope),
+        [this](absl::StatusOr<pb::Envelope> reply) {
+          if (!reply.ok() || !reply->has_heartbeat_response()) {
+            if (!heartbeat_failed) {
+              Log(absl::StrCat(
+                  me(), " misses a heartbeat reply from the coordinator"));
+            }
+            heartbeat_failed = true;
+            coordinator_reachable = false;
+            return;
+          }
+          coordinator_reachable = true;
+          const pb::HeartbeatResponse& response = reply->heartbeat_response();
+          if (response.rejoin() || heartbeat_failed) {
+            Log(absl::StrCat(
+                me(), response.rejoin()
+                          ? " is unknown to the coordinator: joins again"
+                          : " reaches the coordinator again: joins again"));
+            heartbeat_failed = false;
+            SendJoin();
+            return;
+          }
+          if (response.state_version() >
+              (has_state ? cluster_state.version() : 0)) {
+            FetchClusterState();
+          }
+        },
+        options.rpc_timeout);
+  }
+
+  // Catches up with a state whose publication this node missed.
+  void FetchClusterState() {
+    pb::Envelope envelope;
+    envelope.mutable_get_cluster_state();
+    Send(
+        kCoordinatorId, std::move(envelope),
+        [this](absl::StatusOr<pb::Envelope> reply) {
+          if (reply.ok() && reply->has_get_cluster_state_response()) {
+            ApplyState(reply->get_cluster_state_response().state());
+          }
+        },
+        options.rpc_timeout);
+  }
+
+  void AsyncSyncTick() {
+    After(kAsyncSyncInterval, [this]() { AsyncSyncTick(); });
+    for (auto& [key, copy] : copies) {
+      if (copy->engine->NeedsSync()) (void)copy->engine->Sync();
+    }
+  }
+
+  // ---- cluster state
+  // ------------------------------------------------------------------------
+  void ApplyState(const pb::ClusterState& state) {
+    if (has_state && state.version() <= cluster_state.version()) {
+      Log(absl::StrCat(me(), " ignores cluster state version ", state.version(),
+                       ": it applied version ", cluster_state.version()));
+      return;
+    }
+    cluster_state = state;
+    has_state = true;
+    Log(absl::StrCat(me(), " applies cluster state version ", state.version()));
+    for (const auto& node : state.nodes()) {
+      if (node.id() != me() && !node.grpc_address().empty()) {
+        env->SetPeerAddress(node.id(), node.grpc_address());
+      }
+    }
+    // Copies whose index is gone or that are no longer assigned here.
+    std::vector<std::pair<CopyKey, std::string>> to_close;
+    for (const auto& [key, copy] : copies) {
+      const pb::IndexMeta* index = FindIndexByUuid(key.first);
+      if (index == nullptr) {
+        to_close.emplace_back(key, "index deleted");
+        continue;
+      }
+      const pb::ShardRouting* routing = FindRouting(*index, key.second);
+      bool assigned = false;
+      if (routing != nullptr) {
+        for (const auto& shard_copy : routing->copies()) {
+          if (shard_copy.node_id() == me()) assigned = true;
+        }
+      }
+      if (!assigned)
+        to_close.emplace_back(key, "no longer assigned to this node");
+    }
+    for (const auto& [key, why] : to_close)
+      CloseCopy(key, /*remove_data=*/true, why);
+
+    for (const auto& index : state.indices()) {
+      for (const auto& routing : index.shards()) {
+        for (const auto& shard_copy : routing.copies()) {
+          if (shard_copy.node_id() == me())
+            ApplyShard(index, routing, shard_copy);
+        }
+      }
+    }
+    auto waiters = std::move(state_waiters);
+    state_waiters.clear();
+    for (auto& waiter : waiters) {
+      if (*waiter) (*waiter)();
+    }
+  }
+
+  void ApplyShard(const pb::IndexMeta& index, const pb::ShardRouting& routing,
+                  const pb::ShardCopy& mine) {
+    absl::StatusOr<LocalCopy*> opened =
+        OpenCopy(index.uuid(), index.name(), routing.shard());
+    if (!opened.ok()) {
+      Log(absl::StrCat(me(), " cannot open ",
+                       ShardName(index.name(), routing.shard()), ": ",
+                       opened.status().ToString()));
+      return;
+    }
+    LocalCopy* copy = *opened;
+    std::set<std::string> in_sync(routing.in_sync().begin(),
+                                  routing.in_sync().end());
+    copy->in_sync = in_sync.count(me()) > 0;
+    if (mine.primary()) {
+      if (copy->role != Role::kPrimary ||
+          routing.primary_term() > copy->assigned_term) {
+        BecomePrimary(copy, routing);
+      } else {
+        UpdateReplicationGroup(copy, routing);
+      }
+      if (mine.state() == pb::ShardCopy::INITIALIZING && !copy->started_sent) {
+        ReportStarted(copy->key, copy->incarnation, me(),
+                      routing.primary_term());
+      }
+    } else {
+      if (copy->role == Role::kPrimary)
+        Demote(copy, "the cluster state names another primary");
+      if (copy->engine->AdvanceTerm(routing.primary_term())) {
+        Log(absl::StrCat(me(), " adopts term ", routing.primary_term(),
+                         " for replica ", Name(*copy),
+                         " from the cluster state"));
+      }
+      if (mine.state() == pb::ShardCopy::STARTED) {
+        copy->role = Role::kReplica;
+      } else {
+        copy->role = Role::kRecovering;
+        MaybeStartRecovery(copy);
+      }
+    }
+    copy->assigned_term = routing.primary_term();
+  }
+
+  void BecomePrimary(LocalCopy* copy, const pb::ShardRouting& routing) {
+    ShardEngine& engine = *copy->engine;
+    const PrimaryTerm old_term = engine.term();
+    const bool was_replica =
+        copy->role == Role::kReplica || copy->role == Role::kRecovering;
+    engine.AdvanceTerm(routing.primary_term());
+    copy->role = Role::kPrimary;
+    copy->stale = false;
+    copy->reporting.clear();
+    copy->in_sync_nodes = {routing.in_sync().begin(), routing.in_sync().end()};
+    copy->in_sync_nodes.insert(me());
+    copy->tracker = std::make_unique<ReplicationTracker>(me());
+    copy->tracker->SetInSync(copy->in_sync_nodes);
+    copy->tracker->UpdateLocalCheckpoint(me(), engine.local_checkpoint());
+    copy->last_synced_gcp = kUnassignedSeqNo;
+    copy->assigned_term = routing.primary_term();
+
+    const bool promotion =
+        was_replica ||
+        (old_term != kUnassignedTerm && routing.primary_term() > old_term) ||
+        engine.max_seq_no() >= 0;
+    if (!promotion) {
+      Log(absl::StrCat(me(), " is primary of ", Name(*copy), " term ",
+                       engine.term()));
+      return;
+    }
+    // R7: fill gaps with no-ops, then resync everything above the global
+    // checkpoint.
+    absl::StatusOr<std::vector<pb::Operation>> noops =
+        engine.FillGapsWithNoOps();
+    size_t filled = noops.ok() ? noops->size() : 0;
+    copy->tracker->UpdateLocalCheckpoint(me(), engine.local_checkpoint());
+    const SeqNo gcp = engine.global_checkpoint();
+    const SeqNo trim_above = engine.max_seq_no();
+    absl::StatusOr<std::vector<pb::Operation>> ops =
+        engine.OperationsAbove(gcp);
+    if (!ops.ok()) {
+      Log(absl::StrCat(me(), " cannot read operations above gcp ", gcp, " of ",
+                       Name(*copy), ": ", ops.status().ToString()));
+      ops = std::vector<pb::Operation>{};
+    }
+    std::vector<std::string> targets = copy->tracker->InSyncReplicas();
+    Log(absl::StrCat(me(), " promoted to primary of ", Name(*copy), " term ",
+                     engine.term(), ": filled ", filled,
+                     " gaps with no-ops, resync ", ops->size(),
+                     " ops above gcp ", gcp, ", trim above ", trim_above,
+                     " to [", absl::StrJoin(targets, ","), "]"));
+    if (options.unsafe.no_resync) {
+      Log(absl::StrCat(me(), " skips the resync of ", Name(*copy),
+                       " (unsafe no_resync)"));
+      return;
+    }
+    for (const std::string& target : targets) {
+      SendResync(copy, target, *ops, gcp, trim_above);
+    }
+  }
+
+  // Same term, new routing: refresh the in-sync set; writes no longer wait for
+  // copies the coordinator removed from it (R3).
+  void UpdateReplicationGroup(LocalCopy* copy,
+                              const pb::ShardRouting& routing) {
+    std::set<std::string> in_sync(routing.in_sync().begin(),
+                                  routing.in_sync().end());
+    in_sync.insert(me());
+    std::set<std::string> assigned;
+    for (const auto& shard_copy : routing.copies())
+      assigned.insert(shard_copy.node_id());
+    copy->in_sync_nodes = in_sync;
+    if (copy->stale) return;
+    copy->tracker->SetInSync(in_sync);
+    for (const std::string& target : copy->tracker->ReplicationTargets()) {
+      if (assigned.count(target) == 0) copy->tracker->RemoveTracking(target);
+    }
+    for (auto it = copy->reporting.begin(); it != copy->reporting.end();) {
+      it = in_sync.count(*it) == 0 ? copy->reporting.erase(it) : std::next(it);
+    }
+    std::vector<uint64_t> ids;
+    for (auto& [id, write] : copy->inflight) {
+      for (auto it = write->awaiting.begin(); it != write->awaiting.end();) {
+        it =
+            in_sync.count(*it) == 0 ? write->awaiting.erase(it) : std::next(it);
+      }
+      ids.push_back(id);
+    }
+    for (uint64_t id : ids) MaybeComplete(copy, id);
+  }
+
+  void Demote(LocalCopy* copy, const std::string& why) {
+    Log(absl::StrCat(me(), " stops being primary of ", Name(*copy), ": ", why));
+    FailInFlight(
+        copy,
+        ToError(EsStatus(absl::StatusCode::kUnavailable, kStalePrimaryType,
+                         absl::StrCat(Name(*copy), " is no longer primary on ",
+                                      me(), ": ", why),
+                         503),
+                copy->index, copy->key.first, copy->key.second));
+    copy->tracker.reset();
+    copy->stale = false;
+    copy->reporting.clear();
+    copy->role = Role::kReplica;
+  }
+
+  // R8: this primary learnt its term is superseded. It fails every write in
+  // flight and acks nothing until a cluster state makes it primary again with a
+  // newer term.
+  void FenceStale(LocalCopy* copy, const std::string& why) {
+    if (copy->stale || copy->role != Role::kPrimary) return;
+    copy->stale = true;
+    Log(absl::StrCat(me(), " is a stale primary of ", Name(*copy), " (term ",
+                     copy->engine->term(), "): ", why, "; fails ",
+                     copy->inflight.size(),
+                     " in-flight writes and acks nothing"));
+    FailInFlight(
+        copy,
+        ToError(
+            EsStatus(absl::StatusCode::kUnavailable, kStalePrimaryType,
+                     absl::StrCat(Name(*copy), " primary term [",
+                                  copy->engine->term(), "] is stale: ", why),
+                     503),
+            copy->index, copy->key.first, copy->key.second));
+  }
+
+  void FailInFlight(LocalCopy* copy, const pb::Error& error) {
+    auto inflight = std::move(copy->inflight);
+    copy->inflight.clear();
+    for (auto& [id, write] : inflight) {
+      pb::WriteResponse response;
+      response.set_index(write->response.index());
+      response.set_id(write->response.id());
+      *response.mutable_error() = error;
+      if (write->done) write->done(std::move(response));
+    }
+  }
+
+  void ReportStarted(const CopyKey& key, uint64_t incarnation,
+                     const std::string& node, PrimaryTerm term) {
+    LocalCopy* copy = FindCopy(key, incarnation);
+    if (copy == nullptr) return;
+    if (node == me()) copy->started_sent = true;
+    pb::Envelope envelope;
+    pb::ShardStartedRequest* started = envelope.mutable_shard_started();
+    started->mutable_shard()->set_index(copy->index);
+    started->mutable_shard()->set_shard(key.second);
+    started->set_node_id(node);
+    started->set_primary_term(term);
+    started->set_local_checkpoint(
+        node == me()    ? copy->engine->local_checkpoint()
+        : copy->tracker ? copy->tracker->LocalCheckpointOf(node)
+                        : kNoOpsPerformed);
+    Send(
+        kCoordinatorId, std::move(envelope),
+        [this, key, incarnation, node](absl::StatusOr<pb::Envelope> reply) {
+          if (node != me()) return;
+          LocalCopy* copy = FindCopy(key, incarnation);
+          if (copy == nullptr) return;
+          if (!reply.ok())
+            copy->started_sent = false;  // retried on the next state
+        },
+        options.rpc_timeout);
+  }
+
+  // ---- client writes: routing
+  // -------------------------------------------------------------
+  void StartWrite(pb::WriteRequest request, bool forwarded,
+                  absl::AnyInvocable<void(pb::WriteResponse)> done) {
+    auto ctx = std::make_shared<WriteCtx>();
+    absl::Duration timeout = request.timeout_ms() > 0
+                                 ? absl::Milliseconds(request.timeout_ms())
+                                 : options.write_timeout;
+    ctx->deadline = env->Now() + timeout;
+    ctx->request = std::move(request);
+    ctx->forwarded = forwarded;
+    ctx->done = std::move(done);
+    RouteWrite(ctx);
+  }
+
+  void FinishWrite(const std::shared_ptr<WriteCtx>& ctx,
+                   pb::WriteResponse response) {
+    if (!ctx->done) return;
+    auto done = std::move(ctx->done);
+    ctx->done = nullptr;
+    if (response.index().empty()) response.set_index(ctx->request.index());
+    if (response.id().empty()) response.set_id(ctx->request.id());
+    done(std::move(response));
+  }
+
+  void FailWrite(const std::shared_ptr<WriteCtx>& ctx, pb::Error error) {
+    pb::WriteResponse response;
+    *response.mutable_error() = std::move(error);
+    FinishWrite(ctx, std::move(response));
+  }
+
+  // Waits for a newer state (or a short delay) and routes again, until the
+  // deadline.
+  void RetryWrite(const std::shared_ptr<WriteCtx>& ctx, pb::Error why) {
+    ctx->last_error = std::move(why);
+    if (env->Now() >= ctx->deadline) {
+      pb::Error error = ctx->last_error;
+      error.set_reason(absl::StrCat(error.reason(), " Timeout: [",
+                                    absl::FormatDuration(options.write_timeout),
+                                    "]"));
+      FailWrite(ctx, std::move(error));
+      return;
+    }
+    RetryLater([this, ctx]() { RouteWrite(ctx); });
+  }
+
+  void RouteWrite(const std::shared_ptr<WriteCtx>& ctx) {
+    const pb::WriteRequest& request = ctx->request;
+    const pb::IndexMeta* index = FindIndex(request.index());
+    if (index == nullptr) {
+      if (!ctx->create_sent) {
+        ctx->create_sent = true;
+        AutoCreateIndex(ctx);
+        return;
+      }
+      RetryWrite(ctx, RetryableError(absl::StrCat("[", request.index(),
+                                                  "] index is being created")));
+      return;
+    }
+    const int shard = ShardForId(request.id(), index->number_of_shards());
+    ctx->request.set_shard(shard);
+    const pb::ShardRouting* routing = FindRouting(*index, shard);
+    const pb::ShardCopy* primary = routing ? PrimaryOf(*routing) : nullptr;
+    if (primary == nullptr || primary->state() != pb::ShardCopy::STARTED) {
+      RetryWrite(ctx,
+                 RetryableError(absl::StrCat("[", index->name(), "][", shard,
+                                             "] primary shard is not active")));
+      return;
+    }
+    if (primary->node_id() != me()) {
+      if (ctx->forwarded) {
+        // The sender routed by an older or newer state than ours; it retries.
+        FailWrite(
+            ctx, RetryableError(absl::StrCat(me(), " is not the primary of ",
+                                             ShardName(index->name(), shard))));
+        return;
+      }
+      ForwardWrite(ctx, primary->node_id());
+      return;
+    }
+    // wait_for_active_shards: a check before the write starts.
+    int required = 1;
+    const std::string& wait = request.wait_for_active_shards();
+    const int total = 1 + index->number_of_replicas();
+    if (wait == "all") {
+      required = total;
+    } else if (!wait.empty() && (!absl::SimpleAtoi(wait, &required) ||
+                                 required < 0 || required > total)) {
+      FailWrite(ctx, ToError(IllegalArgument(absl::StrCat(
+                         "invalid wait_for_active_shards[", wait,
+                         "]: cannot be greater than number of shard copies [",
+                         total, "]"))));
+      return;
+    }
+    const int active = StartedCopies(*routing);
+    if (active < required) {
+      RetryWrite(ctx, RetryableError(absl::StrCat(
+                          "[", index->name(), "][", shard,
+                          "] Not enough active copies to meet shard count of [",
+                          wait == "all" ? "ALL" : absl::StrCat(required),
+                          "] (have ", active, ", needed ", required, ").")));
+      return;
+    }
+    LocalCopy* copy = FindCopy({index->uuid(), shard});
+    if (copy == nullptr || copy->role != Role::kPrimary || copy->stale) {
+      RetryWrite(ctx, RetryableError(absl::StrCat(
+                          ShardName(index->name(), shard), " primary on ", me(),
+                          copy != nullptr && copy->stale ? " is stale"
+                                                         : " is not ready")));
+      return;
+    }
+    ExecutePrimaryWrite(copy, ctx);
+  }
+
+  void AutoCreateIndex(const std::shared_ptr<WriteCtx>& ctx) {
+    pb::Envelope envelope;
+    pb::CreateIndexRequest* create = envelope.mutable_create_index();
+    create->set_index(ctx->request.index());
+    create->set_number_of_shards(1);
+    create->set_number_of_replicas(1);
+    create->set_auto_created(true);
+    Log(absl::StrCat(me(), " auto-creates index [", ctx->request.index(), "]"));
+    Send(
+        kCoordinatorId, std::move(envelope),
+        [this, ctx](absl::StatusOr<pb::Envelope> reply) {
+          if (reply.ok() && reply->has_create_index_response()) {
+            const pb::Error& error = reply->create_index_response().error();
+            if (HasError(error) &&
+                error.type() != "resource_already_exists_exception") {
+              FailWrite(ctx, error);
+              return;
+            }
+          } else {
+            ctx->create_sent = false;  // ask again on the next attempt
+          }
+          RetryWrite(ctx,
+                     RetryableError(absl::StrCat("[", ctx->request.index(),
+                                                 "] index is being created")));
+        },
+        options.rpc_timeout);
+  }
+
+  void ForwardWrite(const std::shared_ptr<WriteCtx>& ctx,
+                    const std::string& primary_node) {
+    pb::Envelope envelope;
+    *envelope.mutable_write() = ctx->request;
+    const absl::Duration remaining =
+        std::max(ctx->deadline - env->Now(), absl::Milliseconds(1));
+    envelope.mutable_write()->set_timeout_ms(static_cast<int32_t>(
+        std::max<int64_t>(1, absl::ToInt64Milliseconds(remaining))));
+    Send(
+        primary_node, std::move(envelope),
+        [this, ctx, primary_node](absl::StatusOr<pb::Envelope> reply) {
+          if (!reply.ok()) {
+            if (reply.status().code() == absl::StatusCode::kUnavailable) {
+              RetryWrite(
+                  ctx, RetryableError(absl::StrCat(
+                           "primary node ", primary_node, " is unreachable")));
+            } else {
+              FailWrite(
+                  ctx,
+                  ToError(EsStatus(
+                      absl::StatusCode::kDeadlineExceeded, "timeout_exception",
+                      absl::StrCat("no reply from primary node ", primary_node,
+                                   ": ", reply.status().message()),
+                      504)));
+            }
+            return;
+          }
+          if (!reply->has_write_response()) {
+            FailWrite(
+                ctx,
+                ToError(absl::InternalError("unexpected reply to a write")));
+            return;
+          }
+          const pb::WriteResponse& response = reply->write_response();
+          if (HasError(response.error()) &&
+              response.error().type() == kRetryableType) {
+            RetryWrite(ctx, response.error());
+            return;
+          }
+          FinishWrite(ctx, response);
+        },
+        remaining + options.rpc_timeout);
+  }
+
+  // ---- client writes: the primary (R1-R3, R8, R10)
+  // ----------------------------------------
+  void ExecutePrimaryWrite(LocalCopy* copy,
+                           const std::shared_ptr<WriteCtx>& ctx) {
+    ShardEngine& engine = *copy->engine;
+    absl::StatusOr<WriteResult> result = engine.PrimaryWrite(ctx->request);
+    if (!result.ok()) {
+      FailWrite(ctx, ToError(result.status(), copy->index, copy->key.first,
+                             copy->key.second));
+      return;
+    }
+    pb::WriteResponse response;
+    response.set_index(copy->index);
+    response.set_id(ctx->request.id());
+    response.set_result(result->result);
+    response.set_version(result->op.version());
+    response.set_seq_no(result->op.seq_no());
+    response.set_primary_term(result->op.primary_term());
+    if (ctx->request.return_source()) {
+      response.set_source(result->source);
+      response.set_found(!result->source.empty());
+    }
+    if (!result->replicate) {
+      // An update that changed nothing: no seq_no consumed, nothing to
+      // replicate.
+      if (const StoredDoc* doc = engine.Get(ctx->request.id())) {
+        response.set_version(doc->version);
+        response.set_seq_no(doc->seq_no);
+        response.set_primary_term(doc->term);
+      }
+      response.mutable_shards()->set_total(0);
+      FinishWrite(ctx, std::move(response));
+      return;
+    }
+    const pb::Operation op = result->op;
+    ReplicationTracker& tracker = *copy->tracker;
+    tracker.UpdateLocalCheckpoint(me(), engine.local_checkpoint());
+    engine.UpdateGlobalCheckpoint(tracker.GlobalCheckpoint());
+
+    const uint64_t write_id = next_write_id++;
+    auto write = std::make_unique<InFlightWrite>();
+    write->id = write_id;
+    write->awaiting = {};
+    for (const std::string& replica : tracker.InSyncReplicas())
+      write->awaiting.insert(replica);
+    const pb::IndexMeta* index = FindIndexByUuid(copy->key.first);
+    const int total = 1 + (index ? index->number_of_replicas() : 0);
+    response.mutable_shards()->set_total(total);
+    write->response = response;
+    write->done = [this, ctx](pb::WriteResponse r) {
+      FinishWrite(ctx, std::move(r));
+    };
+    if (options.unsafe.early_ack) {
+      // Planted bug (R3/R10 off): ack right after the local apply.
+      pb::WriteResponse early = response;
+      early.mutable_shards()->set_successful(total);
+      Log(absl::StrCat(me(), " acks ", OpText(op),
+                       " before replicas apply it (unsafe early_ack)"));
+      write->done(std::move(early));
+      write->done = nullptr;
+    }
+    copy->inflight[write_id] = std::move(write);
+
+    for (const std::string& target : tracker.ReplicationTargets()) {
+      SendReplicate(copy, target, {op}, write_id);
+    }
+    const CopyKey key = copy->key;
+    const uint64_t incarnation = copy->incarnation;
+    WhenDurable(key, [this, key, incarnation, write_id](absl::Status synced) {
+      LocalCopy* copy = FindCopy(key, incarnation);
+      if (copy == nullptr) return;
+      auto it = copy->inflight.find(write_id);
+      if (it == copy->inflight.end()) return;
+      if (!synced.ok()) {
+        pb::WriteResponse failed;
+        failed.set_index(it->second->response.index());
+        failed.set_id(it->second->response.id());
+        *failed.mutable_error() =
+            ToError(synced, copy->index, key.first, key.second);
+        auto done = std::move(it->second->done);
+        copy->inflight.erase(it);
+        if (done) done(std::move(failed));
+        return;
+      }
+      it->second->durable = true;
+      MaybeComplete(copy, write_id);
+    });
+  }
+
+  void MaybeComplete(LocalCopy* copy, uint64_t write_id) {
+    auto it = copy->inflight.find(write_id);
+    if (it == copy->inflight.end()) return;
+    InFlightWrite& write = *it->second;
+    if (!write.durable || !write.awaiting.empty() || copy->stale) return;
+    pb::WriteResponse response = write.response;
+    pb::ShardsInfo* shards = response.mutable_shards();
+    shards->set_successful(write.successful);
+    shards->set_failed(static_cast<int32_t>(write.failures.size()));
+    for (const auto& failure : write.failures)
+      *shards->add_failures() = failure;
+    auto done = std::move(write.done);
+    copy->inflight.erase(it);
+    if (done) done(std::move(response));
+  }
+
+  void SendReplicate(LocalCopy* copy, const std::string& target,
+                     std::vector<pb::Operation> ops, uint64_t write_id) {
+    ShardEngine& engine = *copy->engine;
+    pb::Envelope envelope;
+    pb::ReplicateRequest* replicate = envelope.mutable_replicate();
+    replicate->mutable_shard()->set_index(copy->index);
+    replicate->mutable_shard()->set_shard(copy->key.second);
+    replicate->set_primary_term(engine.term());
+    replicate->set_global_checkpoint(engine.global_checkpoint());
+    replicate->set_max_seq_no_of_updates_or_deletes(
+        engine.max_seq_no_of_updates_or_deletes());
+    replicate->set_primary_node(me());
+    for (auto& op : ops) *replicate->add_ops() = std::move(op);
+    const CopyKey key = copy->key;
+    const uint64_t incarnation = copy->incarnation;
+    const PrimaryTerm term = engine.term();
+    Send(
+        target, std::move(envelope),
+        [this, key, incarnation, target, write_id,
+         term](absl::StatusOr<pb::Envelope> reply) {
+          OnReplicaReply(key, incarnation, target, write_id, term,
+                         std::move(reply));
+        },
+        options.rpc_timeout);
+  }
+
+  // A reply to replicate or resync (write_id 0: no client write waits on it).
+  void OnReplicaReply(const CopyKey& key, uint64_t incarnation,
+                      const std::string& target, uint64_t write_id,
+                      PrimaryTerm term, absl::StatusOr<pb::Envelope> reply) {
+    LocalCopy* copy = FindCopy(key, incarnation);
+    if (copy == nullptr || copy->role != Role::kPrimary || copy->stale ||
+        copy->engine->term() != term) {
+      return;
+    }
+    std::string failure;
+    if (!reply.ok()) {
+      failure = std::string(reply.status().message());
+      if (failure.empty()) failure = reply.status().ToString();
+    } else if (!reply->has_replicate_response()) {
+      failure = "unexpected reply to replicate";
+    } else {
+      const pb::ReplicateResponse& response = reply->replicate_response();
+      if (HasError(response.error())) {
+        if (response.primary_term() > term) {
+          FenceStale(copy, absl::StrCat(target, " rejected its operation: ",
+                                        response.error().reason()));
+          return;
+        }
+        failure = response.error().reason();
+      } else {
+        copy->tracker->UpdateLocalCheckpoint(target,
+                                             response.local_checkpoint());
+        copy->engine->UpdateGlobalCheckpoint(copy->tracker->GlobalCheckpoint());
+        if (write_id != 0) {
+          auto it = copy->inflight.find(write_id);
+          if (it != copy->inflight.end() &&
+              it->second->awaiting.erase(target) > 0) {
+            ++it->second->successful;
+            MaybeComplete(copy, write_id);
+          } else if (it != copy->inflight.end()) {
+            ++it->second->successful;  // a recovering copy applied it
+          }
+        }
+        return;
+      }
+    }
+    OnReplicaFailed(copy, target, failure, write_id);
+  }
+
+  // A replica failed an operation (or did not answer). R3: the write waits
+  // until the coordinator has removed it from the in-sync set.
+  void OnReplicaFailed(LocalCopy* copy, const std::string& target,
+                       const std::string& reason, uint64_t write_id) {
+    if (write_id != 0) {
+      auto it = copy->inflight.find(write_id);
+      if (it != copy->inflight.end()) {
+        pb::ShardFailure failure;
+        failure.set_index(copy->index);
+        failure.set_shard(copy->key.second);
+        failure.set_node(target);
+        failure.set_reason(reason);
+        failure.set_status("INTERNAL_SERVER_ERROR");
+        failure.set_primary(false);
+        it->second->failures.push_back(std::move(failure));
+      }
+    }
+    if (!copy->tracker->IsInSync(target)) {
+      if (copy->tracker->IsTracked(target)) {
+        Log(absl::StrCat(me(), " stops replicating ", Name(*copy),
+                         " to recovering copy on ", target, ": ", reason));
+        copy->tracker->RemoveTracking(target);
+        SendShardFailed(copy->key, copy->incarnation, target, reason);
+      }
+      return;
+    }
+    if (copy->reporting.count(target) > 0)
+      return;  // already reported; the write waits
+    copy->reporting.insert(target);
+    Log(absl::StrCat(me(), " reports ", target, "'s copy of ", Name(*copy),
+                     " failed (", reason,
+                     "): waits for the coordinator before acking"));
+    SendShardFailed(copy->key, copy->incarnation, target, reason);
+  }
+
+  void SendShardFailed(const CopyKey& key, uint64_t incarnation,
+                       const std::string& target, const std::string& reason) {
+    LocalCopy* copy = FindCopy(key, incarnation);
+    if (copy == nullptr || copy->role != Role::kPrimary || copy->stale) return;
+    pb::Envelope envelope;
+    pb::ShardFailedRequest* failed = envelope.mutable_shard_failed();
+    failed->mutable_shard()->set_index(copy->index);
+    failed->mutable_shard()->set_shard(key.second);
+    failed->set_failed_node(target);
+    failed->set_primary_term(copy->engine->term());
+    failed->set_reason(reason);
+    failed->set_sender(me());
+    const PrimaryTerm term = copy->engine->term();
+    Send(
+        kCoordinatorId, std::move(envelope),
+        [this, key, incarnation, target, reason,
+         term](absl::StatusOr<pb::Envelope> reply) {
+          LocalCopy* copy = FindCopy(key, incarnation);
+          if (copy == nullptr || copy->role != Role::kPrimary || copy->stale ||
+              copy->engine->term() != term) {
+            return;
+          }
+          const bool waited = copy->reporting.count(target) > 0;
+          if (!reply.ok() || !reply->has_shard_failed_response()) {
+            if (!waited) return;
+            After(RetryDelay(), [this, key, incarnation, target, reason]() {
+              LocalCopy* copy = FindCopy(key, incarnation);
+              if (copy != nullptr && copy->reporting.count(target) > 0) {
+                SendShardFailed(key, incarnation, target, reason);
+              }
+            });
+            return;
+          }
+          const pb::ShardFailedResponse& response =
+              reply->shard_failed_response();
+          if (HasError(response.error())) {
+            FenceStale(copy,
+                       absl::StrCat("the coordinator refused shard_failed: ",
+                                    response.error().reason()));
+            return;
+          }
+          if (!waited) return;
+          Log(absl::StrCat(me(), " learns the coordinator removed ", target,
+                           " from the in-sync set of ", Name(*copy)));
+          copy->reporting.erase(target);
+          copy->in_sync_nodes.erase(target);
+          copy->tracker->SetInSync(copy->in_sync_nodes);
+          copy->tracker->RemoveTracking(target);
+          std::vector<uint64_t> ids;
+          for (auto& [id, write] : copy->inflight) {
+            write->awaiting.erase(target);
+            ids.push_back(id);
+          }
+          for (uint64_t id : ids) MaybeComplete(copy, id);
+        },
+        options.rpc_timeout);
+  }
+
+  // Idle global-checkpoint sync: an empty replicate when the gcp moved since
+  // last sent.
+  void GlobalCheckpointSyncTick() {
+    After(options.heartbeat_interval, [this]() { GlobalCheckpointSyncTick(); });
+    for (auto& [key, copy] : copies) {
+      if (copy->role != Role::kPrimary || copy->stale || !copy->tracker)
+        continue;
+      copy->tracker->UpdateLocalCheckpoint(me(),
+                                           copy->engine->local_checkpoint());
+      copy->engine->UpdateGlobalCheckpoint(copy->tracker->GlobalCheckpoint());
+      const SeqNo gcp = copy->engine->global_checkpoint();
+      if (gcp == copy->last_synced_gcp) continue;
+      copy->last_synced_gcp = gcp;
+      for (const std::string& target : copy->tracker->ReplicationTargets()) {
+        SendReplicate(copy.get(), target, {}, 0);
+      }
+    }
+  }
+
+  // ---- replica side (R4, R5)
+  // ---------------------------------------------------------------- Fencing
+  // for replicate/resync/recovery; returns the reply to send on rejection.
+  absl::Status Fence(LocalCopy* copy, PrimaryTerm term, const std::string& what,
+                     const std::string& from) {
+    if (copy->role == Role::kPrimary && !copy->stale &&
+        term > copy->engine->term()) {
+      FenceStale(copy, absl::StrCat(from, " sent ", what, " with term ", term));
+    }
+    absl::Status fenced = copy->engine->CheckAndAdvanceTerm(term);
+    if (!fenced.ok()) {
+      Log(absl::StrCat(me(), " rejects ", what, "(term ", term, ") from ", from,
+                       " for ", Name(*copy), ": its term is ",
+                       copy->engine->term()));
+    }
+    return fenced;
+  }
+
+  void ApplyOps(LocalCopy* copy,
+                const google::protobuf::RepeatedPtrField<pb::Operation>& ops,
+                absl::Status* status) {
+    ShardEngine& engine = *copy->engine;
+    for (const pb::Operation& op : ops) {
+      const StoredDoc* held =
+          op.type() == pb::OP_NOOP ? nullptr : engine.Get(op.id());
+      const SeqNo held_seq_no = held ? held->seq_no : kUnassignedSeqNo;
+      absl::StatusOr<ApplyOutcome> outcome = engine.ApplyOnReplica(op);
+      if (!outcome.ok()) {
+        *status = outcome.status();
+        return;
+      }
+      if (*outcome == ApplyOutcome::kStale) {
+        Log(absl::StrCat(
+            me(), " ignores ", OpText(op), ": it holds ",
+            held ? absl::StrCat("seq_no ", held_seq_no) : "a newer tombstone"));
+      } else if (*outcome == ApplyOutcome::kAlreadyProcessed) {
+        Log(absl::StrCat(me(), " ignores ", OpText(op), ": seq_no ",
+                         op.seq_no(), " was already processed"));
+      }
+    }
+  }
+
+  void ReplyAfterDurable(LocalCopy* copy, RespondFn respond) {
+    const CopyKey key = copy->key;
+    const uint64_t incarnation = copy->incarnation;
+    WhenDurable(key, [this, key, incarnation, respond = std::move(respond)](
+                         absl::Status synced) mutable {
+      pb::Envelope envelope;
+      pb::ReplicateResponse* response = envelope.mutable_replicate_response();
+      LocalCopy* copy = FindCopy(key, incarnation);
+      if (copy == nullptr) {
+        *response->mutable_error() =
+            ToError(EsStatus(absl::StatusCode::kNotFound,
+                             "shard_not_found_exception", "shard closed", 404));
+      } else {
+        if (!synced.ok()) *response->mutable_error() = ToError(synced);
+        response->set_local_checkpoint(copy->engine->local_checkpoint());
+        response->set_global_checkpoint(copy->engine->global_checkpoint());
+        response->set_primary_term(copy->engine->term());
+      }
+      respond(std::move(envelope));
+    });
+  }
+
+  void RespondReplicaError(LocalCopy* copy, const absl::Status& status,
+                           RespondFn& respond) {
+    pb::Envelope envelope;
+    pb::ReplicateResponse* response = envelope.mutable_replicate_response();
+    if (copy != nullptr) {
+      *response->mutable_error() =
+          ToError(status, copy->index, copy->key.first, copy->key.second);
+      response->set_local_checkpoint(copy->engine->local_checkpoint());
+      response->set_global_checkpoint(copy->engine->global_checkpoint());
+      response->set_primary_term(copy->engine->term());
+    } else {
+      *response->mutable_error() = ToError(status);
+    }
+    respond(std::move(envelope));
+  }
+
+  absl::Status NoSuchShard(const pb::ShardRef& ref) {
+    return EsStatus(
+        absl::StatusCode::kNotFound, "shard_not_found_exception",
+        absl::StrCat("no such shard ", ShardName(ref.index(), ref.shard()),
+                     " on ", me()),
+        404);
+  }
+
+  void HandleReplicate(const pb::Envelope& envelope, RespondFn respond) {
+    const pb::ReplicateRequest& request = envelope.replicate();
+    LocalCopy* copy = FindCopyByRef(request.shard());
+    if (copy == nullptr) {
+      RespondReplicaError(nullptr, NoSuchShard(request.shard()), respond);
+      return;
+    }
+    absl::Status fenced =
+        Fence(copy, request.primary_term(), "replicate", envelope.from());
+    if (!fenced.ok()) {
+      RespondReplicaError(copy, fenced, respond);
+      return;
+    }
+    absl::Status applied;
+    ApplyOps(copy, request.ops(), &applied);
+    if (!applied.ok()) {
+      RespondReplicaError(copy, applied, respond);
+      return;
+    }
+    copy->engine->AdvanceMaxSeqNoOfUpdatesOrDeletes(
+        request.max_seq_no_of_updates_or_deletes());
+    copy->engine->UpdateGlobalCheckpoint(request.global_checkpoint());
+    ReplyAfterDurable(copy, std::move(respond));
+  }
+
+  // ---- resync (R7)
+  // ----------------------------------------------------------------------------
+  void SendResync(LocalCopy* copy, const std::string& target,
+                  const std::vector<pb::Operation>& ops, SeqNo gcp,
+                  SeqNo trim_above) {
+    pb::Envelope envelope;
+    pb::ResyncRequest* resync = envelope.mutable_resync();
+    resync->mutable_shard()->set_index(copy->index);
+    resync->mutable_shard()->set_shard(copy->key.second);
+    resync->set_primary_term(copy->engine->term());
+    resync->set_global_checkpoint(gcp);
+    resync->set_trim_above_seq_no(trim_above);
+    resync->set_primary_node(me());
+    for (const auto& op : ops) *resync->add_ops() = op;
+    const CopyKey key = copy->key;
+    const uint64_t incarnation = copy->incarnation;
+    const PrimaryTerm term = copy->engine->term();
+    Send(
+        target, std::move(envelope),
+        [this, key, incarnation, target,
+         term](absl::StatusOr<pb::Envelope> reply) {
+          OnReplicaReply(key, incarnation, target, 0, term, std::move(reply));
+        },
+        options.rpc_timeout);
+  }
+
+  void HandleResync(const pb::Envelope& envelope, RespondFn respond) {
+    const pb::ResyncRequest& request = envelope.resync();
+    LocalCopy* copy = FindCopyByRef(request.shard());
+    if (copy == nullptr) {
+      RespondReplicaError(nullptr, NoSuchShard(request.shard()), respond);
+      return;
+    }
+    absl::Status fenced =
+        Fence(copy, request.primary_term(), "resync", envelope.from());
+    if (!fenced.ok()) {
+      RespondReplicaError(copy, fenced, respond);
+      return;
+    }
+    absl::Status applied;
+    ApplyOps(copy, request.ops(), &applied);
+    if (applied.ok()) {
+      applied = copy->engine->TrimOperationsAbove(request.trim_above_seq_no(),
+                                                  request.primary_term());
+    }
+    if (!applied.ok()) {
+      RespondReplicaError(copy, applied, respond);
+      return;
+    }
+    copy->engine->UpdateGlobalCheckpoint(request.global_checkpoint());
+    Log(absl::StrCat(me(), " applies resync of ", Name(*copy), " from ",
+                     envelope.from(), " (term ", request.primary_term(),
+                     "): ", request.ops_size(),
+                     " ops, trims ops of older terms above seq_no ",
+                     request.trim_above_seq_no(), "; local checkpoint now ",
+                     copy->engine->local_checkpoint()));
+    ReplyAfterDurable(copy, std::move(respond));
+  }
+
+  // ---- recovery (R9): target side
+  // ---------------------------------------------------------
+  void MaybeStartRecovery(LocalCopy* copy) {
+    if (copy->recovery_running || copy->role != Role::kRecovering) return;
+    const pb::IndexMeta* index = FindIndexByUuid(copy->key.first);
+    const pb::ShardRouting* routing =
+        index ? FindRouting(*index, copy->key.second) : nullptr;
+    const pb::ShardCopy* primary = routing ? PrimaryOf(*routing) : nullptr;
+    if (primary == nullptr || primary->state() != pb::ShardCopy::STARTED ||
+        primary->node_id() == me()) {
+      return;  // the next cluster state retries
+    }
+    ShardEngine& engine = *copy->engine;
+    engine.AdvanceTerm(routing->primary_term());
+    // Operations above the global checkpoint from older terms may never have
+    // been acknowledged and may differ from the primary's history: drop them,
+    // the primary sends what it has.
+    if (engine.max_seq_no() > engine.global_checkpoint()) {
+      absl::Status trimmed =
+          engine.TrimOperationsAbove(engine.global_checkpoint(), engine.term());
+      if (!trimmed.ok()) {
+        Log(absl::StrCat(me(), " cannot trim ", Name(*copy), ": ",
+                         trimmed.ToString()));
+      }
+    }
+    copy->recovery_running = true;
+    const std::string primary_node = primary->node_id();
+    pb::Envelope envelope;
+    pb::StartRecoveryRequest* start = envelope.mutable_start_recovery();
+    start->mutable_shard()->set_index(copy->index);
+    start->mutable_shard()->set_shard(copy->key.second);
+    start->set_target_node(me());
+    start->set_local_checkpoint(engine.local_checkpoint());
+    start->set_target_term(engine.term());
+    Log(absl::StrCat(me(), " asks ", primary_node, " to recover ", Name(*copy),
+                     " above local checkpoint ", engine.local_checkpoint()));
+    const CopyKey key = copy->key;
+    const uint64_t incarnation = copy->incarnation;
+    Send(
+        primary_node, std::move(envelope),
+        [this, key, incarnation,
+         primary_node](absl::StatusOr<pb::Envelope> reply) {
+          LocalCopy* copy = FindCopy(key, incarnation);
+          if (copy == nullptr) return;
+          copy->recovery_running = false;
+          if (reply.ok() && reply->has_start_recovery_response() &&
+              !HasError(reply->start_recovery_response().error())) {
+            const pb::StartRecoveryResponse& response =
+                reply->start_recovery_response();
+            Log(absl::StrCat(me(), " recovered ", Name(*copy), " from ",
+                             primary_node, " (", response.mode(), ": ",
+                             response.ops_sent(), " ops, ",
+                             response.docs_copied(), " docs copied)"));
+            return;  // the coordinator marks the copy STARTED
+          }
+          std::string why =
+              !reply.ok() ? reply.status().ToString()
+              : reply->has_start_recovery_response()
+                  ? reply->start_recovery_response().error().reason()
+                  : "unexpected reply";
+          Log(absl::StrCat(me(), " recovery of ", Name(*copy), " failed: ", why,
+                           "; retries"));
+          After(RetryDelay(), [this, key, incarnation]() {
+            if (LocalCopy* copy = FindCopy(key, incarnation))
+              MaybeStartRecovery(copy);
+          });
+        },
+        options.write_timeout);
+  }
+
+  void HandleRecoverySnapshot(const pb::Envelope& envelope, RespondFn respond) {
+    const pb::RecoverySnapshotRequest& request = envelope.recovery_snapshot();
+    LocalCopy* copy = FindCopyByRef(request.shard());
+    if (copy == nullptr) {
+      RespondReplicaError(nullptr, NoSuchShard(request.shard()), respond);
+      return;
+    }
+    absl::Status fenced = Fence(copy, request.primary_term(),
+                                "recovery_snapshot", envelope.from());
+    if (!fenced.ok()) {
+      RespondReplicaError(copy, fenced, respond);
+      return;
+    }
+    std::vector<pb::Operation> docs(request.docs().begin(),
+                                    request.docs().end());
+    absl::Status installed = copy->engine->InstallSnapshot(
+        docs, request.max_seq_no(), request.local_checkpoint(),
+        request.global_checkpoint(), request.primary_term());
+    if (!installed.ok()) {
+      RespondReplicaError(copy, installed, respond);
+      return;
+    }
+    Log(absl::StrCat(me(), " installs a snapshot of ", Name(*copy), " from ",
+                     envelope.from(), ": ", docs.size(), " docs, max_seq_no ",
+                     request.max_seq_no(), ", local checkpoint ",
+                     request.local_checkpoint()));
+    ReplyAfterDurable(copy, std::move(respond));
+  }
+
+  void HandleRecoveryOps(const pb::Envelope& envelope, RespondFn respond) {
+    const pb::RecoveryOpsRequest& request = envelope.recovery_ops();
+    LocalCopy* copy = FindCopyByRef(request.shard());
+    if (copy == nullptr) {
+      RespondReplicaError(nullptr, NoSuchShard(request.shard()), respond);
+      return;
+    }
+    absl::Status fenced =
+        Fence(copy, request.primary_term(), "recovery_ops", envelope.from());
+    if (!fenced.ok()) {
+      RespondReplicaError(copy, fenced, respond);
+      return;
+    }
+    absl::Status applied;
+    ApplyOps(copy, request.ops(), &applied);
+    if (!applied.ok()) {
+      RespondReplicaError(copy, applied, respond);
+      return;
+    }
+    copy->engine->UpdateGlobalCheckpoint(request.global_checkpoint());
+    ReplyAfterDurable(copy, std::move(respond));
+  }
+
+  // ---- recovery (R9): primary side
+  // --------------------------------------------------------
+  void HandleStartRecovery(const pb::Envelope& envelope, RespondFn respond) {
+    const pb::StartRecoveryRequest& request = envelope.start_recovery();
+    auto fail = [&respond](pb::Error error) {
+      pb::Envelope reply;
+      *reply.mutable_start_recovery_response()->mutable_error() =
+          std::move(error);
+      respond(std::move(reply));
+    };
+    LocalCopy* copy = FindCopyByRef(request.shard());
+    if (copy == nullptr || copy->role != Role::kPrimary || copy->stale) {
+      fail(RetryableError(absl::StrCat(
+          me(), " is not the primary of ",
+          ShardName(request.shard().index(), request.shard().shard()))));
+      return;
+    }
+    const pb::IndexMeta* index = FindIndexByUuid(copy->key.first);
+    const pb::ShardRouting* routing =
+        index ? FindRouting(*index, copy->key.second) : nullptr;
+    bool assigned = false;
+    if (routing != nullptr) {
+      for (const auto& shard_copy : routing->copies()) {
+        if (shard_copy.node_id() == request.target_node()) assigned = true;
+      }
+    }
+    if (!assigned) {
+      fail(RetryableError(
+          absl::StrCat(request.target_node(), " holds no copy of ", Name(*copy),
+                       " in cluster state version ", cluster_state.version())));
+      return;
+    }
+    auto ctx = std::make_shared<RecoveryCtx>();
+    ctx->key = copy->key;
+    ctx->incarnation = copy->incarnation;
+    ctx->target = request.target_node();
+    ctx->deadline = env->Now() + options.write_timeout;
+    ctx->respond = std::move(respond);
+    ShardEngine& engine = *copy->engine;
+    const SeqNo target_lcp = request.local_checkpoint();
+    if (target_lcp >= kNoOpsPerformed &&
+        engine.HasOperationsAbove(target_lcp)) {
+      absl::StatusOr<std::vector<pb::Operation>> ops =
+          engine.OperationsAbove(target_lcp);
+      if (ops.ok()) {
+        ctx->mode = "ops";
+        // Track first: from now on the target receives every new write (R9).
+        copy->tracker->AddTracking(ctx->target, target_lcp);
+        ctx->ops = std::move(*ops);
+        Log(absl::StrCat(me(), " recovers ", Name(*copy), " on ", ctx->target,
+                         " by operations: ", ctx->ops.size(),
+                         " ops above its local checkpoint ", target_lcp));
+        SendRecoveryBatch(ctx);
+        return;
+      }
+    }
+    // File-based: the snapshot first; tracking starts once it is installed.
+    ctx->mode = "file";
+    std::vector<pb::Operation> docs = engine.Snapshot();
+    ctx->docs_copied = static_cast<int64_t>(docs.size());
+    const SeqNo snapshot_lcp = engine.local_checkpoint();
+    const SeqNo snapshot_max = engine.max_seq_no();
+    pb::Envelope snapshot;
+    pb::RecoverySnapshotRequest* body = snapshot.mutable_recovery_snapshot();
+    body->mutable_shard()->set_index(copy->index);
+    body->mutable_shard()->set_shard(copy->key.second);
+    body->set_primary_term(engine.term());
+    for (auto& doc : docs) *body->add_docs() = std::move(doc);
+    body->set_max_seq_no(snapshot_max);
+    body->set_local_checkpoint(snapshot_lcp);
+    body->set_global_checkpoint(engine.global_checkpoint());
+    body->set_primary_node(me());
+    Log(absl::StrCat(me(), " recovers ", Name(*copy), " on ", ctx->target,
+                     " by a full copy: ", ctx->docs_copied,
+                     " docs (its local checkpoint ", target_lcp,
+                     " is below the retained history)"));
+    Send(
+        ctx->target, std::move(snapshot),
+        [this, ctx, snapshot_lcp,
+         snapshot_max](absl::StatusOr<pb::Envelope> reply) {
+          LocalCopy* copy = FindCopy(ctx->key, ctx->incarnation);
+          if (copy == nullptr || copy->role != Role::kPrimary || copy->stale) {
+            FailRecovery(ctx, "this node is no longer primary");
+            return;
+          }
+          if (!reply.ok() || !reply->has_replicate_response() ||
+              HasError(reply->replicate_response().error())) {
+            FailRecovery(ctx, !reply.ok() ? reply.status().ToString()
+                                          : "the target rejected the snapshot");
+            return;
+          }
+          copy->tracker->AddTracking(
+              ctx->target, reply->replicate_response().local_checkpoint());
+          SeqNo above = snapshot_lcp;
+          if (!copy->engine->HasOperationsAbove(above)) above = snapshot_max;
+          absl::StatusOr<std::vector<pb::Operation>> ops =
+              copy->engine->OperationsAbove(above);
+          if (ops.ok()) ctx->ops = std::move(*ops);
+          SendRecoveryBatch(ctx);
+        },
+        options.write_timeout);
+  }
+
+  void FailRecovery(const std::shared_ptr<RecoveryCtx>& ctx,
+                    const std::string& why) {
+    if (!ctx->respond) return;
+    if (LocalCopy* copy = FindCopy(ctx->key, ctx->incarnation)) {
+      if (copy->tracker && !copy->tracker->IsInSync(ctx->target)) {
+        copy->tracker->RemoveTracking(ctx->target);
+      }
+      Log(absl::StrCat(me(), " fails the recovery of ", Name(*copy), " on ",
+                       ctx->target, ": ", why));
+    }
+    pb::Envelope reply;
+    *reply.mutable_start_recovery_response()->mutable_error() =
+        RetryableError(absl::StrCat("recovery failed: ", why));
+    auto respond = std::move(ctx->respond);
+    ctx->respond = nullptr;
+    respond(std::move(reply));
+  }
+
+  void SendRecoveryBatch(const std::shared_ptr<RecoveryCtx>& ctx) {
+    LocalCopy* copy = FindCopy(ctx->key, ctx->incarnation);
+    if (copy == nullptr || copy->role != Role::kPrimary || copy->stale) {
+      FailRecovery(ctx, "this node is no longer primary");
+      return;
+    }
+    if (ctx->next >= ctx->ops.size()) {
+      FinishRecovery(ctx);
+      return;
+    }
+    pb::Envelope envelope;
+    pb::RecoveryOpsRequest* body = envelope.mutable_recovery_ops();
+    body->mutable_shard()->set_index(copy->index);
+    body->mutable_shard()->set_shard(copy->key.second);
+    body->set_primary_term(copy->engine->term());
+    body->set_global_checkpoint(copy->engine->global_checkpoint());
+    body->set_primary_node(me());
+    const size_t end = std::min(ctx->ops.size(), ctx->next + kRecoveryBatch);
+    for (size_t i = ctx->next; i < end; ++i) *body->add_ops() = ctx->ops[i];
+    ctx->next = end;
+    Send(
+        ctx->target, std::move(envelope),
+        [this, ctx](absl::StatusOr<pb::Envelope> reply) {
+          LocalCopy* copy = FindCopy(ctx->key, ctx->incarnation);
+          if (copy == nullptr || copy->role != Role::kPrimary || copy->stale) {
+            FailRecovery(ctx, "this node is no longer primary");
+            return;
+          }
+          if (!reply.ok() || !reply->has_replicate_response() ||
+              HasError(reply->replicate_response().error())) {
+            FailRecovery(ctx, !reply.ok() ? reply.status().ToString()
+                                          : "the target rejected recovery ops");
+            return;
+          }
+          copy->tracker->UpdateLocalCheckpoint(
+              ctx->target, reply->replicate_response().local_checkpoint());
+          SendRecoveryBatch(ctx);
+        },
+        options.rpc_timeout);
+  }
+
+  // The target is in sync once its local checkpoint reaches the global
+  // checkpoint.
+  void FinishRecovery(const std::shared_ptr<RecoveryCtx>& ctx) {
+    LocalCopy* copy = FindCopy(ctx->key, ctx->incarnation);
+    if (copy == nullptr || copy->role != Role::kPrimary || copy->stale ||
+        !copy->tracker->IsTracked(ctx->target)) {
+      FailRecovery(
+          ctx, "this node is no longer primary or stopped tracking the target");
+      return;
+    }
+    copy->tracker->UpdateLocalCheckpoint(me(),
+                                         copy->engine->local_checkpoint());
+    const SeqNo gcp = copy->tracker->GlobalCheckpoint();
+    copy->engine->UpdateGlobalCheckpoint(gcp);
+    const SeqNo target_lcp = copy->tracker->LocalCheckpointOf(ctx->target);
+    if (target_lcp < gcp) {
+      if (env->Now() >= ctx->deadline) {
+        FailRecovery(
+            ctx, absl::StrCat("local checkpoint ", target_lcp,
+                              " never reached the global checkpoint ", gcp));
+        return;
+      }
+      After(RetryDelay(), [this, ctx]() { FinishRecovery(ctx); });
+      return;
+    }
+    Log(absl::StrCat(me(), " reports ", ctx->target, "'s copy of ", Name(*copy),
+                     " started: local checkpoint ", target_lcp,
+                     " >= global checkpoint ", gcp));
+    pb::Envelope envelope;
+    pb::ShardStartedRequest* started = envelope.mutable_shard_started();
+    started->mutable_shard()->set_index(copy->index);
+    started->mutable_shard()->set_shard(copy->key.second);
+    started->set_node_id(ctx->target);
+    started->set_primary_term(copy->engine->term());
+    started->set_local_checkpoint(target_lcp);
+    Send(
+        kCoordinatorId, std::move(envelope),
+        [this, ctx](absl::StatusOr<pb::Envelope> reply) {
+          if (!reply.ok() || !reply->has_shard_started_response() ||
+              HasError(reply->shard_started_response().error())) {
+            FailRecovery(ctx,
+                         !reply.ok() ? reply.status().ToString()
+                         : reply->has_shard_started_response()
+                             ? reply->shard_started_response().error().reason()
+                             : "unexpected reply to shard_started");
+            return;
+          }
+          if (!ctx->respond) return;
+          pb::Envelope done;
+          pb::StartRecoveryResponse* response =
+              done.mutable_start_recovery_response();
+          response->set_mode(ctx->mode);
+          response->set_ops_sent(static_cast<int64_t>(ctx->ops.size()));
+          response->set_docs_copied(ctx->docs_copied);
+          auto respond = std::move(ctx->respond);
+          ctx->respond = nullptr;
+          respond(std::move(done));
+        },
+        options.rpc_timeout);
+  }
+
+  // ---- reads
+  // --------------------------------------------------------------------------------
+  static pb::Envelope GetReply(pb::GetResponse response) {
+    pb::Envelope envelope;
+    *envelope.mutable_get_response() = std::move(response);
+    return envelope;
+  }
+
+  void StartGet(pb::GetRequest request, bool forwarded, RespondFn respond) {
+    auto ctx = std::make_shared<GetCtx>();
+    ctx->request = std::move(request);
+    ctx->forwarded = forwarded;
+    ctx->deadline = env->Now() + options.rpc_timeout;
+    ctx->respond = std::move(respond);
+    RouteGet(ctx);
+  }
+
+  void FinishGet(const std::shared_ptr<GetCtx>& ctx, pb::GetResponse response) {
+    if (!ctx->respond) return;
+    if (response.index().empty()) response.set_index(ctx->request.index());
+    if (response.id().empty()) response.set_id(ctx->request.id());
+    auto respond = std::move(ctx->respond);
+    ctx->respond = nullptr;
+    respond(GetReply(std::move(response)));
+  }
+
+  void RetryGet(const std::shared_ptr<GetCtx>& ctx, const std::string& why) {
+    if (env->Now() >= ctx->deadline) {
+      pb::GetResponse response;
+      *response.mutable_error() = RetryableError(why);
+      FinishGet(ctx, std::move(response));
+      return;
+    }
+    RetryLater([this, ctx]() { RouteGet(ctx); });
+  }
+
+  void RouteGet(const std::shared_ptr<GetCtx>& ctx) {
+    const pb::IndexMeta* index = FindIndex(ctx->request.index());
+    if (index == nullptr) {
+      pb::GetResponse response;
+      *response.mutable_error() =
+          ToError(IndexNotFound(ctx->request.index()), ctx->request.index());
+      FinishGet(ctx, std::move(response));
+      return;
+    }
+    const int shard = ShardForId(ctx->request.id(), index->number_of_shards());
+    ctx->request.set_shard(shard);
+    LocalCopy* local = FindCopy({index->uuid(), shard});
+    if (local != nullptr &&
+        ((local->role == Role::kPrimary && !local->stale) ||
+         (ctx->request.prefer_local() && local->role == Role::kReplica))) {
+      FinishGet(ctx, ReadLocal(*local, ctx->request.id()));
+      return;
+    }
+    const pb::ShardRouting* routing = FindRouting(*index, shard);
+    const pb::ShardCopy* primary = routing ? PrimaryOf(*routing) : nullptr;
+    if (primary == nullptr || primary->state() != pb::ShardCopy::STARTED ||
+        primary->node_id() == me() || ctx->forwarded) {
+      if (ctx->forwarded &&
+          !(primary == nullptr || primary->node_id() == me())) {
+        pb::GetResponse response;
+        *response.mutable_error() = RetryableError(absl::StrCat(
+            me(), " is not the primary of ", ShardName(index->name(), shard)));
+        FinishGet(ctx, std::move(response));
+        return;
+      }
+      RetryGet(ctx, absl::StrCat(ShardName(index->name(), shard),
+                                 " primary shard is not active"));
+      return;
+    }
+    pb::Envelope envelope;
+    *envelope.mutable_get() = ctx->request;
+    const std::string node = primary->node_id();
+    Send(
+        node, std::move(envelope),
+        [this, ctx, node](absl::StatusOr<pb::Envelope> reply) {
+          if (!reply.ok() || !reply->has_get_response()) {
+            RetryGet(ctx,
+                     absl::StrCat("primary node ", node, " is unreachable"));
+            return;
+          }
+          const pb::GetResponse& response = reply->get_response();
+          if (HasError(response.error()) &&
+              response.error().type() == kRetryableType) {
+            RetryGet(ctx, response.error().reason());
+            return;
+          }
+          FinishGet(ctx, response);
+        },
+        options.rpc_timeout);
+  }
+
+  pb::GetResponse ReadLocal(const LocalCopy& copy, const std::string& id) {
+    pb::GetResponse response;
+    response.set_index(copy.index);
+    response.set_id(id);
+    const StoredDoc* doc = copy.engine->Get(id);
+    if (doc == nullptr) {
+      response.set_found(false);
+      return response;
+    }
+    response.set_found(true);
+    response.set_version(doc->version);
+    response.set_seq_no(doc->seq_no);
+    response.set_primary_term(doc->term);
+    response.set_source(doc->source);
+    return response;
+  }
+
+  std::vector<pb::SearchHit> SearchLocal(const LocalCopy& copy,
+                                         const pb::Query& query) {
+    std::vector<pb::SearchHit> hits;
+    for (const auto& [id, doc] : copy.engine->LiveDocs()) {
+      if (!QueryMatches(query, id, doc.source)) continue;
+      pb::SearchHit hit;
+      hit.set_index(copy.index);
+      hit.set_id(id);
+      hit.set_version(doc.version);
+      hit.set_seq_no(doc.seq_no);
+      hit.set_primary_term(doc.term);
+      hit.set_source(doc.source);
+      hits.push_back(std::move(hit));
+    }
+    return hits;
+  }
+
+  // shard_search: the local copy of one shard (request.indices(0),
+  // request.shard()).
+  void HandleShardSearch(const pb::SearchRequest& request, RespondFn respond) {
+    pb::Envelope envelope;
+    pb::SearchResponse* response = envelope.mutable_search_response();
+    for (const std::string& name : request.indices()) {
+      pb::ShardRef ref;
+      ref.set_index(name);
+      ref.set_shard(request.shard());
+      LocalCopy* copy = FindCopyByRef(ref);
+      if (copy == nullptr) {
+        *response->mutable_error() = ToError(NoSuchShard(ref), name);
+        break;
+      }
+      for (auto& hit : SearchLocal(*copy, request.query()))
+        *response->add_hits() = std::move(hit);
+    }
+    response->set_total(response->hits_size());
+    respond(std::move(envelope));
+  }
+
+  struct SearchCtx {
+    pb::SearchRequest request;
+    int pending = 0;
+    int successful = 0;
+    std::vector<pb::ShardFailure> failures;
+    std::vector<pb::SearchHit> hits;
+    int64_t started_ms = 0;
+    RespondFn respond;
+  };
+
+  void HandleSearch(pb::SearchRequest request, RespondFn respond) {
+    auto ctx = std::make_shared<SearchCtx>();
+    ctx->started_ms = env->WallMillis();
+    ctx->respond = std::move(respond);
+    std::vector<const pb::IndexMeta*> indices;
+    if (request.indices().empty()) {
+      for (const auto& index : cluster_state.indices())
+        indices.push_back(&index);
+    } else {
+      for (const std::string& name : request.indices()) {
+        const pb::IndexMeta* index = FindIndex(name);
+        if (index == nullptr) {
+          pb::Envelope envelope;
+          *envelope.mutable_search_response()->mutable_error() =
+              ToError(IndexNotFound(name), name);
+          auto done = std::move(ctx->respond);
+          done(std::move(envelope));
+          return;
+        }
+        indices.push_back(index);
+      }
+    }
+    ctx->request = std::move(request);
+    struct Target {
+      std::string index;
+      std::string uuid;
+      int shard;
+      std::string node;
+    };
+    std::vector<Target> targets;
+    for (const pb::IndexMeta* index : indices) {
+      for (int shard = 0; shard < index->number_of_shards(); ++shard) {
+        const pb::ShardRouting* routing = FindRouting(*index, shard);
+        const pb::ShardCopy* primary = routing ? PrimaryOf(*routing) : nullptr;
+        std::string node;
+        if (primary != nullptr && primary->state() == pb::ShardCopy::STARTED) {
+          node = primary->node_id();
+        }
+        targets.push_back({index->name(), index->uuid(), shard, node});
+      }
+    }
+    ctx->pending = static_cast<int>(targets.size()) + 1;
+    for (const Target& target : targets) {
+      auto fail = [ctx, target](const std::string& reason) {
+        pb::ShardFailure failure;
+        failure.set_index(target.index);
+        failure.set_shard(target.shard);
+        failure.set_node(target.node);
+        failure.set_reason(reason);
+        failure.set_status("SERVICE_UNAVAILABLE");
+        ctx->failures.push_back(std::move(failure));
+      };
+      if (target.node.empty()) {
+        fail("primary shard is not active");
+        FinishSearchPart(ctx);
+        continue;
+      }
+      if (target.node == me()) {
+        LocalCopy* copy = FindCopy({target.uuid, target.shard});
+        if (copy == nullptr) {
+          fail("no local copy");
+        } else {
+          for (auto& hit : SearchLocal(*copy, ctx->request.query())) {
+            ctx->hits.push_back(std::move(hit));
+          }
+          ++ctx->successful;
+        }
+        FinishSearchPart(ctx);
+        continue;
+      }
+      pb::Envelope envelope;
+      pb::SearchRequest* shard_search = envelope.mutable_shard_search();
+      shard_search->add_indices(target.index);
+      *shard_search->mutable_query() = ctx->request.query();
+      shard_search->set_shard(target.shard);
+      Send(
+          target.node, std::move(envelope),
+          [this, ctx, fail](absl::StatusOr<pb::Envelope> reply) mutable {
+            if (!reply.ok() || !reply->has_search_response()) {
+              fail(reply.ok() ? "unexpected reply" : reply.status().ToString());
+            } else if (HasError(reply->search_response().error())) {
+              fail(reply->search_response().error().reason());
+            } else {
+              for (const auto& hit : reply->search_response().hits())
+                ctx->hits.push_back(hit);
+              ++ctx->successful;
+            }
+            FinishSearchPart(ctx);
+          },
+          options.rpc_timeout);
+    }
+    FinishSearchPart(ctx);
+  }
+
+  void FinishSearchPart(const std::shared_ptr<SearchCtx>& ctx) {
+    if (--ctx->pending > 0 || !ctx->respond) return;
+    std::sort(ctx->hits.begin(), ctx->hits.end(),
+              [](const pb::SearchHit& a, const pb::SearchHit& b) {
+                return std::tie(a.index(), a.id()) <
+                       std::tie(b.index(), b.id());
+              });
+    pb::Envelope envelope;
+    pb::SearchResponse* response = envelope.mutable_search_response();
+    response->set_total(static_cast<int64_t>(ctx->hits.size()));
+    const size_t from = static_cast<size_t>(std::max(0, ctx->request.from()));
+    const size_t size = static_cast<size_t>(std::max(0, ctx->request.size()));
+    for (size_t i = from; i < ctx->hits.size() && i < from + size; ++i) {
+      *response->add_hits() = ctx->hits[i];
+    }
+    pb::ShardsInfo* shards = response->mutable_shards();
+    shards->set_total(ctx->successful + static_cast<int>(ctx->failures.size()));
+    shards->set_successful(ctx->successful);
+    shards->set_failed(static_cast<int>(ctx->failures.size()));
+    for (const auto& failure : ctx->failures) *shards->add_failures() = failure;
+    response->set_took_ms(env->WallMillis() - ctx->started_ms);
+    auto respond = std::move(ctx->respond);
+    ctx->respond = nullptr;
+    respond(std::move(envelope));
+  }
+
+  // ---- admin
+  // --------------------------------------------------------------------------------
+  // Calls fn(true) once `predicate` holds after a state apply, or fn(false) at
+  // `deadline`.
+  void WaitUntil(std::function<bool()> predicate, absl::Duration deadline,
+                 std::shared_ptr<absl::AnyInvocable<void(bool)>> fn) {
+    if (predicate()) {
+      (*fn)(true);
+      return;
+    }
+    if (env->Now() >= deadline) {
+      (*fn)(false);
+      return;
+    }
+    RetryLater([this, predicate, deadline, fn]() {
+      WaitUntil(predicate, deadline, fn);
+    });
+  }
+
+  bool IndexActive(const std::string& name) {
+    const pb::IndexMeta* index = FindIndex(name);
+    if (index == nullptr) return false;
+    for (const auto& routing : index->shards()) {
+      const pb::ShardCopy* primary = PrimaryOf(routing);
+      if (primary == nullptr || primary->state() != pb::ShardCopy::STARTED)
+        return false;
+    }
+    return true;
+  }
+
+  void HandleCreateIndex(const pb::Envelope& request, RespondFn respond) {
+    pb::Envelope envelope;
+    *envelope.mutable_create_index() = request.create_index();
+    const std::string name = request.create_index().index();
+    auto shared_respond = std::make_shared<RespondFn>(std::move(respond));
+    Send(
+        kCoordinatorId, std::move(envelope),
+        [this, name, shared_respond](absl::StatusOr<pb::Envelope> reply) {
+          if (!reply.ok() || !reply->has_create_index_response()) {
+            pb::Envelope failed;
+            *failed.mutable_create_index_response()->mutable_error() =
+                ToError(EsStatus(absl::StatusCode::kUnavailable,
+                                 "master_not_discovered_exception",
+                                 "the coordinator is unreachable", 503));
+            (*shared_respond)(std::move(failed));
+            return;
+          }
+          pb::CreateIndexResponse response = reply->create_index_response();
+          if (HasError(response.error())) {
+            pb::Envelope failed;
+            *failed.mutable_create_index_response() = std::move(response);
+            (*shared_respond)(std::move(failed));
+            return;
+          }
+          auto fn = std::make_shared<absl::AnyInvocable<void(bool)>>(
+              [name, shared_respond](bool active) {
+                pb::Envelope done;
+                pb::CreateIndexResponse* body =
+                    done.mutable_create_index_response();
+                body->set_acknowledged(true);
+                body->set_shards_acknowledged(active);
+                body->set_index(name);
+                (*shared_respond)(std::move(done));
+              });
+          WaitUntil([this, name]() { return IndexActive(name); },
+                    env->Now() + options.write_timeout, fn);
+        },
+        options.rpc_timeout);
+  }
+
+  void HandleDeleteIndex(const pb::Envelope& request, RespondFn respond) {
+    pb::Envelope envelope;
+    *envelope.mutable_delete_index() = request.delete_index();
+    auto shared_respond = std::make_shared<RespondFn>(std::move(respond));
+    Send(
+        kCoordinatorId, std::move(envelope),
+        [shared_respond](absl::StatusOr<pb::Envelope> reply) {
+          pb::Envelope done;
+          if (!reply.ok() || !reply->has_delete_index_response()) {
+            *done.mutable_delete_index_response()->mutable_error() =
+                ToError(EsStatus(absl::StatusCode::kUnavailable,
+                                 "master_not_discovered_exception",
+                                 "the coordinator is unreachable", 503));
+          } else {
+            *done.mutable_delete_index_response() =
+                reply->delete_index_response();
+          }
+          (*shared_respond)(std::move(done));
+        },
+        options.rpc_timeout);
+  }
+
+  pb::NodeStatusResponse Status() const {
+    pb::NodeStatusResponse status;
+    status.set_node_id(options.id);
+    status.set_state_version(has_state ? cluster_state.version() : 0);
+    status.set_coordinator_reachable(coordinator_reachable);
+    for (const auto& [key, copy] : copies) {
+      pb::ShardStatus* shard = status.add_shards();
+      shard->set_index(copy->index);
+      shard->set_shard(key.second);
+      shard->set_index_uuid(key.first);
+      shard->set_role(RoleName(copy->role, copy->stale));
+      shard->set_primary_term(copy->engine->term());
+      shard->set_max_seq_no(copy->engine->max_seq_no());
+      shard->set_local_checkpoint(copy->engine->local_checkpoint());
+      shard->set_global_checkpoint(copy->engine->global_checkpoint());
+      shard->set_docs(copy->engine->doc_count());
+      shard->set_in_sync(copy->in_sync);
+    }
+    return status;
+  }
+
+  // ---- dispatch
+  // ------------------------------------------------------------------------------
+  void Handle(pb::Envelope request, RespondFn respond) {
+    const bool from_node = IsNode(request.from());
+    switch (request.body_case()) {
+      case pb::Envelope::kWrite: {
+        auto shared_respond = std::make_shared<RespondFn>(std::move(respond));
+        StartWrite(request.write(), from_node,
+                   [shared_respond](pb::WriteResponse response) {
+                     pb::Envelope envelope;
+                     *envelope.mutable_write_response() = std::move(response);
+                     (*shared_respond)(std::move(envelope));
+                   });
+        return;
+      }
+      case pb::Envelope::kBulk:
+        HandleBulk(request.bulk(), from_node, std::move(respond));
+        return;
+      case pb::Envelope::kGet:
+        StartGet(request.get(), from_node, std::move(respond));
+        return;
+      case pb::Envelope::kSearch:
+        HandleSearch(request.search(), std::move(respond));
+        return;
+      case pb::Envelope::kShardSearch:
+        HandleShardSearch(request.shard_search(), std::move(respond));
+        return;
+      case pb::Envelope::kCreateIndex:
+        HandleCreateIndex(request, std::move(respond));
+        return;
+      case pb::Envelope::kDeleteIndex:
+        HandleDeleteIndex(request, std::move(respond));
+        return;
+      case pb::Envelope::kReplicate:
+        HandleReplicate(request, std::move(respond));
+        return;
+      case pb::Envelope::kResync:
+        HandleResync(request, std::move(respond));
+        return;
+      case pb::Envelope::kStartRecovery:
+        HandleStartRecovery(request, std::move(respond));
+        return;
+      case pb::Envelope::kRecoverySnapshot:
+        HandleRecoverySnapshot(request, std::move(respond));
+        return;
+      case pb::Envelope::kRecoveryOps:
+        HandleRecoveryOps(request, std::move(respond));
+        return;
+      case pb::Envelope::kPublish: {
+        ApplyState(request.publish().state());
+        pb::Envelope envelope;
+        envelope.mutable_publish_response()->set_applied_version(
+            has_state ? cluster_state.version() : 0);
+        respond(std::move(envelope));
+        return;
+      }
+      case pb::Envelope::kGetClusterState: {
+        pb::Envelope envelope;
+        *envelope.mutable_get_cluster_state_response()->mutable_state() =
+            cluster_state;
+        respond(std::move(envelope));
+        return;
+      }
+      case pb::Envelope::kNodeStatus: {
+        pb::Envelope envelope;
+        *envelope.mutable_node_status_response() = Status();
+        respond(std::move(envelope));
+        return;
+      }
+      case pb::Envelope::kFault: {
+        pb::Envelope envelope;
+        *envelope.mutable_fault_response()->mutable_error() =
+            ToError(IllegalArgument(
+                "faults are handled by the transport, not by the node logic"));
+        respond(std::move(envelope));
+        return;
+      }
+      default: {
+        Log(absl::StrCat(me(), " cannot handle message ", request.body_case(),
+                         " from ", request.from()));
+        pb::Envelope envelope;
+        *envelope.mutable_write_response()->mutable_error() =
+            ToError(IllegalArgument("unsupported message"));
+        respond(std::move(envelope));
+        return;
+      }
+    }
+  }
+
+  struct BulkCtx {
+    pb::BulkResponse response;
+    int pending = 0;
+    int64_t started_ms = 0;
+    RespondFn respond;
+  };
+
+  void HandleBulk(const pb::BulkRequest& request, bool from_node,
+                  RespondFn respond) {
+    auto ctx = std::make_shared<BulkCtx>();
+    ctx->started_ms = env->WallMillis();
+    ctx->respond = std::move(respond);
+    ctx->pending = request.items_size() + 1;
+    for (int i = 0; i < request.items_size(); ++i) ctx->response.add_items();
+    auto finish_one = [this, ctx]() {
+      if (--ctx->pending > 0 || !ctx->respond) return;
+      ctx->response.set_took_ms(env->WallMillis() - ctx->started_ms);
+      pb::Envelope envelope;
+      *envelope.mutable_bulk_response() = std::move(ctx->response);
+      auto respond = std::move(ctx->respond);
+      ctx->respond = nullptr;
+      respond(std::move(envelope));
+    };
+    for (int i = 0; i < request.items_size(); ++i) {
+      StartWrite(request.items(i), from_node,
+                 [ctx, i, finish_one](pb::WriteResponse item) mutable {
+                   *ctx->response.mutable_items(i) = std::move(item);
+                   finish_one();
+                 });
+    }
+    finish_one();
+  }
+
+  // ---- durability (R10)
+  // ---------------------------------------------------------------------
+  void Flush() {
+    std::map<CopyKey, absl::Status> synced;
+    if (options.fsync_per_request) {
+      for (auto& [key, copy] : copies) {
+        if (copy->engine->NeedsSync()) {
+          absl::Status status = copy->engine->Sync();
+          if (!status.ok()) {
+            Log(absl::StrCat(me(), " cannot fsync the translog of ",
+                             Name(*copy), ": ", status.ToString()));
+          }
+          synced[key] = status;
+        }
+      }
+    }
+    while (!durable_waiters.empty()) {
+      auto waiters = std::move(durable_waiters);
+      durable_waiters.clear();
+      for (auto& [key, fn] : waiters) {
+        auto it = synced.find(key);
+        absl::Status status =
+            it == synced.end() ? absl::OkStatus() : it->second;
+        if (FindCopy(key) == nullptr)
+          status = absl::UnavailableError("shard copy closed");
+        fn(status);
+      }
+      // Waiters released above may have appended (e.g. nothing today); loop
+      // until quiet, syncing again so that every released reply covers its own
+      // operations.
+      if (!durable_waiters.empty() && options.fsync_per_request) {
+        for (auto& [key, copy] : copies) {
+          if (copy->engine->NeedsSync()) synced[key] = copy->engine->Sync();
+        }
+      }
+    }
+  }
+};
+
+// ---------------------------------------------------------------------------------------
+// Node
+
+Node::Node(Env* env, NodeOptions options)
+    : state_(std::make_unique<State>(env, std::move(options))) {}
+
+Node::~Node() = default;
+
+void Node::Start() {
+  state_->OpenCopiesOnDisk();
+  state_->SendJoin();
+}
+
+void Node::Handle(pb::Envelope request, RespondFn respond) {
+  state_->Handle(std::move(request), std::move(respond));
+}
+
+void Node::Flush() { state_->Flush(); }
+
+pb::NodeStatusResponse Node::Status() const { return state_->Status(); }
+
+const pb::ClusterState& Node::cluster_state() const {
+  return state_->cluster_state;
+}
+
+const std::string& Node::id() const { return state_->options.id; }
+
+}  // namespace seqsim
