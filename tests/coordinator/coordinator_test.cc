@@ -1,0 +1,863 @@
+// The coordinator's rules, each checked by driving the pure Coordinator through
+// a TestEnv.
+#include "coordinator/logic/coordinator.h"
+
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "common/es_error.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/coordinator/test_env.h"
+
+namespace seqsim {
+namespace {
+
+using ::testing::Contains;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using testing::TestEnv;
+using ::testing::UnorderedElementsAre;
+
+constexpr absl::Duration kTick = absl::Milliseconds(50);
+
+// A coordinator and the test's side of its world: nodes that join, heartbeat
+// and answer publications.
+class Harness {
+ public:
+  Harness() { Boot(); }
+
+  void Boot() {
+    coordinator_ = std::make_unique<Coordinator>(&env, CoordinatorOptions{});
+    coordinator_->Start();
+  }
+  // Simulates a crash and restart of the coordinator process: same disk, new
+  // actor.
+  void Restart() {
+    coordinator_.reset();
+    env.outbox.clear();
+    Boot();
+  }
+
+  Coordinator& coordinator() { return *coordinator_; }
+  const pb::ClusterState& state() { return coordinator_->state(); }
+
+  pb::Envelope Call(pb::Envelope request) {
+    std::optional<pb::Envelope> reply;
+    coordinator_->Handle(std::move(request), [&](pb::Envelope r) {
+      env.events.push_back("respond");
+      reply = std::move(r);
+    });
+    EXPECT_TRUE(reply.has_value())
+        << "the coordinator did not answer synchronously";
+    return reply.value_or(pb::Envelope());
+  }
+
+  pb::JoinResponse Join(const std::string& id) {
+    pb::Envelope request;
+    request.set_from(id);
+    request.mutable_join()->mutable_node()->set_id(id);
+    request.mutable_join()->mutable_node()->set_grpc_address(
+        absl::StrCat("127.0.0.1:930", std::string(1, id.back())));
+    return Call(std::move(request)).join_response();
+  }
+
+  pb::HeartbeatResponse Heartbeat(const std::string& id, int64_t applied = -1) {
+    pb::Envelope request;
+    request.set_from(id);
+    request.mutable_heartbeat()->set_node_id(id);
+    request.mutable_heartbeat()->set_state_version(
+        applied < 0 ? state().version() : applied);
+    return Call(std::move(request)).heartbeat_response();
+  }
+
+  pb::CreateIndexResponse CreateIndex(const std::string& name, int shards = 1,
+                                      int replicas = 1,
+                                      bool auto_created = false) {
+    pb::Envelope request;
+    request.set_from("node-1");
+    request.mutable_create_index()->set_index(name);
+    request.mutable_create_index()->set_number_of_shards(shards);
+    request.mutable_create_index()->set_number_of_replicas(replicas);
+    request.mutable_create_index()->set_auto_created(auto_created);
+    return Call(std::move(request)).create_index_response();
+  }
+
+  pb::DeleteIndexResponse DeleteIndex(const std::string& name) {
+    pb::Envelope request;
+    request.mutable_delete_index()->set_index(name);
+    return Call(std::move(request)).delete_index_response();
+  }
+
+  pb::ShardFailedResponse ShardFailed(const std::string& index, int shard,
+                                      const std::string& failed_node,
+                                      int64_t term) {
+    pb::Envelope request;
+    auto* failed = request.mutable_shard_failed();
+    failed->mutable_shard()->set_index(index);
+    failed->mutable_shard()->set_shard(shard);
+    failed->set_failed_node(failed_node);
+    failed->set_primary_term(term);
+    failed->set_reason("replica write failed");
+    failed->set_sender("primary");
+    return Call(std::move(request)).shard_failed_response();
+  }
+
+  pb::ShardStartedResponse ShardStarted(const std::string& index, int shard,
+                                        const std::string& node, int64_t term) {
+    pb::Envelope request;
+    auto* started = request.mutable_shard_started();
+    started->mutable_shard()->set_index(index);
+    started->mutable_shard()->set_shard(shard);
+    started->set_node_id(node);
+    started->set_primary_term(term);
+    return Call(std::move(request)).shard_started_response();
+  }
+
+  // Every node in `nodes` applies whatever was published to it (in send order).
+  void DeliverPublications(const std::set<std::string>& failing = {}) {
+    for (int round = 0; round < 10 && !env.outbox.empty(); ++round) {
+      for (TestEnv::Sent& sent : env.TakeSent()) {
+        if (!sent.request.has_publish() || failing.count(sent.to) > 0) {
+          sent.on_reply(absl::UnavailableError("unreachable"));
+          continue;
+        }
+        int64_t version = sent.request.publish().state().version();
+        applied_[sent.to] = std::max(applied_[sent.to], version);
+        pb::Envelope reply;
+        reply.set_from(sent.to);
+        reply.mutable_publish_response()->set_applied_version(
+            applied_[sent.to]);
+        sent.on_reply(std::move(reply));
+      }
+    }
+  }
+
+  // Lets `duration` pass in ticks; `alive` nodes heartbeat and apply
+  // publications each tick.
+  void Run(absl::Duration duration, const std::vector<std::string>& alive) {
+    for (absl::Duration t = absl::ZeroDuration(); t < duration; t += kTick) {
+      env.Advance(kTick);
+      DeliverPublications();
+      for (const std::string& id : alive) Heartbeat(id, applied_[id]);
+      DeliverPublications();
+    }
+  }
+
+  const pb::IndexMeta& Index(const std::string& name) {
+    for (const pb::IndexMeta& index : state().indices()) {
+      if (index.name() == name) return index;
+    }
+    ADD_FAILURE() << "no index " << name;
+    static pb::IndexMeta none;
+    return none;
+  }
+  const pb::ShardRouting& Routing(const std::string& index, int shard = 0) {
+    return Index(index).shards(shard);
+  }
+  std::string PrimaryNode(const std::string& index, int shard = 0) {
+    for (const pb::ShardCopy& copy : Routing(index, shard).copies()) {
+      if (copy.primary()) return copy.node_id();
+    }
+    return "";
+  }
+  std::vector<std::string> InSync(const std::string& index, int shard = 0) {
+    const auto& ids = Routing(index, shard).in_sync();
+    return std::vector<std::string>(ids.begin(), ids.end());
+  }
+  const pb::ShardCopy* Copy(const std::string& index, int shard,
+                            const std::string& node) {
+    for (const pb::ShardCopy& copy : Routing(index, shard).copies()) {
+      if (copy.node_id() == node) return &copy;
+    }
+    return nullptr;
+  }
+  std::string ReplicaOn(const std::string& index, int shard = 0) {
+    for (const pb::ShardCopy& copy : Routing(index, shard).copies()) {
+      if (!copy.primary()) return copy.node_id();
+    }
+    return "";
+  }
+
+  // Brings up nodes, creates `index` and starts every replica (the primary's
+  // recovery ends).
+  void ClusterWithStartedIndex(const std::vector<std::string>& nodes,
+                               const std::string& index, int shards,
+                               int replicas) {
+    for (const std::string& id : nodes) Join(id);
+    DeliverPublications();
+    ASSERT_TRUE(CreateIndex(index, shards, replicas).acknowledged());
+    DeliverPublications();
+    for (int s = 0; s < shards; ++s) {
+      const pb::ShardRouting routing = Routing(index, s);
+      for (const pb::ShardCopy& copy : routing.copies()) {
+        if (copy.state() == pb::ShardCopy::INITIALIZING) {
+          ASSERT_TRUE(
+              ShardStarted(index, s, copy.node_id(), routing.primary_term())
+                  .acknowledged());
+        }
+      }
+    }
+    DeliverPublications();
+  }
+
+  TestEnv env;
+
+ private:
+  std::unique_ptr<Coordinator> coordinator_;
+  std::map<std::string, int64_t> applied_;
+};
+
+// Invariants every cluster state must hold.
+void ExpectRoutingInvariants(const pb::ClusterState& state) {
+  for (const pb::IndexMeta& index : state.indices()) {
+    for (const pb::ShardRouting& routing : index.shards()) {
+      std::set<std::string> nodes;
+      int primaries = 0;
+      for (const pb::ShardCopy& copy : routing.copies()) {
+        EXPECT_TRUE(nodes.insert(copy.node_id()).second)
+            << "two copies of [" << index.name() << "][" << routing.shard()
+            << "] on " << copy.node_id();
+        if (copy.primary()) {
+          ++primaries;
+          EXPECT_EQ(copy.state(), pb::ShardCopy::STARTED);
+          EXPECT_THAT(routing.in_sync(), Contains(copy.node_id()));
+        }
+        if (copy.state() == pb::ShardCopy::INITIALIZING) {
+          EXPECT_THAT(routing.in_sync(),
+                      ::testing::Not(Contains(copy.node_id())));
+        }
+      }
+      EXPECT_LE(primaries, 1);
+      EXPECT_LE(routing.copies_size(), 1 + index.number_of_replicas());
+    }
+  }
+}
+
+// ---- allocation
+// ---------------------------------------------------------------------------
+
+TEST(Allocation, NewIndexPrimariesStartInSyncWithTermOneAndReplicasInitialize) {
+  Harness h;
+  h.Join("node-1");
+  h.Join("node-2");
+  pb::CreateIndexResponse created = h.CreateIndex("idx", 1, 1);
+  EXPECT_TRUE(created.acknowledged());
+  EXPECT_TRUE(created.shards_acknowledged());
+  const pb::ShardRouting& routing = h.Routing("idx");
+  EXPECT_EQ(routing.primary_term(), 1);
+  ASSERT_EQ(routing.copies_size(), 2);
+  EXPECT_EQ(h.PrimaryNode("idx"), "node-1");
+  EXPECT_EQ(h.Copy("idx", 0, "node-1")->state(), pb::ShardCopy::STARTED);
+  EXPECT_EQ(h.Copy("idx", 0, "node-2")->state(), pb::ShardCopy::INITIALIZING);
+  EXPECT_THAT(h.InSync("idx"), ElementsAre("node-1"));
+  EXPECT_EQ(h.Index("idx").uuid().size(), 22u);
+}
+
+TEST(Allocation, NeverPutsTwoCopiesOfAShardOnOneNode) {
+  Harness h;
+  for (const char* id : {"node-1", "node-2", "node-3"}) h.Join(id);
+  ASSERT_TRUE(
+      h.CreateIndex("wide", 5, 4).acknowledged());  // 5 copies wanted, 3 nodes
+  ExpectRoutingInvariants(h.state());
+  for (const pb::ShardRouting& routing : h.Index("wide").shards()) {
+    EXPECT_EQ(routing.copies_size(), 3);
+  }
+  ClusterHealth health = ComputeHealth(h.state(), "wide");
+  EXPECT_EQ(health.status, "yellow");
+  EXPECT_EQ(health.unassigned_shards, 5 * 2);
+}
+
+TEST(Allocation, SpreadsPrimariesOverNodesWithFewestCopies) {
+  Harness h;
+  for (const char* id : {"node-1", "node-2", "node-3"}) h.Join(id);
+  ASSERT_TRUE(h.CreateIndex("idx", 3, 0).acknowledged());
+  std::set<std::string> primaries;
+  for (int s = 0; s < 3; ++s) primaries.insert(h.PrimaryNode("idx", s));
+  EXPECT_EQ(primaries.size(), 3u);
+}
+
+TEST(Allocation, InvariantsHoldThroughSeededRandomFailuresAndRestarts) {
+  for (uint64_t seed = 1; seed <= 20; ++seed) {
+    SCOPED_TRACE(absl::StrCat("seed ", seed));
+    Harness h;
+    uint64_t rng = seed * 0x9E3779B97F4A7C15ull;
+    auto next = [&rng](int n) {
+      rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+      return static_cast<int>((rng >> 33) % n);
+    };
+    std::vector<std::string> all = {"node-1", "node-2", "node-3", "node-4"};
+    std::set<std::string> up(all.begin(), all.end());
+    h.ClusterWithStartedIndex(all, "idx", 3, 2);
+    int64_t last_version = h.state().version();
+    std::map<int, int64_t> last_term;
+    for (int step = 0; step < 30; ++step) {
+      int action = next(4);
+      std::string node = all[next(4)];
+      if (action == 0 && up.size() > 1) {
+        up.erase(node);  // goes silent
+      } else if (action == 1 && up.count(node) == 0) {
+        up.insert(node);
+        h.Join(node);
+      } else if (action == 2) {
+        // A recovering copy finishes.
+        for (int s = 0; s < 3; ++s) {
+          const pb::ShardRouting routing = h.Routing("idx", s);
+          for (const pb::ShardCopy& copy : routing.copies()) {
+            if (copy.state() == pb::ShardCopy::INITIALIZING &&
+                up.count(copy.node_id())) {
+              h.ShardStarted("idx", s, copy.node_id(), routing.primary_term());
+            }
+          }
+        }
+      } else if (action == 3) {
+        h.Restart();
+        for (const std::string& id : up) h.Heartbeat(id, 0);
+      }
+      h.Run(absl::Milliseconds(700),
+            std::vector<std::string>(up.begin(), up.end()));
+      ExpectRoutingInvariants(h.state());
+      EXPECT_GT(h.state().version(), last_version - 1);
+      last_version = h.state().version();
+      for (int s = 0; s < 3; ++s) {
+        EXPECT_GE(h.Routing("idx", s).primary_term(), last_term[s]);
+        last_term[s] = h.Routing("idx", s).primary_term();
+      }
+    }
+  }
+}
+
+// ---- promotion (R7)
+// -------------------------------------------------------------------------
+
+TEST(Promotion, MissedHeartbeatsPromoteAnInSyncReplicaAndBumpTheTerm) {
+  Harness h;
+  h.ClusterWithStartedIndex({"node-1", "node-2", "node-3"}, "idx", 1, 1);
+  ASSERT_EQ(h.PrimaryNode("idx"), "node-1");
+  const std::string replica = h.ReplicaOn("idx");
+  ASSERT_THAT(h.InSync("idx"), UnorderedElementsAre("node-1", replica));
+
+  h.Run(absl::Milliseconds(700), {"node-2", "node-3"});  // node-1 goes silent
+
+  EXPECT_EQ(h.PrimaryNode("idx"), replica);
+  EXPECT_EQ(h.Routing("idx").primary_term(), 2);
+  EXPECT_THAT(h.InSync("idx"), Contains(replica));
+  EXPECT_THAT(h.InSync("idx"), ::testing::Not(Contains("node-1")));
+  EXPECT_EQ(h.Copy("idx", 0, "node-1"), nullptr);
+  EXPECT_FALSE(h.state().nodes(0).alive());
+  bool logged = false;
+  for (const std::string& line : h.env.log) {
+    if (absl::StrContains(line, absl::StrCat("promote ", replica,
+                                             " to primary of [idx][0]")) &&
+        absl::StrContains(line, "term 1 -> 2")) {
+      logged = true;
+    }
+  }
+  EXPECT_TRUE(logged);
+  // A replacement replica is allocated on the remaining node.
+  EXPECT_EQ(h.Routing("idx").copies_size(), 2);
+  ExpectRoutingInvariants(h.state());
+}
+
+TEST(Promotion, PicksTheLowestNodeIdAmongInSyncReplicas) {
+  Harness h;
+  h.ClusterWithStartedIndex({"node-1", "node-2", "node-3"}, "idx", 1, 2);
+  ASSERT_EQ(h.PrimaryNode("idx"), "node-1");
+  h.Run(absl::Milliseconds(700), {"node-2", "node-3"});
+  EXPECT_EQ(h.PrimaryNode("idx"), "node-2");
+  EXPECT_EQ(h.Routing("idx").primary_term(), 2);
+}
+
+TEST(Promotion, NeverPromotesAnOutOfSyncCopy) {
+  Harness h;
+  h.Join("node-1");
+  h.Join("node-2");
+  ASSERT_TRUE(h.CreateIndex("idx", 1, 1).acknowledged());
+  h.DeliverPublications();
+  ASSERT_EQ(h.Copy("idx", 0, "node-2")->state(), pb::ShardCopy::INITIALIZING);
+
+  h.Run(absl::Milliseconds(700), {"node-2"});  // the primary dies mid-recovery
+
+  EXPECT_EQ(h.PrimaryNode("idx"), "");
+  EXPECT_EQ(h.Routing("idx").primary_term(), 1);
+  EXPECT_THAT(h.InSync("idx"),
+              ElementsAre("node-1"));  // the only complete copy
+  EXPECT_EQ(ComputeHealth(h.state(), "idx").status, "red");
+}
+
+TEST(Promotion,
+     LastInSyncCopyGetsThePrimaryBackWithANewTermWhenItsNodeReturns) {
+  Harness h;
+  h.ClusterWithStartedIndex({"node-1"}, "idx", 1, 0);
+  h.Run(absl::Milliseconds(700), {});
+  ASSERT_EQ(h.PrimaryNode("idx"), "");
+  h.Join("node-1");
+  h.Run(absl::Milliseconds(200), {"node-1"});
+  EXPECT_EQ(h.PrimaryNode("idx"), "node-1");
+  EXPECT_EQ(h.Routing("idx").primary_term(), 2);
+  EXPECT_EQ(ComputeHealth(h.state(), "idx").status, "green");
+}
+
+TEST(Promotion, RejoinAfterRestartFailsTheNodesCopiesAndMovesTheTermOn) {
+  Harness h;
+  h.ClusterWithStartedIndex({"node-1", "node-2"}, "idx", 1, 1);
+  h.Join("node-1");  // node-1 restarted while still considered alive
+  EXPECT_EQ(h.PrimaryNode("idx"), "node-2");
+  EXPECT_EQ(h.Routing("idx").primary_term(), 2);
+  EXPECT_THAT(h.InSync("idx"), ElementsAre("node-2"));
+  // Once node-1 has seen the state without its old copy, it gets a recovering
+  // replica.
+  h.Run(absl::Milliseconds(200), {"node-1", "node-2"});
+  ASSERT_NE(h.Copy("idx", 0, "node-1"), nullptr);
+  EXPECT_EQ(h.Copy("idx", 0, "node-1")->state(), pb::ShardCopy::INITIALIZING);
+  EXPECT_THAT(h.InSync("idx"), ElementsAre("node-2"));
+}
+
+// ---- shard failed (R8)
+// ----------------------------------------------------------------------
+
+TEST(ShardFailed, StaleTermIsAnsweredNoLongerPrimaryAndChangesNothing) {
+  Harness h;
+  h.ClusterWithStartedIndex({"node-1", "node-2", "node-3"}, "idx", 1, 2);
+  h.Run(absl::Milliseconds(700), {"node-2", "node-3"});  // node-1 dies: term 2
+  ASSERT_EQ(h.Routing("idx").primary_term(), 2);
+  const pb::ClusterState before = h.state();
+  const size_t writes = h.env.memory_disk().files.size();
+  (void)writes;
+
+  pb::ShardFailedResponse response = h.ShardFailed("idx", 0, "node-3", 1);
+
+  EXPECT_FALSE(response.acknowledged());
+  EXPECT_EQ(response.error().status(), 409);
+  EXPECT_THAT(response.error().reason(), HasSubstr("no longer primary"));
+  EXPECT_EQ(response.error().type(), "no_longer_primary_shard_exception");
+  EXPECT_EQ(h.state().SerializeAsString(), before.SerializeAsString());
+}
+
+TEST(ShardFailed,
+     CurrentTermRemovesFromInSyncAndAcksOnlyAfterPersistingAndPublishing) {
+  Harness h;
+  h.ClusterWithStartedIndex({"node-1", "node-2"}, "idx", 1, 1);
+  ASSERT_THAT(h.InSync("idx"), UnorderedElementsAre("node-1", "node-2"));
+  const int64_t version = h.state().version();
+  h.env.events.clear();
+
+  pb::ShardFailedResponse response = h.ShardFailed("idx", 0, "node-2", 1);
+
+  EXPECT_TRUE(response.acknowledged());
+  EXPECT_FALSE(HasError(response.error()));
+  EXPECT_THAT(h.InSync("idx"), ElementsAre("node-1"));
+  EXPECT_EQ(h.Copy("idx", 0, "node-2"), nullptr);
+  EXPECT_EQ(h.state().version(), version + 1);
+  EXPECT_EQ(response.state_version(), version + 1);
+  const std::string v = absl::StrCat(" v", version + 1);
+  EXPECT_THAT(
+      h.env.events,
+      ElementsAre("write cluster_state.pb",
+                  absl::StrCat("send publish to node-1", v),
+                  absl::StrCat("send publish to node-2", v), "respond"));
+}
+
+TEST(ShardFailed, IsIdempotentForAnAlreadyRemovedCopy) {
+  Harness h;
+  h.ClusterWithStartedIndex({"node-1", "node-2"}, "idx", 1, 1);
+  ASSERT_TRUE(h.ShardFailed("idx", 0, "node-2", 1).acknowledged());
+  const int64_t version = h.state().version();
+  pb::ShardFailedResponse again = h.ShardFailed("idx", 0, "node-2", 1);
+  EXPECT_TRUE(again.acknowledged());
+  EXPECT_EQ(h.state().version(), version);
+}
+
+TEST(ShardFailed, FailedCopyIsReassignedOnlyAfterItsNodeAppliedTheRemoval) {
+  Harness h;
+  h.ClusterWithStartedIndex({"node-1", "node-2"}, "idx", 1, 1);
+  ASSERT_TRUE(h.ShardFailed("idx", 0, "node-2", 1).acknowledged());
+  EXPECT_EQ(h.Copy("idx", 0, "node-2"), nullptr);
+  h.Run(absl::Milliseconds(150), {"node-1", "node-2"});
+  ASSERT_NE(h.Copy("idx", 0, "node-2"), nullptr);
+  EXPECT_EQ(h.Copy("idx", 0, "node-2")->state(), pb::ShardCopy::INITIALIZING);
+  EXPECT_THAT(h.InSync("idx"), ElementsAre("node-1"));
+}
+
+TEST(ShardFailed, UnknownIndexIsIndexNotFound) {
+  Harness h;
+  h.Join("node-1");
+  pb::ShardFailedResponse response = h.ShardFailed("nope", 0, "node-1", 1);
+  EXPECT_EQ(response.error().type(), "index_not_found_exception");
+  EXPECT_EQ(response.error().status(), 404);
+}
+
+// ---- shard started (R9)
+// ---------------------------------------------------------------------
+
+TEST(ShardStarted, AddsTheRecoveredCopyToTheInSyncSetAndMarksItStarted) {
+  Harness h;
+  h.Join("node-1");
+  h.Join("node-2");
+  ASSERT_TRUE(h.CreateIndex("idx", 1, 1).acknowledged());
+  EXPECT_EQ(ComputeHealth(h.state(), "idx").status, "yellow");
+  const int64_t version = h.state().version();
+  h.env.events.clear();
+
+  pb::ShardStartedResponse response = h.ShardStarted("idx", 0, "node-2", 1);
+
+  EXPECT_TRUE(response.acknowledged());
+  EXPECT_EQ(h.Copy("idx", 0, "node-2")->state(), pb::ShardCopy::STARTED);
+  EXPECT_THAT(h.InSync("idx"), UnorderedElementsAre("node-1", "node-2"));
+  EXPECT_EQ(h.state().version(), version + 1);
+  EXPECT_EQ(h.env.events.front(), "write cluster_state.pb");
+  EXPECT_EQ(h.env.events.back(), "respond");
+  EXPECT_EQ(ComputeHealth(h.state(), "idx").status, "green");
+}
+
+TEST(ShardStarted, StaleTermIsRefusedAndChangesNothing) {
+  Harness h;
+  h.Join("node-1");
+  h.Join("node-2");
+  ASSERT_TRUE(h.CreateIndex("idx", 1, 1).acknowledged());
+  const int64_t version = h.state().version();
+  pb::ShardStartedResponse response = h.ShardStarted("idx", 0, "node-2", 7);
+  EXPECT_FALSE(response.acknowledged());
+  EXPECT_THAT(response.error().reason(), HasSubstr("no longer primary"));
+  EXPECT_EQ(h.state().version(), version);
+  EXPECT_THAT(h.InSync("idx"), ElementsAre("node-1"));
+}
+
+TEST(ShardStarted, CopyNotAssignedToTheNodeIsRefused) {
+  Harness h;
+  h.Join("node-1");
+  ASSERT_TRUE(h.CreateIndex("idx", 1, 1).acknowledged());
+  pb::ShardStartedResponse response = h.ShardStarted("idx", 0, "node-9", 1);
+  EXPECT_FALSE(response.acknowledged());
+  EXPECT_TRUE(HasError(response.error()));
+}
+
+// ---- persistence and restart
+// ----------------------------------------------------------------
+
+TEST(Restart, ReloadsPersistedTermsAndInSyncSets) {
+  Harness h;
+  h.ClusterWithStartedIndex({"node-1", "node-2", "node-3"}, "idx", 1, 2);
+  h.Run(absl::Milliseconds(700), {"node-2", "node-3"});  // term 2, node-1 gone
+  const pb::ClusterState before = h.state();
+  ASSERT_EQ(h.Routing("idx").primary_term(), 2);
+
+  h.Restart();
+
+  ASSERT_TRUE(h.coordinator().start_status().ok());
+  EXPECT_EQ(h.state().cluster_uuid(), before.cluster_uuid());
+  EXPECT_EQ(h.state().version(), before.version() + 1);
+  EXPECT_EQ(h.Routing("idx").primary_term(), 2);
+  EXPECT_EQ(h.PrimaryNode("idx"), "node-2");
+  std::vector<std::string> in_sync = h.InSync("idx");
+  EXPECT_EQ(in_sync, std::vector<std::string>(
+                         before.indices(0).shards(0).in_sync().begin(),
+                         before.indices(0).shards(0).in_sync().end()));
+  for (const pb::NodeInfo& node : h.state().nodes()) EXPECT_FALSE(node.alive());
+  // Nodes that heartbeat are alive again and keep their copies.
+  h.Run(absl::Milliseconds(300), {"node-2", "node-3"});
+  EXPECT_EQ(h.PrimaryNode("idx"), "node-2");
+  EXPECT_EQ(h.Routing("idx").primary_term(), 2);
+  EXPECT_EQ(ComputeHealth(h.state()).number_of_nodes, 2);
+}
+
+TEST(Restart, NodesThatNeverComeBackAreDeclaredDead) {
+  Harness h;
+  h.ClusterWithStartedIndex({"node-1", "node-2"}, "idx", 1, 1);
+  h.Restart();
+  h.Run(absl::Milliseconds(700), {"node-2"});
+  EXPECT_EQ(h.PrimaryNode("idx"), "node-2");
+  EXPECT_EQ(h.Routing("idx").primary_term(), 2);
+  EXPECT_THAT(h.InSync("idx"), ElementsAre("node-2"));
+}
+
+TEST(Restart, CorruptStateFileFailsStartClearlyWithoutCrashing) {
+  Harness h;
+  h.Join("node-1");
+  h.env.memory_disk().files["cluster_state.pb"] = "\xff\xff garbage";
+  h.Restart();
+  absl::Status status = h.coordinator().start_status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(std::string(status.message()), HasSubstr("corrupt"));
+  EXPECT_THAT(h.env.log.back(), HasSubstr("cannot start"));
+  pb::JoinResponse response = h.Join("node-1");
+  EXPECT_EQ(response.error().status(), 500);
+}
+
+TEST(Restart, ClusterUuidIsRandomOnceAndKept) {
+  Harness h;
+  const std::string uuid = h.state().cluster_uuid();
+  EXPECT_EQ(uuid.size(), 22u);
+  h.Restart();
+  EXPECT_EQ(h.state().cluster_uuid(), uuid);
+}
+
+TEST(Persistence, DiskFailureAnswersAnErrorAndKeepsTheOldState) {
+  Harness h;
+  h.Join("node-1");
+  const int64_t version = h.state().version();
+  h.env.memory_disk().fail_writes = true;
+  pb::CreateIndexResponse response = h.CreateIndex("idx");
+  EXPECT_FALSE(response.acknowledged());
+  EXPECT_EQ(response.error().status(), 500);
+  EXPECT_EQ(h.state().version(), version);
+  EXPECT_EQ(h.state().indices_size(), 0);
+}
+
+// ---- versions and publication
+// ---------------------------------------------------------------
+
+TEST(StateVersion, StrictlyIncreasesOnEveryChangeAndAcrossRestarts) {
+  Harness h;
+  std::vector<int64_t> versions = {h.state().version()};
+  auto record = [&] { versions.push_back(h.state().version()); };
+  h.Join("node-1");
+  record();
+  h.Join("node-2");
+  record();
+  h.CreateIndex("a");
+  record();
+  h.ShardStarted("a", 0, "node-2", 1);
+  record();
+  h.Restart();
+  record();
+  h.DeleteIndex("a");
+  record();
+  for (size_t i = 1; i < versions.size(); ++i) {
+    EXPECT_GT(versions[i], versions[i - 1]) << "step " << i;
+  }
+  EXPECT_EQ(pb::ClusterState().version(), 0);
+  EXPECT_GE(versions.front(), 1);
+}
+
+TEST(Publication, EveryNewStateGoesToEveryAliveNodeOneAtATimeInOrder) {
+  Harness h;
+  h.Join("node-1");
+  h.Join("node-2");
+  h.DeliverPublications();
+  h.CreateIndex("a");
+  h.CreateIndex(
+      "b");  // published to each node only once "a"'s publication is answered
+  std::vector<TestEnv::Sent> sent = h.env.TakeSent();
+  ASSERT_EQ(sent.size(), 2u);
+  for (TestEnv::Sent& s : sent) {
+    int64_t version = s.request.publish().state().version();
+    pb::Envelope reply;
+    reply.mutable_publish_response()->set_applied_version(version);
+    s.on_reply(std::move(reply));
+  }
+  std::vector<TestEnv::Sent> latest = h.env.TakeSent();
+  ASSERT_EQ(latest.size(), 2u);
+  for (const TestEnv::Sent& s : latest) {
+    EXPECT_EQ(s.request.publish().state().version(), h.state().version());
+  }
+}
+
+TEST(Publication, FailedPublicationIsRetriedWhileTheNodeIsAlive) {
+  Harness h;
+  h.Join("node-1");
+  h.DeliverPublications({"node-1"});  // fails
+  EXPECT_TRUE(h.env.outbox.empty());
+  h.env.Advance(kTick);
+  ASSERT_EQ(h.env.outbox.size(), 1u);
+  EXPECT_EQ(h.env.outbox[0].to, "node-1");
+  EXPECT_EQ(h.env.outbox[0].request.publish().state().version(),
+            h.state().version());
+}
+
+TEST(Heartbeat, UnknownNodeIsToldToRejoin) {
+  Harness h;
+  pb::HeartbeatResponse response = h.Heartbeat("node-7", 0);
+  EXPECT_TRUE(response.rejoin());
+}
+
+TEST(Heartbeat, NodeBehindGetsTheLatestStateAgain) {
+  Harness h;
+  h.Join("node-1");
+  h.DeliverPublications();
+  pb::HeartbeatResponse response = h.Heartbeat("node-1", 0);
+  EXPECT_FALSE(response.rejoin());
+  EXPECT_EQ(response.state_version(), h.state().version());
+  ASSERT_EQ(h.env.outbox.size(), 1u);
+  EXPECT_EQ(h.env.outbox[0].request.publish().state().version(),
+            h.state().version());
+}
+
+TEST(Heartbeat, KeepsANodeAliveAndSilenceKillsIt) {
+  Harness h;
+  h.Join("node-1");
+  h.Join("node-2");
+  h.Run(absl::Seconds(2), {"node-1", "node-2"});
+  EXPECT_EQ(ComputeHealth(h.state()).number_of_nodes, 2);
+  h.Run(absl::Milliseconds(600), {"node-1"});
+  EXPECT_EQ(ComputeHealth(h.state()).number_of_nodes, 1);
+  EXPECT_TRUE(h.state().nodes(0).alive());
+  EXPECT_FALSE(h.state().nodes(1).alive());
+}
+
+// ---- index admin
+// ----------------------------------------------------------------------------
+
+TEST(IndexName, MustBeLowercase) {
+  Harness h;
+  pb::CreateIndexResponse response = h.CreateIndex("Foo");
+  EXPECT_EQ(response.error().status(), 400);
+  EXPECT_EQ(response.error().type(), "invalid_index_name_exception");
+  EXPECT_EQ(response.error().reason(),
+            "Invalid index name [Foo], must be lowercase");
+  EXPECT_EQ(response.error().index(), "Foo");
+  EXPECT_EQ(response.error().index_uuid(), "_na_");
+}
+
+TEST(IndexName, RejectsElasticsearchsForbiddenNames) {
+  Harness h;
+  struct Case {
+    std::string name;
+    std::string reason;
+  };
+  const std::vector<Case> cases = {
+      {"_x", "must not start with '_', '-', or '+'"},
+      {"-x", "must not start with '_', '-', or '+'"},
+      {"+x", "must not start with '_', '-', or '+'"},
+      {"a*b",
+       "must not contain the following characters [ , \", *, \\, <, |, ,, >, "
+       "/, ?]"},
+      {"a b", "must not contain the following characters"},
+      {"a,b", "must not contain the following characters"},
+      {"a/b", "must not contain the following characters"},
+      {"a#b", "must not contain '#'"},
+      {"a:b", "must not contain ':'"},
+      {".", "must not be '.' or '..'"},
+      {"..", "must not be '.' or '..'"},
+      {"", "must not be empty"},
+      {std::string(256, 'a'), "index name is too long, (256 > 255)"},
+  };
+  for (const Case& c : cases) {
+    pb::CreateIndexResponse response = h.CreateIndex(c.name);
+    EXPECT_EQ(response.error().type(), "invalid_index_name_exception")
+        << c.name;
+    EXPECT_THAT(response.error().reason(),
+                HasSubstr(absl::StrCat("Invalid index name [", c.name, "], ")));
+    EXPECT_THAT(response.error().reason(), HasSubstr(c.reason)) << c.name;
+  }
+  EXPECT_EQ(h.state().indices_size(), 0);
+  EXPECT_TRUE(h.CreateIndex(std::string(255, 'a')).acknowledged());
+  EXPECT_TRUE(h.CreateIndex(".hidden-ok").acknowledged());
+}
+
+TEST(IndexAdmin, ExistingIndexIsResourceAlreadyExistsUnlessAutoCreated) {
+  Harness h;
+  h.Join("node-1");
+  ASSERT_TRUE(h.CreateIndex("idx").acknowledged());
+  const std::string uuid = h.Index("idx").uuid();
+  const int64_t version = h.state().version();
+  pb::CreateIndexResponse again = h.CreateIndex("idx");
+  EXPECT_EQ(again.error().status(), 400);
+  EXPECT_EQ(again.error().type(), "resource_already_exists_exception");
+  EXPECT_EQ(again.error().reason(),
+            absl::StrCat("index [idx/", uuid, "] already exists"));
+  EXPECT_EQ(again.error().index_uuid(), uuid);
+  EXPECT_TRUE(h.CreateIndex("idx", 1, 1, /*auto_created=*/true).acknowledged());
+  EXPECT_EQ(h.state().version(), version);
+}
+
+TEST(IndexAdmin, DefaultsAreOneShardOneReplica) {
+  Harness h;
+  h.Join("node-1");
+  h.Join("node-2");
+  ASSERT_TRUE(h.CreateIndex("idx", 0, -1).acknowledged());
+  EXPECT_EQ(h.Index("idx").number_of_shards(), 1);
+  EXPECT_EQ(h.Index("idx").number_of_replicas(), 1);
+}
+
+TEST(IndexAdmin, BadShardCountsAreIllegalArguments) {
+  Harness h;
+  EXPECT_EQ(h.CreateIndex("a", -1, 1).error().type(),
+            "illegal_argument_exception");
+  EXPECT_EQ(h.CreateIndex("a", 1025, 1).error().type(),
+            "illegal_argument_exception");
+  EXPECT_EQ(h.CreateIndex("a", 1, -2).error().type(),
+            "illegal_argument_exception");
+  EXPECT_EQ(h.state().indices_size(), 0);
+}
+
+TEST(IndexAdmin, DeleteMissingIndexIsIndexNotFound) {
+  Harness h;
+  pb::DeleteIndexResponse response = h.DeleteIndex("x");
+  EXPECT_EQ(response.error().status(), 404);
+  EXPECT_EQ(response.error().type(), "index_not_found_exception");
+  EXPECT_EQ(response.error().reason(), "no such index [x]");
+}
+
+TEST(IndexAdmin, DeleteRemovesTheIndexAndPublishes) {
+  Harness h;
+  h.Join("node-1");
+  h.DeliverPublications();
+  ASSERT_TRUE(h.CreateIndex("idx").acknowledged());
+  h.DeliverPublications();
+  pb::DeleteIndexResponse response = h.DeleteIndex("idx");
+  EXPECT_TRUE(response.acknowledged());
+  EXPECT_EQ(h.state().indices_size(), 0);
+  ASSERT_EQ(h.env.outbox.size(), 1u);
+  EXPECT_EQ(h.env.outbox[0].request.publish().state().indices_size(), 0);
+}
+
+TEST(ClusterState, GetClusterStateAnswersTheCurrentState) {
+  Harness h;
+  h.Join("node-1");
+  pb::Envelope request;
+  request.mutable_get_cluster_state();
+  pb::Envelope reply = h.Call(std::move(request));
+  EXPECT_EQ(reply.get_cluster_state_response().state().version(),
+            h.state().version());
+  EXPECT_EQ(reply.get_cluster_state_response().state().nodes_size(), 1);
+}
+
+// ---- health
+// -----------------------------------------------------------------------------------
+
+TEST(Health, GreenYellowRedFollowPrimariesAndReplicas) {
+  Harness h;
+  EXPECT_EQ(ComputeHealth(h.state()).status, "green");  // no indices
+  h.Join("node-1");
+  ASSERT_TRUE(h.CreateIndex("idx", 2, 1).acknowledged());
+  ClusterHealth yellow = ComputeHealth(h.state(), "idx");
+  EXPECT_EQ(yellow.status, "yellow");
+  EXPECT_EQ(yellow.active_primary_shards, 2);
+  EXPECT_EQ(yellow.active_shards, 2);
+  EXPECT_EQ(yellow.unassigned_shards, 2);
+  EXPECT_EQ(yellow.number_of_nodes, 1);
+
+  h.Join("node-2");
+  ClusterHealth initializing = ComputeHealth(h.state());
+  EXPECT_EQ(initializing.status, "yellow");
+  EXPECT_EQ(initializing.initializing_shards, 2);
+  EXPECT_EQ(initializing.unassigned_shards, 0);
+  h.ShardStarted("idx", 0, "node-2", 1);
+  h.ShardStarted("idx", 1, "node-2", 1);
+  ClusterHealth green = ComputeHealth(h.state());
+  EXPECT_EQ(green.status, "green");
+  EXPECT_EQ(green.active_shards, 4);
+  EXPECT_EQ(green.number_of_data_nodes, 2);
+
+  EXPECT_EQ(ComputeHealth(h.state(), "missing").status, "red");
+}
+
+TEST(Health, RedWhenAPrimaryIsUnassigned) {
+  Harness h;
+  ASSERT_TRUE(h.CreateIndex("idx", 1, 0).acknowledged());  // no node to hold it
+  ClusterHealth health = ComputeHealth(h.state(), "idx");
+  EXPECT_EQ(health.status, "red");
+  EXPECT_EQ(health.unassigned_shards, 1);
+  h.Join(
+      "node-1");  // a brand-new shard's primary is assigned when a node arrives
+  EXPECT_EQ(ComputeHealth(h.state(), "idx").status, "green");
+  EXPECT_EQ(h.Routing("idx").primary_term(), 1);
+}
+
+}  // namespace
+}  // namespace seqsim
