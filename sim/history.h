@@ -1,0 +1,59 @@
+// History: what the lab's clients did, as JSON lines (DESIGN.md section 4), and
+// its export to Porcupine's operation format.
+//
+// One line per event:
+// {"process":P,"type":"invoke|ok|fail|info","f":"read|write|cas",
+// "key":K,"value":V,"time":T}. V is null or an integer for read and write,
+// [expected, new] for cas. T is virtual nanoseconds. A process has at most one
+// operation outstanding; after an "info" (indeterminate: timeout or
+// unavailable) the client continues as a new process.
+//
+// Thread-safety: none.
+#ifndef SEQSIM_SIM_HISTORY_H_
+#define SEQSIM_SIM_HISTORY_H_
+
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace seqsim::sim {
+
+inline constexpr int64_t kNil = std::numeric_limits<int64_t>::min();
+
+enum class EventType { kInvoke, kOk, kFail, kInfo };
+enum class Fn { kRead, kWrite, kCas };
+
+struct HistoryEvent {
+  int64_t process = 0;
+  EventType type = EventType::kInvoke;
+  Fn f = Fn::kRead;
+  std::string key;
+  int64_t value =
+      kNil;  // read: the value read (kNil = missing); write/cas: new value
+  int64_t expected = kNil;  // cas only
+  int64_t time = 0;
+};
+
+const char* EventTypeName(EventType type);
+const char* FnName(Fn f);
+
+// One JSON line (no trailing newline).
+std::string ToJsonLine(const HistoryEvent& event);
+absl::StatusOr<HistoryEvent> ParseJsonLine(const std::string& line);
+// Whole history file content; blank lines are skipped. Errors name the line.
+absl::StatusOr<std::vector<HistoryEvent>> ParseHistory(const std::string& text);
+std::string FormatHistory(const std::vector<HistoryEvent>& events);
+
+// Porcupine's format: {"<key>":
+// [{"ClientId","Input":{"Op","Value","Expected"},"Call",
+// "Output":{"Value","Ok"},"Return"}]}, one list per key; indeterminate
+// operations return at the end of the history. Failed operations are left out
+// (they had no effect).
+std::string ToPorcupineJson(const std::vector<HistoryEvent>& events);
+
+}  // namespace seqsim::sim
+
+#endif  // SEQSIM_SIM_HISTORY_H_

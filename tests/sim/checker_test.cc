@@ -1,0 +1,165 @@
+// The linearizability checker against hand-written histories.
+#include "sim/checker.h"
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "sim/history.h"
+#include "sim/rng.h"
+
+namespace seqsim::sim {
+namespace {
+
+HistoryEvent Ev(int64_t process, EventType type, Fn f, int64_t value,
+                int64_t time, int64_t expected = kNil,
+                const std::string& key = "k") {
+  HistoryEvent e;
+  e.process = process;
+  e.type = type;
+  e.f = f;
+  e.key = key;
+  e.value = value;
+  e.expected = expected;
+  e.time = time;
+  return e;
+}
+
+constexpr auto kInv = EventType::kInvoke;
+constexpr auto kOk = EventType::kOk;
+constexpr auto kFail = EventType::kFail;
+constexpr auto kInfo = EventType::kInfo;
+
+TEST(Checker, SequentialWriteThenReadIsLinearizable) {
+  std::vector<HistoryEvent> h = {
+      Ev(1, kInv, Fn::kWrite, 1, 0),
+      Ev(1, kOk, Fn::kWrite, 1, 1),
+      Ev(2, kInv, Fn::kRead, kNil, 2),
+      Ev(2, kOk, Fn::kRead, 1, 3),
+  };
+  EXPECT_EQ(CheckLinearizable(h).verdict, Verdict::kLinearizable);
+}
+
+TEST(Checker, ReadOfOverwrittenValueAfterAckIsNotLinearizable) {
+  // write 1 acked, write 2 acked, then a read returns 1: stale read.
+  std::vector<HistoryEvent> h = {
+      Ev(1, kInv, Fn::kWrite, 1, 0),   Ev(1, kOk, Fn::kWrite, 1, 1),
+      Ev(1, kInv, Fn::kWrite, 2, 2),   Ev(1, kOk, Fn::kWrite, 2, 3),
+      Ev(2, kInv, Fn::kRead, kNil, 4), Ev(2, kOk, Fn::kRead, 1, 5),
+  };
+  CheckResult r = CheckLinearizable(h);
+  EXPECT_EQ(r.verdict, Verdict::kNotLinearizable);
+  EXPECT_EQ(r.key, "k");
+  EXPECT_NE(r.explanation.find("read -> 1"), std::string::npos)
+      << r.explanation;
+}
+
+TEST(Checker, ConcurrentReadMaySeeEitherValue) {
+  std::vector<HistoryEvent> h = {
+      Ev(1, kInv, Fn::kWrite, 1, 0), Ev(1, kOk, Fn::kWrite, 1, 1),
+      Ev(1, kInv, Fn::kWrite, 2, 2), Ev(2, kInv, Fn::kRead, kNil, 3),
+      Ev(2, kOk, Fn::kRead, 1, 4),   Ev(3, kInv, Fn::kRead, kNil, 5),
+      Ev(3, kOk, Fn::kRead, 2, 6),   Ev(1, kOk, Fn::kWrite, 2, 7),
+  };
+  EXPECT_EQ(CheckLinearizable(h).verdict, Verdict::kLinearizable);
+}
+
+TEST(Checker, ReadsGoingBackInTimeAreNotLinearizable) {
+  // While write 2 is in flight, one read sees 2 and a later read sees 1 again.
+  std::vector<HistoryEvent> h = {
+      Ev(1, kInv, Fn::kWrite, 1, 0), Ev(1, kOk, Fn::kWrite, 1, 1),
+      Ev(1, kInv, Fn::kWrite, 2, 2), Ev(2, kInv, Fn::kRead, kNil, 3),
+      Ev(2, kOk, Fn::kRead, 2, 4),   Ev(3, kInv, Fn::kRead, kNil, 5),
+      Ev(3, kOk, Fn::kRead, 1, 6),   Ev(1, kOk, Fn::kWrite, 2, 7),
+  };
+  EXPECT_EQ(CheckLinearizable(h).verdict, Verdict::kNotLinearizable);
+}
+
+TEST(Checker, IndeterminateWriteMayTakeEffectLateOrNever) {
+  std::vector<HistoryEvent> h = {
+      Ev(1, kInv, Fn::kWrite, 1, 0),   Ev(1, kOk, Fn::kWrite, 1, 1),
+      Ev(2, kInv, Fn::kWrite, 2, 2),   Ev(2, kInfo, Fn::kWrite, 2, 3),
+      Ev(3, kInv, Fn::kRead, kNil, 4), Ev(3, kOk, Fn::kRead, 1, 5),
+      Ev(3, kInv, Fn::kRead, kNil, 6), Ev(3, kOk, Fn::kRead, 2, 7),
+  };
+  EXPECT_EQ(CheckLinearizable(h).verdict, Verdict::kLinearizable);
+}
+
+TEST(Checker, FailedWriteHasNoEffect) {
+  std::vector<HistoryEvent> h = {
+      Ev(1, kInv, Fn::kWrite, 1, 0),   Ev(1, kOk, Fn::kWrite, 1, 1),
+      Ev(2, kInv, Fn::kWrite, 2, 2),   Ev(2, kFail, Fn::kWrite, 2, 3),
+      Ev(3, kInv, Fn::kRead, kNil, 4), Ev(3, kOk, Fn::kRead, 2, 5),
+  };
+  EXPECT_EQ(CheckLinearizable(h).verdict, Verdict::kNotLinearizable);
+}
+
+TEST(Checker, CasSucceedsOnlyFromTheExpectedValue) {
+  std::vector<HistoryEvent> ok = {
+      Ev(1, kInv, Fn::kWrite, 1, 0),   Ev(1, kOk, Fn::kWrite, 1, 1),
+      Ev(2, kInv, Fn::kCas, 3, 2, 1),  Ev(2, kOk, Fn::kCas, 3, 3, 1),
+      Ev(3, kInv, Fn::kRead, kNil, 4), Ev(3, kOk, Fn::kRead, 3, 5),
+  };
+  EXPECT_EQ(CheckLinearizable(ok).verdict, Verdict::kLinearizable);
+  // Two CAS from the same value both succeed: a lost update.
+  std::vector<HistoryEvent> lost = {
+      Ev(1, kInv, Fn::kWrite, 1, 0),  Ev(1, kOk, Fn::kWrite, 1, 1),
+      Ev(2, kInv, Fn::kCas, 3, 2, 1), Ev(2, kOk, Fn::kCas, 3, 3, 1),
+      Ev(3, kInv, Fn::kCas, 4, 4, 1), Ev(3, kOk, Fn::kCas, 4, 5, 1),
+  };
+  EXPECT_EQ(CheckLinearizable(lost).verdict, Verdict::kNotLinearizable);
+}
+
+TEST(Checker, KeysAreCheckedIndependently) {
+  std::vector<HistoryEvent> h = {
+      Ev(1, kInv, Fn::kWrite, 1, 0, kNil, "a"),
+      Ev(1, kOk, Fn::kWrite, 1, 1, kNil, "a"),
+      Ev(2, kInv, Fn::kRead, kNil, 2, kNil, "b"),
+      Ev(2, kOk, Fn::kRead, kNil, 3, kNil, "b"),
+      Ev(2, kInv, Fn::kRead, kNil, 4, kNil, "b"),
+      Ev(2, kOk, Fn::kRead, 1, 5, kNil, "b"),
+  };
+  CheckResult r = CheckLinearizable(h);
+  EXPECT_EQ(r.verdict, Verdict::kNotLinearizable);
+  EXPECT_EQ(r.key, "b");
+}
+
+// Many concurrent indeterminate writes and reads that never match: the search
+// space explodes, so a tiny time limit answers unknown.
+TEST(Checker, AnswersUnknownWhenTheTimeLimitRunsOut) {
+  std::vector<HistoryEvent> h;
+  for (int p = 0; p < 40; ++p) h.push_back(Ev(p, kInv, Fn::kWrite, p + 1, p));
+  for (int p = 0; p < 40; ++p)
+    h.push_back(Ev(p, kInfo, Fn::kWrite, p + 1, 100 + p));
+  for (int i = 0; i < 200; ++i) {
+    h.push_back(Ev(1000 + i, kInv, Fn::kRead, kNil, 200 + 2 * i));
+    h.push_back(Ev(1000 + i, kOk, Fn::kRead, 1 + (i * 7) % 40, 201 + 2 * i));
+  }
+  h.push_back(Ev(5000, kInv, Fn::kRead, kNil, 10000));
+  h.push_back(Ev(5000, kOk, Fn::kRead, 999, 10001));
+  CheckResult r = CheckLinearizable(h, absl::Milliseconds(50));
+  EXPECT_EQ(r.verdict, Verdict::kUnknown) << r.explanation;
+}
+
+TEST(History, JsonLinesRoundTripAndPorcupineExport) {
+  std::vector<HistoryEvent> h = {
+      Ev(1, kInv, Fn::kCas, 3, 2, 1),
+      Ev(1, kOk, Fn::kCas, 3, 3, 1),
+      Ev(2, kInv, Fn::kRead, kNil, 4),
+      Ev(2, kOk, Fn::kRead, kNil, 5),
+  };
+  const std::string text = FormatHistory(h);
+  EXPECT_EQ(
+      text.substr(0, text.find('\n')),
+      R"({"process":1,"type":"invoke","f":"cas","key":"k","value":[1,3],"time":2})");
+  auto parsed = ParseHistory(text);
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(FormatHistory(*parsed), text);
+  EXPECT_NE(ToPorcupineJson(h).find("\"ClientId\""), std::string::npos);
+  EXPECT_FALSE(ParseHistory("{\"process\":1}\n").ok());
+  EXPECT_FALSE(ParseHistory("not json\n").ok());
+}
+
+}  // namespace
+}  // namespace seqsim::sim
