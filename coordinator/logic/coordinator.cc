@@ -580,16 +580,17 @@ struct Coordinator::State {
                 });
       why = absl::StrCat(id, " joined");
     } else {
-      // A join comes from a node that (re)started: whatever it held may have
-      // lost unsynced operations, so its copies are failed (terms move on) and
-      // allocated afresh.
-      if (CopiesOnNode(next, id) > 0) {
+      // A node that restarted may have lost unsynced operations its replicas
+      // hold: its copies are failed (terms move on) and allocated afresh. A
+      // node that only lost touch (reconnect) keeps them.
+      if (!join.reconnect() && CopiesOnNode(next, id) > 0) {
         RemoveNodeCopies(&next, id, absl::StrCat(id, " restarted"));
       }
       node->set_grpc_address(join.node().grpc_address());
       node->set_rest_address(join.node().rest_address());
       node->set_alive(true);
-      why = absl::StrCat(id, " rejoined");
+      why = absl::StrCat(
+          id, join.reconnect() ? " reconnected" : " rejoined after a restart");
     }
     Log(why);
     Peer& peer = peers[id];

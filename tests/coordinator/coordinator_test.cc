@@ -57,9 +57,10 @@ class Harness {
     return reply.value_or(pb::Envelope());
   }
 
-  pb::JoinResponse Join(const std::string& id) {
+  pb::JoinResponse Join(const std::string& id, bool reconnect = false) {
     pb::Envelope request;
     request.set_from(id);
+    request.mutable_join()->set_reconnect(reconnect);
     request.mutable_join()->mutable_node()->set_id(id);
     request.mutable_join()->mutable_node()->set_grpc_address(
         absl::StrCat("127.0.0.1:930", std::string(1, id.back())));
@@ -415,6 +416,30 @@ TEST(Promotion, RejoinAfterRestartFailsTheNodesCopiesAndMovesTheTermOn) {
   ASSERT_NE(h.Copy("idx", 0, "node-1"), nullptr);
   EXPECT_EQ(h.Copy("idx", 0, "node-1")->state(), pb::ShardCopy::INITIALIZING);
   EXPECT_THAT(h.InSync("idx"), ElementsAre("node-2"));
+}
+
+TEST(Promotion, ReconnectJoinKeepsTheNodesCopiesAndTerms) {
+  Harness h;
+  h.ClusterWithStartedIndex({"node-1", "node-2"}, "idx", 1, 1);
+  const int64_t version = h.state().version();
+  h.Join("node-1", /*reconnect=*/true);
+  EXPECT_EQ(h.PrimaryNode("idx"), "node-1");
+  EXPECT_EQ(h.Routing("idx").primary_term(), 1);
+  EXPECT_THAT(h.InSync("idx"), UnorderedElementsAre("node-1", "node-2"));
+  EXPECT_EQ(h.state().version(), version);  // nothing changed
+}
+
+TEST(Promotion, ReconnectAfterBeingDeclaredDeadGetsAFreshRecoveringReplica) {
+  Harness h;
+  h.ClusterWithStartedIndex({"node-1", "node-2"}, "idx", 1, 1);
+  h.Run(absl::Milliseconds(700), {"node-2"});
+  ASSERT_EQ(h.PrimaryNode("idx"), "node-2");
+  h.Join("node-1", /*reconnect=*/true);
+  h.Run(absl::Milliseconds(200), {"node-1", "node-2"});
+  ASSERT_NE(h.Copy("idx", 0, "node-1"), nullptr);
+  EXPECT_EQ(h.Copy("idx", 0, "node-1")->state(), pb::ShardCopy::INITIALIZING);
+  EXPECT_THAT(h.InSync("idx"), ElementsAre("node-2"));
+  EXPECT_EQ(h.Routing("idx").primary_term(), 2);
 }
 
 // ---- shard failed (R8)
