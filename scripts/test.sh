@@ -4,7 +4,7 @@
 # Extra arguments go to ctest, e.g. scripts/test.sh -R Engine
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-SEQSIM_SETUP_EXTRA="${SEQSIM_SETUP_EXTRA:-nodejs npm}" bash "$root/scripts/setup.sh"
+SEQSIM_SETUP_EXTRA="${SEQSIM_SETUP_EXTRA:-nodejs npm chromium}" bash "$root/scripts/setup.sh"
 bash "$root/scripts/build.sh"
 build="${SEQSIM_BUILD_DIR:-$root/build}"
 cd "$build"

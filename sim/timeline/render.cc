@@ -1,0 +1,1031 @@
+#include "sim/timeline/render.h"
+
+#include <algorithm>
+#include <cctype>
+#include <fstream>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <tuple>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "nlohmann/json.hpp"
+
+namespace seqsim::timeline {
+namespace {
+
+// Geometry, in SVG pixels.
+constexpr int kMargin = 20;
+constexpr int kTimeColumnWidth = 90;
+constexpr int kLaneWidth = 130;
+constexpr int kRowHeight = 24;
+constexpr int kPanelWidth = 120;
+constexpr int kPanelGap = 12;
+constexpr int kLegendItemWidth = 150;
+constexpr int kNarrativeMaxChars = 150;
+constexpr double kCharWidth = 6.6;
+
+// ---------------------------------------------------------------------------------------------
+// Text helpers.
+
+// Escapes for XML text and attributes; control characters become spaces.
+std::string Xml(const std::string& s) {
+  std::string out;
+  out.reserve(s.size());
+  for (char c : s) {
+    switch (c) {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20 && c != '\t') {
+          out += ' ';
+        } else {
+          out += c;
+        }
+    }
+  }
+  return out;
+}
+
+// Number of UTF-8 code points (for width estimates).
+int CodePoints(const std::string& s) {
+  int n = 0;
+  for (unsigned char c : s) n += (c & 0xC0) != 0x80;
+  return n;
+}
+
+// At most max_chars code points, with an ellipsis when cut; never splits a
+// UTF-8 sequence.
+std::string Truncate(const std::string& s, int max_chars) {
+  if (CodePoints(s) <= max_chars) return s;
+  std::string out;
+  int n = 0;
+  for (size_t i = 0; i < s.size(); ++i) {
+    unsigned char c = s[i];
+    if ((c & 0xC0) != 0x80 && ++n > max_chars - 1) break;
+    out += s[i];
+  }
+  return out + "\xE2\x80\xA6";  // …
+}
+
+std::string OneLine(std::string s) {
+  for (char& c : s) {
+    if (c == '\n' || c == '\r') c = ' ';
+  }
+  return s;
+}
+
+std::string FormatTime(Micros t) {
+  return absl::StrFormat("%.3f ms", t / 1000.0);
+}
+
+// Splits text into lines of at most width code points, at spaces; blank lines
+// are kept.
+std::vector<std::string> Wrap(const std::string& text, int width) {
+  std::vector<std::string> lines;
+  std::istringstream paragraphs(text);
+  std::string paragraph;
+  while (std::getline(paragraphs, paragraph)) {
+    std::istringstream words(paragraph);
+    std::string word, line;
+    bool any = false;
+    while (words >> word) {
+      any = true;
+      if (!line.empty() && CodePoints(line) + 1 + CodePoints(word) > width) {
+        lines.push_back(line);
+        line.clear();
+      }
+      line += line.empty() ? word : " " + word;
+    }
+    if (!line.empty()) lines.push_back(line);
+    if (!any) lines.push_back("");
+  }
+  return lines;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Actors and lanes.
+
+std::string ClientLane(const std::string& process) {
+  if (process.rfind("client", 0) == 0) return process;
+  return "client-" + process;
+}
+
+// Clients first, then the coordinator, then everything else; "node-2" before
+// "node-10".
+auto ActorSortKey(const std::string& name) {
+  int rank = name.rfind("client", 0) == 0 ? 0 : name == "coordinator" ? 1 : 2;
+  size_t digits = name.size();
+  while (digits > 0 &&
+         std::isdigit(static_cast<unsigned char>(name[digits - 1])))
+    --digits;
+  int64_t number = -1;
+  if (digits < name.size() && name.size() - digits < 18) {
+    number = std::stoll(name.substr(digits));
+  }
+  return std::make_tuple(rank, name.substr(0, digits), number, name);
+}
+
+// Normalizes a deliver outcome to the four drawn kinds.
+std::string OutcomeClass(const std::string& outcome) {
+  if (outcome == "applied" || outcome == "stale" || outcome == "rejected")
+    return outcome;
+  return "ok";
+}
+
+std::string MarkClass(const std::string& mark) {
+  static const std::set<std::string> kKnown = {
+      "applied", "stale", "rejected", "dropped", "promoted",
+      "fenced",  "crash", "restart",  "pause",   "resume"};
+  return kKnown.count(mark) ? mark : "other";
+}
+
+// ---------------------------------------------------------------------------------------------
+// The layout: rows (one per drawn event), lanes, and what to draw where.
+
+struct Row {
+  Micros t = 0;
+  std::string text;  // the narrative line
+  std::string css;   // narrative class
+};
+
+struct SentMessage {
+  int row = 0;
+  SendEvent send;
+  bool resolved = false;  // delivered or dropped at least once
+};
+
+struct Arrow {
+  std::string kind;  // delivered | dropped | inflight
+  std::string outcome;
+  std::string from, to;
+  int from_row = 0, to_row = 0;  // to_row == -1: to the bottom
+  std::string label, tip;
+};
+
+struct Dot {
+  std::string actor, mark, tip;
+  int row = 0;
+};
+
+struct Band {
+  std::vector<std::string> nodes;
+  std::string fault;
+  int from_row = 0, to_row = -1;  // -1: open until the end
+};
+
+struct ClientBar {
+  std::string lane, outcome, label, tip;  // outcome: ok | fail | info | open
+  int from_row = 0, to_row = -1;
+};
+
+struct CheckpointPoint {
+  int row = 0;
+  Micros t = 0;
+  CheckpointEvent cp;
+};
+
+struct Layout {
+  std::vector<std::string> actors;
+  std::map<std::string, int> lane_of;
+  std::vector<Row> rows;
+  std::vector<Arrow> arrows;
+  std::vector<Dot> dots;
+  std::vector<Band> bands;
+  std::vector<ClientBar> bars;
+  // (shard, actor) -> its checkpoints in order; shards in name order.
+  std::map<std::pair<std::string, std::string>, std::vector<CheckpointPoint>>
+      checkpoints;
+};
+
+std::string ShortLabel(const SendEvent& send) {
+  std::string label = send.op;
+  if (send.seq_no) absl::StrAppend(&label, " seq ", *send.seq_no);
+  if (send.term) absl::StrAppend(&label, " t", *send.term);
+  return label;
+}
+
+std::string DescribeSend(const SendEvent& send) {
+  return absl::StrCat(send.from, " \xE2\x86\x92 ", send.to, " ", send.op,
+                      send.label.empty() ? "" : ": ", send.label);
+}
+
+Layout BuildLayout(const std::vector<Event>& events) {
+  Layout layout;
+  std::set<std::string> actors;
+  auto add_actor = [&](const std::string& a) {
+    if (!a.empty()) actors.insert(a);
+  };
+  std::map<MessageId, SentMessage> sent;
+  std::map<std::string, std::pair<int, ClientEvent>>
+      open_ops;  // lane -> invoke
+  std::vector<Band> open_bands;
+
+  auto new_row = [&](const Event& e, std::string text, std::string css) {
+    layout.rows.push_back({e.t, OneLine(std::move(text)), std::move(css)});
+    return static_cast<int>(layout.rows.size()) - 1;
+  };
+
+  for (const Event& e : events) {
+    if (const auto* s = std::get_if<SendEvent>(&e.body)) {
+      add_actor(s->from);
+      add_actor(s->to);
+      int row = new_row(e, DescribeSend(*s), "n-send");
+      sent[s->id] = {row, *s, false};
+    } else if (const auto* d = std::get_if<DeliverEvent>(&e.body)) {
+      auto it = sent.find(d->id);
+      std::string to = d->to;
+      if (to.empty() && it != sent.end()) to = it->second.send.to;
+      add_actor(to);
+      std::string outcome = OutcomeClass(d->outcome);
+      std::string what = it == sent.end()
+                             ? absl::StrCat("message #", d->id)
+                             : absl::StrCat(it->second.send.op, " #", d->id,
+                                            " from ", it->second.send.from);
+      std::string text = absl::StrCat(to, " receives ", what);
+      if (!d->outcome.empty()) absl::StrAppend(&text, ": ", d->outcome);
+      if (!d->detail.empty())
+        absl::StrAppend(&text, " \xE2\x80\x94 ", d->detail);
+      int row = new_row(e, text, "n-" + outcome);
+      if (it != sent.end()) {
+        it->second.resolved = true;
+        const SendEvent& s = it->second.send;
+        layout.arrows.push_back(
+            {"delivered", outcome, s.from, to, it->second.row, row,
+             ShortLabel(s),
+             absl::StrCat("#", d->id, " ", DescribeSend(s), " | sent ",
+                          FormatTime(layout.rows[it->second.row].t),
+                          ", delivered ", FormatTime(e.t),
+                          d->outcome.empty() ? "" : " | ", d->outcome,
+                          d->detail.empty() ? "" : ": ", d->detail)});
+      }
+    } else if (const auto* drop = std::get_if<DropEvent>(&e.body)) {
+      auto it = sent.find(drop->id);
+      std::string text = absl::StrCat("network drops message #", drop->id);
+      if (it != sent.end()) {
+        absl::StrAppend(&text, " ", it->second.send.op, " ",
+                        it->second.send.from, " \xE2\x86\x92 ",
+                        it->second.send.to);
+      }
+      if (!drop->reason.empty()) absl::StrAppend(&text, ": ", drop->reason);
+      int row = new_row(e, text, "n-dropped");
+      if (it != sent.end()) {
+        it->second.resolved = true;
+        const SendEvent& s = it->second.send;
+        layout.arrows.push_back(
+            {"dropped", "dropped", s.from, s.to, it->second.row, row,
+             ShortLabel(s),
+             absl::StrCat("#", drop->id, " ", DescribeSend(s), " | DROPPED at ",
+                          FormatTime(e.t), drop->reason.empty() ? "" : ": ",
+                          drop->reason)});
+      }
+    } else if (const auto* m = std::get_if<MarkEvent>(&e.body)) {
+      add_actor(m->actor);
+      std::string text =
+          absl::StrCat(m->actor, ": ", m->text.empty() ? m->mark : m->text);
+      int row = new_row(e, text, "n-mark m-" + MarkClass(m->mark));
+      layout.dots.push_back(
+          {m->actor, MarkClass(m->mark),
+           absl::StrCat(m->mark, " @ ", FormatTime(e.t), ": ", m->text), row});
+    } else if (const auto* c = std::get_if<CheckpointEvent>(&e.body)) {
+      add_actor(c->actor);
+      int row =
+          layout.rows.empty()
+              ? new_row(e, absl::StrCat(c->actor, " ", c->shard, " checkpoint"),
+                        "")
+              : static_cast<int>(layout.rows.size()) - 1;
+      layout.checkpoints[{c->shard, c->actor}].push_back({row, e.t, *c});
+    } else if (const auto* n = std::get_if<NemesisEvent>(&e.body)) {
+      for (const std::string& node : n->nodes) add_actor(node);
+      std::string text = absl::StrCat("nemesis ", n->action, " ", n->fault);
+      if (!n->nodes.empty())
+        absl::StrAppend(&text, " [", absl::StrJoin(n->nodes, ", "), "]");
+      int row = new_row(e, text, "n-nemesis");
+      if (n->action == "start") {
+        open_bands.push_back({n->nodes, n->fault, row, -1});
+      } else {
+        // Ends the latest open fault of the same kind on the same nodes (else
+        // of the same kind).
+        auto match = open_bands.rend();
+        for (auto it = open_bands.rbegin(); it != open_bands.rend(); ++it) {
+          if (it->fault == n->fault && it->nodes == n->nodes) {
+            match = it;
+            break;
+          }
+        }
+        if (match == open_bands.rend()) {
+          match =
+              std::find_if(open_bands.rbegin(), open_bands.rend(),
+                           [&](const Band& b) { return b.fault == n->fault; });
+        }
+        if (match != open_bands.rend()) {
+          match->to_row = row;
+          layout.bands.push_back(*match);
+          open_bands.erase(std::next(match).base());
+        }
+      }
+    } else if (const auto* cl = std::get_if<ClientEvent>(&e.body)) {
+      std::string lane = ClientLane(cl->process);
+      add_actor(lane);
+      std::string op = absl::StrCat(cl->f, " ", cl->key,
+                                    cl->value.empty() ? "" : " ", cl->value);
+      int row = new_row(e, absl::StrCat(lane, " ", cl->type, " ", op),
+                        "n-client c-" + cl->type);
+      if (cl->type == "invoke") {
+        open_ops[lane] = {row, *cl};
+      } else {
+        auto it = open_ops.find(lane);
+        int from = it == open_ops.end() ? row : it->second.first;
+        std::string outcome =
+            cl->type == "ok" || cl->type == "fail" ? cl->type : "info";
+        layout.bars.push_back(
+            {lane, outcome, op,
+             absl::StrCat(lane, " ", op, " \xE2\x86\x92 ", cl->type, " (",
+                          FormatTime(layout.rows[from].t), " .. ",
+                          FormatTime(e.t), ")"),
+             from, row});
+        if (it != open_ops.end()) open_ops.erase(it);
+      }
+    }
+  }
+  // What never finished: open faults, unanswered operations, messages still in
+  // flight.
+  for (const Band& band : open_bands) layout.bands.push_back(band);
+  for (const auto& [lane, invoke] : open_ops) {
+    const ClientEvent& cl = invoke.second;
+    std::string op =
+        absl::StrCat(cl.f, " ", cl.key, cl.value.empty() ? "" : " ", cl.value);
+    layout.bars.push_back(
+        {lane, "open", op,
+         absl::StrCat(lane, " ", op, " \xE2\x86\x92 no answer by the end"),
+         invoke.first, -1});
+  }
+  for (const auto& [id, message] : sent) {
+    if (message.resolved) continue;
+    layout.arrows.push_back(
+        {"inflight", "inflight", message.send.from, message.send.to,
+         message.row, -1, ShortLabel(message.send),
+         absl::StrCat("#", id, " ", DescribeSend(message.send),
+                      " | still in flight at the end")});
+  }
+
+  layout.actors.assign(actors.begin(), actors.end());
+  std::sort(layout.actors.begin(), layout.actors.end(),
+            [](const std::string& a, const std::string& b) {
+              return ActorSortKey(a) < ActorSortKey(b);
+            });
+  for (size_t i = 0; i < layout.actors.size(); ++i) {
+    layout.lane_of[layout.actors[i]] = static_cast<int>(i);
+  }
+  return layout;
+}
+
+// ---------------------------------------------------------------------------------------------
+// SVG drawing.
+
+constexpr char kSvgStyle[] = R"css(
+text{font-family:"DejaVu Sans",Helvetica,Arial,sans-serif;font-size:12px;fill:#263238}
+.title{font-size:20px;font-weight:bold}
+.explain{font-size:13px;fill:#37474f}
+.lane{stroke:#b0bec5;stroke-width:2}
+.lane-name{font-weight:bold;text-anchor:middle}
+.lane-head{fill:#eceff1;stroke:#b0bec5}
+.grid{stroke:#eceff1;stroke-width:1}
+.time{text-anchor:end;font-size:11px;fill:#607d8b}
+.arrow line,.arrow path.shaft{fill:none;stroke-width:1.6}
+.arrow text{font-size:10.5px;paint-order:stroke;stroke:#fff;stroke-width:3px;stroke-linejoin:round}
+.o-applied line,.o-applied path.shaft{stroke:#2e7d32}
+.o-stale line,.o-stale path.shaft{stroke:#8d8d8d}
+.o-rejected line,.o-rejected path.shaft{stroke:#c62828}
+.o-ok line,.o-ok path.shaft{stroke:#37474f}
+.o-dropped line,.o-dropped path.shaft{stroke:#37474f;stroke-dasharray:5 3}
+.o-inflight line,.o-inflight path.shaft{stroke:#90a4ae;stroke-dasharray:2 3}
+.drop-x{stroke:#c62828;stroke-width:3;fill:none}
+.mark{stroke:#fff;stroke-width:1.5}
+.m-applied{fill:#2e7d32}.m-stale{fill:#8d8d8d}.m-rejected{fill:#c62828}.m-dropped{fill:#c62828}
+.m-promoted{fill:#1565c0}.m-fenced{fill:#6a1b9a}.m-crash{fill:#000}.m-restart{fill:#00838f}
+.m-pause{fill:#ef6c00}.m-resume{fill:#00838f}.m-other{fill:#546e7a}
+.nemesis{fill:#ffb74d;fill-opacity:.28;stroke:#ef6c00;stroke-opacity:.5;stroke-dasharray:4 3}
+.nemesis-label{font-size:11px;fill:#e65100;font-style:italic}
+.client-op{stroke-width:1}
+.client-ok{fill:#43a047;stroke:#1b5e20}.client-fail{fill:#e53935;stroke:#b71c1c}
+.client-info{fill:#fb8c00;stroke:#e65100}
+.client-open{fill:#fb8c00;fill-opacity:.35;stroke:#e65100;stroke-dasharray:3 2}
+.client-label{font-size:10px}
+.panel{fill:#fafafa;stroke:#cfd8dc}
+.panel-name{font-size:10.5px;text-anchor:middle;font-weight:bold}
+.axis{font-size:9px;fill:#78909c}
+.cp-max{stroke:#1565c0;fill:none;stroke-width:1.5}
+.cp-local{stroke:#2e7d32;fill:none;stroke-width:1.5}
+.cp-global{stroke:#6a1b9a;fill:none;stroke-width:1.5;stroke-dasharray:4 2}
+.cp-point{fill:#2e7d32;fill-opacity:.6}
+.cp-note{font-size:9.5px;fill:#6a1b9a}
+.narrative{font-size:11.5px}
+.n-send{fill:#546e7a}.n-applied{fill:#2e7d32}.n-stale{fill:#757575}.n-rejected{fill:#c62828}
+.n-ok{fill:#37474f}.n-dropped{fill:#c62828}.n-nemesis{fill:#e65100;font-style:italic}
+.n-mark{font-weight:bold}.n-client{fill:#455a64}
+.legend-box{fill:#fff;stroke:#cfd8dc}
+.legend text{font-size:11px}
+)css";
+
+class SvgWriter {
+ public:
+  SvgWriter(const Layout& layout, const RenderOptions& options,
+            bool with_caption)
+      : layout_(layout), options_(options), with_caption_(with_caption) {
+    ComputeGeometry();
+  }
+
+  std::string Write() {
+    out_.str("");
+    if (with_caption_) out_ << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
+    out_ << "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"timeline\" "
+            "width=\""
+         << width_ << "\" height=\"" << height_ << "\" viewBox=\"0 0 " << width_
+         << " " << height_ << "\">\n";
+    out_ << "<title>" << Xml(options_.title) << "</title>\n";
+    out_ << "<style>" << kSvgStyle << "</style>\n";
+    WriteDefs();
+    out_ << "<rect x=\"0\" y=\"0\" width=\"" << width_ << "\" height=\""
+         << height_ << "\" fill=\"#fff\"/>\n";
+    if (with_caption_) WriteCaption();
+    WriteLegend();
+    WriteBands();
+    WriteTimeColumn();
+    WriteLanes();
+    WriteClientBars();
+    WritePanels();
+    WriteArrows();
+    WriteDots();
+    WriteNarrative();
+    out_ << "</svg>\n";
+    return out_.str();
+  }
+
+ private:
+  int LaneX(const std::string& actor) const {
+    auto it = layout_.lane_of.find(actor);
+    int lane = it == layout_.lane_of.end() ? 0 : it->second;
+    return lanes_x_ + lane * kLaneWidth + kLaneWidth / 2;
+  }
+  double RowY(int row) const {
+    if (row < 0) return bottom_ - 8;
+    return top_ + kRowHeight / 2.0 + row * kRowHeight;
+  }
+
+  void ComputeGeometry() {
+    lanes_x_ = kMargin + kTimeColumnWidth;
+    panels_x_ = lanes_x_ +
+                static_cast<int>(layout_.actors.size()) * kLaneWidth +
+                kPanelGap;
+    int panels = static_cast<int>(layout_.checkpoints.size());
+    narrative_x_ = panels_x_ + panels * (kPanelWidth + kPanelGap) + 8;
+    int longest = 20;
+    for (const Row& row : layout_.rows) {
+      longest =
+          std::max(longest, std::min(kNarrativeMaxChars, CodePoints(row.text)));
+    }
+    width_ = narrative_x_ + static_cast<int>(longest * kCharWidth) + kMargin;
+    width_ = std::max(width_, 900);
+
+    int y = kMargin;
+    if (with_caption_) {
+      caption_y_ = y;
+      y += 28;
+      caption_lines_ =
+          Wrap(options_.explanation,
+               std::max(40, static_cast<int>((width_ - 2 * kMargin) / 7.0)));
+      y += static_cast<int>(caption_lines_.size()) * 17 + 8;
+    }
+    legend_y_ = y;
+    legend_per_line_ = std::max(1, (width_ - 2 * kMargin) / kLegendItemWidth);
+    int legend_lines = (kLegendItems + legend_per_line_ - 1) / legend_per_line_;
+    y += legend_lines * 22 + 16;
+    header_y_ = y;
+    top_ = y + 40;
+    bottom_ = top_ +
+              static_cast<int>(std::max<size_t>(layout_.rows.size(), 1)) *
+                  kRowHeight +
+              kRowHeight;
+    height_ = bottom_ + kMargin;
+  }
+
+  void WriteDefs() {
+    out_ << "<defs>\n";
+    const std::pair<const char*, const char*> heads[] = {
+        {"applied", "#2e7d32"},
+        {"stale", "#8d8d8d"},
+        {"rejected", "#c62828"},
+        {"ok", "#37474f"},
+        {"inflight", "#90a4ae"}};
+    for (const auto& [name, color] : heads) {
+      out_
+          << "<marker id=\"head-" << name
+          << "\" viewBox=\"0 0 10 10\" refX=\"9\" refY=\"5\" markerWidth=\"7\" "
+             "markerHeight=\"7\" orient=\"auto-start-reverse\"><path d=\"M0,0 "
+             "L10,5 L0,10 z\" "
+             "fill=\""
+          << color << "\"/></marker>\n";
+    }
+    out_ << "</defs>\n";
+  }
+
+  void WriteCaption() {
+    out_ << "<text class=\"title\" x=\"" << kMargin << "\" y=\""
+         << caption_y_ + 18 << "\">" << Xml(options_.title) << "</text>\n";
+    int y = caption_y_ + 28 + 13;
+    for (const std::string& line : caption_lines_) {
+      out_ << "<text class=\"explain\" x=\"" << kMargin << "\" y=\"" << y
+           << "\">" << Xml(line) << "</text>\n";
+      y += 17;
+    }
+  }
+
+  static constexpr int kLegendItems = 17;
+
+  void WriteLegend() {
+    int lines = (kLegendItems + legend_per_line_ - 1) / legend_per_line_;
+    out_ << "<g class=\"legend\">\n<rect class=\"legend-box\" x=\""
+         << kMargin - 6 << "\" y=\"" << legend_y_ - 4 << "\" width=\""
+         << std::min(kLegendItems, legend_per_line_) * kLegendItemWidth + 6
+         << "\" height=\"" << lines * 22 + 6 << "\" rx=\"4\"/>\n";
+    int item = 0;
+    auto next = [&](double* x, double* y) {
+      *x = kMargin + (item % legend_per_line_) * kLegendItemWidth;
+      *y = legend_y_ + (item / legend_per_line_) * 22 + 11;
+      ++item;
+    };
+    double x, y;
+    auto label = [&](const std::string& text) {
+      out_ << "<text x=\"" << x + 34 << "\" y=\"" << y + 4 << "\">" << Xml(text)
+           << "</text>\n";
+    };
+    const std::pair<const char*, const char*> arrows[] = {
+        {"applied", "applied"},
+        {"stale", "stale (ignored)"},
+        {"rejected", "rejected"},
+        {"ok", "delivered"},
+        {"inflight", "in flight at end"}};
+    for (const auto& [cls, text] : arrows) {
+      next(&x, &y);
+      out_ << "<g class=\"arrow o-" << cls << "\"><line x1=\"" << x
+           << "\" y1=\"" << y << "\" x2=\"" << x + 28 << "\" y2=\"" << y
+           << "\" marker-end=\"url(#head-" << cls << ")\"/></g>\n";
+      label(text);
+    }
+    next(&x, &y);
+    out_ << "<g class=\"arrow o-dropped\"><line x1=\"" << x << "\" y1=\"" << y
+         << "\" x2=\"" << x + 20 << "\" y2=\"" << y
+         << "\"/><path class=\"drop-x\" d=\"M" << x + 18 << "," << y - 5 << " L"
+         << x + 28 << "," << y + 5 << " M" << x + 18 << "," << y + 5 << " L"
+         << x + 28 << "," << y - 5 << "\"/></g>\n";
+    label("dropped");
+    const std::pair<const char*, const char*> marks[] = {
+        {"promoted", "promoted"},
+        {"fenced", "fenced"},
+        {"crash", "crash"},
+        {"pause", "pause / resume"},
+        {"other", "other mark"}};
+    for (const auto& [cls, text] : marks) {
+      next(&x, &y);
+      out_ << "<circle class=\"mark m-" << cls << "\" cx=\"" << x + 14
+           << "\" cy=\"" << y << "\" r=\"6\"/>\n";
+      label(text);
+    }
+    const std::pair<const char*, const char*> bars[] = {
+        {"ok", "client op ok"},
+        {"fail", "client op failed"},
+        {"info", "client op unknown"}};
+    for (const auto& [cls, text] : bars) {
+      next(&x, &y);
+      out_ << "<rect class=\"client-op client-" << cls << "\" x=\"" << x + 4
+           << "\" y=\"" << y - 7 << "\" width=\"20\" height=\"14\"/>\n";
+      label(text);
+    }
+    next(&x, &y);
+    out_ << "<rect class=\"nemesis\" x=\"" << x + 2 << "\" y=\"" << y - 8
+         << "\" width=\"26\" height=\"16\"/>\n";
+    label("fault (nemesis)");
+    const std::pair<const char*, const char*> lines_legend[] = {
+        {"cp-max", "max_seq_no"},
+        {"cp-local", "local checkpoint"},
+        {"cp-global", "global checkpoint"}};
+    for (const auto& [cls, text] : lines_legend) {
+      next(&x, &y);
+      out_ << "<line class=\"" << cls << "\" x1=\"" << x << "\" y1=\"" << y
+           << "\" x2=\"" << x + 28 << "\" y2=\"" << y << "\"/>\n";
+      label(text);
+    }
+    out_ << "</g>\n";
+  }
+
+  void WriteBands() {
+    for (const Band& band : layout_.bands) {
+      double y1 = RowY(band.from_row) - kRowHeight / 2.0;
+      double y2 =
+          band.to_row < 0 ? bottom_ : RowY(band.to_row) + kRowHeight / 2.0;
+      std::string tip = absl::StrCat(
+          "fault ", band.fault,
+          band.nodes.empty() ? " (whole cluster)" : " on ",
+          absl::StrJoin(band.nodes, ", "), ": ",
+          FormatTime(layout_.rows[band.from_row].t), " .. ",
+          band.to_row < 0 ? "end" : FormatTime(layout_.rows[band.to_row].t));
+      out_ << "<g class=\"band\" data-tip=\"" << Xml(tip) << "\"><title>"
+           << Xml(tip) << "</title>\n";
+      std::vector<std::string> lanes = band.nodes;
+      if (lanes.empty()) lanes = layout_.actors;
+      for (const std::string& lane : lanes) {
+        out_ << "<rect class=\"nemesis\" x=\""
+             << LaneX(lane) - kLaneWidth / 2 + 6 << "\" y=\"" << y1
+             << "\" width=\"" << kLaneWidth - 12 << "\" height=\"" << y2 - y1
+             << "\"/>\n";
+      }
+      out_ << "<text class=\"nemesis-label\" x=\""
+           << LaneX(lanes.front()) - kLaneWidth / 2 + 10 << "\" y=\"" << y1 + 12
+           << "\">" << Xml(band.fault) << "</text>\n</g>\n";
+    }
+  }
+
+  void WriteTimeColumn() {
+    int lanes_end =
+        lanes_x_ + static_cast<int>(layout_.actors.size()) * kLaneWidth;
+    for (size_t r = 0; r < layout_.rows.size(); ++r) {
+      if (r > 0 && layout_.rows[r].t == layout_.rows[r - 1].t) continue;
+      double y = RowY(static_cast<int>(r));
+      out_ << "<line class=\"grid\" x1=\"" << lanes_x_ << "\" y1=\"" << y
+           << "\" x2=\"" << lanes_end << "\" y2=\"" << y << "\"/>\n";
+      out_ << "<text class=\"time\" x=\"" << lanes_x_ - 8 << "\" y=\"" << y + 4
+           << "\">" << FormatTime(layout_.rows[r].t) << "</text>\n";
+    }
+  }
+
+  void WriteLanes() {
+    for (const std::string& actor : layout_.actors) {
+      int x = LaneX(actor);
+      out_ << "<g class=\"lane-group\" data-actor=\"" << Xml(actor) << "\">\n";
+      out_ << "<rect class=\"lane-head\" x=\"" << x - kLaneWidth / 2 + 8
+           << "\" y=\"" << header_y_ << "\" width=\"" << kLaneWidth - 16
+           << "\" height=\"24\" rx=\"4\"/>\n";
+      out_ << "<text class=\"lane-name\" x=\"" << x << "\" y=\""
+           << header_y_ + 16 << "\">" << Xml(actor) << "</text>\n";
+      out_ << "<line class=\"lane\" data-actor=\"" << Xml(actor) << "\" x1=\""
+           << x << "\" y1=\"" << header_y_ + 24 << "\" x2=\"" << x << "\" y2=\""
+           << bottom_ << "\"><title>" << Xml(actor)
+           << "</title></line>\n</g>\n";
+    }
+  }
+
+  void WriteClientBars() {
+    for (const ClientBar& bar : layout_.bars) {
+      int x = LaneX(bar.lane);
+      double y1 = RowY(bar.from_row) - 6;
+      double y2 = bar.to_row < 0 ? bottom_ : RowY(bar.to_row) + 6;
+      out_ << "<g class=\"client-bar\" data-tip=\"" << Xml(bar.tip)
+           << "\"><title>" << Xml(bar.tip)
+           << "</title><rect class=\"client-op client-" << bar.outcome
+           << "\" x=\"" << x - 6 << "\" y=\"" << y1
+           << "\" width=\"12\" height=\"" << y2 - y1
+           << "\" rx=\"3\"/><text class=\"client-label\" x=\"" << x + 10
+           << "\" y=\"" << y1 + 10 << "\">" << Xml(Truncate(bar.label, 16))
+           << "</text></g>\n";
+    }
+  }
+
+  void WritePanels() {
+    int index = 0;
+    for (const auto& [key, points] : layout_.checkpoints) {
+      const auto& [shard, actor] = key;
+      int x0 = panels_x_ + index++ * (kPanelWidth + kPanelGap);
+      // One scale per shard, so panels of the same shard compare at a glance.
+      int64_t hi = 0;
+      for (const auto& [other_key, other_points] : layout_.checkpoints) {
+        if (other_key.first != shard) continue;
+        for (const CheckpointPoint& p : other_points) {
+          hi = std::max({hi, p.cp.max_seq_no, p.cp.local_checkpoint,
+                         p.cp.global_checkpoint});
+        }
+      }
+      const int64_t lo = -1;
+      auto xv = [&](int64_t v) {
+        return x0 + 8 +
+               (std::max(v, lo) - lo) * (kPanelWidth - 16.0) / (hi - lo);
+      };
+      out_ << "<g class=\"cp-chart\" data-shard=\"" << Xml(shard)
+           << "\" data-actor=\"" << Xml(actor) << "\">\n";
+      out_ << "<rect class=\"panel\" x=\"" << x0 << "\" y=\"" << header_y_ + 26
+           << "\" width=\"" << kPanelWidth << "\" height=\""
+           << bottom_ - header_y_ - 26 << "\"/>\n";
+      out_ << "<text class=\"panel-name\" x=\"" << x0 + kPanelWidth / 2
+           << "\" y=\"" << header_y_ + 10 << "\">" << Xml(shard) << "</text>\n";
+      out_ << "<text class=\"panel-name\" x=\"" << x0 + kPanelWidth / 2
+           << "\" y=\"" << header_y_ + 22 << "\">" << Xml(actor) << "</text>\n";
+      out_ << "<text class=\"axis\" x=\"" << xv(lo) << "\" y=\""
+           << header_y_ + 36 << "\">" << lo
+           << "</text><text class=\"axis\" text-anchor=\"end\" x=\"" << xv(hi)
+           << "\" y=\"" << header_y_ + 36 << "\">" << hi << "</text>\n";
+      const std::pair<const char*, int64_t CheckpointEvent::*> series[] = {
+          {"cp-max", &CheckpointEvent::max_seq_no},
+          {"cp-local", &CheckpointEvent::local_checkpoint},
+          {"cp-global", &CheckpointEvent::global_checkpoint}};
+      for (const auto& [cls, field] : series) {
+        out_ << "<polyline class=\"" << cls << "\" points=\"";
+        for (size_t i = 0; i < points.size(); ++i) {
+          double y = RowY(points[i].row);
+          if (i > 0) out_ << xv(points[i - 1].cp.*field) << "," << y << " ";
+          out_ << xv(points[i].cp.*field) << "," << y << " ";
+        }
+        out_ << xv(points.back().cp.*field) << "," << bottom_ << "\"/>\n";
+      }
+      const CheckpointEvent* previous = nullptr;
+      for (const CheckpointPoint& p : points) {
+        const CheckpointEvent& cp = p.cp;
+        std::string tip = absl::StrCat(
+            shard, " on ", actor, " @ ", FormatTime(p.t), ": max_seq_no ",
+            cp.max_seq_no, ", local checkpoint ", cp.local_checkpoint,
+            ", global checkpoint ", cp.global_checkpoint, ", term ", cp.term,
+            cp.role.empty() ? "" : ", ", cp.role);
+        double y = RowY(p.row);
+        out_ << "<circle class=\"cp-point\" cx=\"" << xv(cp.local_checkpoint)
+             << "\" cy=\"" << y << "\" r=\"2.5\" data-tip=\"" << Xml(tip)
+             << "\"><title>" << Xml(tip) << "</title></circle>\n";
+        if (previous == nullptr || previous->term != cp.term ||
+            previous->role != cp.role) {
+          out_ << "<text class=\"cp-note\" x=\"" << x0 + 3 << "\" y=\"" << y - 3
+               << "\">t" << cp.term << " " << Xml(cp.role) << "</text>\n";
+        }
+        previous = &cp;
+      }
+      out_ << "</g>\n";
+    }
+  }
+
+  void WriteArrows() {
+    for (const Arrow& a : layout_.arrows) {
+      double x1 = LaneX(a.from), y1 = RowY(a.from_row);
+      double x2 = LaneX(a.to), y2 = RowY(a.to_row);
+      out_ << "<g class=\"arrow " << a.kind << " o-" << a.outcome
+           << "\" data-tip=\"" << Xml(a.tip) << "\"><title>" << Xml(a.tip)
+           << "</title>";
+      double lx, ly;
+      if (a.kind == "dropped") {
+        double px = x1 + (x2 - x1) * 0.6, py = y1 + (y2 - y1) * 0.6;
+        if (x1 == x2) px = x1 + 30;
+        out_ << "<line x1=\"" << x1 << "\" y1=\"" << y1 << "\" x2=\"" << px
+             << "\" y2=\"" << py << "\"/><path class=\"drop-x\" d=\"M" << px - 5
+             << "," << py - 5 << " L" << px + 5 << "," << py + 5 << " M"
+             << px - 5 << "," << py + 5 << " L" << px + 5 << "," << py - 5
+             << "\"/>";
+        lx = (x1 + px) / 2;
+        ly = (y1 + py) / 2;
+      } else if (a.from == a.to) {
+        out_ << "<path class=\"shaft\" d=\"M" << x1 << "," << y1 << " C"
+             << x1 + 45 << "," << y1 << " " << x1 + 45 << "," << y2 << " "
+             << x2 + 2 << "," << y2 << "\" marker-end=\"url(#head-" << a.outcome
+             << ")\"/>";
+        lx = x1 + 40;
+        ly = (y1 + y2) / 2;
+      } else {
+        double dir = x2 > x1 ? 1 : -1;
+        out_ << "<line x1=\"" << x1 << "\" y1=\"" << y1 << "\" x2=\""
+             << x2 - dir * 2 << "\" y2=\"" << y2 << "\" marker-end=\"url(#head-"
+             << a.outcome << ")\"/>";
+        // Near the sender, so that labels of messages sent one after another do
+        // not collide.
+        lx = x1 + (x2 - x1) * 0.3;
+        ly = y1 + (y2 - y1) * 0.3;
+      }
+      out_ << "<text x=\"" << lx << "\" y=\"" << ly - 3
+           << "\" text-anchor=\"middle\">" << Xml(a.label) << "</text></g>\n";
+    }
+  }
+
+  void WriteDots() {
+    for (const Dot& dot : layout_.dots) {
+      out_ << "<circle class=\"mark m-" << dot.mark << "\" data-mark=\""
+           << dot.mark << "\" cx=\"" << LaneX(dot.actor) << "\" cy=\""
+           << RowY(dot.row) << "\" r=\"7\" data-tip=\"" << Xml(dot.tip)
+           << "\"><title>" << Xml(dot.tip) << "</title></circle>\n";
+    }
+  }
+
+  void WriteNarrative() {
+    out_ << "<text class=\"panel-name\" text-anchor=\"start\" "
+            "style=\"text-anchor:start\" x=\""
+         << narrative_x_ << "\" y=\"" << header_y_ + 16
+         << "\">what happens</text>\n";
+    for (size_t r = 0; r < layout_.rows.size(); ++r) {
+      const Row& row = layout_.rows[r];
+      std::string shown = Truncate(row.text, kNarrativeMaxChars);
+      out_ << "<text class=\"narrative " << row.css << "\" x=\"" << narrative_x_
+           << "\" y=\"" << RowY(static_cast<int>(r)) + 4 << "\">";
+      if (shown != row.text) out_ << "<title>" << Xml(row.text) << "</title>";
+      out_ << Xml(shown) << "</text>\n";
+    }
+  }
+
+  const Layout& layout_;
+  const RenderOptions& options_;
+  const bool with_caption_;
+  std::ostringstream out_;
+  int width_ = 0, height_ = 0;
+  int lanes_x_ = 0, panels_x_ = 0, narrative_x_ = 0;
+  int caption_y_ = 0, legend_y_ = 0, legend_per_line_ = 1, header_y_ = 0,
+      top_ = 0;
+  int bottom_ = 0;
+  std::vector<std::string> caption_lines_;
+};
+
+constexpr char kPageStyle[] = R"css(
+body{font-family:"DejaVu Sans",Helvetica,Arial,sans-serif;margin:24px;color:#263238;background:#fff}
+h1{font-size:22px;margin:0 0 8px}
+.explanation{max-width:70em;line-height:1.45}
+.howto{max-width:70em;color:#546e7a;font-size:13px}
+#diagram{overflow-x:auto;border-top:1px solid #cfd8dc;padding-top:8px}
+#tip{position:fixed;display:none;pointer-events:none;max-width:42em;background:#263238;color:#fff;
+ font-size:12px;padding:6px 8px;border-radius:4px;box-shadow:0 2px 6px rgba(0,0,0,.3);z-index:10}
+[data-tip]{cursor:help}
+.arrow:hover line,.arrow:hover path{stroke-width:3}
+)css";
+
+// Runs after the SVG is parsed: counts what was drawn (for tests and curious
+// readers) and shows a tooltip for anything with data-tip.
+constexpr char kPageScript[] = R"js(
+(function () {
+  var svg = document.querySelector('#diagram svg');
+  var body = document.body;
+  if (!svg) { body.dataset.rendered = 'no'; return; }
+  function drawn(selector) {
+    var n = 0;
+    svg.querySelectorAll(selector).forEach(function (el) {
+      var box = el.getBBox();
+      if (box.width > 0 || box.height > 0) n++;
+    });
+    return n;
+  }
+  body.dataset.lanes = drawn('line.lane');
+  body.dataset.arrows = drawn('g.arrow.delivered');
+  body.dataset.drops = drawn('g.arrow.dropped');
+  body.dataset.marks = drawn('circle.mark[data-mark]');
+  body.dataset.height = Math.round(svg.getBoundingClientRect().height);
+  var tip = document.getElementById('tip');
+  svg.addEventListener('mousemove', function (ev) {
+    var el = ev.target.closest('[data-tip]');
+    if (!el) { tip.style.display = 'none'; return; }
+    tip.textContent = el.getAttribute('data-tip');
+    tip.style.display = 'block';
+    tip.style.left = Math.min(ev.clientX + 14, window.innerWidth - tip.offsetWidth - 8) + 'px';
+    tip.style.top = (ev.clientY + 14) + 'px';
+  });
+  svg.addEventListener('mouseleave', function () { tip.style.display = 'none'; });
+  body.dataset.rendered = 'yes';
+})();
+)js";
+
+}  // namespace
+
+std::string RenderSvg(const std::vector<Event>& events,
+                      const RenderOptions& options) {
+  Layout layout = BuildLayout(events);
+  return SvgWriter(layout, options, /*with_caption=*/true).Write();
+}
+
+std::string RenderHtml(const std::vector<Event>& events,
+                       const RenderOptions& options) {
+  Layout layout = BuildLayout(events);
+  std::ostringstream page;
+  page << "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta "
+          "charset=\"utf-8\">\n<title>"
+       << Xml(options.title) << "</title>\n<style>" << kPageStyle
+       << "</style>\n</head>\n<body>\n";
+  page << "<h1>" << Xml(options.title) << "</h1>\n";
+  std::string paragraph;
+  std::istringstream lines(options.explanation + "\n\n");
+  std::string line;
+  while (std::getline(lines, line)) {
+    if (line.find_first_not_of(" \t\r") == std::string::npos) {
+      if (!paragraph.empty())
+        page << "<p class=\"explanation\">" << Xml(paragraph) << "</p>\n";
+      paragraph.clear();
+    } else {
+      paragraph += paragraph.empty() ? line : " " + line;
+    }
+  }
+  page << "<p class=\"howto\">How to read it: time flows downward (one row per "
+          "event; the left "
+          "column gives the virtual time where it advances, idle time takes no "
+          "room). Each "
+          "vertical lane is an actor. An arrow is a message from its send to "
+          "its delivery, "
+          "labelled with its operation, seq_no and term; its colour says what "
+          "the receiver did. "
+          "Dots are decisions, explained in words on the right. The small "
+          "charts follow each "
+          "copy's max_seq_no and checkpoints. Hover over anything for "
+          "details.</p>\n";
+  page << "<div id=\"diagram\">\n"
+       << SvgWriter(layout, options, /*with_caption=*/false).Write()
+       << "</div>\n<div id=\"tip\"></div>\n<script>" << kPageScript
+       << "</script>\n";
+  page << "</body>\n</html>\n";
+  return page.str();
+}
+
+std::vector<ShiVizEvent> ComputeVectorClocks(const std::vector<Event>& events) {
+  auto host_name = [](std::string name) {
+    for (char& c : name) {
+      if (std::isspace(static_cast<unsigned char>(c))) c = '_';
+    }
+    return name.empty() ? std::string("unknown") : name;
+  };
+  std::map<std::string, std::map<std::string, int64_t>> clocks;
+  std::map<MessageId, std::pair<std::map<std::string, int64_t>, SendEvent>>
+      sent;
+  std::vector<ShiVizEvent> out;
+  auto tick = [&](const std::string& host, std::string text) {
+    auto& clock = clocks[host];
+    ++clock[host];
+    out.push_back({host, clock, OneLine(std::move(text))});
+    return clock;
+  };
+  for (const Event& e : events) {
+    std::string at = FormatTime(e.t);
+    if (const auto* s = std::get_if<SendEvent>(&e.body)) {
+      std::string host = host_name(s->from);
+      auto clock = tick(
+          host, absl::StrCat(at, " send #", s->id, " ", s->op, " to ", s->to,
+                             s->label.empty() ? "" : ": ", s->label));
+      sent[s->id] = {std::move(clock), *s};
+    } else if (const auto* d = std::get_if<DeliverEvent>(&e.body)) {
+      auto it = sent.find(d->id);
+      std::string to = d->to;
+      if (to.empty() && it != sent.end()) to = it->second.second.to;
+      std::string host = host_name(to);
+      std::string text = absl::StrCat(at, " receive #", d->id);
+      if (it != sent.end()) {
+        absl::StrAppend(&text, " ", it->second.second.op, " from ",
+                        it->second.second.from);
+        auto& clock = clocks[host];
+        for (const auto& [other, count] : it->second.first) {
+          clock[other] = std::max(clock[other], count);
+        }
+      }
+      if (!d->outcome.empty()) absl::StrAppend(&text, ": ", d->outcome);
+      if (!d->detail.empty()) absl::StrAppend(&text, " (", d->detail, ")");
+      tick(host, text);
+    } else if (const auto* m = std::get_if<MarkEvent>(&e.body)) {
+      tick(host_name(m->actor), absl::StrCat(at, " ", m->mark, ": ", m->text));
+    } else if (const auto* c = std::get_if<ClientEvent>(&e.body)) {
+      tick(host_name(ClientLane(c->process)),
+           absl::StrCat(at, " ", c->type, " ", c->f, " ", c->key, " ",
+                        c->value));
+    }
+  }
+  return out;
+}
+
+std::string RenderShiViz(const std::vector<Event>& events) {
+  std::string out = "(?<event>.*)\\n(?<host>\\S*) (?<clock>{.*})\n\n";
+  for (const ShiVizEvent& e : ComputeVectorClocks(events)) {
+    nlohmann::json clock(e.clock);
+    absl::StrAppend(
+        &out, e.text, "\n", e.host, " ",
+        clock.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+        "\n");
+  }
+  return out;
+}
+
+absl::Status RenderToDirectory(const std::vector<Event>& events,
+                               const RenderOptions& options,
+                               const std::string& dir) {
+  const std::pair<std::string, std::string> files[] = {
+      {"timeline.html", RenderHtml(events, options)},
+      {"timeline.svg", RenderSvg(events, options)},
+      {"timeline.shiviz.log", RenderShiViz(events)}};
+  for (const auto& [name, content] : files) {
+    std::string path = dir + "/" + name;
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out << content;
+    out.flush();
+    if (!out)
+      return absl::UnavailableError(absl::StrCat("cannot write ", path));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace seqsim::timeline
