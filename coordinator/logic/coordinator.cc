@@ -356,6 +356,53 @@ struct Coordinator::State {
     }
   }
 
+  // A node that restarted keeps its copies in place, out of the in-sync set and
+  // recovering (INITIALIZING replicas), unless a copy is the last in-sync one:
+  // then it keeps it, and a primary gets term + 1 so that the operations it
+  // stamps from now on never reuse a seq_no of the old term (it may have lost
+  // unsynced operations that its replicas hold). A restarted primary with
+  // in-sync replicas is demoted and a replica is promoted (R7).
+  void RestartNodeCopies(pb::ClusterState* next, const std::string& node) {
+    for (pb::IndexMeta& index : *next->mutable_indices()) {
+      for (pb::ShardRouting& routing : *index.mutable_shards()) {
+        pb::ShardCopy* copy = FindCopy(&routing, node);
+        if (copy == nullptr) continue;
+        const std::string shard = ShardName(index.name(), routing.shard());
+        bool other_in_sync = false;
+        for (const pb::ShardCopy& other : routing.copies()) {
+          if (other.node_id() != node &&
+              other.state() == pb::ShardCopy::STARTED &&
+              Contains(routing.in_sync(), other.node_id())) {
+            other_in_sync = true;
+          }
+        }
+        if (other_in_sync) {
+          Log(absl::StrCat(
+              node, " restarted: its ", copy->primary() ? "primary" : "replica",
+              " of ", shard,
+              " leaves the in-sync set and recovers as a replica"));
+          copy->set_primary(false);
+          copy->set_state(pb::ShardCopy::INITIALIZING);
+          EraseId(routing.mutable_in_sync(), node);
+        } else if (copy->primary()) {
+          const int64_t old_term = routing.primary_term();
+          routing.set_primary_term(old_term + 1);
+          Log(absl::StrCat(node, " restarted holding the only in-sync copy of ",
+                           shard, ": it stays primary, term ", old_term, " -> ",
+                           routing.primary_term()));
+        } else if (Contains(routing.in_sync(), node) &&
+                   copy->state() == pb::ShardCopy::STARTED) {
+          Log(absl::StrCat(node, " restarted holding the only in-sync copy of ",
+                           shard, " (a replica): it may be promoted"));
+        } else {
+          copy->set_state(pb::ShardCopy::INITIALIZING);
+          Log(absl::StrCat(node, " restarted: its copy of ", shard,
+                           " recovers from the primary"));
+        }
+      }
+    }
+  }
+
   bool HeldOff(const pb::IndexMeta& index, int shard, const std::string& node) {
     auto it = holdoff.find({index.uuid(), shard, node});
     if (it == holdoff.end()) return false;
@@ -470,10 +517,9 @@ struct Coordinator::State {
     // back gets the primary again with a new term. Never an out-of-sync copy.
     std::string back;
     for (const std::string& id : routing->in_sync()) {
-      if (!IsAlive(*next, id) || FindCopy(routing, id) != nullptr ||
-          HeldOff(index, routing->shard(), id)) {
-        continue;
-      }
+      // No hold-off here: the node must get its copy back before it ever sees
+      // a state without it (it would delete the only complete data).
+      if (!IsAlive(*next, id) || FindCopy(routing, id) != nullptr) continue;
       if (back.empty() || id < back) back = id;
     }
     if (back.empty()) return;  // red until an in-sync copy returns
@@ -580,12 +626,10 @@ struct Coordinator::State {
                 });
       why = absl::StrCat(id, " joined");
     } else {
-      // A node that restarted may have lost unsynced operations its replicas
-      // hold: its copies are failed (terms move on) and allocated afresh. A
-      // node that only lost touch (reconnect) keeps them.
-      if (!join.reconnect() && CopiesOnNode(next, id) > 0) {
-        RemoveNodeCopies(&next, id, absl::StrCat(id, " restarted"));
-      }
+      // A node that restarted may have lost unsynced operations: its copies
+      // leave the in-sync set or move to a new term. A node that only lost
+      // touch (reconnect) keeps them as they are.
+      if (!join.reconnect()) RestartNodeCopies(&next, id);
       node->set_grpc_address(join.node().grpc_address());
       node->set_rest_address(join.node().rest_address());
       node->set_alive(true);
