@@ -19,10 +19,12 @@ namespace {
 // Geometry, in SVG pixels.
 constexpr int kMargin = 20;
 constexpr int kTimeColumnWidth = 90;
-constexpr int kLaneWidth = 130;
+constexpr int kLaneWidth = 120;
+constexpr int kClientSlotWidth =
+    18;  // one column per concurrent client operation
 constexpr int kRowHeight = 24;
-constexpr int kPanelWidth = 120;
-constexpr int kPanelGap = 12;
+constexpr int kPanelWidth = 100;
+constexpr int kPanelGap = 8;
 constexpr int kLegendItemWidth = 150;
 constexpr int kNarrativeMaxChars = 150;
 constexpr double kCharWidth = 6.6;
@@ -121,8 +123,17 @@ std::vector<std::string> Wrap(const std::string& text, int width) {
 // ---------------------------------------------------------------------------------------------
 // Actors and lanes.
 
+// Every client process is drawn in the one "clients" lane: processes come and
+// go (a client that saw an indeterminate result continues as a new process), so
+// one lane each would not fit.
+constexpr char kClientsLane[] = "clients";
+
+bool IsClient(const std::string& actor) {
+  return actor.rfind("client", 0) == 0;
+}
+
 std::string ClientLane(const std::string& process) {
-  if (process.rfind("client", 0) == 0) return process;
+  if (IsClient(process)) return process;
   return "client-" + process;
 }
 
@@ -190,7 +201,8 @@ struct Band {
 };
 
 struct ClientBar {
-  std::string lane, outcome, label, tip;  // outcome: ok | fail | info | open
+  std::string outcome, label, tip;  // outcome: ok | fail | info | open
+  int slot = 0;                     // column within the clients lane
   int from_row = 0, to_row = -1;
 };
 
@@ -208,6 +220,7 @@ struct Layout {
   std::vector<Dot> dots;
   std::vector<Band> bands;
   std::vector<ClientBar> bars;
+  int client_slots = 0;
   // (shard, actor) -> its checkpoints in order; shards in name order.
   std::map<std::pair<std::string, std::string>, std::vector<CheckpointPoint>>
       checkpoints;
@@ -229,11 +242,28 @@ Layout BuildLayout(const std::vector<Event>& events) {
   Layout layout;
   std::set<std::string> actors;
   auto add_actor = [&](const std::string& a) {
-    if (!a.empty()) actors.insert(a);
+    if (!a.empty()) actors.insert(IsClient(a) ? kClientsLane : a);
   };
   std::map<MessageId, SentMessage> sent;
-  std::map<std::string, std::pair<int, ClientEvent>>
-      open_ops;  // lane -> invoke
+  struct OpenOp {
+    int row = 0, slot = 0;
+    ClientEvent invoke;
+  };
+  std::map<std::string, OpenOp> open_ops;  // by process
+  std::vector<bool> slot_busy;
+  auto take_slot = [&]() {
+    size_t slot = 0;
+    while (slot < slot_busy.size() && slot_busy[slot]) ++slot;
+    if (slot == slot_busy.size()) slot_busy.push_back(false);
+    slot_busy[slot] = true;
+    layout.client_slots =
+        std::max(layout.client_slots, static_cast<int>(slot_busy.size()));
+    return static_cast<int>(slot);
+  };
+  auto op_text = [](const ClientEvent& cl) {
+    return absl::StrCat(cl.f, " ", cl.key, cl.value.empty() ? "" : " ",
+                        cl.value);
+  };
   std::vector<Band> open_bands;
 
   auto new_row = [&](const Event& e, std::string text, std::string css) {
@@ -340,40 +370,53 @@ Layout BuildLayout(const std::vector<Event>& events) {
         }
       }
     } else if (const auto* cl = std::get_if<ClientEvent>(&e.body)) {
-      std::string lane = ClientLane(cl->process);
-      add_actor(lane);
-      std::string op = absl::StrCat(cl->f, " ", cl->key,
-                                    cl->value.empty() ? "" : " ", cl->value);
-      int row = new_row(e, absl::StrCat(lane, " ", cl->type, " ", op),
+      std::string process = ClientLane(cl->process);
+      add_actor(process);
+      std::string op = op_text(*cl);
+      int row = new_row(e, absl::StrCat(process, " ", cl->type, " ", op),
                         "n-client c-" + cl->type);
+      auto it = open_ops.find(process);
       if (cl->type == "invoke") {
-        open_ops[lane] = {row, *cl};
+        if (it !=
+            open_ops.end()) {  // invoked again: the first outcome is unknown
+          layout.bars.push_back(
+              {"info", op_text(it->second.invoke),
+               absl::StrCat(process, " ", op_text(it->second.invoke),
+                            " \xE2\x86\x92 superseded"),
+               it->second.slot, it->second.row, row});
+          slot_busy[it->second.slot] = false;
+        }
+        open_ops[process] = {row, take_slot(), *cl};
       } else {
-        auto it = open_ops.find(lane);
-        int from = it == open_ops.end() ? row : it->second.first;
+        int from = row, slot;
+        if (it != open_ops.end()) {
+          from = it->second.row;
+          slot = it->second.slot;
+          open_ops.erase(it);
+        } else {
+          slot = take_slot();
+        }
+        slot_busy[slot] = false;
         std::string outcome =
             cl->type == "ok" || cl->type == "fail" ? cl->type : "info";
         layout.bars.push_back(
-            {lane, outcome, op,
-             absl::StrCat(lane, " ", op, " \xE2\x86\x92 ", cl->type, " (",
+            {outcome, op,
+             absl::StrCat(process, " ", op, " \xE2\x86\x92 ", cl->type, " (",
                           FormatTime(layout.rows[from].t), " .. ",
                           FormatTime(e.t), ")"),
-             from, row});
-        if (it != open_ops.end()) open_ops.erase(it);
+             slot, from, row});
       }
     }
   }
   // What never finished: open faults, unanswered operations, messages still in
   // flight.
   for (const Band& band : open_bands) layout.bands.push_back(band);
-  for (const auto& [lane, invoke] : open_ops) {
-    const ClientEvent& cl = invoke.second;
-    std::string op =
-        absl::StrCat(cl.f, " ", cl.key, cl.value.empty() ? "" : " ", cl.value);
+  for (const auto& [process, open] : open_ops) {
+    std::string op = op_text(open.invoke);
     layout.bars.push_back(
-        {lane, "open", op,
-         absl::StrCat(lane, " ", op, " \xE2\x86\x92 no answer by the end"),
-         invoke.first, -1});
+        {"open", op,
+         absl::StrCat(process, " ", op, " \xE2\x86\x92 no answer by the end"),
+         open.slot, open.row, -1});
   }
   for (const auto& [id, message] : sent) {
     if (message.resolved) continue;
@@ -478,10 +521,18 @@ class SvgWriter {
   }
 
  private:
+  int Lane(const std::string& actor) const {
+    auto it = layout_.lane_of.find(IsClient(actor) ? kClientsLane : actor);
+    return it == layout_.lane_of.end() ? 0 : it->second;
+  }
+  int LaneLeft(const std::string& actor) const {
+    return lane_left_.empty() ? lanes_x_ : lane_left_[Lane(actor)];
+  }
+  int LaneWidth(const std::string& actor) const {
+    return lane_width_.empty() ? kLaneWidth : lane_width_[Lane(actor)];
+  }
   int LaneX(const std::string& actor) const {
-    auto it = layout_.lane_of.find(actor);
-    int lane = it == layout_.lane_of.end() ? 0 : it->second;
-    return lanes_x_ + lane * kLaneWidth + kLaneWidth / 2;
+    return LaneLeft(actor) + LaneWidth(actor) / 2;
   }
   double RowY(int row) const {
     if (row < 0) return bottom_ - 8;
@@ -490,9 +541,17 @@ class SvgWriter {
 
   void ComputeGeometry() {
     lanes_x_ = kMargin + kTimeColumnWidth;
-    panels_x_ = lanes_x_ +
-                static_cast<int>(layout_.actors.size()) * kLaneWidth +
-                kPanelGap;
+    lanes_end_ = lanes_x_;
+    for (const std::string& actor : layout_.actors) {
+      int width = kLaneWidth;
+      if (actor == kClientsLane) {
+        width = std::max(width, 24 + layout_.client_slots * kClientSlotWidth);
+      }
+      lane_left_.push_back(lanes_end_);
+      lane_width_.push_back(width);
+      lanes_end_ += width;
+    }
+    panels_x_ = lanes_end_ + kPanelGap;
     int panels = static_cast<int>(layout_.checkpoints.size());
     narrative_x_ = panels_x_ + panels * (kPanelWidth + kPanelGap) + 8;
     int longest = 20;
@@ -650,20 +709,18 @@ class SvgWriter {
       std::vector<std::string> lanes = band.nodes;
       if (lanes.empty()) lanes = layout_.actors;
       for (const std::string& lane : lanes) {
-        out_ << "<rect class=\"nemesis\" x=\""
-             << LaneX(lane) - kLaneWidth / 2 + 6 << "\" y=\"" << y1
-             << "\" width=\"" << kLaneWidth - 12 << "\" height=\"" << y2 - y1
-             << "\"/>\n";
+        out_ << "<rect class=\"nemesis\" x=\"" << LaneLeft(lane) + 6
+             << "\" y=\"" << y1 << "\" width=\"" << LaneWidth(lane) - 12
+             << "\" height=\"" << y2 - y1 << "\"/>\n";
       }
       out_ << "<text class=\"nemesis-label\" x=\""
-           << LaneX(lanes.front()) - kLaneWidth / 2 + 10 << "\" y=\"" << y1 + 12
-           << "\">" << Xml(band.fault) << "</text>\n</g>\n";
+           << LaneLeft(lanes.front()) + 10 << "\" y=\"" << y1 + 12 << "\">"
+           << Xml(band.fault) << "</text>\n</g>\n";
     }
   }
 
   void WriteTimeColumn() {
-    int lanes_end =
-        lanes_x_ + static_cast<int>(layout_.actors.size()) * kLaneWidth;
+    const int lanes_end = lanes_end_;
     for (size_t r = 0; r < layout_.rows.size(); ++r) {
       if (r > 0 && layout_.rows[r].t == layout_.rows[r - 1].t) continue;
       double y = RowY(static_cast<int>(r));
@@ -678,8 +735,8 @@ class SvgWriter {
     for (const std::string& actor : layout_.actors) {
       int x = LaneX(actor);
       out_ << "<g class=\"lane-group\" data-actor=\"" << Xml(actor) << "\">\n";
-      out_ << "<rect class=\"lane-head\" x=\"" << x - kLaneWidth / 2 + 8
-           << "\" y=\"" << header_y_ << "\" width=\"" << kLaneWidth - 16
+      out_ << "<rect class=\"lane-head\" x=\"" << LaneLeft(actor) + 8
+           << "\" y=\"" << header_y_ << "\" width=\"" << LaneWidth(actor) - 16
            << "\" height=\"24\" rx=\"4\"/>\n";
       out_ << "<text class=\"lane-name\" x=\"" << x << "\" y=\""
            << header_y_ + 16 << "\">" << Xml(actor) << "</text>\n";
@@ -691,18 +748,23 @@ class SvgWriter {
   }
 
   void WriteClientBars() {
+    const int slots = std::max(1, layout_.client_slots);
+    const int first_x = LaneX(kClientsLane) - slots * kClientSlotWidth / 2 +
+                        kClientSlotWidth / 2;
     for (const ClientBar& bar : layout_.bars) {
-      int x = LaneX(bar.lane);
+      int x = first_x + bar.slot * kClientSlotWidth;
       double y1 = RowY(bar.from_row) - 6;
       double y2 = bar.to_row < 0 ? bottom_ : RowY(bar.to_row) + 6;
       out_ << "<g class=\"client-bar\" data-tip=\"" << Xml(bar.tip)
            << "\"><title>" << Xml(bar.tip)
            << "</title><rect class=\"client-op client-" << bar.outcome
            << "\" x=\"" << x - 6 << "\" y=\"" << y1
-           << "\" width=\"12\" height=\"" << y2 - y1
-           << "\" rx=\"3\"/><text class=\"client-label\" x=\"" << x + 10
-           << "\" y=\"" << y1 + 10 << "\">" << Xml(Truncate(bar.label, 16))
-           << "</text></g>\n";
+           << "\" width=\"12\" height=\"" << y2 - y1 << "\" rx=\"3\"/>";
+      if (slots == 1) {  // room for words only when operations do not overlap
+        out_ << "<text class=\"client-label\" x=\"" << x + 10 << "\" y=\""
+             << y1 + 10 << "\">" << Xml(Truncate(bar.label, 16)) << "</text>";
+      }
+      out_ << "</g>\n";
     }
   }
 
@@ -781,6 +843,9 @@ class SvgWriter {
       out_ << "<g class=\"arrow " << a.kind << " o-" << a.outcome
            << "\" data-tip=\"" << Xml(a.tip) << "\"><title>" << Xml(a.tip)
            << "</title>";
+      // The label sits just under the arrow's head, on the sender's side:
+      // deliveries take a row each, so labels never share a line.
+      double dir = x2 >= x1 ? 1 : -1;
       double lx, ly;
       if (a.kind == "dropped") {
         double px = x1 + (x2 - x1) * 0.6, py = y1 + (y2 - y1) * 0.6;
@@ -790,27 +855,25 @@ class SvgWriter {
              << "," << py - 5 << " L" << px + 5 << "," << py + 5 << " M"
              << px - 5 << "," << py + 5 << " L" << px + 5 << "," << py - 5
              << "\"/>";
-        lx = (x1 + px) / 2;
-        ly = (y1 + py) / 2;
+        lx = px - dir * 8;
+        ly = py + 14;
       } else if (a.from == a.to) {
         out_ << "<path class=\"shaft\" d=\"M" << x1 << "," << y1 << " C"
              << x1 + 45 << "," << y1 << " " << x1 + 45 << "," << y2 << " "
              << x2 + 2 << "," << y2 << "\" marker-end=\"url(#head-" << a.outcome
              << ")\"/>";
         lx = x1 + 40;
-        ly = (y1 + y2) / 2;
+        ly = (y1 + y2) / 2 + 4;
       } else {
-        double dir = x2 > x1 ? 1 : -1;
         out_ << "<line x1=\"" << x1 << "\" y1=\"" << y1 << "\" x2=\""
              << x2 - dir * 2 << "\" y2=\"" << y2 << "\" marker-end=\"url(#head-"
              << a.outcome << ")\"/>";
-        // Near the sender, so that labels of messages sent one after another do
-        // not collide.
-        lx = x1 + (x2 - x1) * 0.3;
-        ly = y1 + (y2 - y1) * 0.3;
+        lx = x2 - dir * 10;
+        ly = y2 + 12;
       }
-      out_ << "<text x=\"" << lx << "\" y=\"" << ly - 3
-           << "\" text-anchor=\"middle\">" << Xml(a.label) << "</text></g>\n";
+      const char* anchor = a.from == a.to ? "start" : dir > 0 ? "end" : "start";
+      out_ << "<text x=\"" << lx << "\" y=\"" << ly << "\" text-anchor=\""
+           << anchor << "\">" << Xml(a.label) << "</text></g>\n";
     }
   }
 
@@ -843,7 +906,9 @@ class SvgWriter {
   const bool with_caption_;
   std::ostringstream out_;
   int width_ = 0, height_ = 0;
-  int lanes_x_ = 0, panels_x_ = 0, narrative_x_ = 0;
+  int lanes_x_ = 0, lanes_end_ = 0, panels_x_ = 0, narrative_x_ = 0;
+  std::vector<int> lane_left_,
+      lane_width_;  // per lane, in layout_.actors order
   int caption_y_ = 0, legend_y_ = 0, legend_per_line_ = 1, header_y_ = 0,
       top_ = 0;
   int bottom_ = 0;

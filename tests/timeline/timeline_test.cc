@@ -173,17 +173,35 @@ TEST(EventsFormat, MalformedLineFailsWithItsNumberAndUnknownKindsAreSkipped) {
 TEST(TimelineHtml, HasOneLanePerActor) {
   std::string html = RenderHtml(Story(), StoryOptions());
   EXPECT_EQ(Count(html, "<line class=\"lane\""), 4);
-  for (const char* actor : {"client-0", "node-1", "node-2", "node-3"}) {
+  for (const char* actor : {"clients", "node-1", "node-2", "node-3"}) {
     EXPECT_NE(html.find(std::string("<line class=\"lane\" data-actor=\"") +
                         actor + "\""),
               std::string::npos)
         << actor;
   }
   // Clients first, then nodes in order.
-  EXPECT_LT(html.find("data-actor=\"client-0\""),
+  EXPECT_LT(html.find("data-actor=\"clients\""),
             html.find("data-actor=\"node-1\""));
   EXPECT_LT(html.find("data-actor=\"node-2\""),
             html.find("data-actor=\"node-3\""));
+}
+
+TEST(TimelineHtml, ClientProcessesShareOneLaneOneColumnPerConcurrentOp) {
+  // Processes 0 and 1 overlap (two columns); process 4 (1 reborn after an
+  // indeterminate result) reuses a free column.
+  std::vector<Event> events = {
+      {1, ClientEvent{"0", "invoke", "write", "7", "1"}},
+      {2, ClientEvent{"1", "invoke", "cas", "7", "[1 2]"}},
+      {3, ClientEvent{"0", "ok", "write", "7", "1"}},
+      {4, ClientEvent{"1", "info", "cas", "7", "[1 2]"}},
+      {5, ClientEvent{"4", "invoke", "read", "7", ""}},
+      {6, ClientEvent{"4", "fail", "read", "7", ""}}};
+  std::string html = RenderHtml(events, {});
+  EXPECT_EQ(Count(html, "<line class=\"lane\""), 1);
+  EXPECT_EQ(Count(html, "<g class=\"client-bar\""), 3);
+  EXPECT_EQ(Count(html, "<rect class=\"client-op client-info\""), 1 + 1);
+  EXPECT_EQ(Count(html, "<rect class=\"client-op client-fail\""), 1 + 1);
+  EXPECT_NE(html.find("client-4 read 7 \xE2\x86\x92 fail"), std::string::npos);
 }
 
 TEST(TimelineHtml, DrawsOneArrowPerDeliveredMessageAndAnXForTheDroppedOne) {
