@@ -1,0 +1,82 @@
+#include "common/live/process.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "absl/flags/parse.h"
+
+namespace seqsim {
+namespace {
+
+std::atomic<bool> parsing_flags{false};
+char program_name[128];
+
+// Abseil exits the process on a flag it cannot parse; this turns that exit into
+// a one-line hint and kExitBadSetup.
+void OnExitWhileParsing() {
+  if (!parsing_flags.load()) return;
+  std::fprintf(stderr, "%s: bad flag; --help lists the flags\n", program_name);
+  std::fflush(stderr);
+  ::_exit(kExitBadSetup);
+}
+
+bool AsksForHelp(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    if (std::strncmp(argv[i], "--help", 6) == 0 ||
+        std::strncmp(argv[i], "-help", 5) == 0 ||
+        std::strcmp(argv[i], "--version") == 0) {
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+void FailSetup(const std::string& program, const std::string& message) {
+  std::fprintf(stderr, "%s: %s\n", program.c_str(), message.c_str());
+  std::fflush(stderr);
+  ::_exit(kExitBadSetup);
+}
+
+std::vector<char*> ParseFlagsOrExit(const std::string& program, int argc,
+                                    char** argv) {
+  std::snprintf(program_name, sizeof(program_name), "%s", program.c_str());
+  const bool help = AsksForHelp(argc, argv);
+  if (!help) {
+    std::atexit(OnExitWhileParsing);
+    parsing_flags = true;
+  }
+  std::vector<char*> positional = absl::ParseCommandLine(argc, argv);
+  parsing_flags = false;
+  return positional;
+}
+
+void BlockTerminationSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+}
+
+int WaitForTerminationSignal() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGHUP);
+  int signal_number = 0;
+  while (sigwait(&set, &signal_number) != 0) {
+  }
+  return signal_number;
+}
+
+}  // namespace seqsim

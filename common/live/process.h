@@ -1,0 +1,35 @@
+// Process helpers shared by the seqsim binaries: fail-fast exits, flag-parse
+// exit codes, termination signals.
+#ifndef SEQSIM_COMMON_LIVE_PROCESS_H_
+#define SEQSIM_COMMON_LIVE_PROCESS_H_
+
+#include <string>
+#include <vector>
+
+namespace seqsim {
+
+// Exit code of every fail-fast error: bad flag value, busy port, unusable data
+// dir.
+inline constexpr int kExitBadSetup = 2;
+
+// Prints "<program>: <message>" on one line to stderr and exits with
+// kExitBadSetup.
+[[noreturn]] void FailSetup(const std::string& program,
+                            const std::string& message);
+
+// Parses absl flags (and --help) from argv. A flag Abseil cannot parse (unknown
+// flag, a value of the wrong type) prints Abseil's message, then "<program>:
+// bad flag; --help lists the flags" and exits with kExitBadSetup. Returns the
+// positional arguments (argv[0] first).
+std::vector<char*> ParseFlagsOrExit(const std::string& program, int argc,
+                                    char** argv);
+
+// Blocks SIGTERM, SIGINT and SIGHUP in the calling thread and every thread it
+// starts later (call first thing in main), and ignores SIGPIPE.
+void BlockTerminationSignals();
+// Waits for SIGTERM, SIGINT or SIGHUP; returns its number.
+int WaitForTerminationSignal();
+
+}  // namespace seqsim
+
+#endif  // SEQSIM_COMMON_LIVE_PROCESS_H_

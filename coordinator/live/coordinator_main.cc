@@ -1,0 +1,135 @@
+// seqsim-coordinator: the coordinator process. Serves the Coordination service
+// (and Admin for fault injection) over gRPC, runs the Coordinator actor on its
+// executor and keeps the cluster state under --data_dir. SIGTERM / SIGINT shut
+// it down cleanly.
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "common/live/executor.h"
+#include "common/live/fault_table.h"
+#include "common/live/live_env.h"
+#include "common/live/posix_disk.h"
+#include "common/live/process.h"
+#include "common/live/server_adapters.h"
+#include "common/live/transport.h"
+#include "coordinator/logic/coordinator.h"
+#include "spdlog/sinks/stdout_color_sinks.h"
+#include "spdlog/spdlog.h"
+
+ABSL_FLAG(std::string, host, "127.0.0.1", "IPv4 address to listen on");
+ABSL_FLAG(int32_t, port, 9400, "gRPC port");
+ABSL_FLAG(std::string, data_dir, "data/coordinator",
+          "Directory for the durable cluster state");
+ABSL_FLAG(int32_t, heartbeat_timeout_ms, 500,
+          "A node silent for this long is declared dead and its primaries fail "
+          "over (ms)");
+ABSL_FLAG(int32_t, check_interval_ms, 50,
+          "How often dead nodes are looked for (ms)");
+ABSL_FLAG(int32_t, rpc_timeout_ms, 2000,
+          "Timeout of publications to nodes (ms)");
+ABSL_FLAG(std::string, cluster_name, "seqsim", "Cluster name (GET / shows it)");
+
+namespace seqsim {
+namespace {
+
+constexpr char kProgram[] = "seqsim-coordinator";
+
+void CheckPositive(const char* flag, int value) {
+  if (value <= 0)
+    FailSetup(kProgram, absl::StrCat("--", flag, "=", value, " must be > 0"));
+}
+
+int Run(int argc, char** argv) {
+  BlockTerminationSignals();
+  absl::SetProgramUsageMessage(
+      "seqsim-coordinator: owns the seqsim cluster state.\n"
+      "Example: seqsim-coordinator --port=9400 --data_dir=data/coordinator");
+  std::vector<char*> positional = ParseFlagsOrExit(kProgram, argc, argv);
+  if (positional.size() > 1) {
+    FailSetup(kProgram, absl::StrCat("unexpected argument '", positional[1],
+                                     "'; --help lists the flags"));
+  }
+  const std::string host = absl::GetFlag(FLAGS_host);
+  const int port = absl::GetFlag(FLAGS_port);
+  const std::string data_dir = absl::GetFlag(FLAGS_data_dir);
+  const std::string cluster_name = absl::GetFlag(FLAGS_cluster_name);
+  if (port < 1 || port > 65535) {
+    FailSetup(kProgram,
+              absl::StrCat("--port=", port, " is not a port (1..65535)"));
+  }
+  CheckPositive("heartbeat_timeout_ms",
+                absl::GetFlag(FLAGS_heartbeat_timeout_ms));
+  CheckPositive("check_interval_ms", absl::GetFlag(FLAGS_check_interval_ms));
+  CheckPositive("rpc_timeout_ms", absl::GetFlag(FLAGS_rpc_timeout_ms));
+  if (cluster_name.empty())
+    FailSetup(kProgram, "--cluster_name must not be empty");
+  if (data_dir.empty()) FailSetup(kProgram, "--data_dir must not be empty");
+  if (absl::Status status = CheckWritableDir(data_dir); !status.ok()) {
+    FailSetup(kProgram, absl::StrCat("data dir ", data_dir,
+                                     " is not usable: ", status.message()));
+  }
+  if (absl::Status status = CheckPortFree(host, port); !status.ok()) {
+    FailSetup(kProgram, std::string(status.message()));
+  }
+
+  auto logger = spdlog::stderr_color_mt(kCoordinatorId);
+  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  spdlog::set_default_logger(logger);
+  spdlog::flush_every(std::chrono::seconds(1));
+
+  CoordinatorOptions options;
+  options.cluster_name = cluster_name;
+  options.heartbeat_timeout =
+      absl::Milliseconds(absl::GetFlag(FLAGS_heartbeat_timeout_ms));
+  options.check_interval =
+      absl::Milliseconds(absl::GetFlag(FLAGS_check_interval_ms));
+  options.rpc_timeout = absl::Milliseconds(absl::GetFlag(FLAGS_rpc_timeout_ms));
+
+  auto executor = std::make_shared<Executor>(kCoordinatorId);
+  auto faults = std::make_shared<FaultTable>();
+  auto transport = std::make_shared<Transport>(kCoordinatorId);
+  auto env =
+      std::make_unique<LiveEnv>(kCoordinatorId, executor, transport, faults,
+                                std::make_unique<PosixDisk>(data_dir));
+  auto coordinator = std::make_unique<Coordinator>(env.get(), options);
+  Coordinator* coordinator_ptr = coordinator.get();
+  executor->SetFlushHook([coordinator_ptr] { coordinator_ptr->Flush(); });
+
+  ActorHost actor_host{kCoordinatorId, coordinator_ptr, executor, faults};
+  CoordinationService coordination(actor_host);
+  AdminService admin(actor_host, /*forward_node_status=*/false);
+  absl::StatusOr<std::unique_ptr<grpc::Server>> server =
+      StartGrpcServer(host, port, {&coordination, &admin});
+  if (!server.ok()) FailSetup(kProgram, std::string(server.status().message()));
+
+  executor->Post([coordinator_ptr] { coordinator_ptr->Start(); });
+  executor->Start();
+  spdlog::info(
+      "coordinator up: gRPC {}:{} cluster {} data {} heartbeat_timeout {}ms",
+      host, port, cluster_name, data_dir,
+      absl::GetFlag(FLAGS_heartbeat_timeout_ms));
+
+  int signal_number = WaitForTerminationSignal();
+  spdlog::info("coordinator stopping on signal {}", signal_number);
+  executor->Stop();
+  coordinator.reset();
+  (*server)->Shutdown(std::chrono::system_clock::now() +
+                      std::chrono::seconds(1));
+  spdlog::info("coordinator stopped");
+  spdlog::shutdown();
+  std::fflush(nullptr);
+  ::_exit(0);
+}
+
+}  // namespace
+}  // namespace seqsim
+
+int main(int argc, char** argv) { return seqsim::Run(argc, argv); }

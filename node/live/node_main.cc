@@ -1,0 +1,216 @@
+// seqsim-node: one node process. Serves gRPC (Documents, Replication,
+// Publication, Admin) and the Elasticsearch REST API, runs the Node actor on
+// its executor, keeps its translog under
+// --data_dir, and joins the coordinator. SIGTERM / SIGINT shut it down cleanly.
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "common/live/executor.h"
+#include "common/live/fault_table.h"
+#include "common/live/live_env.h"
+#include "common/live/posix_disk.h"
+#include "common/live/process.h"
+#include "common/live/server_adapters.h"
+#include "common/live/transport.h"
+#include "node/live/live_dispatcher.h"
+#include "node/logic/node.h"
+#include "spdlog/sinks/stdout_color_sinks.h"
+#include "spdlog/spdlog.h"
+#ifdef SEQSIM_HAVE_REST
+#include "node/rest/rest_server.h"
+#endif
+
+ABSL_FLAG(std::string, id, "node-1",
+          "Node id, as it appears in the cluster state (node-N)");
+ABSL_FLAG(std::string, host, "127.0.0.1",
+          "IPv4 address to listen on (gRPC and REST)");
+ABSL_FLAG(int32_t, grpc_port, 9300, "gRPC port");
+ABSL_FLAG(int32_t, rest_port, 9200,
+          "Elasticsearch REST port (0 = no REST server)");
+ABSL_FLAG(std::string, coordinator, "127.0.0.1:9400",
+          "Coordinator gRPC address host:port");
+ABSL_FLAG(std::string, data_dir, "data/node-1",
+          "Directory for this node's durable state");
+ABSL_FLAG(int32_t, heartbeat_interval_ms, 100,
+          "Heartbeat period to the coordinator (ms)");
+ABSL_FLAG(int32_t, rpc_timeout_ms, 2000,
+          "Timeout of node-to-node and coordinator RPCs (ms)");
+ABSL_FLAG(
+    int32_t, write_timeout_ms, 30000,
+    "How long a write waits for its primary / active shards before 503 (ms)");
+ABSL_FLAG(
+    std::string, fsync, "request",
+    "Translog durability: request (fsync before every ack, grouped) or async");
+
+namespace seqsim {
+namespace {
+
+constexpr char kProgram[] = "seqsim-node";
+
+void CheckPort(const char* flag, int port) {
+  if (port < 1 || port > 65535) {
+    FailSetup(kProgram,
+              absl::StrCat("--", flag, "=", port, " is not a port (1..65535)"));
+  }
+}
+
+void CheckPositive(const char* flag, int value) {
+  if (value <= 0)
+    FailSetup(kProgram, absl::StrCat("--", flag, "=", value, " must be > 0"));
+}
+
+void CheckHostPort(const char* flag, const std::string& address) {
+  std::vector<std::string> parts = absl::StrSplit(address, ':');
+  int port = 0;
+  if (parts.size() != 2 || parts[0].empty() ||
+      !absl::SimpleAtoi(parts[1], &port) || port < 1 || port > 65535) {
+    FailSetup(kProgram,
+              absl::StrCat("--", flag, "=", address, " is not host:port"));
+  }
+}
+
+int Run(int argc, char** argv) {
+  BlockTerminationSignals();
+  absl::SetProgramUsageMessage(
+      "seqsim-node: one seqsim node (gRPC + Elasticsearch REST).\n"
+      "Example: seqsim-node --id=node-1 --grpc_port=9300 --rest_port=9200 "
+      "--coordinator=127.0.0.1:9400 --data_dir=data/node-1");
+  std::vector<char*> positional = ParseFlagsOrExit(kProgram, argc, argv);
+  if (positional.size() > 1) {
+    FailSetup(kProgram, absl::StrCat("unexpected argument '", positional[1],
+                                     "'; --help lists the flags"));
+  }
+
+  const std::string id = absl::GetFlag(FLAGS_id);
+  const std::string host = absl::GetFlag(FLAGS_host);
+  const int grpc_port = absl::GetFlag(FLAGS_grpc_port);
+  const int rest_port = absl::GetFlag(FLAGS_rest_port);
+  const std::string coordinator = absl::GetFlag(FLAGS_coordinator);
+  const std::string data_dir = absl::GetFlag(FLAGS_data_dir);
+  const std::string fsync = absl::GetFlag(FLAGS_fsync);
+  if (id.empty() || id.find_first_of(" \t/:,") != std::string::npos) {
+    FailSetup(kProgram, absl::StrCat("--id='", id,
+                                     "' must be a non-empty name like node-1"));
+  }
+  CheckPort("grpc_port", grpc_port);
+  if (rest_port != 0) CheckPort("rest_port", rest_port);
+  if (rest_port == grpc_port)
+    FailSetup(kProgram, "--rest_port and --grpc_port must differ");
+  CheckHostPort("coordinator", coordinator);
+  CheckPositive("heartbeat_interval_ms",
+                absl::GetFlag(FLAGS_heartbeat_interval_ms));
+  CheckPositive("rpc_timeout_ms", absl::GetFlag(FLAGS_rpc_timeout_ms));
+  CheckPositive("write_timeout_ms", absl::GetFlag(FLAGS_write_timeout_ms));
+  if (fsync != "request" && fsync != "async") {
+    FailSetup(kProgram,
+              absl::StrCat("--fsync=", fsync, " must be request or async"));
+  }
+  if (data_dir.empty()) FailSetup(kProgram, "--data_dir must not be empty");
+  if (absl::Status status = CheckWritableDir(data_dir); !status.ok()) {
+    FailSetup(kProgram, absl::StrCat("data dir ", data_dir,
+                                     " is not usable: ", status.message()));
+  }
+  if (absl::Status status = CheckPortFree(host, grpc_port); !status.ok()) {
+    FailSetup(kProgram, std::string(status.message()));
+  }
+  if (rest_port != 0) {
+    if (absl::Status status = CheckPortFree(host, rest_port); !status.ok()) {
+      FailSetup(kProgram, std::string(status.message()));
+    }
+  }
+
+  auto logger = spdlog::stderr_color_mt(id);
+  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  spdlog::set_default_logger(logger);
+  spdlog::flush_every(std::chrono::seconds(1));
+
+  NodeOptions options;
+  options.id = id;
+  options.grpc_address = absl::StrCat(host, ":", grpc_port);
+  options.rest_address =
+      rest_port != 0 ? absl::StrCat(host, ":", rest_port) : "";
+  options.heartbeat_interval =
+      absl::Milliseconds(absl::GetFlag(FLAGS_heartbeat_interval_ms));
+  options.rpc_timeout = absl::Milliseconds(absl::GetFlag(FLAGS_rpc_timeout_ms));
+  options.write_timeout =
+      absl::Milliseconds(absl::GetFlag(FLAGS_write_timeout_ms));
+  options.fsync_per_request = fsync == "request";
+
+  auto executor = std::make_shared<Executor>(id);
+  auto faults = std::make_shared<FaultTable>();
+  auto transport = std::make_shared<Transport>(id);
+  auto env = std::make_unique<LiveEnv>(id, executor, transport, faults,
+                                       std::make_unique<PosixDisk>(data_dir));
+  env->SetPeerAddress(kCoordinatorId, coordinator);
+  auto node = std::make_unique<Node>(env.get(), options);
+  Node* node_ptr = node.get();
+  executor->SetFlushHook([node_ptr] { node_ptr->Flush(); });
+
+  ActorHost actor_host{id, node_ptr, executor, faults};
+  DocumentsService documents(actor_host);
+  ReplicationService replication(actor_host);
+  PublicationService publication(actor_host);
+  AdminService admin(actor_host, /*forward_node_status=*/true);
+  absl::StatusOr<std::unique_ptr<grpc::Server>> server = StartGrpcServer(
+      host, grpc_port, {&documents, &replication, &publication, &admin});
+  if (!server.ok()) FailSetup(kProgram, std::string(server.status().message()));
+
+  LiveDispatcher dispatcher(node_ptr, executor, transport, faults, id,
+                            options.rpc_timeout);
+#ifdef SEQSIM_HAVE_REST
+  std::unique_ptr<RestServer> rest;
+  if (rest_port != 0) {
+    RestOptions rest_options;
+    rest_options.host = host;
+    rest_options.port = rest_port;
+    rest = std::make_unique<RestServer>(&dispatcher, rest_options);
+    if (absl::Status status = rest->Start(); !status.ok()) {
+      FailSetup(kProgram, std::string(status.message()));
+    }
+  }
+#else
+  if (rest_port != 0)
+    spdlog::warn("built without the REST server; --rest_port ignored");
+#endif
+
+  executor->Post([node_ptr] { node_ptr->Start(); });
+  executor->Start();
+  spdlog::info(
+      "{} up: gRPC {}:{} REST {} coordinator {} data {} fsync={}", id, host,
+      grpc_port,
+      rest_port != 0 ? absl::StrCat("http://", host, ":", rest_port) : "off",
+      coordinator, data_dir, fsync);
+
+  int signal_number = WaitForTerminationSignal();
+  spdlog::info("{} stopping on signal {}", id, signal_number);
+#ifdef SEQSIM_HAVE_REST
+  if (rest) rest->Stop();
+#endif
+  // The batch in progress finishes (with its flush); queued requests are
+  // answered UNAVAILABLE.
+  executor->Stop();
+  node.reset();
+  (*server)->Shutdown(std::chrono::system_clock::now() +
+                      std::chrono::seconds(1));
+  spdlog::info("{} stopped", id);
+  spdlog::shutdown();
+  // gRPC's and the actor's stray callbacks may still hold references into what
+  // was torn down above: leave without running static destructors.
+  std::fflush(nullptr);
+  ::_exit(0);
+}
+
+}  // namespace
+}  // namespace seqsim
+
+int main(int argc, char** argv) { return seqsim::Run(argc, argv); }
