@@ -1,0 +1,1897 @@
+#include "node/rest/rest_server.h"
+
+// GCC 12 reports a false -Wrestrict inside std::string assignment once inlined
+// here.
+#pragma GCC diagnostic ignored "-Wrestrict"
+
+#include <algorithm>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "common/es_error.h"
+#include "common/status_macros.h"
+#include "coordinator/logic/coordinator.h"
+#include "httplib.h"
+#include "node/rest/rest_util.h"
+#include "spdlog/spdlog.h"
+
+namespace seqsim {
+namespace {
+
+using rest::Json;
+
+constexpr absl::Duration kDefaultDispatchTimeout = absl::Seconds(60);
+constexpr absl::Duration kNodeStatusTimeout = absl::Seconds(5);
+
+// One HTTP answer before rendering (filter_path, pretty, content type).
+struct Reply {
+  int status = 200;
+  Json body = Json::object();
+  std::optional<std::string> text;  // text/plain (_cat tables) instead of JSON
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+Reply ErrorReply(const pb::Error& error) {
+  Reply reply;
+  reply.status = error.status() == 0 ? 500 : error.status();
+  reply.body = rest::ErrorBody(error);
+  return reply;
+}
+
+Reply StatusReply(const absl::Status& status) {
+  return ErrorReply(ToError(status));
+}
+
+// The request as the handlers see it.
+struct Ctx {
+  const httplib::Request& req;
+  std::vector<std::string> segments;
+
+  bool Has(const std::string& key) const { return req.has_param(key.c_str()); }
+  std::string Param(const std::string& key) const {
+    return req.get_param_value(key.c_str());
+  }
+  const std::string& Index() const { return segments[0]; }
+};
+
+absl::StatusOr<bool> BoolParam(const Ctx& c, const std::string& key,
+                               bool fallback) {
+  if (!c.Has(key)) return fallback;
+  return rest::ParseBool(key, c.Param(key));
+}
+
+// Parses `text` as JSON; nullopt when it is not valid JSON.
+std::optional<Json> ParseJson(const std::string& text) {
+  Json parsed = Json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (parsed.is_discarded()) return std::nullopt;
+  return parsed;
+}
+
+// A stored document for embedding in a reply (kept as a string if it is not
+// JSON).
+Json SourceJson(const std::string& bytes) {
+  std::optional<Json> parsed = ParseJson(bytes);
+  if (parsed.has_value()) return *parsed;
+  return Json(bytes);
+}
+
+bool IsBlank(const std::string& text) {
+  return absl::StripAsciiWhitespace(text).empty();
+}
+
+absl::Status BodyRequired() {
+  return EsStatus(absl::StatusCode::kInvalidArgument, "parse_exception",
+                  "request body is required");
+}
+
+absl::Status BodyUnparsable() {
+  return EsStatus(absl::StatusCode::kInvalidArgument, "parse_exception",
+                  "Failed to parse content to map");
+}
+
+pb::Error DocumentUnparsable() {
+  return rest::MakeError(400, "mapper_parsing_exception", "failed to parse");
+}
+
+// A JSON integer, or a string holding one (Elasticsearch accepts both in
+// settings).
+std::optional<int64_t> JsonInteger(const Json& value) {
+  if (value.is_number_integer()) return value.get<int64_t>();
+  int64_t parsed = 0;
+  if (value.is_string() &&
+      absl::SimpleAtoi(value.get<std::string>(), &parsed)) {
+    return parsed;
+  }
+  return std::nullopt;
+}
+
+std::string TokenName(const Json& value) {
+  if (value.is_object()) return "START_OBJECT";
+  if (value.is_array()) return "START_ARRAY";
+  if (value.is_string()) return "VALUE_STRING";
+  if (value.is_boolean()) return "VALUE_BOOLEAN";
+  if (value.is_null()) return "VALUE_NULL";
+  return "VALUE_NUMBER";
+}
+
+Json ShardsJson(const pb::ShardsInfo& shards) {
+  Json out = Json::object();
+  out["total"] = shards.total();
+  out["successful"] = shards.successful();
+  out["failed"] = shards.failed();
+  if (shards.failures_size() > 0) {
+    Json failures = Json::array();
+    for (const pb::ShardFailure& failure : shards.failures()) {
+      Json f = Json::object();
+      f["_index"] = failure.index();
+      f["_shard"] = failure.shard();
+      f["_node"] = failure.node();
+      f["reason"] = Json{{"type", "exception"}, {"reason", failure.reason()}};
+      f["status"] = failure.status();
+      f["primary"] = failure.primary();
+      failures.push_back(std::move(f));
+    }
+    out["failures"] = std::move(failures);
+  }
+  return out;
+}
+
+int WriteHttpStatus(const pb::WriteResponse& response) {
+  if (response.result() == "created") return 201;
+  if (response.result() == "not_found") return 404;
+  return 200;
+}
+
+// _index, _id, _version, result, _shards, _seq_no, _primary_term (+ get for
+// update).
+Json WriteJson(const pb::WriteResponse& response,
+               const pb::WriteRequest& request) {
+  Json out = Json::object();
+  out["_index"] = response.index().empty() ? request.index() : response.index();
+  out["_id"] = response.id().empty() ? request.id() : response.id();
+  out["_version"] = response.version();
+  out["result"] = response.result();
+  out["_shards"] = ShardsJson(response.shards());
+  out["_seq_no"] = response.seq_no();
+  out["_primary_term"] = response.primary_term();
+  if (request.kind() == pb::WriteRequest::UPDATE && request.return_source() &&
+      !response.source().empty()) {
+    Json get = Json::object();
+    get["_seq_no"] = response.seq_no();
+    get["_primary_term"] = response.primary_term();
+    get["found"] = true;
+    get["_source"] = SourceJson(response.source());
+    out["get"] = std::move(get);
+  }
+  return out;
+}
+
+std::string ContentTypeFor(const httplib::Request& req) {
+  for (const char* header : {"Accept", "Content-Type"}) {
+    std::string value = absl::AsciiStrToLower(req.get_header_value(header));
+    if (!absl::StrContains(value, "application/vnd.elasticsearch+")) continue;
+    size_t at = value.find("compatible-with=");
+    std::string version = "8";
+    if (at != std::string::npos) {
+      size_t start = at + strlen("compatible-with=");
+      size_t end = start;
+      while (end < value.size() && absl::ascii_isdigit(value[end])) ++end;
+      if (end > start) version = value.substr(start, end - start);
+    }
+    return absl::StrCat("application/vnd.elasticsearch+json;compatible-with=",
+                        version);
+  }
+  return "application/json; charset=UTF-8";
+}
+
+int HealthRank(const std::string& status) {
+  if (status == "green") return 2;
+  if (status == "yellow") return 1;
+  return 0;
+}
+
+const pb::IndexMeta* FindIndex(const pb::ClusterState& state,
+                               const std::string& name) {
+  for (const pb::IndexMeta& index : state.indices()) {
+    if (index.name() == name) return &index;
+  }
+  return nullptr;
+}
+
+// Index names of a comma-separated path segment against the cluster state;
+// "_all" and "*" name every index. An unknown name gives its index_not_found
+// error.
+absl::StatusOr<std::vector<const pb::IndexMeta*>> ResolveIndices(
+    const pb::ClusterState& state, const std::string& expression,
+    pb::Error* missing) {
+  std::vector<const pb::IndexMeta*> out;
+  if (expression.empty() || expression == "_all" || expression == "*") {
+    for (const pb::IndexMeta& index : state.indices()) out.push_back(&index);
+    return out;
+  }
+  for (absl::string_view part :
+       absl::StrSplit(expression, ',', absl::SkipEmpty())) {
+    const std::string name(part);
+    const pb::IndexMeta* index = FindIndex(state, name);
+    if (index == nullptr) {
+      *missing = ToError(IndexNotFound(name), name, "_na_");
+      return IndexNotFound(name);
+    }
+    out.push_back(index);
+  }
+  return out;
+}
+
+std::string HostOf(const std::string& address) {
+  size_t colon = address.rfind(':');
+  return colon == std::string::npos ? address : address.substr(0, colon);
+}
+
+}  // namespace
+
+class RestServer::Impl {
+ public:
+  Impl(Dispatcher* dispatcher, RestOptions options)
+      : dispatcher_(dispatcher), options_(std::move(options)) {
+    BuildRoutes();
+  }
+
+  absl::Status Start();
+  void Stop();
+  int port() const { return port_; }
+
+ private:
+  using Handler = std::function<absl::StatusOr<Reply>(const Ctx&)>;
+  struct MethodHandler {
+    std::vector<std::string> methods;
+    std::vector<std::string> params;
+    Handler handler;
+  };
+  struct RouteEntry {
+    std::vector<std::string> pattern;  // "*" matches any one segment
+    std::vector<MethodHandler> handlers;
+  };
+
+  void BuildRoutes();
+  void Serve(const httplib::Request& req, httplib::Response& res);
+  Reply RouteRequest(const httplib::Request& req);
+  void Render(const httplib::Request& req, const Reply& reply,
+              httplib::Response& res);
+
+  // Dispatch and wait (the REST threads block; the actors never do).
+  absl::StatusOr<pb::Envelope> Call(
+      pb::Envelope request, absl::Duration timeout = kDefaultDispatchTimeout);
+  absl::StatusOr<pb::ClusterState> GetState();
+  // node_status of every node in `state`, by node id; silent nodes are left
+  // out.
+  std::map<std::string, pb::NodeStatusResponse> NodeStatuses(
+      const pb::ClusterState& state);
+
+  absl::Status ApplyWriteParams(const Ctx& c, pb::WriteRequest& write);
+  absl::StatusOr<Reply> Write(const pb::WriteRequest& write,
+                              const std::string& http_timeout);
+
+  absl::StatusOr<Reply> Root(const Ctx& c);
+  absl::StatusOr<Reply> IndexDoc(const Ctx& c, bool create_route);
+  absl::StatusOr<Reply> GetDoc(const Ctx& c, bool source_only);
+  absl::StatusOr<Reply> DeleteDoc(const Ctx& c);
+  absl::StatusOr<Reply> UpdateDoc(const Ctx& c);
+  absl::StatusOr<Reply> Bulk(const Ctx& c, const std::string& default_index);
+  absl::StatusOr<Reply> Search(const Ctx& c, const std::string& indices);
+  absl::StatusOr<Reply> CreateIndex(const Ctx& c);
+  absl::StatusOr<Reply> DeleteIndex(const Ctx& c);
+  absl::StatusOr<Reply> GetIndex(const Ctx& c);
+  absl::StatusOr<Reply> Refresh(const Ctx& c, const std::string& indices);
+  absl::StatusOr<Reply> CatShards(const Ctx& c, const std::string& indices);
+  absl::StatusOr<Reply> CatIndices(const Ctx& c, const std::string& indices);
+  absl::StatusOr<Reply> Health(const Ctx& c, const std::string& index);
+
+  // Constant after construction.
+  Dispatcher* const dispatcher_;
+  const RestOptions options_;
+  std::vector<RouteEntry> routes_;
+
+  // Set by Start(), cleared by Stop() (one thread).
+  std::unique_ptr<httplib::Server> server_;
+  std::thread thread_;
+  int port_ = 0;
+};
+
+// ---------------------------------------------------------------------------------------
+// Routing
+
+namespace {
+
+const std::vector<std::string> kWriteParams = {"op_type",
+                                               "if_seq_no",
+                                               "if_primary_term",
+                                               "version",
+                                               "version_type",
+                                               "refresh",
+                                               "wait_for_active_shards",
+                                               "routing",
+                                               "timeout",
+                                               "pipeline",
+                                               "require_alias",
+                                               "require_data_stream"};
+const std::vector<std::string> kGetParams = {
+    "realtime", "refresh",          "routing",          "preference",
+    "_source",  "_source_includes", "_source_excludes", "stored_fields",
+    "version",  "version_type"};
+const std::vector<std::string> kDeleteParams = {
+    "if_seq_no", "if_primary_term",        "version", "version_type",
+    "refresh",   "wait_for_active_shards", "routing", "timeout"};
+const std::vector<std::string> kUpdateParams = {
+    "retry_on_conflict",      "if_seq_no",        "if_primary_term", "refresh",
+    "wait_for_active_shards", "routing",          "timeout",         "_source",
+    "_source_includes",       "_source_excludes", "require_alias",   "lang"};
+const std::vector<std::string> kBulkParams = {"refresh",
+                                              "wait_for_active_shards",
+                                              "routing",
+                                              "timeout",
+                                              "pipeline",
+                                              "_source",
+                                              "_source_includes",
+                                              "_source_excludes",
+                                              "require_alias",
+                                              "require_data_stream",
+                                              "list_executed_pipelines"};
+const std::vector<std::string> kSearchParams = {"size",
+                                                "from",
+                                                "seq_no_primary_term",
+                                                "version",
+                                                "timeout",
+                                                "track_total_hits",
+                                                "ignore_unavailable",
+                                                "allow_no_indices",
+                                                "expand_wildcards",
+                                                "preference",
+                                                "routing",
+                                                "rest_total_hits_as_int",
+                                                "typed_keys",
+                                                "_source",
+                                                "request_cache",
+                                                "search_type",
+                                                "batched_reduce_size",
+                                                "ccs_minimize_roundtrips",
+                                                "allow_partial_search_results"};
+const std::vector<std::string> kIndexAdminParams = {"wait_for_active_shards",
+                                                    "timeout",
+                                                    "master_timeout",
+                                                    "ignore_unavailable",
+                                                    "allow_no_indices",
+                                                    "expand_wildcards",
+                                                    "local",
+                                                    "include_defaults",
+                                                    "flat_settings",
+                                                    "features"};
+const std::vector<std::string> kCatParams = {"format",
+                                             "h",
+                                             "v",
+                                             "s",
+                                             "help",
+                                             "bytes",
+                                             "time",
+                                             "local",
+                                             "master_timeout",
+                                             "expand_wildcards",
+                                             "health",
+                                             "pri"};
+const std::vector<std::string> kHealthParams = {
+    "wait_for_status",
+    "timeout",
+    "master_timeout",
+    "level",
+    "local",
+    "wait_for_nodes",
+    "wait_for_active_shards",
+    "wait_for_no_relocating_shards",
+    "wait_for_no_initializing_shards",
+    "wait_for_events",
+    "expand_wildcards"};
+const std::vector<std::string> kRefreshParams = {
+    "ignore_unavailable", "allow_no_indices", "expand_wildcards"};
+// Accepted on every route.
+const std::set<std::string> kGlobalParams = {
+    "pretty",      "human",  "error_trace",
+    "filter_path", "source", "source_content_type"};
+
+}  // namespace
+
+void RestServer::Impl::BuildRoutes() {
+  auto on = [this](std::vector<std::string> pattern,
+                   std::vector<MethodHandler> handlers) {
+    routes_.push_back({std::move(pattern), std::move(handlers)});
+  };
+  on({}, {{{"GET"}, {}, [this](const Ctx& c) { return Root(c); }}});
+  on({"_bulk"}, {{{"POST", "PUT"}, kBulkParams, [this](const Ctx& c) {
+                    return Bulk(c, "");
+                  }}});
+  on({"_search"}, {{{"GET", "POST"}, kSearchParams, [this](const Ctx& c) {
+                      return Search(c, "");
+                    }}});
+  on({"_refresh"}, {{{"POST", "GET"}, kRefreshParams, [this](const Ctx& c) {
+                       return Refresh(c, "");
+                     }}});
+  on({"_cat", "shards"}, {{{"GET"}, kCatParams, [this](const Ctx& c) {
+                             return CatShards(c, "");
+                           }}});
+  on({"_cat", "shards", "*"}, {{{"GET"}, kCatParams, [this](const Ctx& c) {
+                                  return CatShards(c, c.segments[2]);
+                                }}});
+  on({"_cat", "indices"}, {{{"GET"}, kCatParams, [this](const Ctx& c) {
+                              return CatIndices(c, "");
+                            }}});
+  on({"_cat", "indices", "*"}, {{{"GET"}, kCatParams, [this](const Ctx& c) {
+                                   return CatIndices(c, c.segments[2]);
+                                 }}});
+  on({"_cluster", "health"}, {{{"GET"}, kHealthParams, [this](const Ctx& c) {
+                                 return Health(c, "");
+                               }}});
+  on({"_cluster", "health", "*"},
+     {{{"GET"}, kHealthParams, [this](const Ctx& c) {
+         return Health(c, c.segments[2]);
+       }}});
+  on({"*"}, {{{"PUT"},
+              kIndexAdminParams,
+              [this](const Ctx& c) { return CreateIndex(c); }},
+             {{"DELETE"},
+              kIndexAdminParams,
+              [this](const Ctx& c) { return DeleteIndex(c); }},
+             {{"GET"}, kIndexAdminParams, [this](const Ctx& c) {
+                return GetIndex(c);
+              }}});
+  on({"*", "_doc"}, {{{"POST"}, kWriteParams, [this](const Ctx& c) {
+                        return IndexDoc(c, false);
+                      }}});
+  on({"*", "_doc", "*"},
+     {{{"PUT", "POST"},
+       kWriteParams,
+       [this](const Ctx& c) { return IndexDoc(c, false); }},
+      {{"GET"}, kGetParams, [this](const Ctx& c) { return GetDoc(c, false); }},
+      {{"DELETE"}, kDeleteParams, [this](const Ctx& c) {
+         return DeleteDoc(c);
+       }}});
+  on({"*", "_create", "*"},
+     {{{"PUT", "POST"}, kWriteParams, [this](const Ctx& c) {
+         return IndexDoc(c, true);
+       }}});
+  on({"*", "_source", "*"},
+     {{{"GET"}, kGetParams, [this](const Ctx& c) { return GetDoc(c, true); }}});
+  on({"*", "_update", "*"}, {{{"POST"}, kUpdateParams, [this](const Ctx& c) {
+                                return UpdateDoc(c);
+                              }}});
+  on({"*", "_bulk"}, {{{"POST", "PUT"}, kBulkParams, [this](const Ctx& c) {
+                         return Bulk(c, c.Index());
+                       }}});
+  on({"*", "_search"}, {{{"GET", "POST"}, kSearchParams, [this](const Ctx& c) {
+                           return Search(c, c.Index());
+                         }}});
+  on({"*", "_refresh"},
+     {{{"POST", "GET"}, kRefreshParams, [this](const Ctx& c) {
+         return Refresh(c, c.Index());
+       }}});
+}
+
+Reply RestServer::Impl::RouteRequest(const httplib::Request& req) {
+  Ctx c{req, {}};
+  for (absl::string_view part :
+       absl::StrSplit(req.path, '/', absl::SkipEmpty())) {
+    c.segments.emplace_back(part);
+  }
+  // The most specific patterns (most literal segments) win, as in
+  // Elasticsearch's path trie.
+  std::vector<const RouteEntry*> candidates;
+  int best = -1;
+  for (const RouteEntry& route : routes_) {
+    if (route.pattern.size() != c.segments.size()) continue;
+    int literals = 0;
+    bool match = true;
+    for (size_t i = 0; i < route.pattern.size() && match; ++i) {
+      if (route.pattern[i] == "*") continue;
+      match = route.pattern[i] == c.segments[i];
+      ++literals;
+    }
+    if (!match) continue;
+    if (literals > best) {
+      best = literals;
+      candidates.clear();
+    }
+    if (literals == best) candidates.push_back(&route);
+  }
+  const std::string method = req.method == "HEAD" ? "GET" : req.method;
+  if (candidates.empty()) {
+    return ErrorReply(
+        rest::MakeError(400, "illegal_argument_exception",
+                        absl::StrCat("no handler found for uri [", req.path,
+                                     "] and method [", req.method, "]")));
+  }
+  std::vector<std::string> allowed;
+  for (const RouteEntry* route : candidates) {
+    for (const MethodHandler& handler : route->handlers) {
+      for (const std::string& m : handler.methods) {
+        allowed.push_back(m);
+        if (m != method) continue;
+        std::set<std::string> unknown;
+        for (const auto& [key, value] : req.params) {
+          if (kGlobalParams.count(key) == 0 &&
+              std::find(handler.params.begin(), handler.params.end(), key) ==
+                  handler.params.end()) {
+            unknown.insert(key);
+          }
+        }
+        if (!unknown.empty()) {
+          std::vector<std::string> quoted;
+          for (const std::string& key : unknown)
+            quoted.push_back(absl::StrCat("[", key, "]"));
+          return StatusReply(IllegalArgument(absl::StrCat(
+              "request [", req.path, "] contains unrecognized parameter",
+              unknown.size() > 1 ? "s" : "", ": ",
+              absl::StrJoin(quoted, ", "))));
+        }
+        absl::StatusOr<Reply> reply = handler.handler(c);
+        if (!reply.ok()) return StatusReply(reply.status());
+        return *std::move(reply);
+      }
+    }
+  }
+  if (std::find(allowed.begin(), allowed.end(), "GET") != allowed.end()) {
+    allowed.push_back("HEAD");
+  }
+  std::sort(allowed.begin(), allowed.end());
+  allowed.erase(std::unique(allowed.begin(), allowed.end()), allowed.end());
+  Reply reply;
+  reply.status = 405;
+  reply.body = Json::object();
+  reply.body["error"] = absl::StrCat(
+      "Incorrect HTTP method for uri [", req.path, "] and method [", req.method,
+      "], allowed: [", absl::StrJoin(allowed, ", "), "]");
+  reply.body["status"] = 405;
+  reply.headers.emplace_back("Allow", absl::StrJoin(allowed, ","));
+  return reply;
+}
+
+void RestServer::Impl::Render(const httplib::Request& req, const Reply& reply,
+                              httplib::Response& res) {
+  res.status = reply.status;
+  for (const auto& [name, value] : reply.headers)
+    res.set_header(name.c_str(), value);
+  if (reply.text.has_value()) {
+    res.set_content(*reply.text, "text/plain; charset=UTF-8");
+    return;
+  }
+  Json body = reply.body;
+  if (req.has_param("filter_path")) {
+    body = rest::FilterPath(body, req.get_param_value("filter_path"));
+  }
+  bool pretty =
+      req.has_param("pretty") && req.get_param_value("pretty") != "false";
+  std::string text =
+      pretty ? rest::EsPretty(body)
+             : body.dump(-1, ' ', false, Json::error_handler_t::replace);
+  res.set_content(text, ContentTypeFor(req).c_str());
+}
+
+void RestServer::Impl::Serve(const httplib::Request& req,
+                             httplib::Response& res) {
+  Render(req, RouteRequest(req), res);
+}
+
+// ---------------------------------------------------------------------------------------
+// Dispatch
+
+absl::StatusOr<pb::Envelope> RestServer::Impl::Call(pb::Envelope request,
+                                                    absl::Duration timeout) {
+  struct Pending {
+    absl::Mutex mu;
+    bool done = false;
+    absl::StatusOr<pb::Envelope> result;
+  };
+  auto pending = std::make_shared<Pending>();
+  dispatcher_->Dispatch(std::move(request),
+                        [pending](absl::StatusOr<pb::Envelope> reply) {
+                          absl::MutexLock lock(&pending->mu);
+                          if (pending->done) return;
+                          pending->result = std::move(reply);
+                          pending->done = true;
+                        });
+  absl::MutexLock lock(&pending->mu);
+  if (!pending->mu.AwaitWithTimeout(absl::Condition(&pending->done), timeout)) {
+    pending->done = true;
+    return EsStatus(absl::StatusCode::kDeadlineExceeded, "timeout_exception",
+                    "timed out waiting for the node to answer", 504);
+  }
+  return std::move(pending->result);
+}
+
+absl::StatusOr<pb::ClusterState> RestServer::Impl::GetState() {
+  pb::Envelope request;
+  request.mutable_get_cluster_state();
+  ASSIGN_OR_RETURN(pb::Envelope reply, Call(std::move(request)));
+  if (!reply.has_get_cluster_state_response()) {
+    return absl::InternalError(
+        "node answered get_cluster_state with another message");
+  }
+  return reply.get_cluster_state_response().state();
+}
+
+std::map<std::string, pb::NodeStatusResponse> RestServer::Impl::NodeStatuses(
+    const pb::ClusterState& state) {
+  struct Pending {
+    absl::Mutex mu;
+    int outstanding = 0;
+    std::map<std::string, pb::NodeStatusResponse> statuses;
+    bool Done() const { return outstanding == 0; }
+  };
+  auto pending = std::make_shared<Pending>();
+  std::vector<std::string> ids;
+  for (const pb::NodeInfo& node : state.nodes()) {
+    if (node.alive()) ids.push_back(node.id());
+  }
+  pending->outstanding = static_cast<int>(ids.size());
+  for (const std::string& id : ids) {
+    pb::Envelope request;
+    request.mutable_node_status();
+    dispatcher_->DispatchTo(
+        id, std::move(request),
+        [pending, id](absl::StatusOr<pb::Envelope> reply) {
+          absl::MutexLock lock(&pending->mu);
+          if (reply.ok() && reply->has_node_status_response()) {
+            pending->statuses[id] = reply->node_status_response();
+          }
+          --pending->outstanding;
+        });
+  }
+  absl::MutexLock lock(&pending->mu);
+  pending->mu.AwaitWithTimeout(absl::Condition(pending.get(), &Pending::Done),
+                               kNodeStatusTimeout);
+  return pending->statuses;
+}
+
+// ---------------------------------------------------------------------------------------
+// Documents
+
+absl::Status RestServer::Impl::ApplyWriteParams(const Ctx& c,
+                                                pb::WriteRequest& write) {
+  if (c.Has("if_seq_no")) {
+    ASSIGN_OR_RETURN(int64_t seq_no,
+                     rest::ParseLong("if_seq_no", c.Param("if_seq_no")));
+    if (seq_no < 0 && seq_no != -2) {
+      return IllegalArgument(absl::StrCat(
+          "sequence numbers must be non negative. got [", seq_no, "]."));
+    }
+    write.set_if_seq_no(seq_no);
+  }
+  if (c.Has("if_primary_term")) {
+    ASSIGN_OR_RETURN(int64_t term, rest::ParseLong("if_primary_term",
+                                                   c.Param("if_primary_term")));
+    if (term < 0) {
+      return IllegalArgument(
+          absl::StrCat("primary term must be non negative. got [", term, "]"));
+    }
+    write.set_if_primary_term(term);
+  }
+  if (c.Has("version")) {
+    ASSIGN_OR_RETURN(int64_t version,
+                     rest::ParseLong("version", c.Param("version")));
+    write.set_version(version);
+  }
+  if (c.Has("version_type")) {
+    std::string type = c.Param("version_type");
+    if (type == "internal") {
+      write.set_version_type(pb::VERSION_INTERNAL);
+    } else if (type == "external") {
+      write.set_version_type(pb::VERSION_EXTERNAL);
+    } else if (type == "external_gte") {
+      write.set_version_type(pb::VERSION_EXTERNAL_GTE);
+    } else if (type == "force") {
+      return IllegalArgument("version type [force] may no longer be used");
+    } else {
+      return IllegalArgument(
+          absl::StrCat("No version type match [", type, "]"));
+    }
+  }
+  if (c.Has("refresh")) {
+    std::string refresh = c.Param("refresh");
+    if (refresh != "" && refresh != "true" && refresh != "false" &&
+        refresh != "wait_for") {
+      return IllegalArgument(
+          absl::StrCat("Unknown value for refresh: [", refresh, "]."));
+    }
+  }
+  if (c.Has("wait_for_active_shards")) {
+    std::string count = c.Param("wait_for_active_shards");
+    if (count != "all" && count != "index-setting") {
+      ASSIGN_OR_RETURN(int32_t n,
+                       rest::ParseInt("wait_for_active_shards", count));
+      if (n < 0) {
+        return IllegalArgument(
+            absl::StrCat("shard count cannot be a negative value [", n, "]"));
+      }
+    }
+    write.set_wait_for_active_shards(count);
+  }
+  if (c.Has("timeout")) {
+    ASSIGN_OR_RETURN(absl::Duration timeout,
+                     rest::ParseTimeValue("timeout", c.Param("timeout")));
+    if (timeout != absl::InfiniteDuration()) {
+      write.set_timeout_ms(static_cast<int32_t>(
+          std::min<int64_t>(absl::ToInt64Milliseconds(timeout), INT32_MAX)));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Reply> RestServer::Impl::Write(
+    const pb::WriteRequest& write, const std::string& /*http_timeout*/) {
+  pb::Envelope request;
+  *request.mutable_write() = write;
+  absl::Duration wait = kDefaultDispatchTimeout;
+  if (write.timeout_ms() > 0)
+    wait = absl::Milliseconds(write.timeout_ms()) + absl::Seconds(30);
+  ASSIGN_OR_RETURN(pb::Envelope reply, Call(std::move(request), wait));
+  if (!reply.has_write_response()) {
+    return absl::InternalError("node answered a write with another message");
+  }
+  const pb::WriteResponse& response = reply.write_response();
+  if (HasError(response.error())) return ErrorReply(response.error());
+  Reply out;
+  out.status = WriteHttpStatus(response);
+  out.body = WriteJson(response, write);
+  return out;
+}
+
+absl::StatusOr<Reply> RestServer::Impl::IndexDoc(const Ctx& c,
+                                                 bool create_route) {
+  pb::WriteRequest write;
+  write.set_index(c.Index());
+  if (std::optional<pb::Error> bad = rest::ValidateIndexName(c.Index())) {
+    return ErrorReply(*bad);
+  }
+  write.set_kind(create_route ? pb::WriteRequest::CREATE
+                              : pb::WriteRequest::INDEX);
+  if (c.segments.size() == 3) {
+    write.set_id(c.segments[2]);
+  } else {
+    write.set_id(rest::GenerateId());
+    write.set_auto_generated_id(true);
+    write.set_kind(pb::WriteRequest::CREATE);
+  }
+  if (c.Has("op_type")) {
+    std::string op_type = c.Param("op_type");
+    if (op_type == "create") {
+      write.set_kind(pb::WriteRequest::CREATE);
+    } else if (op_type != "index") {
+      return IllegalArgument(absl::StrCat(
+          "opType must be 'create' or 'index', found: [", op_type, "]"));
+    }
+  }
+  RETURN_IF_ERROR(ApplyWriteParams(c, write));
+  if (write.id().size() > 512) {
+    return ValidationFailed(
+        {absl::StrCat("id [", write.id(),
+                      "] is too long, must be no longer than 512 bytes "
+                      "but was: ",
+                      write.id().size())});
+  }
+  if (IsBlank(c.req.body)) return BodyRequired();
+  std::optional<Json> doc = ParseJson(c.req.body);
+  if (!doc.has_value() || !doc->is_object())
+    return ErrorReply(DocumentUnparsable());
+  write.set_source(c.req.body);
+  return Write(write, c.Param("timeout"));
+}
+
+absl::StatusOr<Reply> RestServer::Impl::GetDoc(const Ctx& c, bool source_only) {
+  for (const char* flag : {"realtime", "refresh"}) {
+    RETURN_IF_ERROR(BoolParam(c, flag, true).status());
+  }
+  bool with_source = true;
+  if (c.Has("_source")) {
+    std::string value = c.Param("_source");
+    if (value == "false") with_source = false;
+  }
+  pb::Envelope request;
+  request.mutable_get()->set_index(c.Index());
+  request.mutable_get()->set_id(c.segments[2]);
+  ASSIGN_OR_RETURN(pb::Envelope reply, Call(std::move(request)));
+  if (!reply.has_get_response()) {
+    return absl::InternalError("node answered a get with another message");
+  }
+  const pb::GetResponse& get = reply.get_response();
+  if (HasError(get.error())) return ErrorReply(get.error());
+  Reply out;
+  if (source_only) {
+    if (!get.found()) {
+      return EsStatus(absl::StatusCode::kNotFound,
+                      "resource_not_found_exception",
+                      absl::StrCat("Document not found [", c.Index(), "]/[",
+                                   c.segments[2], "]"));
+    }
+    out.body = SourceJson(get.source());
+    return out;
+  }
+  out.body["_index"] = get.index().empty() ? c.Index() : get.index();
+  out.body["_id"] = get.id().empty() ? c.segments[2] : get.id();
+  if (!get.found()) {
+    out.status = 404;
+    out.body["found"] = false;
+    return out;
+  }
+  out.body["_version"] = get.version();
+  out.body["_seq_no"] = get.seq_no();
+  out.body["_primary_term"] = get.primary_term();
+  out.body["found"] = true;
+  if (with_source) out.body["_source"] = SourceJson(get.source());
+  return out;
+}
+
+absl::StatusOr<Reply> RestServer::Impl::DeleteDoc(const Ctx& c) {
+  pb::WriteRequest write;
+  write.set_index(c.Index());
+  write.set_id(c.segments[2]);
+  write.set_kind(pb::WriteRequest_Kind_DELETE);
+  RETURN_IF_ERROR(ApplyWriteParams(c, write));
+  return Write(write, c.Param("timeout"));
+}
+
+// Reads an update body ({"doc", "doc_as_upsert", "upsert", "detect_noop",
+// "_source"}) into `write`. Shared by _update and _bulk.
+absl::Status ParseUpdateBody(const Json& body, pb::WriteRequest& write) {
+  write.set_detect_noop(true);
+  if (!body.is_object()) return BodyUnparsable();
+  bool has_doc = false;
+  for (auto it = body.begin(); it != body.end(); ++it) {
+    const std::string& key = it.key();
+    const Json& value = it.value();
+    if (key == "doc") {
+      if (!value.is_object()) {
+        return EsStatus(absl::StatusCode::kInvalidArgument,
+                        "x_content_parse_exception",
+                        "[UpdateRequest] failed to parse field [doc]");
+      }
+      write.set_update_doc(
+          value.dump(-1, ' ', false, Json::error_handler_t::replace));
+      has_doc = true;
+    } else if (key == "upsert") {
+      if (!value.is_object()) {
+        return EsStatus(absl::StatusCode::kInvalidArgument,
+                        "x_content_parse_exception",
+                        "[UpdateRequest] failed to parse field [upsert]");
+      }
+      write.set_upsert(
+          value.dump(-1, ' ', false, Json::error_handler_t::replace));
+      write.set_has_upsert(true);
+    } else if (key == "doc_as_upsert" || key == "detect_noop") {
+      if (!value.is_boolean()) {
+        return EsStatus(
+            absl::StatusCode::kInvalidArgument, "x_content_parse_exception",
+            absl::StrCat("[UpdateRequest] failed to parse field [", key, "]"));
+      }
+      if (key == "doc_as_upsert") {
+        write.set_doc_as_upsert(value.get<bool>());
+      } else {
+        write.set_detect_noop(value.get<bool>());
+      }
+    } else if (key == "_source") {
+      write.set_return_source(!(value.is_boolean() && !value.get<bool>()));
+    } else if (key == "script" || key == "scripted_upsert") {
+      return IllegalArgument(
+          "seqsim does not support scripted updates; use [doc]");
+    } else {
+      return EsStatus(
+          absl::StatusCode::kInvalidArgument, "x_content_parse_exception",
+          absl::StrCat("[UpdateRequest] unknown field [", key, "]"));
+    }
+  }
+  if (!has_doc) return ValidationFailed({"script or doc is missing"});
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Reply> RestServer::Impl::UpdateDoc(const Ctx& c) {
+  pb::WriteRequest write;
+  write.set_index(c.Index());
+  if (std::optional<pb::Error> bad = rest::ValidateIndexName(c.Index())) {
+    return ErrorReply(*bad);
+  }
+  write.set_id(c.segments[2]);
+  write.set_kind(pb::WriteRequest::UPDATE);
+  RETURN_IF_ERROR(ApplyWriteParams(c, write));
+  if (c.Has("retry_on_conflict")) {
+    ASSIGN_OR_RETURN(
+        int32_t retries,
+        rest::ParseInt("retry_on_conflict", c.Param("retry_on_conflict")));
+    write.set_retry_on_conflict(retries);
+  }
+  if (IsBlank(c.req.body)) return BodyRequired();
+  std::optional<Json> body = ParseJson(c.req.body);
+  if (!body.has_value()) return BodyUnparsable();
+  RETURN_IF_ERROR(ParseUpdateBody(*body, write));
+  if (c.Has("_source") && c.Param("_source") != "false")
+    write.set_return_source(true);
+  return Write(write, c.Param("timeout"));
+}
+
+// ---------------------------------------------------------------------------------------
+// Bulk
+
+namespace {
+
+// One bulk item: either sent to the node, or already failed at the REST layer.
+struct BulkItem {
+  std::string action;  // index | create | update | delete
+  pb::WriteRequest write;
+  std::optional<pb::Error> error;
+};
+
+absl::Status MalformedLine(int line, const std::string& why) {
+  return IllegalArgument(
+      absl::StrCat("Malformed action/metadata line [", line, "], ", why));
+}
+
+Json BulkItemJson(const BulkItem& item, const pb::WriteResponse* response) {
+  Json body = Json::object();
+  if (item.error.has_value() ||
+      (response != nullptr && HasError(response->error()))) {
+    const pb::Error& error =
+        item.error.has_value() ? *item.error : response->error();
+    body["_index"] = item.write.index();
+    body["_id"] = item.write.id();
+    body["status"] = error.status() == 0 ? 500 : error.status();
+    Json fields = rest::ErrorBody(error)["error"];
+    fields.erase("root_cause");
+    body["error"] = std::move(fields);
+  } else {
+    body = WriteJson(*response, item.write);
+    body["status"] = WriteHttpStatus(*response);
+  }
+  return Json{{item.action, std::move(body)}};
+}
+
+}  // namespace
+
+absl::StatusOr<Reply> RestServer::Impl::Bulk(const Ctx& c,
+                                             const std::string& default_index) {
+  absl::Time start = absl::Now();
+  const std::string& text = c.req.body;
+  if (text.empty()) return BodyRequired();
+  if (text.back() != '\n') {
+    return IllegalArgument(
+        "The bulk request must be terminated by a newline [\\n]");
+  }
+  std::vector<std::string> lines = absl::StrSplit(text, '\n');
+  lines.pop_back();  // after the final newline
+  std::vector<BulkItem> items;
+  std::vector<std::string> validation;
+  for (size_t i = 0; i < lines.size(); ++i) {
+    const int line_number = static_cast<int>(i) + 1;
+    if (IsBlank(lines[i])) continue;
+    std::optional<Json> action_line = ParseJson(lines[i]);
+    if (!action_line.has_value()) {
+      return EsStatus(
+          absl::StatusCode::kInvalidArgument, "x_content_parse_exception",
+          absl::StrCat("[", line_number,
+                       ":1] Malformed action/metadata line: not valid JSON"));
+    }
+    if (!action_line->is_object() || action_line->size() != 1) {
+      return MalformedLine(line_number,
+                           absl::StrCat("expected START_OBJECT but found [",
+                                        TokenName(*action_line), "]"));
+    }
+    BulkItem item;
+    item.action = action_line->begin().key();
+    const Json& meta = action_line->begin().value();
+    if (item.action == "index") {
+      item.write.set_kind(pb::WriteRequest::INDEX);
+    } else if (item.action == "create") {
+      item.write.set_kind(pb::WriteRequest::CREATE);
+    } else if (item.action == "update") {
+      item.write.set_kind(pb::WriteRequest::UPDATE);
+    } else if (item.action == "delete") {
+      item.write.set_kind(pb::WriteRequest_Kind_DELETE);
+    } else {
+      return MalformedLine(
+          line_number,
+          absl::StrCat("expected field [create], [delete], [index] or "
+                       "[update] but found [",
+                       item.action, "]"));
+    }
+    if (!meta.is_object()) {
+      return MalformedLine(line_number,
+                           absl::StrCat("expected START_OBJECT but found [",
+                                        TokenName(meta), "]"));
+    }
+    std::string index = default_index;
+    for (auto it = meta.begin(); it != meta.end(); ++it) {
+      const std::string& key = it.key();
+      const Json& value = it.value();
+      auto as_long = [&](int64_t* out) -> absl::Status {
+        if (std::optional<int64_t> n = JsonInteger(value)) {
+          *out = *n;
+          return absl::OkStatus();
+        }
+        return IllegalArgument(absl::StrCat("Failed to parse [", key,
+                                            "] of action/metadata line [",
+                                            line_number, "]"));
+      };
+      if (key == "_index" && value.is_string()) {
+        index = value.get<std::string>();
+      } else if (key == "_id" && (value.is_string() || value.is_number())) {
+        item.write.set_id(value.is_string() ? value.get<std::string>()
+                                            : value.dump());
+      } else if (key == "if_seq_no") {
+        int64_t n = 0;
+        RETURN_IF_ERROR(as_long(&n));
+        item.write.set_if_seq_no(n);
+      } else if (key == "if_primary_term") {
+        int64_t n = 0;
+        RETURN_IF_ERROR(as_long(&n));
+        item.write.set_if_primary_term(n);
+      } else if (key == "version") {
+        int64_t n = 0;
+        RETURN_IF_ERROR(as_long(&n));
+        item.write.set_version(n);
+      } else if (key == "retry_on_conflict") {
+        int64_t n = 0;
+        RETURN_IF_ERROR(as_long(&n));
+        item.write.set_retry_on_conflict(static_cast<int32_t>(n));
+      } else if (key == "version_type" && value.is_string()) {
+        std::string type = value.get<std::string>();
+        if (type == "external") {
+          item.write.set_version_type(pb::VERSION_EXTERNAL);
+        } else if (type == "external_gte") {
+          item.write.set_version_type(pb::VERSION_EXTERNAL_GTE);
+        } else if (type != "internal") {
+          return IllegalArgument(
+              absl::StrCat("No version type match [", type, "]"));
+        }
+      } else if (key == "routing" || key == "require_alias" ||
+                 key == "pipeline" || key == "dynamic_templates" ||
+                 key == "require_data_stream" || key == "_source") {
+        // Accepted and ignored: seqsim routes by _id only.
+      } else {
+        return IllegalArgument(
+            absl::StrCat("Action/metadata line [", line_number,
+                         "] contains an unknown parameter [", key, "]"));
+      }
+    }
+    item.write.set_index(index);
+    if (index.empty()) validation.push_back("index is missing");
+    if (item.write.id().empty()) {
+      if (item.write.kind() == pb::WriteRequest::INDEX ||
+          item.write.kind() == pb::WriteRequest::CREATE) {
+        item.write.set_id(rest::GenerateId());
+        item.write.set_auto_generated_id(true);
+        item.write.set_kind(pb::WriteRequest::CREATE);
+      } else {
+        validation.push_back("id is missing");
+      }
+    }
+    if (!index.empty()) item.error = rest::ValidateIndexName(index);
+    if (item.write.kind() != pb::WriteRequest_Kind_DELETE) {
+      ++i;
+      if (i >= lines.size()) {
+        validation.push_back("source is missing");
+        items.push_back(std::move(item));
+        break;
+      }
+      std::optional<Json> source = ParseJson(lines[i]);
+      if (item.write.kind() == pb::WriteRequest::UPDATE) {
+        if (!source.has_value()) {
+          return EsStatus(
+              absl::StatusCode::kInvalidArgument, "x_content_parse_exception",
+              absl::StrCat("[", i + 1, ":1] failed to parse update request"));
+        }
+        RETURN_IF_ERROR(ParseUpdateBody(*source, item.write));
+      } else if (!source.has_value() || !source->is_object()) {
+        if (!item.error.has_value()) item.error = DocumentUnparsable();
+      } else {
+        item.write.set_source(lines[i]);
+      }
+    }
+    items.push_back(std::move(item));
+  }
+  if (items.empty()) validation.push_back("no requests added");
+  if (!validation.empty()) return ValidationFailed(validation);
+
+  pb::Envelope request;
+  std::vector<int> sent;  // positions in `items` of the forwarded requests
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (items[i].error.has_value()) continue;
+    *request.mutable_bulk()->add_items() = items[i].write;
+    sent.push_back(static_cast<int>(i));
+  }
+  pb::BulkResponse response;
+  if (!sent.empty()) {
+    ASSIGN_OR_RETURN(pb::Envelope reply, Call(std::move(request)));
+    if (!reply.has_bulk_response()) {
+      return absl::InternalError("node answered a bulk with another message");
+    }
+    response = reply.bulk_response();
+  }
+  std::vector<const pb::WriteResponse*> answers(items.size(), nullptr);
+  std::vector<pb::WriteResponse> lost(items.size());
+  for (size_t k = 0; k < sent.size(); ++k) {
+    if (k < static_cast<size_t>(response.items_size())) {
+      answers[sent[k]] = &response.items(k);
+    } else {
+      *lost[sent[k]].mutable_error() = rest::MakeError(
+          500, "exception", "the node returned no answer for this item");
+      answers[sent[k]] = &lost[sent[k]];
+    }
+  }
+  Reply out;
+  Json json_items = Json::array();
+  bool errors = false;
+  for (size_t i = 0; i < items.size(); ++i) {
+    Json item = BulkItemJson(items[i], answers[i]);
+    int status = item.begin().value()["status"].get<int>();
+    if (item.begin().value().contains("error")) errors = true;
+    (void)status;
+    json_items.push_back(std::move(item));
+  }
+  out.body["errors"] = errors;
+  out.body["took"] = std::max<int64_t>(
+      response.took_ms(), absl::ToInt64Milliseconds(absl::Now() - start));
+  out.body["items"] = std::move(json_items);
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------
+// Search
+
+namespace {
+
+absl::Status ParsingError(const std::string& reason) {
+  return EsStatus(absl::StatusCode::kInvalidArgument, "parsing_exception",
+                  reason);
+}
+
+absl::Status ParseQuery(const Json& query, pb::Query& out) {
+  if (!query.is_object() || query.size() != 1) {
+    return ParsingError(
+        "[query] malformed query, expected exactly one query object");
+  }
+  const std::string& name = query.begin().key();
+  const Json& body = query.begin().value();
+  if (name == "match_all") {
+    out.mutable_match_all();
+  } else if (name == "ids") {
+    if (!body.is_object() || !body.contains("values") ||
+        !body["values"].is_array()) {
+      return ParsingError("[ids] query malformed, no [values] array");
+    }
+    for (const Json& value : body["values"]) {
+      if (value.is_string()) {
+        out.mutable_ids()->add_values(value.get<std::string>());
+      } else if (value.is_number()) {
+        out.mutable_ids()->add_values(value.dump());
+      } else {
+        return ParsingError("[ids] query values must be strings");
+      }
+    }
+  } else if (name == "term") {
+    if (!body.is_object() || body.size() != 1) {
+      return ParsingError("[term] query doesn't support multiple fields");
+    }
+    const std::string& field = body.begin().key();
+    Json value = body.begin().value();
+    if (value.is_object()) {
+      if (!value.contains("value")) {
+        return ParsingError(
+            "[term] query does not support a value-less object");
+      }
+      value = value["value"];
+    }
+    if (value.is_object() || value.is_array() || value.is_null()) {
+      return ParsingError("[term] query does not support array of values");
+    }
+    out.mutable_term()->set_field(field);
+    out.mutable_term()->set_value_json(value.dump());
+  } else {
+    return ParsingError(absl::StrCat("unknown query [", name, "]"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<Reply> RestServer::Impl::Search(const Ctx& c,
+                                               const std::string& indices) {
+  pb::SearchRequest search;
+  if (!indices.empty() && indices != "_all" && indices != "*") {
+    for (absl::string_view index :
+         absl::StrSplit(indices, ',', absl::SkipEmpty())) {
+      search.add_indices(std::string(index));
+    }
+  }
+  int64_t size = 10, from = 0;
+  bool seq_no_primary_term = false, version = false, total_as_int = false;
+  search.mutable_query()->mutable_match_all();
+  if (!IsBlank(c.req.body)) {
+    std::optional<Json> body = ParseJson(c.req.body);
+    if (!body.has_value() || !body->is_object()) return BodyUnparsable();
+    for (auto it = body->begin(); it != body->end(); ++it) {
+      const std::string& key = it.key();
+      const Json& value = it.value();
+      auto integer = [&](int64_t* out) -> absl::Status {
+        std::optional<int64_t> n = JsonInteger(value);
+        if (!n.has_value()) {
+          return ParsingError(
+              absl::StrCat("[", key, "] failed to parse field"));
+        }
+        *out = *n;
+        return absl::OkStatus();
+      };
+      if (key == "query") {
+        search.clear_query();
+        RETURN_IF_ERROR(ParseQuery(value, *search.mutable_query()));
+      } else if (key == "size") {
+        RETURN_IF_ERROR(integer(&size));
+      } else if (key == "from") {
+        RETURN_IF_ERROR(integer(&from));
+      } else if (key == "seq_no_primary_term" || key == "version") {
+        if (!value.is_boolean()) {
+          return ParsingError(
+              absl::StrCat("[", key, "] failed to parse field"));
+        }
+        (key == "version" ? version : seq_no_primary_term) = value.get<bool>();
+      } else if (key == "track_total_hits" || key == "_source" ||
+                 key == "timeout" || key == "stored_fields" ||
+                 key == "explain" || key == "min_score") {
+        // Accepted; seqsim always counts every hit and returns the whole
+        // source.
+      } else {
+        return ParsingError(absl::StrCat("Unknown key for a ", TokenName(value),
+                                         " in [", key, "]."));
+      }
+    }
+  }
+  if (c.Has("size")) {
+    ASSIGN_OR_RETURN(size, rest::ParseInt("size", c.Param("size")));
+  }
+  if (c.Has("from")) {
+    ASSIGN_OR_RETURN(from, rest::ParseInt("from", c.Param("from")));
+  }
+  if (c.Has("seq_no_primary_term")) {
+    ASSIGN_OR_RETURN(
+        seq_no_primary_term,
+        rest::ParseBool("seq_no_primary_term", c.Param("seq_no_primary_term")));
+  }
+  if (c.Has("version")) {
+    ASSIGN_OR_RETURN(version, rest::ParseBool("version", c.Param("version")));
+  }
+  ASSIGN_OR_RETURN(total_as_int, BoolParam(c, "rest_total_hits_as_int", false));
+  if (size < 0) {
+    return IllegalArgument(absl::StrCat(
+        "[size] parameter cannot be negative, found [", size, "]"));
+  }
+  if (from < 0) {
+    return IllegalArgument(absl::StrCat(
+        "[from] parameter cannot be negative but was [", from, "]"));
+  }
+  if (from + size > 10000) {
+    return IllegalArgument(
+        absl::StrCat("Result window is too large, from + size must be less "
+                     "than or equal to: [10000] but "
+                     "was [",
+                     from + size, "]."));
+  }
+  search.set_size(static_cast<int32_t>(size));
+  search.set_from(static_cast<int32_t>(from));
+  pb::Envelope request;
+  *request.mutable_search() = search;
+  ASSIGN_OR_RETURN(pb::Envelope reply, Call(std::move(request)));
+  if (!reply.has_search_response()) {
+    return absl::InternalError("node answered a search with another message");
+  }
+  const pb::SearchResponse& response = reply.search_response();
+  if (HasError(response.error())) return ErrorReply(response.error());
+  Reply out;
+  out.body["took"] = response.took_ms();
+  out.body["timed_out"] = false;
+  Json shards = Json::object();
+  shards["total"] = response.shards().total();
+  shards["successful"] = response.shards().successful();
+  shards["skipped"] = 0;
+  shards["failed"] = response.shards().failed();
+  out.body["_shards"] = std::move(shards);
+  Json hits = Json::object();
+  if (total_as_int) {
+    hits["total"] = response.total();
+  } else {
+    hits["total"] = Json{{"value", response.total()}, {"relation", "eq"}};
+  }
+  hits["max_score"] = response.hits_size() > 0 ? Json(1.0) : Json(nullptr);
+  Json list = Json::array();
+  for (const pb::SearchHit& hit : response.hits()) {
+    Json h = Json::object();
+    h["_index"] = hit.index();
+    h["_id"] = hit.id();
+    if (version) h["_version"] = hit.version();
+    if (seq_no_primary_term) {
+      h["_seq_no"] = hit.seq_no();
+      h["_primary_term"] = hit.primary_term();
+    }
+    h["_score"] = 1.0;
+    h["_source"] = SourceJson(hit.source());
+    list.push_back(std::move(h));
+  }
+  hits["hits"] = std::move(list);
+  out.body["hits"] = std::move(hits);
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------
+// Indices
+
+absl::StatusOr<Reply> RestServer::Impl::CreateIndex(const Ctx& c) {
+  if (std::optional<pb::Error> bad = rest::ValidateIndexName(c.Index())) {
+    return ErrorReply(*bad);
+  }
+  pb::CreateIndexRequest create;
+  create.set_index(c.Index());
+  create.set_number_of_replicas(-1);
+  if (!IsBlank(c.req.body)) {
+    std::optional<Json> body = ParseJson(c.req.body);
+    if (!body.has_value() || !body->is_object()) return BodyUnparsable();
+    for (auto it = body->begin(); it != body->end(); ++it) {
+      if (it.key() == "mappings" || it.key() == "aliases")
+        continue;  // accepted, unused
+      if (it.key() != "settings") {
+        return EsStatus(
+            absl::StatusCode::kInvalidArgument, "parse_exception",
+            absl::StrCat("unknown key [", it.key(), "] for create index"));
+      }
+      if (!it.value().is_object()) return BodyUnparsable();
+      // Flatten {"index": {...}} and "index.x" into plain setting names.
+      std::vector<std::pair<std::string, Json>> settings;
+      for (auto s = it.value().begin(); s != it.value().end(); ++s) {
+        if (s.key() == "index" && s.value().is_object()) {
+          for (auto n = s.value().begin(); n != s.value().end(); ++n) {
+            settings.emplace_back(n.key(), n.value());
+          }
+        } else {
+          std::string name = s.key();
+          if (absl::StartsWith(name, "index."))
+            name = name.substr(strlen("index."));
+          settings.emplace_back(name, s.value());
+        }
+      }
+      for (const auto& [name, value] : settings) {
+        if (name != "number_of_shards" && name != "number_of_replicas")
+          continue;
+        std::optional<int64_t> n = JsonInteger(value);
+        const int64_t minimum = name == "number_of_shards" ? 1 : 0;
+        if (!n.has_value() || *n < minimum || *n > 1024) {
+          std::string shown =
+              value.is_string() ? value.get<std::string>() : value.dump();
+          return IllegalArgument(absl::StrCat(
+              "Failed to parse value [", shown, "] for setting [index.", name,
+              "] must be ", n.has_value() && *n > 1024 ? "<= 1024" : "",
+              n.has_value() && *n > 1024 ? "" : absl::StrCat(">= ", minimum)));
+        }
+        if (name == "number_of_shards") {
+          create.set_number_of_shards(static_cast<int32_t>(*n));
+        } else {
+          create.set_number_of_replicas(static_cast<int32_t>(*n));
+        }
+      }
+    }
+  }
+  pb::Envelope request;
+  *request.mutable_create_index() = create;
+  ASSIGN_OR_RETURN(pb::Envelope reply, Call(std::move(request)));
+  if (!reply.has_create_index_response()) {
+    return absl::InternalError(
+        "node answered create_index with another message");
+  }
+  const pb::CreateIndexResponse& response = reply.create_index_response();
+  if (HasError(response.error())) return ErrorReply(response.error());
+  Reply out;
+  out.body["acknowledged"] = response.acknowledged();
+  out.body["shards_acknowledged"] = response.shards_acknowledged();
+  out.body["index"] = response.index().empty() ? c.Index() : response.index();
+  return out;
+}
+
+absl::StatusOr<Reply> RestServer::Impl::DeleteIndex(const Ctx& c) {
+  pb::Envelope request;
+  request.mutable_delete_index()->set_index(c.Index());
+  ASSIGN_OR_RETURN(pb::Envelope reply, Call(std::move(request)));
+  if (!reply.has_delete_index_response()) {
+    return absl::InternalError(
+        "node answered delete_index with another message");
+  }
+  const pb::DeleteIndexResponse& response = reply.delete_index_response();
+  if (HasError(response.error())) return ErrorReply(response.error());
+  Reply out;
+  out.body["acknowledged"] = response.acknowledged();
+  return out;
+}
+
+absl::StatusOr<Reply> RestServer::Impl::GetIndex(const Ctx& c) {
+  ASSIGN_OR_RETURN(pb::ClusterState state, GetState());
+  pb::Error missing;
+  auto indices = ResolveIndices(state, c.Index(), &missing);
+  if (!indices.ok()) return ErrorReply(missing);
+  Reply out;
+  for (const pb::IndexMeta* index : *indices) {
+    Json settings = Json::object();
+    settings["creation_date"] = absl::StrCat(index->creation_date_ms());
+    settings["number_of_shards"] =
+        absl::StrCat(std::max(1, index->number_of_shards()));
+    settings["number_of_replicas"] = absl::StrCat(index->number_of_replicas());
+    settings["uuid"] = index->uuid();
+    settings["version"] = Json{{"created", "8500003"}};
+    settings["provided_name"] = index->name();
+    Json entry = Json::object();
+    entry["aliases"] = Json::object();
+    entry["mappings"] = Json::object();
+    entry["settings"] = Json{{"index", std::move(settings)}};
+    out.body[index->name()] = std::move(entry);
+  }
+  return out;
+}
+
+absl::StatusOr<Reply> RestServer::Impl::Refresh(const Ctx& c,
+                                                const std::string& indices) {
+  (void)c;
+  ASSIGN_OR_RETURN(pb::ClusterState state, GetState());
+  pb::Error missing;
+  auto resolved = ResolveIndices(state, indices, &missing);
+  if (!resolved.ok()) return ErrorReply(missing);
+  int total = 0, successful = 0;
+  for (const pb::IndexMeta* index : *resolved) {
+    total += std::max(1, index->number_of_shards()) *
+             (1 + index->number_of_replicas());
+    for (const pb::ShardRouting& shard : index->shards()) {
+      for (const pb::ShardCopy& copy : shard.copies()) {
+        if (copy.state() == pb::ShardCopy::STARTED) ++successful;
+      }
+    }
+  }
+  Reply out;
+  out.body["_shards"] =
+      Json{{"total", total}, {"successful", successful}, {"failed", 0}};
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------
+// _cat
+
+namespace {
+
+struct CatColumn {
+  std::string name;
+  std::vector<std::string> aliases;
+  bool numeric;
+};
+using CatRow = std::map<std::string, std::optional<std::string>>;
+
+absl::StatusOr<Reply> CatTable(const Ctx& c,
+                               const std::vector<CatColumn>& columns,
+                               const std::vector<std::string>& defaults,
+                               const std::vector<CatRow>& rows) {
+  std::vector<const CatColumn*> shown;
+  auto find = [&](const std::string& name) -> const CatColumn* {
+    for (const CatColumn& column : columns) {
+      if (column.name == name) return &column;
+      for (const std::string& alias : column.aliases) {
+        if (alias == name) return &column;
+      }
+    }
+    return nullptr;
+  };
+  if (c.Has("h")) {
+    for (absl::string_view raw :
+         absl::StrSplit(c.Param("h"), ',', absl::SkipEmpty())) {
+      std::string name(absl::StripAsciiWhitespace(raw));
+      const CatColumn* column = find(name);
+      if (column == nullptr) {
+        return IllegalArgument(absl::StrCat("Unknown header [", name, "]"));
+      }
+      shown.push_back(column);
+    }
+  } else {
+    for (const std::string& name : defaults) shown.push_back(find(name));
+  }
+  std::string format = c.Has("format") ? c.Param("format") : "text";
+  if (format == "json") {
+    Reply out;
+    out.body = Json::array();
+    for (const CatRow& row : rows) {
+      Json object = Json::object();
+      for (const CatColumn* column : shown) {
+        auto it = row.find(column->name);
+        object[column->name] = it != row.end() && it->second.has_value()
+                                   ? Json(*it->second)
+                                   : Json(nullptr);
+      }
+      out.body.push_back(std::move(object));
+    }
+    return out;
+  }
+  if (format != "text" && format != "txt") {
+    return IllegalArgument(absl::StrCat("Unsupported format [", format, "]"));
+  }
+  ASSIGN_OR_RETURN(bool header, BoolParam(c, "v", false));
+  std::vector<std::vector<std::string>> table;
+  if (header) {
+    std::vector<std::string> names;
+    for (const CatColumn* column : shown) names.push_back(column->name);
+    table.push_back(names);
+  }
+  for (const CatRow& row : rows) {
+    std::vector<std::string> cells;
+    for (const CatColumn* column : shown) {
+      auto it = row.find(column->name);
+      cells.push_back(it != row.end() && it->second.has_value() ? *it->second
+                                                                : "");
+    }
+    table.push_back(cells);
+  }
+  std::vector<size_t> widths(shown.size(), 0);
+  for (const auto& cells : table) {
+    for (size_t i = 0; i < cells.size(); ++i)
+      widths[i] = std::max(widths[i], cells[i].size());
+  }
+  std::string text;
+  for (size_t r = 0; r < table.size(); ++r) {
+    std::string line;
+    for (size_t i = 0; i < shown.size(); ++i) {
+      const std::string& cell = table[r][i];
+      std::string pad(widths[i] - cell.size(), ' ');
+      bool right = shown[i]->numeric && !(header && r == 0);
+      std::string padded = right ? pad + cell : cell + pad;
+      if (i > 0) line += " ";
+      line += padded;
+    }
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    text += line + "\n";
+  }
+  Reply out;
+  out.text = text;
+  return out;
+}
+
+std::string Str(int64_t value) { return absl::StrCat(value); }
+
+}  // namespace
+
+absl::StatusOr<Reply> RestServer::Impl::CatShards(const Ctx& c,
+                                                  const std::string& indices) {
+  ASSIGN_OR_RETURN(pb::ClusterState state, GetState());
+  pb::Error missing;
+  auto resolved = ResolveIndices(state, indices, &missing);
+  if (!resolved.ok()) return ErrorReply(missing);
+  std::map<std::string, pb::NodeStatusResponse> statuses = NodeStatuses(state);
+  std::map<std::string, std::string> ips;
+  for (const pb::NodeInfo& node : state.nodes())
+    ips[node.id()] = HostOf(node.rest_address());
+  std::vector<CatRow> rows;
+  for (const pb::IndexMeta* index : *resolved) {
+    std::vector<const pb::ShardRouting*> shards;
+    for (const pb::ShardRouting& shard : index->shards())
+      shards.push_back(&shard);
+    std::sort(shards.begin(), shards.end(),
+              [](auto* a, auto* b) { return a->shard() < b->shard(); });
+    for (const pb::ShardRouting* shard : shards) {
+      bool has_primary = false;
+      int assigned = 0;
+      std::vector<const pb::ShardCopy*> copies;
+      for (const pb::ShardCopy& copy : shard->copies()) copies.push_back(&copy);
+      std::stable_sort(copies.begin(), copies.end(), [](auto* a, auto* b) {
+        return a->primary() && !b->primary();
+      });
+      for (const pb::ShardCopy* copy : copies) {
+        ++assigned;
+        has_primary = has_primary || copy->primary();
+        CatRow row;
+        row["index"] = index->name();
+        row["shard"] = Str(shard->shard());
+        row["prirep"] = std::string(copy->primary() ? "p" : "r");
+        row["state"] = copy->state() == pb::ShardCopy::STARTED ? "STARTED"
+                                                               : "INITIALIZING";
+        row["ip"] = ips[copy->node_id()];
+        row["node"] = copy->node_id();
+        auto status = statuses.find(copy->node_id());
+        if (status != statuses.end()) {
+          for (const pb::ShardStatus& s : status->second.shards()) {
+            if (s.index() != index->name() || s.shard() != shard->shard())
+              continue;
+            row["docs"] = Str(s.docs());
+            row["seq_no.max"] = Str(s.max_seq_no());
+            row["seq_no.local_checkpoint"] = Str(s.local_checkpoint());
+            row["seq_no.global_checkpoint"] = Str(s.global_checkpoint());
+          }
+        }
+        rows.push_back(std::move(row));
+      }
+      for (int i = assigned; i < 1 + index->number_of_replicas(); ++i) {
+        CatRow row;
+        row["index"] = index->name();
+        row["shard"] = Str(shard->shard());
+        row["prirep"] = std::string(has_primary ? "r" : "p");
+        has_primary = true;
+        row["state"] = "UNASSIGNED";
+        rows.push_back(std::move(row));
+      }
+    }
+  }
+  static const std::vector<CatColumn> kColumns = {
+      {"index", {"i", "idx"}, false},
+      {"shard", {"s", "sh"}, true},
+      {"prirep", {"p", "pr", "primaryOrReplica"}, false},
+      {"state", {"st"}, false},
+      {"docs", {"d", "dc"}, true},
+      {"store", {"sto"}, true},
+      {"ip", {}, false},
+      {"node", {"n"}, false},
+      {"seq_no.max", {"sqm", "maxSeqNo"}, true},
+      {"seq_no.local_checkpoint", {"sql", "localCheckpoint"}, true},
+      {"seq_no.global_checkpoint", {"sqg", "globalCheckpoint"}, true},
+  };
+  return CatTable(
+      c, kColumns,
+      {"index", "shard", "prirep", "state", "docs", "store", "ip", "node"},
+      rows);
+}
+
+absl::StatusOr<Reply> RestServer::Impl::CatIndices(const Ctx& c,
+                                                   const std::string& indices) {
+  ASSIGN_OR_RETURN(pb::ClusterState state, GetState());
+  pb::Error missing;
+  auto resolved = ResolveIndices(state, indices, &missing);
+  if (!resolved.ok()) return ErrorReply(missing);
+  std::map<std::string, pb::NodeStatusResponse> statuses = NodeStatuses(state);
+  std::vector<CatRow> rows;
+  for (const pb::IndexMeta* index : *resolved) {
+    int64_t docs = 0;
+    bool counted = false;
+    for (const pb::ShardRouting& shard : index->shards()) {
+      for (const pb::ShardCopy& copy : shard.copies()) {
+        if (!copy.primary()) continue;
+        auto status = statuses.find(copy.node_id());
+        if (status == statuses.end()) continue;
+        for (const pb::ShardStatus& s : status->second.shards()) {
+          if (s.index() == index->name() && s.shard() == shard.shard()) {
+            docs += s.docs();
+            counted = true;
+          }
+        }
+      }
+    }
+    CatRow row;
+    row["health"] = ComputeHealth(state, index->name()).status;
+    row["status"] = "open";
+    row["index"] = index->name();
+    row["uuid"] = index->uuid();
+    row["pri"] = Str(std::max(1, index->number_of_shards()));
+    row["rep"] = Str(index->number_of_replicas());
+    if (counted) row["docs.count"] = Str(docs);
+    row["docs.deleted"] = "0";
+    rows.push_back(std::move(row));
+  }
+  std::sort(rows.begin(), rows.end(), [](const CatRow& a, const CatRow& b) {
+    return a.at("index") < b.at("index");
+  });
+  static const std::vector<CatColumn> kColumns = {
+      {"health", {"h"}, false},
+      {"status", {"s"}, false},
+      {"index", {"i", "idx"}, false},
+      {"uuid", {"id"}, false},
+      {"pri", {"p", "shards.primary"}, true},
+      {"rep", {"r", "shards.replica"}, true},
+      {"docs.count", {"dc", "docsCount"}, true},
+      {"docs.deleted", {"dd", "docsDeleted"}, true},
+      {"store.size", {"ss", "storeSize"}, true},
+      {"pri.store.size", {}, true},
+  };
+  return CatTable(
+      c, kColumns,
+      {"health", "status", "index", "uuid", "pri", "rep", "docs.count",
+       "docs.deleted", "store.size", "pri.store.size"},
+      rows);
+}
+
+// ---------------------------------------------------------------------------------------
+// Cluster
+
+absl::StatusOr<Reply> RestServer::Impl::Health(const Ctx& c,
+                                               const std::string& index) {
+  std::string wanted;
+  if (c.Has("wait_for_status")) {
+    wanted = c.Param("wait_for_status");
+    if (wanted != "green" && wanted != "yellow" && wanted != "red") {
+      return IllegalArgument(
+          absl::StrCat("unknown cluster health status [", wanted, "]"));
+    }
+  }
+  absl::Duration timeout = absl::Seconds(30);
+  if (c.Has("timeout")) {
+    ASSIGN_OR_RETURN(timeout,
+                     rest::ParseTimeValue("timeout", c.Param("timeout")));
+  }
+  const absl::Time deadline = absl::Now() + timeout;
+  pb::ClusterState state;
+  ClusterHealth health;
+  bool satisfied = false;
+  while (true) {
+    ASSIGN_OR_RETURN(state, GetState());
+    bool index_known = index.empty();
+    if (!index_known) {
+      pb::Error missing;
+      index_known = ResolveIndices(state, index, &missing).ok();
+    }
+    if (index_known) {
+      health = ComputeHealth(state,
+                             index.find(',') == std::string::npos ? index : "");
+    } else {
+      health = ComputeHealth(state, "\x01no-such-index");
+      health.status = "red";
+    }
+    satisfied = wanted.empty() || (index_known && HealthRank(health.status) >=
+                                                      HealthRank(wanted));
+    if (satisfied || absl::Now() >= deadline) break;
+    absl::SleepFor(std::min(absl::Milliseconds(50), deadline - absl::Now()));
+  }
+  Reply out;
+  out.status = satisfied ? 200 : 408;
+  Json& body = out.body;
+  body["cluster_name"] = state.cluster_name().empty()
+                             ? dispatcher_->ClusterName()
+                             : state.cluster_name();
+  body["status"] = health.status.empty() ? "red" : health.status;
+  body["timed_out"] = !satisfied;
+  body["number_of_nodes"] = health.number_of_nodes;
+  body["number_of_data_nodes"] = health.number_of_data_nodes;
+  body["active_primary_shards"] = health.active_primary_shards;
+  body["active_shards"] = health.active_shards;
+  body["relocating_shards"] = 0;
+  body["initializing_shards"] = health.initializing_shards;
+  body["unassigned_shards"] = health.unassigned_shards;
+  body["delayed_unassigned_shards"] = 0;
+  body["number_of_pending_tasks"] = 0;
+  body["number_of_in_flight_fetch"] = 0;
+  body["task_max_waiting_in_queue_millis"] = 0;
+  const int total = health.active_shards + health.initializing_shards +
+                    health.unassigned_shards;
+  body["active_shards_percent_as_number"] =
+      total == 0 ? 100.0 : 100.0 * health.active_shards / total;
+  return out;
+}
+
+absl::StatusOr<Reply> RestServer::Impl::Root(const Ctx& c) {
+  (void)c;
+  std::string cluster_uuid = "_na_";
+  std::string cluster_name = dispatcher_->ClusterName();
+  absl::StatusOr<pb::ClusterState> state = GetState();
+  if (state.ok()) {
+    if (!state->cluster_uuid().empty()) cluster_uuid = state->cluster_uuid();
+    if (!state->cluster_name().empty()) cluster_name = state->cluster_name();
+  }
+  Reply out;
+  out.body["name"] = dispatcher_->NodeId();
+  out.body["cluster_name"] = cluster_name;
+  out.body["cluster_uuid"] = cluster_uuid;
+  Json version = Json::object();
+  version["number"] = "8.11.0";
+  version["build_flavor"] = "default";
+  version["build_type"] = "tar";
+  version["build_hash"] = "d9ec3fa628c7b0ba3d25692e277ba26814820b20";
+  version["build_date"] = "2023-11-04T10:04:57.184859352Z";
+  version["build_snapshot"] = false;
+  version["lucene_version"] = "9.8.0";
+  version["minimum_wire_compatibility_version"] = "7.17.0";
+  version["minimum_index_compatibility_version"] = "7.0.0";
+  out.body["version"] = std::move(version);
+  out.body["tagline"] = "You Know, for Search";
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------
+// Server lifecycle
+
+absl::Status RestServer::Impl::Start() {
+  server_ = std::make_unique<httplib::Server>();
+  const int threads = std::max(2, options_.threads);
+  server_->new_task_queue = [threads] {
+    return new httplib::ThreadPool(threads);
+  };
+  server_->set_default_headers({{"X-Elastic-Product", "Elasticsearch"}});
+  server_->set_payload_max_length(options_.max_body_bytes);
+  server_->set_keep_alive_timeout(5);
+  auto serve = [this](const httplib::Request& req, httplib::Response& res) {
+    Serve(req, res);
+  };
+  server_->Get(".*", serve);
+  server_->Post(".*", serve);
+  server_->Put(".*", serve);
+  server_->Delete(".*", serve);
+  server_->Patch(".*", serve);
+  server_->Options(".*", serve);
+  const size_t max_body = options_.max_body_bytes;
+  server_->set_error_handler(httplib::Server::HandlerWithResponse(
+      [max_body](const httplib::Request& req, httplib::Response& res) {
+        if (!res.body.empty())
+          return httplib::Server::HandlerResponse::Unhandled;
+        pb::Error error;
+        if (res.status == 413) {
+          error = rest::MakeError(
+              413, "content_too_long_exception",
+              absl::StrCat("request body is too large, the maximum is [",
+                           max_body, "] bytes"));
+        } else {
+          error = rest::MakeError(res.status, "illegal_argument_exception",
+                                  absl::StrCat("malformed HTTP request [",
+                                               req.method, " ", req.path, "]"));
+        }
+        res.set_content(rest::ErrorBody(error).dump(),
+                        "application/json; charset=UTF-8");
+        return httplib::Server::HandlerResponse::Handled;
+      }));
+  server_->set_exception_handler([](const httplib::Request&,
+                                    httplib::Response& res,
+                                    std::exception_ptr ep) {
+    std::string what = "unknown error";
+    try {
+      std::rethrow_exception(ep);
+    } catch (const std::exception& e) {
+      what = e.what();
+    } catch (...) {
+    }
+    spdlog::warn("rest: request failed with an exception: {}", what);
+    pb::Error error = rest::MakeError(500, "exception", what);
+    res.status = 500;
+    res.set_content(rest::ErrorBody(error).dump(-1, ' ', false,
+                                                Json::error_handler_t::replace),
+                    "application/json; charset=UTF-8");
+  });
+  if (options_.port == 0) {
+    port_ = server_->bind_to_any_port(options_.host);
+    if (port_ <= 0) {
+      return absl::UnavailableError(
+          absl::StrCat("REST: cannot bind any port on ", options_.host));
+    }
+  } else {
+    if (!server_->bind_to_port(options_.host.c_str(), options_.port)) {
+      return absl::UnavailableError(
+          absl::StrCat("REST: cannot listen on ", options_.host, ":",
+                       options_.port, " (port in use or address unavailable)"));
+    }
+    port_ = options_.port;
+  }
+  thread_ = std::thread([this] { server_->listen_after_bind(); });
+  return absl::OkStatus();
+}
+
+void RestServer::Impl::Stop() {
+  if (server_ == nullptr) return;
+  server_->stop();
+  if (thread_.joinable()) thread_.join();
+  server_.reset();
+}
+
+RestServer::RestServer(Dispatcher* dispatcher, RestOptions options)
+    : impl_(std::make_unique<Impl>(dispatcher, std::move(options))) {}
+RestServer::~RestServer() { impl_->Stop(); }
+absl::Status RestServer::Start() { return impl_->Start(); }
+void RestServer::Stop() { impl_->Stop(); }
+int RestServer::port() const { return impl_->port(); }
+
+}  // namespace seqsim

@@ -1,0 +1,287 @@
+#include "node/rest/rest_util.h"
+
+#include <random>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "common/es_error.h"
+
+namespace seqsim::rest {
+namespace {
+
+void AddErrorFields(const pb::Error& error, Json& out) {
+  out["type"] = error.type();
+  out["reason"] = error.reason();
+  if (error.type() == "index_not_found_exception" && !error.index().empty()) {
+    out["resource.type"] = "index_or_alias";
+    out["resource.id"] = error.index();
+  }
+  if (!error.index().empty() || !error.index_uuid().empty()) {
+    out["index_uuid"] =
+        error.index_uuid().empty() ? "_na_" : error.index_uuid();
+  }
+  if (!error.shard().empty()) out["shard"] = error.shard();
+  if (!error.index().empty()) out["index"] = error.index();
+}
+
+void Pretty(const Json& value, int depth, std::string& out) {
+  const std::string indent(2 * (depth + 1), ' ');
+  const std::string closing(2 * depth, ' ');
+  if (value.is_object()) {
+    if (value.empty()) {
+      out += "{ }";
+      return;
+    }
+    out += "{\n";
+    bool first = true;
+    for (auto it = value.begin(); it != value.end(); ++it) {
+      if (!first) out += ",\n";
+      first = false;
+      out += indent;
+      out += Json(it.key()).dump();
+      out += " : ";
+      Pretty(it.value(), depth + 1, out);
+    }
+    out += "\n" + closing + "}";
+  } else if (value.is_array()) {
+    if (value.empty()) {
+      out += "[ ]";
+      return;
+    }
+    out += "[\n";
+    bool first = true;
+    for (const Json& element : value) {
+      if (!first) out += ",\n";
+      first = false;
+      out += indent;
+      Pretty(element, depth + 1, out);
+    }
+    out += "\n" + closing + "]";
+  } else {
+    out += value.dump(-1, ' ', false, Json::error_handler_t::replace);
+  }
+}
+
+// Glob match with `*` for any run of characters.
+bool Glob(absl::string_view pattern, absl::string_view text) {
+  size_t p = 0, t = 0, star = absl::string_view::npos, mark = 0;
+  while (t < text.size()) {
+    if (p < pattern.size() && pattern[p] == '*') {
+      star = p++;
+      mark = t;
+    } else if (p < pattern.size() && pattern[p] == text[t]) {
+      ++p;
+      ++t;
+    } else if (star != absl::string_view::npos) {
+      p = star + 1;
+      t = ++mark;
+    } else {
+      return false;
+    }
+  }
+  while (p < pattern.size() && pattern[p] == '*') ++p;
+  return p == pattern.size();
+}
+
+using Path = std::vector<std::string>;
+
+std::optional<Json> Filter(const Json& value, const std::vector<Path>& paths) {
+  for (const Path& path : paths) {
+    if (path.empty()) return value;
+  }
+  if (value.is_array()) {
+    Json out = Json::array();
+    for (const Json& element : value) {
+      if (std::optional<Json> kept = Filter(element, paths)) {
+        out.push_back(std::move(*kept));
+      }
+    }
+    if (out.empty()) return std::nullopt;
+    return out;
+  }
+  if (!value.is_object()) return std::nullopt;
+  Json out = Json::object();
+  for (auto it = value.begin(); it != value.end(); ++it) {
+    std::vector<Path> next;
+    for (const Path& path : paths) {
+      if (path[0] == "**") {
+        next.push_back(path);  // `**` keeps matching deeper
+        if (path.size() == 1) {
+          next.push_back(Path());
+        } else if (Glob(path[1], it.key())) {
+          next.push_back(Path(path.begin() + 2, path.end()));
+        }
+      } else if (Glob(path[0], it.key())) {
+        next.push_back(Path(path.begin() + 1, path.end()));
+      }
+    }
+    if (next.empty()) continue;
+    if (std::optional<Json> kept = Filter(it.value(), next)) {
+      out[it.key()] = std::move(*kept);
+    }
+  }
+  if (out.empty()) return std::nullopt;
+  return out;
+}
+
+}  // namespace
+
+pb::Error MakeError(int status, const std::string& type,
+                    const std::string& reason) {
+  pb::Error error;
+  error.set_status(status);
+  error.set_type(type);
+  error.set_reason(reason);
+  return error;
+}
+
+Json ErrorBody(const pb::Error& error) {
+  Json cause = Json::object();
+  AddErrorFields(error, cause);
+  Json inner = Json::object();
+  inner["root_cause"] = Json::array({cause});
+  AddErrorFields(error, inner);
+  Json body = Json::object();
+  body["error"] = std::move(inner);
+  body["status"] = error.status() == 0 ? 500 : error.status();
+  return body;
+}
+
+std::string EsPretty(const Json& value) {
+  std::string out;
+  Pretty(value, 0, out);
+  out += "\n";
+  return out;
+}
+
+Json FilterPath(const Json& value, const std::string& filter_path) {
+  std::vector<Path> paths;
+  for (absl::string_view raw : absl::StrSplit(filter_path, ',')) {
+    absl::string_view trimmed = absl::StripAsciiWhitespace(raw);
+    if (trimmed.empty() || trimmed[0] == '-')
+      continue;  // exclusions: not supported
+    paths.push_back(absl::StrSplit(trimmed, '.'));
+  }
+  if (paths.empty()) return value;
+  std::optional<Json> kept = Filter(value, paths);
+  if (!kept.has_value()) return Json::object();
+  return *kept;
+}
+
+std::optional<std::string> InvalidIndexNameReason(const std::string& name) {
+  std::string why;
+  if (name.empty()) {
+    why = "must not be empty";
+  } else if (name.find_first_of("\\/*?\"<>| ,") != std::string::npos) {
+    why =
+        "must not contain the following characters [' "
+        "','\"','*',',','/','<','>','?','\\','|']";
+  } else if (name.find('#') != std::string::npos) {
+    why = "must not contain '#'";
+  } else if (name.find(':') != std::string::npos) {
+    why = "must not contain ':'";
+  } else if (name[0] == '_' || name[0] == '-' || name[0] == '+') {
+    why = "must not start with '_', '-', or '+'";
+  } else if (name.size() > 255) {
+    why = absl::StrCat("index name is too long, (", name.size(), " > 255)");
+  } else if (name == "." || name == "..") {
+    why = "must not be '.' or '..'";
+  } else if (absl::AsciiStrToLower(name) != name) {
+    why = "must be lowercase";
+  } else {
+    return std::nullopt;
+  }
+  return absl::StrCat("Invalid index name [", name, "], ", why);
+}
+
+std::optional<pb::Error> ValidateIndexName(const std::string& name) {
+  std::optional<std::string> reason = InvalidIndexNameReason(name);
+  if (!reason.has_value()) return std::nullopt;
+  pb::Error error = MakeError(400, "invalid_index_name_exception", *reason);
+  error.set_index(name);
+  error.set_index_uuid("_na_");
+  return error;
+}
+
+absl::StatusOr<int64_t> ParseLong(const std::string& key,
+                                  const std::string& value) {
+  int64_t parsed = 0;
+  if (value.empty() || value[0] == ' ' || !absl::SimpleAtoi(value, &parsed)) {
+    return IllegalArgument(absl::StrCat("Failed to parse long parameter [", key,
+                                        "] with value [", value, "]"));
+  }
+  return parsed;
+}
+
+absl::StatusOr<int32_t> ParseInt(const std::string& key,
+                                 const std::string& value) {
+  int32_t parsed = 0;
+  if (value.empty() || value[0] == ' ' || !absl::SimpleAtoi(value, &parsed)) {
+    return IllegalArgument(absl::StrCat("Failed to parse int parameter [", key,
+                                        "] with value [", value, "]"));
+  }
+  return parsed;
+}
+
+absl::StatusOr<bool> ParseBool(const std::string& key,
+                               const std::string& value) {
+  (void)key;
+  if (value.empty() || value == "true") return true;
+  if (value == "false") return false;
+  return IllegalArgument(
+      absl::StrCat("Failed to parse value [", value,
+                   "] as only [true] or [false] are allowed."));
+}
+
+absl::StatusOr<absl::Duration> ParseTimeValue(const std::string& key,
+                                              const std::string& value) {
+  if (value == "-1") return absl::InfiniteDuration();
+  if (value == "0") return absl::ZeroDuration();
+  struct Unit {
+    const char* suffix;
+    absl::Duration scale;
+  };
+  // Longest suffixes first so "ms" is not read as "s".
+  static const Unit kUnits[] = {
+      {"nanos", absl::Nanoseconds(1)}, {"micros", absl::Microseconds(1)},
+      {"ms", absl::Milliseconds(1)},   {"s", absl::Seconds(1)},
+      {"m", absl::Minutes(1)},         {"h", absl::Hours(1)},
+      {"d", absl::Hours(24)},
+  };
+  for (const Unit& unit : kUnits) {
+    if (!absl::EndsWith(value, unit.suffix)) continue;
+    std::string number = value.substr(0, value.size() - strlen(unit.suffix));
+    int64_t amount = 0;
+    if (!number.empty() && absl::SimpleAtoi(number, &amount) && amount >= 0) {
+      return amount * unit.scale;
+    }
+    break;
+  }
+  return IllegalArgument(
+      absl::StrCat("failed to parse setting [", key, "] with value [", value,
+                   "] as a time value: unit is missing or unrecognized"));
+}
+
+std::string GenerateId() {
+  thread_local std::mt19937_64 generator([] {
+    std::random_device device;
+    std::seed_seq seed{device(), device(), device(), device()};
+    return std::mt19937_64(seed);
+  }());
+  std::string bytes(15, '\0');
+  for (size_t i = 0; i < bytes.size(); i += 5) {
+    uint64_t word = generator();
+    for (size_t j = 0; j < 5; ++j)
+      bytes[i + j] = static_cast<char>(word >> (8 * j));
+  }
+  std::string id;
+  absl::WebSafeBase64Escape(bytes, &id);
+  return id;
+}
+
+}  // namespace seqsim::rest

@@ -1,0 +1,63 @@
+// Pure helpers of the REST adapter: Elasticsearch's error bodies, pretty
+// printing, filter_path, index-name validation, parameter parsing, document id
+// generation.
+//
+// Thread-safety: every function is safe to call from any thread.
+#ifndef SEQSIM_NODE_REST_REST_UTIL_H_
+#define SEQSIM_NODE_REST_REST_UTIL_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "nlohmann/json.hpp"
+#include "proto/seqsim.pb.h"
+
+namespace seqsim::rest {
+
+using Json = nlohmann::ordered_json;
+
+// A wire error with the given HTTP status, type and reason.
+pb::Error MakeError(int status, const std::string& type,
+                    const std::string& reason);
+
+// {"error":{"root_cause":[{...}],"type","reason",...},"status":N},
+// Elasticsearch's shape.
+Json ErrorBody(const pb::Error& error);
+
+// Elasticsearch's pretty printer: 2-space indent, `"key" : value`, a line feed
+// at the end.
+std::string EsPretty(const Json& value);
+
+// Keeps only the fields named by `filter_path` (comma-separated dotted paths;
+// `*` matches any characters inside one name, `**` any number of names). Arrays
+// are transparent.
+Json FilterPath(const Json& value, const std::string& filter_path);
+
+// The full reason ("Invalid index name [Foo], must be lowercase") when `name`
+// is not a valid index name, else nullopt.
+std::optional<std::string> InvalidIndexNameReason(const std::string& name);
+// 400 invalid_index_name_exception for `name`, or nullopt when it is valid.
+std::optional<pb::Error> ValidateIndexName(const std::string& name);
+
+// Parameter parsing with Elasticsearch's messages (400
+// illegal_argument_exception).
+absl::StatusOr<int64_t> ParseLong(const std::string& key,
+                                  const std::string& value);
+absl::StatusOr<int32_t> ParseInt(const std::string& key,
+                                 const std::string& value);
+// "", "true" => true; "false" => false; else an error.
+absl::StatusOr<bool> ParseBool(const std::string& key,
+                               const std::string& value);
+// "30s", "500ms", "1m", "2h", "1d", "-1" (infinite), "0".
+absl::StatusOr<absl::Duration> ParseTimeValue(const std::string& key,
+                                              const std::string& value);
+
+// A 20-character URL-safe base64 id from 15 random bytes (thread-safe).
+std::string GenerateId();
+
+}  // namespace seqsim::rest
+
+#endif  // SEQSIM_NODE_REST_REST_UTIL_H_
