@@ -1,0 +1,897 @@
+#include "sim/lab.h"
+
+#include <algorithm>
+#include <chrono>
+#include <memory>
+#include <set>
+#include <tuple>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "coordinator/logic/coordinator.h"
+#include "nlohmann/json.hpp"
+#include "node/logic/node.h"
+#include "node/logic/routing.h"
+#include "sim/sim_world.h"
+
+namespace seqsim::sim {
+namespace {
+
+constexpr char kIndex[] = "lab";
+constexpr int64_t kFinalReadProcess = 1000000;
+
+std::string NodeId(int n) { return absl::StrCat("node-", n); }
+
+// {"v":123} -> 123; kNil if absent.
+int64_t ParseValue(const std::string& source) {
+  const size_t at = source.find("\"v\":");
+  if (at == std::string::npos) return kNil;
+  size_t i = at + 4;
+  while (i < source.size() && source[i] == ' ') ++i;
+  bool negative = false;
+  if (i < source.size() && source[i] == '-') {
+    negative = true;
+    ++i;
+  }
+  int64_t v = 0;
+  bool any = false;
+  while (i < source.size() && source[i] >= '0' && source[i] <= '9') {
+    v = v * 10 + (source[i] - '0');
+    any = true;
+    ++i;
+  }
+  if (!any) return kNil;
+  return negative ? -v : v;
+}
+
+bool HasError(const pb::Error& e) { return !e.type().empty(); }
+
+class Lab {
+ public:
+  Lab(const LabConfig& config, LabResult* result)
+      : config_(config),
+        result_(result),
+        world_(config.seed),
+        rng_(DeriveSeed(config.seed, "lab")) {}
+
+  void Run() {
+    RunPhases();
+    result_->events = world_.events();
+    result_->deliveries = world_.deliveries();
+    result_->virtual_ns = world_.now_ns();
+  }
+
+ private:
+  void RunPhases();
+  struct Client {
+    int index = 0;
+    int64_t process = 0;
+    int generation = 0;
+  };
+
+  Node* node(const std::string& id) {
+    return static_cast<Node*>(world_.actor(id));
+  }
+  Coordinator* coordinator() {
+    return static_cast<Coordinator*>(world_.actor(kCoordinatorId));
+  }
+  const pb::IndexMeta* LabIndex(const pb::ClusterState& state) const {
+    for (const auto& index : state.indices()) {
+      if (index.name() == kIndex) return &index;
+    }
+    return nullptr;
+  }
+  std::string PrimaryNode();
+  std::string Key(int k) const { return absl::StrCat("k", k); }
+  int ShardOf(const std::string& key) const {
+    return ShardForId(key, config_.shards);
+  }
+
+  bool Setup();
+  // Workload.
+  void ScheduleNext(Client* c);
+  void Issue(Client* c);
+  void Read(Client* c, const std::string& key, const std::string& to,
+            bool then_cas);
+  void Write(Client* c, const std::string& key, const std::string& to, bool cas,
+             int64_t expected, int64_t seq_no, int64_t term);
+  void Record(EventType type, int64_t process, Fn f, const std::string& key,
+              int64_t value, int64_t expected = kNil);
+  void Indeterminate(Client* c) {
+    ++c->generation;
+    c->process =
+        c->index + static_cast<int64_t>(config_.clients) * c->generation;
+  }
+  void Done(Client* c) {
+    --busy_;
+    ScheduleNext(c);
+  }
+  // Nemesis.
+  void ScheduleNemesis(int64_t start_ns, int64_t end_ns);
+  void Fault(const std::string& kind, int64_t heal_after_ns);
+  void HealAll();
+  void Note(const std::string& what);
+  // Invariants.
+  void CheckInvariants();
+  void ObserveRpc(const std::string& caller, const std::string& callee,
+                  const pb::Envelope& request, const pb::Envelope& response);
+  void Violation(const std::string& name, const std::string& detail);
+  std::string EventText() const;
+  bool Converged(std::string* why);
+  void FinalReads();
+
+  const LabConfig config_;
+  LabResult* const result_;
+  SimWorld world_;
+  Rng rng_;
+  std::vector<std::string> node_ids_;
+  std::vector<Client> clients_;
+  int64_t workload_end_ns_ = 0;
+  int busy_ = 0;
+  int64_t next_value_ = 1;
+  // Highest acked (seq_no) per shard, for acked-write-on-in-sync.
+  std::map<int, int64_t> acked_max_seq_no_;
+};
+
+void Lab::Note(const std::string& what) {
+  result_->faults.push_back(
+      absl::StrCat(FormatMillis(world_.now_ns()), " ", what));
+  world_.Trace("nemesis", what);
+}
+
+void Lab::Record(EventType type, int64_t process, Fn f, const std::string& key,
+                 int64_t value, int64_t expected) {
+  HistoryEvent e;
+  e.process = process;
+  e.type = type;
+  e.f = f;
+  e.key = key;
+  e.value = value;
+  e.expected = expected;
+  e.time = world_.now_ns();
+  if (world_.tracing())
+    world_.Trace(absl::StrCat("client-", process), ToJsonLine(e));
+  if (type == EventType::kOk && process < kFinalReadProcess) ++result_->ops_ok;
+  if (type == EventType::kFail) ++result_->ops_fail;
+  if (type == EventType::kInfo) ++result_->ops_info;
+  result_->history.push_back(std::move(e));
+}
+
+std::string Lab::PrimaryNode() {
+  Coordinator* c = coordinator();
+  if (c == nullptr) return "";
+  const pb::IndexMeta* index = LabIndex(c->state());
+  if (index == nullptr || index->shards_size() == 0) return "";
+  const pb::ShardRouting& routing =
+      index->shards(static_cast<int>(rng_.Below(index->shards_size())));
+  for (const auto& copy : routing.copies()) {
+    if (copy.primary()) return copy.node_id();
+  }
+  return "";
+}
+
+bool Lab::Setup() {
+  CoordinatorOptions coordinator_options;
+  world_.AddActor(kCoordinatorId, [coordinator_options](Env* env) {
+    return std::make_unique<Coordinator>(env, coordinator_options);
+  });
+  for (int n = 1; n <= config_.nodes; ++n) {
+    NodeOptions options;
+    options.id = NodeId(n);
+    options.grpc_address = absl::StrCat("sim:", options.id);
+    options.rest_address = absl::StrCat("sim-rest:", options.id);
+    options.rpc_timeout = absl::Seconds(1);
+    options.write_timeout = absl::Seconds(2);
+    options.unsafe = config_.unsafe;
+    node_ids_.push_back(options.id);
+    world_.AddActor(options.id, [options](Env* env) {
+      return std::make_unique<Node>(env, options);
+    });
+  }
+  auto all_joined = [this]() {
+    Coordinator* c = coordinator();
+    if (c == nullptr) return false;
+    int alive = 0;
+    for (const auto& n : c->state().nodes()) alive += n.alive() ? 1 : 0;
+    return alive == config_.nodes;
+  };
+  if (!world_.RunUntilTrue(all_joined, absl::Seconds(10))) {
+    Violation("setup", "the nodes did not all join the coordinator within 10s");
+    return false;
+  }
+  bool created = false;
+  int attempts = 0;
+  std::function<void()> create = [&]() {
+    pb::Envelope request;
+    request.mutable_create_index()->set_index(kIndex);
+    request.mutable_create_index()->set_number_of_shards(config_.shards);
+    request.mutable_create_index()->set_number_of_replicas(config_.replicas);
+    ++attempts;
+    world_.ClientSend(
+        "setup", node_ids_[0], std::move(request),
+        [&](absl::StatusOr<pb::Envelope> reply) {
+          if (reply.ok() && reply->has_create_index_response() &&
+              !HasError(reply->create_index_response().error())) {
+            created = true;
+          } else if (attempts < 20) {
+            world_.Schedule(absl::Milliseconds(200), [&]() { create(); });
+          }
+        },
+        absl::Seconds(5));
+  };
+  create();
+  if (!world_.RunUntilTrue([&]() { return created; }, absl::Seconds(20))) {
+    Violation("setup", "index creation did not succeed within 20s");
+    return false;
+  }
+  auto green = [this]() {
+    Coordinator* c = coordinator();
+    return c != nullptr && ComputeHealth(c->state(), kIndex).status == "green";
+  };
+  if (!world_.RunUntilTrue(green, absl::Seconds(20))) {
+    Violation("setup", "the index did not turn green within 20s");
+    return false;
+  }
+  return true;
+}
+
+void Lab::ScheduleNext(Client* c) {
+  const int64_t think = rng_.Range(0, 20) * 1000000;
+  if (world_.now_ns() + think >= workload_end_ns_ || world_.stopped()) return;
+  world_.Schedule(absl::Nanoseconds(think), [this, c]() { Issue(c); });
+}
+
+void Lab::Issue(Client* c) {
+  if (world_.stopped()) return;
+  ++busy_;
+  const std::string key = Key(static_cast<int>(rng_.Below(config_.keys)));
+  const std::string& to = node_ids_[rng_.Below(node_ids_.size())];
+  const uint64_t r = rng_.Below(100);
+  if (r < 35) {
+    Read(c, key, to, false);
+  } else if (r < 70) {
+    Write(c, key, to, false, kNil, 0, 0);
+  } else {
+    Read(c, key, to, true);
+  }
+}
+
+void Lab::Read(Client* c, const std::string& key, const std::string& to,
+               bool then_cas) {
+  const int64_t process = c->process;
+  Record(EventType::kInvoke, process, Fn::kRead, key, kNil);
+  pb::Envelope request;
+  request.mutable_get()->set_index(kIndex);
+  request.mutable_get()->set_id(key);
+  world_.ClientSend(
+      absl::StrCat("client-", c->index), to, std::move(request),
+      [this, c, key, to, then_cas,
+       process](absl::StatusOr<pb::Envelope> reply) {
+        if (!reply.ok()) {
+          Record(EventType::kInfo, process, Fn::kRead, key, kNil);
+          Indeterminate(c);
+          Done(c);
+          return;
+        }
+        const pb::GetResponse& get = reply->get_response();
+        if (HasError(get.error()) || !reply->has_get_response()) {
+          Record(EventType::kFail, process, Fn::kRead, key, kNil);
+          Done(c);
+          return;
+        }
+        const int64_t value = get.found() ? ParseValue(get.source()) : kNil;
+        Record(EventType::kOk, process, Fn::kRead, key, value);
+        if (then_cas && get.found() && value != kNil &&
+            world_.now_ns() < workload_end_ns_) {
+          Write(c, key, to, true, value, get.seq_no(), get.primary_term());
+          return;
+        }
+        Done(c);
+      },
+      config_.client_timeout);
+}
+
+void Lab::Write(Client* c, const std::string& key, const std::string& to,
+                bool cas, int64_t expected, int64_t seq_no, int64_t term) {
+  const int64_t process = c->process;
+  const int64_t value = next_value_++;
+  const Fn f = cas ? Fn::kCas : Fn::kWrite;
+  Record(EventType::kInvoke, process, f, key, value, expected);
+  pb::Envelope request;
+  pb::WriteRequest* write = request.mutable_write();
+  write->set_index(kIndex);
+  write->set_id(key);
+  write->set_kind(pb::WriteRequest::INDEX);
+  write->set_source(absl::StrCat("{\"v\":", value, "}"));
+  if (cas) {
+    write->set_if_seq_no(seq_no);
+    write->set_if_primary_term(term);
+  }
+  world_.ClientSend(
+      absl::StrCat("client-", c->index), to, std::move(request),
+      [this, c, key, f, value, expected,
+       process](absl::StatusOr<pb::Envelope> reply) {
+        if (!reply.ok() || !reply->has_write_response()) {
+          Record(EventType::kInfo, process, f, key, value, expected);
+          Indeterminate(c);
+          Done(c);
+          return;
+        }
+        const pb::WriteResponse& response = reply->write_response();
+        if (HasError(response.error())) {
+          const int status = response.error().status();
+          if (status >= 400 && status < 500) {
+            Record(EventType::kFail, process, f, key, value, expected);
+          } else {
+            Record(EventType::kInfo, process, f, key, value, expected);
+            Indeterminate(c);
+          }
+          Done(c);
+          return;
+        }
+        Record(EventType::kOk, process, f, key, value, expected);
+        int64_t& acked = acked_max_seq_no_[ShardOf(key)];
+        acked = std::max(acked, response.seq_no());
+        if (config_.check_every_event) CheckInvariants();
+        Done(c);
+      },
+      config_.client_timeout);
+}
+
+void Lab::ScheduleNemesis(int64_t start_ns, int64_t end_ns) {
+  if (config_.nemesis == "none") return;
+  static const std::vector<std::string> kAll = {"partition", "kill", "pause",
+                                                "reorder"};
+  int64_t t = start_ns + rng_.Range(100, 400) * 1000000;
+  while (t + 300 * 1000000LL < end_ns) {
+    const std::string kind = config_.nemesis == "all"
+                                 ? kAll[rng_.Below(kAll.size())]
+                                 : config_.nemesis;
+    const int64_t duration =
+        std::min<int64_t>(rng_.Range(300, 1500) * 1000000, end_ns - t);
+    world_.Schedule(absl::Nanoseconds(t - world_.now_ns()),
+                    [this, kind, duration]() { Fault(kind, duration); });
+    t += duration + rng_.Range(100, 500) * 1000000;
+  }
+}
+
+void Lab::Fault(const std::string& kind, int64_t heal_after_ns) {
+  if (world_.stopped()) return;
+  const std::string& any = node_ids_[rng_.Below(node_ids_.size())];
+  std::string primary = PrimaryNode();
+  if (primary.empty()) primary = any;
+  const std::string victim = rng_.Chance(0.6) ? primary : any;
+  std::vector<std::string> everyone = node_ids_;
+  everyone.push_back(kCoordinatorId);
+  if (kind == "partition") {
+    const uint64_t how = rng_.Below(4);
+    if (how == 0) {
+      Note(absl::StrCat("partition: isolate ", victim));
+      for (const auto& other : everyone) {
+        if (other == victim) continue;
+        world_.SetLinkBlocked(victim, other, true);
+        world_.SetLinkBlocked(other, victim, true);
+      }
+    } else if (how == 1) {
+      Note(absl::StrCat("partition: isolate primary ", primary,
+                        " from the coordinator only"));
+      world_.SetLinkBlocked(primary, kCoordinatorId, true);
+      world_.SetLinkBlocked(kCoordinatorId, primary, true);
+    } else if (how == 2) {
+      std::string other =
+          any == victim ? node_ids_[(rng_.Below(node_ids_.size()))] : any;
+      if (other == victim) other = kCoordinatorId;
+      Note(absl::StrCat("partition: asymmetric, ", victim, " cannot reach ",
+                        other));
+      world_.SetLinkBlocked(victim, other, true);
+    } else {
+      Note(absl::StrCat("partition: ", victim,
+                        " and the coordinator cannot reach the others"));
+      for (const auto& other : node_ids_) {
+        if (other == victim) continue;
+        for (const auto& side : {victim, std::string(kCoordinatorId)}) {
+          world_.SetLinkBlocked(side, other, true);
+          world_.SetLinkBlocked(other, side, true);
+        }
+      }
+    }
+    world_.Schedule(absl::Nanoseconds(heal_after_ns), [this]() {
+      Note("heal partition");
+      world_.HealLinks();
+    });
+  } else if (kind == "kill") {
+    const std::string target =
+        rng_.Chance(0.15) ? std::string(kCoordinatorId) : victim;
+    Note(absl::StrCat("kill ", target));
+    world_.Crash(target);
+    world_.Schedule(absl::Nanoseconds(heal_after_ns), [this, target]() {
+      Note(absl::StrCat("restart ", target));
+      world_.Restart(target);
+    });
+  } else if (kind == "pause") {
+    Note(absl::StrCat("pause ", victim));
+    world_.Pause(victim);
+    world_.Schedule(absl::Nanoseconds(heal_after_ns), [this, victim]() {
+      Note(absl::StrCat("resume ", victim));
+      world_.Resume(victim);
+    });
+  } else if (kind == "reorder") {
+    Note("reorder: delay, duplicate and drop messages");
+    world_.network().reorder = 0.4;
+    world_.network().duplicate = 0.15;
+    world_.network().drop = 0.03;
+    world_.network().reorder_max_delay = absl::Milliseconds(30);
+    world_.Schedule(absl::Nanoseconds(heal_after_ns), [this]() {
+      Note("heal reorder");
+      world_.network().reorder = 0;
+      world_.network().duplicate = 0;
+      world_.network().drop = 0;
+    });
+  }
+}
+
+void Lab::HealAll() {
+  world_.HealLinks();
+  world_.network().reorder = 0;
+  world_.network().duplicate = 0;
+  world_.network().drop = 0;
+  for (const auto& id : world_.actor_ids()) {
+    if (!world_.IsUp(id)) world_.Restart(id);
+    if (world_.IsPaused(id)) world_.Resume(id);
+  }
+  Note("heal everything");
+}
+
+std::string Lab::EventText() const {
+  const EventInfo& e = world_.last_event();
+  std::string text =
+      absl::StrCat("after the event at ", FormatMillis(e.time_ns), " ms");
+  if (!e.actor.empty()) absl::StrAppend(&text, " on ", e.actor);
+  switch (e.kind) {
+    case EventInfo::kStart:
+      absl::StrAppend(&text, " (start)");
+      break;
+    case EventInfo::kTimer:
+      absl::StrAppend(&text, " (timer)");
+      break;
+    case EventInfo::kRequest:
+      absl::StrAppend(&text, " (", BodyName(e.body), " from ", e.from, ")");
+      break;
+    case EventInfo::kReply:
+      absl::StrAppend(&text, " (reply ", BodyName(e.body), " from ", e.from,
+                      ")");
+      break;
+    case EventInfo::kTimeout:
+      absl::StrAppend(&text, " (rpc timeout)");
+      break;
+    case EventInfo::kWorld:
+      absl::StrAppend(&text, " (client or nemesis step)");
+      break;
+  }
+  return text;
+}
+
+void Lab::Violation(const std::string& name, const std::string& detail) {
+  if (!result_->violation.empty()) return;
+  result_->violation = name;
+  result_->detail = detail;
+  world_.Stop(absl::StrCat(name, ": ", detail));
+}
+
+void Lab::ObserveRpc(const std::string& caller, const std::string& callee,
+                     const pb::Envelope& request,
+                     const pb::Envelope& response) {
+  int64_t term = 0;
+  const char* what = nullptr;
+  switch (request.body_case()) {
+    case pb::Envelope::kReplicate:
+      term = request.replicate().primary_term();
+      what = "replicate";
+      break;
+    case pb::Envelope::kResync:
+      term = request.resync().primary_term();
+      what = "resync";
+      break;
+    case pb::Envelope::kRecoveryOps:
+      term = request.recovery_ops().primary_term();
+      what = "recovery_ops";
+      break;
+    default:
+      return;
+  }
+  if (!response.has_replicate_response()) return;
+  const pb::ReplicateResponse& r = response.replicate_response();
+  if (!HasError(r.error()) && r.primary_term() > term) {
+    Violation("replica-term-fencing",
+              absl::StrCat(callee, " acked a ", what, " from ", caller,
+                           " with term ", term, " below its own term ",
+                           r.primary_term(), ", ", EventText()));
+  }
+}
+
+void Lab::CheckInvariants() {
+  if (world_.stopped()) return;
+  // (uuid, shard) -> node -> status
+  std::map<std::pair<std::string, int>, std::map<std::string, pb::ShardStatus>>
+      copies;
+  std::map<std::tuple<std::string, int, int64_t>, std::string> primaries;
+  for (const auto& id : node_ids_) {
+    Node* n = node(id);
+    if (n == nullptr) continue;
+    pb::NodeStatusResponse status = n->Status();
+    for (auto& shard : *status.mutable_shards()) {
+      if (shard.role() == "primary") {
+        auto key = std::make_tuple(shard.index_uuid(), shard.shard(),
+                                   shard.primary_term());
+        auto [it, inserted] = primaries.emplace(key, id);
+        if (!inserted) {
+          Violation(
+              "one-primary-per-term",
+              absl::StrCat(it->second, " and ", id, " are both primary of [",
+                           kIndex, "][", shard.shard(), "] in term ",
+                           shard.primary_term(), ", ", EventText()));
+          return;
+        }
+      }
+      copies[{shard.index_uuid(), shard.shard()}][id] = std::move(shard);
+    }
+  }
+  Coordinator* c = coordinator();
+  if (c == nullptr) return;
+  const pb::IndexMeta* index = LabIndex(c->state());
+  if (index == nullptr) return;
+  for (const auto& routing : index->shards()) {
+    auto found = copies.find({index->uuid(), routing.shard()});
+    if (found == copies.end()) continue;
+    const auto& by_node = found->second;
+    std::string primary;
+    for (const auto& copy : routing.copies()) {
+      if (copy.primary()) primary = copy.node_id();
+    }
+    auto p = by_node.find(primary);
+    const bool primary_current =
+        p != by_node.end() && p->second.role() == "primary" &&
+        p->second.primary_term() == routing.primary_term();
+    auto acked = acked_max_seq_no_.find(routing.shard());
+    for (const auto& member : routing.in_sync()) {
+      auto y = by_node.find(member);
+      if (y == by_node.end()) continue;
+      if (primary_current &&
+          p->second.global_checkpoint() > y->second.local_checkpoint()) {
+        Violation(
+            "gcp-below-in-sync-lcp",
+            absl::StrCat("primary ", primary, " has global checkpoint ",
+                         p->second.global_checkpoint(), " but in-sync copy ",
+                         member, " has local checkpoint ",
+                         y->second.local_checkpoint(), ", ", EventText()));
+        return;
+      }
+      if (acked != acked_max_seq_no_.end() &&
+          y->second.max_seq_no() < acked->second) {
+        Violation("acked-write-on-in-sync",
+                  absl::StrCat("a write with seq_no ", acked->second, " on [",
+                               kIndex, "][", routing.shard(),
+                               "] was acknowledged but in-sync copy ", member,
+                               " has max_seq_no ", y->second.max_seq_no(), ", ",
+                               EventText()));
+        return;
+      }
+    }
+  }
+}
+
+bool Lab::Converged(std::string* why) {
+  if (busy_ > 0) {
+    *why = absl::StrCat(busy_, " client operations still in flight");
+    return false;
+  }
+  Coordinator* c = coordinator();
+  if (c == nullptr) {
+    *why = "the coordinator is down";
+    return false;
+  }
+  const ClusterHealth health = ComputeHealth(c->state(), kIndex);
+  if (health.status != "green") {
+    *why = absl::StrCat("health is ", health.status);
+    return false;
+  }
+  const pb::IndexMeta* index = LabIndex(c->state());
+  if (index == nullptr) {
+    *why = "the index is gone";
+    return false;
+  }
+  for (const auto& routing : index->shards()) {
+    std::string first;
+    int64_t max_seq_no = 0, lcp = 0, gcp = 0, docs = 0;
+    for (const auto& member : routing.in_sync()) {
+      Node* n = node(member);
+      if (n == nullptr) {
+        *why = absl::StrCat(member, " is down");
+        return false;
+      }
+      const pb::NodeStatusResponse status = n->Status();
+      const pb::ShardStatus* s = nullptr;
+      for (const auto& shard : status.shards()) {
+        if (shard.index_uuid() == index->uuid() &&
+            shard.shard() == routing.shard())
+          s = &shard;
+      }
+      if (s == nullptr) {
+        *why = absl::StrCat(member, " has no copy of shard ", routing.shard());
+        return false;
+      }
+      if (first.empty()) {
+        first = member;
+        max_seq_no = s->max_seq_no();
+        lcp = s->local_checkpoint();
+        gcp = s->global_checkpoint();
+        docs = s->docs();
+      }
+      if (s->max_seq_no() != max_seq_no || s->local_checkpoint() != lcp ||
+          s->global_checkpoint() != gcp || s->docs() != docs ||
+          lcp != max_seq_no || gcp != lcp) {
+        *why = absl::StrCat("shard ", routing.shard(), ": ", first,
+                            " has max_seq_no/lcp/gcp/docs ", max_seq_no, "/",
+                            lcp, "/", gcp, "/", docs, ", ", member, " has ",
+                            s->max_seq_no(), "/", s->local_checkpoint(), "/",
+                            s->global_checkpoint(), "/", s->docs());
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
+void Lab::FinalReads() {
+  Coordinator* c = coordinator();
+  const pb::IndexMeta* index = c ? LabIndex(c->state()) : nullptr;
+  if (index == nullptr) return;
+  struct Answer {
+    std::string node;
+    std::string text;
+  };
+  std::map<std::string, std::vector<Answer>> answers;
+  int pending = 0;
+  int64_t process = kFinalReadProcess;
+  for (int k = 0; k < config_.keys; ++k) {
+    const std::string key = Key(k);
+    const pb::ShardRouting* routing = nullptr;
+    for (const auto& r : index->shards()) {
+      if (r.shard() == ShardOf(key)) routing = &r;
+    }
+    if (routing == nullptr) continue;
+    for (const auto& member : routing->in_sync()) {
+      pb::Envelope request;
+      request.mutable_get()->set_index(kIndex);
+      request.mutable_get()->set_id(key);
+      request.mutable_get()->set_prefer_local(true);
+      ++pending;
+      const int64_t p = process++;
+      Record(EventType::kInvoke, p, Fn::kRead, key, kNil);
+      world_.ClientSend(
+          "final-reader", member, std::move(request),
+          [this, &answers, &pending, key, member,
+           p](absl::StatusOr<pb::Envelope> reply) {
+            --pending;
+            std::string text;
+            if (!reply.ok() || HasError(reply->get_response().error())) {
+              text = reply.ok() ? reply->get_response().error().reason()
+                                : reply.status().ToString();
+              Record(EventType::kFail, p, Fn::kRead, key, kNil);
+            } else {
+              const pb::GetResponse& g = reply->get_response();
+              text = g.found() ? absl::StrCat("version ", g.version(),
+                                              " seq_no ", g.seq_no(), " term ",
+                                              g.primary_term(), " ", g.source())
+                               : "not found";
+              Record(EventType::kOk, p, Fn::kRead, key,
+                     g.found() ? ParseValue(g.source()) : kNil);
+            }
+            answers[key].push_back({member, text});
+          },
+          absl::Seconds(5));
+    }
+  }
+  world_.RunUntilTrue([&]() { return pending == 0; }, absl::Seconds(10));
+  for (const auto& [key, list] : answers) {
+    for (const Answer& a : list) {
+      if (a.text != list.front().text) {
+        Violation("quiet-down-convergence",
+                  absl::StrCat("in-sync copies differ on ", key,
+                               " after quiet-down: ", list.front().node,
+                               " has {", list.front().text, "}, ", a.node,
+                               " has {", a.text, "}"));
+        return;
+      }
+    }
+  }
+}
+
+void Lab::RunPhases() {
+  if (config_.trace) {
+    world_.set_trace(
+        [this](const std::string& line) { result_->trace.push_back(line); });
+  }
+  world_.set_rpc_observer(
+      [this](const std::string& caller, const std::string& callee,
+             const pb::Envelope& request, const pb::Envelope& response) {
+        ObserveRpc(caller, callee, request, response);
+      });
+  if (config_.check_every_event) {
+    world_.set_after_event([this](const EventInfo&) { CheckInvariants(); });
+  }
+  if (!Setup()) return;
+  const int64_t start = world_.now_ns();
+  workload_end_ns_ = start + absl::ToInt64Nanoseconds(config_.workload);
+  clients_.resize(config_.clients);
+  for (int i = 0; i < config_.clients; ++i) {
+    clients_[i].index = i;
+    clients_[i].process = i;
+    ScheduleNext(&clients_[i]);
+  }
+  ScheduleNemesis(start, workload_end_ns_);
+  world_.RunUntil(absl::Nanoseconds(workload_end_ns_));
+  if (world_.stopped()) return;
+  HealAll();
+  std::string why;
+  const bool converged = world_.RunUntilTrue([&]() { return Converged(&why); },
+                                             config_.quiet_down);
+  if (world_.stopped()) return;
+  if (!converged) {
+    Violation("quiet-down-convergence",
+              absl::StrCat("copies did not converge within ",
+                           absl::FormatDuration(config_.quiet_down),
+                           " after faults healed: ", why));
+    return;
+  }
+  FinalReads();
+  if (world_.stopped()) return;
+  result_->check =
+      CheckLinearizable(result_->history, config_.checker_time_limit);
+  if (result_->check.verdict == Verdict::kNotLinearizable) {
+    Violation("linearizable", result_->check.explanation);
+  } else if (result_->check.verdict == Verdict::kUnknown) {
+    Violation("linearizable-unknown", result_->check.explanation);
+  }
+  if (result_->violation.empty()) world_.Trace("lab", "run passed");
+}
+
+}  // namespace
+
+const std::vector<std::string>& NemesisNames() {
+  static const std::vector<std::string> kNames = {"none",  "partition", "kill",
+                                                  "pause", "reorder",   "all"};
+  return kNames;
+}
+
+const std::map<std::string, Scenario>& Scenarios() {
+  static const std::map<std::string, Scenario> kScenarios = {
+      {"default", [](LabConfig*) {}},
+      {"primary-failover",
+       [](LabConfig* c) {
+         if (c->nemesis == "none") c->nemesis = "kill";
+       }},
+      {"stale-primary",
+       [](LabConfig* c) {
+         if (c->nemesis == "none") c->nemesis = "partition";
+       }},
+      {"single-key-contention",
+       [](LabConfig* c) {
+         c->keys = 1;
+         c->clients = 6;
+       }},
+  };
+  return kScenarios;
+}
+
+absl::StatusOr<UnsafeModes> ParseUnsafe(const std::string& list) {
+  UnsafeModes modes;
+  if (list.empty() || list == "none") return modes;
+  for (absl::string_view name : absl::StrSplit(list, ',')) {
+    if (name == "no-fencing") {
+      modes.no_fencing = true;
+    } else if (name == "no-seqno-check") {
+      modes.no_seqno_check = true;
+    } else if (name == "early-ack") {
+      modes.early_ack = true;
+    } else if (name == "no-resync") {
+      modes.no_resync = true;
+    } else {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "unknown --unsafe mode '", std::string(name),
+          "' (expected no-fencing, no-seqno-check, early-ack, no-resync)"));
+    }
+  }
+  return modes;
+}
+
+std::string UnsafeName(const UnsafeModes& m) {
+  std::vector<std::string> names;
+  if (m.no_fencing) names.push_back("no-fencing");
+  if (m.no_seqno_check) names.push_back("no-seqno-check");
+  if (m.early_ack) names.push_back("early-ack");
+  if (m.no_resync) names.push_back("no-resync");
+  return absl::StrJoin(names, ",");
+}
+
+absl::Status ValidateConfig(const LabConfig& config) {
+  const auto& names = NemesisNames();
+  if (std::find(names.begin(), names.end(), config.nemesis) == names.end()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unknown --nemesis '", config.nemesis, "' (expected ",
+                     absl::StrJoin(names, "|"), ")"));
+  }
+  if (Scenarios().count(config.scenario) == 0) {
+    std::vector<std::string> known;
+    for (const auto& [name, fn] : Scenarios()) known.push_back(name);
+    return absl::InvalidArgumentError(
+        absl::StrCat("unknown --scenario '", config.scenario,
+                     "' (known: ", absl::StrJoin(known, ", "), ")"));
+  }
+  if (config.nodes < 1 || config.nodes > 9) {
+    return absl::InvalidArgumentError("--nodes must be 1..9");
+  }
+  if (config.replicas < 0 || config.replicas >= config.nodes) {
+    return absl::InvalidArgumentError("--replicas must be 0..nodes-1");
+  }
+  if (config.clients < 1 || config.keys < 1 || config.shards < 1) {
+    return absl::InvalidArgumentError(
+        "--clients, --keys and --shards must be >= 1");
+  }
+  return absl::OkStatus();
+}
+
+std::string ReplayCommand(const LabConfig& config) {
+  std::string cmd = absl::StrCat("seqsim-lab run --seed=", config.seed);
+  if (config.scenario != "default")
+    absl::StrAppend(&cmd, " --scenario=", config.scenario);
+  absl::StrAppend(&cmd, " --nemesis=", config.nemesis);
+  const std::string unsafe = UnsafeName(config.unsafe);
+  if (!unsafe.empty()) absl::StrAppend(&cmd, " --unsafe=", unsafe);
+  absl::StrAppend(&cmd, " --out=lab-", config.seed);
+  return cmd;
+}
+
+LabResult RunLab(const LabConfig& input) {
+  LabConfig config = input;
+  auto scenario = Scenarios().find(config.scenario);
+  if (scenario != Scenarios().end()) scenario->second(&config);
+  LabResult result;
+  result.replay = ReplayCommand(input);
+  const auto started = std::chrono::steady_clock::now();
+  {
+    Lab lab(config, &result);
+    lab.Run();
+  }
+  result.passed = result.violation.empty();
+  result.wall_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started)
+          .count();
+  return result;
+}
+
+std::string SummaryJson(const LabConfig& config, const LabResult& result) {
+  nlohmann::ordered_json j;
+  j["seed"] = config.seed;
+  j["scenario"] = config.scenario;
+  j["nemesis"] = config.nemesis;
+  j["unsafe"] = UnsafeName(config.unsafe);
+  j["passed"] = result.passed;
+  j["violation"] = result.violation;
+  j["detail"] = result.detail;
+  j["replay"] = result.replay;
+  j["operations"] = {{"ok", result.ops_ok},
+                     {"fail", result.ops_fail},
+                     {"info", result.ops_info}};
+  j["linearizability"] = VerdictName(result.check.verdict);
+  j["events"] = result.events;
+  j["deliveries"] = result.deliveries;
+  j["virtual_ms"] = result.virtual_ns / 1000000;
+  j["wall_ms"] = static_cast<int64_t>(result.wall_seconds * 1000);
+  j["faults"] = result.faults;
+  return j.dump(2);
+}
+
+}  // namespace seqsim::sim

@@ -1,0 +1,100 @@
+// Lab: one seeded run of the whole cluster — the real Node and Coordinator
+// actors in a SimWorld, a client workload that records a history, a nemesis
+// that injects faults and heals them before the end, invariant checks after
+// every event, and a linearizability check of the history at the end.
+//
+// The invariants (from elasticsearch-formal-models, see ES-SEMANTICS.md):
+//   one-primary-per-term      at most one copy acts as primary of a shard in a
+//   given term; replica-term-fencing      a replica never acks an operation
+//   whose term is below its own; gcp-below-in-sync-lcp     the primary's global
+//   checkpoint <= every in-sync copy's local
+//                             checkpoint;
+//   acked-write-on-in-sync    every in-sync copy holds (max_seq_no >=) every
+//   acked write; quiet-down-convergence    after faults heal and traffic stops,
+//   all in-sync copies reach
+//                             the same checkpoints and hold identical
+//                             documents;
+//   linearizable              the history is linearizable per document.
+// A violation stops the run and names the event after which it was seen.
+//
+// Thread-safety: RunLab is reentrant (no globals); sweeps run seeds on several
+// threads.
+#ifndef SEQSIM_SIM_LAB_H_
+#define SEQSIM_SIM_LAB_H_
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "common/unsafe.h"
+#include "sim/checker.h"
+#include "sim/history.h"
+
+namespace seqsim::sim {
+
+struct LabConfig {
+  uint64_t seed = 1;
+  std::string scenario = "default";
+  // none | partition | kill | pause | reorder | all
+  std::string nemesis = "none";
+  UnsafeModes unsafe;
+  int nodes = 3;
+  int shards = 1;
+  int replicas = 2;
+  int clients = 4;
+  int keys = 3;
+  // Client traffic (and faults) last this long after the index is green.
+  absl::Duration workload = absl::Seconds(4);
+  // After traffic stops: how long the copies get to converge.
+  absl::Duration quiet_down = absl::Seconds(15);
+  absl::Duration client_timeout = absl::Seconds(3);
+  bool trace = false;  // keep trace.log lines
+  bool check_every_event = true;
+  absl::Duration checker_time_limit = absl::Seconds(20);
+};
+
+struct LabResult {
+  bool passed = false;
+  // Empty when passed; else the invariant's name ("linearizable", "setup",
+  // ...).
+  std::string violation;
+  std::string detail;  // what broke, and after which event
+  std::string replay;  // the command that replays this run
+  std::vector<HistoryEvent> history;
+  CheckResult check;
+  std::vector<std::string> trace;
+  uint64_t events = 0;
+  uint64_t deliveries = 0;
+  int64_t virtual_ns = 0;
+  double wall_seconds = 0;
+  int ops_ok = 0, ops_fail = 0, ops_info = 0;
+  std::vector<std::string> faults;  // what the nemesis did, in order
+};
+
+// Validates the config (nemesis name, scenario name, sizes).
+absl::Status ValidateConfig(const LabConfig& config);
+LabResult RunLab(const LabConfig& config);
+
+// Named scenarios: each adjusts a config (nemesis, sizes, timing). "default"
+// leaves it as is.
+using Scenario = std::function<void(LabConfig*)>;
+const std::map<std::string, Scenario>& Scenarios();
+
+// "--unsafe=a,b" value -> modes; InvalidArgument on an unknown name.
+absl::StatusOr<UnsafeModes> ParseUnsafe(const std::string& list);
+std::string UnsafeName(const UnsafeModes& modes);
+// The nemesis names accepted by --nemesis.
+const std::vector<std::string>& NemesisNames();
+
+// The command line that replays `config`.
+std::string ReplayCommand(const LabConfig& config);
+// summary.json content.
+std::string SummaryJson(const LabConfig& config, const LabResult& result);
+
+}  // namespace seqsim::sim
+
+#endif  // SEQSIM_SIM_LAB_H_

@@ -1,0 +1,380 @@
+// seqsim-lab: seeded runs of the whole cluster in one process (DESIGN.md
+// section 4).
+//
+//   seqsim-lab run --seed=N [--scenario=NAME] [--nemesis=...] [--unsafe=...]
+//   [--out=DIR] seqsim-lab sweep --seeds=A-B [--nemesis=all] [--unsafe=...]
+//   [--jobs=N] seqsim-lab check FILE [--time-limit-ms=N] [--porcupine=OUT]
+//
+// Exit codes: run/sweep 0 = every run passed, 1 = some run failed; check 0 =
+// linearizable, 1 = not linearizable, 2 = unknown; 2 for a bad flag.
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <mutex>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "nlohmann/json.hpp"
+#include "sim/checker.h"
+#include "sim/history.h"
+#include "sim/lab.h"
+
+namespace seqsim::sim {
+namespace {
+
+constexpr char kUsage[] =
+    "usage:\n"
+    "  seqsim-lab run --seed=N [--scenario=NAME] "
+    "[--nemesis=none|partition|kill|pause|"
+    "reorder|all]\n"
+    "                 [--unsafe=no-fencing|no-seqno-check|early-ack|no-resync] "
+    "[--out=DIR]\n"
+    "                 [--nodes=3] [--replicas=2] [--shards=1] [--clients=4] "
+    "[--keys=3]\n"
+    "                 [--workload-ms=4000]\n"
+    "  seqsim-lab sweep --seeds=A-B [--nemesis=all] [--unsafe=...] [--jobs=N] "
+    "[same options]\n"
+    "  seqsim-lab check FILE [--time-limit-ms=30000] [--porcupine=OUT.json]\n"
+    "  seqsim-lab scenarios\n";
+
+int BadFlag(const std::string& message) {
+  std::cerr << "seqsim-lab: " << message << "\n" << kUsage;
+  return 2;
+}
+
+// --name=value flags after the command; positional arguments are kept in order.
+struct Args {
+  std::map<std::string, std::string> flags;
+  std::vector<std::string> positional;
+};
+
+absl::StatusOr<Args> ParseArgs(int argc, char** argv, int first) {
+  Args args;
+  for (int i = first; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a.rfind("--", 0) == 0) {
+      const size_t eq = a.find('=');
+      if (eq == std::string::npos) {
+        if (i + 1 < argc && std::string(argv[i + 1]).rfind("--", 0) != 0) {
+          args.flags[a.substr(2)] = argv[++i];
+        } else {
+          args.flags[a.substr(2)] = "";
+        }
+      } else {
+        args.flags[a.substr(2, eq - 2)] = a.substr(eq + 1);
+      }
+    } else {
+      args.positional.push_back(a);
+    }
+  }
+  return args;
+}
+
+absl::Status TakeInt(Args* args, const std::string& name, int64_t lo,
+                     int64_t hi, int64_t* out) {
+  auto it = args->flags.find(name);
+  if (it == args->flags.end()) return absl::OkStatus();
+  int64_t v;
+  if (!absl::SimpleAtoi(it->second, &v) || v < lo || v > hi) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", name, " must be an integer in [", lo, ", ", hi,
+                     "], got '", it->second, "'"));
+  }
+  *out = v;
+  args->flags.erase(it);
+  return absl::OkStatus();
+}
+
+// Reads the options shared by run and sweep into `config`; removes them from
+// `args`.
+absl::Status TakeLabFlags(Args* args, LabConfig* config) {
+  auto take = [&](const std::string& name, std::string* out) {
+    auto it = args->flags.find(name);
+    if (it == args->flags.end()) return;
+    *out = it->second;
+    args->flags.erase(it);
+  };
+  take("scenario", &config->scenario);
+  take("nemesis", &config->nemesis);
+  std::string unsafe;
+  take("unsafe", &unsafe);
+  auto modes = ParseUnsafe(unsafe);
+  if (!modes.ok()) return modes.status();
+  config->unsafe = *modes;
+  int64_t v;
+  v = config->nodes;
+  if (auto s = TakeInt(args, "nodes", 1, 9, &v); !s.ok()) return s;
+  config->nodes = static_cast<int>(v);
+  v = config->replicas;
+  if (auto s = TakeInt(args, "replicas", 0, 8, &v); !s.ok()) return s;
+  config->replicas = static_cast<int>(v);
+  v = config->shards;
+  if (auto s = TakeInt(args, "shards", 1, 16, &v); !s.ok()) return s;
+  config->shards = static_cast<int>(v);
+  v = config->clients;
+  if (auto s = TakeInt(args, "clients", 1, 64, &v); !s.ok()) return s;
+  config->clients = static_cast<int>(v);
+  v = config->keys;
+  if (auto s = TakeInt(args, "keys", 1, 1000, &v); !s.ok()) return s;
+  config->keys = static_cast<int>(v);
+  v = absl::ToInt64Milliseconds(config->workload);
+  if (auto s = TakeInt(args, "workload-ms", 100, 600000, &v); !s.ok()) return s;
+  config->workload = absl::Milliseconds(v);
+  return ValidateConfig(*config);
+}
+
+absl::Status RejectLeftovers(const Args& args) {
+  if (args.flags.empty()) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown flag --", args.flags.begin()->first));
+}
+
+bool WriteFile(const std::filesystem::path& path, const std::string& content) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << content;
+  return static_cast<bool>(out);
+}
+
+void PrintResult(const LabConfig& config, const LabResult& r,
+                 std::ostream& out) {
+  out << "seed " << config.seed << " nemesis=" << config.nemesis
+      << (UnsafeName(config.unsafe).empty()
+              ? ""
+              : " unsafe=" + UnsafeName(config.unsafe))
+      << ": " << (r.passed ? "PASSED" : "FAILED") << "\n";
+  out << "  operations: " << r.ops_ok << " ok, " << r.ops_fail << " fail, "
+      << r.ops_info << " info; " << r.events << " events, " << r.deliveries
+      << " deliveries, " << r.virtual_ns / 1000000 << " ms virtual in "
+      << static_cast<int64_t>(r.wall_seconds * 1000) << " ms\n";
+  if (!r.faults.empty()) out << "  faults: " << r.faults.size() << "\n";
+  if (!r.passed) {
+    out << "  violation: " << r.violation << "\n  " << r.detail << "\n";
+    out << "  replay: " << r.replay << "\n";
+  }
+}
+
+int Run(Args args) {
+  LabConfig config;
+  int64_t seed = -1;
+  if (auto s = TakeInt(&args, "seed", 0, INT64_MAX, &seed); !s.ok())
+    return BadFlag(s.ToString());
+  if (seed < 0) return BadFlag("run needs --seed=N");
+  config.seed = static_cast<uint64_t>(seed);
+  if (auto s = TakeLabFlags(&args, &config); !s.ok())
+    return BadFlag(std::string(s.message()));
+  std::string out_dir = absl::StrCat("lab-", seed);
+  if (auto it = args.flags.find("out"); it != args.flags.end()) {
+    out_dir = it->second;
+    args.flags.erase(it);
+  }
+  if (out_dir.empty()) return BadFlag("--out needs a directory");
+  if (auto s = RejectLeftovers(args); !s.ok())
+    return BadFlag(std::string(s.message()));
+  if (!args.positional.empty())
+    return BadFlag("unexpected argument " + args.positional[0]);
+  config.trace = true;
+  std::error_code ec;
+  std::filesystem::create_directories(out_dir, ec);
+  if (ec) {
+    std::cerr << "seqsim-lab: cannot create " << out_dir << ": " << ec.message()
+              << "\n";
+    return 2;
+  }
+  const LabResult r = RunLab(config);
+  const std::filesystem::path dir(out_dir);
+  std::string trace;
+  for (const auto& line : r.trace) absl::StrAppend(&trace, line, "\n");
+  const bool written =
+      WriteFile(dir / "history.jsonl", FormatHistory(r.history)) &&
+      WriteFile(dir / "trace.log", trace) &&
+      WriteFile(dir / "summary.json", SummaryJson(config, r) + "\n") &&
+      WriteFile(dir / "porcupine.json", ToPorcupineJson(r.history) + "\n");
+  if (!written) {
+    std::cerr << "seqsim-lab: cannot write to " << out_dir << "\n";
+    return 2;
+  }
+  PrintResult(config, r, std::cout);
+  std::cout << "  wrote " << out_dir
+            << "/{history.jsonl,trace.log,summary.json,porcupine.json}\n";
+  return r.passed ? 0 : 1;
+}
+
+int Sweep(Args args) {
+  LabConfig config;
+  auto seeds_it = args.flags.find("seeds");
+  if (seeds_it == args.flags.end()) return BadFlag("sweep needs --seeds=A-B");
+  const std::string range = seeds_it->second;
+  args.flags.erase(seeds_it);
+  int64_t first, last;
+  const size_t dash = range.find('-');
+  if (dash == std::string::npos ||
+      !absl::SimpleAtoi(range.substr(0, dash), &first) ||
+      !absl::SimpleAtoi(range.substr(dash + 1), &last) || first < 0 ||
+      last < first) {
+    return BadFlag("--seeds must be A-B with 0 <= A <= B, got '" + range + "'");
+  }
+  int64_t jobs = std::max(1u, std::thread::hardware_concurrency());
+  if (auto s = TakeInt(&args, "jobs", 1, 256, &jobs); !s.ok())
+    return BadFlag(s.ToString());
+  config.nemesis = "all";
+  if (auto s = TakeLabFlags(&args, &config); !s.ok())
+    return BadFlag(std::string(s.message()));
+  if (auto s = RejectLeftovers(args); !s.ok())
+    return BadFlag(std::string(s.message()));
+  if (!args.positional.empty())
+    return BadFlag("unexpected argument " + args.positional[0]);
+
+  const int64_t total = last - first + 1;
+  std::atomic<int64_t> next{first};
+  std::mutex mu;
+  int64_t done = 0;
+  std::vector<int64_t> failed;
+  uint64_t deliveries = 0, events = 0;
+  double run_seconds = 0;
+  int64_t virtual_ns = 0;
+  const bool tty = isatty(fileno(stderr));
+  auto progress = [&]() {
+    const int width = 40;
+    const int filled = static_cast<int>(width * done / total);
+    std::cerr << "\r[" << std::string(filled, '#')
+              << std::string(width - filled, ' ') << "] " << done << "/"
+              << total << " failed " << failed.size() << (tty ? "" : "\n")
+              << std::flush;
+  };
+  auto worker = [&]() {
+    for (;;) {
+      const int64_t seed = next.fetch_add(1);
+      if (seed > last) return;
+      LabConfig c = config;
+      c.seed = static_cast<uint64_t>(seed);
+      LabResult r = RunLab(c);
+      std::lock_guard<std::mutex> lock(mu);
+      ++done;
+      deliveries += r.deliveries;
+      events += r.events;
+      run_seconds += r.wall_seconds;
+      virtual_ns += r.virtual_ns;
+      if (!r.passed) {
+        failed.push_back(seed);
+        std::cerr << "\r" << std::string(70, ' ') << "\r";
+        std::cout << "seed " << seed << " FAILED: " << r.violation << ": "
+                  << r.detail << "\n"
+                  << "  replay: " << r.replay << "\n"
+                  << std::flush;
+      }
+      if (tty || done == total || done % 50 == 0) progress();
+    }
+  };
+  const auto started = std::chrono::steady_clock::now();
+  std::vector<std::thread> threads;
+  for (int64_t i = 0; i < std::min(jobs, total); ++i)
+    threads.emplace_back(worker);
+  for (auto& t : threads) t.join();
+  const double wall =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started)
+          .count();
+  if (tty) std::cerr << "\n";
+  std::sort(failed.begin(), failed.end());
+  nlohmann::ordered_json j;
+  j["seeds"] = total;
+  j["passed"] = total - static_cast<int64_t>(failed.size());
+  j["failed"] = failed.size();
+  j["failed_seeds"] = failed;
+  j["events"] = events;
+  j["deliveries"] = deliveries;
+  j["events_per_sec"] =
+      run_seconds > 0 ? static_cast<int64_t>(events / run_seconds) : 0;
+  j["deliveries_per_sec"] =
+      run_seconds > 0 ? static_cast<int64_t>(deliveries / run_seconds) : 0;
+  j["virtual_real_ratio"] =
+      run_seconds > 0 ? static_cast<int64_t>(virtual_ns / 1e9 / run_seconds)
+                      : 0;
+  j["wall_seconds"] = static_cast<int64_t>(wall * 1000) / 1000.0;
+  std::cout << j.dump() << "\n";
+  return failed.empty() ? 0 : 1;
+}
+
+int Check(Args args) {
+  if (args.positional.size() != 1)
+    return BadFlag("check needs exactly one FILE");
+  int64_t limit_ms = 30000;
+  if (auto s = TakeInt(&args, "time-limit-ms", 1, 3600000, &limit_ms);
+      !s.ok()) {
+    return BadFlag(s.ToString());
+  }
+  std::string porcupine;
+  if (auto it = args.flags.find("porcupine"); it != args.flags.end()) {
+    porcupine = it->second;
+    args.flags.erase(it);
+  }
+  if (auto s = RejectLeftovers(args); !s.ok())
+    return BadFlag(std::string(s.message()));
+  std::ifstream in(args.positional[0], std::ios::binary);
+  if (!in) {
+    std::cerr << "seqsim-lab: cannot read " << args.positional[0] << "\n";
+    return 2;
+  }
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  auto history = ParseHistory(buffer.str());
+  if (!history.ok()) {
+    std::cerr << "seqsim-lab: " << args.positional[0] << ": "
+              << history.status().message() << "\n";
+    return 2;
+  }
+  if (!porcupine.empty() &&
+      !WriteFile(porcupine, ToPorcupineJson(*history) + "\n")) {
+    std::cerr << "seqsim-lab: cannot write " << porcupine << "\n";
+    return 2;
+  }
+  const CheckResult r =
+      CheckLinearizable(*history, absl::Milliseconds(limit_ms));
+  std::cout << VerdictName(r.verdict) << " (" << r.operations
+            << " operations on " << r.keys << " keys)\n";
+  if (!r.explanation.empty()) std::cout << r.explanation << "\n";
+  switch (r.verdict) {
+    case Verdict::kLinearizable:
+      return 0;
+    case Verdict::kNotLinearizable:
+      return 1;
+    case Verdict::kUnknown:
+      return 2;
+  }
+  return 2;
+}
+
+}  // namespace
+}  // namespace seqsim::sim
+
+int main(int argc, char** argv) {
+  using namespace seqsim::sim;
+  if (argc < 2) return BadFlag("missing command");
+  const std::string command = argv[1];
+  if (command == "--help" || command == "-h" || command == "help") {
+    std::cout << kUsage;
+    return 0;
+  }
+  auto args = ParseArgs(argc, argv, 2);
+  if (!args.ok()) return BadFlag(std::string(args.status().message()));
+  if (args->flags.count("help") > 0) {
+    std::cout << kUsage;
+    return 0;
+  }
+  if (command == "run") return Run(*std::move(args));
+  if (command == "sweep") return Sweep(*std::move(args));
+  if (command == "check") return Check(*std::move(args));
+  if (command == "scenarios") {
+    for (const auto& [name, fn] : Scenarios()) std::cout << name << "\n";
+    return 0;
+  }
+  return BadFlag("unknown command '" + command + "'");
+}
