@@ -352,6 +352,8 @@ struct Node::State {
     engine_options.shard = shard;
     engine_options.unsafe_no_fencing = options.unsafe.no_fencing;
     engine_options.unsafe_no_seqno_check = options.unsafe.no_seqno_check;
+    engine_options.retain_ops_below_global_checkpoint =
+        options.retain_ops_below_global_checkpoint;
     absl::StatusOr<std::unique_ptr<ShardEngine>> engine =
         ShardEngine::Open(env->disk(), std::move(engine_options));
     if (!engine.ok()) return engine.status();
@@ -1400,8 +1402,12 @@ struct Node::State {
       RespondReplicaError(copy, fenced, respond);
       return;
     }
-    absl::Status applied;
-    ApplyOps(copy, request.ops(), &applied);
+    // Roll back to the new primary's global checkpoint (R4): operations above
+    // it from older terms may never have been acknowledged; the resync carries
+    // the new primary's history for that range.
+    absl::Status applied = copy->engine->TrimOperationsAbove(
+        request.global_checkpoint(), request.primary_term());
+    if (applied.ok()) ApplyOps(copy, request.ops(), &applied);
     if (applied.ok()) {
       applied = copy->engine->TrimOperationsAbove(request.trim_above_seq_no(),
                                                   request.primary_term());

@@ -12,6 +12,7 @@
 #ifndef SEQSIM_NODE_LOGIC_NODE_H_
 #define SEQSIM_NODE_LOGIC_NODE_H_
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -33,6 +34,9 @@ struct NodeOptions {
   absl::Duration write_timeout = absl::Seconds(30);
   // false = async translog durability (fsync on a timer, not per request).
   bool fsync_per_request = true;
+  // History kept below the global checkpoint for operations-based recovery
+  // (EngineOptions::retain_ops_below_global_checkpoint); -1 keeps everything.
+  int64_t retain_ops_below_global_checkpoint = -1;
   UnsafeModes unsafe;
 };
 

@@ -1,0 +1,704 @@
+// Node actor tests: one or more Nodes and a scripted coordinator in a
+// deterministic in-memory world (test_cluster.h). Each test names the rule of
+// DESIGN.md section 3 it checks.
+#include "node/logic/node.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_join.h"
+#include "common/es_error.h"
+#include "node/logic/routing.h"
+#include "tests/logic/test_cluster.h"
+
+namespace seqsim {
+namespace {
+
+using testing::CopySpec;
+using testing::FakeCoordinator;
+using testing::Index;
+using testing::Message;
+using testing::Routing;
+using testing::TestCluster;
+
+class NodeTest : public ::testing::Test {
+ protected:
+  void Boot(const std::vector<std::string>& ids,
+            const std::function<void(NodeOptions&)>& tweak = nullptr) {
+    coordinator_ =
+        std::make_unique<FakeCoordinator>(cluster_.AddEnv(kCoordinatorId), ids);
+    cluster_.AddActor(kCoordinatorId, coordinator_.get());
+    for (const auto& id : ids) {
+      NodeOptions options;
+      options.id = id;
+      options.grpc_address = "127.0.0.1:" + id;
+      options.heartbeat_interval = absl::Milliseconds(100);
+      options.rpc_timeout = absl::Seconds(2);
+      options.write_timeout = absl::Seconds(5);
+      if (tweak) tweak(options);
+      options_[id] = options;
+      nodes_[id] = std::make_unique<Node>(cluster_.AddEnv(id), options);
+      cluster_.AddActor(id, nodes_[id].get());
+    }
+    for (const auto& id : ids) nodes_[id]->Start();
+    cluster_.DeliverAll();
+  }
+
+  // Replaces the indices of the coordinator's state, bumps the version and
+  // publishes it (to `only`, or to every node), delivering everything.
+  void Publish(const std::vector<pb::IndexMeta>& indices,
+               const std::vector<std::string>& only = {}, bool deliver = true) {
+    coordinator_->state.clear_indices();
+    for (const auto& index : indices)
+      *coordinator_->state.add_indices() = index;
+    coordinator_->Bump();
+    coordinator_->Publish(only);
+    if (deliver) cluster_.DeliverAll();
+  }
+
+  // idx: one shard, primary node-1, replicas node-2 and node-3, all in sync.
+  pb::IndexMeta ThreeCopies(int64_t term = 1) {
+    return Index("idx", 2,
+                 {Routing(0, term, {{"node-1", true}, {"node-2"}, {"node-3"}},
+                          {"node-1", "node-2", "node-3"})});
+  }
+
+  static pb::Envelope WriteEnvelope(const std::string& index,
+                                    const std::string& id,
+                                    const std::string& source) {
+    pb::Envelope envelope;
+    envelope.mutable_write()->set_index(index);
+    envelope.mutable_write()->set_id(id);
+    envelope.mutable_write()->set_source(source);
+    return envelope;
+  }
+
+  std::shared_ptr<std::optional<pb::Envelope>> Write(
+      const std::string& to, const std::string& id, const std::string& source,
+      const std::string& index = "idx") {
+    return cluster_.Client(to, WriteEnvelope(index, id, source));
+  }
+
+  // Delivers the first pending request of `body` to `to`, then its reply.
+  void DeliverRoundTrip(pb::Envelope::BodyCase body, const std::string& to) {
+    auto index = cluster_.FindRequest(body, "", to);
+    ASSERT_TRUE(index.has_value()) << "no pending request to " << to;
+    const uint64_t call_id = cluster_.queue[*index].call_id;
+    cluster_.Deliver(*index);
+    auto reply = cluster_.Find(
+        [&](const Message& m) { return m.is_reply && m.call_id == call_id; });
+    ASSERT_TRUE(reply.has_value()) << "no reply from " << to;
+    cluster_.Deliver(*reply);
+  }
+
+  void DeliverClientRequest(const std::string& to) {
+    auto index = cluster_.FindRequest(pb::Envelope::kWrite, "client", to);
+    ASSERT_TRUE(index.has_value());
+    cluster_.Deliver(*index);
+  }
+
+  pb::ShardStatus StatusOf(const std::string& node,
+                           const std::string& index = "idx", int shard = 0) {
+    const pb::NodeStatusResponse all = nodes_[node]->Status();
+    for (const auto& status : all.shards()) {
+      if (status.index() == index && status.shard() == shard) return status;
+    }
+    return pb::ShardStatus();
+  }
+
+  pb::GetResponse LocalGet(const std::string& node, const std::string& id) {
+    pb::Envelope envelope;
+    envelope.mutable_get()->set_index("idx");
+    envelope.mutable_get()->set_id(id);
+    envelope.mutable_get()->set_prefer_local(true);
+    auto slot = cluster_.Client(node, envelope);
+    cluster_.DeliverAll();
+    return slot->has_value() ? (*slot)->get_response() : pb::GetResponse();
+  }
+
+  bool Logged(const std::string& needle) const {
+    return std::any_of(cluster_.log.begin(), cluster_.log.end(),
+                       [&](const std::string& line) {
+                         return absl::StrContains(line, needle);
+                       });
+  }
+  std::string Log() const { return absl::StrJoin(cluster_.log, "\n"); }
+
+  TestCluster cluster_;
+  std::unique_ptr<FakeCoordinator> coordinator_;
+  std::map<std::string, std::unique_ptr<Node>> nodes_;
+  std::map<std::string, NodeOptions> options_;
+};
+
+// ---- routing
+// ----------------------------------------------------------------------------
+
+TEST(Routing, ShardIsFnv1aOfIdModNumberOfShards) {
+  EXPECT_EQ(Fnv1a32(""), 2166136261u);
+  EXPECT_EQ(Fnv1a32("a"), 0xe40c292cu);
+  EXPECT_EQ(Fnv1a32("foobar"), 0xbf9cf968u);
+  EXPECT_EQ(ShardForId("a", 3), static_cast<int>(0xe40c292cu % 3));
+  EXPECT_EQ(ShardForId("anything", 1), 0);
+  EXPECT_EQ(ShardForId("anything", 0), 0);
+}
+
+TEST_F(NodeTest, JoinAppliesTheStateFromTheJoinReply) {
+  Boot({"node-1"});
+  EXPECT_EQ(nodes_["node-1"]->cluster_state().version(), 1);
+  EXPECT_EQ(coordinator_->received.size(), 1u);
+  EXPECT_TRUE(coordinator_->received[0].has_join());
+}
+
+TEST_F(NodeTest, JoinIsRetriedUntilTheCoordinatorAnswers) {
+  cluster_.down.insert(kCoordinatorId);
+  Boot({"node-1"});
+  EXPECT_FALSE(nodes_["node-1"]->Status().coordinator_reachable());
+  cluster_.RunFor(absl::Milliseconds(350));
+  cluster_.down.clear();
+  ASSERT_TRUE(cluster_.RunUntil(
+      [&] { return nodes_["node-1"]->Status().coordinator_reachable(); }));
+  EXPECT_EQ(nodes_["node-1"]->cluster_state().version(),
+            coordinator_->state.version());
+}
+
+TEST_F(NodeTest, ClusterStatesApplyInVersionOrderOnly) {
+  Boot({"node-1"});
+  pb::Envelope newer;
+  *newer.mutable_publish()->mutable_state() = coordinator_->state;
+  newer.mutable_publish()->mutable_state()->set_version(5);
+  pb::Envelope older = newer;
+  older.mutable_publish()->mutable_state()->set_version(4);
+  cluster_.Client("node-1", newer);
+  cluster_.Client("node-1", older);
+  cluster_.DeliverAll();
+  EXPECT_EQ(nodes_["node-1"]->cluster_state().version(), 5);
+  EXPECT_TRUE(
+      Logged("node-1 ignores cluster state version 4: it applied version 5"))
+      << Log();
+}
+
+TEST_F(NodeTest, PublishSetsPeerAddressesAndOpensAssignedCopies) {
+  Boot({"node-1", "node-2", "node-3"});
+  Publish({ThreeCopies()});
+  EXPECT_EQ(cluster_.env("node-1")->peers["node-2"], "127.0.0.1:node-2");
+  EXPECT_EQ(StatusOf("node-1").role(), "primary");
+  EXPECT_EQ(StatusOf("node-2").role(), "replica");
+  EXPECT_EQ(StatusOf("node-1").primary_term(), 1);
+  EXPECT_TRUE(
+      cluster_.env("node-2")->mem_disk().Exists("shards/uuid-idx/0/meta"));
+}
+
+// ---- write path
+// ---------------------------------------------------------------------------
+
+TEST_F(NodeTest, WriteOnNonPrimaryIsForwardedToThePrimaryAndTheReplyRelayed) {
+  Boot({"node-1", "node-2", "node-3"});
+  Publish({ThreeCopies()});
+  auto reply = Write("node-2", "doc-1", R"({"n":1})");
+  cluster_.DeliverAll();
+  ASSERT_TRUE(reply->has_value());
+  const pb::WriteResponse& response = (*reply)->write_response();
+  EXPECT_FALSE(HasError(response.error())) << response.error().reason();
+  EXPECT_EQ(response.result(), "created");
+  EXPECT_EQ(response.seq_no(), 0);
+  EXPECT_EQ(response.primary_term(), 1);
+  EXPECT_EQ(response.version(), 1);
+  EXPECT_EQ(response.shards().total(), 3);
+  EXPECT_EQ(response.shards().successful(), 3);
+  EXPECT_EQ(StatusOf("node-1").max_seq_no(), 0);
+  EXPECT_EQ(StatusOf("node-3").docs(), 1);
+}
+
+TEST_F(NodeTest, R3_PrimaryAcksOnlyAfterEveryInSyncReplicaAnswered) {
+  Boot({"node-1", "node-2", "node-3"});
+  Publish({ThreeCopies()});
+  auto reply = Write("node-1", "doc-1", R"({"n":1})");
+  DeliverClientRequest("node-1");
+  EXPECT_EQ(cluster_.CountRequests(pb::Envelope::kReplicate), 2);
+  DeliverRoundTrip(pb::Envelope::kReplicate, "node-2");
+  EXPECT_FALSE(reply->has_value()) << "acked before node-3 answered";
+  DeliverRoundTrip(pb::Envelope::kReplicate, "node-3");
+  cluster_.DeliverAll();
+  ASSERT_TRUE(reply->has_value());
+  EXPECT_EQ((*reply)->write_response().shards().successful(), 3);
+  EXPECT_EQ((*reply)->write_response().shards().failed(), 0);
+}
+
+TEST_F(NodeTest, R3_WritesArePipelinedWithoutWaitingForReplicaRoundTrips) {
+  Boot({"node-1", "node-2", "node-3"});
+  Publish({ThreeCopies()});
+  auto first = Write("node-1", "a", R"({"n":1})");
+  auto second = Write("node-1", "b", R"({"n":2})");
+  DeliverClientRequest("node-1");
+  DeliverClientRequest("node-1");
+  EXPECT_EQ(cluster_.CountRequests(pb::Envelope::kReplicate), 4);
+  cluster_.DeliverAll();
+  ASSERT_TRUE(first->has_value() && second->has_value());
+  EXPECT_EQ((*second)->write_response().seq_no(), 1);
+}
+
+TEST_F(NodeTest, R3_ReplicaFailureIsReportedAndTheAckWaitsForTheCoordinator) {
+  Boot({"node-1", "node-2", "node-3"});
+  Publish({ThreeCopies()});
+  cluster_.down.insert("node-3");
+  auto reply = Write("node-1", "doc-1", R"({"n":1})");
+  DeliverClientRequest("node-1");
+  DeliverRoundTrip(pb::Envelope::kReplicate, "node-2");
+  DeliverRoundTrip(pb::Envelope::kReplicate,
+                   "node-3");  // fails: node-3 is down
+  auto failed = cluster_.FindRequest(pb::Envelope::kShardFailed, "node-1",
+                                     kCoordinatorId);
+  ASSERT_TRUE(failed.has_value()) << Log();
+  EXPECT_EQ(cluster_.queue[*failed].envelope.shard_failed().failed_node(),
+            "node-3");
+  EXPECT_EQ(cluster_.queue[*failed].envelope.shard_failed().primary_term(), 1);
+  EXPECT_FALSE(reply->has_value())
+      << "acked before the coordinator removed node-3";
+  DeliverRoundTrip(pb::Envelope::kShardFailed, kCoordinatorId);
+  cluster_.DeliverAll();
+  ASSERT_TRUE(reply->has_value());
+  const pb::ShardsInfo& shards = (*reply)->write_response().shards();
+  EXPECT_EQ(shards.total(), 3);
+  EXPECT_EQ(shards.successful(), 2);
+  EXPECT_EQ(shards.failed(), 1);
+  ASSERT_EQ(shards.failures_size(), 1);
+  EXPECT_EQ(shards.failures(0).node(), "node-3");
+}
+
+TEST_F(NodeTest,
+       R8_ReplicaRejectingWithNewerTermMakesPrimaryFailEveryInFlightWrite) {
+  Boot({"node-1", "node-2", "node-3"});
+  Publish({ThreeCopies()});
+  // The coordinator promoted node-2 (term 2); node-1 has not heard of it.
+  Publish({Index("idx", 2,
+                 {Routing(0, 2, {{"node-2", true}, {"node-3"}},
+                          {"node-2", "node-3"})})},
+          {"node-2", "node-3"});
+  auto first = Write("node-1", "a", R"({"n":1})");
+  auto second = Write("node-1", "b", R"({"n":2})");
+  cluster_.DeliverAll();
+  ASSERT_TRUE(first->has_value() && second->has_value());
+  EXPECT_TRUE(HasError((*first)->write_response().error()));
+  EXPECT_TRUE(HasError((*second)->write_response().error()));
+  EXPECT_EQ((*first)->write_response().error().type(),
+            "shard_not_in_primary_mode_exception");
+  EXPECT_EQ((*first)->write_response().shards().successful(), 0);
+  EXPECT_EQ(StatusOf("node-1").role(), "stale");
+  EXPECT_TRUE(
+      Logged("node-2 rejects replicate(term 1) from node-1 for [idx][0]: its "
+             "term is 2"))
+      << Log();
+  EXPECT_TRUE(Logged("node-1 is a stale primary of [idx][0] (term 1)"))
+      << Log();
+}
+
+TEST_F(NodeTest,
+       R8_CoordinatorRefusingShardFailedMakesPrimaryStaleAndAckNothing) {
+  Boot({"node-1", "node-2", "node-3"});
+  Publish({ThreeCopies()});
+  coordinator_->reject_shard_failed = true;
+  cluster_.down.insert("node-3");
+  auto reply = Write("node-1", "a", R"({"n":1})");
+  cluster_.DeliverAll();
+  ASSERT_TRUE(reply->has_value());
+  EXPECT_TRUE(HasError((*reply)->write_response().error()));
+  EXPECT_EQ(StatusOf("node-1").role(), "stale");
+  // A newer state making node-1 primary again (term 2) lifts the fence.
+  cluster_.down.clear();
+  Publish({ThreeCopies(2)});
+  EXPECT_EQ(StatusOf("node-1").role(), "primary");
+  auto again = Write("node-1", "b", R"({"n":2})");
+  cluster_.DeliverAll();
+  ASSERT_TRUE(again->has_value());
+  EXPECT_FALSE(HasError((*again)->write_response().error()));
+  EXPECT_EQ((*again)->write_response().primary_term(), 2);
+}
+
+TEST_F(NodeTest,
+       R7_PromotedPrimaryFillsGapsResyncsAboveGlobalCheckpointAndReplicasTrim) {
+  Boot({"node-1", "node-2", "node-3"});
+  Publish({ThreeCopies()});
+  auto a = Write("node-1", "a", R"({"v":"a"})");
+  cluster_.RunFor(absl::Milliseconds(250));  // replicate, then an idle gcp sync
+  ASSERT_TRUE(a->has_value());
+  EXPECT_EQ(StatusOf("node-3").global_checkpoint(), 0);
+
+  // b (seq_no 1) reaches node-3 only; c (seq_no 2) reaches node-2 only.
+  Write("node-1", "b", R"({"v":"b"})");
+  DeliverClientRequest("node-1");
+  DeliverRoundTrip(pb::Envelope::kReplicate, "node-3");
+  cluster_.Drop(
+      *cluster_.FindRequest(pb::Envelope::kReplicate, "node-1", "node-2"));
+  Write("node-1", "c", R"({"v":"c"})");
+  DeliverClientRequest("node-1");
+  DeliverRoundTrip(pb::Envelope::kReplicate, "node-2");
+  cluster_.Drop(
+      *cluster_.FindRequest(pb::Envelope::kReplicate, "node-1", "node-3"));
+  EXPECT_EQ(StatusOf("node-2").local_checkpoint(), 0);  // gap at seq_no 1
+  EXPECT_EQ(StatusOf("node-2").max_seq_no(), 2);
+
+  // node-1 fails; node-2 is promoted with term 2.
+  Publish({Index("idx", 2,
+                 {Routing(0, 2, {{"node-2", true}, {"node-3"}},
+                          {"node-2", "node-3"})})},
+          {"node-2", "node-3"}, /*deliver=*/false);
+  cluster_.Deliver(*cluster_.FindRequest(pb::Envelope::kPublish, "", "node-2"));
+  auto resync = cluster_.FindRequest(pb::Envelope::kResync, "node-2", "node-3");
+  ASSERT_TRUE(resync.has_value()) << Log();
+  const pb::ResyncRequest& request = cluster_.queue[*resync].envelope.resync();
+  EXPECT_EQ(request.primary_term(), 2);
+  EXPECT_EQ(request.global_checkpoint(), 0);
+  EXPECT_EQ(request.trim_above_seq_no(), 2);
+  ASSERT_EQ(request.ops_size(), 2);
+  EXPECT_EQ(request.ops(0).type(),
+            pb::OP_NOOP);  // the gap, filled under term 2
+  EXPECT_EQ(request.ops(0).primary_term(), 2);
+  EXPECT_EQ(request.ops(1).id(), "c");
+  EXPECT_TRUE(
+      Logged("node-2 promoted to primary of [idx][0] term 2: filled 1 gaps "
+             "with no-ops, "
+             "resync 2 ops above gcp 0, trim above 2"))
+      << Log();
+  cluster_.DeliverAll();
+
+  EXPECT_EQ(StatusOf("node-2").local_checkpoint(), 2);
+  EXPECT_EQ(StatusOf("node-3").local_checkpoint(), 2);
+  EXPECT_EQ(StatusOf("node-3").primary_term(), 2);
+  EXPECT_FALSE(LocalGet("node-3", "b").found())
+      << "b was never acked and is not on the primary";
+  EXPECT_TRUE(LocalGet("node-3", "c").found());
+  EXPECT_EQ(StatusOf("node-3").docs(), StatusOf("node-2").docs());
+}
+
+TEST_F(NodeTest, R7_NoResyncPlantedBugSkipsResync) {
+  Boot({"node-1", "node-2", "node-3"},
+       [](NodeOptions& o) { o.unsafe.no_resync = true; });
+  Publish({ThreeCopies()});
+  Write("node-1", "a", R"({"v":"a"})");
+  cluster_.DeliverAll();
+  Publish({Index("idx", 2,
+                 {Routing(0, 2, {{"node-2", true}, {"node-3"}},
+                          {"node-2", "node-3"})})},
+          {"node-2", "node-3"}, /*deliver=*/false);
+  cluster_.Deliver(*cluster_.FindRequest(pb::Envelope::kPublish, "", "node-2"));
+  EXPECT_FALSE(cluster_.FindRequest(pb::Envelope::kResync).has_value());
+}
+
+TEST_F(NodeTest, R5_ReplicaAppliesOutOfOrderOperationsByKeepingTheNewest) {
+  Boot({"node-1", "node-2"});
+  Publish({Index(
+      "idx", 1,
+      {Routing(0, 1, {{"node-1", true}, {"node-2"}}, {"node-1", "node-2"})})});
+  auto first = Write("node-1", "x", R"({"v":1})");
+  auto second = Write("node-1", "x", R"({"v":2})");
+  DeliverClientRequest("node-1");
+  DeliverClientRequest("node-1");
+  ASSERT_EQ(cluster_.CountRequests(pb::Envelope::kReplicate, "node-2"), 2);
+  // The second operation (seq_no 1) overtakes the first (seq_no 0).
+  auto late =
+      *cluster_.FindRequest(pb::Envelope::kReplicate, "node-1", "node-2");
+  Message held = cluster_.Take(late);
+  cluster_.DeliverAll();
+  cluster_.queue.push_back(std::move(held));
+  cluster_.DeliverAll();
+  ASSERT_TRUE(first->has_value() && second->has_value());
+  pb::GetResponse doc = LocalGet("node-2", "x");
+  EXPECT_EQ(doc.source(), R"({"v":2})");
+  EXPECT_EQ(doc.seq_no(), 1);
+  EXPECT_EQ(StatusOf("node-2").local_checkpoint(), 1);
+  EXPECT_TRUE(Logged(
+      "node-2 ignores index(doc x, seq_no 0, term 1): it holds seq_no 1"))
+      << Log();
+}
+
+// ---- recovery
+// -------------------------------------------------------------------------------
+
+TEST_F(NodeTest, R9_OperationsBasedRecoveryThenShardStarted) {
+  Boot({"node-1", "node-2", "node-3"});
+  Publish({Index(
+      "idx", 2,
+      {Routing(0, 1, {{"node-1", true}, {"node-2"}}, {"node-1", "node-2"})})});
+  for (const char* id : {"a", "b", "c"}) Write("node-1", id, R"({"n":1})");
+  cluster_.DeliverAll();
+  Publish({Index(
+      "idx", 2,
+      {Routing(0, 1, {{"node-1", true}, {"node-2"}, {"node-3", false, false}},
+               {"node-1", "node-2"})})});
+  cluster_.RunUntil([&] { return StatusOf("node-3").role() == "replica"; });
+  EXPECT_EQ(StatusOf("node-3").role(), "replica") << Log();
+  EXPECT_EQ(StatusOf("node-3").docs(), 3);
+  EXPECT_EQ(StatusOf("node-3").local_checkpoint(), 2);
+  EXPECT_TRUE(Logged("node-1 recovers [idx][0] on node-3 by operations: 3 ops"))
+      << Log();
+  EXPECT_TRUE(Logged("node-3 recovered [idx][0] from node-1 (ops: 3 ops"))
+      << Log();
+  // Now in sync: the next write waits for node-3 too.
+  auto reply = Write("node-1", "d", R"({"n":1})");
+  cluster_.DeliverAll();
+  ASSERT_TRUE(reply->has_value());
+  EXPECT_EQ((*reply)->write_response().shards().successful(), 3);
+}
+
+TEST_F(NodeTest, R9_FileBasedRecoveryWhenHistoryIsNoLongerRetained) {
+  Boot({"node-1", "node-2", "node-3"},
+       [](NodeOptions& o) { o.retain_ops_below_global_checkpoint = 0; });
+  Publish({Index(
+      "idx", 2,
+      {Routing(0, 1, {{"node-1", true}, {"node-2"}}, {"node-1", "node-2"})})});
+  for (const char* id : {"a", "b", "c"}) Write("node-1", id, R"({"n":1})");
+  cluster_.RunFor(absl::Milliseconds(300));
+  Publish({Index(
+      "idx", 2,
+      {Routing(0, 1, {{"node-1", true}, {"node-2"}, {"node-3", false, false}},
+               {"node-1", "node-2"})})});
+  cluster_.RunUntil([&] { return StatusOf("node-3").role() == "replica"; });
+  EXPECT_EQ(StatusOf("node-3").role(), "replica") << Log();
+  EXPECT_EQ(StatusOf("node-3").docs(), 3);
+  EXPECT_EQ(StatusOf("node-3").local_checkpoint(), 2);
+  EXPECT_TRUE(
+      Logged("node-1 recovers [idx][0] on node-3 by a full copy: 3 docs"))
+      << Log();
+  EXPECT_TRUE(Logged("(file: ")) << Log();
+}
+
+TEST_F(NodeTest, R9_WritesDuringRecoveryReachTheRecoveringCopy) {
+  Boot({"node-1", "node-2"});
+  Publish({Index("idx", 1, {Routing(0, 1, {{"node-1", true}}, {"node-1"})})});
+  Write("node-1", "a", R"({"n":1})");
+  cluster_.DeliverAll();
+  Publish({Index("idx", 1,
+                 {Routing(0, 1, {{"node-1", true}, {"node-2", false, false}},
+                          {"node-1"})})},
+          {}, /*deliver=*/false);
+  // Deliver up to the start of recovery, then write while it runs.
+  cluster_.Deliver(*cluster_.FindRequest(pb::Envelope::kPublish, "", "node-1"));
+  cluster_.Deliver(*cluster_.FindRequest(pb::Envelope::kPublish, "", "node-2"));
+  cluster_.Deliver(
+      *cluster_.FindRequest(pb::Envelope::kStartRecovery, "node-2", "node-1"));
+  auto reply = Write("node-1", "b", R"({"n":2})");
+  DeliverClientRequest("node-1");
+  EXPECT_EQ(cluster_.CountRequests(pb::Envelope::kReplicate, "node-2"), 1);
+  cluster_.RunUntil([&] { return StatusOf("node-2").role() == "replica"; });
+  EXPECT_EQ(StatusOf("node-2").docs(), 2) << Log();
+  ASSERT_TRUE(reply->has_value());
+}
+
+// ---- durability
+// ------------------------------------------------------------------------------
+
+TEST_F(NodeTest, R10_PrimaryAcksOnlyAfterFlushSyncedItsTranslog) {
+  Boot({"node-1"});
+  Publish({Index("idx", 0, {Routing(0, 1, {{"node-1", true}}, {"node-1"})})});
+  cluster_.auto_flush = false;
+  const int syncs = cluster_.env("node-1")->mem_disk().syncs;
+  auto reply = Write("node-1", "a", R"({"n":1})");
+  cluster_.DeliverAll();
+  EXPECT_FALSE(reply->has_value());
+  EXPECT_EQ(cluster_.env("node-1")->mem_disk().syncs, syncs);
+  nodes_["node-1"]->Flush();
+  EXPECT_GT(cluster_.env("node-1")->mem_disk().syncs, syncs);
+  cluster_.DeliverAll();
+  ASSERT_TRUE(reply->has_value());
+  EXPECT_EQ((*reply)->write_response().result(), "created");
+}
+
+TEST_F(NodeTest, R10_ReplicaRepliesOnlyAfterItsTranslogIsSynced) {
+  Boot({"node-1", "node-2"});
+  Publish({Index(
+      "idx", 1,
+      {Routing(0, 1, {{"node-1", true}, {"node-2"}}, {"node-1", "node-2"})})});
+  cluster_.auto_flush = false;
+  auto reply = Write("node-1", "a", R"({"n":1})");
+  DeliverClientRequest("node-1");
+  nodes_["node-1"]->Flush();
+  cluster_.Deliver(
+      *cluster_.FindRequest(pb::Envelope::kReplicate, "node-1", "node-2"));
+  EXPECT_FALSE(
+      cluster_.Find([](const Message& m) { return m.is_reply; }).has_value());
+  nodes_["node-2"]->Flush();
+  cluster_.DeliverAll();
+  ASSERT_TRUE(reply->has_value());
+  EXPECT_EQ((*reply)->write_response().shards().successful(), 2);
+}
+
+TEST_F(NodeTest, R10_ConcurrentWritesShareOneFsync) {
+  Boot({"node-1"});
+  Publish({Index("idx", 0, {Routing(0, 1, {{"node-1", true}}, {"node-1"})})});
+  cluster_.auto_flush = false;
+  std::vector<std::shared_ptr<std::optional<pb::Envelope>>> replies;
+  for (int i = 0; i < 5; ++i)
+    replies.push_back(Write("node-1", absl::StrCat("d", i), "{}"));
+  cluster_.DeliverAll();
+  const int syncs = cluster_.env("node-1")->mem_disk().syncs;
+  nodes_["node-1"]->Flush();
+  EXPECT_EQ(cluster_.env("node-1")->mem_disk().syncs, syncs + 1);
+  cluster_.DeliverAll();
+  for (const auto& reply : replies) EXPECT_TRUE(reply->has_value());
+}
+
+TEST_F(NodeTest, R3_EarlyAckPlantedBugAcksBeforeReplicasAnswer) {
+  Boot({"node-1", "node-2"}, [](NodeOptions& o) { o.unsafe.early_ack = true; });
+  Publish({Index(
+      "idx", 1,
+      {Routing(0, 1, {{"node-1", true}, {"node-2"}}, {"node-1", "node-2"})})});
+  auto reply = Write("node-1", "a", R"({"n":1})");
+  DeliverClientRequest("node-1");
+  cluster_.Deliver(*cluster_.Find(
+      [](const Message& m) { return m.is_reply && m.to == "client"; }));
+  EXPECT_TRUE(reply->has_value());
+}
+
+// ---- reads, admin, auto-create
+// -----------------------------------------------------------------
+
+TEST_F(NodeTest, GetIsServedByThePrimaryAndMissingIndexIs404) {
+  Boot({"node-1", "node-2", "node-3"});
+  Publish({ThreeCopies()});
+  Write("node-3", "a", R"({"n":7})");
+  cluster_.DeliverAll();
+  pb::Envelope get;
+  get.mutable_get()->set_index("idx");
+  get.mutable_get()->set_id("a");
+  auto found = cluster_.Client("node-2", get);
+  get.mutable_get()->set_index("nope");
+  auto missing = cluster_.Client("node-2", get);
+  cluster_.DeliverAll();
+  ASSERT_TRUE(found->has_value() && missing->has_value());
+  EXPECT_TRUE((*found)->get_response().found());
+  EXPECT_EQ((*found)->get_response().source(), R"({"n":7})");
+  EXPECT_EQ((*found)->get_response().version(), 1);
+  EXPECT_EQ((*missing)->get_response().error().type(),
+            "index_not_found_exception");
+  EXPECT_EQ((*missing)->get_response().error().status(), 404);
+}
+
+TEST_F(NodeTest, SearchFansOutToEveryShardPrimaryAndMergesHits) {
+  Boot({"node-1", "node-2", "node-3"});
+  Publish({Index("idx", 0,
+                 {Routing(0, 1, {{"node-1", true}}, {"node-1"}),
+                  Routing(1, 1, {{"node-2", true}}, {"node-2"})})});
+  for (int i = 0; i < 6; ++i) {
+    Write("node-3", absl::StrCat("d", i),
+          absl::StrCat(R"({"color":")", i % 2 ? "red" : "blue", R"(","n":)", i,
+                       "}"));
+  }
+  cluster_.DeliverAll();
+  EXPECT_GT(StatusOf("node-1").docs(), 0);
+  EXPECT_GT(StatusOf("node-2", "idx", 1).docs(), 0);
+
+  pb::Envelope search;
+  search.mutable_search()->add_indices("idx");
+  search.mutable_search()->mutable_query()->mutable_match_all();
+  search.mutable_search()->set_size(10);
+  auto all = cluster_.Client("node-3", search);
+  search.mutable_search()->mutable_query()->mutable_term()->set_field("color");
+  search.mutable_search()->mutable_query()->mutable_term()->set_value_json(
+      R"("red")");
+  auto red = cluster_.Client("node-3", search);
+  search.mutable_search()->mutable_query()->mutable_ids()->add_values("d4");
+  auto by_id = cluster_.Client("node-3", search);
+  cluster_.DeliverAll();
+  ASSERT_TRUE(all->has_value() && red->has_value() && by_id->has_value());
+  const pb::SearchResponse& everything = (*all)->search_response();
+  EXPECT_EQ(everything.total(), 6);
+  ASSERT_EQ(everything.hits_size(), 6);
+  EXPECT_EQ(everything.hits(0).id(), "d0");
+  EXPECT_EQ(everything.hits(5).id(), "d5");
+  EXPECT_EQ(everything.shards().total(), 2);
+  EXPECT_EQ(everything.shards().successful(), 2);
+  EXPECT_EQ((*red)->search_response().total(), 3);
+  EXPECT_EQ((*by_id)->search_response().total(), 1);
+}
+
+TEST_F(NodeTest, WriteToUnknownIndexAutoCreatesItThenWrites) {
+  Boot({"node-1", "node-2"});
+  auto reply = Write("node-2", "a", R"({"n":1})", "logs");
+  cluster_.RunUntil([&] { return reply->has_value(); });
+  ASSERT_TRUE(reply->has_value());
+  EXPECT_FALSE(HasError((*reply)->write_response().error()))
+      << (*reply)->write_response().error().reason();
+  EXPECT_EQ((*reply)->write_response().result(), "created");
+  bool auto_created = false;
+  for (const auto& request : coordinator_->received) {
+    if (request.has_create_index())
+      auto_created = request.create_index().auto_created();
+  }
+  EXPECT_TRUE(auto_created);
+}
+
+TEST_F(NodeTest, WaitForActiveShardsAllTimesOutWith503) {
+  Boot({"node-1", "node-2"});
+  Publish({Index(
+      "idx", 2,
+      {Routing(0, 1, {{"node-1", true}, {"node-2"}}, {"node-1", "node-2"})})});
+  pb::Envelope envelope = WriteEnvelope("idx", "a", "{}");
+  envelope.mutable_write()->set_wait_for_active_shards("all");
+  envelope.mutable_write()->set_timeout_ms(500);
+  auto reply = cluster_.Client("node-1", envelope);
+  cluster_.RunUntil([&] { return reply->has_value(); });
+  ASSERT_TRUE(reply->has_value());
+  EXPECT_EQ((*reply)->write_response().error().type(),
+            "unavailable_shards_exception");
+  EXPECT_EQ((*reply)->write_response().error().status(), 503);
+  EXPECT_EQ(StatusOf("node-1").max_seq_no(), -1) << "nothing written";
+}
+
+TEST_F(NodeTest, R10_RestartedNodeReopensItsCopiesAndReportsThemOnJoin) {
+  Boot({"node-1"});
+  Publish({Index("idx", 0, {Routing(0, 1, {{"node-1", true}}, {"node-1"})})});
+  Write("node-1", "a", "{}");
+  Write("node-1", "b", "{}");
+  cluster_.DeliverAll();
+  nodes_["node-1"] =
+      std::make_unique<Node>(cluster_.env("node-1"), options_["node-1"]);
+  cluster_.AddActor("node-1", nodes_["node-1"].get());
+  nodes_["node-1"]->Start();
+  EXPECT_EQ(StatusOf("node-1").max_seq_no(), 1);
+  cluster_.DeliverAll();
+  const pb::Envelope& join = coordinator_->received.back();
+  ASSERT_TRUE(join.has_join());
+  ASSERT_EQ(join.join().shards_size(), 1);
+  EXPECT_EQ(join.join().shards(0).index_uuid(), "uuid-idx");
+  EXPECT_EQ(join.join().shards(0).max_seq_no(), 1);
+  EXPECT_EQ(StatusOf("node-1").docs(), 2);
+}
+
+TEST_F(NodeTest, HeartbeatWithRejoinMakesTheNodeJoinAgain) {
+  Boot({"node-1"});
+  size_t joins = 0;
+  auto count_joins = [&] {
+    joins = 0;
+    for (const auto& r : coordinator_->received) joins += r.has_join();
+  };
+  cluster_.down.insert(kCoordinatorId);
+  cluster_.RunFor(absl::Milliseconds(250));  // heartbeats fail
+  cluster_.down.clear();
+  cluster_.RunFor(absl::Milliseconds(250));
+  count_joins();
+  EXPECT_GE(joins, 2u);
+}
+
+TEST_F(NodeTest, NodeStatusAndFaultAreAnswered) {
+  Boot({"node-1"});
+  pb::Envelope status;
+  status.mutable_node_status();
+  pb::Envelope fault;
+  fault.mutable_fault();
+  auto status_reply = cluster_.Client("node-1", status);
+  auto fault_reply = cluster_.Client("node-1", fault);
+  cluster_.DeliverAll();
+  ASSERT_TRUE(status_reply->has_value() && fault_reply->has_value());
+  EXPECT_EQ((*status_reply)->node_status_response().node_id(), "node-1");
+  EXPECT_TRUE(HasError((*fault_reply)->fault_response().error()));
+}
+
+}  // namespace
+}  // namespace seqsim
