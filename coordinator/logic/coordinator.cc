@@ -170,9 +170,10 @@ struct Coordinator::State {
   // What the coordinator knows about a node besides the cluster state.
   struct Peer {
     absl::Duration last_seen;
-    int64_t applied_version =
-        0;  // last reported by the node (publish reply, heartbeat)
+    // Last reported by the node (publish reply, heartbeat).
+    int64_t applied_version = 0;
     bool publish_in_flight = false;
+    int publish_failures = 0;  // in a row; only the first is logged
     bool retry_scheduled = false;
     TimerId retry_timer = 0;
   };
@@ -199,6 +200,7 @@ struct Coordinator::State {
   std::map<HoldoffKey, int64_t> holdoff;
   TimerId check_timer = 0;
   bool check_scheduled = false;
+  absl::Duration last_check;
 
   void Log(const std::string& line) {
     env->Log(absl::StrCat("coordinator: ", line));
@@ -267,13 +269,14 @@ struct Coordinator::State {
         !HasError(reply->publish_response().error())) {
       peer.applied_version = reply->publish_response().applied_version();
       applied = peer.applied_version >= version;
-    } else {
+      peer.publish_failures = 0;
+    } else if (peer.publish_failures++ == 0) {
       std::string why = !reply.ok() ? reply.status().ToString()
                         : reply->has_publish_response()
                             ? reply->publish_response().error().reason()
                             : "unexpected reply";
       Log(absl::StrCat("publication of version ", version, " to ", node,
-                       " failed: ", why));
+                       " failed: ", why, "; retrying while it is alive"));
     }
     if (!IsAlive(cluster, node) || peer.applied_version >= cluster.version())
       return;
@@ -563,13 +566,27 @@ struct Coordinator::State {
     pb::ClusterState next = cluster;
     std::vector<std::string> reasons;
     const absl::Duration now = env->Now();
+    // A coordinator that was itself stalled (paused, starved) has not been
+    // listening: the nodes' silence is its own. Everyone gets a fresh timeout.
+    const absl::Duration stalled = now - last_check;
+    last_check = now;
+    if (stalled > options.check_interval + options.heartbeat_timeout / 2) {
+      Log(absl::StrCat(
+          "no failure check for ",
+          absl::FormatDuration(absl::Trunc(stalled, absl::Milliseconds(1))),
+          " (this coordinator was stalled): every node gets a "
+          "fresh heartbeat timeout"));
+      for (auto& [id, peer] : peers) peer.last_seen = now;
+    }
     for (pb::NodeInfo& node : *next.mutable_nodes()) {
       bool holds_copies = CopiesOnNode(next, node.id()) > 0;
       if (!node.alive() && !holds_copies) continue;
       absl::Duration silent = now - peers[node.id()].last_seen;
       if (silent <= options.heartbeat_timeout) continue;
-      std::string why = absl::StrCat(node.id(), " missed heartbeats for ",
-                                     absl::FormatDuration(silent), ": dead");
+      std::string why = absl::StrCat(
+          node.id(), " missed heartbeats for ",
+          absl::FormatDuration(absl::Trunc(silent, absl::Milliseconds(1))),
+          ": dead");
       Log(why);
       node.set_alive(false);
       RemoveNodeCopies(&next, node.id(), absl::StrCat(node.id(), " is dead"));
@@ -1027,6 +1044,7 @@ void Coordinator::Start() {
     s.Log(absl::StrCat("cannot start: ", s.start_status.ToString()));
     return;
   }
+  s.last_check = s.env->Now();
   s.ScheduleCheck();
 }
 

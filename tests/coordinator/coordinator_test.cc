@@ -784,6 +784,19 @@ TEST(Heartbeat, KeepsANodeAliveAndSilenceKillsIt) {
   EXPECT_FALSE(h.state().nodes(1).alive());
 }
 
+TEST(Heartbeat, AStalledCoordinatorDoesNotBlameTheNodesForItsOwnSilence) {
+  Harness h;
+  h.ClusterWithStartedIndex({"node-1", "node-2"}, "idx", 1, 1);
+  const int64_t term = h.Routing("idx").primary_term();
+  // The coordinator's timers run late (paused process): one check after 2s.
+  h.env.Stall(absl::Seconds(2));
+  for (const pb::NodeInfo& node : h.state().nodes()) EXPECT_TRUE(node.alive());
+  EXPECT_EQ(h.Routing("idx").primary_term(), term);
+  // Nodes that stay silent after that are still declared dead.
+  h.Run(absl::Milliseconds(700), {"node-2"});
+  EXPECT_EQ(h.PrimaryNode("idx"), "node-2");
+}
+
 // ---- index admin
 // ----------------------------------------------------------------------------
 

@@ -116,6 +116,15 @@ void TestEnv::Advance(absl::Duration delta) {
   now_ = until;
 }
 
+void TestEnv::Stall(absl::Duration delta) {
+  now_ += delta;
+  while (!timers_.empty() && timers_.begin()->first.first <= now_) {
+    auto node = timers_.extract(timers_.begin());
+    timer_keys_.erase(node.mapped().first);
+    std::move(node.mapped().second)();
+  }
+}
+
 std::vector<TestEnv::Sent> TestEnv::TakeSent() {
   std::vector<Sent> sent = std::move(outbox);
   outbox.clear();

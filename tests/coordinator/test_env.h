@@ -65,6 +65,9 @@ class TestEnv final : public Env {
   // Moves the clock forward by `delta`, running every timer that falls due, in
   // order.
   void Advance(absl::Duration delta);
+  // The actor's process stalls for `delta` (paused, starved): the clock moves
+  // on and every overdue timer then runs late, at the new time.
+  void Stall(absl::Duration delta);
   // Takes every RPC sent so far and not yet taken.
   std::vector<Sent> TakeSent();
   int pending_timers() const { return static_cast<int>(timers_.size()); }
