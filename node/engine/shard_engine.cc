@@ -5,6 +5,7 @@
 
 #include "absl/container/btree_map.h"
 #include "absl/container/btree_set.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "common/es_error.h"
 #include "common/status_macros.h"
@@ -103,9 +104,10 @@ struct ShardEngine::Impl {
   SeqNo global_checkpoint = kNoOpsPerformed;
   SeqNo max_seq_no_of_updates_or_deletes = kNoOpsPerformed;
   LocalCheckpointTracker checkpoints;
-  // Live documents and tombstones, by id (ordered: iteration order is
-  // deterministic).
-  absl::btree_map<std::string, StoredDoc> docs;
+  // Live documents and tombstones, by id. Unordered for speed: every iteration
+  // that can be observed goes through SortedDocs(), so no order depends on
+  // hashing.
+  absl::flat_hash_map<std::string, StoredDoc> docs;
   int64_t live_docs = 0;
   // Last operation processed for each retained seq_no. Every processed seq_no
   // above history_floor is here; operations at or below it may have been
@@ -113,6 +115,17 @@ struct ShardEngine::Impl {
   absl::btree_map<SeqNo, pb::Operation> history;
   SeqNo history_floor = kNoOpsPerformed;
   std::string scratch;  // reused serialization buffer
+
+  // Documents in id order.
+  std::vector<std::pair<const std::string*, const StoredDoc*>> SortedDocs()
+      const {
+    std::vector<std::pair<const std::string*, const StoredDoc*>> sorted;
+    sorted.reserve(docs.size());
+    for (const auto& [id, doc] : docs) sorted.emplace_back(&id, &doc);
+    std::sort(sorted.begin(), sorted.end(),
+              [](const auto& a, const auto& b) { return *a.first < *b.first; });
+    return sorted;
+  }
 
   // ---- state changes ----
   void SetDoc(const pb::Operation& op) {
@@ -238,9 +251,9 @@ struct ShardEngine::Impl {
     PutInt64(global_checkpoint, &body);
     PutInt64(max_seq_no_of_updates_or_deletes, &body);
     EncodeRecord(RecordKind::kBase, body, &content);
-    for (const auto& [id, doc] : docs) {
+    for (const auto& [id, doc] : SortedDocs()) {
       EncodeRecord(RecordKind::kDocument,
-                   OpFromDoc(id, doc).SerializeAsString(), &content);
+                   OpFromDoc(*id, *doc).SerializeAsString(), &content);
     }
     for (const auto& [seq_no, op] : history) {
       EncodeRecord(RecordKind::kHistory, op.SerializeAsString(), &content);
@@ -719,7 +732,9 @@ absl::StatusOr<std::vector<pb::Operation>> ShardEngine::FillGapsWithNoOps() {
 std::vector<pb::Operation> ShardEngine::Snapshot() const {
   std::vector<pb::Operation> ops;
   ops.reserve(impl_->docs.size());
-  for (const auto& [id, doc] : impl_->docs) ops.push_back(OpFromDoc(id, doc));
+  for (const auto& [id, doc] : impl_->SortedDocs()) {
+    ops.push_back(OpFromDoc(*id, *doc));
+  }
   return ops;
 }
 
@@ -761,14 +776,17 @@ const StoredDoc* ShardEngine::GetIncludingTombstone(
 std::vector<std::pair<std::string, StoredDoc>> ShardEngine::LiveDocs() const {
   std::vector<std::pair<std::string, StoredDoc>> live;
   live.reserve(impl_->live_docs);
-  for (const auto& [id, doc] : impl_->docs) {
-    if (!doc.deleted) live.emplace_back(id, doc);
+  for (const auto& [id, doc] : impl_->SortedDocs()) {
+    if (!doc->deleted) live.emplace_back(*id, *doc);
   }
   return live;
 }
 
 std::vector<std::pair<std::string, StoredDoc>> ShardEngine::AllDocs() const {
-  return {impl_->docs.begin(), impl_->docs.end()};
+  std::vector<std::pair<std::string, StoredDoc>> all;
+  all.reserve(impl_->docs.size());
+  for (const auto& [id, doc] : impl_->SortedDocs()) all.emplace_back(*id, *doc);
+  return all;
 }
 
 int64_t ShardEngine::doc_count() const { return impl_->live_docs; }

@@ -1,6 +1,8 @@
 // R1 (stamping) and R2 (concurrency control on the primary), with
 // Elasticsearch's exact errors (ES-SEMANTICS.md).
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "node/engine/json_source.h"
 #include "tests/engine/engine_test_util.h"
 
 namespace seqsim::testing {
@@ -397,6 +399,58 @@ TEST(R2Source, InvalidJsonIs400MapperParsingException) {
   ExpectEsError(engine->PrimaryWrite(UpdateRequest("1", "{oops")).status(),
                 "mapper_parsing_exception", 400, "failed to parse");
   EXPECT_EQ(engine->max_seq_no(), 0);
+}
+
+}  // namespace
+}  // namespace seqsim::testing
+
+namespace seqsim::testing {
+namespace {
+
+// The fast source validator agrees with a full JSON parser (nlohmann) on what
+// is a JSON object.
+TEST(R2Source, ValidatorAgreesWithReferenceParser) {
+  const std::vector<std::string> cases = {
+      "{}",
+      " { } ",
+      R"({"a":1})",
+      R"({"a":-0.5e+10,"b":[1,2,{"c":null}],"d":true})",
+      R"({"s":"esc \" \\ \/ \b \f \n \r \t \u00e9"})",
+      "{\"u\":\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\"}",
+      "",
+      "   ",
+      "[]",
+      "1",
+      "\"s\"",
+      "null",
+      R"({"a":})",
+      R"({"a":1,})",
+      R"({"a" 1})",
+      R"({a:1})",
+      R"({"a":01})",
+      R"({"a":1.})",
+      R"({"a":.5})",
+      R"({"a":1e})",
+      R"({"a":-})",
+      R"({"a":tru})",
+      R"({"a":"\x"})",
+      R"({"a":"\u12g4"})",
+      "{\"a\":\"\x01\"}",
+      "{\"a\":\"\xff\"}",
+      "{\"a\":\"\xc3\"}",
+      "{\"a\":\"\xed\xa0\x80\"}",
+      R"({"a":1} x)",
+      R"({"a":1}{})",
+      R"({"a":[1,2})",
+      R"({"a":"open)",
+      "{\"a\":1}\n",
+      std::string(600, '[') + std::string(600, ']'),
+      "{\"a\":" + std::string(100, '[') + std::string(100, ']') + "}"};
+  for (const std::string& text : cases) {
+    const bool reference =
+        nlohmann::json::accept(text) && nlohmann::json::parse(text).is_object();
+    EXPECT_EQ(ValidateSource(text).ok(), reference) << text;
+  }
 }
 
 }  // namespace
