@@ -178,6 +178,8 @@ struct LocalCopy {
   bool started_sent = false;  // a fresh primary reported itself started
   // Recovering copy only.
   bool recovery_running = false;
+  std::string recovery_source;    // the primary the running recovery talks to
+  uint64_t recovery_attempt = 0;  // replies of older attempts are ignored
 };
 
 struct WriteCtx {
@@ -423,6 +425,8 @@ struct Node::State {
     join->mutable_node()->set_grpc_address(options.grpc_address);
     join->mutable_node()->set_rest_address(options.rest_address);
     join->mutable_node()->set_alive(true);
+    // After a first successful join this process kept its copies intact.
+    join->set_reconnect(joined);
     for (const auto& [key, copy] : copies) {
       pb::LocalShardInfo* info = join->add_shards();
       info->mutable_shard()->set_index(copy->index);
@@ -621,6 +625,15 @@ struct Node::State {
     const PrimaryTerm old_term = engine.term();
     const bool was_replica =
         copy->role == Role::kReplica || copy->role == Role::kRecovering;
+    if (!copy->inflight.empty()) {
+      FailInFlight(
+          copy,
+          ToError(EsStatus(absl::StatusCode::kUnavailable, kStalePrimaryType,
+                           absl::StrCat(Name(*copy), " primary term [",
+                                        old_term, "] was superseded"),
+                           503),
+                  copy->index, copy->key.first, copy->key.second));
+    }
     engine.AdvanceTerm(routing.primary_term());
     copy->role = Role::kPrimary;
     copy->stale = false;
@@ -1429,7 +1442,7 @@ struct Node::State {
   // ---- recovery (R9): target side
   // ---------------------------------------------------------
   void MaybeStartRecovery(LocalCopy* copy) {
-    if (copy->recovery_running || copy->role != Role::kRecovering) return;
+    if (copy->role != Role::kRecovering) return;
     const pb::IndexMeta* index = FindIndexByUuid(copy->key.first);
     const pb::ShardRouting* routing =
         index ? FindRouting(*index, copy->key.second) : nullptr;
@@ -1437,6 +1450,12 @@ struct Node::State {
     if (primary == nullptr || primary->state() != pb::ShardCopy::STARTED ||
         primary->node_id() == me()) {
       return;  // the next cluster state retries
+    }
+    // A running recovery from the current primary goes on; one from a former
+    // primary is abandoned (its reply will be ignored).
+    if (copy->recovery_running && copy->recovery_source == primary->node_id() &&
+        copy->engine->term() >= routing->primary_term()) {
+      return;
     }
     ShardEngine& engine = *copy->engine;
     engine.AdvanceTerm(routing->primary_term());
@@ -1452,6 +1471,8 @@ struct Node::State {
       }
     }
     copy->recovery_running = true;
+    copy->recovery_source = primary->node_id();
+    const uint64_t attempt = ++copy->recovery_attempt;
     const std::string primary_node = primary->node_id();
     pb::Envelope envelope;
     pb::StartRecoveryRequest* start = envelope.mutable_start_recovery();
@@ -1466,10 +1487,10 @@ struct Node::State {
     const uint64_t incarnation = copy->incarnation;
     Send(
         primary_node, std::move(envelope),
-        [this, key, incarnation,
+        [this, key, incarnation, attempt,
          primary_node](absl::StatusOr<pb::Envelope> reply) {
           LocalCopy* copy = FindCopy(key, incarnation);
-          if (copy == nullptr) return;
+          if (copy == nullptr || copy->recovery_attempt != attempt) return;
           copy->recovery_running = false;
           if (reply.ok() && reply->has_start_recovery_response() &&
               !HasError(reply->start_recovery_response().error())) {
