@@ -112,9 +112,11 @@ struct ShardEngine::Impl {
   // Last operation processed for each retained seq_no. Every processed seq_no
   // above history_floor is here; operations at or below it may have been
   // discarded.
-  absl::btree_map<SeqNo, pb::Operation> history;
+  // Stored serialized (the bytes already built for the translog): one string
+  // per op keeps inserts out of order cheap; the history is parsed only for
+  // resync, recovery and trim.
+  absl::btree_map<SeqNo, std::string> history;
   SeqNo history_floor = kNoOpsPerformed;
-  std::string scratch;  // reused serialization buffer
 
   // Documents in id order.
   std::vector<std::pair<const std::string*, const StoredDoc*>> SortedDocs()
@@ -164,12 +166,12 @@ struct ShardEngine::Impl {
   // Appends `op` to the translog, then records it in the history and marks it
   // processed.
   absl::Status Record(const pb::Operation& op) {
+    std::string bytes;
+    op.SerializeToString(&bytes);
     if (!replaying) {
-      scratch.clear();
-      op.SerializeToString(&scratch);
-      RETURN_IF_ERROR(translog->Append(RecordKind::kOperation, scratch));
+      RETURN_IF_ERROR(translog->Append(RecordKind::kOperation, bytes));
     }
-    history.insert_or_assign(op.seq_no(), op);
+    history.insert_or_assign(op.seq_no(), std::move(bytes));
     checkpoints.MarkProcessed(op.seq_no());
     return absl::OkStatus();
   }
@@ -255,8 +257,8 @@ struct ShardEngine::Impl {
       EncodeRecord(RecordKind::kDocument,
                    OpFromDoc(*id, *doc).SerializeAsString(), &content);
     }
-    for (const auto& [seq_no, op] : history) {
-      EncodeRecord(RecordKind::kHistory, op.SerializeAsString(), &content);
+    for (const auto& [seq_no, bytes] : history) {
+      EncodeRecord(RecordKind::kHistory, bytes, &content);
     }
     return content;
   }
@@ -282,7 +284,7 @@ struct ShardEngine::Impl {
         if (record.kind == RecordKind::kDocument) {
           SetDoc(op);
         } else {
-          history.insert_or_assign(op.seq_no(), op);
+          history.insert_or_assign(op.seq_no(), record.body);
           checkpoints.MarkProcessed(op.seq_no());
         }
         return absl::OkStatus();
@@ -663,7 +665,11 @@ absl::StatusOr<std::vector<pb::Operation>> ShardEngine::OperationsAbove(
   std::vector<pb::Operation> ops;
   for (auto it = impl_->history.upper_bound(above); it != impl_->history.end();
        ++it) {
-    ops.push_back(it->second);
+    pb::Operation& op = ops.emplace_back();
+    if (!op.ParseFromString(it->second)) {
+      return absl::DataLossError(
+          absl::StrCat("history operation ", it->first, " is unreadable"));
+    }
   }
   return ops;
 }
@@ -675,9 +681,11 @@ absl::Status ShardEngine::TrimOperationsAbove(SeqNo above_seq_no,
   absl::btree_set<std::string> ids;
   for (auto it = impl.history.upper_bound(above_seq_no);
        it != impl.history.end();) {
-    if (it->second.primary_term() < term) {
+    pb::Operation op;
+    op.ParseFromString(it->second);
+    if (op.primary_term() < term) {
       dropped.insert(it->first);
-      if (it->second.type() != pb::OP_NOOP) ids.insert(it->second.id());
+      if (op.type() != pb::OP_NOOP) ids.insert(op.id());
       it = impl.history.erase(it);
     } else {
       ++it;
@@ -703,8 +711,8 @@ absl::Status ShardEngine::TrimOperationsAbove(SeqNo above_seq_no,
   }
   for (auto it = impl.history.rbegin();
        it != impl.history.rend() && !rollback.empty(); ++it) {
-    const pb::Operation& op = it->second;
-    if (op.type() == pb::OP_NOOP) continue;
+    pb::Operation op;
+    if (!op.ParseFromString(it->second) || op.type() == pb::OP_NOOP) continue;
     if (rollback.erase(op.id()) > 0) impl.SetDoc(op);
   }
   for (const std::string& id : rollback) impl.EraseDoc(id);
@@ -754,7 +762,7 @@ absl::Status ShardEngine::InstallSnapshot(
     if (op.type() == pb::OP_NOOP) continue;
     impl.SetDoc(op);
     if (op.seq_no() > local_checkpoint) {
-      impl.history.insert_or_assign(op.seq_no(), op);
+      impl.history.insert_or_assign(op.seq_no(), op.SerializeAsString());
       impl.checkpoints.MarkProcessed(op.seq_no());
     }
   }
