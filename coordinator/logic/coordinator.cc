@@ -621,14 +621,17 @@ struct Coordinator::State {
     if (!join.node().grpc_address().empty()) {
       env->SetPeerAddress(id, join.node().grpc_address());
     }
+    // What the node holds is logged as information only: allocation decides.
+    std::vector<std::string> held;
     for (const pb::LocalShardInfo& info : join.shards()) {
-      Log(absl::StrCat(id, " joins holding ",
-                       ShardName(info.shard().index(), info.shard().shard()),
-                       " term ", info.primary_term(), " max_seq_no ",
-                       info.max_seq_no(), " local checkpoint ",
-                       info.local_checkpoint(),
-                       " (information only: allocation decides)"));
+      held.push_back(absl::StrCat(
+          ShardName(info.shard().index(), info.shard().shard()), " (term ",
+          info.primary_term(), ", max_seq_no ", info.max_seq_no(),
+          ", local checkpoint ", info.local_checkpoint(), ")"));
     }
+    const std::string holding =
+        held.empty() ? " holding no copies"
+                     : absl::StrCat(" holding ", absl::StrJoin(held, ", "));
     pb::ClusterState next = cluster;
     pb::NodeInfo* node = FindNode(&next, id);
     std::string why;
@@ -653,7 +656,7 @@ struct Coordinator::State {
       why = absl::StrCat(
           id, join.reconnect() ? " reconnected" : " rejoined after a restart");
     }
-    Log(why);
+    Log(absl::StrCat(why, holding));
     Peer& peer = peers[id];
     peer.last_seen = env->Now();
     peer.applied_version = 0;
