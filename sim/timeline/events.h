@@ -1,69 +1,78 @@
-// The lab's structured event log: what happened during one run, in the order it
-// happened, so that the run can be drawn (timeline.html / timeline.svg) and
-// exported (ShiViz).
+// The lab's structured event log: what happened during one run, in the order
+// it happened, so that the run can be drawn (timeline.html, timeline.svg) and
+// exported (ShiViz). The lab writes it with EventLog; seqsim-timeline reads it.
 //
 // File: DIR/events.jsonl. One JSON object per line, UTF-8, '\n' after every
-// line. Keys are written in the fixed order shown below ("t" and "kind" first),
-// integers as JSON numbers, everything else as JSON strings, so that a seed
-// replays to the same bytes. Lines appear in the order the simulator processed
+// line. Keys are written in the fixed order listed below ("t" and "kind"
+// first), integers as JSON numbers, everything else as JSON strings, so a seed
+// replays to the same bytes. Lines come in the order the simulator processed
 // the events; "t" never decreases.
 //
-// Common keys:
-//   "t"     virtual time in microseconds since the start of the run (integer,
-//   >= 0). "kind"  one of send | deliver | drop | mark | checkpoint | nemesis |
-//   client.
+// Every line:
+//   t        virtual time, microseconds since the start of the run (>= 0)
+//   kind     send | deliver | drop | mark | checkpoint | nemesis | client
 //
 // kind "send": an actor hands a message to the simulated network.
-//   "id"      message id (integer), unique within the run; every later
-//   deliver/drop of this
-//             message names it. A reply is a message of its own with its own
-//             id.
-//   "from"    sender actor name: "node-1", "coordinator", "client-0", ...
-//   "to"      receiver actor name.
-//   "op"      what the message is: replicate | resync | publish | heartbeat |
-//   write | ack |
-//             recover | shard-failed | ... (free text, one word; drawn on the
-//             arrow).
-//   "label"   one line for humans, e.g. "index doc 7 seq 6 term 1".
-//   "seq_no"  optional (integer): the operation's seq_no, when the message
-//   carries one. "term"    optional (integer): the primary term the message
-//   carries.
-// kind "deliver": the network hands message "id" to its receiver (may repeat:
-// duplicates).
-//   "id", "to"
-//   "outcome" what the receiver did with it: "applied" | "stale" | "rejected" |
-//   "ok" | "". "detail"  optional words, e.g. "holds seq_no 8 for doc 7"; ""
-//   when there is nothing to say.
-// kind "drop": the network loses message "id".
-//   "id", "reason" (e.g. "partition node-1|node-3", "random drop", "receiver
-//   down").
-// kind "mark": a decision or a state change of one actor, with the words that
-// explain it.
-//   "actor"   the actor it happened on.
-//   "mark"    applied | stale | rejected | dropped | promoted | fenced | crash
-//   | restart |
-//             pause | resume (other words are drawn as a neutral mark).
-//   "text"    e.g. "n3 ignores index(doc 7, seq_no 6, term 1): it holds seq_no
-//   8".
-// kind "checkpoint": one copy's replication state after it changed.
-//   "actor", "shard" ("idx/0": index name / shard number), "max_seq_no",
-//   "local_checkpoint", "global_checkpoint", "term" (integers; -1 = none yet,
-//   as in Elasticsearch), "role"    primary | replica | recovering | ""
-//   (unassigned).
-// kind "nemesis": a fault starts or ends.
-//   "action"  start | end.
-//   "fault"   partition | kill | pause | drop | clock | ... (an "end" names the
-//   fault it ends). "nodes"   array of actor names the fault affects (may be
-//   empty: the whole cluster).
-// kind "client": one client operation event, as in the history file (Jepsen
-// style).
-//   "process" the client process (string, e.g. "0"); one operation in flight
-//   per process. "type"    invoke | ok | fail | info (info: outcome unknown,
-//   e.g. a timeout). "f"       read | write | cas | delete | ... "key"     the
-//   document id; "value" the value written or read, as text ("" if none).
+//   id       message id (integer), unique within the run; a later deliver or
+//            drop names it. A reply is a message of its own, with its own id.
+//   from     sender: "node-1", "coordinator", "client-0", ...
+//   to       receiver
+//   op       one word: replicate | resync | publish | heartbeat | write |
+//            ack | recover | shard-failed | ... (drawn on the arrow)
+//   label    one line for humans, e.g. "index doc 7 seq 6 term 1"
+//   seq_no   optional integer: the operation's seq_no, if the message has one
+//   term     optional integer: the primary term the message carries
 //
-// Readers ignore keys they do not know and skip lines whose "kind" they do not
-// know, so the format can grow by adding keys and kinds.
+// kind "deliver": the network hands message id to its receiver (a duplicate
+// is delivered twice).
+//   id, to
+//   outcome  what the receiver did: "applied" | "stale" | "rejected" | "ok"
+//            | "" (nothing to say)
+//   detail   optional words, e.g. "holds seq_no 8 for doc 7"
+//
+// kind "drop": the network loses message id.
+//   id
+//   reason   e.g. "partition node-1|node-3", "random drop", "receiver down"
+//
+// kind "mark": a decision or state change of one actor, and why.
+//   actor    the actor it happened on
+//   mark     applied | stale | rejected | dropped | promoted | fenced |
+//            crash | restart | pause | resume (others: a neutral mark)
+//   text     e.g. "n3 ignores index(doc 7, seq_no 6, term 1): it holds
+//            seq_no 8"
+//
+// kind "checkpoint": one shard copy's replication state, after it changed.
+//   actor, shard ("idx/0": index name / shard number)
+//   max_seq_no, local_checkpoint, global_checkpoint   integers, -1 = none
+//   term     integer
+//   role     primary | replica | recovering | "" (unassigned)
+//
+// kind "nemesis": a fault starts or ends.
+//   action   start | end
+//   fault    partition | kill | pause | drop | clock | ... (an end names the
+//            fault it ends)
+//   nodes    array of actor names it affects ([] = the whole cluster)
+//
+// kind "client": a client operation event, as in the history (Jepsen style).
+//   process  the client process, as a string ("0"); one operation in flight
+//            per process
+//   type     invoke | ok | fail | info (info: outcome unknown, e.g. timeout)
+//   f        read | write | cas | delete | ...
+//   key      the document id
+//   value    the value written or read, as text ("" if none), e.g. "[1 2]"
+//
+// Readers ignore keys they do not know and skip lines whose kind they do not
+// know, so the format grows by adding keys and kinds.
+//
+// Writing, from the lab (every struct member has a default, so designated
+// initializers may leave fields out):
+//   EventLog log(&events_file);
+//   log.Send(now_us, {.id = 7, .from = "node-1", .to = "node-3",
+//                     .op = "replicate", .label = "index doc 7 seq 6 term 1",
+//                     .seq_no = 6, .term = 1});
+//   log.Deliver(later_us, {.id = 7, .to = "node-3", .outcome = "stale",
+//                          .detail = "holds seq_no 8 for doc 7"});
+// and at the end: RenderToDirectory(log.events(), options, dir) (render.h).
 //
 // Thread-safety: EventLog is not thread-safe; the lab writes from its single
 // event loop.
@@ -90,55 +99,55 @@ using MessageId = int64_t;
 
 struct SendEvent {
   MessageId id = 0;
-  std::string from;
-  std::string to;
-  std::string op;
-  std::string label;
-  std::optional<int64_t> seq_no;
-  std::optional<int64_t> term;
+  std::string from = {};
+  std::string to = {};
+  std::string op = {};
+  std::string label = {};
+  std::optional<int64_t> seq_no = {};
+  std::optional<int64_t> term = {};
 };
 
 struct DeliverEvent {
   MessageId id = 0;
-  std::string to;
-  std::string outcome;  // "applied" | "stale" | "rejected" | "ok" | ""
-  std::string detail;
+  std::string to = {};
+  std::string outcome = {};  // "applied" | "stale" | "rejected" | "ok" | ""
+  std::string detail = {};
 };
 
 struct DropEvent {
   MessageId id = 0;
-  std::string reason;
+  std::string reason = {};
 };
 
 struct MarkEvent {
-  std::string actor;
-  std::string mark;  // applied | stale | rejected | dropped | promoted | fenced
-                     // | crash | ...
-  std::string text;
+  std::string actor = {};
+  std::string mark = {};  // applied | stale | rejected | dropped | promoted |
+                          // fenced | crash | ...
+  std::string text = {};
 };
 
 struct CheckpointEvent {
-  std::string actor;
-  std::string shard;  // "idx/0"
+  std::string actor = {};
+  std::string shard = {};  // "idx/0"
   int64_t max_seq_no = -1;
   int64_t local_checkpoint = -1;
   int64_t global_checkpoint = -1;
   int64_t term = 0;
-  std::string role;  // primary | replica | recovering | ""
+  std::string role = {};  // primary | replica | recovering | ""
 };
 
 struct NemesisEvent {
-  std::string action;  // start | end
-  std::string fault;
-  std::vector<std::string> nodes;
+  std::string action = {};  // start | end
+  std::string fault = {};
+  std::vector<std::string> nodes = {};
 };
 
 struct ClientEvent {
-  std::string process;
-  std::string type;  // invoke | ok | fail | info
-  std::string f;
-  std::string key;
-  std::string value;
+  std::string process = {};
+  std::string type = {};  // invoke | ok | fail | info
+  std::string f = {};
+  std::string key = {};
+  std::string value = {};
 };
 
 using EventBody = std::variant<SendEvent, DeliverEvent, DropEvent, MarkEvent,
@@ -146,7 +155,7 @@ using EventBody = std::variant<SendEvent, DeliverEvent, DropEvent, MarkEvent,
 
 struct Event {
   Micros t = 0;
-  EventBody body;
+  EventBody body = {};
 };
 
 // The "kind" word of an event: "send", "deliver", ...

@@ -1,10 +1,12 @@
 // seqsim-timeline: draws a lab run's events.jsonl as timeline.html,
 // timeline.svg and timeline.shiviz.log, e.g. before the lab draws its own runs,
-// or to redraw one with a new title.
+// or to redraw one with another title.
 //
 //   seqsim-timeline render --events=DIR/events.jsonl --out=DIR [--title=TEXT]
-//                          [--explanation=TEXT | --explanation-file=PATH]
+//       [--explanation=TEXT | --explanation-file=PATH]
+//       [--hide-ops=heartbeat,...] [--max-rows=2000]
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -17,13 +19,11 @@
 namespace {
 
 constexpr char kUsage[] =
-    "usage: seqsim-timeline render --events=DIR/events.jsonl --out=DIR "
-    "[--title=TEXT]\n"
-    "                              [--explanation=TEXT | "
-    "--explanation-file=PATH]\n"
+    "usage: seqsim-timeline render --events=DIR/events.jsonl --out=DIR\n"
+    "           [--title=TEXT] [--explanation=TEXT | --explanation-file=PATH]\n"
+    "           [--hide-ops=heartbeat,...] [--max-rows=2000]\n"
     "Writes DIR/timeline.html (open it in a browser), DIR/timeline.svg and\n"
-    "DIR/timeline.shiviz.log (upload at "
-    "https://bestchai.bitbucket.io/shiviz/).\n";
+    "DIR/timeline.shiviz.log (for https://bestchai.bitbucket.io/shiviz/).\n";
 
 int Fail(const std::string& message) {
   std::cerr << "seqsim-timeline: " << message << "\n" << kUsage;
@@ -40,7 +40,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (command != "render") return Fail("unknown command \"" + command + "\"");
-  std::string events_path, out_dir, explanation_file;
+  std::string events_path, out_dir, explanation_file, hide_ops, max_rows;
   seqsim::timeline::RenderOptions options;
   bool explanation_given = false;
   for (int i = 2; i < argc; ++i) {
@@ -53,7 +53,8 @@ int main(int argc, char** argv) {
     };
     if (value_of("events", &events_path) || value_of("out", &out_dir) ||
         value_of("title", &options.title) ||
-        value_of("explanation-file", &explanation_file)) {
+        value_of("explanation-file", &explanation_file) ||
+        value_of("hide-ops", &hide_ops) || value_of("max-rows", &max_rows)) {
       continue;
     }
     if (value_of("explanation", &options.explanation)) {
@@ -69,13 +70,26 @@ int main(int argc, char** argv) {
   if (events_path.empty()) return Fail("--events is required");
   if (out_dir.empty()) return Fail("--out is required");
   if (!explanation_file.empty()) {
-    if (explanation_given)
+    if (explanation_given) {
       return Fail("give --explanation or --explanation-file, not both");
+    }
     std::ifstream in(explanation_file);
     if (!in) return Fail("cannot read " + explanation_file);
     std::ostringstream text;
     text << in.rdbuf();
     options.explanation = text.str();
+  }
+  std::stringstream ops(hide_ops);
+  for (std::string op; std::getline(ops, op, ',');) {
+    if (!op.empty()) options.hidden_ops.push_back(op);
+  }
+  if (!max_rows.empty()) {
+    char* end = nullptr;
+    long rows = std::strtol(max_rows.c_str(), &end, 10);
+    if (*end != '\0' || rows < 1 || rows > 1000000) {
+      return Fail("--max-rows wants a number from 1 to 1000000");
+    }
+    options.max_rows = static_cast<int>(rows);
   }
   auto events = seqsim::timeline::ReadEventsFile(events_path);
   if (!events.ok()) return Fail(std::string(events.status().message()));

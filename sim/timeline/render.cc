@@ -221,6 +221,7 @@ struct Layout {
   std::vector<Band> bands;
   std::vector<ClientBar> bars;
   int client_slots = 0;
+  int omitted = 0;  // events left out beyond options.max_rows
   // (shard, actor) -> its checkpoints in order; shards in name order.
   std::map<std::pair<std::string, std::string>, std::vector<CheckpointPoint>>
       checkpoints;
@@ -238,7 +239,8 @@ std::string DescribeSend(const SendEvent& send) {
                       send.label.empty() ? "" : ": ", send.label);
 }
 
-Layout BuildLayout(const std::vector<Event>& events) {
+Layout BuildLayout(const std::vector<Event>& events,
+                   const RenderOptions& options) {
   Layout layout;
   std::set<std::string> actors;
   auto add_actor = [&](const std::string& a) {
@@ -271,7 +273,28 @@ Layout BuildLayout(const std::vector<Event>& events) {
     return static_cast<int>(layout.rows.size()) - 1;
   };
 
+  const std::set<std::string> hidden_ops(options.hidden_ops.begin(),
+                                         options.hidden_ops.end());
+  std::set<MessageId> hidden_ids;
+  const size_t max_rows = std::max(1, options.max_rows);
   for (const Event& e : events) {
+    if (const auto* s = std::get_if<SendEvent>(&e.body);
+        s != nullptr && hidden_ops.count(s->op)) {
+      hidden_ids.insert(s->id);
+      continue;
+    }
+    if (const auto* d = std::get_if<DeliverEvent>(&e.body);
+        d != nullptr && hidden_ids.count(d->id)) {
+      continue;
+    }
+    if (const auto* d = std::get_if<DropEvent>(&e.body);
+        d != nullptr && hidden_ids.count(d->id)) {
+      continue;
+    }
+    if (layout.rows.size() >= max_rows) {
+      ++layout.omitted;
+      continue;
+    }
     if (const auto* s = std::get_if<SendEvent>(&e.body)) {
       add_actor(s->from);
       add_actor(s->to);
@@ -418,13 +441,21 @@ Layout BuildLayout(const std::vector<Event>& events) {
          absl::StrCat(process, " ", op, " \xE2\x86\x92 no answer by the end"),
          open.slot, open.row, -1});
   }
+  if (layout.omitted > 0) {
+    layout.rows.push_back(
+        {layout.rows.back().t,
+         absl::StrCat("\xE2\x80\xA6 ", layout.omitted,
+                      " more events not drawn (see events.jsonl)"),
+         "n-omitted"});
+  }
   for (const auto& [id, message] : sent) {
     if (message.resolved) continue;
     layout.arrows.push_back(
         {"inflight", "inflight", message.send.from, message.send.to,
          message.row, -1, ShortLabel(message.send),
          absl::StrCat("#", id, " ", DescribeSend(message.send),
-                      " | still in flight at the end")});
+                      layout.omitted > 0 ? " | not delivered in the drawn part"
+                                         : " | still in flight at the end")});
   }
 
   layout.actors.assign(actors.begin(), actors.end());
@@ -483,6 +514,10 @@ text{font-family:"DejaVu Sans",Helvetica,Arial,sans-serif;font-size:12px;fill:#2
 .n-ok{fill:#37474f}.n-dropped{fill:#c62828}.n-nemesis{fill:#e65100;font-style:italic}
 .n-mark{font-weight:bold}.n-client{fill:#455a64}
 .legend-box{fill:#fff;stroke:#cfd8dc}
+.idle{stroke:#90a4ae;stroke-width:1;stroke-dasharray:6 4}
+.idle-label{font-size:10px;fill:#607d8b;font-style:italic;text-anchor:end}
+.lane-name-repeat{font-size:10px;fill:#90a4ae}
+.n-omitted{fill:#c62828;font-style:italic}
 .legend text{font-size:11px}
 )css";
 
@@ -719,11 +754,35 @@ class SvgWriter {
     }
   }
 
+  // A gap in virtual time much longer than usual (a pause, a timeout): drawn
+  // as a dashed break so that the compressed axis does not hide it.
+  Micros IdleThreshold() const {
+    std::vector<Micros> gaps;
+    for (size_t r = 1; r < layout_.rows.size(); ++r) {
+      Micros gap = layout_.rows[r].t - layout_.rows[r - 1].t;
+      if (gap > 0) gaps.push_back(gap);
+    }
+    if (gaps.empty()) return 0;
+    std::nth_element(gaps.begin(), gaps.begin() + gaps.size() / 2, gaps.end());
+    return std::max<Micros>(1000, 20 * gaps[gaps.size() / 2]);
+  }
+
   void WriteTimeColumn() {
     const int lanes_end = lanes_end_;
+    const Micros idle = IdleThreshold();
     for (size_t r = 0; r < layout_.rows.size(); ++r) {
       if (r > 0 && layout_.rows[r].t == layout_.rows[r - 1].t) continue;
       double y = RowY(static_cast<int>(r));
+      if (r > 0 && idle > 0 &&
+          layout_.rows[r].t - layout_.rows[r - 1].t >= idle) {
+        double yb = y - kRowHeight / 2.0;
+        out_ << "<line class=\"idle\" x1=\"" << kMargin << "\" y1=\"" << yb
+             << "\" x2=\"" << lanes_end << "\" y2=\"" << yb << "\"/>\n";
+        out_ << "<text class=\"idle-label\" x=\"" << lanes_end - 4 << "\" y=\""
+             << yb - 2 << "\">\xE2\x8B\xAF "
+             << FormatTime(layout_.rows[r].t - layout_.rows[r - 1].t)
+             << " later</text>\n";
+      }
       out_ << "<line class=\"grid\" x1=\"" << lanes_x_ << "\" y1=\"" << y
            << "\" x2=\"" << lanes_end << "\" y2=\"" << y << "\"/>\n";
       out_ << "<text class=\"time\" x=\"" << lanes_x_ - 8 << "\" y=\"" << y + 4
@@ -742,8 +801,14 @@ class SvgWriter {
            << header_y_ + 16 << "\">" << Xml(actor) << "</text>\n";
       out_ << "<line class=\"lane\" data-actor=\"" << Xml(actor) << "\" x1=\""
            << x << "\" y1=\"" << header_y_ + 24 << "\" x2=\"" << x << "\" y2=\""
-           << bottom_ << "\"><title>" << Xml(actor)
-           << "</title></line>\n</g>\n";
+           << bottom_ << "\"><title>" << Xml(actor) << "</title></line>\n";
+      // The lane's name again every 30 rows, for long runs.
+      for (size_t r = 30; r < layout_.rows.size(); r += 30) {
+        out_ << "<text class=\"lane-name-repeat\" x=\"" << x + 4 << "\" y=\""
+             << RowY(static_cast<int>(r)) - kRowHeight / 2.0 + 3 << "\">"
+             << Xml(actor) << "</text>\n";
+      }
+      out_ << "</g>\n";
     }
   }
 
@@ -965,13 +1030,13 @@ constexpr char kPageScript[] = R"js(
 
 std::string RenderSvg(const std::vector<Event>& events,
                       const RenderOptions& options) {
-  Layout layout = BuildLayout(events);
+  Layout layout = BuildLayout(events, options);
   return SvgWriter(layout, options, /*with_caption=*/true).Write();
 }
 
 std::string RenderHtml(const std::vector<Event>& events,
                        const RenderOptions& options) {
-  Layout layout = BuildLayout(events);
+  Layout layout = BuildLayout(events, options);
   std::ostringstream page;
   page << "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta "
           "charset=\"utf-8\">\n<title>"

@@ -31,7 +31,14 @@ struct RenderOptions {
   std::string title = "seqsim run";
   // The scenario's explanation: what to look at and why it matters. Plain text;
   // a blank line starts a new paragraph.
-  std::string explanation;
+  std::string explanation = {};
+  // Messages whose op is listed here are not drawn (e.g. "heartbeat"): their
+  // sends, delivers and drops take no row. Marks and checkpoints are always
+  // drawn.
+  std::vector<std::string> hidden_ops = {};
+  // At most this many rows are drawn; later events are counted in a last row
+  // that says how many were left out. Keeps a long run's page openable.
+  int max_rows = 2000;
 };
 
 // The diagram as a standalone SVG document (with title, explanation and
@@ -48,9 +55,9 @@ std::string RenderHtml(const std::vector<Event>& events,
 
 // One ShiViz event: the actor it happened on, its vector clock, and its words.
 struct ShiVizEvent {
-  std::string host;
+  std::string host = {};
   std::map<std::string, int64_t> clock;
-  std::string text;
+  std::string text = {};
 };
 
 // Vector clocks from send/deliver causality: a send, a deliver, a mark and a

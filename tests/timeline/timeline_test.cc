@@ -36,9 +36,10 @@ std::vector<Event> Story() {
 }
 
 RenderOptions StoryOptions() {
-  return {"Out-of-order replication",
-          "node-3 receives seq_no 7 and 8 before 6.\n\nThe late 6 changes "
-          "nothing."};
+  return {.title = "Out-of-order replication",
+          .explanation =
+              "node-3 receives seq_no 7 and 8 before 6.\n\nThe late 6 "
+              "changes nothing."};
 }
 
 int Count(const std::string& haystack, const std::string& needle) {
@@ -264,7 +265,8 @@ TEST(TimelineHtml, IsSelfContained) {
 TEST(TimelineHtml, EscapesMarkupInTheirWords) {
   std::vector<Event> events = {
       {5, MarkEvent{"node-1", "fenced", "<script>alert(1)</script> & \"x\""}}};
-  std::string html = RenderHtml(events, {"a <b> title", "1 < 2"});
+  std::string html =
+      RenderHtml(events, {.title = "a <b> title", .explanation = "1 < 2"});
   EXPECT_EQ(html.find("<script>alert"), std::string::npos);
   EXPECT_NE(
       html.find("&lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;x&quot;"),
@@ -311,6 +313,47 @@ TEST(TimelineRender, SurvivesEmptyAndInconsistentLogs) {
   EXPECT_TRUE(TagsBalanced(svg, &why)) << why;
   EXPECT_EQ(Count(svg, "<g class=\"arrow inflight"), 2);
   EXPECT_EQ(Count(svg, "<rect class=\"client-op client-open\""), 1);
+}
+
+TEST(TimelineRender, HiddenOpsTakeNoRow) {
+  std::vector<Event> events = Story();
+  events.insert(
+      events.begin() + 3,
+      {{1000, SendEvent{.id = 90,
+                        .from = "coordinator",
+                        .to = "node-3",
+                        .op = "heartbeat",
+                        .label = "ping"}},
+       {1001, DeliverEvent{.id = 90, .to = "node-3", .outcome = "ok"}}});
+  RenderOptions options = StoryOptions();
+  std::string shown = RenderSvg(events, options);
+  EXPECT_EQ(Count(shown, "<g class=\"arrow delivered"), 5);
+  EXPECT_EQ(Count(shown, "<line class=\"lane\""), 5);  // + coordinator
+  options.hidden_ops = {"heartbeat"};
+  EXPECT_EQ(RenderSvg(events, options), RenderSvg(Story(), options));
+}
+
+TEST(TimelineRender, LongRunsAreCutAtMaxRowsWithANote) {
+  std::vector<Event> events;
+  for (int i = 0; i < 50; ++i) {
+    events.push_back({i * 10, MarkEvent{"node-1", "applied", "op"}});
+  }
+  RenderOptions options;
+  options.max_rows = 20;
+  std::string svg = RenderSvg(events, options);
+  EXPECT_EQ(Count(svg, "data-mark=\"applied\""), 20);
+  EXPECT_NE(svg.find("30 more events not drawn"), std::string::npos);
+}
+
+TEST(TimelineRender, LongIdleGapIsDrawnAsABreak) {
+  std::vector<Event> events;
+  for (int i = 0; i < 6; ++i) {
+    events.push_back({i * 100, MarkEvent{"node-1", "applied", "op"}});
+  }
+  events.push_back({500 + 2'000'000, MarkEvent{"node-1", "resume", "woke up"}});
+  std::string svg = RenderSvg(events, {});
+  EXPECT_EQ(Count(svg, "<line class=\"idle\""), 1);
+  EXPECT_NE(svg.find("2000.000 ms later</text>"), std::string::npos);
 }
 
 TEST(TimelineSvg, IsAStandaloneBalancedDocument) {
