@@ -502,6 +502,33 @@ TEST(Promotion, DeadNodeWithTheLastInSyncCopyNeverSeesAStateWithoutIt) {
   // its copy.
 }
 
+TEST(Promotion, NeverMovesAPrimaryBeforeHeartbeatTimeoutSinceItsLastHeartbeat) {
+  // The lease a primary may rely on: no promotion until heartbeat_timeout has
+  // passed since the coordinator last heard from it.
+  Harness h;
+  h.ClusterWithStartedIndex({"node-1", "node-2"}, "idx", 1, 1);
+  h.Heartbeat("node-1");
+  const absl::Duration last_heard = h.env.Now();
+  const absl::Duration timeout = CoordinatorOptions().heartbeat_timeout;
+  while (h.env.Now() + absl::Milliseconds(1) < last_heard + timeout) {
+    h.env.Advance(absl::Milliseconds(1));
+    h.Heartbeat("node-2");
+    ASSERT_EQ(h.PrimaryNode("idx"), "node-1")
+        << absl::FormatDuration(h.env.Now());
+  }
+  h.Run(absl::Milliseconds(200), {"node-2"});
+  EXPECT_EQ(h.PrimaryNode("idx"), "node-2");
+}
+
+TEST(ShardFailed, PrimaryReportingItsOwnCopyHandsThePrimaryToAnInSyncReplica) {
+  Harness h;
+  h.ClusterWithStartedIndex({"node-1", "node-2"}, "idx", 1, 1);
+  ASSERT_TRUE(h.ShardFailed("idx", 0, "node-1", 1).acknowledged());
+  EXPECT_EQ(h.PrimaryNode("idx"), "node-2");
+  EXPECT_EQ(h.Routing("idx").primary_term(), 2);
+  EXPECT_THAT(h.InSync("idx"), ElementsAre("node-2"));
+}
+
 // ---- shard failed (R8)
 // ----------------------------------------------------------------------
 
