@@ -1,0 +1,90 @@
+// The official Elasticsearch client (8.x) against seqsim: index, get, compare-and-set,
+// a stale compare-and-set (409), bulk with a failing item, search with seq_no_primary_term.
+// Usage: node client_test.mjs http://127.0.0.1:9200   (exits non-zero on any mismatch)
+import { Client, errors } from '@elastic/elasticsearch';
+
+const url = process.argv[2] ?? 'http://127.0.0.1:9200';
+const client = new Client({ node: url, requestTimeout: 30000, maxRetries: 0 });
+const index = `jsclient-${Date.now()}`;
+let failures = 0;
+
+function check(name, condition, detail) {
+  if (condition) {
+    console.log(`ok   ${name}`);
+  } else {
+    failures++;
+    console.log(`FAIL ${name}: ${JSON.stringify(detail)}`);
+  }
+}
+
+async function main() {
+  const info = await client.info();
+  check('info: version 8.x', info.version.number.startsWith('8.'), info);
+
+  const created = await client.index({ index, id: '1', document: { title: 'Interstellar', year: 2014 } });
+  check('index: created', created.result === 'created' && created._version === 1, created);
+  check('index: _seq_no and _primary_term', created._seq_no >= 0 && created._primary_term >= 1, created);
+
+  const got = await client.get({ index, id: '1' });
+  check('get: found with source', got.found === true && got._source.title === 'Interstellar', got);
+  check('get: seq_no matches index', got._seq_no === created._seq_no && got._primary_term === created._primary_term, got);
+
+  const cas = await client.index({
+    index, id: '1', document: { title: 'Interstellar', year: 2015 },
+    if_seq_no: got._seq_no, if_primary_term: got._primary_term,
+  });
+  check('cas: updated', cas.result === 'updated' && cas._version === 2 && cas._seq_no > got._seq_no, cas);
+
+  try {
+    await client.index({
+      index, id: '1', document: { title: 'stale' },
+      if_seq_no: got._seq_no, if_primary_term: got._primary_term,
+    });
+    check('stale cas: rejected', false, 'write was accepted');
+  } catch (e) {
+    const ok = e instanceof errors.ResponseError && e.meta.statusCode === 409 &&
+      e.body?.error?.type === 'version_conflict_engine_exception';
+    check('stale cas: ResponseError 409 version_conflict_engine_exception', ok, e.body ?? String(e));
+  }
+
+  const bulk = await client.bulk({
+    refresh: true,
+    operations: [
+      { index: { _index: index, _id: '2' } }, { title: 'Arrival', year: 2016 },
+      { create: { _index: index, _id: '1' } }, { title: 'duplicate' },
+      { index: { _index: index, _id: '3' } }, { title: 'Dune', year: 2021 },
+    ],
+  });
+  check('bulk: errors true', bulk.errors === true, bulk);
+  check('bulk: item statuses 201/409/201',
+    bulk.items.length === 3 && bulk.items[0].index.status === 201 &&
+    bulk.items[1].create.status === 409 &&
+    bulk.items[1].create.error.type === 'version_conflict_engine_exception' &&
+    bulk.items[2].index.status === 201, bulk.items);
+
+  const search = await client.search({ index, seq_no_primary_term: true, query: { match_all: {} } });
+  const hits = search.hits.hits;
+  check('search: 3 hits', search.hits.total.value === 3 && hits.length === 3, search.hits);
+  check('search: hits carry _seq_no and _primary_term',
+    hits.every((h) => Number.isInteger(h._seq_no) && Number.isInteger(h._primary_term)), hits);
+  const one = hits.find((h) => h._id === '1');
+  check('search: doc 1 has the CAS seq_no', one && one._seq_no === cas._seq_no, one);
+
+  const term = await client.search({ index, query: { term: { year: 2016 } } });
+  check('search: term query', term.hits.hits.length === 1 && term.hits.hits[0]._id === '2', term.hits);
+
+  const plain = await client.search({ index, query: { ids: { values: ['3'] } } });
+  check('search: no _seq_no without seq_no_primary_term',
+    plain.hits.hits.length === 1 && plain.hits.hits[0]._seq_no === undefined, plain.hits);
+}
+
+main().then(() => {
+  if (failures > 0) {
+    console.log(`${failures} check(s) failed`);
+    process.exit(1);
+  }
+  console.log('all client checks passed');
+}).catch((e) => {
+  console.log('FAIL unexpected error:', e?.meta?.body ?? e);
+  process.exit(1);
+});

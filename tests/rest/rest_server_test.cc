@@ -1,0 +1,806 @@
+// The REST adapter against a fake Dispatcher: HTTP in, envelopes out,
+// Elasticsearch bodies back. Each test starts a RestServer on a free loopback
+// port.
+#include "node/rest/rest_server.h"
+
+// GCC 12 reports a false -Wrestrict inside inlined std::string concatenation.
+#pragma GCC diagnostic ignored "-Wrestrict"
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_replace.h"
+#include "absl/synchronization/mutex.h"
+#include "gtest/gtest.h"
+#include "httplib.h"
+#include "nlohmann/json.hpp"
+#include "node/rest/rest_util.h"
+
+namespace seqsim {
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+// Answers every envelope with `answer` (scripted per test) and records what it
+// received.
+class FakeDispatcher : public Dispatcher {
+ public:
+  std::function<pb::Envelope(const std::string& node, const pb::Envelope&)>
+      answer;
+
+  void Dispatch(pb::Envelope request, DispatchReply reply) override {
+    DispatchTo("", std::move(request), std::move(reply));
+  }
+  void DispatchTo(const std::string& node_id, pb::Envelope request,
+                  DispatchReply reply) override {
+    {
+      absl::MutexLock lock(&mu_);
+      received_.push_back(request);
+    }
+    pb::Envelope response = answer ? answer(node_id, request) : pb::Envelope();
+    reply(std::move(response));
+  }
+  std::string NodeId() const override { return "node-1"; }
+  std::string ClusterName() const override { return "seqsim"; }
+
+  std::vector<pb::Envelope> received() {
+    absl::MutexLock lock(&mu_);
+    return received_;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::vector<pb::Envelope> received_ ABSL_GUARDED_BY(mu_);
+};
+
+pb::WriteResponse Written(const std::string& index, const std::string& id,
+                          const std::string& result, int64_t version,
+                          int64_t seq_no) {
+  pb::WriteResponse response;
+  response.set_index(index);
+  response.set_id(id);
+  response.set_version(version);
+  response.set_result(result);
+  response.mutable_shards()->set_total(2);
+  response.mutable_shards()->set_successful(2);
+  response.set_seq_no(seq_no);
+  response.set_primary_term(1);
+  return response;
+}
+
+// A two-node cluster state with one index "movies" (1 shard, 1 replica), both
+// copies started.
+pb::ClusterState GreenState() {
+  pb::ClusterState state;
+  state.set_version(7);
+  state.set_cluster_name("seqsim");
+  state.set_cluster_uuid("cluster-uuid-1");
+  for (const char* id : {"node-1", "node-2"}) {
+    pb::NodeInfo* node = state.add_nodes();
+    node->set_id(id);
+    node->set_rest_address("127.0.0.1:9200");
+    node->set_alive(true);
+  }
+  pb::IndexMeta* index = state.add_indices();
+  index->set_name("movies");
+  index->set_uuid("uuid-movies");
+  index->set_number_of_shards(1);
+  index->set_number_of_replicas(1);
+  index->set_creation_date_ms(1700000000000);
+  pb::ShardRouting* shard = index->add_shards();
+  shard->set_shard(0);
+  shard->set_primary_term(1);
+  pb::ShardCopy* primary = shard->add_copies();
+  primary->set_node_id("node-1");
+  primary->set_primary(true);
+  primary->set_state(pb::ShardCopy::STARTED);
+  pb::ShardCopy* replica = shard->add_copies();
+  replica->set_node_id("node-2");
+  replica->set_state(pb::ShardCopy::STARTED);
+  return state;
+}
+
+class RestTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    RestOptions options;
+    options.port = 0;
+    options.max_body_bytes = 64 * 1024;
+    server_ = std::make_unique<RestServer>(&dispatcher_, options);
+    ASSERT_TRUE(server_->Start().ok());
+    client_ = std::make_unique<httplib::Client>("127.0.0.1", server_->port());
+    client_->set_read_timeout(30, 0);
+    dispatcher_.answer = [](const std::string&, const pb::Envelope& request) {
+      return DefaultAnswer(request);
+    };
+  }
+  void TearDown() override { server_->Stop(); }
+
+  static pb::Envelope DefaultAnswer(const pb::Envelope& request) {
+    pb::Envelope reply;
+    if (request.has_write()) {
+      *reply.mutable_write_response() = Written(
+          request.write().index(), request.write().id(), "created", 1, 0);
+    } else if (request.has_bulk()) {
+      for (const pb::WriteRequest& item : request.bulk().items()) {
+        *reply.mutable_bulk_response()->add_items() =
+            Written(item.index(), item.id(), "created", 1, 0);
+      }
+    } else if (request.has_get_cluster_state()) {
+      *reply.mutable_get_cluster_state_response()->mutable_state() =
+          GreenState();
+    } else if (request.has_node_status()) {
+      pb::ShardStatus* shard =
+          reply.mutable_node_status_response()->add_shards();
+      shard->set_index("movies");
+      shard->set_shard(0);
+      shard->set_docs(3);
+      shard->set_max_seq_no(4);
+      shard->set_local_checkpoint(4);
+      shard->set_global_checkpoint(3);
+    }
+    return reply;
+  }
+
+  static Json Body(const httplib::Result& result) {
+    return Json::parse(result->body, nullptr, false);
+  }
+  std::vector<pb::Envelope> Sent() { return dispatcher_.received(); }
+
+  FakeDispatcher dispatcher_;
+  std::unique_ptr<RestServer> server_;
+  std::unique_ptr<httplib::Client> client_;
+};
+
+const char kJson[] = "application/json";
+
+TEST_F(RestTest, IndexNewDocumentReturns201WithEsFieldOrder) {
+  auto result =
+      client_->Put("/movies/_doc/109487", R"({"title":"Interstellar"})", kJson);
+  ASSERT_TRUE(result);
+  EXPECT_EQ(result->status, 201);
+  EXPECT_EQ(
+      result->body,
+      R"({"_index":"movies","_id":"109487","_version":1,"result":"created",)"
+      R"("_shards":{"total":2,"successful":2,"failed":0},"_seq_no":0,"_primary_term":1})");
+  EXPECT_EQ(result->get_header_value("X-Elastic-Product"), "Elasticsearch");
+  EXPECT_EQ(result->get_header_value("Content-Type"),
+            "application/json; charset=UTF-8");
+  std::vector<pb::Envelope> sent = Sent();
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(sent[0].write().kind(), pb::WriteRequest::INDEX);
+  EXPECT_EQ(sent[0].write().source(), R"({"title":"Interstellar"})");
+}
+
+TEST_F(RestTest, IndexTranslatesCasAndVersionParamsIntoTheWriteRequest) {
+  dispatcher_.answer = [](const std::string&, const pb::Envelope& request) {
+    pb::Envelope reply;
+    *reply.mutable_write_response() =
+        Written("movies", request.write().id(), "updated", 2, 1);
+    return reply;
+  };
+  auto result = client_->Put(
+      "/movies/_doc/1?if_seq_no=0&if_primary_term=1&refresh=wait_for&timeout=5s"
+      "&wait_for_active_shards=all&routing=x",
+      R"({"a":1})", kJson);
+  ASSERT_TRUE(result);
+  EXPECT_EQ(result->status, 200);
+  EXPECT_EQ(Body(result)["result"], "updated");
+  result = client_->Put("/movies/_doc/1?version=7&version_type=external",
+                        R"({"a":1})", kJson);
+  ASSERT_TRUE(result);
+  std::vector<pb::Envelope> sent = Sent();
+  ASSERT_EQ(sent.size(), 2u);
+  EXPECT_EQ(sent[0].write().if_seq_no(), 0);
+  EXPECT_EQ(sent[0].write().if_primary_term(), 1);
+  EXPECT_FALSE(sent[0].write().has_version());
+  EXPECT_EQ(sent[0].write().wait_for_active_shards(), "all");
+  EXPECT_EQ(sent[0].write().timeout_ms(), 5000);
+  EXPECT_EQ(sent[1].write().version(), 7);
+  EXPECT_EQ(sent[1].write().version_type(), pb::VERSION_EXTERNAL);
+  EXPECT_FALSE(sent[1].write().has_if_seq_no());
+}
+
+TEST_F(RestTest, PostWithoutIdGeneratesA20CharacterIdAsCreate) {
+  auto result = client_->Post("/movies/_doc", R"({"a":1})", kJson);
+  ASSERT_TRUE(result);
+  EXPECT_EQ(result->status, 201);
+  std::string id = Body(result)["_id"];
+  EXPECT_EQ(id.size(), 20u);
+  EXPECT_EQ(
+      id.find_first_not_of(
+          "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"),
+      std::string::npos);
+  ASSERT_EQ(Sent().size(), 1u);
+  EXPECT_EQ(Sent()[0].write().kind(), pb::WriteRequest::CREATE);
+  EXPECT_TRUE(Sent()[0].write().auto_generated_id());
+  EXPECT_NE(rest::GenerateId(), rest::GenerateId());
+}
+
+TEST_F(RestTest, CreateRouteAndOpTypeCreateSendCreate) {
+  ASSERT_TRUE(client_->Put("/movies/_create/1", R"({"a":1})", kJson));
+  ASSERT_TRUE(
+      client_->Put("/movies/_doc/2?op_type=create", R"({"a":1})", kJson));
+  auto bad = client_->Put("/movies/_doc/3?op_type=upsert", R"({"a":1})", kJson);
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 400);
+  EXPECT_EQ(Body(bad)["error"]["reason"],
+            "opType must be 'create' or 'index', found: [upsert]");
+  std::vector<pb::Envelope> sent = Sent();
+  ASSERT_EQ(sent.size(), 2u);
+  EXPECT_EQ(sent[0].write().kind(), pb::WriteRequest::CREATE);
+  EXPECT_EQ(sent[1].write().kind(), pb::WriteRequest::CREATE);
+}
+
+TEST_F(RestTest, VersionConflictRendersElasticsearch409Body) {
+  const std::string reason =
+      "[1]: version conflict, required seqNo [5], primary term [1]. current "
+      "document has "
+      "seqNo [6] and primary term [1]";
+  dispatcher_.answer = [&](const std::string&, const pb::Envelope&) {
+    pb::Envelope reply;
+    pb::Error* error = reply.mutable_write_response()->mutable_error();
+    error->set_status(409);
+    error->set_type("version_conflict_engine_exception");
+    error->set_reason(reason);
+    error->set_index("movies");
+    error->set_index_uuid("uuid-movies");
+    error->set_shard("0");
+    return reply;
+  };
+  auto result = client_->Put("/movies/_doc/1?if_seq_no=5&if_primary_term=1",
+                             R"({"a":1})", kJson);
+  ASSERT_TRUE(result);
+  EXPECT_EQ(result->status, 409);
+  Json cause = {{"type", "version_conflict_engine_exception"},
+                {"reason", reason},
+                {"index_uuid", "uuid-movies"},
+                {"shard", "0"},
+                {"index", "movies"}};
+  Json expected = cause;
+  expected = Json::object();
+  expected["root_cause"] = Json::array({cause});
+  for (auto it = cause.begin(); it != cause.end(); ++it)
+    expected[it.key()] = it.value();
+  EXPECT_EQ(result->body, Json({{"error", expected}, {"status", 409}}).dump());
+}
+
+TEST_F(RestTest, GetFoundMissingHeadAndSource) {
+  dispatcher_.answer = [](const std::string&, const pb::Envelope& request) {
+    pb::Envelope reply;
+    pb::GetResponse* get = reply.mutable_get_response();
+    get->set_index("movies");
+    get->set_id(request.get().id());
+    if (request.get().id() == "1") {
+      get->set_found(true);
+      get->set_version(3);
+      get->set_seq_no(4);
+      get->set_primary_term(2);
+      get->set_source(R"({"title":"x","year":2014})");
+    }
+    return reply;
+  };
+  auto found = client_->Get("/movies/_doc/1");
+  ASSERT_TRUE(found);
+  EXPECT_EQ(found->status, 200);
+  EXPECT_EQ(
+      found->body,
+      R"({"_index":"movies","_id":"1","_version":3,"_seq_no":4,"_primary_term":2,)"
+      R"("found":true,"_source":{"title":"x","year":2014}})");
+  auto missing = client_->Get("/movies/_doc/2");
+  ASSERT_TRUE(missing);
+  EXPECT_EQ(missing->status, 404);
+  EXPECT_EQ(missing->body, R"({"_index":"movies","_id":"2","found":false})");
+  auto head = client_->Head("/movies/_doc/1");
+  ASSERT_TRUE(head);
+  EXPECT_EQ(head->status, 200);
+  EXPECT_TRUE(head->body.empty());
+  EXPECT_EQ(head->get_header_value("X-Elastic-Product"), "Elasticsearch");
+  auto head_missing = client_->Head("/movies/_doc/2");
+  ASSERT_TRUE(head_missing);
+  EXPECT_EQ(head_missing->status, 404);
+  EXPECT_TRUE(head_missing->body.empty());
+  auto source = client_->Get("/movies/_source/1");
+  ASSERT_TRUE(source);
+  EXPECT_EQ(source->body, R"({"title":"x","year":2014})");
+  auto no_source = client_->Get("/movies/_source/2");
+  ASSERT_TRUE(no_source);
+  EXPECT_EQ(no_source->status, 404);
+  EXPECT_EQ(Body(no_source)["error"]["type"], "resource_not_found_exception");
+  EXPECT_EQ(Body(no_source)["error"]["reason"],
+            "Document not found [movies]/[2]");
+}
+
+TEST_F(RestTest, DeleteOfMissingDocumentIs404WithFullWriteBody) {
+  dispatcher_.answer = [](const std::string&, const pb::Envelope& request) {
+    pb::Envelope reply;
+    EXPECT_EQ(request.write().kind(), pb::WriteRequest_Kind_DELETE);
+    *reply.mutable_write_response() = Written("movies", "9", "not_found", 1, 5);
+    return reply;
+  };
+  auto result = client_->Delete("/movies/_doc/9");
+  ASSERT_TRUE(result);
+  EXPECT_EQ(result->status, 404);
+  Json body = Body(result);
+  EXPECT_EQ(body["result"], "not_found");
+  EXPECT_EQ(body["_seq_no"], 5);
+  EXPECT_EQ(body["_shards"]["total"], 2);
+}
+
+TEST_F(RestTest, UpdateTranslatesDocUpsertAndRetryOnConflict) {
+  dispatcher_.answer = [](const std::string&, const pb::Envelope& request) {
+    pb::Envelope reply;
+    *reply.mutable_write_response() =
+        Written("movies", request.write().id(), "noop", 2, 1);
+    return reply;
+  };
+  auto result = client_->Post(
+      "/movies/_update/1?retry_on_conflict=3",
+      R"({"doc":{"a":2},"doc_as_upsert":true,"detect_noop":false})", kJson);
+  ASSERT_TRUE(result);
+  EXPECT_EQ(result->status, 200);
+  EXPECT_EQ(Body(result)["result"], "noop");
+  std::vector<pb::Envelope> sent = Sent();
+  ASSERT_EQ(sent.size(), 1u);
+  const pb::WriteRequest& write = sent[0].write();
+  EXPECT_EQ(write.kind(), pb::WriteRequest::UPDATE);
+  EXPECT_EQ(write.update_doc(), R"({"a":2})");
+  EXPECT_TRUE(write.doc_as_upsert());
+  EXPECT_FALSE(write.detect_noop());
+  EXPECT_EQ(write.retry_on_conflict(), 3);
+  auto bad = client_->Post("/movies/_update/1", R"({"dok":{}})", kJson);
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 400);
+  EXPECT_EQ(Sent().size(), 1u);
+}
+
+TEST_F(RestTest, UnrecognizedParameterIs400AndChangesNothing) {
+  auto result = client_->Put("/idx/_doc/1?foo=bar", R"({"a":1})", kJson);
+  ASSERT_TRUE(result);
+  EXPECT_EQ(result->status, 400);
+  Json body = Body(result);
+  EXPECT_EQ(body["error"]["type"], "illegal_argument_exception");
+  EXPECT_EQ(body["error"]["reason"],
+            "request [/idx/_doc/1] contains unrecognized parameter: [foo]");
+  EXPECT_EQ(body["error"]["root_cause"][0]["type"],
+            "illegal_argument_exception");
+  EXPECT_EQ(body["status"], 400);
+  EXPECT_TRUE(Sent().empty());
+}
+
+TEST_F(RestTest, MalformedParametersAre400WithElasticsearchReasons) {
+  struct Case {
+    std::string path;
+    std::string reason;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"/idx/_doc/1?if_seq_no=abc&if_primary_term=1",
+            "Failed to parse long parameter [if_seq_no] with value [abc]"},
+           {"/idx/_doc/1?if_seq_no=-5&if_primary_term=1",
+            "sequence numbers must be non negative. got [-5]."},
+           {"/idx/_doc/1?if_seq_no=1&if_primary_term=-1",
+            "primary term must be non negative. got [-1]"},
+           {"/idx/_doc/1?version_type=bogus", "No version type match [bogus]"},
+           {"/idx/_doc/1?refresh=maybe", "Unknown value for refresh: [maybe]."},
+           {"/idx/_doc/1?timeout=5parsecs",
+            "failed to parse setting [timeout] with value [5parsecs] as a time "
+            "value: unit "
+            "is missing or unrecognized"},
+       }) {
+    auto result = client_->Put(c.path, R"({"a":1})", kJson);
+    ASSERT_TRUE(result) << c.path;
+    EXPECT_EQ(result->status, 400) << c.path;
+    EXPECT_EQ(Body(result)["error"]["reason"], c.reason) << c.path;
+  }
+  EXPECT_TRUE(Sent().empty());
+}
+
+TEST_F(RestTest, BadDocumentJsonIsMapperParsingAndEmptyBodyIsParseException) {
+  auto bad = client_->Put("/idx/_doc/1", "{\"a\":", kJson);
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 400);
+  EXPECT_EQ(Body(bad)["error"]["type"], "mapper_parsing_exception");
+  EXPECT_EQ(Body(bad)["error"]["reason"], "failed to parse");
+  auto empty = client_->Put("/idx/_doc/1", "", kJson);
+  ASSERT_TRUE(empty);
+  EXPECT_EQ(empty->status, 400);
+  EXPECT_EQ(Body(empty)["error"]["type"], "parse_exception");
+  EXPECT_EQ(Body(empty)["error"]["reason"], "request body is required");
+  auto bad_search = client_->Post("/idx/_search", "{nope", kJson);
+  ASSERT_TRUE(bad_search);
+  EXPECT_EQ(bad_search->status, 400);
+  EXPECT_EQ(Body(bad_search)["error"]["type"], "parse_exception");
+  EXPECT_TRUE(Sent().empty());
+}
+
+TEST_F(RestTest, InvalidIndexNamesAre400InvalidIndexNameException) {
+  struct Case {
+    std::string index;
+    std::string reason;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"Foo", "Invalid index name [Foo], must be lowercase"},
+           {"_x",
+            "Invalid index name [_x], must not start with '_', '-', or '+'"},
+           {"-x",
+            "Invalid index name [-x], must not start with '_', '-', or '+'"},
+           {"a#b", "Invalid index name [a#b], must not contain '#'"},
+           {"a:b", "Invalid index name [a:b], must not contain ':'"},
+       }) {
+    auto result = client_->Put(
+        "/" + absl::StrReplaceAll(c.index, {{"#", "%23"}}) + "/_doc/1",
+        R"({"a":1})", kJson);
+    ASSERT_TRUE(result) << c.index;
+    EXPECT_EQ(result->status, 400) << c.index;
+    Json body = Body(result);
+    EXPECT_EQ(body["error"]["type"], "invalid_index_name_exception") << c.index;
+    EXPECT_EQ(body["error"]["reason"], c.reason);
+    EXPECT_EQ(body["error"]["index"], c.index);
+    EXPECT_EQ(body["error"]["index_uuid"], "_na_");
+  }
+  auto create = client_->Put("/Upper", "", kJson);
+  ASSERT_TRUE(create);
+  EXPECT_EQ(create->status, 400);
+  EXPECT_TRUE(Sent().empty());
+}
+
+TEST_F(RestTest, UnknownRouteIs400AndWrongMethodIs405) {
+  auto unknown = client_->Get("/idx/_doc/1/extra");
+  ASSERT_TRUE(unknown);
+  EXPECT_EQ(unknown->status, 400);
+  EXPECT_EQ(Body(unknown)["error"]["reason"],
+            "no handler found for uri [/idx/_doc/1/extra] and method [GET]");
+  EXPECT_EQ(unknown->get_header_value("X-Elastic-Product"), "Elasticsearch");
+  auto wrong = client_->Get("/_bulk");
+  ASSERT_TRUE(wrong);
+  EXPECT_EQ(wrong->status, 405);
+  EXPECT_EQ(Body(wrong)["error"],
+            "Incorrect HTTP method for uri [/_bulk] and method [GET], allowed: "
+            "[POST, PUT]");
+  EXPECT_EQ(Body(wrong)["status"], 405);
+  EXPECT_EQ(wrong->get_header_value("X-Elastic-Product"), "Elasticsearch");
+  auto patch = client_->Patch("/idx/_doc/1", "{}", kJson);
+  ASSERT_TRUE(patch);
+  EXPECT_EQ(patch->status, 405);
+  EXPECT_TRUE(Sent().empty());
+}
+
+TEST_F(RestTest, BodyLargerThanTheLimitIs413InElasticsearchShape) {
+  std::string huge = R"({"a":")" + std::string(100 * 1024, 'x') + R"("})";
+  auto result = client_->Put("/idx/_doc/1", huge, kJson);
+  ASSERT_TRUE(result);
+  EXPECT_EQ(result->status, 413);
+  EXPECT_EQ(result->get_header_value("X-Elastic-Product"), "Elasticsearch");
+  Json body = Body(result);
+  EXPECT_EQ(body["status"], 413);
+  EXPECT_EQ(body["error"]["type"], "content_too_long_exception");
+  EXPECT_TRUE(Sent().empty());
+}
+
+TEST_F(RestTest, BulkReportsPerItemStatusAndErrors) {
+  dispatcher_.answer = [](const std::string&, const pb::Envelope& request) {
+    pb::Envelope reply;
+    pb::BulkResponse* bulk = reply.mutable_bulk_response();
+    for (const pb::WriteRequest& item : request.bulk().items()) {
+      pb::WriteResponse* response = bulk->add_items();
+      if (item.id() == "2") {
+        pb::Error* error = response->mutable_error();
+        error->set_status(409);
+        error->set_type("version_conflict_engine_exception");
+        error->set_reason(
+            "[2]: version conflict, document already exists (current version "
+            "[1])");
+        error->set_index("movies");
+        error->set_index_uuid("u");
+        error->set_shard("0");
+      } else {
+        *response = Written(
+            item.index(), item.id(),
+            item.kind() == pb::WriteRequest_Kind_DELETE ? "deleted" : "created",
+            1, 0);
+      }
+    }
+    return reply;
+  };
+  std::string body =
+      "{\"index\":{\"_id\":\"1\"}}\n{\"a\":1}\n"
+      "{\"create\":{\"_index\":\"movies\",\"_id\":\"2\"}}\n{\"a\":2}\n"
+      "{\"delete\":{\"_id\":\"3\"}}\n"
+      "{\"update\":{\"_id\":\"4\",\"retry_on_conflict\":2}}\n{\"doc\":{\"b\":1}"
+      "}\n"
+      "{\"index\":{\"_index\":\"Bad\",\"_id\":\"5\"}}\n{\"a\":5}\n";
+  auto result = client_->Post("/movies/_bulk?filter_path=errors,items.*.status",
+                              body, "application/x-ndjson");
+  ASSERT_TRUE(result);
+  EXPECT_EQ(result->status, 200);
+  EXPECT_EQ(
+      result->body,
+      R"({"errors":true,"items":[{"index":{"status":201}},{"create":{"status":409}},)"
+      R"({"delete":{"status":200}},{"update":{"status":201}},{"index":{"status":400}}]})");
+  std::vector<pb::Envelope> sent = Sent();
+  ASSERT_EQ(sent.size(), 1u);
+  ASSERT_EQ(sent[0].bulk().items_size(),
+            4);  // the invalid index name never leaves REST
+  EXPECT_EQ(sent[0].bulk().items(0).index(), "movies");
+  EXPECT_EQ(sent[0].bulk().items(1).kind(), pb::WriteRequest::CREATE);
+  EXPECT_EQ(sent[0].bulk().items(2).kind(), pb::WriteRequest_Kind_DELETE);
+  EXPECT_EQ(sent[0].bulk().items(3).retry_on_conflict(), 2);
+  EXPECT_EQ(sent[0].bulk().items(3).update_doc(), R"({"b":1})");
+
+  auto full = client_->Post("/movies/_bulk", body, "application/x-ndjson");
+  ASSERT_TRUE(full);
+  Json items = Body(full)["items"];
+  EXPECT_EQ(items[1]["create"]["error"]["type"],
+            "version_conflict_engine_exception");
+  EXPECT_EQ(items[1]["create"]["_id"], "2");
+  EXPECT_EQ(items[4]["index"]["error"]["type"], "invalid_index_name_exception");
+  EXPECT_TRUE(Body(full).contains("took"));
+}
+
+TEST_F(RestTest, MalformedBulkIs400AndSendsNothing) {
+  struct Case {
+    std::string body;
+    std::string type;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"{\"index\":{\"_index\":\"a\"}}\n{\"a\":1}",
+            "illegal_argument_exception"},
+           {"{\"index\":{\"_index\":\"a\"}\n{\"a\":1}\n",
+            "x_content_parse_exception"},
+           {"{\"upsert\":{\"_index\":\"a\"}}\n{\"a\":1}\n",
+            "illegal_argument_exception"},
+           {"{\"index\":{\"_index\":\"a\",\"bogus\":1}}\n{\"a\":1}\n",
+            "illegal_argument_exception"},
+           {"{\"index\":{}}\n{\"a\":1}\n",
+            "action_request_validation_exception"},
+           {"\n", "action_request_validation_exception"},
+       }) {
+    auto result = client_->Post("/_bulk", c.body, "application/x-ndjson");
+    ASSERT_TRUE(result);
+    EXPECT_EQ(result->status, 400) << c.body;
+    EXPECT_EQ(Body(result)["error"]["type"], c.type) << c.body;
+  }
+  EXPECT_TRUE(Sent().empty());
+}
+
+TEST_F(RestTest, SearchTranslatesQueriesAndRendersHits) {
+  dispatcher_.answer = [](const std::string&, const pb::Envelope&) {
+    pb::Envelope reply;
+    pb::SearchResponse* search = reply.mutable_search_response();
+    search->set_total(1);
+    search->mutable_shards()->set_total(1);
+    search->mutable_shards()->set_successful(1);
+    pb::SearchHit* hit = search->add_hits();
+    hit->set_index("movies");
+    hit->set_id("1");
+    hit->set_version(2);
+    hit->set_seq_no(5);
+    hit->set_primary_term(1);
+    hit->set_source(R"({"genre":"drama"})");
+    return reply;
+  };
+  auto term =
+      client_->Post("/movies/_search?seq_no_primary_term=true",
+                    R"({"query":{"term":{"genre":"drama"}},"size":5})", kJson);
+  ASSERT_TRUE(term);
+  EXPECT_EQ(term->status, 200);
+  Json body = Body(term);
+  EXPECT_EQ(body["timed_out"], false);
+  EXPECT_EQ(body["hits"]["total"], Json({{"value", 1}, {"relation", "eq"}}));
+  EXPECT_EQ(body["hits"]["hits"][0]["_seq_no"], 5);
+  EXPECT_EQ(body["hits"]["hits"][0]["_primary_term"], 1);
+  EXPECT_FALSE(body["hits"]["hits"][0].contains("_version"));
+  EXPECT_EQ(body["hits"]["hits"][0]["_source"]["genre"], "drama");
+
+  auto value_form = client_->Post(
+      "/_search?size=3&from=1&version=true",
+      R"({"query":{"term":{"year":{"value":2014}}},"seq_no_primary_term":false})",
+      kJson);
+  ASSERT_TRUE(value_form);
+  Json hit = Body(value_form)["hits"]["hits"][0];
+  EXPECT_EQ(hit["_version"], 2);
+  EXPECT_FALSE(hit.contains("_seq_no"));
+
+  auto ids = client_->Post("/a,b/_search",
+                           R"({"query":{"ids":{"values":["1","2"]}}})", kJson);
+  ASSERT_TRUE(ids);
+  auto all = client_->Get("/movies/_search");
+  ASSERT_TRUE(all);
+  auto unknown =
+      client_->Post("/movies/_search", R"({"query":{"fuzzy":{}}})", kJson);
+  ASSERT_TRUE(unknown);
+  EXPECT_EQ(unknown->status, 400);
+  EXPECT_EQ(Body(unknown)["error"]["reason"], "unknown query [fuzzy]");
+
+  std::vector<pb::Envelope> sent = Sent();
+  ASSERT_EQ(sent.size(), 4u);
+  EXPECT_EQ(sent[0].search().query().term().field(), "genre");
+  EXPECT_EQ(sent[0].search().query().term().value_json(), "\"drama\"");
+  EXPECT_EQ(sent[0].search().size(), 5);
+  EXPECT_EQ(sent[0].search().indices(0), "movies");
+  EXPECT_EQ(sent[1].search().query().term().value_json(), "2014");
+  EXPECT_EQ(sent[1].search().size(), 3);
+  EXPECT_EQ(sent[1].search().from(), 1);
+  EXPECT_EQ(sent[1].search().indices_size(), 0);
+  EXPECT_EQ(sent[2].search().query().ids().values_size(), 2);
+  EXPECT_EQ(sent[2].search().indices_size(), 2);
+  EXPECT_TRUE(sent[3].search().query().has_match_all());
+  EXPECT_EQ(sent[3].search().size(), 10);
+}
+
+TEST_F(RestTest, CreateIndexReadsFlatAndNestedSettings) {
+  dispatcher_.answer = [](const std::string&, const pb::Envelope& request) {
+    pb::Envelope reply;
+    reply.mutable_create_index_response()->set_acknowledged(true);
+    reply.mutable_create_index_response()->set_shards_acknowledged(true);
+    reply.mutable_create_index_response()->set_index(
+        request.create_index().index());
+    return reply;
+  };
+  auto flat = client_->Put(
+      "/a", R"({"settings":{"number_of_shards":3,"number_of_replicas":2}})",
+      kJson);
+  ASSERT_TRUE(flat);
+  EXPECT_EQ(flat->body,
+            R"({"acknowledged":true,"shards_acknowledged":true,"index":"a"})");
+  auto nested = client_->Put(
+      "/b", R"({"settings":{"index":{"number_of_shards":"2"}}})", kJson);
+  ASSERT_TRUE(nested);
+  auto bare = client_->Put("/c", "", kJson);
+  ASSERT_TRUE(bare);
+  auto zero =
+      client_->Put("/d", R"({"settings":{"number_of_shards":0}})", kJson);
+  ASSERT_TRUE(zero);
+  EXPECT_EQ(zero->status, 400);
+  EXPECT_EQ(Body(zero)["error"]["reason"],
+            "Failed to parse value [0] for setting [index.number_of_shards] "
+            "must be >= 1");
+  std::vector<pb::Envelope> sent = Sent();
+  ASSERT_EQ(sent.size(), 3u);
+  EXPECT_EQ(sent[0].create_index().number_of_shards(), 3);
+  EXPECT_EQ(sent[0].create_index().number_of_replicas(), 2);
+  EXPECT_EQ(sent[1].create_index().number_of_shards(), 2);
+  EXPECT_EQ(sent[1].create_index().number_of_replicas(), -1);
+  EXPECT_EQ(sent[2].create_index().number_of_shards(), 0);
+}
+
+TEST_F(RestTest, GetAndHeadIndexFromTheClusterState) {
+  auto get = client_->Get("/movies");
+  ASSERT_TRUE(get);
+  EXPECT_EQ(get->status, 200);
+  Json settings = Body(get)["movies"]["settings"]["index"];
+  EXPECT_EQ(settings["number_of_shards"], "1");
+  EXPECT_EQ(settings["number_of_replicas"], "1");
+  EXPECT_EQ(settings["uuid"], "uuid-movies");
+  EXPECT_EQ(settings["provided_name"], "movies");
+  EXPECT_EQ(Body(get)["movies"]["aliases"], Json::object());
+  auto missing = client_->Get("/nope");
+  ASSERT_TRUE(missing);
+  EXPECT_EQ(missing->status, 404);
+  EXPECT_EQ(Body(missing)["error"]["type"], "index_not_found_exception");
+  EXPECT_EQ(Body(missing)["error"]["reason"], "no such index [nope]");
+  EXPECT_EQ(Body(missing)["error"]["resource.id"], "nope");
+  auto head = client_->Head("/movies");
+  ASSERT_TRUE(head);
+  EXPECT_EQ(head->status, 200);
+  auto head_missing = client_->Head("/nope");
+  ASSERT_TRUE(head_missing);
+  EXPECT_EQ(head_missing->status, 404);
+  EXPECT_TRUE(head_missing->body.empty());
+  auto refresh = client_->Post("/movies/_refresh", "", kJson);
+  ASSERT_TRUE(refresh);
+  EXPECT_EQ(refresh->body,
+            R"({"_shards":{"total":2,"successful":2,"failed":0}})");
+}
+
+TEST_F(RestTest, CatShardsTextAndJsonWithSeqNoColumns) {
+  auto text = client_->Get(
+      "/_cat/shards?v&h=index,shard,prirep,state,docs,node,seq_no.max,"
+      "seq_no.local_checkpoint,seq_no.global_checkpoint");
+  ASSERT_TRUE(text);
+  EXPECT_EQ(text->status, 200);
+  EXPECT_EQ(text->body,
+            "index  shard prirep state   docs node   seq_no.max "
+            "seq_no.local_checkpoint "
+            "seq_no.global_checkpoint\n"
+            "movies     0 p      STARTED    3 node-1          4                "
+            "       4 "
+            "                       3\n"
+            "movies     0 r      STARTED    3 node-2          4                "
+            "       4 "
+            "                       3\n");
+  auto json =
+      client_->Get("/_cat/shards/movies?format=json&h=index,prirep,seq_no.max");
+  ASSERT_TRUE(json);
+  EXPECT_EQ(json->body, R"([{"index":"movies","prirep":"p","seq_no.max":"4"},)"
+                        R"({"index":"movies","prirep":"r","seq_no.max":"4"}])");
+  auto indices =
+      client_->Get("/_cat/indices?format=json&h=health,index,docs.count");
+  ASSERT_TRUE(indices);
+  EXPECT_EQ(indices->body,
+            R"([{"health":"green","index":"movies","docs.count":"3"}])");
+  int node_status_requests = 0;
+  for (const pb::Envelope& e : Sent())
+    node_status_requests += e.has_node_status();
+  EXPECT_EQ(node_status_requests, 6);
+}
+
+TEST_F(RestTest, HealthWaitsForStatusAndTimesOutWith408) {
+  std::atomic<int> calls{0};
+  dispatcher_.answer = [&](const std::string&, const pb::Envelope&) {
+    pb::Envelope reply;
+    pb::ClusterState state = GreenState();
+    // The replica starts on the third look.
+    if (++calls < 3) {
+      state.mutable_indices(0)->mutable_shards(0)->mutable_copies(1)->set_state(
+          pb::ShardCopy::INITIALIZING);
+    }
+    *reply.mutable_get_cluster_state_response()->mutable_state() = state;
+    return reply;
+  };
+  auto green =
+      client_->Get("/_cluster/health?wait_for_status=green&timeout=30s");
+  ASSERT_TRUE(green);
+  EXPECT_EQ(green->status, 200);
+  Json body = Body(green);
+  EXPECT_EQ(body["status"], "green");
+  EXPECT_EQ(body["timed_out"], false);
+  EXPECT_EQ(body["number_of_nodes"], 2);
+  EXPECT_EQ(body["active_primary_shards"], 1);
+  EXPECT_EQ(body["active_shards"], 2);
+  EXPECT_GE(calls.load(), 3);
+
+  auto missing = client_->Get(
+      "/_cluster/health/nope?wait_for_status=yellow&timeout=200ms");
+  ASSERT_TRUE(missing);
+  EXPECT_EQ(missing->status, 408);
+  EXPECT_EQ(Body(missing)["timed_out"], true);
+  EXPECT_EQ(Body(missing)["status"], "red");
+}
+
+TEST_F(RestTest, PrettyFilterPathAndRoot) {
+  auto root = client_->Get("/?pretty");
+  ASSERT_TRUE(root);
+  EXPECT_EQ(root->status, 200);
+  EXPECT_TRUE(absl::StartsWith(
+      root->body, "{\n  \"name\" : \"node-1\",\n  \"cluster_name\""));
+  EXPECT_EQ(root->body.back(), '\n');
+  Json body = Body(root);
+  EXPECT_EQ(body["version"]["number"], "8.11.0");
+  EXPECT_EQ(body["cluster_uuid"], "cluster-uuid-1");
+  EXPECT_EQ(body["tagline"], "You Know, for Search");
+  auto filtered = client_->Put(
+      "/movies/_doc/1?filter_path=_seq_no,_primary_term", R"({"a":1})", kJson);
+  ASSERT_TRUE(filtered);
+  EXPECT_EQ(filtered->body, R"({"_seq_no":0,"_primary_term":1})");
+  auto nested = client_->Put("/movies/_doc/1?filter_path=_shards.succ*",
+                             R"({"a":1})", kJson);
+  ASSERT_TRUE(nested);
+  EXPECT_EQ(nested->body, R"({"_shards":{"successful":2}})");
+  EXPECT_EQ(rest::EsPretty(Json::parse(R"({"a":[1,{}],"b":[]})")),
+            "{\n  \"a\" : [\n    1,\n    { }\n  ],\n  \"b\" : [ ]\n}\n");
+}
+
+TEST_F(RestTest, VendorMediaTypeIsAcceptedAndEchoed) {
+  httplib::Headers headers = {
+      {"Accept", "application/vnd.elasticsearch+json; compatible-with=8"}};
+  auto result =
+      client_->Put("/movies/_doc/1", headers, R"({"a":1})",
+                   "application/vnd.elasticsearch+json; compatible-with=8");
+  ASSERT_TRUE(result);
+  EXPECT_EQ(result->status, 201);
+  EXPECT_EQ(result->get_header_value("Content-Type"),
+            "application/vnd.elasticsearch+json;compatible-with=8");
+  auto bulk = client_->Post(
+      "/_bulk", headers, "{\"index\":{\"_index\":\"m\",\"_id\":\"1\"}}\n{}\n",
+      "application/vnd.elasticsearch+x-ndjson; compatible-with=8");
+  ASSERT_TRUE(bulk);
+  EXPECT_EQ(bulk->status, 200);
+}
+
+}  // namespace
+}  // namespace seqsim
