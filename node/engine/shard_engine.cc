@@ -117,6 +117,11 @@ struct ShardEngine::Impl {
   // resync, recovery and trim.
   absl::btree_map<SeqNo, std::string> history;
   SeqNo history_floor = kNoOpsPerformed;
+  // For ids whose operations at or below history_floor were discarded
+  // (retention) or came from a snapshot: the newest such operation, serialized.
+  // A trim rolls a document back to it when no retained operation for the id
+  // remains.
+  absl::flat_hash_map<std::string, std::string> base_ops;
 
   // Documents in id order.
   std::vector<std::pair<const std::string*, const StoredDoc*>> SortedDocs()
@@ -206,7 +211,13 @@ struct ShardEngine::Impl {
     if (retain < 0) return;
     const SeqNo bound = global_checkpoint - retain;
     if (bound <= history_floor) return;
-    history.erase(history.begin(), history.upper_bound(bound));
+    const auto end = history.upper_bound(bound);
+    for (auto it = history.begin(); it != end; ++it) {
+      pb::Operation op;
+      if (!op.ParseFromString(it->second) || op.type() == pb::OP_NOOP) continue;
+      base_ops.insert_or_assign(op.id(), std::move(it->second));
+    }
+    history.erase(history.begin(), end);
     history_floor = bound;
   }
 
@@ -257,6 +268,15 @@ struct ShardEngine::Impl {
       EncodeRecord(RecordKind::kDocument,
                    OpFromDoc(*id, *doc).SerializeAsString(), &content);
     }
+    std::vector<const std::string*> base_ids;
+    base_ids.reserve(base_ops.size());
+    for (const auto& [id, bytes] : base_ops) base_ids.push_back(&id);
+    std::sort(
+        base_ids.begin(), base_ids.end(),
+        [](const std::string* a, const std::string* b) { return *a < *b; });
+    for (const std::string* id : base_ids) {
+      EncodeRecord(RecordKind::kBaseOperation, base_ops.at(*id), &content);
+    }
     for (const auto& [seq_no, bytes] : history) {
       EncodeRecord(RecordKind::kHistory, bytes, &content);
     }
@@ -275,7 +295,8 @@ struct ShardEngine::Impl {
     switch (record.kind) {
       case RecordKind::kOperation:
       case RecordKind::kDocument:
-      case RecordKind::kHistory: {
+      case RecordKind::kHistory:
+      case RecordKind::kBaseOperation: {
         pb::Operation op;
         if (!op.ParseFromString(record.body)) return corrupt();
         if (record.kind == RecordKind::kOperation) {
@@ -283,6 +304,8 @@ struct ShardEngine::Impl {
         }
         if (record.kind == RecordKind::kDocument) {
           SetDoc(op);
+        } else if (record.kind == RecordKind::kBaseOperation) {
+          base_ops.insert_or_assign(op.id(), record.body);
         } else {
           history.insert_or_assign(op.seq_no(), record.body);
           checkpoints.MarkProcessed(op.seq_no());
@@ -313,6 +336,7 @@ struct ShardEngine::Impl {
         docs.clear();
         live_docs = 0;
         history.clear();
+        base_ops.clear();
         checkpoints.Reset(lcp, max_seq_no);
         history_floor = floor;
         global_checkpoint = gcp;
@@ -715,7 +739,15 @@ absl::Status ShardEngine::TrimOperationsAbove(SeqNo above_seq_no,
     if (!op.ParseFromString(it->second) || op.type() == pb::OP_NOOP) continue;
     if (rollback.erase(op.id()) > 0) impl.SetDoc(op);
   }
-  for (const std::string& id : rollback) impl.EraseDoc(id);
+  for (const std::string& id : rollback) {
+    pb::Operation op;
+    auto base = impl.base_ops.find(id);
+    if (base != impl.base_ops.end() && op.ParseFromString(base->second)) {
+      impl.SetDoc(op);
+    } else {
+      impl.EraseDoc(id);
+    }
+  }
   return impl.RewriteTranslog();
 }
 
@@ -753,6 +785,7 @@ absl::Status ShardEngine::InstallSnapshot(
   impl.docs.clear();
   impl.live_docs = 0;
   impl.history.clear();
+  impl.base_ops.clear();
   impl.checkpoints.Reset(local_checkpoint, max_seq_no);
   impl.history_floor = local_checkpoint;
   impl.global_checkpoint = std::min(global_checkpoint, local_checkpoint);
@@ -764,6 +797,8 @@ absl::Status ShardEngine::InstallSnapshot(
     if (op.seq_no() > local_checkpoint) {
       impl.history.insert_or_assign(op.seq_no(), op.SerializeAsString());
       impl.checkpoints.MarkProcessed(op.seq_no());
+    } else {
+      impl.base_ops.insert_or_assign(op.id(), op.SerializeAsString());
     }
   }
   impl.AdvanceMsu(impl.checkpoints.max_seq_no());

@@ -92,7 +92,8 @@ DecodedTranslog DecodeTranslog(std::string_view content) {
     std::string_view payload = content.substr(offset + 8, length);
     if (Crc32c(payload) != crc) break;  // corrupt
     const auto kind = static_cast<RecordKind>(static_cast<uint8_t>(payload[0]));
-    if (kind < RecordKind::kOperation || kind > RecordKind::kHistory) break;
+    if (kind < RecordKind::kOperation || kind > RecordKind::kBaseOperation)
+      break;
     decoded.records.push_back({kind, std::string(payload.substr(1))});
     offset += 8 + length;
   }

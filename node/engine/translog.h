@@ -55,6 +55,9 @@ enum class RecordKind : uint8_t {
   // A retained history operation; marks its seq_no processed, documents
   // untouched.
   kHistory = 6,
+  // The newest operation for one id at or below the history floor (what a trim
+  // rolls a document back to when its retained history is gone).
+  kBaseOperation = 7,
 };
 
 struct TranslogRecord {

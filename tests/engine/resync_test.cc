@@ -108,6 +108,34 @@ TEST(R7Trim, TrimmedStateSurvivesRestart) {
   EXPECT_EQ(reopened->retained_ops(), 2);
 }
 
+TEST(R7Trim, RollsBackToStateWhoseHistoryWasDiscarded) {
+  MemDisk disk;
+  EngineOptions options = Options();
+  options.retain_ops_below_global_checkpoint = 0;
+  auto replica = OpenEngine(&disk, options);
+  Apply(*replica, IndexOp("1", 0, 1, 1, R"({"v":1})"));
+  Apply(*replica, IndexOp("2", 1, 1, 1, R"({"w":1})"));
+  Apply(*replica, DeleteOp("2", 2, 1, 2));
+  replica->UpdateGlobalCheckpoint(2);  // discards seq_no 0..2 from the history
+  EXPECT_EQ(replica->retained_ops(), 0);
+  Apply(*replica, IndexOp("1", 3, 1, 2, R"({"v":2})"));
+  Apply(*replica, IndexOp("2", 4, 1, 3, R"({"w":2})"));
+  ASSERT_TRUE(replica->TrimOperationsAbove(2, 2).ok());
+  ASSERT_NE(replica->Get("1"), nullptr);
+  EXPECT_EQ(replica->Get("1")->source, R"({"v":1})");
+  EXPECT_EQ(replica->Get("1")->seq_no, 0);
+  EXPECT_EQ(replica->Get("2"), nullptr);
+  EXPECT_EQ(replica->GetIncludingTombstone("2")->seq_no, 2);
+  // The rolled-back state and what it rests on survive a restart.
+  replica.reset();
+  auto reopened = OpenEngine(&disk, options);
+  EXPECT_EQ(reopened->Get("1")->source, R"({"v":1})");
+  EXPECT_EQ(reopened->local_checkpoint(), 2);
+  Apply(*reopened, IndexOp("1", 3, 2, 2, R"({"v":3})"));
+  ASSERT_TRUE(reopened->TrimOperationsAbove(2, 3).ok());
+  EXPECT_EQ(reopened->Get("1")->source, R"({"v":1})");
+}
+
 TEST(R7FillGaps, NewPrimaryFillsEveryGapWithNoOpsUnderItsTerm) {
   MemDisk disk;
   auto promoted = OpenEngine(&disk);
