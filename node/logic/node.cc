@@ -1840,9 +1840,12 @@ struct Node::State {
     const int shard = ShardForId(ctx->request.id(), index->number_of_shards());
     ctx->request.set_shard(shard);
     LocalCopy* local = FindCopy({index->uuid(), shard});
-    if (local != nullptr &&
-        ((local->role == Role::kPrimary && !local->stale) ||
-         (ctx->request.prefer_local() && local->role == Role::kReplica))) {
+    if (local != nullptr && local->role == Role::kPrimary && !local->stale) {
+      PrimaryRead(local, ctx);
+      return;
+    }
+    if (local != nullptr && ctx->request.prefer_local() &&
+        local->role == Role::kReplica) {
       FinishGet(ctx, ReadLocal(*local, ctx->request.id()));
       return;
     }
@@ -1882,6 +1885,103 @@ struct Node::State {
           FinishGet(ctx, response);
         },
         options.rpc_timeout);
+  }
+
+  // A linearizable real-time GET on the primary. The document is read now; it
+  // is returned only after a read barrier: every in-sync replica answered an
+  // empty replicate under this primary's term (none has adopted a newer term,
+  // so no newer primary can have acknowledged a write), and the document's
+  // seq_no is at or below the global checkpoint (the value read is on every
+  // in-sync copy: an unacknowledged write can no longer be lost). A stale
+  // primary therefore never serves a stale or dirty read.
+  void PrimaryRead(LocalCopy* copy, const std::shared_ptr<GetCtx>& ctx) {
+    pb::GetResponse value = ReadLocal(*copy, ctx->request.id());
+    const SeqNo needed = value.found() ? value.seq_no() : kNoOpsPerformed;
+    ReadBarrier(copy->key, copy->incarnation, copy->engine->term(), ctx,
+                std::move(value), needed);
+  }
+
+  void ReadBarrier(const CopyKey& key, uint64_t incarnation, PrimaryTerm term,
+                   const std::shared_ptr<GetCtx>& ctx, pb::GetResponse value,
+                   SeqNo needed) {
+    LocalCopy* copy = FindCopy(key, incarnation);
+    if (copy == nullptr || copy->role != Role::kPrimary || copy->stale ||
+        copy->engine->term() != term) {
+      RetryGet(ctx, "the primary changed during the read");
+      return;
+    }
+    copy->tracker->UpdateLocalCheckpoint(me(),
+                                         copy->engine->local_checkpoint());
+    copy->engine->UpdateGlobalCheckpoint(copy->tracker->GlobalCheckpoint());
+    std::vector<std::string> replicas = copy->tracker->InSyncReplicas();
+    if (replicas.empty() && needed <= copy->engine->global_checkpoint()) {
+      FinishGet(ctx, std::move(value));
+      return;
+    }
+    struct Barrier {
+      int pending = 0;
+      bool failed = false;
+      pb::GetResponse value;
+    };
+    auto barrier = std::make_shared<Barrier>();
+    barrier->pending = static_cast<int>(replicas.size());
+    barrier->value = std::move(value);
+    auto settle = [this, key, incarnation, term, ctx, barrier, needed]() {
+      if (--barrier->pending > 0) return;
+      LocalCopy* copy = FindCopy(key, incarnation);
+      if (barrier->failed || copy == nullptr || copy->stale ||
+          copy->role != Role::kPrimary || copy->engine->term() != term) {
+        RetryGet(ctx, "a replica did not confirm the primary's term");
+        return;
+      }
+      copy->engine->UpdateGlobalCheckpoint(copy->tracker->GlobalCheckpoint());
+      if (needed <= copy->engine->global_checkpoint()) {
+        FinishGet(ctx, std::move(barrier->value));
+        return;
+      }
+      if (env->Now() >= ctx->deadline) {
+        RetryGet(ctx, "the document's last write is not yet on every copy");
+        return;
+      }
+      After(absl::Milliseconds(1),
+            [this, key, incarnation, term, ctx, barrier, needed]() {
+              ReadBarrier(key, incarnation, term, ctx,
+                          std::move(barrier->value), needed);
+            });
+    };
+    if (replicas.empty()) {
+      barrier->pending = 1;
+      settle();
+      return;
+    }
+    for (const std::string& target : replicas) {
+      pb::Envelope envelope;
+      pb::ReplicateRequest* replicate = envelope.mutable_replicate();
+      replicate->mutable_shard()->set_index(copy->index);
+      replicate->mutable_shard()->set_shard(key.second);
+      replicate->set_primary_term(term);
+      replicate->set_global_checkpoint(copy->engine->global_checkpoint());
+      replicate->set_max_seq_no_of_updates_or_deletes(
+          copy->engine->max_seq_no_of_updates_or_deletes());
+      replicate->set_primary_node(me());
+      Send(
+          target, std::move(envelope),
+          [this, key, incarnation, term, target, barrier,
+           settle](absl::StatusOr<pb::Envelope> reply) mutable {
+            LocalCopy* copy = FindCopy(key, incarnation);
+            const bool ok = reply.ok() && reply->has_replicate_response() &&
+                            !HasError(reply->replicate_response().error());
+            if (!ok) barrier->failed = true;
+            if (copy != nullptr) {
+              // Same bookkeeping as a replication reply: fencing on a newer
+              // term, checkpoints on success, shard_failed on failure.
+              OnReplicaReply(key, incarnation, target, 0, term,
+                             std::move(reply));
+            }
+            settle();
+          },
+          options.rpc_timeout);
+    }
   }
 
   pb::GetResponse ReadLocal(const LocalCopy& copy, const std::string& id) {
