@@ -228,7 +228,9 @@ cmd_status() {
   need_bins
   "$bin/seqsim-ctl" health --coordinator="$(coord_addr)" --timeout_ms=2000 || true
   echo
-  "$bin/seqsim-ctl" status --nodes="$(node_addrs)" --timeout_ms=1000 || true
+  local addrs
+  addrs=$(node_addrs)
+  [[ -z "$addrs" ]] || "$bin/seqsim-ctl" status --nodes="$addrs" --timeout_ms=1000 || true
 }
 
 signal_node() {

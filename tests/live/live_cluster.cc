@@ -1,0 +1,395 @@
+#include "tests/live/live_cluster.h"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/env.h"
+#include "coordinator/logic/coordinator.h"
+#include "gtest/gtest.h"
+
+namespace seqsim::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::vector<char*> CArgs(std::vector<std::string>& args) {
+  std::vector<char*> out;
+  for (std::string& arg : args) out.push_back(arg.data());
+  out.push_back(nullptr);
+  return out;
+}
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+}  // namespace
+
+int PickFreePort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return 0;
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  address.sin_port = 0;
+  int port = 0;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0) {
+    socklen_t length = sizeof(address);
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) ==
+        0) {
+      port = ntohs(address.sin_port);
+    }
+  }
+  ::close(fd);
+  return port;
+}
+
+std::string BinDir() {
+  std::error_code ec;
+  fs::path self = fs::read_symlink("/proc/self/exe", ec);
+  return self.parent_path().string();
+}
+
+ProcessResult RunToCompletion(const std::vector<std::string>& argv,
+                              absl::Duration timeout) {
+  ProcessResult result;
+  char path[] = "/tmp/seqsim-run-XXXXXX";
+  int out_fd = ::mkstemp(path);
+  if (out_fd < 0) return result;
+  std::vector<std::string> args = argv;
+  std::vector<char*> c_args = CArgs(args);
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    ::dup2(out_fd, 1);
+    ::dup2(out_fd, 2);
+    ::execv(c_args[0], c_args.data());
+    ::_exit(127);
+  }
+  ::close(out_fd);
+  absl::Time deadline = absl::Now() + timeout;
+  int status = 0;
+  while (true) {
+    pid_t done = ::waitpid(pid, &status, WNOHANG);
+    if (done == pid) break;
+    if (absl::Now() > deadline) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, &status, 0);
+      status = -1;
+      break;
+    }
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  if (status != -1 && WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);
+  result.output = ReadAll(path);
+  ::unlink(path);
+  return result;
+}
+
+LiveCluster::LiveCluster(LiveClusterOptions options)
+    : options_(options),
+      bin_dir_(BinDir()),
+      transport_(new Transport("seqsim-test")) {
+  std::string base = fs::temp_directory_path().string() + "/seqsim-live-XXXXXX";
+  std::vector<char> buffer(base.begin(), base.end());
+  buffer.push_back('\0');
+  char* made = ::mkdtemp(buffer.data());
+  root_ = made != nullptr ? std::string(made) : base;
+  coordinator_port_ = PickFreePort();
+  for (int n = 1; n <= options_.nodes; ++n)
+    grpc_ports_.push_back(PickFreePort());
+}
+
+LiveCluster::~LiveCluster() {
+  for (auto& [n, pid] : node_pids_) {
+    if (pid > 0) {
+      ::kill(pid, SIGKILL);
+      Reap(pid);
+    }
+  }
+  if (coordinator_pid_ > 0) {
+    ::kill(coordinator_pid_, SIGKILL);
+    Reap(coordinator_pid_);
+  }
+  if (::testing::Test::HasFailure()) {
+    DumpLogs();
+    std::cerr << "LiveCluster: data and logs kept in " << root_ << "\n";
+  } else {
+    std::error_code ec;
+    fs::remove_all(root_, ec);
+  }
+}
+
+void LiveCluster::Reap(pid_t pid) {
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+}
+
+pid_t LiveCluster::Spawn(const std::string& binary,
+                         const std::vector<std::string>& args,
+                         const std::string& log) {
+  std::vector<std::string> argv = {bin_dir_ + "/" + binary};
+  argv.insert(argv.end(), args.begin(), args.end());
+  std::vector<char*> c_args = CArgs(argv);
+  int log_fd =
+      ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (log_fd >= 0) {
+      ::dup2(log_fd, 1);
+      ::dup2(log_fd, 2);
+    }
+    ::execv(c_args[0], c_args.data());
+    ::_exit(127);
+  }
+  if (log_fd >= 0) ::close(log_fd);
+  return pid;
+}
+
+void LiveCluster::Start() {
+  StartCoordinator();
+  for (int n = 1; n <= options_.nodes; ++n) StartNode(n);
+  ASSERT_TRUE(WaitGreen()) << "cluster did not become green with "
+                           << options_.nodes << " nodes";
+}
+
+void LiveCluster::StartCoordinator() {
+  coordinator_pid_ = Spawn(
+      "seqsim-coordinator",
+      {"--host=127.0.0.1", absl::StrCat("--port=", coordinator_port_),
+       absl::StrCat("--data_dir=", root_, "/coordinator"),
+       absl::StrCat("--heartbeat_timeout_ms=", options_.heartbeat_timeout_ms),
+       absl::StrCat("--check_interval_ms=", options_.check_interval_ms),
+       absl::StrCat("--rpc_timeout_ms=", options_.rpc_timeout_ms),
+       "--cluster_name=live-test"},
+      root_ + "/coordinator.log");
+  // Answers GetClusterState once it listens.
+  WaitFor([this] { return State().ok(); }, absl::Seconds(30));
+}
+
+void LiveCluster::StartNode(int n) {
+  node_pids_[n] = Spawn(
+      "seqsim-node",
+      {absl::StrCat("--id=", NodeId(n)), "--host=127.0.0.1",
+       absl::StrCat("--grpc_port=", grpc_ports_[n - 1]), "--rest_port=0",
+       absl::StrCat("--coordinator=", CoordinatorAddress()),
+       absl::StrCat("--data_dir=", root_, "/", NodeId(n)),
+       absl::StrCat("--heartbeat_interval_ms=", options_.heartbeat_interval_ms),
+       absl::StrCat("--rpc_timeout_ms=", options_.rpc_timeout_ms),
+       absl::StrCat("--write_timeout_ms=", options_.write_timeout_ms)},
+      absl::StrCat(root_, "/", NodeId(n), ".log"));
+  WaitFor([this, n] { return NodeStatus(n).ok(); }, absl::Seconds(30));
+}
+
+void LiveCluster::KillCoordinator() {
+  if (coordinator_pid_ <= 0) return;
+  ::kill(coordinator_pid_, SIGKILL);
+  Reap(coordinator_pid_);
+  coordinator_pid_ = -1;
+}
+
+void LiveCluster::KillNode(int n) {
+  auto it = node_pids_.find(n);
+  if (it == node_pids_.end() || it->second <= 0) return;
+  ::kill(it->second, SIGKILL);
+  Reap(it->second);
+  it->second = -1;
+}
+
+void LiveCluster::PauseNode(int n) { ::kill(node_pids_.at(n), SIGSTOP); }
+void LiveCluster::ResumeNode(int n) { ::kill(node_pids_.at(n), SIGCONT); }
+
+bool LiveCluster::NodeRunning(int n) const {
+  auto it = node_pids_.find(n);
+  return it != node_pids_.end() && it->second > 0;
+}
+
+int LiveCluster::NodeNumber(const std::string& id) const {
+  if (id.rfind("node-", 0) != 0) return 0;
+  return std::atoi(id.c_str() + 5);
+}
+
+std::string LiveCluster::NodeAddress(int n) const {
+  return absl::StrCat("127.0.0.1:", grpc_ports_[n - 1]);
+}
+
+std::string LiveCluster::CoordinatorAddress() const {
+  return absl::StrCat("127.0.0.1:", coordinator_port_);
+}
+
+absl::StatusOr<pb::Envelope> LiveCluster::CallNode(int n, pb::Envelope request,
+                                                   absl::Duration timeout) {
+  return transport_->CallSync(NodeId(n), NodeAddress(n), std::move(request),
+                              timeout);
+}
+
+absl::StatusOr<pb::Envelope> LiveCluster::CallCoordinator(
+    pb::Envelope request, absl::Duration timeout) {
+  return transport_->CallSync(kCoordinatorId, CoordinatorAddress(),
+                              std::move(request), timeout);
+}
+
+absl::StatusOr<pb::ClusterState> LiveCluster::State() {
+  pb::Envelope request;
+  request.mutable_get_cluster_state();
+  absl::StatusOr<pb::Envelope> reply =
+      CallCoordinator(request, absl::Seconds(2));
+  if (!reply.ok()) return reply.status();
+  return reply->get_cluster_state_response().state();
+}
+
+absl::StatusOr<pb::NodeStatusResponse> LiveCluster::NodeStatus(int n) {
+  pb::Envelope request;
+  request.mutable_node_status();
+  absl::StatusOr<pb::Envelope> reply = CallNode(n, request, absl::Seconds(2));
+  if (!reply.ok()) return reply.status();
+  return reply->node_status_response();
+}
+
+absl::StatusOr<pb::WriteResponse> LiveCluster::Write(int via,
+                                                     const std::string& index,
+                                                     const std::string& id,
+                                                     const std::string& json) {
+  pb::Envelope request;
+  pb::WriteRequest* write = request.mutable_write();
+  write->set_index(index);
+  write->set_id(id);
+  write->set_kind(pb::WriteRequest::INDEX);
+  write->set_source(json);
+  absl::StatusOr<pb::Envelope> reply =
+      CallNode(via, request, absl::Seconds(20));
+  if (!reply.ok()) return reply.status();
+  return reply->write_response();
+}
+
+absl::StatusOr<pb::GetResponse> LiveCluster::GetLocal(int n,
+                                                      const std::string& index,
+                                                      const std::string& id) {
+  pb::Envelope request;
+  pb::GetRequest* get = request.mutable_get();
+  get->set_index(index);
+  get->set_id(id);
+  get->set_prefer_local(true);
+  absl::StatusOr<pb::Envelope> reply = CallNode(n, request, absl::Seconds(5));
+  if (!reply.ok()) return reply.status();
+  return reply->get_response();
+}
+
+absl::Status LiveCluster::CreateIndex(const std::string& index, int shards,
+                                      int replicas) {
+  pb::Envelope request;
+  pb::CreateIndexRequest* create = request.mutable_create_index();
+  create->set_index(index);
+  create->set_number_of_shards(shards);
+  create->set_number_of_replicas(replicas);
+  absl::StatusOr<pb::Envelope> reply =
+      CallCoordinator(request, absl::Seconds(10));
+  if (!reply.ok()) return reply.status();
+  const pb::CreateIndexResponse& response = reply->create_index_response();
+  if (!response.error().type().empty()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(response.error().type(), ": ", response.error().reason()));
+  }
+  return absl::OkStatus();
+}
+
+void LiveCluster::Fault(int n, pb::FaultRequest::Action action,
+                        const std::vector<std::string>& peers) {
+  pb::Envelope request;
+  request.mutable_fault()->set_action(action);
+  for (const std::string& peer : peers)
+    request.mutable_fault()->add_peers(peer);
+  absl::StatusOr<pb::Envelope> reply = CallNode(n, request, absl::Seconds(5));
+  ASSERT_TRUE(reply.ok()) << "fault injection on " << NodeId(n) << ": "
+                          << reply.status();
+}
+
+bool LiveCluster::WaitFor(const std::function<bool()>& condition,
+                          absl::Duration timeout) {
+  absl::Time deadline = absl::Now() + timeout;
+  while (true) {
+    if (condition()) return true;
+    if (absl::Now() > deadline) return false;
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+}
+
+bool LiveCluster::WaitGreen(absl::Duration timeout) {
+  return WaitFor(
+      [this] {
+        absl::StatusOr<pb::ClusterState> state = State();
+        if (!state.ok()) return false;
+        int alive = 0;
+        for (const pb::NodeInfo& node : state->nodes())
+          alive += node.alive() ? 1 : 0;
+        return alive >= options_.nodes &&
+               ComputeHealth(*state).status == "green";
+      },
+      timeout);
+}
+
+std::optional<pb::ShardRouting> LiveCluster::Routing(const std::string& index,
+                                                     int shard) {
+  absl::StatusOr<pb::ClusterState> state = State();
+  if (!state.ok()) return std::nullopt;
+  for (const pb::IndexMeta& meta : state->indices()) {
+    if (meta.name() != index) continue;
+    for (const pb::ShardRouting& routing : meta.shards()) {
+      if (routing.shard() == shard) return routing;
+    }
+  }
+  return std::nullopt;
+}
+
+int LiveCluster::PrimaryOf(const std::string& index, int shard) {
+  std::optional<pb::ShardRouting> routing = Routing(index, shard);
+  if (!routing.has_value()) return 0;
+  for (const pb::ShardCopy& copy : routing->copies()) {
+    if (copy.primary()) return NodeNumber(copy.node_id());
+  }
+  return 0;
+}
+
+std::optional<pb::ShardStatus> LiveCluster::CopyStatus(int n,
+                                                       const std::string& index,
+                                                       int shard) {
+  absl::StatusOr<pb::NodeStatusResponse> status = NodeStatus(n);
+  if (!status.ok()) return std::nullopt;
+  for (const pb::ShardStatus& copy : status->shards()) {
+    if (copy.index() == index && copy.shard() == shard) return copy;
+  }
+  return std::nullopt;
+}
+
+void LiveCluster::DumpLogs() const {
+  std::error_code ec;
+  for (const fs::directory_entry& entry : fs::directory_iterator(root_, ec)) {
+    if (entry.path().extension() != ".log") continue;
+    std::string content = ReadAll(entry.path().string());
+    size_t start = content.size() > 6000 ? content.size() - 6000 : 0;
+    std::cerr << "----- tail of " << entry.path().string() << "\n"
+              << content.substr(start) << "\n";
+  }
+}
+
+}  // namespace seqsim::testing

@@ -1,0 +1,366 @@
+// Live-cluster scenarios (issue 4): real seqsim-coordinator and seqsim-node
+// processes on loopback, faults injected with signals (SIGSTOP / SIGKILL) and
+// Admin.Fault, every check a wait on a condition with a generous deadline.
+#include "tests/live/live_cluster.h"
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "gtest/gtest.h"
+
+namespace seqsim::testing {
+namespace {
+
+constexpr char kIndex[] = "books";
+
+std::string Doc(int i) {
+  return absl::StrCat("{\"n\":", i, ",\"title\":\"book ", i, "\"}");
+}
+
+// Writes `count` documents d-<first>.. through node `via`; each must be
+// acknowledged.
+void WriteAcked(LiveCluster& cluster, int via, int first, int count,
+                int min_successful) {
+  for (int i = first; i < first + count; ++i) {
+    absl::StatusOr<pb::WriteResponse> reply =
+        cluster.Write(via, kIndex, absl::StrCat("d-", i), Doc(i));
+    ASSERT_TRUE(reply.ok())
+        << "write d-" << i << " via node-" << via << ": " << reply.status();
+    ASSERT_EQ(reply->error().type(), "")
+        << "write d-" << i << ": " << reply->error().type() << " "
+        << reply->error().reason();
+    EXPECT_GE(reply->shards().successful(), min_successful) << "write d-" << i;
+  }
+}
+
+// Every copy on `nodes` is in sync with the same max_seq_no, local and global
+// checkpoint.
+bool Converged(LiveCluster& cluster, const std::vector<int>& nodes,
+               std::string* why) {
+  std::optional<pb::ShardStatus> first;
+  for (int n : nodes) {
+    std::optional<pb::ShardStatus> copy = cluster.CopyStatus(n, kIndex);
+    if (!copy.has_value()) {
+      *why = absl::StrCat("node-", n, " has no copy or is unreachable");
+      return false;
+    }
+    *why = absl::StrCat(
+        "node-", n, " ", copy->role(), " term ", copy->primary_term(), " max ",
+        copy->max_seq_no(), " lcp ", copy->local_checkpoint(), " gcp ",
+        copy->global_checkpoint(), " in_sync ", copy->in_sync());
+    if (!copy->in_sync() || copy->local_checkpoint() != copy->max_seq_no() ||
+        copy->global_checkpoint() != copy->max_seq_no()) {
+      return false;
+    }
+    if (!first.has_value()) {
+      first = copy;
+    } else if (copy->max_seq_no() != first->max_seq_no() ||
+               copy->primary_term() != first->primary_term()) {
+      return false;
+    }
+  }
+  std::optional<pb::ShardRouting> routing = cluster.Routing(kIndex);
+  if (!routing.has_value() ||
+      routing->in_sync_size() != static_cast<int>(nodes.size())) {
+    *why = "coordinator's in-sync set is not every copy";
+    return false;
+  }
+  return true;
+}
+
+void ExpectConverged(LiveCluster& cluster, const std::vector<int>& nodes,
+                     absl::Duration timeout = absl::Seconds(60)) {
+  std::string why;
+  EXPECT_TRUE(LiveCluster::WaitFor(
+      [&] { return Converged(cluster, nodes, &why); }, timeout))
+      << "copies did not converge: " << why;
+}
+
+// Documents d-<0..count> read from each node's local copy are identical.
+void ExpectSameDocuments(LiveCluster& cluster, const std::vector<int>& nodes,
+                         const std::vector<std::string>& ids) {
+  for (const std::string& id : ids) {
+    std::optional<pb::GetResponse> reference;
+    for (int n : nodes) {
+      absl::StatusOr<pb::GetResponse> got = cluster.GetLocal(n, kIndex, id);
+      ASSERT_TRUE(got.ok())
+          << "get " << id << " on node-" << n << ": " << got.status();
+      EXPECT_TRUE(got->found()) << id << " missing on node-" << n;
+      if (!reference.has_value()) {
+        reference = *got;
+        continue;
+      }
+      EXPECT_EQ(got->seq_no(), reference->seq_no()) << id << " on node-" << n;
+      EXPECT_EQ(got->primary_term(), reference->primary_term())
+          << id << " on node-" << n;
+      EXPECT_EQ(got->version(), reference->version()) << id << " on node-" << n;
+      EXPECT_EQ(got->source(), reference->source()) << id << " on node-" << n;
+    }
+  }
+}
+
+std::vector<std::string> Ids(int first, int count) {
+  std::vector<std::string> ids;
+  for (int i = first; i < first + count; ++i)
+    ids.push_back(absl::StrCat("d-", i));
+  return ids;
+}
+
+int OtherThan(int a, int b = 0) {
+  for (int n = 1; n <= 3; ++n) {
+    if (n != a && n != b) return n;
+  }
+  return 0;
+}
+
+void StartWithIndex(LiveCluster& cluster) {
+  cluster.Start();
+  if (::testing::Test::HasFatalFailure()) return;
+  absl::Status created = cluster.CreateIndex(kIndex, 1, 2);
+  ASSERT_TRUE(created.ok()) << created;
+  ASSERT_TRUE(cluster.WaitGreen())
+      << "index " << kIndex << " did not become green";
+  ASSERT_NE(cluster.PrimaryOf(kIndex), 0);
+}
+
+TEST(LiveReplication, WriteIsAckedByAllThreeCopiesAndCopiesAreIdentical) {
+  LiveCluster cluster;
+  ASSERT_NO_FATAL_FAILURE(StartWithIndex(cluster));
+  for (int i = 0; i < 20; ++i) {
+    absl::StatusOr<pb::WriteResponse> reply =
+        cluster.Write(1 + i % 3, kIndex, absl::StrCat("d-", i), Doc(i));
+    ASSERT_TRUE(reply.ok()) << reply.status();
+    ASSERT_EQ(reply->error().type(), "") << reply->error().reason();
+    EXPECT_EQ(reply->shards().total(), 3);
+    EXPECT_EQ(reply->shards().successful(), 3);
+    EXPECT_EQ(reply->seq_no(), i);
+    EXPECT_EQ(reply->primary_term(), 1);
+  }
+  ExpectConverged(cluster, {1, 2, 3});
+  ExpectSameDocuments(cluster, {1, 2, 3}, Ids(0, 20));
+}
+
+TEST(LiveFailover,
+     PausedPrimaryIsReplacedWithHigherTermAndFencedWhenItResumes) {
+  LiveCluster cluster;
+  ASSERT_NO_FATAL_FAILURE(StartWithIndex(cluster));
+  ASSERT_NO_FATAL_FAILURE(WriteAcked(cluster, 1, 0, 10, 3));
+  const int old_primary = cluster.PrimaryOf(kIndex);
+  const int64_t old_term = cluster.Routing(kIndex)->primary_term();
+  const int other = OtherThan(old_primary);
+  ASSERT_TRUE(cluster.NodeStatus(old_primary)
+                  .ok());  // the test's channel to it is connected
+
+  cluster.PauseNode(old_primary);
+  const absl::Time paused_at = absl::Now();
+  int new_primary = 0;
+  ASSERT_TRUE(LiveCluster::WaitFor(
+      [&] {
+        std::optional<pb::ShardRouting> routing = cluster.Routing(kIndex);
+        new_primary = cluster.PrimaryOf(kIndex);
+        return routing.has_value() && new_primary != 0 &&
+               new_primary != old_primary &&
+               routing->primary_term() == old_term + 1;
+      },
+      absl::Seconds(20)))
+      << "no replica was promoted with term " << old_term + 1;
+  std::cout << "failover: node-" << new_primary << " promoted "
+            << absl::ToInt64Milliseconds(absl::Now() - paused_at)
+            << " ms after node-" << old_primary << " was paused\n";
+
+  for (int i = 10; i < 20; ++i) {
+    absl::StatusOr<pb::WriteResponse> reply =
+        cluster.Write(other, kIndex, absl::StrCat("d-", i), Doc(i));
+    ASSERT_TRUE(reply.ok()) << reply.status();
+    ASSERT_EQ(reply->error().type(), "") << reply->error().reason();
+    EXPECT_EQ(reply->primary_term(), old_term + 1);
+    EXPECT_GE(reply->shards().successful(), 2);
+  }
+
+  // A write queued on the stale primary while it is paused: once it resumes it
+  // must not be acknowledged under the old term.
+  struct Pending {
+    absl::Notification done;
+    absl::StatusOr<pb::Envelope> reply;
+  };
+  auto pending = std::make_shared<Pending>();
+  pb::Envelope stale;
+  stale.mutable_write()->set_index(kIndex);
+  stale.mutable_write()->set_id("stale-1");
+  stale.mutable_write()->set_source("{\"stale\":true}");
+  cluster.transport().Call(
+      cluster.NodeId(old_primary), cluster.NodeAddress(old_primary), stale,
+      absl::Seconds(30), [pending](absl::StatusOr<pb::Envelope> reply) {
+        pending->reply = std::move(reply);
+        pending->done.Notify();
+      });
+  absl::SleepFor(
+      absl::Milliseconds(100));  // let the request reach the paused process
+  cluster.ResumeNode(old_primary);
+  ASSERT_TRUE(pending->done.WaitForNotificationWithTimeout(absl::Seconds(40)));
+  if (pending->reply.ok() &&
+      pending->reply->write_response().error().type().empty()) {
+    EXPECT_GT(pending->reply->write_response().primary_term(), old_term)
+        << "the resumed stale primary acknowledged a write under its old term";
+  }
+
+  ExpectConverged(cluster, {1, 2, 3});
+  std::optional<pb::ShardStatus> rejoined =
+      cluster.CopyStatus(old_primary, kIndex);
+  ASSERT_TRUE(rejoined.has_value());
+  EXPECT_EQ(rejoined->role(), "replica");
+  EXPECT_EQ(rejoined->primary_term(), old_term + 1);
+  ExpectSameDocuments(cluster, {1, 2, 3}, Ids(0, 20));
+}
+
+TEST(LiveRecovery, KilledReplicaRestartsAndCatchesUpByReplayingOperations) {
+  LiveCluster cluster;
+  ASSERT_NO_FATAL_FAILURE(StartWithIndex(cluster));
+  ASSERT_NO_FATAL_FAILURE(WriteAcked(cluster, 1, 0, 10, 3));
+  const int primary = cluster.PrimaryOf(kIndex);
+  const int replica = OtherThan(primary);
+  cluster.KillNode(replica);
+  ASSERT_NO_FATAL_FAILURE(WriteAcked(cluster, primary, 10, 20, 2));
+  cluster.StartNode(replica);
+  ExpectConverged(cluster, {1, 2, 3});
+  ExpectSameDocuments(cluster, {1, 2, 3}, Ids(0, 30));
+  ASSERT_NO_FATAL_FAILURE(WriteAcked(cluster, replica, 30, 5, 3));
+}
+
+TEST(LiveFailover, KilledPrimaryLosesNoAcknowledgedWrite) {
+  LiveCluster cluster;
+  ASSERT_NO_FATAL_FAILURE(StartWithIndex(cluster));
+  const int old_primary = cluster.PrimaryOf(kIndex);
+  const int64_t old_term = cluster.Routing(kIndex)->primary_term();
+  const int via = OtherThan(old_primary);
+
+  std::mutex mu;
+  std::vector<std::string> acked;
+  std::atomic<bool> stop{false};
+  std::thread writer([&] {
+    for (int i = 0; !stop.load(); ++i) {
+      std::string id = absl::StrCat("w-", i);
+      absl::StatusOr<pb::WriteResponse> reply =
+          cluster.Write(via, kIndex, id, Doc(i));
+      if (reply.ok() && reply->error().type().empty()) {
+        std::lock_guard<std::mutex> lock(mu);
+        acked.push_back(id);
+      }
+    }
+  });
+  auto acked_count = [&] {
+    std::lock_guard<std::mutex> lock(mu);
+    return acked.size();
+  };
+  bool warmed_up = LiveCluster::WaitFor([&] { return acked_count() >= 20; },
+                                        absl::Seconds(30));
+  cluster.KillNode(old_primary);
+  const size_t at_kill = acked_count();
+  bool promoted = LiveCluster::WaitFor(
+      [&] {
+        int primary = cluster.PrimaryOf(kIndex);
+        return primary != 0 && primary != old_primary &&
+               cluster.Routing(kIndex)->primary_term() > old_term;
+      },
+      absl::Seconds(20));
+  bool resumed = LiveCluster::WaitFor(
+      [&] { return acked_count() >= at_kill + 20; }, absl::Seconds(40));
+  stop = true;
+  writer.join();
+  ASSERT_TRUE(warmed_up) << "writes were not acknowledged before the kill";
+  ASSERT_TRUE(promoted)
+      << "no replica was promoted after the primary was killed";
+  EXPECT_TRUE(resumed) << "writes did not resume after failover ("
+                       << acked_count() - at_kill << " acked since the kill)";
+
+  const int new_primary = cluster.PrimaryOf(kIndex);
+  std::vector<std::string> ids;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    ids = acked;
+  }
+  int missing = 0;
+  for (const std::string& id : ids) {
+    absl::StatusOr<pb::GetResponse> got =
+        cluster.GetLocal(new_primary, kIndex, id);
+    ASSERT_TRUE(got.ok()) << got.status();
+    if (!got->found()) {
+      ++missing;
+      ADD_FAILURE() << "acknowledged write " << id
+                    << " is missing on the new primary node-" << new_primary;
+    }
+  }
+  std::cout << ids.size() << " acknowledged writes, " << missing
+            << " missing on the new primary\n";
+}
+
+TEST(LivePartition, PartitionedReplicaLeavesInSyncSetAndReturnsAfterHeal) {
+  LiveCluster cluster;
+  ASSERT_NO_FATAL_FAILURE(StartWithIndex(cluster));
+  ASSERT_NO_FATAL_FAILURE(WriteAcked(cluster, 1, 0, 5, 3));
+  const int primary = cluster.PrimaryOf(kIndex);
+  const int replica = OtherThan(primary);
+  ASSERT_NO_FATAL_FAILURE(cluster.Fault(primary, pb::FaultRequest::PARTITION,
+                                        {cluster.NodeId(replica)}));
+  ASSERT_NO_FATAL_FAILURE(cluster.Fault(replica, pb::FaultRequest::PARTITION,
+                                        {cluster.NodeId(primary)}));
+
+  ASSERT_NO_FATAL_FAILURE(WriteAcked(cluster, primary, 5, 10, 2));
+  auto replica_in_sync = [&] {
+    std::optional<pb::ShardRouting> routing = cluster.Routing(kIndex);
+    if (!routing.has_value()) return false;
+    for (const std::string& id : routing->in_sync()) {
+      if (id == cluster.NodeId(replica)) return true;
+    }
+    return false;
+  };
+  EXPECT_TRUE(LiveCluster::WaitFor([&] { return !replica_in_sync(); },
+                                   absl::Seconds(30)))
+      << "the partitioned replica stayed in the in-sync set";
+
+  ASSERT_NO_FATAL_FAILURE(cluster.Fault(primary, pb::FaultRequest::HEAL, {}));
+  ASSERT_NO_FATAL_FAILURE(cluster.Fault(replica, pb::FaultRequest::HEAL, {}));
+  EXPECT_TRUE(LiveCluster::WaitFor(replica_in_sync, absl::Seconds(60)))
+      << "the replica did not return to the in-sync set after the heal";
+  ExpectConverged(cluster, {1, 2, 3});
+  ExpectSameDocuments(cluster, {1, 2, 3}, Ids(0, 15));
+}
+
+TEST(LiveCoordinator, RestartedCoordinatorKeepsClusterStateAndNodesReconnect) {
+  LiveCluster cluster;
+  ASSERT_NO_FATAL_FAILURE(StartWithIndex(cluster));
+  ASSERT_NO_FATAL_FAILURE(WriteAcked(cluster, 1, 0, 5, 3));
+  absl::StatusOr<pb::ClusterState> before = cluster.State();
+  ASSERT_TRUE(before.ok()) << before.status();
+
+  cluster.KillCoordinator();
+  cluster.StartCoordinator();
+  absl::StatusOr<pb::ClusterState> after = cluster.State();
+  ASSERT_TRUE(after.ok()) << "restarted coordinator does not answer: "
+                          << after.status();
+  EXPECT_EQ(after->cluster_uuid(), before->cluster_uuid());
+  EXPECT_GE(after->version(), before->version());
+  ASSERT_EQ(after->indices_size(), before->indices_size());
+  for (int i = 0; i < before->indices_size(); ++i) {
+    EXPECT_EQ(after->indices(i).name(), before->indices(i).name());
+    EXPECT_EQ(after->indices(i).uuid(), before->indices(i).uuid());
+    for (int s = 0; s < before->indices(i).shards_size(); ++s) {
+      EXPECT_EQ(after->indices(i).shards(s).primary_term(),
+                before->indices(i).shards(s).primary_term());
+    }
+  }
+  ASSERT_TRUE(cluster.WaitGreen())
+      << "nodes did not reconnect to the restarted coordinator";
+  ASSERT_NO_FATAL_FAILURE(WriteAcked(cluster, 2, 5, 5, 3));
+  ExpectConverged(cluster, {1, 2, 3});
+}
+
+}  // namespace
+}  // namespace seqsim::testing

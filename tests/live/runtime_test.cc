@@ -1,0 +1,143 @@
+// The live runtime's building blocks: executor batching (group commit), timers,
+// the POSIX disk's durability operations, the fault table.
+#include <atomic>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "common/live/executor.h"
+#include "common/live/fault_table.h"
+#include "common/live/posix_disk.h"
+#include "gtest/gtest.h"
+
+namespace seqsim {
+namespace {
+
+TEST(Executor, FlushRunsOnceAfterABatchOfQueuedTasks) {
+  Executor executor("test");
+  std::vector<std::string> events;  // executor thread only until `done`
+  executor.SetFlushHook([&] { events.push_back("flush"); });
+  for (int i = 0; i < 5; ++i) {
+    executor.Post([&, i] { events.push_back("task" + std::to_string(i)); });
+  }
+  absl::Notification done;
+  executor.Post([&] { done.Notify(); });
+  executor.Start();
+  ASSERT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  executor.Stop();
+  // Every task queued before Start() ran in one batch, followed by exactly one
+  // flush.
+  ASSERT_EQ(events.size(), 6u);
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(events[i], "task" + std::to_string(i));
+  EXPECT_EQ(events[5], "flush");
+}
+
+TEST(Executor, TimersRunInDeadlineOrderAndCancelledTimersNeverRun) {
+  Executor executor("test");
+  executor.Start();
+  absl::Mutex mu;
+  std::vector<int> order;
+  absl::Notification done;
+  executor.After(absl::Milliseconds(60), [&] {
+    absl::MutexLock lock(&mu);
+    order.push_back(3);
+    done.Notify();
+  });
+  uint64_t cancelled = executor.After(absl::Milliseconds(30), [&] {
+    absl::MutexLock lock(&mu);
+    order.push_back(99);
+  });
+  executor.After(absl::Milliseconds(20), [&] {
+    absl::MutexLock lock(&mu);
+    order.push_back(1);
+  });
+  executor.After(absl::Milliseconds(40), [&] {
+    absl::MutexLock lock(&mu);
+    order.push_back(2);
+  });
+  executor.Cancel(cancelled);
+  ASSERT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  executor.Stop();
+  absl::MutexLock lock(&mu);
+  EXPECT_EQ(order, (std::vector<int>{1, 2, 3}));
+}
+
+TEST(Executor, PostAfterStopDropsTheTask) {
+  Executor executor("test");
+  executor.Start();
+  executor.Stop();
+  std::atomic<bool> ran{false};
+  EXPECT_FALSE(executor.Post([&] { ran = true; }));
+  EXPECT_FALSE(ran.load());
+}
+
+class PosixDiskTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char path[] = "/tmp/seqsim-disk-XXXXXX";
+    root_ = ::mkdtemp(path);
+  }
+  void TearDown() override { std::filesystem::remove_all(root_); }
+  std::string root_;
+};
+
+TEST_F(PosixDiskTest, AppendedBytesAreReadBackAndTruncateCutsTheTail) {
+  PosixDisk disk(root_);
+  auto file = disk.OpenAppend("shards/books/0/translog");
+  ASSERT_TRUE(file.ok()) << file.status();
+  ASSERT_TRUE((*file)->Append("hello ").ok());
+  ASSERT_TRUE((*file)->Append("world").ok());
+  ASSERT_TRUE((*file)->Sync().ok());
+  EXPECT_EQ((*file)->Size(), 11u);
+  ASSERT_TRUE((*file)->Close().ok());
+  EXPECT_EQ(*disk.ReadFile("shards/books/0/translog"), "hello world");
+  ASSERT_TRUE(disk.Truncate("shards/books/0/translog", 5).ok());
+  EXPECT_EQ(*disk.ReadFile("shards/books/0/translog"), "hello");
+  auto reopened = disk.OpenAppend("shards/books/0/translog");
+  ASSERT_TRUE(reopened.ok());
+  EXPECT_EQ((*reopened)->Size(), 5u);
+  EXPECT_EQ(disk.List("shards/books/0"), std::vector<std::string>{"translog"});
+}
+
+TEST_F(PosixDiskTest, WriteFileAtomicReplacesTheWholeFile) {
+  PosixDisk disk(root_);
+  ASSERT_TRUE(disk.WriteFileAtomic("state/cluster_state.pb", "version 1").ok());
+  ASSERT_TRUE(disk.WriteFileAtomic("state/cluster_state.pb", "v2").ok());
+  EXPECT_EQ(*disk.ReadFile("state/cluster_state.pb"), "v2");
+  EXPECT_EQ(disk.List("state"), std::vector<std::string>{"cluster_state.pb"});
+  EXPECT_TRUE(disk.Exists("state/cluster_state.pb"));
+  ASSERT_TRUE(disk.Remove("state/cluster_state.pb").ok());
+  EXPECT_FALSE(disk.Exists("state/cluster_state.pb"));
+  EXPECT_EQ(disk.ReadFile("state/cluster_state.pb").status().code(),
+            absl::StatusCode::kNotFound);
+  ASSERT_TRUE(disk.RemoveAll("state").ok());
+  ASSERT_TRUE(disk.RemoveAll("never-existed").ok());
+}
+
+TEST(FaultTable, PartitionIsTwoWayUntilHealAndDelayIsPerPeer) {
+  FaultTable faults;
+  pb::FaultRequest partition;
+  partition.set_action(pb::FaultRequest::PARTITION);
+  partition.add_peers("node-2");
+  partition.add_peers("coordinator");
+  pb::FaultResponse response = faults.Apply(partition);
+  EXPECT_EQ(std::vector<std::string>(response.partitioned().begin(),
+                                     response.partitioned().end()),
+            (std::vector<std::string>{"coordinator", "node-2"}));
+  EXPECT_TRUE(faults.IsPartitioned("node-2"));
+  EXPECT_FALSE(faults.IsPartitioned("node-3"));
+  faults.Delay({"node-3"}, absl::Milliseconds(200));
+  EXPECT_EQ(faults.DelayFor("node-3"), absl::Milliseconds(200));
+  EXPECT_EQ(faults.DelayFor("node-2"), absl::ZeroDuration());
+  pb::FaultRequest heal;
+  heal.set_action(pb::FaultRequest::HEAL);
+  EXPECT_TRUE(faults.Apply(heal).partitioned().empty());
+  EXPECT_FALSE(faults.IsPartitioned("node-2"));
+  EXPECT_EQ(faults.DelayFor("node-3"), absl::ZeroDuration());
+}
+
+}  // namespace
+}  // namespace seqsim
