@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates the tutorial's pictures, docs/img/<name>.png, with headless Chromium:
-#   - example-out-of-order.png from the hand-written story tests/timeline/testdata/out_of_order.jsonl
-#     (needs only seqsim-timeline);
+#   - example-out-of-order.png and example-stale-primary.png from the hand-written stories in
+#     tests/timeline/testdata/ (needs only seqsim-timeline);
 #   - <scenario>.png for every lab scenario below, from `seqsim-lab run --scenario=<scenario>`
 #     (a scenario the lab does not know yet is reported and skipped).
 # Usage: scripts/tutorial-images.sh [SCENARIO...]    (build first: scripts/build.sh)
@@ -27,6 +27,14 @@ if [[ -x "$bin/seqsim-timeline" ]]; then
   bash "$root/scripts/screenshot.sh" "$work/example" >/dev/null
   cp "$work/example/timeline.png" "$img/example-out-of-order.png"
   echo "tutorial-images: docs/img/example-out-of-order.png"
+  mkdir -p "$work/example-stale"
+  "$bin/seqsim-timeline" render --events="$root/tests/timeline/testdata/stale_primary.jsonl" \
+    --out="$work/example-stale" --title="A stale primary is fenced (hand-written example)" \
+    --explanation="node-1, the primary in term 1, freezes. The coordinator promotes node-2 (term 2), which keeps serving writes. When node-1 wakes up it still believes it is primary: the replicas reject its term-1 write, the late cluster state fences it, it fails the write it never acknowledged, and it rejoins by recovering from node-2." \
+    >/dev/null
+  bash "$root/scripts/screenshot.sh" "$work/example-stale" 1500,1400 >/dev/null
+  cp "$work/example-stale/timeline.png" "$img/example-stale-primary.png"
+  echo "tutorial-images: docs/img/example-stale-primary.png"
 else
   echo "tutorial-images: no $bin/seqsim-timeline (build first)" >&2
 fi

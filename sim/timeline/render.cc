@@ -349,19 +349,27 @@ Layout BuildLayout(const std::vector<Event>& events,
       }
     } else if (const auto* m = std::get_if<MarkEvent>(&e.body)) {
       add_actor(m->actor);
-      std::string text =
-          absl::StrCat(m->actor, ": ", m->text.empty() ? m->mark : m->text);
+      std::string text = m->text.empty() ? m->mark : m->text;
+      if (text.rfind(m->actor + " ", 0) !=
+          0) {  // say who, unless the text does
+        text = absl::StrCat(m->actor, ": ", text);
+      }
       int row = new_row(e, text, "n-mark m-" + MarkClass(m->mark));
       layout.dots.push_back(
           {m->actor, MarkClass(m->mark),
            absl::StrCat(m->mark, " @ ", FormatTime(e.t), ": ", m->text), row});
     } else if (const auto* c = std::get_if<CheckpointEvent>(&e.body)) {
       add_actor(c->actor);
-      int row =
-          layout.rows.empty()
-              ? new_row(e, absl::StrCat(c->actor, " ", c->shard, " checkpoint"),
-                        "")
-              : static_cast<int>(layout.rows.size()) - 1;
+      int row = layout.rows.empty()
+                    ? new_row(e,
+                              absl::StrCat(
+                                  c->actor, " ", c->shard, ": max_seq_no ",
+                                  c->max_seq_no, ", local checkpoint ",
+                                  c->local_checkpoint, ", global checkpoint ",
+                                  c->global_checkpoint, ", term ", c->term,
+                                  c->role.empty() ? "" : ", ", c->role),
+                              "")
+                    : static_cast<int>(layout.rows.size()) - 1;
       layout.checkpoints[{c->shard, c->actor}].push_back({row, e.t, *c});
     } else if (const auto* n = std::get_if<NemesisEvent>(&e.body)) {
       for (const std::string& node : n->nodes) add_actor(node);

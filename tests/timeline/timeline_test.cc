@@ -356,6 +356,22 @@ TEST(TimelineRender, LongIdleGapIsDrawnAsABreak) {
   EXPECT_NE(svg.find("2000.000 ms later</text>"), std::string::npos);
 }
 
+TEST(TimelineHtml, StalePrimaryStoryShowsPromotionRejectionsAndFencing) {
+  auto events = ReadEventsFile(TestDataPath("stale_primary.jsonl"));
+  ASSERT_TRUE(events.ok()) << events.status();
+  std::string html = RenderHtml(*events, {.title = "A stale primary"});
+  EXPECT_EQ(Count(html, "<line class=\"lane\""), 5);
+  EXPECT_EQ(Count(html, "<g class=\"arrow delivered o-rejected\""), 2);
+  EXPECT_EQ(Count(html, "data-mark=\"promoted\""), 1);
+  EXPECT_EQ(Count(html, "data-mark=\"fenced\""), 1);
+  EXPECT_EQ(Count(html, "<g class=\"cp-chart\" data-shard=\"movies/0\""), 3);
+  EXPECT_NE(html.find("operation primary term [1] is too old (current [2])"),
+            std::string::npos);
+  // A mark whose words already name the actor is not prefixed twice.
+  EXPECT_NE(html.find(">node-1 wakes up, still believing"), std::string::npos);
+  EXPECT_EQ(html.find("node-1: node-1 wakes up"), std::string::npos);
+}
+
 TEST(TimelineSvg, IsAStandaloneBalancedDocument) {
   std::string svg = RenderSvg(Story(), StoryOptions());
   EXPECT_EQ(
