@@ -535,7 +535,23 @@ struct Node::State {
     }
     cluster_state = state;
     has_state = true;
-    Log(absl::StrCat(me(), " applies cluster state version ", state.version()));
+    std::string shards;
+    for (const auto& index : state.indices()) {
+      for (const auto& routing : index.shards()) {
+        std::vector<std::string> copies_text;
+        for (const auto& copy : routing.copies()) {
+          copies_text.push_back(absl::StrCat(
+              copy.node_id(), copy.primary() ? "(P" : "(R",
+              copy.state() == pb::ShardCopy::STARTED ? ")" : ",init)"));
+        }
+        absl::StrAppend(&shards, "; ", ShardName(index.name(), routing.shard()),
+                        " term ", routing.primary_term(), " copies ",
+                        absl::StrJoin(copies_text, " "), " in-sync [",
+                        absl::StrJoin(routing.in_sync(), ","), "]");
+      }
+    }
+    Log(absl::StrCat(me(), " applies cluster state version ", state.version(),
+                     shards));
     for (const auto& node : state.nodes()) {
       if (node.id() != me() && !node.grpc_address().empty()) {
         env->SetPeerAddress(node.id(), node.grpc_address());
