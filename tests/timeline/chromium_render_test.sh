@@ -26,6 +26,20 @@ timeout 60 "$browser" --headless --no-sandbox --disable-gpu --disable-quic --no-
   --dump-dom "file://$work/out/timeline.html" >"$work/dom.html" 2>"$work/chromium.log" || {
   echo "FAIL: chromium exited with $?"; tail -20 "$work/chromium.log"; exit 1; }
 
+# The standalone SVG must be well-formed XML: Chromium's XML parser reports any error as a
+# <parsererror> element in the document it shows.
+timeout 60 "$browser" --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
+  --disable-background-networking --disable-component-update --disable-sync \
+  --disable-dev-shm-usage --user-data-dir="$work/profile" \
+  --dump-dom "file://$work/out/timeline.svg" >"$work/svg-dom.xml" 2>>"$work/chromium.log" || {
+  echo "FAIL: chromium exited with $? on the SVG"; exit 1; }
+if grep -q "parsererror" "$work/svg-dom.xml" || ! grep -q "<svg" "$work/svg-dom.xml"; then
+  echo "FAIL: timeline.svg is not well-formed XML:"
+  head -c 2000 "$work/svg-dom.xml"
+  exit 1
+fi
+echo "timeline.svg: well-formed XML"
+
 body=$(grep -o '<body[^>]*>' "$work/dom.html" || true)
 echo "dumped body tag: $body"
 fail=0
