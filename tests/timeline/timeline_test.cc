@@ -171,6 +171,18 @@ TEST(EventsFormat, MalformedLineFailsWithItsNumberAndUnknownKindsAreSkipped) {
   EXPECT_FALSE(ReadEvents(no_time).ok());
 }
 
+TEST(EventsFormat, ClientProcessAndValueMayBeJsonNumbersOrArrays) {
+  // The lab's history has integer processes and [expected, new] values for
+  // cas; the reader takes them as text.
+  auto event = ParseJsonLine(
+      "{\"t\":5,\"kind\":\"client\",\"process\":3,\"type\":\"invoke\","
+      "\"f\":\"cas\",\"key\":\"7\",\"value\":[1,2]}");
+  ASSERT_TRUE(event.ok()) << event.status();
+  const auto& client = std::get<ClientEvent>(event->body);
+  EXPECT_EQ(client.process, "3");
+  EXPECT_EQ(client.value, "[1,2]");
+}
+
 TEST(TimelineHtml, HasOneLanePerActor) {
   std::string html = RenderHtml(Story(), StoryOptions());
   EXPECT_EQ(Count(html, "<line class=\"lane\""), 4);
