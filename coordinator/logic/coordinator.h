@@ -9,6 +9,21 @@
 // shard-failed request from the shard's current term (R8); publishes every
 // change.
 //
+// Guarantees the nodes may rely on:
+// - Every state is persisted before it is published or any request it answers
+//   is acknowledged; versions strictly increase, across restarts too.
+// - A node gets states from here one at a time, newest last.
+// - Lease: a primary is never moved away from a node (except at its own
+//   shard-failed request or its restart join) before heartbeat_timeout has
+//   passed since this coordinator last heard from it.
+// - The last in-sync copy of a shard is never promoted over: with no started
+//   in-sync replica the shard stays red, and its node keeps its place in the
+//   in-sync set and gets the primary back (term + 1) when it returns; no state
+//   without that copy is ever sent to that node (it would delete the data).
+// - A join with reconnect=false (a restarted process) turns the node's copies
+//   into recovering replicas (or bumps the term of a last in-sync primary); a
+//   join with reconnect=true changes nothing but liveness.
+//
 // Thread-safety: none; driven one event at a time by its runtime.
 #ifndef SEQSIM_COORDINATOR_LOGIC_COORDINATOR_H_
 #define SEQSIM_COORDINATOR_LOGIC_COORDINATOR_H_
