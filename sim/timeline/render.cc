@@ -544,7 +544,9 @@ class SvgWriter {
             "width=\""
          << width_ << "\" height=\"" << height_ << "\" viewBox=\"0 0 " << width_
          << " " << height_ << "\">\n";
-    out_ << "<title>" << Xml(options_.title) << "</title>\n";
+    // Standalone only: inside the page a root <title> would be the tooltip of
+    // every empty spot.
+    if (with_caption_) out_ << "<title>" << Xml(options_.title) << "</title>\n";
     out_ << "<style>" << kSvgStyle << "</style>\n";
     WriteDefs();
     out_ << "<rect x=\"0\" y=\"0\" width=\"" << width_ << "\" height=\""
