@@ -942,6 +942,48 @@ TEST(ClusterState, GetClusterStateAnswersTheCurrentState) {
   EXPECT_EQ(reply.get_cluster_state_response().state().nodes_size(), 1);
 }
 
+// ---- scenarios: exact expected decisions, to be read as lessons
+// ----------------------------
+
+TEST(Scenario, PrimaryLostReplicaPromotedReplacementRecoversRejoinerComesBack) {
+  Harness h;
+  for (const char* id : {"node-1", "node-2", "node-3"}) h.Join(id);
+  h.DeliverPublications();
+  ASSERT_TRUE(h.CreateIndex("idx", 1, 1).acknowledged());
+  h.DeliverPublications();
+  ASSERT_TRUE(h.ShardStarted("idx", 0, "node-2", 1).acknowledged());
+  h.DeliverPublications();
+  h.env.log.clear();
+
+  h.Run(absl::Milliseconds(600), {"node-2", "node-3"});  // node-1 falls silent
+  ASSERT_TRUE(h.ShardStarted("idx", 0, "node-3", 2).acknowledged());
+  h.Join("node-1");  // node-1 restarts and joins again
+  h.Run(absl::Milliseconds(100), {"node-1", "node-2", "node-3"});
+  ASSERT_TRUE(h.ShardFailed("idx", 0, "node-1", 1).acknowledged() == false);
+
+  EXPECT_THAT(
+      h.env.log,
+      ElementsAre(
+          "coordinator: node-1 missed heartbeats for 550ms: dead",
+          "coordinator: remove primary of [idx][0] on node-1 (node-1 is dead); "
+          "out of the in-sync set",
+          "coordinator: promote node-2 to primary of [idx][0] (in-sync "
+          "replica), term 1 -> 2",
+          "coordinator: assign replica of [idx][0] to node-3 (initializing: "
+          "recovers from the primary)",
+          "coordinator: cluster state version 7: node-1 missed heartbeats for "
+          "550ms: dead",
+          "coordinator: cluster state version 8: node-3's copy of [idx][0] "
+          "recovered to local checkpoint 0: started and in sync (term 2)",
+          "coordinator: node-1 rejoined after a restart holding no copies",
+          "coordinator: cluster state version 9: node-1 rejoined after a "
+          "restart",
+          "coordinator: refuse shard-failed for node-1 on [idx][0] from "
+          "primary: term 1 is stale (current 2)"));
+  EXPECT_THAT(h.InSync("idx"), UnorderedElementsAre("node-2", "node-3"));
+  EXPECT_EQ(ComputeHealth(h.state(), "idx").status, "green");
+}
+
 // ---- health
 // -----------------------------------------------------------------------------------
 
