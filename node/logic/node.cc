@@ -151,6 +151,8 @@ struct InFlightWrite {
   // In-sync replicas that have neither answered OK nor been removed from the
   // in-sync set.
   std::set<std::string> awaiting;
+  // Every copy the operation was sent to that has not answered yet.
+  std::set<std::string> unanswered;
   bool durable = false;
   int successful = 1;  // the primary
   std::vector<pb::ShardFailure> failures;
@@ -170,6 +172,10 @@ struct LocalCopy {
   // Primary only.
   std::unique_ptr<ReplicationTracker> tracker;
   std::set<std::string> in_sync_nodes;  // from the cluster state
+  // Recovered copies this primary reported started: counted in sync (they hold
+  // back the global checkpoint and every write waits for them) until the
+  // cluster state lists them (R9).
+  std::set<std::string> pending_in_sync;
   bool stale = false;  // R8: learnt that its term is superseded
   std::map<uint64_t, std::unique_ptr<InFlightWrite>> inflight;
   std::set<std::string>
@@ -654,6 +660,7 @@ struct Node::State {
     copy->role = Role::kPrimary;
     copy->stale = false;
     copy->reporting.clear();
+    copy->pending_in_sync.clear();
     copy->in_sync_nodes = {routing.in_sync().begin(), routing.in_sync().end()};
     copy->in_sync_nodes.insert(me());
     copy->tracker = std::make_unique<ReplicationTracker>(me());
@@ -702,6 +709,26 @@ struct Node::State {
     }
   }
 
+  // The tracker's in-sync set: the cluster state's plus copies marked in sync.
+  void RefreshInSync(LocalCopy* copy) {
+    std::set<std::string> in_sync = copy->in_sync_nodes;
+    in_sync.insert(copy->pending_in_sync.begin(), copy->pending_in_sync.end());
+    copy->tracker->SetInSync(in_sync);
+  }
+
+  // Writes stop waiting for copies that are neither in sync nor marked.
+  void DropUnsyncedWaits(LocalCopy* copy) {
+    std::vector<uint64_t> ids;
+    for (auto& [id, write] : copy->inflight) {
+      for (auto it = write->awaiting.begin(); it != write->awaiting.end();) {
+        it = copy->tracker->IsInSync(*it) ? std::next(it)
+                                          : write->awaiting.erase(it);
+      }
+      ids.push_back(id);
+    }
+    for (uint64_t id : ids) MaybeComplete(copy, id);
+  }
+
   // Same term, new routing: refresh the in-sync set; writes no longer wait for
   // copies the coordinator removed from it (R3).
   void UpdateReplicationGroup(LocalCopy* copy,
@@ -714,22 +741,20 @@ struct Node::State {
       assigned.insert(shard_copy.node_id());
     copy->in_sync_nodes = in_sync;
     if (copy->stale) return;
-    copy->tracker->SetInSync(in_sync);
+    for (auto it = copy->pending_in_sync.begin();
+         it != copy->pending_in_sync.end();) {
+      it = in_sync.count(*it) > 0 || assigned.count(*it) == 0
+               ? copy->pending_in_sync.erase(it)
+               : std::next(it);
+    }
+    RefreshInSync(copy);
     for (const std::string& target : copy->tracker->ReplicationTargets()) {
       if (assigned.count(target) == 0) copy->tracker->RemoveTracking(target);
     }
     for (auto it = copy->reporting.begin(); it != copy->reporting.end();) {
       it = in_sync.count(*it) == 0 ? copy->reporting.erase(it) : std::next(it);
     }
-    std::vector<uint64_t> ids;
-    for (auto& [id, write] : copy->inflight) {
-      for (auto it = write->awaiting.begin(); it != write->awaiting.end();) {
-        it =
-            in_sync.count(*it) == 0 ? write->awaiting.erase(it) : std::next(it);
-      }
-      ids.push_back(id);
-    }
-    for (uint64_t id : ids) MaybeComplete(copy, id);
+    DropUnsyncedWaits(copy);
   }
 
   void Demote(LocalCopy* copy, const std::string& why) {
@@ -1037,6 +1062,8 @@ struct Node::State {
     write->awaiting = {};
     for (const std::string& replica : tracker.InSyncReplicas())
       write->awaiting.insert(replica);
+    for (const std::string& target : tracker.ReplicationTargets())
+      write->unanswered.insert(target);
     const pb::IndexMeta* index = FindIndexByUuid(copy->key.first);
     const int total = 1 + (index ? index->number_of_replicas() : 0);
     response.mutable_shards()->set_total(total);
@@ -1154,11 +1181,10 @@ struct Node::State {
         if (write_id != 0) {
           auto it = copy->inflight.find(write_id);
           if (it != copy->inflight.end() &&
-              it->second->awaiting.erase(target) > 0) {
+              it->second->unanswered.erase(target) > 0) {
             ++it->second->successful;
+            it->second->awaiting.erase(target);
             MaybeComplete(copy, write_id);
-          } else if (it != copy->inflight.end()) {
-            ++it->second->successful;  // a recovering copy applied it
           }
         }
         return;
@@ -1174,6 +1200,7 @@ struct Node::State {
     if (write_id != 0) {
       auto it = copy->inflight.find(write_id);
       if (it != copy->inflight.end()) {
+        it->second->unanswered.erase(target);
         pb::ShardFailure failure;
         failure.set_index(copy->index);
         failure.set_shard(copy->key.second);
@@ -1248,14 +1275,10 @@ struct Node::State {
                            " from the in-sync set of ", Name(*copy)));
           copy->reporting.erase(target);
           copy->in_sync_nodes.erase(target);
-          copy->tracker->SetInSync(copy->in_sync_nodes);
+          copy->pending_in_sync.erase(target);
+          RefreshInSync(copy);
           copy->tracker->RemoveTracking(target);
-          std::vector<uint64_t> ids;
-          for (auto& [id, write] : copy->inflight) {
-            write->awaiting.erase(target);
-            ids.push_back(id);
-          }
-          for (uint64_t id : ids) MaybeComplete(copy, id);
+          DropUnsyncedWaits(copy);
         },
         options.rpc_timeout);
   }
@@ -1692,6 +1715,10 @@ struct Node::State {
                     const std::string& why) {
     if (!ctx->respond) return;
     if (LocalCopy* copy = FindCopy(ctx->key, ctx->incarnation)) {
+      if (copy->tracker && copy->pending_in_sync.erase(ctx->target) > 0) {
+        RefreshInSync(copy);
+        DropUnsyncedWaits(copy);
+      }
       if (copy->tracker && !copy->tracker->IsInSync(ctx->target)) {
         copy->tracker->RemoveTracking(ctx->target);
       }
@@ -1772,9 +1799,19 @@ struct Node::State {
       After(RetryDelay(), [this, ctx]() { FinishRecovery(ctx); });
       return;
     }
-    Log(absl::StrCat(me(), " reports ", ctx->target, "'s copy of ", Name(*copy),
-                     " started: local checkpoint ", target_lcp,
-                     " >= global checkpoint ", gcp));
+    Log(absl::StrCat(me(), " marks ", ctx->target, "'s copy of ", Name(*copy),
+                     " in sync and reports it started: local checkpoint ",
+                     target_lcp, " >= global checkpoint ", gcp));
+    // From now on the copy holds back the global checkpoint and every write,
+    // including those already sent to it, waits for its answer.
+    if (copy->pending_in_sync.insert(ctx->target).second) {
+      RefreshInSync(copy);
+      for (auto& [id, write] : copy->inflight) {
+        if (write->unanswered.count(ctx->target) > 0) {
+          write->awaiting.insert(ctx->target);
+        }
+      }
+    }
     pb::Envelope envelope;
     pb::ShardStartedRequest* started = envelope.mutable_shard_started();
     started->mutable_shard()->set_index(copy->index);
