@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <map>
+#include <set>
 #include <utility>
 
 #include "absl/container/flat_hash_set.h"
@@ -181,16 +182,35 @@ Verdict KeyChecker::Run(std::string* explanation) {
   struct Frame {
     int entry;
     int64_t state;
+    bool effect;  // false: an indeterminate operation linearized as having no
+                  // effect
   };
   std::vector<Frame> calls;
+  int64_t state = kNil;
+  int entry = entries_[0].next;
+  // Linearizes the call at `call_entry` leading to `next_state` unless that
+  // configuration was explored before.
+  auto try_linearize = [&](int call_entry, int64_t next_state, bool effect) {
+    const int op = entries_[call_entry].op;
+    bits_[op / 64] |= 1ULL << (op % 64);
+    zobrist_ ^= op_hash_[op];
+    if (cache.insert(MakeKey(next_state)).second) {
+      calls.push_back(Frame{call_entry, state, effect});
+      state = next_state;
+      Lift(call_entry);
+      entry = entries_[0].next;
+      return true;
+    }
+    bits_[op / 64] &= ~(1ULL << (op % 64));
+    zobrist_ ^= op_hash_[op];
+    return false;
+  };
   // The deepest linearization seen, for the explanation.
   std::vector<int> best;
   size_t best_valid = 0;
   int best_blocked = -1;
   int64_t best_state = kNil;
 
-  int64_t state = kNil;
-  int entry = entries_[0].next;
   uint64_t steps = 0;
   while (entries_[0].next >= 0) {
     if ((++steps & 1023) == 0 && std::chrono::steady_clock::now() > deadline_) {
@@ -199,19 +219,13 @@ Verdict KeyChecker::Run(std::string* explanation) {
     const Entry& e = entries_[entry];
     if (e.is_call) {
       int64_t next_state;
-      if (Step(state, ops_[e.op], &next_state)) {
-        bits_[e.op / 64] |= 1ULL << (e.op % 64);
-        zobrist_ ^= op_hash_[e.op];
-        if (cache.insert(MakeKey(next_state)).second) {
-          calls.push_back(Frame{entry, state});
-          state = next_state;
-          Lift(entry);
-          entry = entries_[0].next;
-          continue;
-        }
-        bits_[e.op / 64] &= ~(1ULL << (e.op % 64));
-        zobrist_ ^= op_hash_[e.op];
+      if (Step(state, ops_[e.op], &next_state) &&
+          try_linearize(entry, next_state, true)) {
+        continue;
       }
+      // An indeterminate operation may also never take effect.
+      if (ops_[e.op].ret == kForever && try_linearize(entry, state, false))
+        continue;
       entry = e.next;
     } else {
       // A return: the operation must have been linearized before this point.
@@ -236,6 +250,10 @@ Verdict KeyChecker::Run(std::string* explanation) {
       bits_[op / 64] &= ~(1ULL << (op % 64));
       zobrist_ ^= op_hash_[op];
       Unlift(f.entry);
+      if (f.effect && ops_[op].ret == kForever &&
+          try_linearize(f.entry, state, false)) {
+        continue;
+      }
       entry = entries_[f.entry].next;
     }
   }
@@ -342,9 +360,23 @@ CheckResult CheckLinearizable(const std::vector<HistoryEvent>& history,
     if (op.f == Fn::kRead) op.process = -1;
   }
   for (auto& [key, all] : by_key) {
+    // An indeterminate write whose value nobody observed (no read returned it,
+    // no cas expected it) may as well never have happened: dropping it keeps
+    // every linearization valid and keeps the search small when many operations
+    // time out.
+    std::set<int64_t> observed;
+    for (const auto& op : all) {
+      if (op.process < 0) continue;
+      if (op.f == Fn::kRead && op.ret != kForever) observed.insert(op.value);
+      if (op.f == Fn::kCas) observed.insert(op.expected);
+    }
     std::vector<Operation> ops;
     for (auto& op : all) {
-      if (op.process >= 0) ops.push_back(op);
+      if (op.process < 0) continue;
+      if (op.f != Fn::kRead && op.ret == kForever &&
+          observed.count(op.value) == 0)
+        continue;
+      ops.push_back(op);
     }
     result.operations += static_cast<int64_t>(ops.size());
     ++result.keys;

@@ -254,7 +254,15 @@ uint64_t SimWorld::SendRequest(int from, int to, pb::Envelope request,
     ++messages_lost_;
     return rpc;
   }
-  const int copies = rng_.Chance(network_.duplicate) ? 2 : 1;
+  // Client document operations are not idempotent and no transport retries
+  // them: only actor-to-actor replication and coordination messages are ever
+  // duplicated.
+  const bool may_duplicate =
+      request.body_case() != pb::Envelope::kWrite &&
+      request.body_case() != pb::Envelope::kBulk &&
+      request.body_case() != pb::Envelope::kCreateIndex &&
+      request.body_case() != pb::Envelope::kDeleteIndex;
+  const int copies = may_duplicate && rng_.Chance(network_.duplicate) ? 2 : 1;
   for (int i = 0; i < copies; ++i) {
     const uint32_t slot = NewEvent();
     Event& ev = slab_[slot];

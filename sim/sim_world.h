@@ -47,9 +47,11 @@ struct NetworkOptions {
   absl::Duration min_latency = absl::Microseconds(200);
   absl::Duration max_latency = absl::Microseconds(1000);
   absl::Duration jitter = absl::Microseconds(300);
-  double drop = 0;       // probability that a message is lost
-  double duplicate = 0;  // probability that a request is delivered twice
-  double reorder = 0;    // probability that a message gets an extra delay
+  double drop = 0;  // probability that a message is lost
+  // Probability that a request is delivered twice (never a client write: not
+  // idempotent).
+  double duplicate = 0;
+  double reorder = 0;  // probability that a message gets an extra delay
   absl::Duration reorder_max_delay = absl::Milliseconds(20);
   // A lost torn tail: on crash, keep a random prefix of unsynced bytes.
   bool torn_writes = false;

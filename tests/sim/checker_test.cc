@@ -86,6 +86,16 @@ TEST(Checker, IndeterminateWriteMayTakeEffectLateOrNever) {
   EXPECT_EQ(CheckLinearizable(h).verdict, Verdict::kLinearizable);
 }
 
+TEST(Checker, IndeterminateCasThatCannotApplyIsDropped) {
+  std::vector<HistoryEvent> h = {
+      Ev(1, kInv, Fn::kWrite, 1, 0),   Ev(1, kOk, Fn::kWrite, 1, 1),
+      Ev(2, kInv, Fn::kCas, 3, 2, 7),  Ev(2, kInfo, Fn::kCas, 3, 3, 7),
+      Ev(1, kInv, Fn::kWrite, 4, 4),   Ev(1, kOk, Fn::kWrite, 4, 5),
+      Ev(3, kInv, Fn::kRead, kNil, 6), Ev(3, kOk, Fn::kRead, 4, 7),
+  };
+  EXPECT_EQ(CheckLinearizable(h).verdict, Verdict::kLinearizable);
+}
+
 TEST(Checker, FailedWriteHasNoEffect) {
   std::vector<HistoryEvent> h = {
       Ev(1, kInv, Fn::kWrite, 1, 0),   Ev(1, kOk, Fn::kWrite, 1, 1),
