@@ -9,6 +9,8 @@
 #include <cstring>
 
 #include "absl/flags/parse.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/match.h"
 
 namespace seqsim {
 namespace {
@@ -47,6 +49,13 @@ void FailSetup(const std::string& program, const std::string& message) {
 std::vector<char*> ParseFlagsOrExit(const std::string& program, int argc,
                                     char** argv) {
   std::snprintf(program_name, sizeof(program_name), "%s", program.c_str());
+  // --help lists the flags defined in the binary's *_main.cc.
+  absl::FlagsUsageConfig usage;
+  usage.contains_help_flags = [](absl::string_view file) {
+    return absl::EndsWith(file, "_main.cc");
+  };
+  usage.contains_helpshort_flags = usage.contains_help_flags;
+  absl::SetFlagsUsageConfig(usage);
   const bool help = AsksForHelp(argc, argv);
   if (!help) {
     std::atexit(OnExitWhileParsing);

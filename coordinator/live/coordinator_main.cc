@@ -50,7 +50,7 @@ void CheckPositive(const char* flag, int value) {
 int Run(int argc, char** argv) {
   BlockTerminationSignals();
   absl::SetProgramUsageMessage(
-      "seqsim-coordinator: owns the seqsim cluster state.\n"
+      "owns the seqsim cluster state.\n"
       "Example: seqsim-coordinator --port=9400 --data_dir=data/coordinator");
   std::vector<char*> positional = ParseFlagsOrExit(kProgram, argc, argv);
   if (positional.size() > 1) {

@@ -314,7 +314,7 @@ int Get(Transport& transport) {
 
 int Run(int argc, char** argv) {
   absl::SetProgramUsageMessage(
-      "seqsim-ctl COMMAND [flags]: operate a live seqsim cluster over gRPC.\n"
+      "COMMAND [flags]: operate a live seqsim cluster over gRPC.\n"
       "Commands: status, health, state, partition, delay, heal, create-index, "
       "write, get.\n"
       "Examples:\n"

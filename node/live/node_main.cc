@@ -82,7 +82,7 @@ void CheckHostPort(const char* flag, const std::string& address) {
 int Run(int argc, char** argv) {
   BlockTerminationSignals();
   absl::SetProgramUsageMessage(
-      "seqsim-node: one seqsim node (gRPC + Elasticsearch REST).\n"
+      "one seqsim node (gRPC + Elasticsearch REST).\n"
       "Example: seqsim-node --id=node-1 --grpc_port=9300 --rest_port=9200 "
       "--coordinator=127.0.0.1:9400 --data_dir=data/node-1");
   std::vector<char*> positional = ParseFlagsOrExit(kProgram, argc, argv);
