@@ -433,12 +433,31 @@ void Lab::Fault(const std::string& kind, int64_t heal_after_ns) {
   } else if (kind == "kill") {
     const std::string target =
         rng_.Chance(0.15) ? std::string(kCoordinatorId) : victim;
-    Note(absl::StrCat("kill ", target));
-    world_.Crash(target);
-    world_.Schedule(absl::Nanoseconds(heal_after_ns), [this, target]() {
-      Note(absl::StrCat("restart ", target));
-      world_.Restart(target);
+    std::string cut;
+    if (target == primary && rng_.Chance(0.5)) {
+      // The primary dies mid-replication: for a few ms before the crash its
+      // operations reach one replica and not the other (what resync and trim
+      // exist for).
+      cut = node_ids_[rng_.Below(node_ids_.size())];
+      if (cut == target) cut = "";
+    }
+    int64_t delay = 0;
+    if (!cut.empty()) {
+      delay = rng_.Range(5, 60) * 1000000;
+      Note(absl::StrCat("kill ", target, " in ", delay / 1000000,
+                        " ms; until then ", target, " cannot reach ", cut));
+      world_.SetLinkBlocked(target, cut, true);
+    }
+    world_.Schedule(absl::Nanoseconds(delay), [this, target, cut]() {
+      if (!cut.empty()) world_.SetLinkBlocked(target, cut, false);
+      Note(absl::StrCat("kill ", target));
+      world_.Crash(target);
     });
+    world_.Schedule(absl::Nanoseconds(std::max(heal_after_ns, delay + 1)),
+                    [this, target]() {
+                      Note(absl::StrCat("restart ", target));
+                      world_.Restart(target);
+                    });
   } else if (kind == "pause") {
     Note(absl::StrCat("pause ", victim));
     world_.Pause(victim);
@@ -684,11 +703,18 @@ bool Lab::Converged(std::string* why) {
       if (s->max_seq_no() != max_seq_no || s->local_checkpoint() != lcp ||
           s->global_checkpoint() != gcp || s->docs() != docs ||
           lcp != max_seq_no || gcp != lcp) {
-        *why = absl::StrCat("shard ", routing.shard(), ": ", first,
-                            " has max_seq_no/lcp/gcp/docs ", max_seq_no, "/",
-                            lcp, "/", gcp, "/", docs, ", ", member, " has ",
-                            s->max_seq_no(), "/", s->local_checkpoint(), "/",
-                            s->global_checkpoint(), "/", s->docs());
+        if (member == first) {
+          *why = absl::StrCat("shard ", routing.shard(), ": in-sync copy ",
+                              member, " has max_seq_no/lcp/gcp ", max_seq_no,
+                              "/", lcp, "/", gcp);
+          return false;
+        }
+        *why = absl::StrCat(
+            "shard ", routing.shard(),
+            " in-sync copies (max_seq_no/lcp/gcp/docs): ", first, " ",
+            max_seq_no, "/", lcp, "/", gcp, "/", docs, ", ", member, " ",
+            s->max_seq_no(), "/", s->local_checkpoint(), "/",
+            s->global_checkpoint(), "/", s->docs());
         return false;
       }
     }

@@ -1,0 +1,128 @@
+// The lab end to end: seed sweeps with every nemesis pass on the real Node and
+// Coordinator, each planted bug is caught within 200 seeds, and a seed replays
+// byte for byte.
+#include "sim/lab.h"
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "gtest/gtest.h"
+
+namespace seqsim::sim {
+namespace {
+
+LabConfig Config(uint64_t seed, const std::string& nemesis) {
+  LabConfig c;
+  c.seed = seed;
+  c.nemesis = nemesis;
+  c.workload = absl::Seconds(2);  // short runs keep the sweep under a minute
+  return c;
+}
+
+// Runs seeds [1, count] and returns a description of every failure (with its
+// replay).
+std::vector<std::string> Sweep(const std::string& nemesis, int count) {
+  std::vector<std::string> failures;
+  for (int seed = 1; seed <= count; ++seed) {
+    const LabResult r = RunLab(Config(seed, nemesis));
+    if (!r.passed) {
+      failures.push_back(absl::StrCat("seed ", seed, ": ", r.violation, ": ",
+                                      r.detail, "\n  replay: ", r.replay));
+    }
+  }
+  return failures;
+}
+
+class LabSweep : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(LabSweep, EverySeedKeepsTheInvariantsAndIsLinearizable) {
+  const std::vector<std::string> failures = Sweep(GetParam(), 60);
+  EXPECT_TRUE(failures.empty()) << failures.size() << " failing seeds:\n"
+                                << absl::StrJoin(failures, "\n");
+}
+
+INSTANTIATE_TEST_SUITE_P(Nemesis, LabSweep,
+                         ::testing::Values("none", "partition", "kill", "pause",
+                                           "reorder", "all"),
+                         [](const auto& info) { return info.param; });
+
+struct PlantedBug {
+  std::string unsafe;
+  std::string nemesis;  // the fault that exposes it
+};
+
+class LabPlantedBug : public ::testing::TestWithParam<PlantedBug> {};
+
+TEST_P(LabPlantedBug, IsCaughtWithin200Seeds) {
+  auto modes = ParseUnsafe(GetParam().unsafe);
+  ASSERT_TRUE(modes.ok());
+  for (int seed = 1; seed <= 200; ++seed) {
+    LabConfig c = Config(seed, GetParam().nemesis);
+    c.unsafe = *modes;
+    if (GetParam().unsafe == "no-seqno-check") {
+      // Replicas applying out of order show on a hot document written
+      // concurrently.
+      c.keys = 1;
+      c.clients = 8;
+    }
+    const LabResult r = RunLab(c);
+    if (r.passed) continue;
+    // Caught only if the very same run without the planted bug passes: the
+    // violation is the bug's doing, not some other fault of the logic.
+    LabConfig baseline = c;
+    baseline.unsafe = UnsafeModes();
+    if (!RunLab(baseline).passed) continue;
+    EXPECT_NE(r.violation, "setup") << r.detail;
+    std::cout << "--unsafe=" << GetParam().unsafe << " caught at seed " << seed
+              << " by " << r.violation << ": " << r.detail << "\n";
+    return;
+  }
+  ADD_FAILURE() << "--unsafe=" << GetParam().unsafe << " survived 200 seeds";
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Unsafe, LabPlantedBug,
+    ::testing::Values(PlantedBug{"no-fencing", "partition"},
+                      PlantedBug{"no-seqno-check", "reorder"},
+                      PlantedBug{"early-ack", "none"},
+                      PlantedBug{"no-resync", "kill"}),
+    [](const auto& info) {
+      std::string name = info.param.unsafe;
+      for (char& ch : name) {
+        if (ch == '-') ch = '_';
+      }
+      return name;
+    });
+
+TEST(LabDeterminism, SameSeedGivesByteIdenticalTrace) {
+  LabConfig c = Config(7, "all");
+  c.trace = true;
+  const LabResult a = RunLab(c);
+  const LabResult b = RunLab(c);
+  ASSERT_FALSE(a.trace.empty());
+  EXPECT_EQ(absl::StrJoin(a.trace, "\n"), absl::StrJoin(b.trace, "\n"));
+  EXPECT_EQ(FormatHistory(a.history), FormatHistory(b.history));
+  c.seed = 8;
+  EXPECT_NE(absl::StrJoin(RunLab(c).trace, "\n"), absl::StrJoin(a.trace, "\n"));
+}
+
+TEST(LabConfig, RejectsUnknownNemesisScenarioAndUnsafeMode) {
+  LabConfig c;
+  c.nemesis = "earthquake";
+  EXPECT_FALSE(ValidateConfig(c).ok());
+  c.nemesis = "all";
+  c.scenario = "nope";
+  EXPECT_FALSE(ValidateConfig(c).ok());
+  c.scenario = "default";
+  EXPECT_TRUE(ValidateConfig(c).ok());
+  EXPECT_FALSE(ParseUnsafe("no-brakes").ok());
+  auto modes = ParseUnsafe("early-ack,no-resync");
+  ASSERT_TRUE(modes.ok());
+  EXPECT_TRUE(modes->early_ack && modes->no_resync && !modes->no_fencing);
+  EXPECT_EQ(UnsafeName(*modes), "early-ack,no-resync");
+}
+
+}  // namespace
+}  // namespace seqsim::sim
