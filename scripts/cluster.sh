@@ -30,6 +30,9 @@ heartbeat_timeout_ms="${SEQSIM_HEARTBEAT_TIMEOUT_MS:-500}"
 up_timeout_s="${SEQSIM_UP_TIMEOUT_S:-60}"
 logs="$data/logs"
 pids="$data/pids"
+# Each process gets its own session: Ctrl-C on `up` or closing the terminal leaves it running.
+detach=""
+command -v setsid >/dev/null 2>&1 && detach=setsid
 
 die() { echo "cluster.sh: $*" >&2; exit 1; }
 usage() { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-1}"; }
@@ -86,7 +89,7 @@ need_bins() {
 }
 
 start_coordinator() {
-  "$bin/seqsim-coordinator" --host="$host" --port="$coord_port" \
+  $detach "$bin/seqsim-coordinator" --host="$host" --port="$coord_port" \
     --data_dir="$data/coordinator" --heartbeat_timeout_ms="$heartbeat_timeout_ms" \
     >>"$logs/coordinator.log" 2>&1 &
   echo $! >"$pids/coordinator.pid"
@@ -102,7 +105,7 @@ start_node() {
   fi
   local flags=()
   mapfile -t flags <"$flags_file"
-  "$bin/seqsim-node" "${flags[@]}" >>"$logs/node-$n.log" 2>&1 &
+  $detach "$bin/seqsim-node" "${flags[@]}" >>"$logs/node-$n.log" 2>&1 &
   echo $! >"$pids/node-$n.pid"
 }
 
