@@ -205,6 +205,15 @@ TEST(LiveFailover,
       absl::Milliseconds(100));  // let the request reach the paused process
   cluster.ResumeNode(old_primary);
   ASSERT_TRUE(pending->done.WaitForNotificationWithTimeout(absl::Seconds(40)));
+  if (!pending->reply.ok()) {
+    std::cout << "write sent to the stale primary: " << pending->reply.status()
+              << "\n";
+  } else {
+    const pb::WriteResponse& response = pending->reply->write_response();
+    std::cout << "write sent to the stale primary: error ["
+              << response.error().type() << " " << response.error().reason()
+              << "] term " << response.primary_term() << "\n";
+  }
   if (pending->reply.ok() &&
       pending->reply->write_response().error().type().empty()) {
     EXPECT_GT(pending->reply->write_response().primary_term(), old_term)
