@@ -27,6 +27,8 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -69,6 +71,18 @@ std::string OpText(const pb::Operation& op) {
   }
   return absl::StrCat(kind, "(doc ", op.id(), ", seq_no ", op.seq_no(),
                       ", term ", op.primary_term(), ")");
+}
+
+// True if a failed Send certainly never reached the peer (the connection was
+// refused), so the request can be retried elsewhere without applying twice.
+// Both transports word it this way ("connection refused" in the lab; gRPC's
+// "failed to connect" / "Connection refused" live). A reset or a timeout may
+// come after the peer executed the request.
+bool NeverDelivered(const absl::Status& status) {
+  if (status.code() != absl::StatusCode::kUnavailable) return false;
+  const std::string message = absl::AsciiStrToLower(status.message());
+  return absl::StrContains(message, "connection refused") ||
+         absl::StrContains(message, "failed to connect");
 }
 
 pb::Error RetryableError(const std::string& reason) {
@@ -184,6 +198,11 @@ struct LocalCopy {
   bool started_sent = false;  // a fresh primary reported itself started
   // Recovering copy only.
   bool recovery_running = false;
+  // Replica: adopted this term while holding operations above the global
+  // checkpoint from older terms; until the new primary's resync trims them,
+  // replies report the local checkpoint capped at the global checkpoint, so
+  // that the primary never counts an operation that the trim will drop (R6).
+  PrimaryTerm awaiting_resync_term = kUnassignedTerm;
   std::string recovery_source;    // the primary the running recovery talks to
   uint64_t recovery_attempt = 0;  // replies of older attempts are ignored
 };
@@ -627,11 +646,8 @@ struct Node::State {
     } else {
       if (copy->role == Role::kPrimary)
         Demote(copy, "the cluster state names another primary");
-      if (copy->engine->AdvanceTerm(routing.primary_term())) {
-        Log(absl::StrCat(me(), " adopts term ", routing.primary_term(),
-                         " for replica ", Name(*copy),
-                         " from the cluster state"));
-      }
+      // A replica adopts a new term from the new primary's first request (see
+      // Fence), which carries the global checkpoint to roll back to.
       if (mine.state() == pb::ShardCopy::STARTED) {
         copy->role = Role::kReplica;
       } else {
@@ -985,19 +1001,29 @@ struct Node::State {
         primary_node, std::move(envelope),
         [this, ctx, primary_node](absl::StatusOr<pb::Envelope> reply) {
           if (!reply.ok()) {
-            if (reply.status().code() == absl::StatusCode::kUnavailable) {
+            if (NeverDelivered(reply.status())) {
               RetryWrite(
                   ctx, RetryableError(absl::StrCat(
                            "primary node ", primary_node, " is unreachable")));
-            } else {
-              FailWrite(
-                  ctx,
-                  ToError(EsStatus(
-                      absl::StatusCode::kDeadlineExceeded, "timeout_exception",
-                      absl::StrCat("no reply from primary node ", primary_node,
-                                   ": ", reply.status().message()),
-                      504)));
+              return;
             }
+            // The primary may have executed it (its reply was lost, or it
+            // crashed after applying): retrying could apply it twice, so the
+            // outcome is reported as unknown.
+            FailWrite(
+                ctx,
+                ToError(EsStatus(
+                    reply.status().code() == absl::StatusCode::kDeadlineExceeded
+                        ? absl::StatusCode::kDeadlineExceeded
+                        : absl::StatusCode::kUnavailable,
+                    reply.status().code() == absl::StatusCode::kDeadlineExceeded
+                        ? "timeout_exception"
+                        : "node_disconnected_exception",
+                    absl::StrCat("no reply from primary node ", primary_node,
+                                 ": ", reply.status().message()),
+                    reply.status().code() == absl::StatusCode::kDeadlineExceeded
+                        ? 504
+                        : 503)));
             return;
           }
           if (!reply->has_write_response()) {
@@ -1305,19 +1331,75 @@ struct Node::State {
   // ---- replica side (R4, R5)
   // ---------------------------------------------------------------- Fencing
   // for replicate/resync/recovery; returns the reply to send on rejection.
-  absl::Status Fence(LocalCopy* copy, PrimaryTerm term, const std::string& what,
-                     const std::string& from) {
-    if (copy->role == Role::kPrimary && !copy->stale &&
-        term > copy->engine->term()) {
-      FenceStale(copy, absl::StrCat(from, " sent ", what, " with term ", term));
+  // Fencing (R4): a lower term is rejected, a higher one adopted. Operations
+  // of older terms above the global checkpoint stay until the new primary's
+  // resync trims them, or a newer-term operation replaces one (ApplyOps).
+  absl::Status Fence(LocalCopy* copy, PrimaryTerm term, SeqNo request_gcp,
+                     const std::string& what, const std::string& from) {
+    ShardEngine& engine = *copy->engine;
+    if (term > engine.term()) {
+      if (copy->role == Role::kPrimary && !copy->stale) {
+        FenceStale(copy,
+                   absl::StrCat(from, " sent ", what, " with term ", term));
+      }
+      const PrimaryTerm old_term = engine.term();
+      engine.UpdateGlobalCheckpoint(request_gcp);
+      absl::Status adopted = engine.CheckAndAdvanceTerm(term);
+      if (adopted.ok()) {
+        const bool above_gcp = engine.max_seq_no() > engine.global_checkpoint();
+        if (above_gcp && !options.unsafe.no_resync && what != "resync") {
+          copy->awaiting_resync_term = term;
+        }
+        Log(absl::StrCat(
+            me(), " adopts term ", term, " for ", Name(*copy), " from ", from,
+            " (was ", old_term, ")",
+            above_gcp ? absl::StrCat(
+                            "; its operations above global checkpoint ",
+                            engine.global_checkpoint(), " wait for the resync")
+                      : ""));
+      }
+      return adopted;
     }
-    absl::Status fenced = copy->engine->CheckAndAdvanceTerm(term);
+    absl::Status fenced = engine.CheckAndAdvanceTerm(term);
     if (!fenced.ok()) {
       Log(absl::StrCat(me(), " rejects ", what, "(term ", term, ") from ", from,
                        " for ", Name(*copy), ": its term is ",
                        copy->engine->term()));
     }
     return fenced;
+  }
+
+  // `op` arrived for a seq_no this copy processed before. If the operation held
+  // there is from an older term, it was never acknowledged (the primary of
+  // op's term does not have it) and op replaces it: equal seq_no, higher term
+  // wins. Only that one operation is replaced: older-term operations above it
+  // are trimmed and applied again (they may be acknowledged ones).
+  absl::Status ReplaceOlderTermOp(LocalCopy* copy, const pb::Operation& op) {
+    ShardEngine& engine = *copy->engine;
+    absl::StatusOr<std::vector<pb::Operation>> above =
+        engine.OperationsAbove(op.seq_no() - 1);
+    if (!above.ok() || above->empty() ||
+        above->front().seq_no() != op.seq_no() ||
+        above->front().primary_term() >= op.primary_term()) {
+      Log(absl::StrCat(me(), " ignores ", OpText(op), ": seq_no ", op.seq_no(),
+                       " was already processed"));
+      return absl::OkStatus();
+    }
+    const pb::Operation held = above->front();
+    absl::Status trimmed =
+        engine.TrimOperationsAbove(op.seq_no() - 1, op.primary_term());
+    if (!trimmed.ok()) return trimmed;
+    absl::StatusOr<ApplyOutcome> applied = engine.ApplyOnReplica(op);
+    if (!applied.ok()) return applied.status();
+    for (size_t i = 1; i < above->size(); ++i) {
+      const pb::Operation& kept = (*above)[i];
+      if (kept.primary_term() >= op.primary_term()) continue;  // not trimmed
+      absl::StatusOr<ApplyOutcome> again = engine.ApplyOnReplica(kept);
+      if (!again.ok()) return again.status();
+    }
+    Log(absl::StrCat(me(), " replaces ", OpText(held), " with ", OpText(op),
+                     ": same seq_no, newer term"));
+    return absl::OkStatus();
   }
 
   void ApplyOps(LocalCopy* copy,
@@ -1338,10 +1420,19 @@ struct Node::State {
             me(), " ignores ", OpText(op), ": it holds ",
             held ? absl::StrCat("seq_no ", held_seq_no) : "a newer tombstone"));
       } else if (*outcome == ApplyOutcome::kAlreadyProcessed) {
-        Log(absl::StrCat(me(), " ignores ", OpText(op), ": seq_no ",
-                         op.seq_no(), " was already processed"));
+        absl::Status replaced = ReplaceOlderTermOp(copy, op);
+        if (!replaced.ok()) {
+          *status = replaced;
+          return;
+        }
       }
     }
+  }
+
+  static SeqNo ReportedLocalCheckpoint(const LocalCopy& copy) {
+    const SeqNo lcp = copy.engine->local_checkpoint();
+    if (copy.awaiting_resync_term == kUnassignedTerm) return lcp;
+    return std::min(lcp, copy.engine->global_checkpoint());
   }
 
   void ReplyAfterDurable(LocalCopy* copy, RespondFn respond) {
@@ -1358,7 +1449,7 @@ struct Node::State {
                              "shard_not_found_exception", "shard closed", 404));
       } else {
         if (!synced.ok()) *response->mutable_error() = ToError(synced);
-        response->set_local_checkpoint(copy->engine->local_checkpoint());
+        response->set_local_checkpoint(ReportedLocalCheckpoint(*copy));
         response->set_global_checkpoint(copy->engine->global_checkpoint());
         response->set_primary_term(copy->engine->term());
       }
@@ -1373,7 +1464,7 @@ struct Node::State {
     if (copy != nullptr) {
       *response->mutable_error() =
           ToError(status, copy->index, copy->key.first, copy->key.second);
-      response->set_local_checkpoint(copy->engine->local_checkpoint());
+      response->set_local_checkpoint(ReportedLocalCheckpoint(*copy));
       response->set_global_checkpoint(copy->engine->global_checkpoint());
       response->set_primary_term(copy->engine->term());
     } else {
@@ -1398,7 +1489,8 @@ struct Node::State {
       return;
     }
     absl::Status fenced =
-        Fence(copy, request.primary_term(), "replicate", envelope.from());
+        Fence(copy, request.primary_term(), request.global_checkpoint(),
+              "replicate", envelope.from());
     if (!fenced.ok()) {
       RespondReplicaError(copy, fenced, respond);
       return;
@@ -1449,17 +1541,16 @@ struct Node::State {
       return;
     }
     absl::Status fenced =
-        Fence(copy, request.primary_term(), "resync", envelope.from());
+        Fence(copy, request.primary_term(), request.global_checkpoint(),
+              "resync", envelope.from());
     if (!fenced.ok()) {
       RespondReplicaError(copy, fenced, respond);
       return;
     }
-    // Roll back to the new primary's global checkpoint (R4): operations above
-    // it from older terms may never have been acknowledged; the resync carries
-    // the new primary's history for that range.
-    absl::Status applied = copy->engine->TrimOperationsAbove(
-        request.global_checkpoint(), request.primary_term());
-    if (applied.ok()) ApplyOps(copy, request.ops(), &applied);
+    // Fence rolled this copy back to the global checkpoint when it adopted the
+    // term; the resync carries the new primary's history above it.
+    absl::Status applied;
+    ApplyOps(copy, request.ops(), &applied);
     if (applied.ok()) {
       applied = copy->engine->TrimOperationsAbove(request.trim_above_seq_no(),
                                                   request.primary_term());
@@ -1469,6 +1560,9 @@ struct Node::State {
       return;
     }
     copy->engine->UpdateGlobalCheckpoint(request.global_checkpoint());
+    if (request.primary_term() >= copy->awaiting_resync_term) {
+      copy->awaiting_resync_term = kUnassignedTerm;
+    }
     Log(absl::StrCat(me(), " applies resync of ", Name(*copy), " from ",
                      envelope.from(), " (term ", request.primary_term(),
                      "): ", request.ops_size(),
@@ -1563,8 +1657,9 @@ struct Node::State {
       RespondReplicaError(nullptr, NoSuchShard(request.shard()), respond);
       return;
     }
-    absl::Status fenced = Fence(copy, request.primary_term(),
-                                "recovery_snapshot", envelope.from());
+    absl::Status fenced =
+        Fence(copy, request.primary_term(), request.global_checkpoint(),
+              "recovery_snapshot", envelope.from());
     if (!fenced.ok()) {
       RespondReplicaError(copy, fenced, respond);
       return;
@@ -1593,7 +1688,8 @@ struct Node::State {
       return;
     }
     absl::Status fenced =
-        Fence(copy, request.primary_term(), "recovery_ops", envelope.from());
+        Fence(copy, request.primary_term(), request.global_checkpoint(),
+              "recovery_ops", envelope.from());
     if (!fenced.ok()) {
       RespondReplicaError(copy, fenced, respond);
       return;
