@@ -19,6 +19,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <limits>
 #include <map>
 #include <memory>
 #include <set>
@@ -189,7 +190,10 @@ struct LocalCopy {
   // Recovered copies this primary reported started: counted in sync (they hold
   // back the global checkpoint and every write waits for them) until the
   // cluster state lists them (R9).
-  std::set<std::string> pending_in_sync;
+  // Value: the cluster-state version that lists the copy in sync (from the
+  // shard_started reply; INT64_MAX until then). Older states, which this
+  // primary may still apply, do not unmark it.
+  std::map<std::string, int64_t> pending_in_sync;
   bool stale = false;  // R8: learnt that its term is superseded
   std::map<uint64_t, std::unique_ptr<InFlightWrite>> inflight;
   std::set<std::string>
@@ -728,7 +732,9 @@ struct Node::State {
   // The tracker's in-sync set: the cluster state's plus copies marked in sync.
   void RefreshInSync(LocalCopy* copy) {
     std::set<std::string> in_sync = copy->in_sync_nodes;
-    in_sync.insert(copy->pending_in_sync.begin(), copy->pending_in_sync.end());
+    for (const auto& [node, version] : copy->pending_in_sync) {
+      in_sync.insert(node);
+    }
     copy->tracker->SetInSync(in_sync);
   }
 
@@ -757,15 +763,21 @@ struct Node::State {
       assigned.insert(shard_copy.node_id());
     copy->in_sync_nodes = in_sync;
     if (copy->stale) return;
+    const int64_t version = cluster_state.version();
     for (auto it = copy->pending_in_sync.begin();
          it != copy->pending_in_sync.end();) {
-      it = in_sync.count(*it) > 0 || assigned.count(*it) == 0
+      // Listed: the state took over. A state at least as new as the one that
+      // listed it, without it: the coordinator has since removed it.
+      it = in_sync.count(it->first) > 0 || version >= it->second
                ? copy->pending_in_sync.erase(it)
                : std::next(it);
     }
     RefreshInSync(copy);
     for (const std::string& target : copy->tracker->ReplicationTargets()) {
-      if (assigned.count(target) == 0) copy->tracker->RemoveTracking(target);
+      if (assigned.count(target) == 0 &&
+          copy->pending_in_sync.count(target) == 0) {
+        copy->tracker->RemoveTracking(target);
+      }
     }
     for (auto it = copy->reporting.begin(); it != copy->reporting.end();) {
       it = in_sync.count(*it) == 0 ? copy->reporting.erase(it) : std::next(it);
@@ -1900,7 +1912,9 @@ struct Node::State {
                      target_lcp, " >= global checkpoint ", gcp));
     // From now on the copy holds back the global checkpoint and every write,
     // including those already sent to it, waits for its answer.
-    if (copy->pending_in_sync.insert(ctx->target).second) {
+    if (copy->pending_in_sync
+            .emplace(ctx->target, std::numeric_limits<int64_t>::max())
+            .second) {
       RefreshInSync(copy);
       for (auto& [id, write] : copy->inflight) {
         if (write->unanswered.count(ctx->target) > 0) {
@@ -1926,6 +1940,14 @@ struct Node::State {
                              ? reply->shard_started_response().error().reason()
                              : "unexpected reply to shard_started");
             return;
+          }
+          if (LocalCopy* copy = FindCopy(ctx->key, ctx->incarnation)) {
+            auto it = copy->pending_in_sync.find(ctx->target);
+            const int64_t listed =
+                reply->shard_started_response().state_version();
+            if (it != copy->pending_in_sync.end() && listed > 0) {
+              it->second = listed;
+            }
           }
           if (!ctx->respond) return;
           pb::Envelope done;
