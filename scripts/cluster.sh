@@ -35,7 +35,7 @@ detach=""
 command -v setsid >/dev/null 2>&1 && detach=setsid
 
 die() { echo "cluster.sh: $*" >&2; exit 1; }
-usage() { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-1}"; }
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit "${1:-1}"; }
 
 rest_port() { echo $((rest_base + $1)); }
 grpc_port() { echo $((grpc_base + $1)); }
