@@ -135,17 +135,9 @@ class Lab {
   int64_t next_value_ = 1;
   // Highest acked (seq_no) per shard, for acked-write-on-in-sync.
   std::map<int, int64_t> acked_max_seq_no_;
-  // When the nemesis last broke or healed something (faults in force count as
-  // "now").
-  int64_t last_fault_ns_ = -1;
-  bool fault_active_ = false;
 };
 
 void Lab::Note(const std::string& what) {
-  last_fault_ns_ = world_.now_ns();
-  fault_active_ =
-      !(absl::StartsWith(what, "heal") || absl::StartsWith(what, "restart") ||
-        absl::StartsWith(what, "resume"));
   result_->faults.push_back(
       absl::StrCat(FormatMillis(world_.now_ns()), " ", what));
   world_.Trace("nemesis", what);
@@ -321,8 +313,8 @@ void Lab::Write(Client* c, const std::string& key, const std::string& to,
   }
   world_.ClientSend(
       absl::StrCat("client-", c->index), to, std::move(request),
-      [this, c, key, f, value, expected, process,
-       invoked = world_.now_ns()](absl::StatusOr<pb::Envelope> reply) {
+      [this, c, key, f, value, expected,
+       process](absl::StatusOr<pb::Envelope> reply) {
         if (!reply.ok() &&
             absl::StartsWith(reply.status().message(), "connection refused")) {
           // The request never reached a node: it certainly did not happen.
@@ -345,13 +337,11 @@ void Lab::Write(Client* c, const std::string& key, const std::string& to,
                 absl::StrCat("error ", status, " ", response.error().type(),
                              ": ", response.error().reason()));
           }
-          // A 409 is a definite failure, except around faults: a node that
-          // forwarded the write retries it on the new primary after the old one
-          // died, and the retry of a CAS that did apply before the crash then
-          // conflicts with its own effect.
-          const bool fault_during = fault_active_ || last_fault_ns_ >= invoked;
-          if (status >= 400 && status < 500 &&
-              !(status == 409 && fault_during)) {
+          // 4xx (a 409 version conflict included) is a definite failure: nodes
+          // retry a forwarded write only when the primary was never reached, so
+          // a CAS that did apply never comes back as a conflict with its own
+          // effect.
+          if (status >= 400 && status < 500) {
             Record(EventType::kFail, process, f, key, value, expected);
           } else {
             Record(EventType::kInfo, process, f, key, value, expected);

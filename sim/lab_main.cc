@@ -216,11 +216,15 @@ int Sweep(Args args) {
   args.flags.erase(seeds_it);
   int64_t first, last;
   const size_t dash = range.find('-');
-  if (dash == std::string::npos ||
-      !absl::SimpleAtoi(range.substr(0, dash), &first) ||
-      !absl::SimpleAtoi(range.substr(dash + 1), &last) || first < 0 ||
-      last < first) {
-    return BadFlag("--seeds must be A-B with 0 <= A <= B, got '" + range + "'");
+  if (dash == std::string::npos && absl::SimpleAtoi(range, &first) &&
+      first >= 0) {
+    last = first;  // one seed
+  } else if (dash == std::string::npos ||
+             !absl::SimpleAtoi(range.substr(0, dash), &first) ||
+             !absl::SimpleAtoi(range.substr(dash + 1), &last) || first < 0 ||
+             last < first) {
+    return BadFlag("--seeds must be A-B with 0 <= A <= B (or N), got '" +
+                   range + "'");
   }
   int64_t jobs = std::max(1u, std::thread::hardware_concurrency());
   if (auto s = TakeInt(&args, "jobs", 1, 256, &jobs); !s.ok())

@@ -227,16 +227,11 @@ uint64_t SimWorld::SendRequest(int from, int to, pb::Envelope request,
   if (rpc_observer_) pending.request_bytes = bytes;
   rpcs_.emplace(rpc, std::move(pending));
 
-  // The caller's deadline.
-  {
-    const uint32_t slot = NewEvent();
-    Event& ev = slab_[slot];
-    ev.kind = EventInfo::kTimeout;
-    ev.target = from;
-    ev.incarnation = caller.incarnation;
-    ev.id = rpc;
-    Push(now_ns_ + ToNs(timeout), slot);
-  }
+  // The caller's deadline. Deadlines of one length expire in the order they
+  // were set, so each length has a FIFO instead of a place in the heap (most
+  // are answered long before).
+  timeouts_[ToNs(timeout)].push_back(TimeoutEntry{
+      now_ns_ + ToNs(timeout), next_seq_++, rpc, from, caller.incarnation});
   ++messages_sent_;
   if (to < 0) {
     SendError(rpc, from, absl::UnavailableError("unknown peer"), 0);
@@ -477,25 +472,70 @@ bool SimWorld::Dispatch(Event& event) {
 
 bool SimWorld::Step() { return StepBefore(INT64_MAX); }
 
+void SimWorld::DropAnsweredTimeouts() {
+  for (auto it = timeouts_.begin(); it != timeouts_.end();) {
+    auto& fifo = it->second;
+    while (!fifo.empty() && rpcs_.count(fifo.front().rpc) == 0)
+      fifo.pop_front();
+    it = fifo.empty() ? timeouts_.erase(it) : std::next(it);
+  }
+}
+
+bool SimWorld::QueueEmpty() {
+  DropAnsweredTimeouts();
+  return heap_.empty() && timeouts_.empty();
+}
+
 bool SimWorld::StepBefore(int64_t limit) {
-  while (!heap_.empty() && !stopped_) {
-    const HeapEntry top = heap_.front();
-    if (top.time > limit) return false;
-    std::pop_heap(heap_.begin(), heap_.end(), std::greater<HeapEntry>());
-    heap_.pop_back();
-    Event& peek = slab_[top.slot];
+  while (!stopped_) {
+    DropAnsweredTimeouts();
+    // The earliest of the heap's top and the timeout FIFOs' fronts, by (time,
+    // seq).
+    std::deque<TimeoutEntry>* fifo = nullptr;
+    int64_t time = INT64_MAX;
+    uint64_t seq = UINT64_MAX;
+    if (!heap_.empty()) {
+      time = heap_.front().time;
+      seq = heap_.front().seq;
+    }
+    for (auto& [length, queue] : timeouts_) {
+      const TimeoutEntry& front = queue.front();
+      if (front.time < time || (front.time == time && front.seq < seq)) {
+        time = front.time;
+        seq = front.seq;
+        fifo = &queue;
+      }
+    }
+    if (fifo == nullptr && heap_.empty()) return false;
+    if (time > limit) return false;
+    uint32_t slot;
+    if (fifo != nullptr) {
+      const TimeoutEntry entry = fifo->front();
+      fifo->pop_front();
+      slot = NewEvent();
+      Event& ev = slab_[slot];
+      ev.kind = EventInfo::kTimeout;
+      ev.target = entry.target;
+      ev.incarnation = entry.incarnation;
+      ev.id = entry.rpc;
+    } else {
+      slot = heap_.front().slot;
+      std::pop_heap(heap_.begin(), heap_.end(), std::greater<HeapEntry>());
+      heap_.pop_back();
+    }
+    Event& peek = slab_[slot];
     if (peek.target >= 0) {
       Endpoint& e = *endpoints_[peek.target];
       if (e.paused && e.up && peek.incarnation == e.incarnation) {
-        e.held.push_back(top.slot);
+        e.held.push_back(slot);
         continue;
       }
     }
     const int64_t before = now_ns_;
-    now_ns_ = std::max(now_ns_, top.time);
-    Event event = std::move(slab_[top.slot]);
-    slab_[top.slot] = Event();
-    free_slots_.push_back(top.slot);
+    now_ns_ = std::max(now_ns_, time);
+    Event event = std::move(slab_[slot]);
+    slab_[slot] = Event();
+    free_slots_.push_back(slot);
     if (Dispatch(event)) {
       ++events_;
       if (after_event_) after_event_(last_event_);
@@ -518,7 +558,7 @@ bool SimWorld::RunUntilQuiescent(absl::Duration limit) {
   const int64_t end = now_ns_ + ToNs(limit);
   while (!stopped_ && StepBefore(end)) {
   }
-  return heap_.empty();
+  return QueueEmpty();
 }
 
 bool SimWorld::RunUntilTrue(const std::function<bool()>& done,

@@ -187,7 +187,17 @@ class SimWorld {
     }
   };
 
+  struct TimeoutEntry {
+    int64_t time;
+    uint64_t seq;
+    uint64_t rpc;
+    int target;
+    uint64_t incarnation;
+  };
+
   int EndpointIndex(const std::string& id) const;
+  void DropAnsweredTimeouts();
+  bool QueueEmpty();
   int ClientEndpoint(const std::string& client);
   uint32_t NewEvent();
   bool StepBefore(int64_t limit);
@@ -219,6 +229,8 @@ class SimWorld {
   std::vector<Event> slab_;
   std::vector<uint32_t> free_slots_;
   std::vector<HeapEntry> heap_;
+  // RPC deadlines by timeout length, each FIFO in (time, seq) order.
+  std::map<int64_t, std::deque<TimeoutEntry>> timeouts_;
   std::map<uint64_t, PendingRpc> rpcs_;
   std::set<std::pair<int, int>> blocked_;
   std::map<std::pair<int, int>, int64_t> link_latency_;
