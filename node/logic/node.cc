@@ -194,6 +194,10 @@ struct LocalCopy {
   // shard_started reply; INT64_MAX until then). Older states, which this
   // primary may still apply, do not unmark it.
   std::map<std::string, int64_t> pending_in_sync;
+  // The current recovery of each target (a duplicated or retried
+  // start_recovery supersedes the previous one; only the current one may
+  // undo tracking when it fails).
+  std::map<std::string, uint64_t> recovery_ids;
   bool stale = false;  // R8: learnt that its term is superseded
   std::map<uint64_t, std::unique_ptr<InFlightWrite>> inflight;
   std::set<std::string>
@@ -228,6 +232,7 @@ struct GetCtx {
 };
 
 struct RecoveryCtx {
+  uint64_t id = 0;
   CopyKey key;
   uint64_t incarnation = 0;
   std::string target;
@@ -258,6 +263,7 @@ struct Node::State {
   std::map<CopyKey, std::unique_ptr<LocalCopy>> copies;
   uint64_t next_incarnation = 1;
   uint64_t next_write_id = 1;
+  uint64_t next_recovery_id = 1;
 
   // Called once after the next applied cluster state.
   std::vector<std::shared_ptr<absl::AnyInvocable<void()>>> state_waiters;
@@ -1752,6 +1758,8 @@ struct Node::State {
     ctx->key = copy->key;
     ctx->incarnation = copy->incarnation;
     ctx->target = request.target_node();
+    ctx->id = next_recovery_id++;
+    copy->recovery_ids[ctx->target] = ctx->id;
     ctx->deadline = env->Now() + options.write_timeout;
     ctx->respond = std::move(respond);
     ShardEngine& engine = *copy->engine;
@@ -1821,8 +1829,24 @@ struct Node::State {
 
   void FailRecovery(const std::shared_ptr<RecoveryCtx>& ctx,
                     const std::string& why) {
+    FailRecovery(ctx, /*definite=*/true, why);
+  }
+
+  // `definite`: the target is certainly not in sync anywhere, so this
+  // primary stops counting and tracking it (only for the target's current
+  // recovery).
+  void FailRecovery(const std::shared_ptr<RecoveryCtx>& ctx, bool definite,
+                    const std::string& why) {
     if (!ctx->respond) return;
-    if (LocalCopy* copy = FindCopy(ctx->key, ctx->incarnation)) {
+    LocalCopy* copy = FindCopy(ctx->key, ctx->incarnation);
+    auto current = copy ? copy->recovery_ids.find(ctx->target)
+                        : std::map<std::string, uint64_t>::iterator();
+    if (copy != nullptr && !definite) {
+      Log(absl::StrCat(me(), " keeps ", ctx->target, "'s copy of ", Name(*copy),
+                       " marked in sync: ", why));
+    } else if (copy != nullptr && current != copy->recovery_ids.end() &&
+               current->second == ctx->id) {
+      copy->recovery_ids.erase(current);
       if (copy->tracker && copy->pending_in_sync.erase(ctx->target) > 0) {
         RefreshInSync(copy);
         DropUnsyncedWaits(copy);
@@ -1934,7 +1958,9 @@ struct Node::State {
         [this, ctx](absl::StatusOr<pb::Envelope> reply) {
           if (!reply.ok() || !reply->has_shard_started_response() ||
               HasError(reply->shard_started_response().error())) {
-            FailRecovery(ctx,
+            // Without an answer the coordinator may have listed the copy in
+            // sync: it stays marked (and tracked) on this primary.
+            FailRecovery(ctx, /*definite=*/reply.ok(),
                          !reply.ok() ? reply.status().ToString()
                          : reply->has_shard_started_response()
                              ? reply->shard_started_response().error().reason()
@@ -1947,6 +1973,13 @@ struct Node::State {
                 reply->shard_started_response().state_version();
             if (it != copy->pending_in_sync.end() && listed > 0) {
               it->second = listed;
+            }
+          }
+          if (LocalCopy* copy = FindCopy(ctx->key, ctx->incarnation)) {
+            auto current = copy->recovery_ids.find(ctx->target);
+            if (current != copy->recovery_ids.end() &&
+                current->second == ctx->id) {
+              copy->recovery_ids.erase(current);
             }
           }
           if (!ctx->respond) return;
