@@ -203,6 +203,8 @@ struct LocalCopy {
   std::set<std::string>
       reporting;  // replicas reported to the coordinator, ack pending
   SeqNo last_synced_gcp = kUnassignedSeqNo;
+  // Highest seq_no this primary acknowledged to a client.
+  SeqNo max_acked_seq_no = kNoOpsPerformed;
   bool started_sent = false;  // a fresh primary reported itself started
   // Recovering copy only.
   bool recovery_running = false;
@@ -1158,6 +1160,8 @@ struct Node::State {
     InFlightWrite& write = *it->second;
     if (!write.durable || !write.awaiting.empty() || copy->stale) return;
     pb::WriteResponse response = write.response;
+    copy->max_acked_seq_no =
+        std::max(copy->max_acked_seq_no, response.seq_no());
     pb::ShardsInfo* shards = response.mutable_shards();
     shards->set_successful(write.successful);
     shards->set_failed(static_cast<int32_t>(write.failures.size()));
@@ -1921,11 +1925,14 @@ struct Node::State {
     const SeqNo gcp = copy->tracker->GlobalCheckpoint();
     copy->engine->UpdateGlobalCheckpoint(gcp);
     const SeqNo target_lcp = copy->tracker->LocalCheckpointOf(ctx->target);
-    if (target_lcp < gcp) {
+    // In sync once it holds everything up to the global checkpoint (ES) and
+    // every write already acknowledged (else a promotion of this copy right
+    // after could lose one).
+    const SeqNo needed = std::max(gcp, copy->max_acked_seq_no);
+    if (target_lcp < needed) {
       if (env->Now() >= ctx->deadline) {
-        FailRecovery(
-            ctx, absl::StrCat("local checkpoint ", target_lcp,
-                              " never reached the global checkpoint ", gcp));
+        FailRecovery(ctx, absl::StrCat("local checkpoint ", target_lcp,
+                                       " never reached ", needed));
         return;
       }
       After(RetryDelay(), [this, ctx]() { FinishRecovery(ctx); });
@@ -1933,7 +1940,8 @@ struct Node::State {
     }
     Log(absl::StrCat(me(), " marks ", ctx->target, "'s copy of ", Name(*copy),
                      " in sync and reports it started: local checkpoint ",
-                     target_lcp, " >= global checkpoint ", gcp));
+                     target_lcp, " >= global checkpoint ", gcp,
+                     " and last acknowledged seq_no ", copy->max_acked_seq_no));
     // From now on the copy holds back the global checkpoint and every write,
     // including those already sent to it, waits for its answer.
     if (copy->pending_in_sync
