@@ -175,6 +175,9 @@ std::string Lab::PrimaryNode() {
 }
 
 bool Lab::Setup() {
+  // A crash keeps the synced bytes plus a random prefix of the unsynced tail (a
+  // torn write), which the translog must detect and cut off on restart.
+  world_.network().torn_writes = true;
   CoordinatorOptions coordinator_options;
   world_.AddActor(kCoordinatorId, [coordinator_options](Env* env) {
     return std::make_unique<Coordinator>(env, coordinator_options);
