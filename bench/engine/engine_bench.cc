@@ -203,24 +203,26 @@ void BM_ReplicaApplyInOrder(benchmark::State& state) {
 }
 BENCHMARK(BM_ReplicaApplyInOrder);
 
-// Out of order: every window of 256 operations arrives shuffled (a fixed
-// permutation).
-void BM_ReplicaApplyOutOfOrder(benchmark::State& state) {
-  static const std::vector<pb::Operation>* ops = [] {
-    auto* shuffled = new std::vector<pb::Operation>(PrimaryOps(kOps));
-    uint64_t x = 42;
-    for (size_t start = 0; start < shuffled->size(); start += 256) {
-      for (size_t i = 255; i > 0; --i) {
-        x = x * 6364136223846793005ull + 1442695040888963407ull;
-        std::swap((*shuffled)[start + i],
-                  (*shuffled)[start + (x >> 33) % (i + 1)]);
-      }
+// Out of order: every window of W operations (the argument) arrives shuffled
+// (a fixed permutation); W bounds how far apart concurrent requests land.
+std::vector<pb::Operation> Shuffled(size_t window) {
+  std::vector<pb::Operation> shuffled = PrimaryOps(kOps);
+  uint64_t x = 42;
+  for (size_t start = 0; start + window <= shuffled.size(); start += window) {
+    for (size_t i = window - 1; i > 0; --i) {
+      x = x * 6364136223846793005ull + 1442695040888963407ull;
+      std::swap(shuffled[start + i], shuffled[start + (x >> 33) % (i + 1)]);
     }
-    return shuffled;
-  }();
-  ReplicaApply(state, *ops);
+  }
+  return shuffled;
 }
-BENCHMARK(BM_ReplicaApplyOutOfOrder);
+
+void BM_ReplicaApplyOutOfOrder(benchmark::State& state) {
+  const std::vector<pb::Operation> ops =
+      Shuffled(static_cast<size_t>(state.range(0)));
+  ReplicaApply(state, ops);
+}
+BENCHMARK(BM_ReplicaApplyOutOfOrder)->Arg(16)->Arg(256);
 
 // Primary writes to a real translog under /tmp, one fsync per batch of N (group
 // commit).

@@ -2,16 +2,20 @@
 //
 // The local checkpoint is the highest seq_no such that every seq_no at or below
 // it has been processed. Seq_nos processed above it (out-of-order arrivals) are
-// kept in a sorted set until the gap below them fills, then the checkpoint
-// advances over them.
+// remembered until the gap below them fills, then the checkpoint advances over
+// them. They live in a bitmap window of 64-bit words starting at the checkpoint
+// (cheap for the usual short reorderings, no allocation per seq_no); a seq_no
+// absurdly far ahead goes to a sorted set and moves into the bitmap when the
+// window reaches it.
 //
 // Thread-safety: none; owned by one ShardEngine. Pure.
-// Invariants: checkpoint() <= max_seq_no(); every element of the pending set is
-// > checkpoint() + 1.
+// Invariants: checkpoint() <= max_seq_no(); base_ is a multiple of 64 and
+// base_ <= checkpoint() + 1; every seq_no in far_ is >= base_ + kWindowBits.
 #ifndef SEQSIM_NODE_ENGINE_LOCAL_CHECKPOINT_TRACKER_H_
 #define SEQSIM_NODE_ENGINE_LOCAL_CHECKPOINT_TRACKER_H_
 
 #include <cstdint>
+#include <deque>
 
 #include "absl/container/btree_set.h"
 
@@ -22,33 +26,39 @@ class LocalCheckpointTracker {
   LocalCheckpointTracker() = default;
 
   int64_t checkpoint() const { return checkpoint_; }
-  // Highest seq_no processed or announced (GenerateSeqNo, Reset).
+  // Highest seq_no processed (or set by Reset / SetMaxSeqNo).
   int64_t max_seq_no() const { return max_seq_no_; }
   // Number of processed seq_nos above the checkpoint (the "gaps" side).
-  size_t pending_above_checkpoint() const { return processed_above_.size(); }
-
-  // Returns the next seq_no for a primary to stamp: max_seq_no() + 1.
-  int64_t GenerateSeqNo() { return ++max_seq_no_; }
+  size_t pending_above_checkpoint() const { return pending_; }
 
   bool IsProcessed(int64_t seq_no) const {
-    return seq_no <= checkpoint_ || processed_above_.contains(seq_no);
+    if (seq_no <= checkpoint_) return true;
+    if (seq_no - base_ >= kWindowBits) return far_.contains(seq_no);
+    return Bit(seq_no);
   }
 
   // Marks `seq_no` processed; advances the checkpoint over every contiguous
-  // seq_no.
+  // processed seq_no.
   void MarkProcessed(int64_t seq_no) {
     if (seq_no > max_seq_no_) max_seq_no_ = seq_no;
     if (seq_no <= checkpoint_) return;
-    if (seq_no == checkpoint_ + 1) {
+    if (seq_no == checkpoint_ + 1 && pending_ == 0) {  // the in-order fast path
       checkpoint_ = seq_no;
-      while (!processed_above_.empty() &&
-             *processed_above_.begin() == checkpoint_ + 1) {
-        ++checkpoint_;
-        processed_above_.erase(processed_above_.begin());
-      }
+      DropCompletedWords();
       return;
     }
-    processed_above_.insert(seq_no);
+    if (seq_no - base_ >= kWindowBits) {
+      if (far_.insert(seq_no).second) ++pending_;
+      return;
+    }
+    if (!SetBit(seq_no)) return;  // already processed
+    ++pending_;
+    if (seq_no != checkpoint_ + 1) return;
+    while (IsProcessed(checkpoint_ + 1)) {
+      ++checkpoint_;
+      --pending_;
+      DropCompletedWords();
+    }
   }
 
   // Forgets everything: every seq_no <= checkpoint is processed, nothing above
@@ -56,7 +66,10 @@ class LocalCheckpointTracker {
   void Reset(int64_t checkpoint, int64_t max_seq_no) {
     checkpoint_ = checkpoint;
     max_seq_no_ = max_seq_no > checkpoint ? max_seq_no : checkpoint;
-    processed_above_.clear();
+    words_.clear();
+    far_.clear();
+    pending_ = 0;
+    base_ = FloorToWord(checkpoint + 1);
   }
 
   // Sets max_seq_no (e.g. after a trim lowered it); never below the checkpoint.
@@ -65,9 +78,55 @@ class LocalCheckpointTracker {
   }
 
  private:
+  // 2^22 seq_nos (512 KiB of bitmap) ahead of the checkpoint at most.
+  static constexpr int64_t kWindowBits = int64_t{1} << 22;
+
+  static int64_t FloorToWord(int64_t seq_no) {
+    const int64_t rem = ((seq_no % 64) + 64) % 64;
+    return seq_no - rem;
+  }
+
+  bool Bit(int64_t seq_no) const {
+    const uint64_t offset = static_cast<uint64_t>(seq_no - base_);
+    const size_t word = offset >> 6;
+    return word < words_.size() && ((words_[word] >> (offset & 63)) & 1u) != 0;
+  }
+
+  // Sets the bit of `seq_no` (inside the window); false if it was already set.
+  bool SetBit(int64_t seq_no) {
+    const uint64_t offset = static_cast<uint64_t>(seq_no - base_);
+    const size_t word = offset >> 6;
+    if (word >= words_.size()) words_.resize(word + 1, 0);
+    const uint64_t mask = uint64_t{1} << (offset & 63);
+    if ((words_[word] & mask) != 0) return false;
+    words_[word] |= mask;
+    return true;
+  }
+
+  // Slides the window so that it starts at the word holding checkpoint + 1,
+  // pulling far seq_nos into the bitmap once the window reaches them.
+  void DropCompletedWords() {
+    const int64_t next_base = FloorToWord(checkpoint_ + 1);
+    if (next_base == base_) return;
+    const int64_t drop = (next_base - base_) >> 6;
+    if (static_cast<size_t>(drop) >= words_.size()) {
+      words_.clear();
+    } else {
+      words_.erase(words_.begin(), words_.begin() + drop);
+    }
+    base_ = next_base;
+    while (!far_.empty() && *far_.begin() - base_ < kWindowBits) {
+      SetBit(*far_.begin());
+      far_.erase(far_.begin());
+    }
+  }
+
   int64_t checkpoint_ = -1;  // kNoOpsPerformed
   int64_t max_seq_no_ = -1;
-  absl::btree_set<int64_t> processed_above_;
+  int64_t base_ = 0;  // seq_no of bit 0 of words_[0]
+  std::deque<uint64_t> words_;
+  absl::btree_set<int64_t> far_;
+  size_t pending_ = 0;
 };
 
 }  // namespace seqsim
