@@ -17,6 +17,14 @@
 //   linearizable              the history is linearizable per document.
 // A violation stops the run and names the event after which it was seen.
 //
+// Client outcomes: ok; fail = certainly had no effect (4xx, a 409 version
+// conflict included, or the connection was refused); info = indeterminate
+// (timeout, 5xx, connection reset). Elasticsearch's GET is real time from the
+// primary's copy, so a primary that has not yet learnt that its term is
+// superseded serves stale and even dirty reads: with a nemesis on, only writes,
+// CAS and the final reads (from every in-sync copy after quiet-down) are
+// checked for linearizability; with --nemesis=none every read is.
+//
 // Thread-safety: RunLab is reentrant (no globals); sweeps run seeds on several
 // threads.
 #ifndef SEQSIM_SIM_LAB_H_
