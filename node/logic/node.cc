@@ -1322,11 +1322,23 @@ struct Node::State {
           Log(absl::StrCat(me(), " learns the coordinator removed ", target,
                            " from the in-sync set of ", Name(*copy)));
           copy->reporting.erase(target);
-          copy->in_sync_nodes.erase(target);
-          copy->pending_in_sync.erase(target);
-          RefreshInSync(copy);
-          copy->tracker->RemoveTracking(target);
-          DropUnsyncedWaits(copy);
+          // Writes that saw this copy fail stop waiting for it.
+          std::vector<uint64_t> ids;
+          for (auto& [id, write] : copy->inflight) {
+            for (const auto& failure : write->failures) {
+              if (failure.node() == target) write->awaiting.erase(target);
+            }
+            ids.push_back(id);
+          }
+          // A newer recovery of the same node (a fresh copy) is not undone.
+          if (copy->recovery_ids.count(target) == 0 &&
+              copy->pending_in_sync.count(target) == 0) {
+            copy->in_sync_nodes.erase(target);
+            RefreshInSync(copy);
+            copy->tracker->RemoveTracking(target);
+            DropUnsyncedWaits(copy);
+          }
+          for (uint64_t id : ids) MaybeComplete(copy, id);
         },
         options.rpc_timeout);
   }
