@@ -13,6 +13,8 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <mutex>
+#include <random>
 #include <sstream>
 #include <thread>
 
@@ -43,23 +45,32 @@ std::string ReadAll(const std::string& path) {
 
 }  // namespace
 
+// Ports handed out by the kernel for port 0 and for outgoing connections come
+// from the ephemeral range; a port picked there can be taken by any client
+// connection before the child binds it. Pick below that range instead, at
+// random, and check it binds.
 int PickFreePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return 0;
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  address.sin_port = 0;
-  int port = 0;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0) {
-    socklen_t length = sizeof(address);
-    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) ==
-        0) {
-      port = ntohs(address.sin_port);
-    }
+  static std::mutex mu;
+  static std::mt19937 random(std::random_device{}());
+  int low = 32768;
+  std::ifstream range("/proc/sys/net/ipv4/ip_local_port_range");
+  range >> low;
+  if (low <= 11000) low = 32768;
+  std::lock_guard<std::mutex> lock(mu);
+  for (int attempt = 0; attempt < 200; ++attempt) {
+    int port =
+        10000 + static_cast<int>(random() % static_cast<unsigned>(low - 10000));
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return 0;
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    address.sin_port = htons(static_cast<uint16_t>(port));
+    int rc = ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address));
+    ::close(fd);
+    if (rc == 0) return port;
   }
-  ::close(fd);
-  return port;
+  return 0;
 }
 
 std::string BinDir() {
@@ -174,31 +185,60 @@ void LiveCluster::Start() {
 }
 
 void LiveCluster::StartCoordinator() {
-  coordinator_pid_ = Spawn(
-      "seqsim-coordinator",
-      {"--host=127.0.0.1", absl::StrCat("--port=", coordinator_port_),
-       absl::StrCat("--data_dir=", root_, "/coordinator"),
-       absl::StrCat("--heartbeat_timeout_ms=", options_.heartbeat_timeout_ms),
-       absl::StrCat("--check_interval_ms=", options_.check_interval_ms),
-       absl::StrCat("--rpc_timeout_ms=", options_.rpc_timeout_ms),
-       "--cluster_name=live-test"},
-      root_ + "/coordinator.log");
-  // Answers GetClusterState once it listens.
-  WaitFor([this] { return State().ok(); }, absl::Seconds(30));
+  // A first start that loses its port to another process picks another one; a
+  // restart keeps the port the nodes know.
+  const bool first_start = !coordinator_started_;
+  coordinator_started_ = true;
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    coordinator_pid_ = Spawn(
+        "seqsim-coordinator",
+        {"--host=127.0.0.1", absl::StrCat("--port=", coordinator_port_),
+         absl::StrCat("--data_dir=", root_, "/coordinator"),
+         absl::StrCat("--heartbeat_timeout_ms=", options_.heartbeat_timeout_ms),
+         absl::StrCat("--check_interval_ms=", options_.check_interval_ms),
+         absl::StrCat("--rpc_timeout_ms=", options_.rpc_timeout_ms),
+         "--cluster_name=live-test"},
+        root_ + "/coordinator.log");
+    bool exited = false;
+    // Answers GetClusterState once it listens.
+    WaitFor([&] { return State().ok() || (exited = Exited(coordinator_pid_)); },
+            absl::Seconds(30));
+    if (!exited) return;
+    coordinator_pid_ = -1;
+    if (!first_start) return;
+    coordinator_port_ = PickFreePort();
+  }
+}
+
+bool LiveCluster::Exited(pid_t pid) {
+  int status = 0;
+  return ::waitpid(pid, &status, WNOHANG) == pid;
 }
 
 void LiveCluster::StartNode(int n) {
-  node_pids_[n] = Spawn(
-      "seqsim-node",
-      {absl::StrCat("--id=", NodeId(n)), "--host=127.0.0.1",
-       absl::StrCat("--grpc_port=", grpc_ports_[n - 1]), "--rest_port=0",
-       absl::StrCat("--coordinator=", CoordinatorAddress()),
-       absl::StrCat("--data_dir=", root_, "/", NodeId(n)),
-       absl::StrCat("--heartbeat_interval_ms=", options_.heartbeat_interval_ms),
-       absl::StrCat("--rpc_timeout_ms=", options_.rpc_timeout_ms),
-       absl::StrCat("--write_timeout_ms=", options_.write_timeout_ms)},
-      absl::StrCat(root_, "/", NodeId(n), ".log"));
-  WaitFor([this, n] { return NodeStatus(n).ok(); }, absl::Seconds(30));
+  // A first start that loses its port to another process picks another one.
+  const bool first_start = !node_pids_.contains(n);
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    node_pids_[n] = Spawn(
+        "seqsim-node",
+        {absl::StrCat("--id=", NodeId(n)), "--host=127.0.0.1",
+         absl::StrCat("--grpc_port=", grpc_ports_[n - 1]), "--rest_port=0",
+         absl::StrCat("--coordinator=", CoordinatorAddress()),
+         absl::StrCat("--data_dir=", root_, "/", NodeId(n)),
+         absl::StrCat("--heartbeat_interval_ms=",
+                      options_.heartbeat_interval_ms),
+         absl::StrCat("--rpc_timeout_ms=", options_.rpc_timeout_ms),
+         absl::StrCat("--write_timeout_ms=", options_.write_timeout_ms)},
+        absl::StrCat(root_, "/", NodeId(n), ".log"));
+    bool exited = false;
+    WaitFor(
+        [&] { return NodeStatus(n).ok() || (exited = Exited(node_pids_[n])); },
+        absl::Seconds(30));
+    if (!exited) return;
+    node_pids_[n] = -1;
+    if (!first_start) return;
+    grpc_ports_[n - 1] = PickFreePort();
+  }
 }
 
 void LiveCluster::KillCoordinator() {

@@ -116,6 +116,8 @@ class LiveCluster {
   pid_t Spawn(const std::string& binary, const std::vector<std::string>& args,
               const std::string& log);
   static void Reap(pid_t pid);
+  // True (and reaped) if `pid` has exited.
+  static bool Exited(pid_t pid);
 
   const LiveClusterOptions options_;
   std::string root_;
@@ -123,6 +125,7 @@ class LiveCluster {
   int coordinator_port_ = 0;
   std::vector<int> grpc_ports_;  // index n-1
   pid_t coordinator_pid_ = -1;
+  bool coordinator_started_ = false;
   std::map<int, pid_t> node_pids_;
   std::unique_ptr<Transport> transport_;
 };
