@@ -238,7 +238,9 @@ uint64_t SimWorld::SendRequest(int from, int to, pb::Envelope request,
     return rpc;
   }
   Endpoint& callee = *endpoints_[to];
+  Observe(MessageEvent::kSend, 2 * rpc, from, to, request, "");
   if (!callee.up) {
+    Observe(MessageEvent::kDrop, 2 * rpc, from, to, request, "receiver down");
     SendError(
         rpc, from,
         absl::UnavailableError(absl::StrCat("connection refused: ", callee.id)),
@@ -247,6 +249,8 @@ uint64_t SimWorld::SendRequest(int from, int to, pb::Envelope request,
   }
   if (blocked_.count({from, to}) > 0 || rng_.Chance(network_.drop)) {
     ++messages_lost_;
+    Observe(MessageEvent::kDrop, 2 * rpc, from, to, request,
+            blocked_.count({from, to}) > 0 ? "partition" : "random drop");
     return rpc;
   }
   // Client document operations are not idempotent and no transport retries
@@ -276,8 +280,11 @@ void SimWorld::SendReply(uint64_t rpc, int from, int to,
                          const pb::Envelope& response) {
   ++messages_sent_;
   if (rpcs_.count(rpc) == 0) return;  // the caller gave up: nobody will read it
+  Observe(MessageEvent::kSend, 2 * rpc + 1, from, to, response, "");
   if (blocked_.count({from, to}) > 0 || rng_.Chance(network_.drop)) {
     ++messages_lost_;
+    Observe(MessageEvent::kDrop, 2 * rpc + 1, from, to, response,
+            blocked_.count({from, to}) > 0 ? "partition" : "random drop");
     return;
   }
   pb::Envelope copy = response;
@@ -345,6 +352,21 @@ void SimWorld::Schedule(absl::Duration delay, absl::AnyInvocable<void()> fn) {
   Push(now_ns_ + ToNs(delay), slot);
 }
 
+void SimWorld::Observe(MessageEvent::Kind kind, uint64_t id, int from, int to,
+                       const pb::Envelope& message, const char* reason) {
+  if (!message_observer_) return;
+  MessageEvent m;
+  m.kind = kind;
+  m.time_ns = now_ns_;
+  m.id = id;
+  m.from = from >= 0 ? endpoints_[from]->id : "";
+  m.to = to >= 0 ? endpoints_[to]->id : "";
+  m.reply = (id & 1) != 0;
+  m.reason = reason;
+  m.message = &message;
+  message_observer_(m);
+}
+
 void SimWorld::Trace(const std::string& who, std::string_view text) {
   if (!trace_) return;
   std::string line = FormatMillis(now_ns_);
@@ -402,6 +424,8 @@ bool SimWorld::Dispatch(Event& event) {
       }
       pb::Envelope request;
       if (!request.ParseFromString(event.bytes)) return false;
+      Observe(MessageEvent::kDeliver, 2 * event.id, event.from, event.target,
+              request, "");
       ++deliveries_;
       last_event_.body = request.body_case();
       if (tracing()) {
@@ -444,6 +468,8 @@ bool SimWorld::Dispatch(Event& event) {
       } else {
         pb::Envelope response;
         if (!response.ParseFromString(event.bytes)) return false;
+        Observe(MessageEvent::kDeliver, 2 * event.id + 1, event.from,
+                event.target, response, "");
         ++deliveries_;
         last_event_.body = response.body_case();
         if (tracing()) {

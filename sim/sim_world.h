@@ -67,6 +67,21 @@ struct EventInfo {
   int body = 0;       // pb::Envelope::BodyCase of the message, if any
 };
 
+// One message on the simulated network, for drawings (sim/timeline) and
+// statistics.
+struct MessageEvent {
+  enum Kind { kSend, kDeliver, kDrop };
+  Kind kind = kSend;
+  int64_t time_ns = 0;
+  uint64_t id = 0;  // unique per message: 2 * rpc for a request, 2 * rpc + 1
+                    // for its reply
+  std::string from;
+  std::string to;
+  bool reply = false;
+  std::string reason;  // kDrop: "partition", "random drop", "receiver down"
+  const pb::Envelope* message = nullptr;  // valid during the call only
+};
+
 class SimWorld {
  public:
   using ActorFactory = std::function<std::unique_ptr<Actor>(Env*)>;
@@ -162,6 +177,11 @@ class SimWorld {
     after_event_ = std::move(fn);
   }
   void set_rpc_observer(RpcObserver fn) { rpc_observer_ = std::move(fn); }
+  // Sees every message sent, delivered (a duplicate is delivered twice) and
+  // dropped.
+  void set_message_observer(std::function<void(const MessageEvent&)> fn) {
+    message_observer_ = std::move(fn);
+  }
   const EventInfo& last_event() const { return last_event_; }
 
   uint64_t events() const { return events_; }  // events that ran
@@ -215,6 +235,8 @@ class SimWorld {
   bool Dispatch(Event& event);
   void Finish(int actor);
   std::string Timestamp() const;
+  void Observe(MessageEvent::Kind kind, uint64_t id, int from, int to,
+               const pb::Envelope& message, const char* reason);
 
   const uint64_t seed_;
   Rng rng_;
@@ -238,6 +260,7 @@ class SimWorld {
   TraceFn trace_;
   std::function<void(const EventInfo&)> after_event_;
   RpcObserver rpc_observer_;
+  std::function<void(const MessageEvent&)> message_observer_;
   EventInfo last_event_;
   bool stopped_ = false;
   std::string stop_reason_;

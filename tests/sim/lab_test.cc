@@ -3,6 +3,7 @@
 // byte for byte.
 #include "sim/lab.h"
 
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -52,6 +53,10 @@ struct PlantedBug {
   std::string unsafe;
   std::string nemesis;  // the fault that exposes it
 };
+
+void PrintTo(const PlantedBug& bug, std::ostream* os) {
+  *os << "--unsafe=" << bug.unsafe << " --nemesis=" << bug.nemesis;
+}
 
 class LabPlantedBug : public ::testing::TestWithParam<PlantedBug> {};
 
