@@ -178,8 +178,11 @@ class ShardEngine {
   bool HasOperationsAbove(SeqNo above) const;
   // Drops operations above `above_seq_no` whose term is older than `term`
   // (resync trim): they are forgotten as processed, and documents they set are
-  // rolled back to the newest remaining operation for that id (or removed if
-  // none remains).
+  // rolled back to the newest remaining operation for that id (retained, or
+  // discarded by retention / installed by a snapshot), or removed if none
+  // remains. Only retained operations can be dropped: operations at or below
+  // a snapshot's local checkpoint are never trimmed. Rewrites the translog
+  // (atomically) when something was dropped; a no-op otherwise.
   absl::Status TrimOperationsAbove(SeqNo above_seq_no, PrimaryTerm term);
   // New primary: fills every gap below max_seq_no() with a no-op under the
   // current term
