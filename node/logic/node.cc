@@ -1988,18 +1988,17 @@ struct Node::State {
             return;
           }
           if (LocalCopy* copy = FindCopy(ctx->key, ctx->incarnation)) {
-            auto it = copy->pending_in_sync.find(ctx->target);
-            const int64_t listed =
-                reply->shard_started_response().state_version();
-            if (it != copy->pending_in_sync.end() && listed > 0) {
-              it->second = listed;
-            }
-          }
-          if (LocalCopy* copy = FindCopy(ctx->key, ctx->incarnation)) {
             auto current = copy->recovery_ids.find(ctx->target);
             if (current != copy->recovery_ids.end() &&
                 current->second == ctx->id) {
+              // Only the current recovery's answer dates the marking.
               copy->recovery_ids.erase(current);
+              auto it = copy->pending_in_sync.find(ctx->target);
+              const int64_t listed =
+                  reply->shard_started_response().state_version();
+              if (it != copy->pending_in_sync.end() && listed > 0) {
+                it->second = listed;
+              }
             }
           }
           if (!ctx->respond) return;
