@@ -138,6 +138,15 @@ class Lab {
 };
 
 void Lab::Note(const std::string& what) {
+  if (config_.trace) {
+    const bool end = absl::StartsWith(what, "heal") ||
+                     absl::StartsWith(what, "restart") ||
+                     absl::StartsWith(what, "resume");
+    result_->timeline.push_back(
+        {world_.now_ns() / 1000,
+         timeline::NemesisEvent{.action = end ? "end" : "start",
+                                .fault = what}});
+  }
   result_->faults.push_back(
       absl::StrCat(FormatMillis(world_.now_ns()), " ", what));
   world_.Trace("nemesis", what);
@@ -145,6 +154,21 @@ void Lab::Note(const std::string& what) {
 
 void Lab::Record(EventType type, int64_t process, Fn f, const std::string& key,
                  int64_t value, int64_t expected) {
+  if (config_.trace) {
+    std::string text = value == kNil ? "" : absl::StrCat(value);
+    if (f == Fn::kCas) {
+      text =
+          absl::StrCat("[", expected == kNil ? "nil" : absl::StrCat(expected),
+                       " ", value == kNil ? "nil" : absl::StrCat(value), "]");
+    }
+    result_->timeline.push_back(
+        {world_.now_ns() / 1000,
+         timeline::ClientEvent{.process = absl::StrCat(process),
+                               .type = EventTypeName(type),
+                               .f = FnName(f),
+                               .key = key,
+                               .value = text}});
+  }
   HistoryEvent e;
   e.process = process;
   e.type = type;
@@ -807,6 +831,27 @@ void Lab::RunPhases() {
   if (config_.trace) {
     world_.set_trace(
         [this](const std::string& line) { result_->trace.push_back(line); });
+    world_.set_message_observer([this](const MessageEvent& m) {
+      const timeline::Micros t = m.time_ns / 1000;
+      const auto id = static_cast<timeline::MessageId>(m.id);
+      switch (m.kind) {
+        case MessageEvent::kSend:
+          result_->timeline.push_back(
+              {t, timeline::SendEvent{.id = id,
+                                      .from = m.from,
+                                      .to = m.to,
+                                      .op = BodyName(m.message->body_case())}});
+          break;
+        case MessageEvent::kDeliver:
+          result_->timeline.push_back(
+              {t, timeline::DeliverEvent{.id = id, .to = m.to}});
+          break;
+        case MessageEvent::kDrop:
+          result_->timeline.push_back(
+              {t, timeline::DropEvent{.id = id, .reason = m.reason}});
+          break;
+      }
+    });
   }
   world_.set_rpc_observer(
       [this](const std::string& caller, const std::string& callee,

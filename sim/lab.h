@@ -41,6 +41,7 @@
 #include "common/unsafe.h"
 #include "sim/checker.h"
 #include "sim/history.h"
+#include "sim/timeline/events.h"
 
 namespace seqsim::sim {
 
@@ -60,7 +61,7 @@ struct LabConfig {
   // After traffic stops: how long the copies get to converge.
   absl::Duration quiet_down = absl::Seconds(15);
   absl::Duration client_timeout = absl::Seconds(3);
-  bool trace = false;  // keep trace.log lines
+  bool trace = false;  // keep trace.log lines and the timeline events
   bool check_every_event = true;
   absl::Duration checker_time_limit = absl::Seconds(20);
 };
@@ -75,6 +76,8 @@ struct LabResult {
   std::vector<HistoryEvent> history;
   CheckResult check;
   std::vector<std::string> trace;
+  // With config.trace: messages, faults and client operations for the drawing.
+  std::vector<timeline::Event> timeline;
   uint64_t events = 0;
   uint64_t deliveries = 0;
   int64_t virtual_ns = 0;

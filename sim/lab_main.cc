@@ -27,6 +27,8 @@
 #include "sim/checker.h"
 #include "sim/history.h"
 #include "sim/lab.h"
+#include "sim/timeline/events.h"
+#include "sim/timeline/render.h"
 
 namespace seqsim::sim {
 namespace {
@@ -202,9 +204,25 @@ int Run(Args args) {
     std::cerr << "seqsim-lab: cannot write to " << out_dir << "\n";
     return 2;
   }
+  // The drawing (events.jsonl, timeline.html/svg): a failure here is only a
+  // warning.
+  if (auto st = timeline::WriteEventsFile((dir / "events.jsonl").string(),
+                                          r.timeline);
+      !st.ok()) {
+    std::cerr << "seqsim-lab: warning: events.jsonl: " << st.message() << "\n";
+  }
+  timeline::RenderOptions render;
+  render.title = absl::StrCat("seqsim lab seed ", config.seed, " nemesis ",
+                              config.nemesis);
+  render.hidden_ops = {"heartbeat", "heartbeat_response"};
+  if (auto st = timeline::RenderToDirectory(r.timeline, render, out_dir);
+      !st.ok()) {
+    std::cerr << "seqsim-lab: warning: timeline: " << st.message() << "\n";
+  }
   PrintResult(config, r, std::cout);
   std::cout << "  wrote " << out_dir
-            << "/{history.jsonl,trace.log,summary.json,porcupine.json}\n";
+            << "/{history.jsonl,trace.log,summary.json,porcupine.json,events."
+               "jsonl,timeline.html,timeline.svg}\n";
   return r.passed ? 0 : 1;
 }
 
