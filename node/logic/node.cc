@@ -1956,14 +1956,11 @@ struct Node::State {
                      " and last acknowledged seq_no ", copy->max_acked_seq_no));
     // From now on the copy holds back the global checkpoint and every write,
     // including those already sent to it, waits for its answer.
-    if (copy->pending_in_sync
-            .emplace(ctx->target, std::numeric_limits<int64_t>::max())
-            .second) {
-      RefreshInSync(copy);
-      for (auto& [id, write] : copy->inflight) {
-        if (write->unanswered.count(ctx->target) > 0) {
-          write->awaiting.insert(ctx->target);
-        }
+    copy->pending_in_sync[ctx->target] = std::numeric_limits<int64_t>::max();
+    RefreshInSync(copy);
+    for (auto& [id, write] : copy->inflight) {
+      if (write->unanswered.count(ctx->target) > 0) {
+        write->awaiting.insert(ctx->target);
       }
     }
     pb::Envelope envelope;
