@@ -418,6 +418,155 @@ TEST_F(NodeTest, R5_ReplicaAppliesOutOfOrderOperationsByKeepingTheNewest) {
       << Log();
 }
 
+TEST_F(NodeTest, R4_NewerTermOperationReplacesAnOlderTermOneAtTheSameSeqNo) {
+  Boot({"node-1", "node-2"});
+  Publish({Index(
+      "idx", 1,
+      {Routing(0, 1, {{"node-1", true}, {"node-2"}}, {"node-1", "node-2"})})});
+  Write("node-1", "a", R"({"v":"a"})");
+  cluster_.RunFor(absl::Milliseconds(250));  // gcp 0 reaches node-2
+  Write("node-1", "b", R"({"v":"b"})");      // seq_no 1, term 1: never acked
+  DeliverClientRequest("node-1");
+  DeliverRoundTrip(pb::Envelope::kReplicate, "node-2");
+  ASSERT_EQ(StatusOf("node-2").global_checkpoint(), 0);
+
+  // A new primary (term 2) stamped a different operation with seq_no 1.
+  pb::Envelope replicate;
+  pb::ReplicateRequest* request = replicate.mutable_replicate();
+  request->mutable_shard()->set_index("idx");
+  request->set_primary_term(2);
+  request->set_global_checkpoint(0);
+  pb::Operation* op = request->add_ops();
+  op->set_seq_no(1);
+  op->set_primary_term(2);
+  op->set_version(1);
+  op->set_id("c");
+  op->set_source(R"({"v":"c"})");
+  auto reply = cluster_.Client("node-2", replicate);
+  cluster_.DeliverAll();
+  ASSERT_TRUE(reply->has_value());
+  EXPECT_FALSE(HasError((*reply)->replicate_response().error()));
+  EXPECT_FALSE(LocalGet("node-2", "b").found());
+  EXPECT_TRUE(LocalGet("node-2", "c").found());
+  EXPECT_TRUE(
+      Logged("node-2 replaces index(doc b, seq_no 1, term 1) with "
+             "index(doc c, seq_no 1, term 2)"))
+      << Log();
+}
+
+TEST_F(NodeTest, R6_ReplicaAwaitingResyncReportsLocalCheckpointCappedAtGcp) {
+  Boot({"node-1", "node-2"});
+  Publish({Index(
+      "idx", 1,
+      {Routing(0, 1, {{"node-1", true}, {"node-2"}}, {"node-1", "node-2"})})});
+  Write("node-1", "a", "{}");
+  cluster_.RunFor(absl::Milliseconds(250));
+  Write("node-1", "b", "{}");  // seq_no 1 on node-2, above its gcp 0
+  DeliverClientRequest("node-1");
+  DeliverRoundTrip(pb::Envelope::kReplicate, "node-2");
+  ASSERT_EQ(StatusOf("node-2").local_checkpoint(), 1);
+
+  // The new primary's first request (an empty replicate, term 2) arrives
+  // before its resync: seq_no 1 may still be trimmed, so it is not reported.
+  pb::Envelope empty;
+  empty.mutable_replicate()->mutable_shard()->set_index("idx");
+  empty.mutable_replicate()->set_primary_term(2);
+  empty.mutable_replicate()->set_global_checkpoint(0);
+  auto before = cluster_.Client("node-2", empty);
+  cluster_.DeliverAll();
+  ASSERT_TRUE(before->has_value());
+  EXPECT_EQ((*before)->replicate_response().local_checkpoint(), 0);
+
+  pb::Envelope resync;
+  resync.mutable_resync()->mutable_shard()->set_index("idx");
+  resync.mutable_resync()->set_primary_term(2);
+  resync.mutable_resync()->set_global_checkpoint(0);
+  resync.mutable_resync()->set_trim_above_seq_no(1);
+  auto after = cluster_.Client("node-2", resync);
+  cluster_.DeliverAll();
+  ASSERT_TRUE(after->has_value());
+  EXPECT_EQ((*after)->replicate_response().local_checkpoint(), 1);
+}
+
+TEST_F(NodeTest, R8_StalePrimaryNeverServesAStaleRead) {
+  Boot({"node-1", "node-2", "node-3"});
+  Publish({ThreeCopies()});
+  Write("node-1", "a", R"({"v":1})");
+  cluster_.DeliverAll();
+  // node-2 is promoted and overwrites a; node-1 has not heard of it.
+  Publish({Index("idx", 2,
+                 {Routing(0, 2, {{"node-2", true}, {"node-3"}},
+                          {"node-2", "node-3"})})},
+          {"node-2", "node-3"});
+  auto overwrite = Write("node-2", "a", R"({"v":2})");
+  cluster_.DeliverAll();
+  ASSERT_TRUE(overwrite->has_value());
+  pb::Envelope get;
+  get.mutable_get()->set_index("idx");
+  get.mutable_get()->set_id("a");
+  auto reply = cluster_.Client("node-1", get);
+  cluster_.RunUntil([&] { return reply->has_value(); });
+  ASSERT_TRUE(reply->has_value());
+  EXPECT_NE((*reply)->get_response().source(), R"({"v":1})") << Log();
+  EXPECT_TRUE(Logged("node-1 is a stale primary of [idx][0] (term 1)"))
+      << Log();
+}
+
+TEST_F(NodeTest, GetOnThePrimaryWaitsForAReadBarrierOfInSyncReplicas) {
+  Boot({"node-1", "node-2"});
+  Publish({Index(
+      "idx", 1,
+      {Routing(0, 1, {{"node-1", true}, {"node-2"}}, {"node-1", "node-2"})})});
+  Write("node-1", "a", R"({"v":1})");
+  cluster_.RunFor(absl::Milliseconds(250));
+  pb::Envelope get;
+  get.mutable_get()->set_index("idx");
+  get.mutable_get()->set_id("a");
+  auto reply = cluster_.Client("node-1", get);
+  cluster_.Deliver(*cluster_.FindRequest(pb::Envelope::kGet, "client"));
+  EXPECT_FALSE(reply->has_value());
+  EXPECT_EQ(cluster_.CountRequests(pb::Envelope::kReplicate, "node-2"), 1);
+  cluster_.DeliverAll();
+  ASSERT_TRUE(reply->has_value());
+  EXPECT_TRUE((*reply)->get_response().found());
+}
+
+TEST_F(NodeTest, ForwardedWriteIsRetriedOnlyWhenThePrimaryWasNeverReached) {
+  Boot({"node-1", "node-2"});
+  Publish({Index(
+      "idx", 1,
+      {Routing(0, 1, {{"node-1", true}, {"node-2"}}, {"node-1", "node-2"})})});
+  // The connection resets after node-1 got the write: unknown outcome, no
+  // retry (a retry could apply it twice).
+  auto reset = Write("node-2", "a", "{}");
+  DeliverClientRequest("node-2");
+  auto forwarded =
+      cluster_.FindRequest(pb::Envelope::kWrite, "node-2", "node-1");
+  ASSERT_TRUE(forwarded.has_value());
+  Message message = cluster_.Take(*forwarded);
+  cluster_.queue.push_back(Message{"node-1",
+                                   "node-2",
+                                   {},
+                                   true,
+                                   message.call_id,
+                                   absl::UnavailableError("connection reset")});
+  cluster_.DeliverAll();
+  ASSERT_TRUE(reset->has_value());
+  EXPECT_EQ((*reset)->write_response().error().type(),
+            "node_disconnected_exception");
+  EXPECT_EQ(StatusOf("node-1").max_seq_no(), -1);
+
+  // Refused: it never arrived, so it is retried once node-1 is back.
+  cluster_.down.insert("node-1");
+  auto refused = Write("node-2", "b", "{}");
+  cluster_.RunFor(absl::Milliseconds(300));
+  EXPECT_FALSE(refused->has_value());
+  cluster_.down.clear();
+  cluster_.RunUntil([&] { return refused->has_value(); });
+  ASSERT_TRUE(refused->has_value());
+  EXPECT_FALSE(HasError((*refused)->write_response().error()));
+}
+
 // ---- recovery
 // -------------------------------------------------------------------------------
 
