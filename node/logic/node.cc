@@ -10,6 +10,25 @@
 //   5. resync (R7) and recovery (R9)
 //   6. reads: get and search; admin requests
 //
+// Decisions beyond the DESIGN.md rules, each found by the lab's checks:
+//   - GET on the primary is linearizable: it answers only after a read barrier
+//     (every in-sync replica confirms the term with an empty replicate, and the
+//     document's seq_no is at or below the global checkpoint).
+//   - A forwarded write is retried on a new primary only when the Send failed
+//     with "connection refused" (never delivered); a reset or a timeout is an
+//     unknown outcome (503/504), never a second apply.
+//   - A replica that adopts a newer term while holding operations above its
+//     global checkpoint reports its local checkpoint capped at the global
+//     checkpoint until the new primary's resync has trimmed them; a newer-term
+//     operation at an already processed seq_no replaces an older-term one.
+//   - A recovered copy is marked in sync on the primary (it holds back the gcp
+//     and writes wait for it) when its local checkpoint reaches both the gcp
+//     and the last acknowledged seq_no, before shard_started is sent; older
+//     cluster states do not unmark it.
+//   - fsync_per_request = false: Flush() releases replies without fsync and
+//     translogs are fsynced every kAsyncSyncInterval (ES's async durability:
+//     an acknowledged write can be lost by a crash).
+//
 // Every wait is a continuation: an RPC reply callback, a timer, a cluster-state
 // waiter, or a durability waiter released by Flush(). Callbacks hold a weak
 // "alive" token so that nothing runs after the Node is destroyed, and they
@@ -566,8 +585,11 @@ struct Node::State {
   // ------------------------------------------------------------------------
   void ApplyState(const pb::ClusterState& state) {
     if (has_state && state.version() <= cluster_state.version()) {
-      Log(absl::StrCat(me(), " ignores cluster state version ", state.version(),
-                       ": it applied version ", cluster_state.version()));
+      if (state.version() < cluster_state.version()) {
+        Log(absl::StrCat(me(), " ignores cluster state version ",
+                         state.version(), ": it applied version ",
+                         cluster_state.version()));
+      }
       return;
     }
     cluster_state = state;
