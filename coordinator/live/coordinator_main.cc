@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <future>
 #include <memory>
 #include <string>
 #include <vector>
@@ -110,8 +111,20 @@ int Run(int argc, char** argv) {
       StartGrpcServer(host, port, {&coordination, &admin});
   if (!server.ok()) FailSetup(kProgram, std::string(server.status().message()));
 
-  executor->Post([coordinator_ptr] { coordinator_ptr->Start(); });
+  // Start() reloads the persisted cluster state; a corrupt or unreadable state
+  // file makes it refuse to serve, and the process exits with the reason
+  // instead of answering 500s.
+  std::promise<absl::Status> started;
+  std::future<absl::Status> start_status = started.get_future();
+  executor->Post([coordinator_ptr, &started] {
+    coordinator_ptr->Start();
+    started.set_value(coordinator_ptr->start_status());
+  });
   executor->Start();
+  if (absl::Status status = start_status.get(); !status.ok()) {
+    FailSetup(kProgram, absl::StrCat("cannot start from ", data_dir, ": ",
+                                     status.message()));
+  }
   spdlog::info(
       "coordinator up: gRPC {}:{} cluster {} data {} heartbeat_timeout {}ms",
       host, port, cluster_name, data_dir,

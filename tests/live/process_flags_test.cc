@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <fstream>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -137,6 +138,23 @@ TEST(CoordinatorProcess, BadFlagValueExitsWithCodeTwo) {
       absl::Seconds(30));
   EXPECT_EQ(result.exit_code, 2) << result.output;
   EXPECT_NE(result.output.find("--heartbeat_timeout_ms=-5 must be > 0"),
+            std::string::npos)
+      << result.output;
+}
+
+TEST(CoordinatorProcess, CorruptStateFileExitsWithCodeTwoAndSaysWhy) {
+  std::string dir = TempDir();
+  {
+    std::ofstream state(dir + "/cluster_state.pb", std::ios::binary);
+    state << "\xff\xff this is not a cluster state";
+  }
+  int port = PickFreePort();
+  ProcessResult result = RunToCompletion(
+      {BinDir() + "/seqsim-coordinator", absl::StrCat("--port=", port),
+       absl::StrCat("--data_dir=", dir)},
+      absl::Seconds(30));
+  EXPECT_EQ(result.exit_code, 2) << result.output;
+  EXPECT_NE(result.output.find("seqsim-coordinator: cannot start from"),
             std::string::npos)
       << result.output;
 }
