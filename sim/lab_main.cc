@@ -27,6 +27,7 @@
 #include "sim/checker.h"
 #include "sim/history.h"
 #include "sim/lab.h"
+#include "sim/scenarios.h"
 #include "sim/timeline/events.h"
 #include "sim/timeline/render.h"
 
@@ -165,6 +166,16 @@ void PrintResult(const LabConfig& config, const LabResult& r,
 }
 
 int Run(Args args) {
+  // Scripted teaching scenarios (sim/scenarios.h): a fixed schedule, no seed.
+  if (auto it = args.flags.find("scenario");
+      it != args.flags.end() && FindScriptedScenario(it->second) != nullptr) {
+    auto modes = ParseUnsafe(args.flags.count("unsafe") ? args.flags["unsafe"]
+                                                        : "");
+    if (!modes.ok()) return BadFlag(std::string(modes.status().message()));
+    const std::string out_dir =
+        args.flags.count("out") ? args.flags["out"] : "scenario-" + it->second;
+    return RunScriptedCommand(it->second, *modes, out_dir, std::cout);
+  }
   LabConfig config;
   int64_t seed = -1;
   if (auto s = TakeInt(&args, "seed", 0, INT64_MAX, &seed); !s.ok())
@@ -395,7 +406,12 @@ int main(int argc, char** argv) {
   if (command == "sweep") return Sweep(*std::move(args));
   if (command == "check") return Check(*std::move(args));
   if (command == "scenarios") {
-    for (const auto& [name, fn] : Scenarios()) std::cout << name << "\n";
+    PrintScriptedScenarios(std::cout);
+    std::cout << "seeded scenarios (seqsim-lab run --seed=N --scenario=NAME):\n";
+    for (const auto& [name, fn] : Scenarios()) {
+      if (FindScriptedScenario(name) == nullptr)
+        std::cout << "  " << name << "\n";
+    }
     return 0;
   }
   return BadFlag("unknown command '" + command + "'");
