@@ -15,7 +15,7 @@ trap 'rm -rf "$work"' EXIT
 
 scenarios=("$@")
 if [[ ${#scenarios[@]} -eq 0 ]]; then
-  scenarios=(out-of-order delete-tombstone lost-update stale-primary resync recovery external-version)
+  scenarios=(out-of-order delete-tombstone lost-update stale-primary resync recovery external-version acked-write)
 fi
 
 if [[ -x "$bin/seqsim-timeline" ]]; then
@@ -56,7 +56,7 @@ for scenario in "${scenarios[@]}"; do
     missing+=("$scenario")
     continue
   fi
-  bash "$root/scripts/screenshot.sh" "$out" >/dev/null
+  bash "$root/scripts/screenshot.sh" "$out" 1400,1600 >/dev/null
   cp "$out/timeline.png" "$img/$scenario.png"
   echo "tutorial-images: docs/img/$scenario.png"
 done

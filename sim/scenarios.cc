@@ -231,6 +231,8 @@ void HoldingNode::Handle(pb::Envelope request, RespondFn respond) {
 }
 
 void Script::OnMessage(const MessageEvent& m) {
+  // The drawing starts once the index is green: the setup is not the lesson.
+  if (!setup_done_) return;
   const timeline::Micros t = m.time_ns / 1000;
   const auto id = static_cast<timeline::MessageId>(m.id);
   switch (m.kind) {
