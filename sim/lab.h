@@ -10,7 +10,11 @@
 //   checkpoint <= every in-sync copy's local
 //                             checkpoint;
 //   acked-write-on-in-sync    every in-sync copy holds (max_seq_no >=) every
-//   acked write; quiet-down-convergence    after faults heal and traffic stops,
+//   acked write; same-ops-up-to-gcp    every in-sync copy holds the
+//   primary's operation (seq_no, term, type, id) at every seq_no up to the
+//   primary's global checkpoint (SameTranslogUpToGlobalCheckPoint; checked
+//   incrementally after every event and once more after quiet-down);
+//   quiet-down-convergence    after faults heal and traffic stops,
 //   all in-sync copies reach
 //                             the same checkpoints and hold identical
 //                             documents;

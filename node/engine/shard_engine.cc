@@ -678,6 +678,14 @@ bool ShardEngine::HasOperationsAbove(SeqNo above) const {
   return above >= impl_->history_floor;
 }
 
+std::optional<pb::Operation> ShardEngine::OperationAt(SeqNo seq_no) const {
+  auto it = impl_->history.find(seq_no);
+  if (it == impl_->history.end()) return std::nullopt;
+  pb::Operation op;
+  if (!op.ParseFromString(it->second)) return std::nullopt;
+  return op;
+}
+
 absl::StatusOr<std::vector<pb::Operation>> ShardEngine::OperationsAbove(
     SeqNo above) const {
   if (!HasOperationsAbove(above)) {

@@ -176,6 +176,10 @@ class ShardEngine {
   // True if every operation above `above` is still retained (ops-based recovery
   // possible).
   bool HasOperationsAbove(SeqNo above) const;
+  // The operation retained for `seq_no` (the last one processed for it), or
+  // nullopt if none is: never processed, trimmed, or discarded by retention /
+  // below an installed snapshot. For the lab's invariant checks.
+  std::optional<pb::Operation> OperationAt(SeqNo seq_no) const;
   // Drops operations above `above_seq_no` whose term is older than `term`
   // (resync trim): they are forgotten as processed, and documents they set are
   // rolled back to the newest remaining operation for that id (retained, or

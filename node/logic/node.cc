@@ -2712,4 +2712,15 @@ const pb::ClusterState& Node::cluster_state() const {
 
 const std::string& Node::id() const { return state_->options.id; }
 
+const ShardEngine* Node::engine(const std::string& index, int shard) const {
+  if (const pb::IndexMeta* meta = state_->FindIndex(index)) {
+    auto it = state_->copies.find({meta->uuid(), shard});
+    if (it != state_->copies.end()) return it->second->engine.get();
+  }
+  for (const auto& [key, copy] : state_->copies) {
+    if (copy->index == index && key.second == shard) return copy->engine.get();
+  }
+  return nullptr;
+}
+
 }  // namespace seqsim

@@ -23,6 +23,8 @@
 
 namespace seqsim {
 
+class ShardEngine;
+
 struct NodeOptions {
   std::string id;  // "node-1"
   std::string
@@ -53,6 +55,10 @@ class Node final : public Actor {
   pb::NodeStatusResponse Status() const;
   const pb::ClusterState& cluster_state() const;
   const std::string& id() const;
+  // The engine of this node's copy of shard `shard` of index `index` (by
+  // name; the copy of the applied state's index when several exist), or
+  // nullptr if this node holds no copy. For the lab's invariant checks.
+  const ShardEngine* engine(const std::string& index, int shard) const;
 
   struct State;  // defined in node.cc
 

@@ -101,6 +101,31 @@ INSTANTIATE_TEST_SUITE_P(
       return name;
     });
 
+// A new primary that skips the resync leaves a replica with an older term's
+// operation at a seq_no the global checkpoint then covers: the per-event
+// same-ops-up-to-gcp check names it as soon as the checkpoint passes it, in a
+// run whose final checks alone would pass.
+TEST(LabSameOpsUpToGcp, NoResyncDivergenceBelowTheGlobalCheckpointIsCaught) {
+  auto modes = ParseUnsafe("no-resync");
+  ASSERT_TRUE(modes.ok());
+  for (int seed = 1; seed <= 200; ++seed) {
+    LabConfig c = Config(seed, "all");
+    c.workload = absl::Seconds(4);
+    c.unsafe = *modes;
+    const LabResult r = RunLab(c);
+    if (r.violation != "same-ops-up-to-gcp") continue;
+    EXPECT_NE(r.detail.find("in-sync copy"), std::string::npos) << r.detail;
+    EXPECT_NE(r.detail.find("after the event at"), std::string::npos)
+        << r.detail;
+    LabConfig baseline = c;
+    baseline.unsafe = UnsafeModes();
+    EXPECT_TRUE(RunLab(baseline).passed) << "seed " << seed;
+    std::cout << "caught at seed " << seed << ": " << r.detail << "\n";
+    return;
+  }
+  ADD_FAILURE() << "no same-ops-up-to-gcp violation in 200 seeds";
+}
+
 TEST(LabDeterminism, SameSeedGivesByteIdenticalTrace) {
   LabConfig c = Config(7, "all");
   c.trace = true;
