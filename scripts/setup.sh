@@ -15,8 +15,15 @@ if [[ -n "${SEQSIM_SETUP_EXTRA:-}" ]]; then
   PACKAGES+=("${extra[@]}")
 fi
 
+# Tools that may come from elsewhere than Debian's packages (e.g. nodejs from NodeSource ships
+# its own npm, and Debian's npm then cannot be installed beside it): present if on PATH.
+declare -A COMMAND_OF=([nodejs]=node [npm]=npm [chromium]=chromium)
+
 missing=()
 for p in "${PACKAGES[@]}"; do
+  if [[ -n "${COMMAND_OF[$p]:-}" ]] && command -v "${COMMAND_OF[$p]}" >/dev/null 2>&1; then
+    continue
+  fi
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
     missing+=("$p")
   fi
