@@ -119,6 +119,7 @@ class Lab {
   void Note(const std::string& what);
   // Invariants.
   void CheckInvariants();
+  void RefreshInputs();
   void ObserveRpc(const std::string& caller, const std::string& callee,
                   const pb::Envelope& request, const pb::Envelope& response);
   void Violation(const std::string& name, const std::string& detail);
@@ -149,6 +150,10 @@ class Lab {
     int64_t verified = kNoOpsPerformed;
   };
   std::map<std::pair<int, std::string>, Agreement> agreement_;
+  // Invariant inputs as of the last check (see CheckInvariants).
+  std::map<std::string, pb::NodeStatusResponse> statuses_;
+  bool inputs_changed_ = true;
+  bool refresh_all_ = true;
   void CheckSameOps(int shard, const std::string& primary, int64_t term,
                     const std::set<std::string>& members);
 };
@@ -395,7 +400,10 @@ void Lab::Write(Client* c, const std::string& key, const std::string& to,
         }
         Record(EventType::kOk, process, f, key, value, expected);
         int64_t& acked = acked_max_seq_no_[ShardOf(key)];
-        acked = std::max(acked, response.seq_no());
+        if (response.seq_no() > acked) {
+          acked = response.seq_no();
+          inputs_changed_ = true;
+        }
         if (config_.check_every_event) CheckInvariants();
         Done(c);
       },
@@ -592,17 +600,76 @@ void Lab::ObserveRpc(const std::string& caller, const std::string& callee,
   }
 }
 
+namespace {
+
+// The fields of a node's status the invariants read.
+bool SameStatus(const pb::NodeStatusResponse& a,
+                const pb::NodeStatusResponse& b) {
+  if (a.state_version() != b.state_version() ||
+      a.shards_size() != b.shards_size())
+    return false;
+  for (int i = 0; i < a.shards_size(); ++i) {
+    const pb::ShardStatus& x = a.shards(i);
+    const pb::ShardStatus& y = b.shards(i);
+    if (x.shard() != y.shard() || x.primary_term() != y.primary_term() ||
+        x.max_seq_no() != y.max_seq_no() ||
+        x.local_checkpoint() != y.local_checkpoint() ||
+        x.global_checkpoint() != y.global_checkpoint() ||
+        x.in_sync() != y.in_sync() || x.role() != y.role() ||
+        x.index_uuid() != y.index_uuid())
+      return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+void Lab::RefreshInputs() {
+  const EventInfo& e = world_.last_event();
+  // An actor changes only its own state, in its own events; world events
+  // (faults, restarts, harness steps) may change any.
+  const bool all =
+      refresh_all_ || e.kind == EventInfo::kWorld || e.actor.empty();
+  refresh_all_ = false;
+  if (all || e.actor == kCoordinatorId) inputs_changed_ = true;
+  for (const auto& id : node_ids_) {
+    if (!all && id != e.actor) continue;
+    Node* n = node(id);
+    if (n == nullptr) {
+      if (statuses_.erase(id) != 0) inputs_changed_ = true;
+      continue;
+    }
+    pb::NodeStatusResponse status = n->Status();
+    auto it = statuses_.find(id);
+    if (it == statuses_.end()) {
+      statuses_.emplace(id, std::move(status));
+      inputs_changed_ = true;
+    } else if (!SameStatus(it->second, status)) {
+      it->second = std::move(status);
+      inputs_changed_ = true;
+    }
+  }
+}
+
+// Runs after every event, so it is the lab's hot path: the node statuses are
+// cached and refreshed only for the actor the event ran on, and the checks
+// run only when an input changed (a node's shard status or applied state, the
+// coordinator, an acked write). The verdicts are the same as checking every
+// time: the checks are functions of those inputs.
 void Lab::CheckInvariants() {
   if (world_.stopped()) return;
+  RefreshInputs();
+  if (!inputs_changed_) return;
+  inputs_changed_ = false;
   // (uuid, shard) -> node -> status
-  std::map<std::pair<std::string, int>, std::map<std::string, pb::ShardStatus>>
+  std::map<std::pair<std::string, int>,
+           std::map<std::string, const pb::ShardStatus*>>
       copies;
   std::map<std::tuple<std::string, int, int64_t>, std::string> primaries;
   for (const auto& id : node_ids_) {
-    Node* n = node(id);
-    if (n == nullptr) continue;
-    pb::NodeStatusResponse status = n->Status();
-    for (auto& shard : *status.mutable_shards()) {
+    auto cached = statuses_.find(id);
+    if (cached == statuses_.end()) continue;
+    for (const auto& shard : cached->second.shards()) {
       if (shard.role() == "primary") {
         auto key = std::make_tuple(shard.index_uuid(), shard.shard(),
                                    shard.primary_term());
@@ -616,7 +683,7 @@ void Lab::CheckInvariants() {
           return;
         }
       }
-      copies[{shard.index_uuid(), shard.shard()}][id] = std::move(shard);
+      copies[{shard.index_uuid(), shard.shard()}][id] = &shard;
     }
   }
   Coordinator* c = coordinator();
@@ -633,8 +700,8 @@ void Lab::CheckInvariants() {
     }
     auto p = by_node.find(primary);
     const bool primary_current =
-        p != by_node.end() && p->second.role() == "primary" &&
-        p->second.primary_term() == routing.primary_term();
+        p != by_node.end() && p->second->role() == "primary" &&
+        p->second->primary_term() == routing.primary_term();
     // The global checkpoint is bounded by the copies in sync both for the
     // primary (the cluster state it applied, what its tracker counts) and for
     // the coordinator (a copy the coordinator has removed may already be wiped
@@ -658,13 +725,13 @@ void Lab::CheckInvariants() {
       auto y = by_node.find(member);
       if (y == by_node.end() || coordinator_in_sync.count(member) == 0)
         continue;
-      if (p->second.global_checkpoint() > y->second.local_checkpoint()) {
+      if (p->second->global_checkpoint() > y->second->local_checkpoint()) {
         Violation(
             "gcp-below-in-sync-lcp",
             absl::StrCat("primary ", primary, " has global checkpoint ",
-                         p->second.global_checkpoint(), " but in-sync copy ",
+                         p->second->global_checkpoint(), " but in-sync copy ",
                          member, " has local checkpoint ",
-                         y->second.local_checkpoint(), ", ", EventText()));
+                         y->second->local_checkpoint(), ", ", EventText()));
         return;
       }
     }
@@ -683,13 +750,13 @@ void Lab::CheckInvariants() {
       auto y = by_node.find(member);
       if (y == by_node.end()) continue;
       if (acked != acked_max_seq_no_.end() &&
-          y->second.max_seq_no() < acked->second) {
+          y->second->max_seq_no() < acked->second) {
         Violation("acked-write-on-in-sync",
                   absl::StrCat("a write with seq_no ", acked->second, " on [",
                                kIndex, "][", routing.shard(),
                                "] was acknowledged but in-sync copy ", member,
-                               " has max_seq_no ", y->second.max_seq_no(), ", ",
-                               EventText()));
+                               " has max_seq_no ", y->second->max_seq_no(),
+                               ", ", EventText()));
         return;
       }
     }
@@ -974,6 +1041,8 @@ void Lab::RunPhases() {
   // checkpoint, on every in-sync copy (the only check of it when invariants
   // are not checked after every event).
   agreement_.clear();
+  refresh_all_ = true;
+  inputs_changed_ = true;
   CheckInvariants();
   if (world_.stopped()) return;
   FinalReads();
