@@ -634,8 +634,12 @@ struct Node::State {
       if (!assigned)
         to_close.emplace_back(key, "no longer assigned to this node");
     }
+    // A deleted index's data goes; a copy merely unassigned keeps its files, so
+    // that when this node gets the shard again (a restarted or partitioned
+    // replica) it recovers by operations above its own local checkpoint instead
+    // of copying everything (R9).
     for (const auto& [key, why] : to_close)
-      CloseCopy(key, /*remove_data=*/true, why);
+      CloseCopy(key, /*remove_data=*/why == "index deleted", why);
 
     for (const auto& index : state.indices()) {
       for (const auto& routing : index.shards()) {
