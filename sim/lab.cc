@@ -1009,7 +1009,10 @@ void Lab::RunPhases() {
       [this](const std::string& caller, const std::string& callee,
              const pb::Envelope& request, const pb::Envelope& response) {
         ObserveRpc(caller, callee, request, response);
-      });
+      },
+      // The requests ObserveRpc checks.
+      {pb::Envelope::kReplicate, pb::Envelope::kResync,
+       pb::Envelope::kRecoveryOps});
   if (config_.check_every_event) {
     world_.set_after_event([this](const EventInfo&) { CheckInvariants(); });
   }

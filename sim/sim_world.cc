@@ -223,8 +223,9 @@ uint64_t SimWorld::SendRequest(int from, int to, pb::Envelope request,
   pending.caller_incarnation = caller.incarnation;
   pending.callee = to;
   pending.on_reply = std::move(on_reply);
-  std::string bytes = request.SerializeAsString();
-  if (rpc_observer_) pending.request_bytes = bytes;
+  std::string bytes = TakeBuffer();
+  request.SerializeToString(&bytes);
+  if (ObservesRpc(request.body_case())) pending.request_bytes = bytes;
   rpcs_.emplace(rpc, std::move(pending));
 
   // The caller's deadline. Deadlines of one length expire in the order they
@@ -276,8 +277,28 @@ uint64_t SimWorld::SendRequest(int from, int to, pb::Envelope request,
   return rpc;
 }
 
+std::string SimWorld::TakeBuffer() {
+  if (spare_buffers_.empty()) return std::string();
+  std::string bytes = std::move(spare_buffers_.back());
+  spare_buffers_.pop_back();
+  return bytes;
+}
+
+void SimWorld::ReturnBuffer(std::string bytes) {
+  if (bytes.capacity() == 0 || spare_buffers_.size() >= 256) return;
+  bytes.clear();
+  spare_buffers_.push_back(std::move(bytes));
+}
+
+bool SimWorld::ObservesRpc(int body) const {
+  if (!rpc_observer_) return false;
+  if (rpc_observer_bodies_.empty()) return true;
+  return std::find(rpc_observer_bodies_.begin(), rpc_observer_bodies_.end(),
+                   body) != rpc_observer_bodies_.end();
+}
+
 void SimWorld::SendReply(uint64_t rpc, int from, int to,
-                         const pb::Envelope& response) {
+                         pb::Envelope response) {
   ++messages_sent_;
   if (rpcs_.count(rpc) == 0) return;  // the caller gave up: nobody will read it
   Observe(MessageEvent::kSend, 2 * rpc + 1, from, to, response, "");
@@ -287,8 +308,7 @@ void SimWorld::SendReply(uint64_t rpc, int from, int to,
             blocked_.count({from, to}) > 0 ? "partition" : "random drop");
     return;
   }
-  pb::Envelope copy = response;
-  copy.set_from(endpoints_[from]->id);
+  response.set_from(endpoints_[from]->id);
   const uint32_t slot = NewEvent();
   Event& ev = slab_[slot];
   ev.kind = EventInfo::kReply;
@@ -296,7 +316,8 @@ void SimWorld::SendReply(uint64_t rpc, int from, int to,
   ev.incarnation = endpoints_[to]->incarnation;
   ev.id = rpc;
   ev.from = from;
-  ev.bytes = copy.SerializeAsString();
+  ev.bytes = TakeBuffer();
+  response.SerializeToString(&ev.bytes);
   Push(now_ns_ + Latency(from, to), slot);
 }
 
@@ -440,7 +461,7 @@ bool SimWorld::Dispatch(Event& event) {
                                            incarnation](pb::Envelope response) {
         const Endpoint& self = *endpoints_[callee];
         if (!self.up || self.incarnation != incarnation) return;
-        SendReply(rpc, callee, caller, response);
+        SendReply(rpc, callee, caller, std::move(response));
       });
       Finish(event.target);
       return true;
@@ -477,7 +498,8 @@ bool SimWorld::Dispatch(Event& event) {
                 absl::StrCat("reply ", BodyName(response.body_case()), " from ",
                              response.from(), " rpc=", event.id));
         }
-        if (rpc_observer_ && pending.callee >= 0) {
+        if (rpc_observer_ && pending.callee >= 0 &&
+            !pending.request_bytes.empty()) {
           pb::Envelope request;
           if (request.ParseFromString(pending.request_bytes)) {
             rpc_observer_(e.id, endpoints_[pending.callee]->id, request,
@@ -562,7 +584,9 @@ bool SimWorld::StepBefore(int64_t limit) {
     Event event = std::move(slab_[slot]);
     slab_[slot] = Event();
     free_slots_.push_back(slot);
-    if (Dispatch(event)) {
+    const bool ran = Dispatch(event);
+    ReturnBuffer(std::move(event.bytes));
+    if (ran) {
       ++events_;
       if (after_event_) after_event_(last_event_);
       return true;

@@ -176,7 +176,13 @@ class SimWorld {
   void set_after_event(std::function<void(const EventInfo&)> fn) {
     after_event_ = std::move(fn);
   }
-  void set_rpc_observer(RpcObserver fn) { rpc_observer_ = std::move(fn); }
+  // With `bodies` (pb::Envelope::BodyCase values) non-empty, only RPCs whose
+  // request has one of those bodies are observed: the others' request bytes
+  // are neither kept nor parsed again (the lab's hot path).
+  void set_rpc_observer(RpcObserver fn, std::vector<int> bodies = {}) {
+    rpc_observer_ = std::move(fn);
+    rpc_observer_bodies_ = std::move(bodies);
+  }
   // Sees every message sent, delivered (a duplicate is delivered twice) and
   // dropped.
   void set_message_observer(std::function<void(const MessageEvent&)> fn) {
@@ -227,7 +233,11 @@ class SimWorld {
   // Network paths.
   uint64_t SendRequest(int from, int to, pb::Envelope request, ReplyFn on_reply,
                        absl::Duration timeout);
-  void SendReply(uint64_t rpc, int from, int to, const pb::Envelope& response);
+  void SendReply(uint64_t rpc, int from, int to, pb::Envelope response);
+  // A cleared string for a message's bytes, reusing a delivered one's buffer.
+  std::string TakeBuffer();
+  void ReturnBuffer(std::string bytes);
+  bool ObservesRpc(int body) const;
   void SendError(uint64_t rpc, int to, absl::Status status, int64_t delay);
   TimerId AddTimer(int actor, absl::Duration delay,
                    absl::AnyInvocable<void()> fn);
@@ -260,6 +270,8 @@ class SimWorld {
   TraceFn trace_;
   std::function<void(const EventInfo&)> after_event_;
   RpcObserver rpc_observer_;
+  std::vector<int> rpc_observer_bodies_;
+  std::vector<std::string> spare_buffers_;
   std::function<void(const MessageEvent&)> message_observer_;
   EventInfo last_event_;
   bool stopped_ = false;
