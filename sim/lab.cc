@@ -155,7 +155,14 @@ class Lab {
   bool inputs_changed_ = true;
   bool refresh_all_ = true;
   void CheckSameOps(int shard, const std::string& primary, int64_t term,
-                    const std::set<std::string>& members);
+                    const std::vector<const std::string*>& members);
+  // Reused by CheckInvariants (no allocation per event).
+  struct CopyRef {
+    const std::string* node;
+    const pb::ShardStatus* status;
+  };
+  std::vector<CopyRef> scratch_copies_;
+  std::vector<const std::string*> scratch_members_, scratch_both_;
 };
 
 void Lab::Note(const std::string& what) {
@@ -661,29 +668,30 @@ void Lab::CheckInvariants() {
   RefreshInputs();
   if (!inputs_changed_) return;
   inputs_changed_ = false;
-  // (uuid, shard) -> node -> status
-  std::map<std::pair<std::string, int>,
-           std::map<std::string, const pb::ShardStatus*>>
-      copies;
-  std::map<std::tuple<std::string, int, int64_t>, std::string> primaries;
+  // Every copy, in node order (a handful: linear scans, no allocation).
+  using Copy = CopyRef;
+  std::vector<Copy>& all = scratch_copies_;
+  all.clear();
   for (const auto& id : node_ids_) {
     auto cached = statuses_.find(id);
     if (cached == statuses_.end()) continue;
     for (const auto& shard : cached->second.shards()) {
       if (shard.role() == "primary") {
-        auto key = std::make_tuple(shard.index_uuid(), shard.shard(),
-                                   shard.primary_term());
-        auto [it, inserted] = primaries.emplace(key, id);
-        if (!inserted) {
-          Violation(
-              "one-primary-per-term",
-              absl::StrCat(it->second, " and ", id, " are both primary of [",
-                           kIndex, "][", shard.shard(), "] in term ",
-                           shard.primary_term(), ", ", EventText()));
-          return;
+        for (const Copy& other : all) {
+          const pb::ShardStatus& o = *other.status;
+          if (o.role() == "primary" && o.shard() == shard.shard() &&
+              o.primary_term() == shard.primary_term() &&
+              o.index_uuid() == shard.index_uuid()) {
+            Violation(
+                "one-primary-per-term",
+                absl::StrCat(*other.node, " and ", id, " are both primary of [",
+                             kIndex, "][", shard.shard(), "] in term ",
+                             shard.primary_term(), ", ", EventText()));
+            return;
+          }
         }
       }
-      copies[{shard.index_uuid(), shard.shard()}][id] = &shard;
+      all.push_back({&id, &shard});
     }
   }
   Coordinator* c = coordinator();
@@ -691,72 +699,94 @@ void Lab::CheckInvariants() {
   const pb::IndexMeta* index = LabIndex(c->state());
   if (index == nullptr) return;
   for (const auto& routing : index->shards()) {
-    auto found = copies.find({index->uuid(), routing.shard()});
-    if (found == copies.end()) continue;
-    const auto& by_node = found->second;
-    std::string primary;
+    const int shard = routing.shard();
+    // The status of `member`'s copy of this shard, or nullptr.
+    auto copy_of = [&](const std::string& member) -> const pb::ShardStatus* {
+      for (const Copy& copy : all) {
+        if (copy.status->shard() == shard && *copy.node == member &&
+            copy.status->index_uuid() == index->uuid())
+          return copy.status;
+      }
+      return nullptr;
+    };
+    const bool any_copy =
+        std::any_of(all.begin(), all.end(), [&](const Copy& x) {
+          return x.status->shard() == shard &&
+                 x.status->index_uuid() == index->uuid();
+        });
+    if (!any_copy) continue;
+    const std::string no_node;
+    const std::string* primary = &no_node;
     for (const auto& copy : routing.copies()) {
-      if (copy.primary()) primary = copy.node_id();
+      if (copy.primary()) primary = &copy.node_id();
     }
-    auto p = by_node.find(primary);
-    const bool primary_current =
-        p != by_node.end() && p->second->role() == "primary" &&
-        p->second->primary_term() == routing.primary_term();
+    const pb::ShardStatus* p = copy_of(*primary);
+    const bool primary_current = p != nullptr && p->role() == "primary" &&
+                                 p->primary_term() == routing.primary_term();
     // The global checkpoint is bounded by the copies in sync both for the
     // primary (the cluster state it applied, what its tracker counts) and for
     // the coordinator (a copy the coordinator has removed may already be wiped
     // for a file-based recovery).
-    const std::set<std::string> coordinator_in_sync(routing.in_sync().begin(),
-                                                    routing.in_sync().end());
-    std::set<std::string> primary_in_sync;
+    auto coordinator_in_sync = [&](const std::string& member) {
+      return std::find(routing.in_sync().begin(), routing.in_sync().end(),
+                       member) != routing.in_sync().end();
+    };
+    // The primary's in-sync set, sorted, without duplicates.
+    std::vector<const std::string*>& primary_in_sync = scratch_members_;
+    primary_in_sync.clear();
     if (primary_current) {
-      Node* pn = node(primary);
+      Node* pn = node(*primary);
       const pb::IndexMeta* applied =
           pn ? LabIndex(pn->cluster_state()) : nullptr;
       if (applied != nullptr) {
         for (const auto& r : applied->shards()) {
-          if (r.shard() == routing.shard()) {
-            primary_in_sync.insert(r.in_sync().begin(), r.in_sync().end());
-          }
+          if (r.shard() != shard) continue;
+          for (const auto& member : r.in_sync())
+            primary_in_sync.push_back(&member);
         }
       }
+      auto less = [](const std::string* a, const std::string* b) {
+        return *a < *b;
+      };
+      auto same = [](const std::string* a, const std::string* b) {
+        return *a == *b;
+      };
+      std::sort(primary_in_sync.begin(), primary_in_sync.end(), less);
+      primary_in_sync.erase(
+          std::unique(primary_in_sync.begin(), primary_in_sync.end(), same),
+          primary_in_sync.end());
     }
-    for (const auto& member : primary_in_sync) {
-      auto y = by_node.find(member);
-      if (y == by_node.end() || coordinator_in_sync.count(member) == 0)
-        continue;
-      if (p->second->global_checkpoint() > y->second->local_checkpoint()) {
-        Violation(
-            "gcp-below-in-sync-lcp",
-            absl::StrCat("primary ", primary, " has global checkpoint ",
-                         p->second->global_checkpoint(), " but in-sync copy ",
-                         member, " has local checkpoint ",
-                         y->second->local_checkpoint(), ", ", EventText()));
+    // Members in sync for both, with a copy.
+    std::vector<const std::string*>& members = scratch_both_;
+    members.clear();
+    for (const std::string* member : primary_in_sync) {
+      const pb::ShardStatus* y = copy_of(*member);
+      if (y == nullptr || !coordinator_in_sync(*member)) continue;
+      if (p->global_checkpoint() > y->local_checkpoint()) {
+        Violation("gcp-below-in-sync-lcp",
+                  absl::StrCat("primary ", *primary, " has global checkpoint ",
+                               p->global_checkpoint(), " but in-sync copy ",
+                               *member, " has local checkpoint ",
+                               y->local_checkpoint(), ", ", EventText()));
         return;
       }
+      members.push_back(member);
     }
     if (primary_current) {
-      std::set<std::string> members;
-      for (const auto& member : primary_in_sync) {
-        if (by_node.count(member) != 0 &&
-            coordinator_in_sync.count(member) != 0)
-          members.insert(member);
-      }
-      CheckSameOps(routing.shard(), primary, routing.primary_term(), members);
+      CheckSameOps(shard, *primary, routing.primary_term(), members);
       if (world_.stopped()) return;
     }
-    auto acked = acked_max_seq_no_.find(routing.shard());
+    auto acked = acked_max_seq_no_.find(shard);
     for (const auto& member : routing.in_sync()) {
-      auto y = by_node.find(member);
-      if (y == by_node.end()) continue;
-      if (acked != acked_max_seq_no_.end() &&
-          y->second->max_seq_no() < acked->second) {
-        Violation("acked-write-on-in-sync",
-                  absl::StrCat("a write with seq_no ", acked->second, " on [",
-                               kIndex, "][", routing.shard(),
-                               "] was acknowledged but in-sync copy ", member,
-                               " has max_seq_no ", y->second->max_seq_no(),
-                               ", ", EventText()));
+      const pb::ShardStatus* y = copy_of(member);
+      if (y == nullptr) continue;
+      if (acked != acked_max_seq_no_.end() && y->max_seq_no() < acked->second) {
+        Violation(
+            "acked-write-on-in-sync",
+            absl::StrCat("a write with seq_no ", acked->second, " on [", kIndex,
+                         "][", shard, "] was acknowledged but in-sync copy ",
+                         member, " has max_seq_no ", y->max_seq_no(), ", ",
+                         EventText()));
         return;
       }
     }
@@ -769,17 +799,20 @@ void Lab::CheckInvariants() {
 // compared only above the seq_no it last agreed up to. Seq_nos that one side no
 // longer retains (history discarded, below an installed snapshot) are skipped.
 void Lab::CheckSameOps(int shard, const std::string& primary, int64_t term,
-                       const std::set<std::string>& members) {
+                       const std::vector<const std::string*>& members) {
   for (auto it = agreement_.lower_bound({shard, std::string()});
        it != agreement_.end() && it->first.first == shard;) {
-    it = members.count(it->first.second) == 0 ? agreement_.erase(it)
-                                              : std::next(it);
+    const bool member = std::any_of(
+        members.begin(), members.end(),
+        [&](const std::string* m) { return *m == it->first.second; });
+    it = member ? std::next(it) : agreement_.erase(it);
   }
   Node* pn = node(primary);
   const ShardEngine* pe = pn != nullptr ? pn->engine(kIndex, shard) : nullptr;
   if (pe == nullptr) return;
   const int64_t gcp = pe->global_checkpoint();
-  for (const auto& member : members) {
+  for (const std::string* m : members) {
+    const std::string& member = *m;
     if (member == primary) continue;
     Node* n = node(member);
     const ShardEngine* e = n != nullptr ? n->engine(kIndex, shard) : nullptr;
