@@ -1,16 +1,22 @@
-// Env: everything the pure replication logic needs from the world, as one interface.
+// Env: everything the pure replication logic needs from the world, as one
+// interface.
 //
-// The node logic, the coordinator logic and the shard engine never read a clock, sleep,
-// spawn a thread, open a socket or draw a random number of their own. They get time, timers,
-// RPCs and a disk through an Env. Two implementations exist:
-//   - live (node/live_env.*): steady clock, a per-actor executor thread, gRPC async stubs,
+// The node logic, the coordinator logic and the shard engine never read a
+// clock, sleep, spawn a thread, open a socket or draw a random number of their
+// own. They get time, timers, RPCs and a disk through an Env. Two
+// implementations exist:
+//   - live (node/live_env.*): steady clock, a per-actor executor thread, gRPC
+//   async stubs,
 //     real files with fsync;
-//   - lab (sim/sim_env.*): virtual time on an event queue ordered by (time, sequence), seeded
-//     latency / drop / duplicate / reorder, a disk that loses unsynced bytes on crash.
+//   - lab (sim/sim_env.*): virtual time on an event queue ordered by (time,
+//   sequence), seeded
+//     latency / drop / duplicate / reorder, a disk that loses unsynced bytes on
+//     crash.
 //
-// Thread-safety: an Env instance belongs to exactly one actor. Every callback it invokes
-// (timer, RPC reply) runs on that actor's executor, one at a time, never concurrently with the
-// actor's other handlers. Callers never need locks around actor state.
+// Thread-safety: an Env instance belongs to exactly one actor. Every callback
+// it invokes (timer, RPC reply) runs on that actor's executor, one at a time,
+// never concurrently with the actor's other handlers. Callers never need locks
+// around actor state.
 #ifndef SEQSIM_COMMON_ENV_H_
 #define SEQSIM_COMMON_ENV_H_
 
@@ -31,12 +37,14 @@ namespace seqsim {
 // Id of the coordinator in Envelope.from and Env::Send(to, ...).
 inline constexpr char kCoordinatorId[] = "coordinator";
 
-// An append-only file on a Disk. Bytes appended are volatile until Sync() returns OK.
+// An append-only file on a Disk. Bytes appended are volatile until Sync()
+// returns OK.
 class WritableFile {
  public:
   virtual ~WritableFile() = default;
   virtual absl::Status Append(std::string_view data) = 0;
-  // Makes every byte appended so far durable (fsync in live; survives a crash in the lab).
+  // Makes every byte appended so far durable (fsync in live; survives a crash
+  // in the lab).
   virtual absl::Status Sync() = 0;
   virtual absl::Status Close() = 0;
   // Bytes appended so far (durable or not).
@@ -47,12 +55,14 @@ class WritableFile {
 class Disk {
  public:
   virtual ~Disk() = default;
-  // Opens `path` for appending, creating it (and parent directories) if missing.
+  // Opens `path` for appending, creating it (and parent directories) if
+  // missing.
   virtual absl::StatusOr<std::unique_ptr<WritableFile>> OpenAppend(
       const std::string& path) = 0;
   // Whole content; NotFound if missing.
   virtual absl::StatusOr<std::string> ReadFile(const std::string& path) = 0;
-  // Writes `content` durably and atomically (temp file, fsync, rename, fsync dir).
+  // Writes `content` durably and atomically (temp file, fsync, rename, fsync
+  // dir).
   virtual absl::Status WriteFileAtomic(const std::string& path,
                                        std::string_view content) = 0;
   // Cuts `path` to `size` bytes, durably (used to drop a torn translog tail).
@@ -61,15 +71,17 @@ class Disk {
   // Removes a directory tree; OK if missing.
   virtual absl::Status RemoveAll(const std::string& path) = 0;
   virtual bool Exists(const std::string& path) = 0;
-  // Names (not paths) of the entries directly under `dir`, sorted; empty if missing.
+  // Names (not paths) of the entries directly under `dir`, sorted; empty if
+  // missing.
   virtual std::vector<std::string> List(const std::string& dir) = 0;
 };
 
-// Reply to an RPC: the peer's response envelope, or kUnavailable (peer down, partitioned,
-// dropped) / kDeadlineExceeded (no answer in time).
+// Reply to an RPC: the peer's response envelope, or kUnavailable (peer down,
+// partitioned, dropped) / kDeadlineExceeded (no answer in time).
 using ReplyFn = absl::AnyInvocable<void(absl::StatusOr<pb::Envelope>)>;
-// How an actor answers a request it received. Must be called exactly once; may be called
-// later (after other events), e.g. when a write's replicas have answered.
+// How an actor answers a request it received. Must be called exactly once; may
+// be called later (after other events), e.g. when a write's replicas have
+// answered.
 using RespondFn = absl::AnyInvocable<void(pb::Envelope)>;
 
 using TimerId = uint64_t;
@@ -80,45 +92,54 @@ class Env {
 
   // Monotonic time since an arbitrary epoch (virtual in the lab).
   virtual absl::Duration Now() = 0;
-  // Wall-clock milliseconds since the Unix epoch (virtual in the lab); for display only.
+  // Wall-clock milliseconds since the Unix epoch (virtual in the lab); for
+  // display only.
   virtual int64_t WallMillis() = 0;
 
   // Runs `fn` on this actor after `delay`. Returns an id for Cancel().
-  virtual TimerId After(absl::Duration delay, absl::AnyInvocable<void()> fn) = 0;
+  virtual TimerId After(absl::Duration delay,
+                        absl::AnyInvocable<void()> fn) = 0;
   // Cancels a pending timer; no-op if it already ran.
   virtual void Cancel(TimerId id) = 0;
 
-  // Sends `request` to actor `to` (a node id or kCoordinatorId). `on_reply` runs exactly once
-  // on this actor: with the response, or an error status. `timeout` bounds the wait.
-  virtual void Send(const std::string& to, pb::Envelope request, ReplyFn on_reply,
+  // Sends `request` to actor `to` (a node id or kCoordinatorId). `on_reply`
+  // runs exactly once on this actor: with the response, or an error status.
+  // `timeout` bounds the wait.
+  virtual void Send(const std::string& to, pb::Envelope request,
+                    ReplyFn on_reply,
                     absl::Duration timeout = absl::Seconds(5)) = 0;
 
-  // Tells the transport where a peer listens (live: host:port; the lab ignores it).
-  virtual void SetPeerAddress(const std::string& id, const std::string& address) = 0;
+  // Tells the transport where a peer listens (live: host:port; the lab ignores
+  // it).
+  virtual void SetPeerAddress(const std::string& id,
+                              const std::string& address) = 0;
 
-  // A uniformly random 64-bit value (seeded in the lab, so a seed replays the same run).
+  // A uniformly random 64-bit value (seeded in the lab, so a seed replays the
+  // same run).
   virtual uint64_t RandomU64() = 0;
 
   // This actor's durable storage.
   virtual Disk* disk() = 0;
 
-  // Log a line about what this actor decided; the lab prefixes virtual time and actor id and
-  // writes it to trace.log, live writes it to the process log.
+  // Log a line about what this actor decided; the lab prefixes virtual time and
+  // actor id and writes it to trace.log, live writes it to the process log.
   virtual void Log(std::string_view line) = 0;
 };
 
-// An actor: a node or the coordinator. The runtime (live executor or lab event loop) calls
-// these one at a time.
+// An actor: a node or the coordinator. The runtime (live executor or lab event
+// loop) calls these one at a time.
 class Actor {
  public:
   virtual ~Actor() = default;
-  // Called once after construction (live: after the servers listen; lab: at boot).
+  // Called once after construction (live: after the servers listen; lab: at
+  // boot).
   virtual void Start() = 0;
-  // Handles a request from `request.from()`; answers through `respond` (exactly once).
+  // Handles a request from `request.from()`; answers through `respond` (exactly
+  // once).
   virtual void Handle(pb::Envelope request, RespondFn respond) = 0;
-  // Called by the runtime after it has delivered a batch of events: the actor makes the
-  // translog durable for every pending write with one fsync (group commit) and then sends
-  // the replies and acks that were waiting for it.
+  // Called by the runtime after it has delivered a batch of events: the actor
+  // makes the translog durable for every pending write with one fsync (group
+  // commit) and then sends the replies and acks that were waiting for it.
   virtual void Flush() = 0;
 };
 

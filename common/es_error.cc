@@ -1,6 +1,5 @@
 #include "common/es_error.h"
 
-
 #include "absl/strings/cord.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"

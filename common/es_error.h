@@ -1,31 +1,34 @@
-// The one place where seqsim's absl::Status values meet Elasticsearch's error types and
-// HTTP statuses.
+// The one place where seqsim's absl::Status values meet Elasticsearch's error
+// types and HTTP statuses.
 //
 // A Status built with EsStatus() carries its Elasticsearch type (e.g.
-// "version_conflict_engine_exception") as a payload; statuses without one get a type from
-// their code. Codes follow STYLE.md: kInvalidArgument bad input (400), kFailedPrecondition a
-// version conflict or stale term (409), kNotFound (404), kUnavailable a peer down (503),
-// kDeadlineExceeded a timeout (503 / 504).
+// "version_conflict_engine_exception") as a payload; statuses without one get a
+// type from their code. Codes follow STYLE.md: kInvalidArgument bad input
+// (400), kFailedPrecondition a version conflict or stale term (409), kNotFound
+// (404), kUnavailable a peer down (503), kDeadlineExceeded a timeout (503 /
+// 504).
 #ifndef SEQSIM_COMMON_ES_ERROR_H_
 #define SEQSIM_COMMON_ES_ERROR_H_
 
 #include <string>
-#include "absl/strings/string_view.h"
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "proto/seqsim.pb.h"
 
 namespace seqsim {
 
-// A Status with an explicit Elasticsearch error type and, optionally, an HTTP status that
-// overrides the one implied by `code`.
+// A Status with an explicit Elasticsearch error type and, optionally, an HTTP
+// status that overrides the one implied by `code`.
 absl::Status EsStatus(absl::StatusCode code, absl::string_view es_type,
                       absl::string_view reason, int http_status = 0);
 
-// The Elasticsearch error type of `status` (payload, else derived from the code).
+// The Elasticsearch error type of `status` (payload, else derived from the
+// code).
 std::string EsType(const absl::Status& status);
-// The HTTP status of `status` (payload, else derived from the code). 200 for OK.
+// The HTTP status of `status` (payload, else derived from the code). 200 for
+// OK.
 int HttpStatus(const absl::Status& status);
 
 // Status <-> wire error. ToError fills index / index_uuid / shard when given.

@@ -1,4 +1,5 @@
-// RETURN_IF_ERROR / ASSIGN_OR_RETURN for absl::Status (Debian's Abseil has none).
+// RETURN_IF_ERROR / ASSIGN_OR_RETURN for absl::Status (Debian's Abseil has
+// none).
 #ifndef SEQSIM_COMMON_STATUS_MACROS_H_
 #define SEQSIM_COMMON_STATUS_MACROS_H_
 
@@ -9,15 +10,16 @@
 #define SEQSIM_CONCAT(a, b) SEQSIM_CONCAT_INNER(a, b)
 
 // Returns the status from the enclosing function if `expr` is not OK.
-#define RETURN_IF_ERROR(expr)                            \
-  do {                                                   \
-    ::absl::Status seqsim_status_ = (expr);              \
-    if (!seqsim_status_.ok()) return seqsim_status_;     \
+#define RETURN_IF_ERROR(expr)                        \
+  do {                                               \
+    ::absl::Status seqsim_status_ = (expr);          \
+    if (!seqsim_status_.ok()) return seqsim_status_; \
   } while (0)
 
 // ASSIGN_OR_RETURN(auto x, Foo()); declares/assigns `lhs` or returns the error.
-#define ASSIGN_OR_RETURN(lhs, expr) \
-  SEQSIM_ASSIGN_OR_RETURN_IMPL(SEQSIM_CONCAT(seqsim_statusor_, __LINE__), lhs, expr)
+#define ASSIGN_OR_RETURN(lhs, expr)                                            \
+  SEQSIM_ASSIGN_OR_RETURN_IMPL(SEQSIM_CONCAT(seqsim_statusor_, __LINE__), lhs, \
+                               expr)
 #define SEQSIM_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \
   auto tmp = (expr);                                 \
   if (!tmp.ok()) return tmp.status();                \

@@ -1,15 +1,17 @@
-// Planted bugs (lab only, --unsafe=...): each disables one replication rule so that the lab's
-// checks can be seen catching what the rule prevents. All false in the live cluster.
+// Planted bugs (lab only, --unsafe=...): each disables one replication rule so
+// that the lab's checks can be seen catching what the rule prevents. All false
+// in the live cluster.
 #ifndef SEQSIM_COMMON_UNSAFE_H_
 #define SEQSIM_COMMON_UNSAFE_H_
 
 namespace seqsim {
 
 struct UnsafeModes {
-  bool no_fencing = false;      // R4 off: replicas accept operations with older terms
+  bool no_fencing =
+      false;  // R4 off: replicas accept operations with older terms
   bool no_seqno_check = false;  // R5 off: replicas apply whatever arrives last
-  bool early_ack = false;       // R3/R10 off: the primary acks before replicas apply
-  bool no_resync = false;       // R7 off: a new primary skips resync and trim
+  bool early_ack = false;  // R3/R10 off: the primary acks before replicas apply
+  bool no_resync = false;  // R7 off: a new primary skips resync and trim
 };
 
 }  // namespace seqsim

@@ -169,8 +169,8 @@ int Run(Args args) {
   // Scripted teaching scenarios (sim/scenarios.h): a fixed schedule, no seed.
   if (auto it = args.flags.find("scenario");
       it != args.flags.end() && FindScriptedScenario(it->second) != nullptr) {
-    auto modes = ParseUnsafe(args.flags.count("unsafe") ? args.flags["unsafe"]
-                                                        : "");
+    auto modes =
+        ParseUnsafe(args.flags.count("unsafe") ? args.flags["unsafe"] : "");
     if (!modes.ok()) return BadFlag(std::string(modes.status().message()));
     const std::string out_dir =
         args.flags.count("out") ? args.flags["out"] : "scenario-" + it->second;
@@ -407,7 +407,8 @@ int main(int argc, char** argv) {
   if (command == "check") return Check(*std::move(args));
   if (command == "scenarios") {
     PrintScriptedScenarios(std::cout);
-    std::cout << "seeded scenarios (seqsim-lab run --seed=N --scenario=NAME):\n";
+    std::cout
+        << "seeded scenarios (seqsim-lab run --seed=N --scenario=NAME):\n";
     for (const auto& [name, fn] : Scenarios()) {
       if (FindScriptedScenario(name) == nullptr)
         std::cout << "  " << name << "\n";

@@ -1,9 +1,11 @@
-// RestServer: the Elasticsearch REST API of one node (HTTP via cpp-httplib, JSON via
-// nlohmann::json). A thin adapter: parses HTTP, validates parameters the way Elasticsearch
-// does, turns each request into pb::Envelope requests through a Dispatcher, and renders the
-// replies as Elasticsearch's JSON bodies and status codes. No replication rule lives here.
+// RestServer: the Elasticsearch REST API of one node (HTTP via cpp-httplib,
+// JSON via nlohmann::json). A thin adapter: parses HTTP, validates parameters
+// the way Elasticsearch does, turns each request into pb::Envelope requests
+// through a Dispatcher, and renders the replies as Elasticsearch's JSON bodies
+// and status codes. No replication rule lives here.
 //
-// Thread-safety: Start() and Stop() from one thread; requests are served on httplib's pool.
+// Thread-safety: Start() and Stop() from one thread; requests are served on
+// httplib's pool.
 #ifndef SEQSIM_NODE_REST_REST_SERVER_H_
 #define SEQSIM_NODE_REST_REST_SERVER_H_
 
@@ -18,7 +20,8 @@ namespace seqsim {
 struct RestOptions {
   std::string host = "127.0.0.1";
   int port = 9200;
-  // Largest accepted request body; larger bodies get 413 in Elasticsearch's error shape.
+  // Largest accepted request body; larger bodies get 413 in Elasticsearch's
+  // error shape.
   size_t max_body_bytes = 100 * 1024 * 1024;
   int threads = 8;
 };
@@ -28,8 +31,8 @@ class RestServer {
   RestServer(Dispatcher* dispatcher, RestOptions options);
   ~RestServer();
 
-  // Binds and starts serving in the background. kUnavailable with a clear message when the
-  // port is taken.
+  // Binds and starts serving in the background. kUnavailable with a clear
+  // message when the port is taken.
   absl::Status Start();
   void Stop();
   int port() const;
