@@ -195,17 +195,20 @@ void SimWorld::Push(int64_t time, uint32_t slot) {
 }
 
 int64_t SimWorld::Latency(int from, int to) {
-  auto key = std::make_pair(from, to);
-  auto it = link_latency_.find(key);
-  if (it == link_latency_.end()) {
+  if (link_latency_.size() <= static_cast<size_t>(from))
+    link_latency_.resize(from + 1);
+  std::vector<int64_t>& row = link_latency_[from];
+  if (row.size() <= static_cast<size_t>(to)) row.resize(to + 1, -1);
+  int64_t& base = row[to];
+  if (base < 0) {
     Rng link(
         DeriveSeed(seed_, endpoints_[from]->id + "->" + endpoints_[to]->id));
     const int64_t lo = ToNs(network_.min_latency);
     const int64_t hi = std::max(lo, ToNs(network_.max_latency));
-    it = link_latency_.emplace(key, link.Range(lo, hi)).first;
+    base = link.Range(lo, hi);
   }
   int64_t delay =
-      it->second + static_cast<int64_t>(rng_.Below(ToNs(network_.jitter) + 1));
+      base + static_cast<int64_t>(rng_.Below(ToNs(network_.jitter) + 1));
   if (network_.reorder > 0 && rng_.Chance(network_.reorder)) {
     delay +=
         static_cast<int64_t>(rng_.Below(ToNs(network_.reorder_max_delay) + 1));
@@ -248,7 +251,8 @@ uint64_t SimWorld::SendRequest(int from, int to, pb::Envelope request,
         Latency(from, to));
     return rpc;
   }
-  if (blocked_.count({from, to}) > 0 || rng_.Chance(network_.drop)) {
+  if ((!blocked_.empty() && blocked_.count({from, to}) > 0) ||
+      rng_.Chance(network_.drop)) {
     ++messages_lost_;
     Observe(MessageEvent::kDrop, 2 * rpc, from, to, request,
             blocked_.count({from, to}) > 0 ? "partition" : "random drop");
@@ -302,7 +306,8 @@ void SimWorld::SendReply(uint64_t rpc, int from, int to,
   ++messages_sent_;
   if (rpcs_.count(rpc) == 0) return;  // the caller gave up: nobody will read it
   Observe(MessageEvent::kSend, 2 * rpc + 1, from, to, response, "");
-  if (blocked_.count({from, to}) > 0 || rng_.Chance(network_.drop)) {
+  if ((!blocked_.empty() && blocked_.count({from, to}) > 0) ||
+      rng_.Chance(network_.drop)) {
     ++messages_lost_;
     Observe(MessageEvent::kDrop, 2 * rpc + 1, from, to, response,
             blocked_.count({from, to}) > 0 ? "partition" : "random drop");

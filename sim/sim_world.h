@@ -265,7 +265,8 @@ class SimWorld {
   std::map<int64_t, std::deque<TimeoutEntry>> timeouts_;
   std::map<uint64_t, PendingRpc> rpcs_;
   std::set<std::pair<int, int>> blocked_;
-  std::map<std::pair<int, int>, int64_t> link_latency_;
+  // Base latency of each directed link [from][to]; -1 until first drawn.
+  std::vector<std::vector<int64_t>> link_latency_;
 
   TraceFn trace_;
   std::function<void(const EventInfo&)> after_event_;
