@@ -236,6 +236,25 @@ absl::StatusOr<std::vector<const pb::IndexMeta*>> ResolveIndices(
   return out;
 }
 
+// cpp-httplib 0.11 never reads the body of a GET, but Elasticsearch does
+// (`GET /_search {"query": ...}` is its documented form). Such a request is
+// read as a POST (see Start) and this header keeps the method the client sent.
+constexpr char kOriginalMethodHeader[] = "X-Seqsim-Original-Method";
+
+// The method the client sent.
+std::string ClientMethod(const httplib::Request& req) {
+  if (req.has_header(kOriginalMethodHeader))
+    return req.get_header_value(kOriginalMethodHeader);
+  return req.method;
+}
+
+bool HasBody(const httplib::Request& req) {
+  if (req.has_header("Transfer-Encoding")) return true;
+  uint64_t length = 0;
+  return absl::SimpleAtoi(req.get_header_value("Content-Length"), &length) &&
+         length > 0;
+}
+
 std::string HostOf(const std::string& address) {
   size_t colon = address.rfind(':');
   return colon == std::string::npos ? address : address.substr(0, colon);
@@ -513,12 +532,13 @@ Reply RestServer::Impl::RouteRequest(const httplib::Request& req) {
     }
     if (literals == best) candidates.push_back(&route);
   }
-  const std::string method = req.method == "HEAD" ? "GET" : req.method;
+  const std::string client_method = ClientMethod(req);
+  const std::string method = client_method == "HEAD" ? "GET" : client_method;
   if (candidates.empty()) {
     return ErrorReply(
         rest::MakeError(400, "illegal_argument_exception",
                         absl::StrCat("no handler found for uri [", req.path,
-                                     "] and method [", req.method, "]")));
+                                     "] and method [", client_method, "]")));
   }
   std::vector<std::string> allowed;
   for (const RouteEntry* route : candidates) {
@@ -558,8 +578,8 @@ Reply RestServer::Impl::RouteRequest(const httplib::Request& req) {
   reply.status = 405;
   reply.body = Json::object();
   reply.body["error"] = absl::StrCat(
-      "Incorrect HTTP method for uri [", req.path, "] and method [", req.method,
-      "], allowed: [", absl::StrJoin(allowed, ", "), "]");
+      "Incorrect HTTP method for uri [", req.path, "] and method [",
+      client_method, "], allowed: [", absl::StrJoin(allowed, ", "), "]");
   reply.body["status"] = 405;
   reply.headers.emplace_back("Allow", absl::StrJoin(allowed, ","));
   return reply;
@@ -1815,6 +1835,18 @@ absl::Status RestServer::Impl::Start() {
   };
   server_->set_default_headers({{"X-Elastic-Product", "Elasticsearch"}});
   server_->set_payload_max_length(options_.max_body_bytes);
+  // Runs before httplib decides whether to read a body: a GET that carries one
+  // is read as a POST (the request object is httplib's own mutable local).
+  server_->set_pre_routing_handler(
+      [](const httplib::Request& req, httplib::Response&) {
+        auto& mutable_req = const_cast<httplib::Request&>(req);
+        mutable_req.headers.erase(kOriginalMethodHeader);
+        if (req.method == "GET" && HasBody(req)) {
+          mutable_req.headers.emplace(kOriginalMethodHeader, "GET");
+          mutable_req.method = "POST";
+        }
+        return httplib::Server::HandlerResponse::Unhandled;
+      });
   server_->set_keep_alive_timeout(5);
   auto serve = [this](const httplib::Request& req, httplib::Response& res) {
     Serve(req, res);
@@ -1837,9 +1869,10 @@ absl::Status RestServer::Impl::Start() {
               absl::StrCat("request body is too large, the maximum is [",
                            max_body, "] bytes"));
         } else {
-          error = rest::MakeError(res.status, "illegal_argument_exception",
-                                  absl::StrCat("malformed HTTP request [",
-                                               req.method, " ", req.path, "]"));
+          error = rest::MakeError(
+              res.status, "illegal_argument_exception",
+              absl::StrCat("malformed HTTP request [", ClientMethod(req), " ",
+                           req.path, "]"));
         }
         res.set_content(rest::ErrorBody(error).dump(),
                         "application/json; charset=UTF-8");

@@ -632,6 +632,42 @@ TEST_F(RestTest, SearchTranslatesQueriesAndRendersHits) {
   EXPECT_EQ(sent[3].search().size(), 10);
 }
 
+// Elasticsearch reads the body of a GET (`GET /_search {"query": ...}`);
+// cpp-httplib alone would drop it and search everything.
+TEST_F(RestTest, GetWithABodyIsReadLikeElasticsearchDoes) {
+  dispatcher_.answer = [](const std::string&, const pb::Envelope&) {
+    pb::Envelope reply;
+    reply.mutable_search_response()->set_total(0);
+    return reply;
+  };
+  httplib::Request search;
+  search.method = "GET";
+  search.path = "/movies/_search";
+  search.body = R"({"query":{"ids":{"values":["7"]}},"size":2})";
+  search.set_header("Content-Type", kJson);
+  auto searched = client_->send(search);
+  ASSERT_TRUE(searched);
+  EXPECT_EQ(searched->status, 200);
+
+  httplib::Request wrong_method;
+  wrong_method.method = "GET";
+  wrong_method.path = "/movies/_update/1";
+  wrong_method.body = R"({"doc":{}})";
+  wrong_method.set_header("Content-Type", kJson);
+  auto refused = client_->send(wrong_method);
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 405);
+  EXPECT_EQ(Body(refused)["error"],
+            "Incorrect HTTP method for uri [/movies/_update/1] and method "
+            "[GET], allowed: [POST]");
+
+  std::vector<pb::Envelope> sent = Sent();
+  ASSERT_EQ(sent.size(), 1u);
+  ASSERT_EQ(sent[0].search().query().ids().values_size(), 1);
+  EXPECT_EQ(sent[0].search().query().ids().values(0), "7");
+  EXPECT_EQ(sent[0].search().size(), 2);
+}
+
 TEST_F(RestTest, CreateIndexReadsFlatAndNestedSettings) {
   dispatcher_.answer = [](const std::string&, const pb::Envelope& request) {
     pb::Envelope reply;
