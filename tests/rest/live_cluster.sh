@@ -1,7 +1,8 @@
 # Sourced by the live REST tests: starts a coordinator and two nodes from a build's bin dir on
 # free loopback ports, waits until both nodes joined and the cluster is green, and always
-# stops what it started (EXIT trap). Sets BASE_URL (node-1's REST endpoint) and BASE_URL_2.
-# Usage: source live_cluster.sh; start_live_cluster /path/to/build/bin
+# stops what it started (EXIT trap). Sets BASE_URL (node-1's REST endpoint), BASE_URL_2 and
+# REST_URLS (every node's REST endpoint, space-separated, node-1 first).
+# Usage: source live_cluster.sh; start_live_cluster /path/to/build/bin [number of nodes, default 2]
 set -euo pipefail
 
 LIVE_PIDS=()
@@ -46,40 +47,42 @@ PY
 }
 
 start_live_cluster() {
-  local bin="$1"
+  local bin="$1" nodes="${2:-2}"
   for b in seqsim-coordinator seqsim-node; do
     if [[ ! -x "$bin/$b" ]]; then echo "missing $bin/$b (build it first)" >&2; exit 1; fi
   done
   trap stop_live_cluster EXIT
   LIVE_DIR=$(mktemp -d /tmp/seqsim-rest-live.XXXXXX)
   local ports
-  read -r -a ports <<<"$(free_ports 5)"
+  read -r -a ports <<<"$(free_ports $((1 + 2 * nodes)))"
   local coord_port=${ports[0]}
   "$bin/seqsim-coordinator" --host=127.0.0.1 --port="$coord_port" \
     --data_dir="$LIVE_DIR/coordinator" >"$LIVE_DIR/coordinator.log" 2>&1 &
   LIVE_PIDS+=($!)
   local n
-  for n in 1 2; do
+  REST_URLS=""
+  for ((n = 1; n <= nodes; n++)); do
     "$bin/seqsim-node" --id="node-$n" --host=127.0.0.1 \
       --grpc_port="${ports[$((2 * n - 1))]}" --rest_port="${ports[$((2 * n))]}" \
       --coordinator="127.0.0.1:$coord_port" --data_dir="$LIVE_DIR/node-$n" \
       >"$LIVE_DIR/node-$n.log" 2>&1 &
     LIVE_PIDS+=($!)
+    REST_URLS="${REST_URLS:+$REST_URLS }http://127.0.0.1:${ports[$((2 * n))]}"
   done
   BASE_URL="http://127.0.0.1:${ports[2]}"
-  BASE_URL_2="http://127.0.0.1:${ports[4]}"
-  export BASE_URL BASE_URL_2
-  # Both nodes joined and green, through the REST API itself.
+  BASE_URL_2="http://127.0.0.1:${ports[4]:-${ports[2]}}"
+  export BASE_URL BASE_URL_2 REST_URLS
+  # Every node joined and green, through the REST API itself.
   local deadline=$((SECONDS + 60)) body=""
   while ((SECONDS < deadline)); do
     body=$(curl -s --max-time 35 "$BASE_URL/_cluster/health?wait_for_status=green&timeout=30s" || true)
-    if python3 -c 'import json,sys; h=json.loads(sys.argv[1]); sys.exit(0 if h.get("status")=="green" and h.get("number_of_nodes",0)>=2 else 1)' "$body" 2>/dev/null; then
+    if python3 -c 'import json,sys; h=json.loads(sys.argv[1]); sys.exit(0 if h.get("status")=="green" and h.get("number_of_nodes",0)>=int(sys.argv[2]) else 1)' "$body" "$nodes" 2>/dev/null; then
       echo "live cluster green: $BASE_URL $BASE_URL_2"
       return 0
     fi
     sleep 0.2
   done
-  echo "cluster did not become green with 2 nodes within 60s; last health: $body" >&2
+  echo "cluster did not become green with $nodes nodes within 60s; last health: $body" >&2
   dump_live_logs >&2
   exit 1
 }
