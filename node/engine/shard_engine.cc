@@ -11,6 +11,7 @@
 #include "common/status_macros.h"
 #include "node/engine/json_source.h"
 #include "node/engine/local_checkpoint_tracker.h"
+#include "node/engine/op_history.h"
 #include "node/engine/translog.h"
 
 namespace seqsim {
@@ -112,10 +113,12 @@ struct ShardEngine::Impl {
   // Last operation processed for each retained seq_no. Every processed seq_no
   // above history_floor is here; operations at or below it may have been
   // discarded.
-  // Stored serialized (the bytes already built for the translog): one string
-  // per op keeps inserts out of order cheap; the history is parsed only for
-  // resync, recovery and trim.
-  absl::btree_map<SeqNo, std::string> history;
+  // Stored serialized (the bytes already built for the translog) in one arena,
+  // so an insert (in or out of order) allocates nothing per op; the history is
+  // parsed only for resync, recovery and trim.
+  OpHistory history;
+  // Reused buffer for serializing an operation in Record().
+  std::string record_scratch;
   SeqNo history_floor = kNoOpsPerformed;
   // For ids whose operations at or below history_floor were discarded
   // (retention) or came from a snapshot: the newest such operation, serialized.
@@ -171,12 +174,13 @@ struct ShardEngine::Impl {
   // Appends `op` to the translog, then records it in the history and marks it
   // processed.
   absl::Status Record(const pb::Operation& op) {
-    std::string bytes;
-    op.SerializeToString(&bytes);
+    std::string& bytes = record_scratch;
+    bytes.clear();
+    op.AppendToString(&bytes);
     if (!replaying) {
       RETURN_IF_ERROR(translog->Append(RecordKind::kOperation, bytes));
     }
-    history.insert_or_assign(op.seq_no(), std::move(bytes));
+    history.Put(op.seq_no(), bytes);
     checkpoints.MarkProcessed(op.seq_no());
     return absl::OkStatus();
   }
@@ -214,8 +218,11 @@ struct ShardEngine::Impl {
     const auto end = history.upper_bound(bound);
     for (auto it = history.begin(); it != end; ++it) {
       pb::Operation op;
-      if (!op.ParseFromString(it->second) || op.type() == pb::OP_NOOP) continue;
-      base_ops.insert_or_assign(op.id(), std::move(it->second));
+      const std::string_view bytes = history.Bytes(it->second);
+      if (!op.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())) ||
+          op.type() == pb::OP_NOOP)
+        continue;
+      base_ops.insert_or_assign(op.id(), std::string(bytes));
     }
     history.erase(history.begin(), end);
     history_floor = bound;
@@ -277,8 +284,8 @@ struct ShardEngine::Impl {
     for (const std::string* id : base_ids) {
       EncodeRecord(RecordKind::kBaseOperation, base_ops.at(*id), &content);
     }
-    for (const auto& [seq_no, bytes] : history) {
-      EncodeRecord(RecordKind::kHistory, bytes, &content);
+    for (const auto& [seq_no, slot] : history) {
+      EncodeRecord(RecordKind::kHistory, history.Bytes(slot), &content);
     }
     return content;
   }
@@ -307,7 +314,7 @@ struct ShardEngine::Impl {
         } else if (record.kind == RecordKind::kBaseOperation) {
           base_ops.insert_or_assign(op.id(), record.body);
         } else {
-          history.insert_or_assign(op.seq_no(), record.body);
+          history.Put(op.seq_no(), record.body);
           checkpoints.MarkProcessed(op.seq_no());
         }
         return absl::OkStatus();
@@ -682,7 +689,9 @@ std::optional<pb::Operation> ShardEngine::OperationAt(SeqNo seq_no) const {
   auto it = impl_->history.find(seq_no);
   if (it == impl_->history.end()) return std::nullopt;
   pb::Operation op;
-  if (!op.ParseFromString(it->second)) return std::nullopt;
+  const std::string_view bytes = impl_->history.Bytes(it->second);
+  if (!op.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())))
+    return std::nullopt;
   return op;
 }
 
@@ -698,7 +707,8 @@ absl::StatusOr<std::vector<pb::Operation>> ShardEngine::OperationsAbove(
   for (auto it = impl_->history.upper_bound(above); it != impl_->history.end();
        ++it) {
     pb::Operation& op = ops.emplace_back();
-    if (!op.ParseFromString(it->second)) {
+    const std::string_view bytes = impl_->history.Bytes(it->second);
+    if (!op.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
       return absl::DataLossError(
           absl::StrCat("history operation ", it->first, " is unreadable"));
     }
@@ -714,7 +724,8 @@ absl::Status ShardEngine::TrimOperationsAbove(SeqNo above_seq_no,
   for (auto it = impl.history.upper_bound(above_seq_no);
        it != impl.history.end();) {
     pb::Operation op;
-    op.ParseFromString(it->second);
+    const std::string_view bytes = impl.history.Bytes(it->second);
+    op.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()));
     if (op.primary_term() < term) {
       dropped.insert(it->first);
       if (op.type() != pb::OP_NOOP) ids.insert(op.id());
@@ -744,7 +755,10 @@ absl::Status ShardEngine::TrimOperationsAbove(SeqNo above_seq_no,
   for (auto it = impl.history.rbegin();
        it != impl.history.rend() && !rollback.empty(); ++it) {
     pb::Operation op;
-    if (!op.ParseFromString(it->second) || op.type() == pb::OP_NOOP) continue;
+    const std::string_view bytes = impl.history.Bytes(it->second);
+    if (!op.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())) ||
+        op.type() == pb::OP_NOOP)
+      continue;
     if (rollback.erase(op.id()) > 0) impl.SetDoc(op);
   }
   for (const std::string& id : rollback) {
@@ -803,7 +817,7 @@ absl::Status ShardEngine::InstallSnapshot(
     if (op.type() == pb::OP_NOOP) continue;
     impl.SetDoc(op);
     if (op.seq_no() > local_checkpoint) {
-      impl.history.insert_or_assign(op.seq_no(), op.SerializeAsString());
+      impl.history.Put(op.seq_no(), op.SerializeAsString());
       impl.checkpoints.MarkProcessed(op.seq_no());
     } else {
       impl.base_ops.insert_or_assign(op.id(), op.SerializeAsString());
