@@ -23,11 +23,12 @@
 //
 // Client outcomes: ok; fail = certainly had no effect (4xx, a 409 version
 // conflict included, or the connection was refused); info = indeterminate
-// (timeout, 5xx, connection reset). Elasticsearch's GET is real time from the
-// primary's copy, so a primary that has not yet learnt that its term is
-// superseded serves stale and even dirty reads: with a nemesis on, only writes,
-// CAS and the final reads (from every in-sync copy after quiet-down) are
-// checked for linearizability; with --nemesis=none every read is.
+// (timeout, 5xx, connection reset). Every operation is checked for
+// linearizability, reads under faults included: seqsim's GET is real time on
+// the primary behind a read barrier (its in-sync replicas confirm its term), so
+// a primary that has not yet learnt that its term is superseded answers no
+// read rather than a stale or dirty one. The final reads come from every
+// in-sync copy after quiet-down.
 //
 // Thread-safety: RunLab is reentrant (no globals); sweeps run seeds on several
 // threads.
