@@ -140,7 +140,12 @@ struct ShardEngine::Impl {
   // ---- state changes ----
   void SetDoc(const pb::Operation& op) {
     auto [it, inserted] = docs.try_emplace(op.id());
-    StoredDoc& doc = it->second;
+    SetDocAt(op, inserted, &it->second);
+  }
+
+  // SetDoc on an entry already looked up (`inserted`: it was just created).
+  void SetDocAt(const pb::Operation& op, bool inserted, StoredDoc* doc_ptr) {
+    StoredDoc& doc = *doc_ptr;
     const bool was_live = !inserted && !doc.deleted;
     doc.deleted = op.type() == pb::OP_DELETE;
     if (doc.deleted) {
@@ -243,18 +248,25 @@ struct ShardEngine::Impl {
       return ApplyOutcome::kNoOp;
     }
     bool newer = true;
+    // One lookup serves the R5 check and the update (Record() does not touch
+    // the documents, so the pointer stays valid).
+    StoredDoc* doc = nullptr;
     if (!options.unsafe_no_seqno_check) {
       auto it = docs.find(op.id());
       if (it != docs.end()) {
-        const StoredDoc& doc = it->second;
-        newer = op.seq_no() > doc.seq_no ||
-                (op.seq_no() == doc.seq_no && op.primary_term() > doc.term);
+        doc = &it->second;
+        newer = op.seq_no() > doc->seq_no ||
+                (op.seq_no() == doc->seq_no && op.primary_term() > doc->term);
       }
     }
     RETURN_IF_ERROR(Record(op));
     if (op.type() == pb::OP_DELETE) AdvanceMsu(op.seq_no());
     if (!newer) return ApplyOutcome::kStale;
-    SetDoc(op);
+    if (doc != nullptr) {
+      SetDocAt(op, /*inserted=*/false, doc);
+    } else {
+      SetDoc(op);
+    }
     return ApplyOutcome::kApplied;
   }
 
