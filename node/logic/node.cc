@@ -1541,26 +1541,38 @@ struct Node::State {
         404);
   }
 
-  void HandleReplicate(const pb::Envelope& envelope, RespondFn respond) {
-    const pb::ReplicateRequest& request = envelope.replicate();
-    LocalCopy* copy = FindCopyByRef(request.shard());
+  // The replica side shared by replicate and recovery_ops: finds the copy,
+  // fences the request's term (R4) and applies its operations (R5). On any
+  // failure it answers the error itself and returns nullptr.
+  LocalCopy* FenceAndApply(
+      const pb::ShardRef& shard, PrimaryTerm term, SeqNo gcp,
+      const google::protobuf::RepeatedPtrField<pb::Operation>& ops,
+      const std::string& what, const std::string& from, RespondFn& respond) {
+    LocalCopy* copy = FindCopyByRef(shard);
     if (copy == nullptr) {
-      RespondReplicaError(nullptr, NoSuchShard(request.shard()), respond);
-      return;
+      RespondReplicaError(nullptr, NoSuchShard(shard), respond);
+      return nullptr;
     }
-    absl::Status fenced =
-        Fence(copy, request.primary_term(), request.global_checkpoint(),
-              "replicate", envelope.from());
+    absl::Status fenced = Fence(copy, term, gcp, what, from);
     if (!fenced.ok()) {
       RespondReplicaError(copy, fenced, respond);
-      return;
+      return nullptr;
     }
     absl::Status applied;
-    ApplyOps(copy, request.ops(), &applied);
+    ApplyOps(copy, ops, &applied);
     if (!applied.ok()) {
       RespondReplicaError(copy, applied, respond);
-      return;
+      return nullptr;
     }
+    return copy;
+  }
+
+  void HandleReplicate(const pb::Envelope& envelope, RespondFn respond) {
+    const pb::ReplicateRequest& request = envelope.replicate();
+    LocalCopy* copy = FenceAndApply(request.shard(), request.primary_term(),
+                                    request.global_checkpoint(), request.ops(),
+                                    "replicate", envelope.from(), respond);
+    if (copy == nullptr) return;
     copy->engine->AdvanceMaxSeqNoOfUpdatesOrDeletes(
         request.max_seq_no_of_updates_or_deletes());
     copy->engine->UpdateGlobalCheckpoint(request.global_checkpoint());
@@ -1742,24 +1754,10 @@ struct Node::State {
 
   void HandleRecoveryOps(const pb::Envelope& envelope, RespondFn respond) {
     const pb::RecoveryOpsRequest& request = envelope.recovery_ops();
-    LocalCopy* copy = FindCopyByRef(request.shard());
-    if (copy == nullptr) {
-      RespondReplicaError(nullptr, NoSuchShard(request.shard()), respond);
-      return;
-    }
-    absl::Status fenced =
-        Fence(copy, request.primary_term(), request.global_checkpoint(),
-              "recovery_ops", envelope.from());
-    if (!fenced.ok()) {
-      RespondReplicaError(copy, fenced, respond);
-      return;
-    }
-    absl::Status applied;
-    ApplyOps(copy, request.ops(), &applied);
-    if (!applied.ok()) {
-      RespondReplicaError(copy, applied, respond);
-      return;
-    }
+    LocalCopy* copy = FenceAndApply(request.shard(), request.primary_term(),
+                                    request.global_checkpoint(), request.ops(),
+                                    "recovery_ops", envelope.from(), respond);
+    if (copy == nullptr) return;
     copy->engine->UpdateGlobalCheckpoint(request.global_checkpoint());
     ReplyAfterDurable(copy, std::move(respond));
   }
