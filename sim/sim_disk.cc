@@ -8,8 +8,9 @@ namespace {
 
 class SimFile final : public WritableFile {
  public:
-  explicit SimFile(std::shared_ptr<SimDisk::File> file)
-      : file_(std::move(file)) {}
+  SimFile(std::shared_ptr<SimDisk::File> file,
+          std::shared_ptr<SimDisk::Stats> stats)
+      : file_(std::move(file)), stats_(std::move(stats)) {}
   absl::Status Append(std::string_view data) override {
     if (closed_)
       return absl::FailedPreconditionError("append to a closed file");
@@ -19,6 +20,7 @@ class SimFile final : public WritableFile {
   absl::Status Sync() override {
     if (closed_) return absl::FailedPreconditionError("sync of a closed file");
     file_->synced = file_->data.size();
+    ++stats_->syncs;
     return absl::OkStatus();
   }
   absl::Status Close() override {
@@ -29,6 +31,7 @@ class SimFile final : public WritableFile {
 
  private:
   std::shared_ptr<SimDisk::File> file_;
+  std::shared_ptr<SimDisk::Stats> stats_;
   bool closed_ = false;
 };
 
@@ -48,7 +51,7 @@ absl::StatusOr<std::unique_ptr<WritableFile>> SimDisk::OpenAppend(
   if (p.empty()) return absl::InvalidArgumentError("empty path");
   std::shared_ptr<File>& file = files_[p];
   if (file == nullptr) file = std::make_shared<File>();
-  return std::make_unique<SimFile>(file);
+  return std::make_unique<SimFile>(file, stats_);
 }
 
 absl::StatusOr<std::string> SimDisk::ReadFile(const std::string& path) {
@@ -61,12 +64,14 @@ absl::Status SimDisk::WriteFileAtomic(const std::string& path,
                                       std::string_view content) {
   const std::string p = Normalize(path);
   if (p.empty()) return absl::InvalidArgumentError("empty path");
+  if (!atomic_write_failure_.ok()) return atomic_write_failure_;
   // A new file object: handles open on the old one no longer see it (rename
   // semantics).
   auto file = std::make_shared<File>();
   file->data.assign(content.data(), content.size());
   file->synced = file->data.size();
   files_[p] = std::move(file);
+  if (on_atomic_write_) on_atomic_write_(path);
   return absl::OkStatus();
 }
 
@@ -139,6 +144,30 @@ uint64_t SimDisk::UnsyncedBytes() const {
   for (const auto& [path, file] : files_)
     total += file->data.size() - file->synced;
   return total;
+}
+
+void SimDisk::TearTail(const std::string& path, uint64_t keep) {
+  auto it = files_.find(Normalize(path));
+  if (it == files_.end()) return;
+  File& file = *it->second;
+  if (file.data.size() - file.synced > keep)
+    file.data.resize(file.synced + keep);
+  file.synced = file.data.size();
+}
+
+uint64_t SimDisk::FileSize(const std::string& path) const {
+  auto it = files_.find(Normalize(path));
+  return it == files_.end() ? 0 : it->second->data.size();
+}
+
+uint64_t SimDisk::SyncedBytes(const std::string& path) const {
+  auto it = files_.find(Normalize(path));
+  return it == files_.end() ? 0 : it->second->synced;
+}
+
+std::string* SimDisk::MutableBytes(const std::string& path) {
+  auto it = files_.find(Normalize(path));
+  return it == files_.end() ? nullptr : &it->second->data;
 }
 
 }  // namespace seqsim::sim

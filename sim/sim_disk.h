@@ -1,6 +1,12 @@
-// SimDisk: the lab's in-memory Disk. Appended bytes are volatile until Sync();
-// Crash() keeps only what was synced (optionally a random prefix of the
-// unsynced tail: a torn write).
+// SimDisk: the one in-memory Disk, used by the lab and by the unit tests of the
+// engine, the node and the coordinator. Appended bytes are volatile until
+// Sync(); Crash() keeps only what was synced (optionally a random prefix of the
+// unsynced tail: a torn write). WriteFileAtomic replaces the file, so a handle
+// opened before keeps writing to the orphaned old file, as with POSIX rename.
+//
+// For tests it also counts fsyncs, tears a tail of an exact size, exposes a
+// file's bytes for corruption, fails WriteFileAtomic on demand and reports each
+// atomic write; none of these change what the lab sees unless it uses them.
 //
 // Thread-safety: none; owned by the SimWorld, used by one actor at a time.
 // Invariant: for every file, synced <= data.size().
@@ -8,10 +14,12 @@
 #define SEQSIM_SIM_SIM_DISK_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "common/env.h"
@@ -42,14 +50,44 @@ class SimDisk final : public Disk {
   // Bytes that are appended but not yet synced, over all files (for tests).
   uint64_t UnsyncedBytes() const;
 
+  // ---- for tests ----
+  // A torn write of an exact size: `path` keeps at most `keep` bytes of its
+  // unsynced tail, and they become durable. Does nothing if `path` is missing.
+  void TearTail(const std::string& path, uint64_t keep);
+  // Bytes of `path`, synced or not; 0 if missing.
+  uint64_t FileSize(const std::string& path) const;
+  // Durable bytes of `path`; 0 if missing.
+  uint64_t SyncedBytes(const std::string& path) const;
+  // The bytes of `path`, to corrupt in place (keep the length); nullptr if
+  // missing.
+  std::string* MutableBytes(const std::string& path);
+  // Successful WritableFile::Sync() calls so far, over all files (fsyncs).
+  int syncs() const { return stats_->syncs; }
+  // While `status` is not OK, WriteFileAtomic fails with it and changes
+  // nothing (a full or failing disk). OkStatus() heals the disk.
+  void FailAtomicWrites(absl::Status status) {
+    atomic_write_failure_ = std::move(status);
+  }
+  // Called with the path as given after every successful WriteFileAtomic.
+  void OnAtomicWrite(std::function<void(const std::string& path)> observer) {
+    on_atomic_write_ = std::move(observer);
+  }
+
   struct File {
     std::string data;
     uint64_t synced = 0;
+  };
+  // Shared with open handles, which may outlive the disk.
+  struct Stats {
+    int syncs = 0;
   };
 
  private:
   static std::string Normalize(const std::string& path);
   std::map<std::string, std::shared_ptr<File>> files_;
+  std::shared_ptr<Stats> stats_ = std::make_shared<Stats>();
+  absl::Status atomic_write_failure_;
+  std::function<void(const std::string&)> on_atomic_write_;
 };
 
 }  // namespace seqsim::sim

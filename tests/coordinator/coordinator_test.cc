@@ -538,8 +538,6 @@ TEST(ShardFailed, StaleTermIsAnsweredNoLongerPrimaryAndChangesNothing) {
   h.Run(absl::Milliseconds(700), {"node-2", "node-3"});  // node-1 dies: term 2
   ASSERT_EQ(h.Routing("idx").primary_term(), 2);
   const pb::ClusterState before = h.state();
-  const size_t writes = h.env.memory_disk().files.size();
-  (void)writes;
 
   pb::ShardFailedResponse response = h.ShardFailed("idx", 0, "node-3", 1);
 
@@ -690,7 +688,9 @@ TEST(Restart, NodesThatNeverComeBackAreDeclaredDead) {
 TEST(Restart, CorruptStateFileFailsStartClearlyWithoutCrashing) {
   Harness h;
   h.Join("node-1");
-  h.env.memory_disk().files["cluster_state.pb"] = "\xff\xff garbage";
+  ASSERT_TRUE(h.env.memory_disk()
+                  .WriteFileAtomic("cluster_state.pb", "\xff\xff garbage")
+                  .ok());
   h.Restart();
   absl::Status status = h.coordinator().start_status();
   EXPECT_EQ(status.code(), absl::StatusCode::kDataLoss);
@@ -712,7 +712,7 @@ TEST(Persistence, DiskFailureAnswersAnErrorAndKeepsTheOldState) {
   Harness h;
   h.Join("node-1");
   const int64_t version = h.state().version();
-  h.env.memory_disk().fail_writes = true;
+  h.env.memory_disk().FailAtomicWrites(absl::UnavailableError("disk full"));
   pb::CreateIndexResponse response = h.CreateIndex("idx");
   EXPECT_FALSE(response.acknowledged());
   EXPECT_EQ(response.error().status(), 500);

@@ -2,69 +2,15 @@
 
 #include <iostream>
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
 namespace seqsim::testing {
 
-absl::StatusOr<std::unique_ptr<WritableFile>> MemoryDisk::OpenAppend(
-    const std::string& path) {
-  return absl::UnimplementedError(
-      absl::StrCat("OpenAppend(", path, ") in MemoryDisk"));
+TestEnv::TestEnv() {
+  disk_.OnAtomicWrite([this](const std::string& path) {
+    events.push_back(absl::StrCat("write ", path));
+  });
 }
-
-absl::StatusOr<std::string> MemoryDisk::ReadFile(const std::string& path) {
-  auto it = files.find(path);
-  if (it == files.end()) return absl::NotFoundError(path);
-  return it->second;
-}
-
-absl::Status MemoryDisk::WriteFileAtomic(const std::string& path,
-                                         std::string_view content) {
-  if (fail_writes) return absl::UnavailableError("disk full");
-  files[path] = std::string(content);
-  if (events != nullptr) events->push_back(absl::StrCat("write ", path));
-  return absl::OkStatus();
-}
-
-absl::Status MemoryDisk::Truncate(const std::string& path, uint64_t size) {
-  auto it = files.find(path);
-  if (it == files.end()) return absl::NotFoundError(path);
-  it->second.resize(size);
-  return absl::OkStatus();
-}
-
-absl::Status MemoryDisk::Remove(const std::string& path) {
-  files.erase(path);
-  return absl::OkStatus();
-}
-
-absl::Status MemoryDisk::RemoveAll(const std::string& path) {
-  for (auto it = files.begin(); it != files.end();) {
-    if (absl::StartsWith(it->first, path)) {
-      it = files.erase(it);
-    } else {
-      ++it;
-    }
-  }
-  return absl::OkStatus();
-}
-
-bool MemoryDisk::Exists(const std::string& path) {
-  return files.count(path) > 0;
-}
-
-std::vector<std::string> MemoryDisk::List(const std::string& dir) {
-  std::vector<std::string> names;
-  std::string prefix = dir.empty() ? "" : absl::StrCat(dir, "/");
-  for (const auto& [path, content] : files) {
-    if (absl::StartsWith(path, prefix))
-      names.push_back(path.substr(prefix.size()));
-  }
-  return names;
-}
-
-TestEnv::TestEnv() { disk_.events = &events; }
 
 TimerId TestEnv::After(absl::Duration delay, absl::AnyInvocable<void()> fn) {
   TimerId id = next_seq_++;

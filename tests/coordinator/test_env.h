@@ -13,28 +13,9 @@
 #include <vector>
 
 #include "common/env.h"
+#include "sim/sim_disk.h"
 
 namespace seqsim::testing {
-
-class MemoryDisk final : public Disk {
- public:
-  absl::StatusOr<std::unique_ptr<WritableFile>> OpenAppend(
-      const std::string& path) override;
-  absl::StatusOr<std::string> ReadFile(const std::string& path) override;
-  absl::Status WriteFileAtomic(const std::string& path,
-                               std::string_view content) override;
-  absl::Status Truncate(const std::string& path, uint64_t size) override;
-  absl::Status Remove(const std::string& path) override;
-  absl::Status RemoveAll(const std::string& path) override;
-  bool Exists(const std::string& path) override;
-  std::vector<std::string> List(const std::string& dir) override;
-
-  std::map<std::string, std::string> files;
-  bool fail_writes = false;
-  // Appended to on every successful WriteFileAtomic ("write <path>"); shared
-  // with the Env.
-  std::vector<std::string>* events = nullptr;
-};
 
 class TestEnv final : public Env {
  public:
@@ -72,7 +53,7 @@ class TestEnv final : public Env {
   std::vector<Sent> TakeSent();
   int pending_timers() const { return static_cast<int>(timers_.size()); }
 
-  MemoryDisk& memory_disk() { return disk_; }
+  sim::SimDisk& memory_disk() { return disk_; }
   std::vector<std::string> log;
   std::vector<std::string>
       events;  // "write <path>", "send <kind> to <node> v<version>"
@@ -88,7 +69,7 @@ class TestEnv final : public Env {
            std::pair<TimerId, absl::AnyInvocable<void()>>>
       timers_;
   std::map<TimerId, std::pair<absl::Duration, uint64_t>> timer_keys_;
-  MemoryDisk disk_;
+  sim::SimDisk disk_;
 };
 
 }  // namespace seqsim::testing

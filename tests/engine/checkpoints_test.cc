@@ -29,7 +29,7 @@ TEST(R6LocalCheckpoint, AdvancesOnlyOverContiguousProcessedSeqNos) {
 }
 
 TEST(R6LocalCheckpoint, EngineCheckpointWaitsForTheGap) {
-  MemDisk disk;
+  sim::SimDisk disk;
   auto replica = OpenEngine(&disk);
   ASSERT_TRUE(replica->ApplyOnReplica(IndexOp("a", 0, 1, 1, "{}")).ok());
   ASSERT_TRUE(replica->ApplyOnReplica(IndexOp("b", 2, 1, 1, "{}")).ok());
@@ -40,7 +40,7 @@ TEST(R6LocalCheckpoint, EngineCheckpointWaitsForTheGap) {
 }
 
 TEST(R6GlobalCheckpoint, OnlyAdvancesAndIsCappedAtLocalCheckpoint) {
-  MemDisk disk;
+  sim::SimDisk disk;
   auto replica = OpenEngine(&disk);
   for (int s = 0; s < 5; ++s) {
     ASSERT_TRUE(replica->ApplyOnReplica(IndexOp("a", s, 1, s + 1, "{}")).ok());
@@ -55,7 +55,7 @@ TEST(R6GlobalCheckpoint, OnlyAdvancesAndIsCappedAtLocalCheckpoint) {
 }
 
 TEST(R6GlobalCheckpoint, SurvivesRestart) {
-  MemDisk disk;
+  sim::SimDisk disk;
   {
     auto replica = OpenEngine(&disk);
     for (int s = 0; s < 3; ++s) {
@@ -71,7 +71,7 @@ TEST(R6GlobalCheckpoint, SurvivesRestart) {
 }
 
 TEST(R6MaxSeqNoOfUpdatesOrDeletes, AdvancesOnOverwritesAndDeletesOnly) {
-  MemDisk disk;
+  sim::SimDisk disk;
   auto primary = OpenPrimary(&disk);
   ASSERT_TRUE(
       primary->PrimaryWrite(IndexRequest("1", "{}")).ok());  // seq 0, a create

@@ -1,5 +1,5 @@
 // Helpers shared by the engine tests: request builders and an engine on a
-// MemDisk.
+// sim::SimDisk.
 #ifndef SEQSIM_TESTS_ENGINE_ENGINE_TEST_UTIL_H_
 #define SEQSIM_TESTS_ENGINE_ENGINE_TEST_UTIL_H_
 
@@ -9,7 +9,7 @@
 #include "common/es_error.h"
 #include "gtest/gtest.h"
 #include "node/engine/shard_engine.h"
-#include "tests/engine/mem_disk.h"
+#include "sim/sim_disk.h"
 
 namespace seqsim::testing {
 
@@ -24,7 +24,7 @@ inline EngineOptions Options(std::string path = kTranslog) {
 }
 
 inline std::unique_ptr<ShardEngine> OpenEngine(
-    MemDisk* disk, EngineOptions options = Options()) {
+    sim::SimDisk* disk, EngineOptions options = Options()) {
   absl::StatusOr<std::unique_ptr<ShardEngine>> engine =
       ShardEngine::Open(disk, options);
   EXPECT_TRUE(engine.ok()) << engine.status();
@@ -32,7 +32,7 @@ inline std::unique_ptr<ShardEngine> OpenEngine(
 }
 
 // A primary at term `term`.
-inline std::unique_ptr<ShardEngine> OpenPrimary(MemDisk* disk,
+inline std::unique_ptr<ShardEngine> OpenPrimary(sim::SimDisk* disk,
                                                 PrimaryTerm term = 1) {
   auto engine = OpenEngine(disk);
   engine->AdvanceTerm(term);

@@ -18,7 +18,7 @@ WriteResult MustWrite(ShardEngine& engine, const pb::WriteRequest& request) {
 }
 
 TEST(R1Stamping, NewDocumentGetsVersionOneSeqNoZeroAndCurrentTerm) {
-  MemDisk disk;
+  sim::SimDisk disk;
   auto engine = OpenPrimary(&disk, 3);
   WriteResult result = MustWrite(*engine, IndexRequest("1", R"({"a":1})"));
   EXPECT_EQ(result.result, "created");
@@ -37,7 +37,7 @@ TEST(R1Stamping, NewDocumentGetsVersionOneSeqNoZeroAndCurrentTerm) {
 }
 
 TEST(R1Stamping, EveryIndexAndDeleteTakesNextSeqNoAndBumpsVersion) {
-  MemDisk disk;
+  sim::SimDisk disk;
   auto engine = OpenPrimary(&disk);
   EXPECT_EQ(MustWrite(*engine, IndexRequest("1", "{}")).op.version(), 1);
   WriteResult second = MustWrite(*engine, IndexRequest("1", R"({"b":2})"));
@@ -55,7 +55,7 @@ TEST(R1Stamping, EveryIndexAndDeleteTakesNextSeqNoAndBumpsVersion) {
 }
 
 TEST(R1Stamping, DeleteOfMissingDocumentIsNotFoundButConsumesSeqNo) {
-  MemDisk disk;
+  sim::SimDisk disk;
   auto engine = OpenPrimary(&disk);
   WriteResult result = MustWrite(*engine, DeleteRequest("ghost"));
   EXPECT_EQ(result.result, "not_found");
@@ -71,7 +71,7 @@ TEST(R1Stamping, DeleteOfMissingDocumentIsNotFoundButConsumesSeqNo) {
 }
 
 TEST(R1Stamping, IndexAfterDeleteIsCreatedWithTombstoneVersionPlusOne) {
-  MemDisk disk;
+  sim::SimDisk disk;
   auto engine = OpenPrimary(&disk);
   MustWrite(*engine, IndexRequest("1", "{}"));
   MustWrite(*engine, DeleteRequest("1"));
@@ -81,7 +81,7 @@ TEST(R1Stamping, IndexAfterDeleteIsCreatedWithTombstoneVersionPlusOne) {
 }
 
 TEST(R2CompareAndSet, MatchingSeqNoAndTermSucceeds) {
-  MemDisk disk;
+  sim::SimDisk disk;
   auto engine = OpenPrimary(&disk, 2);
   MustWrite(*engine, IndexRequest("1", "{}"));
   WriteResult result =
@@ -91,7 +91,7 @@ TEST(R2CompareAndSet, MatchingSeqNoAndTermSucceeds) {
 }
 
 TEST(R2CompareAndSet, StaleSeqNoIs409WithExactReason) {
-  MemDisk disk;
+  sim::SimDisk disk;
   auto engine = OpenPrimary(&disk, 2);
   MustWrite(*engine, IndexRequest("1", "{}"));
   MustWrite(*engine, IndexRequest("1", "{}"));
@@ -113,7 +113,7 @@ TEST(R2CompareAndSet, StaleSeqNoIs409WithExactReason) {
 }
 
 TEST(R2CompareAndSet, MissingOrDeletedDocumentIs409NoDocumentFound) {
-  MemDisk disk;
+  sim::SimDisk disk;
   auto engine = OpenPrimary(&disk);
   const std::string reason =
       "[1]: version conflict, required seqNo [0], primary term [1]. but no "
@@ -209,11 +209,11 @@ TEST(R2Validation, UpdateWithIfSeqNoAndRetryOnConflictIs400) {
 }
 
 TEST(R2Validation, RejectedRequestConsumesNoSeqNoAndChangesNothing) {
-  MemDisk disk;
+  sim::SimDisk disk;
   auto engine = OpenPrimary(&disk);
   MustWrite(*engine, IndexRequest("1", R"({"v":1})"));
   ASSERT_TRUE(engine->Sync().ok());
-  const size_t bytes = disk.Raw(kTranslog).size();
+  const size_t bytes = disk.FileSize(kTranslog);
   pb::WriteRequest bad_version = IndexRequest("1", R"({"v":2})");
   bad_version.set_version(7);
   EXPECT_FALSE(engine->PrimaryWrite(bad_version).ok());
@@ -227,13 +227,13 @@ TEST(R2Validation, RejectedRequestConsumesNoSeqNoAndChangesNothing) {
   EXPECT_EQ(engine->max_seq_no(), 0);
   EXPECT_EQ(engine->Get("1")->source, R"({"v":1})");
   EXPECT_EQ(engine->Get("1")->version, 1);
-  EXPECT_EQ(disk.Raw(kTranslog).size(), bytes);
+  EXPECT_EQ(disk.FileSize(kTranslog), bytes);
   EXPECT_FALSE(engine->NeedsSync());
   EXPECT_EQ(MustWrite(*engine, IndexRequest("2", "{}")).op.seq_no(), 1);
 }
 
 TEST(R2Create, ExistingDocumentIs409WithCurrentVersion) {
-  MemDisk disk;
+  sim::SimDisk disk;
   auto engine = OpenPrimary(&disk);
   MustWrite(*engine, IndexRequest("1", "{}"));
   MustWrite(*engine, IndexRequest("1", "{}"));
@@ -243,7 +243,7 @@ TEST(R2Create, ExistingDocumentIs409WithCurrentVersion) {
 }
 
 TEST(R2Create, MissingOrDeletedDocumentIsCreated) {
-  MemDisk disk;
+  sim::SimDisk disk;
   auto engine = OpenPrimary(&disk);
   EXPECT_EQ(MustWrite(*engine, CreateRequest("1", "{}")).result, "created");
   MustWrite(*engine, DeleteRequest("1"));
@@ -260,7 +260,7 @@ pb::WriteRequest External(pb::WriteRequest request, int64_t version,
 }
 
 TEST(R2ExternalVersioning, MissingDocumentTakesTheGivenVersion) {
-  MemDisk disk;
+  sim::SimDisk disk;
   auto engine = OpenPrimary(&disk);
   WriteResult result =
       MustWrite(*engine, External(IndexRequest("1", "{}"), 42));
@@ -270,7 +270,7 @@ TEST(R2ExternalVersioning, MissingDocumentTakesTheGivenVersion) {
 }
 
 TEST(R2ExternalVersioning, OnlyAStrictlyHigherVersionIsAccepted) {
-  MemDisk disk;
+  sim::SimDisk disk;
   auto engine = OpenPrimary(&disk);
   MustWrite(*engine, External(IndexRequest("1", "{}"), 10));
   ExpectEsError(
@@ -296,7 +296,7 @@ TEST(R2ExternalVersioning, OnlyAStrictlyHigherVersionIsAccepted) {
 }
 
 TEST(R2ExternalVersioning, ExternalGteAcceptsEqualButNotLower) {
-  MemDisk disk;
+  sim::SimDisk disk;
   auto engine = OpenPrimary(&disk);
   MustWrite(*engine,
             External(IndexRequest("1", "{}"), 10, pb::VERSION_EXTERNAL_GTE));
@@ -314,7 +314,7 @@ TEST(R2ExternalVersioning, ExternalGteAcceptsEqualButNotLower) {
 }
 
 TEST(R2Update, MergesPartialDocumentRecursively) {
-  MemDisk disk;
+  sim::SimDisk disk;
   auto engine = OpenPrimary(&disk);
   MustWrite(*engine,
             IndexRequest("1", R"({"a":1,"o":{"x":1,"y":2},"l":[1,2]})"));
@@ -330,7 +330,7 @@ TEST(R2Update, MergesPartialDocumentRecursively) {
 }
 
 TEST(R2Update, UpdateThatChangesNothingIsNoopWithoutSeqNo) {
-  MemDisk disk;
+  sim::SimDisk disk;
   auto engine = OpenPrimary(&disk);
   MustWrite(*engine, IndexRequest("1", R"({"a":1,"o":{"x":1}})"));
   WriteResult result =
@@ -348,7 +348,7 @@ TEST(R2Update, UpdateThatChangesNothingIsNoopWithoutSeqNo) {
 }
 
 TEST(R2Update, MissingDocumentIs404DocumentMissing) {
-  MemDisk disk;
+  sim::SimDisk disk;
   auto engine = OpenPrimary(&disk);
   ExpectEsError(engine->PrimaryWrite(UpdateRequest("9", R"({"a":1})")).status(),
                 "document_missing_exception", 404, "[9]: document missing");
@@ -356,7 +356,7 @@ TEST(R2Update, MissingDocumentIs404DocumentMissing) {
 }
 
 TEST(R2Update, DocAsUpsertOrUpsertIndexesWhenMissing) {
-  MemDisk disk;
+  sim::SimDisk disk;
   auto engine = OpenPrimary(&disk);
   pb::WriteRequest doc_as_upsert = UpdateRequest("1", R"({"a":1})");
   doc_as_upsert.set_doc_as_upsert(true);
@@ -374,7 +374,7 @@ TEST(R2Update, DocAsUpsertOrUpsertIndexesWhenMissing) {
 }
 
 TEST(R2Update, HonoursIfSeqNoAndPrimaryTerm) {
-  MemDisk disk;
+  sim::SimDisk disk;
   auto engine = OpenPrimary(&disk);
   MustWrite(*engine, IndexRequest("1", R"({"a":1})"));
   ExpectEsError(
@@ -389,7 +389,7 @@ TEST(R2Update, HonoursIfSeqNoAndPrimaryTerm) {
 }
 
 TEST(R2Source, InvalidJsonIs400MapperParsingException) {
-  MemDisk disk;
+  sim::SimDisk disk;
   auto engine = OpenPrimary(&disk);
   ExpectEsError(engine->PrimaryWrite(IndexRequest("1", R"({"a":)")).status(),
                 "mapper_parsing_exception", 400, "failed to parse");

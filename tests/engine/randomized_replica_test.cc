@@ -62,7 +62,7 @@ TEST(R5RandomizedReplica,
   const std::vector<std::string> ids = {"a", "b", "c", "d", "e"};
   for (uint64_t seed = 1; seed <= 40; ++seed) {
     Rng rng(seed);
-    MemDisk primary_disk;
+    sim::SimDisk primary_disk;
     auto primary = OpenPrimary(&primary_disk, 1);
     std::map<std::string, ModelDoc> model;
     std::vector<pb::Operation> ops;
@@ -125,7 +125,7 @@ TEST(R5RandomizedReplica,
     }
     for (size_t i = delivery.size(); i > 1; --i)
       std::swap(delivery[i - 1], delivery[rng.Below(i)]);
-    MemDisk replica_disk;
+    sim::SimDisk replica_disk;
     auto replica = OpenEngine(&replica_disk);
     std::set<int64_t> seen;
     for (const pb::Operation& op : delivery) {

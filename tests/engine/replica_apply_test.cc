@@ -12,7 +12,7 @@ ApplyOutcome MustApply(ShardEngine& engine, const pb::Operation& op) {
 }
 
 TEST(R4Fencing, OlderTermIsRejectedWithExactReason) {
-  MemDisk disk;
+  sim::SimDisk disk;
   auto replica = OpenEngine(&disk);
   ASSERT_TRUE(replica->CheckAndAdvanceTerm(3).ok());
   absl::Status status = replica->CheckAndAdvanceTerm(2);
@@ -23,7 +23,7 @@ TEST(R4Fencing, OlderTermIsRejectedWithExactReason) {
 }
 
 TEST(R4Fencing, NewerTermIsAdoptedAndPersisted) {
-  MemDisk disk;
+  sim::SimDisk disk;
   {
     auto replica = OpenEngine(&disk);
     ASSERT_TRUE(replica->CheckAndAdvanceTerm(1).ok());
@@ -37,7 +37,7 @@ TEST(R4Fencing, NewerTermIsAdoptedAndPersisted) {
 }
 
 TEST(R4Fencing, UnsafeNoFencingAcceptsOlderTerms) {
-  MemDisk disk;
+  sim::SimDisk disk;
   EngineOptions options = Options();
   options.unsafe_no_fencing = true;
   auto replica = OpenEngine(&disk, options);
@@ -47,7 +47,7 @@ TEST(R4Fencing, UnsafeNoFencingAcceptsOlderTerms) {
 }
 
 TEST(R5ReplicaApply, OutOfOrderOperationsEndAtTheNewest) {
-  MemDisk disk;
+  sim::SimDisk disk;
   auto replica = OpenEngine(&disk);
   EXPECT_EQ(MustApply(*replica, IndexOp("1", 2, 1, 3, R"({"v":3})")),
             ApplyOutcome::kApplied);
@@ -64,7 +64,7 @@ TEST(R5ReplicaApply, OutOfOrderOperationsEndAtTheNewest) {
 }
 
 TEST(R5ReplicaApply, OlderIndexAfterDeleteDoesNotResurrect) {
-  MemDisk disk;
+  sim::SimDisk disk;
   auto replica = OpenEngine(&disk);
   EXPECT_EQ(MustApply(*replica, DeleteOp("1", 1, 1, 2)),
             ApplyOutcome::kApplied);
@@ -80,7 +80,7 @@ TEST(R5ReplicaApply, OlderIndexAfterDeleteDoesNotResurrect) {
 }
 
 TEST(R5ReplicaApply, StaleOperationIsRecordedAndMarkedProcessed) {
-  MemDisk disk;
+  sim::SimDisk disk;
   auto replica = OpenEngine(&disk);
   MustApply(*replica, IndexOp("1", 1, 1, 2, "{}"));
   EXPECT_EQ(replica->local_checkpoint(), -1);
@@ -96,16 +96,16 @@ TEST(R5ReplicaApply, StaleOperationIsRecordedAndMarkedProcessed) {
 }
 
 TEST(R5ReplicaApply, AlreadyProcessedSeqNoRecordsNothing) {
-  MemDisk disk;
+  sim::SimDisk disk;
   auto replica = OpenEngine(&disk);
   MustApply(*replica, IndexOp("1", 0, 1, 1, R"({"v":1})"));
   ASSERT_TRUE(replica->Sync().ok());
-  const size_t bytes = disk.Raw(kTranslog).size();
+  const size_t bytes = disk.FileSize(kTranslog);
   EXPECT_EQ(MustApply(*replica, IndexOp("1", 0, 1, 1, R"({"v":1})")),
             ApplyOutcome::kAlreadyProcessed);
   EXPECT_EQ(MustApply(*replica, IndexOp("1", 0, 2, 1, R"({"other":1})")),
             ApplyOutcome::kAlreadyProcessed);
-  EXPECT_EQ(disk.Raw(kTranslog).size(), bytes);
+  EXPECT_EQ(disk.FileSize(kTranslog), bytes);
   EXPECT_FALSE(replica->NeedsSync());
   EXPECT_EQ(replica->retained_ops(), 1);
   EXPECT_EQ(replica->Get("1")->source, R"({"v":1})");
@@ -114,7 +114,7 @@ TEST(R5ReplicaApply, AlreadyProcessedSeqNoRecordsNothing) {
 TEST(R5ReplicaApply, SameSeqNoHigherTermIsNewer) {
   // After a trim forgot seq_no 3 from term 1, the resync brings seq_no 3 from
   // term 2.
-  MemDisk disk;
+  sim::SimDisk disk;
   auto replica = OpenEngine(&disk);
   for (int s = 0; s <= 2; ++s)
     MustApply(*replica, IndexOp("a", s, 1, s + 1, "{}"));
@@ -128,7 +128,7 @@ TEST(R5ReplicaApply, SameSeqNoHigherTermIsNewer) {
 }
 
 TEST(R5ReplicaApply, NoOpIsProcessedWithoutDocument) {
-  MemDisk disk;
+  sim::SimDisk disk;
   auto replica = OpenEngine(&disk);
   MustApply(*replica, IndexOp("1", 1, 1, 1, "{}"));
   EXPECT_EQ(MustApply(*replica, NoOp(0, 1)), ApplyOutcome::kNoOp);
@@ -138,7 +138,7 @@ TEST(R5ReplicaApply, NoOpIsProcessedWithoutDocument) {
 }
 
 TEST(R5ReplicaApply, UnsafeNoSeqnoCheckLetsAStaleOperationOverwrite) {
-  MemDisk disk;
+  sim::SimDisk disk;
   EngineOptions options = Options();
   options.unsafe_no_seqno_check = true;
   auto replica = OpenEngine(&disk, options);
@@ -149,7 +149,7 @@ TEST(R5ReplicaApply, UnsafeNoSeqnoCheckLetsAStaleOperationOverwrite) {
 }
 
 TEST(R5ReplicaApply, OperationWithoutSeqNoIsRejected) {
-  MemDisk disk;
+  sim::SimDisk disk;
   auto replica = OpenEngine(&disk);
   EXPECT_FALSE(replica->ApplyOnReplica(IndexOp("1", -2, 1, 1, "{}")).ok());
   EXPECT_EQ(replica->max_seq_no(), -1);

@@ -34,7 +34,7 @@ void ExpectSameCopy(const ShardEngine& a, const ShardEngine& b) {
 }
 
 TEST(R7Resync, OperationsAboveAreInSeqNoOrderWithTheirTerms) {
-  MemDisk disk;
+  sim::SimDisk disk;
   auto replica = OpenEngine(&disk);
   Apply(*replica, IndexOp("b", 2, 1, 1, "{}"));
   Apply(*replica, IndexOp("a", 0, 1, 1, "{}"));
@@ -49,7 +49,7 @@ TEST(R7Resync, OperationsAboveAreInSeqNoOrderWithTheirTerms) {
 }
 
 TEST(R7Trim, DropsOlderTermOperationsAboveBoundAndRollsDocumentsBack) {
-  MemDisk disk;
+  sim::SimDisk disk;
   auto replica = OpenEngine(&disk);
   Apply(*replica, IndexOp("1", 0, 1, 1, R"({"v":1})"));
   Apply(*replica, IndexOp("1", 1, 1, 2, R"({"v":2})"));
@@ -75,7 +75,7 @@ TEST(R7Trim, DropsOlderTermOperationsAboveBoundAndRollsDocumentsBack) {
 }
 
 TEST(R7Trim, KeepsOperationsOfTheNewTerm) {
-  MemDisk disk;
+  sim::SimDisk disk;
   auto replica = OpenEngine(&disk);
   Apply(*replica, IndexOp("1", 0, 1, 1, R"({"v":1})"));
   Apply(*replica,
@@ -88,7 +88,7 @@ TEST(R7Trim, KeepsOperationsOfTheNewTerm) {
 }
 
 TEST(R7Trim, TrimmedStateSurvivesRestart) {
-  MemDisk disk;
+  sim::SimDisk disk;
   {
     auto replica = OpenEngine(&disk);
     ASSERT_TRUE(replica->CheckAndAdvanceTerm(1).ok());
@@ -109,7 +109,7 @@ TEST(R7Trim, TrimmedStateSurvivesRestart) {
 }
 
 TEST(R7Trim, RollsBackToStateWhoseHistoryWasDiscarded) {
-  MemDisk disk;
+  sim::SimDisk disk;
   EngineOptions options = Options();
   options.retain_ops_below_global_checkpoint = 0;
   auto replica = OpenEngine(&disk, options);
@@ -137,7 +137,7 @@ TEST(R7Trim, RollsBackToStateWhoseHistoryWasDiscarded) {
 }
 
 TEST(R7FillGaps, NewPrimaryFillsEveryGapWithNoOpsUnderItsTerm) {
-  MemDisk disk;
+  sim::SimDisk disk;
   auto promoted = OpenEngine(&disk);
   Apply(*promoted, IndexOp("a", 0, 1, 1, "{}"));
   Apply(*promoted, IndexOp("b", 2, 1, 1, "{}"));
@@ -161,8 +161,8 @@ TEST(R7FillGaps, NewPrimaryFillsEveryGapWithNoOpsUnderItsTerm) {
 }
 
 TEST(R9Recovery, RetainedOperationsBringACopyUpToDate) {
-  MemDisk primary_disk;
-  MemDisk replica_disk;
+  sim::SimDisk primary_disk;
+  sim::SimDisk replica_disk;
   auto primary = OpenPrimary(&primary_disk);
   auto replica = OpenEngine(&replica_disk);
   for (int i = 0; i < 20; ++i) {
@@ -182,7 +182,7 @@ TEST(R9Recovery, RetainedOperationsBringACopyUpToDate) {
 }
 
 TEST(R9Recovery, DiscardedHistoryForcesAFullCopy) {
-  MemDisk disk;
+  sim::SimDisk disk;
   EngineOptions options = Options();
   options.retain_ops_below_global_checkpoint = 2;
   auto primary = OpenEngine(&disk, options);
@@ -198,8 +198,8 @@ TEST(R9Recovery, DiscardedHistoryForcesAFullCopy) {
 }
 
 TEST(R9Recovery, SnapshotInstallThenOperationsMatchesThePrimary) {
-  MemDisk primary_disk;
-  MemDisk target_disk;
+  sim::SimDisk primary_disk;
+  sim::SimDisk target_disk;
   EngineOptions options = Options();
   options.retain_ops_below_global_checkpoint = 0;
   auto primary = OpenEngine(&primary_disk, options);

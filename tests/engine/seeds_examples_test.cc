@@ -7,7 +7,7 @@ namespace {
 
 // PUT /products/_doc/1567?if_seq_no=362&if_primary_term=2
 TEST(R2EsExamples, CasWithIfSeqNo362AndPrimaryTerm2) {
-  MemDisk disk;
+  sim::SimDisk disk;
   auto primary = OpenPrimary(&disk, 2);
   for (int i = 0; i < 362; ++i) {
     ASSERT_TRUE(primary->PrimaryWrite(IndexRequest("other", "{}")).ok());
@@ -40,7 +40,7 @@ TEST(R2EsExamples, CasWithIfSeqNo362AndPrimaryTerm2) {
 // The movies example: PUT movies/_doc/109487 twice, then a CAS on the stale
 // seq_no.
 TEST(R1EsExamples, Movies109487VersionsSeqNosAndStaleCas) {
-  MemDisk disk;
+  sim::SimDisk disk;
   EngineOptions options = Options();
   options.index = "movies";
   options.index_uuid = "wXG1nDv9QWmH3P2ZHRa9dQ";

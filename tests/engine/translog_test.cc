@@ -18,7 +18,7 @@ TEST(R10Translog, Crc32cMatchesTheStandardCheckValue) {
 }
 
 TEST(R10Translog, ReplayRebuildsDocumentsCheckpointsTermAndGlobalCheckpoint) {
-  MemDisk disk;
+  sim::SimDisk disk;
   {
     auto primary = OpenPrimary(&disk, 4);
     Write(*primary, IndexRequest("1", R"({"a":1})"));
@@ -47,7 +47,7 @@ TEST(R10Translog, ReplayRebuildsDocumentsCheckpointsTermAndGlobalCheckpoint) {
 }
 
 TEST(R10Translog, SyncedOperationsSurviveACrashUnsyncedOnesDoNot) {
-  MemDisk disk;
+  sim::SimDisk disk;
   {
     auto primary = OpenPrimary(&disk);
     Write(*primary, IndexRequest("acked", "{}"));
@@ -63,7 +63,7 @@ TEST(R10Translog, SyncedOperationsSurviveACrashUnsyncedOnesDoNot) {
 }
 
 TEST(R10Translog, SyncIsOneFsyncPerBatchOfWrites) {
-  MemDisk disk;
+  sim::SimDisk disk;
   auto primary = OpenPrimary(&disk);
   ASSERT_TRUE(primary->Sync().ok());
   const int before = disk.syncs();
@@ -75,12 +75,12 @@ TEST(R10Translog, SyncIsOneFsyncPerBatchOfWrites) {
   EXPECT_FALSE(primary->NeedsSync());
   ASSERT_TRUE(primary->Sync().ok());  // nothing new: no fsync
   EXPECT_EQ(disk.syncs(), before + 1);
-  EXPECT_EQ(disk.SyncedBytes(kTranslog), disk.Raw(kTranslog).size());
+  EXPECT_EQ(disk.SyncedBytes(kTranslog), disk.FileSize(kTranslog));
 }
 
 TEST(R10Translog, TornTailIsCutOffAndNeverReplayed) {
   for (size_t keep : {1, 5, 8, 9, 20}) {
-    MemDisk disk;
+    sim::SimDisk disk;
     {
       auto primary = OpenPrimary(&disk);
       Write(*primary, IndexRequest("1", R"({"v":1})"));
@@ -91,12 +91,11 @@ TEST(R10Translog, TornTailIsCutOffAndNeverReplayed) {
     }
     const size_t synced = disk.SyncedBytes(kTranslog);
     disk.TearTail(kTranslog, keep);
-    ASSERT_GT(disk.Raw(kTranslog).size(), synced);
+    ASSERT_GT(disk.FileSize(kTranslog), synced);
     auto reopened = OpenEngine(&disk);
     EXPECT_EQ(reopened->Get("1")->source, R"({"v":1})") << "keep " << keep;
     EXPECT_EQ(reopened->max_seq_no(), 0);
-    EXPECT_EQ(disk.Raw(kTranslog).size(), synced)
-        << "the torn tail is truncated";
+    EXPECT_EQ(disk.FileSize(kTranslog), synced) << "the torn tail is truncated";
     // New records append after the cut and replay fine.
     Write(*reopened, IndexRequest("2", "{}"));
     ASSERT_TRUE(reopened->Sync().ok());
@@ -108,7 +107,7 @@ TEST(R10Translog, TornTailIsCutOffAndNeverReplayed) {
 }
 
 TEST(R10Translog, CorruptRecordIsDetectedByChecksumAndCutOff) {
-  MemDisk disk;
+  sim::SimDisk disk;
   {
     auto primary = OpenPrimary(&disk);
     Write(*primary, IndexRequest("1", R"({"v":1})"));
@@ -118,17 +117,18 @@ TEST(R10Translog, CorruptRecordIsDetectedByChecksumAndCutOff) {
     ASSERT_TRUE(primary->Sync().ok());
   }
   // Flip one byte inside the payload of the record holding doc "2".
-  std::string& raw = disk.Raw(kTranslog);
-  const size_t at = raw.find(R"({"v":2})");
+  std::string* raw = disk.MutableBytes(kTranslog);
+  ASSERT_NE(raw, nullptr);
+  const size_t at = raw->find(R"({"v":2})");
   ASSERT_NE(at, std::string::npos);
-  raw[at + 5] = '9';
+  (*raw)[at + 5] = '9';
   auto reopened = OpenEngine(&disk);
   EXPECT_NE(reopened->Get("1"), nullptr);
   EXPECT_EQ(reopened->Get("2"), nullptr);
   EXPECT_EQ(reopened->Get("3"),
             nullptr);  // nothing after the corruption is trusted
   EXPECT_EQ(reopened->max_seq_no(), 0);
-  EXPECT_LT(disk.Raw(kTranslog).size(), at);
+  EXPECT_LT(disk.FileSize(kTranslog), at);
 }
 
 TEST(R10Translog, GarbageLengthIsTreatedAsATornTail) {
@@ -142,7 +142,7 @@ TEST(R10Translog, GarbageLengthIsTreatedAsATornTail) {
 }
 
 TEST(R10Translog, ReplicaReplayKeepsOutOfOrderOutcome) {
-  MemDisk disk;
+  sim::SimDisk disk;
   {
     auto replica = OpenEngine(&disk);
     ASSERT_TRUE(replica->ApplyOnReplica(DeleteOp("1", 2, 1, 3)).ok());

@@ -647,13 +647,13 @@ TEST_F(NodeTest, R10_PrimaryAcksOnlyAfterFlushSyncedItsTranslog) {
   Boot({"node-1"});
   Publish({Index("idx", 0, {Routing(0, 1, {{"node-1", true}}, {"node-1"})})});
   cluster_.auto_flush = false;
-  const int syncs = cluster_.env("node-1")->mem_disk().syncs;
+  const int syncs = cluster_.env("node-1")->mem_disk().syncs();
   auto reply = Write("node-1", "a", R"({"n":1})");
   cluster_.DeliverAll();
   EXPECT_FALSE(reply->has_value());
-  EXPECT_EQ(cluster_.env("node-1")->mem_disk().syncs, syncs);
+  EXPECT_EQ(cluster_.env("node-1")->mem_disk().syncs(), syncs);
   nodes_["node-1"]->Flush();
-  EXPECT_GT(cluster_.env("node-1")->mem_disk().syncs, syncs);
+  EXPECT_GT(cluster_.env("node-1")->mem_disk().syncs(), syncs);
   cluster_.DeliverAll();
   ASSERT_TRUE(reply->has_value());
   EXPECT_EQ((*reply)->write_response().result(), "created");
@@ -686,9 +686,9 @@ TEST_F(NodeTest, R10_ConcurrentWritesShareOneFsync) {
   for (int i = 0; i < 5; ++i)
     replies.push_back(Write("node-1", absl::StrCat("d", i), "{}"));
   cluster_.DeliverAll();
-  const int syncs = cluster_.env("node-1")->mem_disk().syncs;
+  const int syncs = cluster_.env("node-1")->mem_disk().syncs();
   nodes_["node-1"]->Flush();
-  EXPECT_EQ(cluster_.env("node-1")->mem_disk().syncs, syncs + 1);
+  EXPECT_EQ(cluster_.env("node-1")->mem_disk().syncs(), syncs + 1);
   cluster_.DeliverAll();
   for (const auto& reply : replies) EXPECT_TRUE(reply->has_value());
 }

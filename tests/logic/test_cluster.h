@@ -5,7 +5,8 @@
 // one
 //   by one, selectively, or all at once; it can also drop them or take a node
 //   down (its requests then fail with kUnavailable);
-// - an in-memory Disk per actor that keeps appended bytes and counts fsyncs;
+// - an in-memory Disk (sim::SimDisk) per actor that keeps appended bytes and
+//   counts fsyncs;
 // - a FakeCoordinator that answers join / heartbeat / shard_failed /
 //   shard_started / create_index with hand-written cluster states and publishes
 //   every change.
@@ -24,94 +25,12 @@
 #include <utility>
 #include <vector>
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/env.h"
 #include "proto/seqsim.pb.h"
+#include "sim/sim_disk.h"
 
 namespace seqsim::testing {
-
-class MemDisk;
-
-class MemFile : public WritableFile {
- public:
-  MemFile(MemDisk* disk, std::string path)
-      : disk_(disk), path_(std::move(path)) {}
-  absl::Status Append(std::string_view data) override;
-  absl::Status Sync() override;
-  absl::Status Close() override { return absl::OkStatus(); }
-  uint64_t Size() const override;
-
- private:
-  MemDisk* disk_;
-  std::string path_;
-};
-
-class MemDisk : public Disk {
- public:
-  absl::StatusOr<std::unique_ptr<WritableFile>> OpenAppend(
-      const std::string& path) override {
-    files[path];
-    return std::unique_ptr<WritableFile>(new MemFile(this, path));
-  }
-  absl::StatusOr<std::string> ReadFile(const std::string& path) override {
-    auto it = files.find(path);
-    if (it == files.end()) return absl::NotFoundError(path);
-    return it->second;
-  }
-  absl::Status WriteFileAtomic(const std::string& path,
-                               std::string_view content) override {
-    files[path] = std::string(content);
-    return absl::OkStatus();
-  }
-  absl::Status Truncate(const std::string& path, uint64_t size) override {
-    auto it = files.find(path);
-    if (it == files.end()) return absl::NotFoundError(path);
-    it->second.resize(size);
-    return absl::OkStatus();
-  }
-  absl::Status Remove(const std::string& path) override {
-    files.erase(path);
-    return absl::OkStatus();
-  }
-  absl::Status RemoveAll(const std::string& path) override {
-    for (auto it = files.begin(); it != files.end();) {
-      it = (it->first == path || absl::StartsWith(it->first, path + "/"))
-               ? files.erase(it)
-               : std::next(it);
-    }
-    return absl::OkStatus();
-  }
-  bool Exists(const std::string& path) override {
-    for (const auto& [name, content] : files) {
-      if (name == path || absl::StartsWith(name, path + "/")) return true;
-    }
-    return false;
-  }
-  std::vector<std::string> List(const std::string& dir) override {
-    std::set<std::string> names;
-    const std::string prefix = dir + "/";
-    for (const auto& [name, content] : files) {
-      if (!absl::StartsWith(name, prefix)) continue;
-      std::string rest = name.substr(prefix.size());
-      names.insert(rest.substr(0, rest.find('/')));
-    }
-    return {names.begin(), names.end()};
-  }
-
-  std::map<std::string, std::string> files;
-  int syncs = 0;
-};
-
-inline absl::Status MemFile::Append(std::string_view data) {
-  disk_->files[path_].append(data);
-  return absl::OkStatus();
-}
-inline absl::Status MemFile::Sync() {
-  ++disk_->syncs;
-  return absl::OkStatus();
-}
-inline uint64_t MemFile::Size() const { return disk_->files[path_].size(); }
 
 class TestCluster;
 
@@ -133,13 +52,13 @@ class TestEnv : public Env {
   Disk* disk() override { return &disk_; }
   void Log(std::string_view line) override;
 
-  MemDisk& mem_disk() { return disk_; }
+  sim::SimDisk& mem_disk() { return disk_; }
   std::map<std::string, std::string> peers;
 
  private:
   TestCluster* cluster_;
   std::string id_;
-  MemDisk disk_;
+  sim::SimDisk disk_;
   uint64_t random_ = 0;
 };
 

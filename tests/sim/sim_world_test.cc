@@ -204,5 +204,34 @@ TEST(SimDisk, CrashKeepsOnlySyncedBytesAndListsDirectories) {
   EXPECT_FALSE(disk.Exists("shards/idx/0/translog"));
 }
 
+TEST(SimDisk, TestHooksCountFsyncsTearAnExactTailAndFailAtomicWrites) {
+  SimDisk disk;
+  auto f = disk.OpenAppend("log");
+  ASSERT_TRUE(f.ok());
+  ASSERT_TRUE((*f)->Append("abc").ok());
+  ASSERT_TRUE((*f)->Sync().ok());
+  ASSERT_TRUE((*f)->Append("defgh").ok());
+  EXPECT_EQ(disk.syncs(), 1);
+  EXPECT_EQ(disk.SyncedBytes("log"), 3u);
+  EXPECT_EQ(disk.FileSize("log"), 8u);
+  disk.TearTail("log", 2);
+  EXPECT_EQ(*disk.ReadFile("log"), "abcde");
+  EXPECT_EQ(disk.SyncedBytes("log"), 5u);
+  ASSERT_NE(disk.MutableBytes("log"), nullptr);
+  (*disk.MutableBytes("log"))[0] = 'X';
+  EXPECT_EQ(*disk.ReadFile("log"), "Xbcde");
+  EXPECT_EQ(disk.MutableBytes("missing"), nullptr);
+
+  std::vector<std::string> writes;
+  disk.OnAtomicWrite([&](const std::string& path) { writes.push_back(path); });
+  disk.FailAtomicWrites(absl::UnavailableError("disk full"));
+  EXPECT_EQ(disk.WriteFileAtomic("state", "s").code(),
+            absl::StatusCode::kUnavailable);
+  EXPECT_FALSE(disk.Exists("state"));
+  disk.FailAtomicWrites(absl::OkStatus());
+  ASSERT_TRUE(disk.WriteFileAtomic("state", "s").ok());
+  EXPECT_EQ(writes, std::vector<std::string>{"state"});
+}
+
 }  // namespace
 }  // namespace seqsim::sim
