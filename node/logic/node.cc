@@ -1541,13 +1541,12 @@ struct Node::State {
         404);
   }
 
-  // The replica side shared by replicate and recovery_ops: finds the copy,
-  // fences the request's term (R4) and applies its operations (R5). On any
-  // failure it answers the error itself and returns nullptr.
-  LocalCopy* FenceAndApply(
-      const pb::ShardRef& shard, PrimaryTerm term, SeqNo gcp,
-      const google::protobuf::RepeatedPtrField<pb::Operation>& ops,
-      const std::string& what, const std::string& from, RespondFn& respond) {
+  // Every request from a primary to a copy starts here: finds the copy and
+  // fences the request's term (R4). On failure it answers the error itself and
+  // returns nullptr.
+  LocalCopy* FindAndFence(const pb::ShardRef& shard, PrimaryTerm term,
+                          SeqNo gcp, const std::string& what,
+                          const std::string& from, RespondFn& respond) {
     LocalCopy* copy = FindCopyByRef(shard);
     if (copy == nullptr) {
       RespondReplicaError(nullptr, NoSuchShard(shard), respond);
@@ -1558,6 +1557,18 @@ struct Node::State {
       RespondReplicaError(copy, fenced, respond);
       return nullptr;
     }
+    return copy;
+  }
+
+  // The replica side shared by replicate and recovery_ops: finds the copy,
+  // fences the request's term (R4) and applies its operations (R5). On any
+  // failure it answers the error itself and returns nullptr.
+  LocalCopy* FenceAndApply(
+      const pb::ShardRef& shard, PrimaryTerm term, SeqNo gcp,
+      const google::protobuf::RepeatedPtrField<pb::Operation>& ops,
+      const std::string& what, const std::string& from, RespondFn& respond) {
+    LocalCopy* copy = FindAndFence(shard, term, gcp, what, from, respond);
+    if (copy == nullptr) return nullptr;
     absl::Status applied;
     ApplyOps(copy, ops, &applied);
     if (!applied.ok()) {
@@ -1607,18 +1618,10 @@ struct Node::State {
 
   void HandleResync(const pb::Envelope& envelope, RespondFn respond) {
     const pb::ResyncRequest& request = envelope.resync();
-    LocalCopy* copy = FindCopyByRef(request.shard());
-    if (copy == nullptr) {
-      RespondReplicaError(nullptr, NoSuchShard(request.shard()), respond);
-      return;
-    }
-    absl::Status fenced =
-        Fence(copy, request.primary_term(), request.global_checkpoint(),
-              "resync", envelope.from());
-    if (!fenced.ok()) {
-      RespondReplicaError(copy, fenced, respond);
-      return;
-    }
+    LocalCopy* copy = FindAndFence(request.shard(), request.primary_term(),
+                                   request.global_checkpoint(), "resync",
+                                   envelope.from(), respond);
+    if (copy == nullptr) return;
     // Fence rolled this copy back to the global checkpoint when it adopted the
     // term; the resync carries the new primary's history above it.
     absl::Status applied;
@@ -1724,18 +1727,10 @@ struct Node::State {
 
   void HandleRecoverySnapshot(const pb::Envelope& envelope, RespondFn respond) {
     const pb::RecoverySnapshotRequest& request = envelope.recovery_snapshot();
-    LocalCopy* copy = FindCopyByRef(request.shard());
-    if (copy == nullptr) {
-      RespondReplicaError(nullptr, NoSuchShard(request.shard()), respond);
-      return;
-    }
-    absl::Status fenced =
-        Fence(copy, request.primary_term(), request.global_checkpoint(),
-              "recovery_snapshot", envelope.from());
-    if (!fenced.ok()) {
-      RespondReplicaError(copy, fenced, respond);
-      return;
-    }
+    LocalCopy* copy = FindAndFence(
+        request.shard(), request.primary_term(), request.global_checkpoint(),
+        "recovery_snapshot", envelope.from(), respond);
+    if (copy == nullptr) return;
     std::vector<pb::Operation> docs(request.docs().begin(),
                                     request.docs().end());
     absl::Status installed = copy->engine->InstallSnapshot(
