@@ -134,8 +134,11 @@ cmd_up() {
     die "a cluster is already running from $data (scripts/cluster.sh status / down)"
   fi
   if [[ "${SEQSIM_SKIP_BUILD:-0}" != 1 ]]; then
-    echo "cluster.sh: building (scripts/build.sh) ..."
-    SEQSIM_BUILD_DIR="$build" bash "$root/scripts/build.sh" >"${TMPDIR:-/tmp}/seqsim-build.$$.log" 2>&1 \
+    bash "$root/scripts/setup.sh"  # says what it installs, if anything
+    echo "cluster.sh: building the binaries into $build (the first build takes a few minutes; log: ${TMPDIR:-/tmp}/seqsim-build.$$.log) ..."
+    SEQSIM_BUILD_DIR="$build" bash "$root/scripts/build.sh" \
+      --target seqsim-node seqsim-coordinator seqsim-ctl seqsim-lab seqsim-timeline \
+      >"${TMPDIR:-/tmp}/seqsim-build.$$.log" 2>&1 \
       || die "build failed; see ${TMPDIR:-/tmp}/seqsim-build.$$.log or run scripts/build.sh"
     rm -f "${TMPDIR:-/tmp}/seqsim-build.$$.log"
   fi
