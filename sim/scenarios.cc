@@ -108,6 +108,15 @@ class Script {
         {world_.now_ns() / 1000,
          timeline::MarkEvent{.actor = "lab", .mark = "note", .text = text}});
   }
+  // The picture starts here: what was drawn so far (a warm-up that is not the
+  // lesson) is replaced by one note saying what happened before.
+  void DrawFromHere(const std::string& before) {
+    r_->timeline.clear();
+    r_->timeline.push_back(
+        {world_.now_ns() / 1000,
+         timeline::MarkEvent{
+             .actor = "lab", .mark = "note", .text = "before: " + before}});
+  }
   void Advance(int64_t ms) {
     world_.RunUntil(world_.Now() + absl::Milliseconds(ms));
   }
@@ -794,6 +803,7 @@ void OutOfOrder(Script& s) {
     auto w = s.Write("client-A", s.P(), "7", v);
     s.WaitFor([w]() { return w->done; }, 3000);
   }
+  s.DrawFromHere("doc 7 was written 6 times (seq_no 0..5) on every copy");
   s.Say(absl::StrCat("from now on the link ", s.P(), " -> ", target,
                      " holds replication messages"));
   s.HoldReplication(target, {});
