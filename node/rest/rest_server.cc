@@ -1747,6 +1747,42 @@ absl::StatusOr<Reply> RestServer::Impl::Health(const Ctx& c,
     ASSIGN_OR_RETURN(timeout,
                      rest::ParseTimeValue("timeout", c.Param("timeout")));
   }
+  // wait_for_nodes: N, >=N, <=N, >N, <N (and ge(N), le(N), gt(N), lt(N)).
+  std::string nodes_op;
+  int nodes_wanted = -1;
+  if (c.Has("wait_for_nodes")) {
+    std::string spec = c.Param("wait_for_nodes");
+    for (const char* op : {">=", "<=", ">", "<"}) {
+      if (absl::StartsWith(spec, op)) {
+        nodes_op = op;
+        spec = spec.substr(nodes_op.size());
+        break;
+      }
+    }
+    for (const auto& [fn, op] :
+         {std::pair<const char*, const char*>{"ge(", ">="},
+          {"le(", "<="},
+          {"gt(", ">"},
+          {"lt(", "<"}}) {
+      if (nodes_op.empty() && absl::StartsWith(spec, fn) &&
+          absl::EndsWith(spec, ")")) {
+        nodes_op = op;
+        spec = spec.substr(3, spec.size() - 4);
+      }
+    }
+    if (!absl::SimpleAtoi(spec, &nodes_wanted) || nodes_wanted < 0) {
+      return IllegalArgument(absl::StrCat("failed to parse wait_for_nodes [",
+                                          c.Param("wait_for_nodes"), "]"));
+    }
+  }
+  auto nodes_ok = [&](int n) {
+    if (nodes_wanted < 0) return true;
+    if (nodes_op == ">=") return n >= nodes_wanted;
+    if (nodes_op == "<=") return n <= nodes_wanted;
+    if (nodes_op == ">") return n > nodes_wanted;
+    if (nodes_op == "<") return n < nodes_wanted;
+    return n == nodes_wanted;
+  };
   const absl::Time deadline = absl::Now() + timeout;
   pb::ClusterState state;
   ClusterHealth health;
@@ -1765,8 +1801,9 @@ absl::StatusOr<Reply> RestServer::Impl::Health(const Ctx& c,
       health = ComputeHealth(state, "\x01no-such-index");
       health.status = "red";
     }
-    satisfied = wanted.empty() || (index_known && HealthRank(health.status) >=
-                                                      HealthRank(wanted));
+    satisfied = (wanted.empty() || (index_known && HealthRank(health.status) >=
+                                                       HealthRank(wanted))) &&
+                nodes_ok(health.number_of_nodes);
     if (satisfied || absl::Now() >= deadline) break;
     absl::SleepFor(std::min(absl::Milliseconds(50), deadline - absl::Now()));
   }

@@ -12,7 +12,8 @@ stop_live_cluster() {
   local pid
   for pid in "${LIVE_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${LIVE_PIDS[@]}"; do
-    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    # Wait (up to 5 s) for it to exit, then make sure.
+    timeout 5 tail --pid="$pid" -f /dev/null 2>/dev/null || true
     kill -9 "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
   done
@@ -73,16 +74,16 @@ start_live_cluster() {
   BASE_URL_2="http://127.0.0.1:${ports[4]:-${ports[2]}}"
   export BASE_URL BASE_URL_2 REST_URLS
   # Every node joined and green, through the REST API itself.
-  local deadline=$((SECONDS + 60)) body=""
-  while ((SECONDS < deadline)); do
-    body=$(curl -s --max-time 35 "$BASE_URL/_cluster/health?wait_for_status=green&timeout=30s" || true)
-    if python3 -c 'import json,sys; h=json.loads(sys.argv[1]); sys.exit(0 if h.get("status")=="green" and h.get("number_of_nodes",0)>=int(sys.argv[2]) else 1)' "$body" "$nodes" 2>/dev/null; then
-      echo "live cluster green: $BASE_URL $BASE_URL_2"
-      return 0
-    fi
-    sleep 0.2
-  done
-  echo "cluster did not become green with $nodes nodes within 60s; last health: $body" >&2
+  # The node blocks until green with every node (or its timeout); curl retries
+  # while the REST port is not listening yet.
+  local body=""
+  body=$(curl -s --max-time 65 --retry 60 --retry-connrefused --retry-max-time 30 \
+    "$BASE_URL/_cluster/health?wait_for_status=green&wait_for_nodes=%3E%3D$nodes&timeout=30s" || true)
+  if python3 -c 'import json,sys; h=json.loads(sys.argv[1]); sys.exit(0 if h.get("status")=="green" and h.get("number_of_nodes",0)>=int(sys.argv[2]) else 1)' "$body" "$nodes" 2>/dev/null; then
+    echo "live cluster green: $BASE_URL $BASE_URL_2"
+    return 0
+  fi
+  echo "cluster did not become green with $nodes nodes within 30s; last health: $body" >&2
   dump_live_logs >&2
   exit 1
 }

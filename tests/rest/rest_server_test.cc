@@ -798,6 +798,32 @@ TEST_F(RestTest, HealthWaitsForStatusAndTimesOutWith408) {
   EXPECT_EQ(Body(missing)["status"], "red");
 }
 
+TEST_F(RestTest, HealthWaitsForNodesLikeElasticsearch) {
+  // GreenState() has two nodes.
+  dispatcher_.answer = [&](const std::string&, const pb::Envelope&) {
+    pb::Envelope reply;
+    *reply.mutable_get_cluster_state_response()->mutable_state() = GreenState();
+    return reply;
+  };
+  for (const char* spec : {"2", ">=2", "ge(2)", "<3", "lt(3)", ">1"}) {
+    auto ok = client_->Get(
+        absl::StrCat("/_cluster/health?wait_for_nodes=", spec, "&timeout=5s"));
+    ASSERT_TRUE(ok);
+    EXPECT_EQ(ok->status, 200) << spec;
+    EXPECT_EQ(Body(ok)["timed_out"], false) << spec;
+  }
+  auto three = client_->Get(
+      "/_cluster/health?wait_for_status=green&wait_for_nodes=3&timeout=200ms");
+  ASSERT_TRUE(three);
+  EXPECT_EQ(three->status, 408);
+  EXPECT_EQ(Body(three)["timed_out"], true);
+  EXPECT_EQ(Body(three)["number_of_nodes"], 2);
+  auto bad = client_->Get("/_cluster/health?wait_for_nodes=many");
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 400);
+  EXPECT_EQ(Body(bad)["error"]["type"], "illegal_argument_exception");
+}
+
 TEST_F(RestTest, PrettyFilterPathAndRoot) {
   auto root = client_->Get("/?pretty");
   ASSERT_TRUE(root);
