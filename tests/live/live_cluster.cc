@@ -15,6 +15,7 @@
 #include <iostream>
 #include <mutex>
 #include <random>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -56,10 +57,14 @@ int PickFreePort() {
   std::ifstream range("/proc/sys/net/ipv4/ip_local_port_range");
   range >> low;
   if (low <= 11000) low = 32768;
+  // Ports handed out before may be free right now only because their process
+  // has not bound them yet: never hand one out twice.
+  static std::set<int> handed_out;
   std::lock_guard<std::mutex> lock(mu);
   for (int attempt = 0; attempt < 200; ++attempt) {
     int port =
         10000 + static_cast<int>(random() % static_cast<unsigned>(low - 10000));
+    if (handed_out.contains(port)) continue;
     int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) return 0;
     sockaddr_in address{};
@@ -68,7 +73,10 @@ int PickFreePort() {
     address.sin_port = htons(static_cast<uint16_t>(port));
     int rc = ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address));
     ::close(fd);
-    if (rc == 0) return port;
+    if (rc == 0) {
+      handed_out.insert(port);
+      return port;
+    }
   }
   return 0;
 }
@@ -303,6 +311,12 @@ absl::StatusOr<pb::NodeStatusResponse> LiveCluster::NodeStatus(int n) {
   request.mutable_node_status();
   absl::StatusOr<pb::Envelope> reply = CallNode(n, request, absl::Seconds(2));
   if (!reply.ok()) return reply.status();
+  // Another process may hold this port (ours lost it at start): not our node.
+  if (reply->node_status_response().node_id() != NodeId(n)) {
+    return absl::UnavailableError(
+        absl::StrCat("port of ", NodeId(n), " answered as ",
+                     reply->node_status_response().node_id()));
+  }
   return reply->node_status_response();
 }
 
