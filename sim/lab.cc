@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -64,6 +65,8 @@ class Lab {
     RunPhases();
     result_->events = world_.events();
     result_->deliveries = world_.deliveries();
+    result_->fsyncs = world_.fsyncs();
+    result_->batched_events = world_.batched_events();
     result_->virtual_ns = world_.now_ns();
   }
 
@@ -231,6 +234,9 @@ bool Lab::Setup() {
   // A crash keeps the synced bytes plus a random prefix of the unsynced tail (a
   // torn write), which the translog must detect and cut off on restart.
   world_.network().torn_writes = true;
+  world_.disk_options().min_sync = config_.fsync_min;
+  world_.disk_options().max_sync = config_.fsync_max;
+  world_.disk_options().sync_jitter = config_.fsync_jitter;
   CoordinatorOptions coordinator_options;
   world_.AddActor(kCoordinatorId, [coordinator_options](Env* env) {
     return std::make_unique<Coordinator>(env, coordinator_options);
@@ -1172,13 +1178,48 @@ absl::Status ValidateConfig(const LabConfig& config) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<std::pair<absl::Duration, absl::Duration>> ParseFsyncRange(
+    const std::string& value) {
+  const std::vector<std::string> parts = absl::StrSplit(value, '-');
+  int64_t lo = 0, hi = 0;
+  const bool ok = (parts.size() == 1 || parts.size() == 2) &&
+                  absl::SimpleAtoi(parts.front(), &lo) &&
+                  absl::SimpleAtoi(parts.back(), &hi) && lo >= 0 && hi >= lo &&
+                  hi <= 1000000;
+  if (!ok) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--fsync-us must be N or LO-HI microseconds with 0 <= LO <= HI <= "
+        "1000000, got '",
+        value, "'"));
+  }
+  return std::make_pair(absl::Microseconds(lo), absl::Microseconds(hi));
+}
+
 std::string ReplayCommand(const LabConfig& config) {
+  const LabConfig defaults;
   std::string cmd = absl::StrCat("seqsim-lab run --seed=", config.seed);
   if (config.scenario != "default")
     absl::StrAppend(&cmd, " --scenario=", config.scenario);
   absl::StrAppend(&cmd, " --nemesis=", config.nemesis);
   const std::string unsafe = UnsafeName(config.unsafe);
   if (!unsafe.empty()) absl::StrAppend(&cmd, " --unsafe=", unsafe);
+  auto flag = [&](const char* name, int64_t value, int64_t default_value) {
+    if (value != default_value) absl::StrAppend(&cmd, " --", name, "=", value);
+  };
+  flag("nodes", config.nodes, defaults.nodes);
+  flag("replicas", config.replicas, defaults.replicas);
+  flag("shards", config.shards, defaults.shards);
+  flag("clients", config.clients, defaults.clients);
+  flag("keys", config.keys, defaults.keys);
+  flag("workload-ms", absl::ToInt64Milliseconds(config.workload),
+       absl::ToInt64Milliseconds(defaults.workload));
+  if (config.fsync_min != defaults.fsync_min ||
+      config.fsync_max != defaults.fsync_max) {
+    const int64_t lo = absl::ToInt64Microseconds(config.fsync_min);
+    const int64_t hi = absl::ToInt64Microseconds(config.fsync_max);
+    absl::StrAppend(&cmd, " --fsync-us=",
+                    hi == 0 ? std::string("0") : absl::StrCat(lo, "-", hi));
+  }
   absl::StrAppend(&cmd, " --out=lab-", config.seed);
   return cmd;
 }
@@ -1217,6 +1258,8 @@ std::string SummaryJson(const LabConfig& config, const LabResult& result) {
   j["linearizability"] = VerdictName(result.check.verdict);
   j["events"] = result.events;
   j["deliveries"] = result.deliveries;
+  j["fsyncs"] = result.fsyncs;
+  j["batched_events"] = result.batched_events;
   j["virtual_ms"] = result.virtual_ns / 1000000;
   j["wall_ms"] = static_cast<int64_t>(result.wall_seconds * 1000);
   j["faults"] = result.faults;

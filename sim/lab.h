@@ -39,6 +39,7 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -66,6 +67,14 @@ struct LabConfig {
   // After traffic stops: how long the copies get to converge.
   absl::Duration quiet_down = absl::Seconds(15);
   absl::Duration client_timeout = absl::Seconds(3);
+  // Disk fsync time (see sim::DiskOptions): each node's disk gets a base time
+  // in [fsync_min, fsync_max] from the seed, plus up to fsync_jitter per
+  // fsync. A node does nothing else while it fsyncs, and what reached it
+  // meanwhile runs as one batch with one group commit, as on a live node.
+  // fsync_max = 0: fsync takes no time.
+  absl::Duration fsync_min = absl::Microseconds(500);
+  absl::Duration fsync_max = absl::Microseconds(3000);
+  absl::Duration fsync_jitter = absl::Microseconds(500);
   bool trace = false;  // keep trace.log lines and the timeline events
   bool check_every_event = true;
   absl::Duration checker_time_limit = absl::Seconds(20);
@@ -85,6 +94,8 @@ struct LabResult {
   std::vector<timeline::Event> timeline;
   uint64_t events = 0;
   uint64_t deliveries = 0;
+  uint64_t fsyncs = 0;          // fsyncs that had work to do, all nodes
+  uint64_t batched_events = 0;  // events that waited for an fsync
   int64_t virtual_ns = 0;
   double wall_seconds = 0;
   int ops_ok = 0, ops_fail = 0, ops_info = 0;
@@ -106,7 +117,12 @@ std::string UnsafeName(const UnsafeModes& modes);
 // The nemesis names accepted by --nemesis.
 const std::vector<std::string>& NemesisNames();
 
-// The command line that replays `config`.
+// "--fsync-us" value: "LO-HI" or "N" microseconds (0 = fsync takes no time)
+// -> (min, max); InvalidArgument otherwise.
+absl::StatusOr<std::pair<absl::Duration, absl::Duration>> ParseFsyncRange(
+    const std::string& value);
+// The command line that replays `config`: every option that differs from the
+// defaults.
 std::string ReplayCommand(const LabConfig& config);
 // summary.json content.
 std::string SummaryJson(const LabConfig& config, const LabResult& result);

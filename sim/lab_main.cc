@@ -43,7 +43,7 @@ constexpr char kUsage[] =
     "[--out=DIR]\n"
     "                 [--nodes=3] [--replicas=2] [--shards=1] [--clients=4] "
     "[--keys=3]\n"
-    "                 [--workload-ms=4000]\n"
+    "                 [--workload-ms=4000] [--fsync-us=500-3000 | --fsync-us=0]\n"
     "  seqsim-lab sweep --seeds=A-B [--nemesis=all] [--unsafe=...] [--jobs=N] "
     "[same options]\n"
     "  seqsim-lab check FILE [--time-limit-ms=30000] [--porcupine=OUT.json]\n"
@@ -132,6 +132,16 @@ absl::Status TakeLabFlags(Args* args, LabConfig* config) {
   v = absl::ToInt64Milliseconds(config->workload);
   if (auto s = TakeInt(args, "workload-ms", 100, 600000, &v); !s.ok()) return s;
   config->workload = absl::Milliseconds(v);
+  std::string fsync;
+  take("fsync-us", &fsync);
+  if (!fsync.empty()) {
+    auto range = ParseFsyncRange(fsync);
+    if (!range.ok()) return range.status();
+    config->fsync_min = range->first;
+    config->fsync_max = range->second;
+    if (range->second == absl::ZeroDuration())
+      config->fsync_jitter = absl::ZeroDuration();
+  }
   return ValidateConfig(*config);
 }
 

@@ -19,8 +19,10 @@ class SimFile final : public WritableFile {
   }
   absl::Status Sync() override {
     if (closed_) return absl::FailedPreconditionError("sync of a closed file");
+    const bool dirty = file_->synced < file_->data.size();
     file_->synced = file_->data.size();
     ++stats_->syncs;
+    if (dirty && stats_->on_sync) stats_->on_sync();
     return absl::OkStatus();
   }
   absl::Status Close() override {
@@ -71,6 +73,7 @@ absl::Status SimDisk::WriteFileAtomic(const std::string& path,
   file->data.assign(content.data(), content.size());
   file->synced = file->data.size();
   files_[p] = std::move(file);
+  if (stats_->on_sync) stats_->on_sync();
   if (on_atomic_write_) on_atomic_write_(path);
   return absl::OkStatus();
 }

@@ -68,6 +68,11 @@ class SimDisk final : public Disk {
   void FailAtomicWrites(absl::Status status) {
     atomic_write_failure_ = std::move(status);
   }
+  // Called for every fsync that has work to do: a WritableFile::Sync() with
+  // unsynced bytes, and every WriteFileAtomic (the lab charges time for them).
+  void SetSyncObserver(std::function<void()> observer) {
+    stats_->on_sync = std::move(observer);
+  }
   // Called with the path as given after every successful WriteFileAtomic.
   void OnAtomicWrite(std::function<void(const std::string& path)> observer) {
     on_atomic_write_ = std::move(observer);
@@ -80,6 +85,7 @@ class SimDisk final : public Disk {
   // Shared with open handles, which may outlive the disk.
   struct Stats {
     int syncs = 0;
+    std::function<void()> on_sync;
   };
 
  private:

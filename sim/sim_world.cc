@@ -45,6 +45,12 @@ struct SimWorld::Endpoint {
   uint64_t incarnation = 0;
   std::deque<uint32_t> held;  // event slots waiting for Resume()
   absl::flat_hash_set<TimerId> timers;
+  // Fsync time: the actor is busy until busy_until; events that reach it
+  // meanwhile wait in busy_held for one release event at busy_until.
+  int64_t busy_until = 0;
+  std::vector<uint32_t> busy_held;
+  bool release_pending = false;
+  int64_t sync_base = -1;  // base fsync time, drawn on first use
 };
 
 struct SimWorld::Event {
@@ -53,6 +59,7 @@ struct SimWorld::Event {
   uint64_t incarnation = 0;
   uint64_t id = 0;  // rpc id (request, reply, timeout) or timer id
   int from = -1;
+  bool release = false;  // runs target's busy_held as a batch
   bool is_error = false;
   absl::Status status;
   std::string bytes;
@@ -72,7 +79,11 @@ class SimWorld::SimEnvImpl final : public Env {
   SimEnvImpl(SimWorld* world, int index, uint64_t seed)
       : world_(world), index_(index), rng_(seed) {}
 
-  absl::Duration Now() override { return world_->Now(); }
+  absl::Duration Now() override {
+    // An actor that has spent time in fsync during this event sees it pass.
+    return absl::Nanoseconds(world_->running_ == index_ ? world_->Departure()
+                                                        : world_->now_ns());
+  }
   int64_t WallMillis() override {
     return kEpochMillis + world_->now_ns() / 1000000;
   }
@@ -131,6 +142,7 @@ void SimWorld::AddActor(const std::string& id, ActorFactory factory) {
   e->is_actor = true;
   e->factory = std::move(factory);
   e->disk = std::make_unique<SimDisk>();
+  e->disk->SetSyncObserver([this, index] { OnSync(index); });
   e->env = std::make_unique<SimEnvImpl>(this, index, DeriveSeed(seed_, id, 0));
   endpoints_.push_back(std::move(e));
   endpoint_index_[id] = index;
@@ -276,7 +288,7 @@ uint64_t SimWorld::SendRequest(int from, int to, pb::Envelope request,
     ev.id = rpc;
     ev.from = from;
     ev.bytes = i + 1 < copies ? bytes : std::move(bytes);
-    Push(now_ns_ + Latency(from, to), slot);
+    Push(Departure() + Latency(from, to), slot);
   }
   return rpc;
 }
@@ -323,7 +335,7 @@ void SimWorld::SendReply(uint64_t rpc, int from, int to,
   ev.from = from;
   ev.bytes = TakeBuffer();
   response.SerializeToString(&ev.bytes);
-  Push(now_ns_ + Latency(from, to), slot);
+  Push(Departure() + Latency(from, to), slot);
 }
 
 void SimWorld::SendError(uint64_t rpc, int to, absl::Status status,
@@ -338,7 +350,7 @@ void SimWorld::SendError(uint64_t rpc, int to, absl::Status status,
   ev.status = std::move(status);
   auto it = rpcs_.find(rpc);
   ev.from = it == rpcs_.end() ? -1 : it->second.callee;
-  Push(now_ns_ + delay, slot);
+  Push(Departure() + delay, slot);
 }
 
 TimerId SimWorld::AddTimer(int actor, absl::Duration delay,
@@ -353,7 +365,7 @@ TimerId SimWorld::AddTimer(int actor, absl::Duration delay,
   ev.incarnation = e.incarnation;
   ev.id = id;
   ev.fn = std::move(fn);
-  Push(now_ns_ + ToNs(delay), slot);
+  Push(Departure() + ToNs(delay), slot);
   return id;
 }
 
@@ -404,8 +416,78 @@ void SimWorld::Trace(const std::string& who, std::string_view text) {
 }
 
 void SimWorld::Finish(int actor) {
+  if (batching_) return;  // RunBatch flushes once, after the batch
   Endpoint& e = *endpoints_[actor];
   if (e.is_actor && e.up && e.actor != nullptr) e.actor->Flush();
+}
+
+void SimWorld::OnSync(int actor) {
+  if (actor != running_) return;  // not during one of its events: free
+  ++fsyncs_;
+  const int64_t hi = ToNs(disk_options_.max_sync);
+  if (hi <= 0) return;  // fsync takes no time: draw nothing
+  Endpoint& e = *endpoints_[actor];
+  if (e.sync_base < 0) {
+    Rng disk(DeriveSeed(seed_, e.id + "/fsync"));
+    const int64_t lo = std::min(ToNs(disk_options_.min_sync), hi);
+    e.sync_base = disk.Range(lo, hi);
+  }
+  work_ns_ +=
+      e.sync_base +
+      static_cast<int64_t>(rng_.Below(ToNs(disk_options_.sync_jitter) + 1));
+}
+
+void SimWorld::EndEvent() {
+  if (running_ >= 0 && work_ns_ > 0) {
+    Endpoint& e = *endpoints_[running_];
+    if (e.up) e.busy_until = std::max(e.busy_until, now_ns_ + work_ns_);
+  }
+  running_ = -1;
+  work_ns_ = 0;
+}
+
+SimWorld::Event SimWorld::TakeEvent(uint32_t slot) {
+  Event event = std::move(slab_[slot]);
+  slab_[slot] = Event();
+  free_slots_.push_back(slot);
+  return event;
+}
+
+bool SimWorld::RunBatch(int index) {
+  Endpoint& e = *endpoints_[index];
+  std::vector<uint32_t> slots = std::move(e.busy_held);
+  e.busy_held.clear();
+  // Every event of the batch is observed, but the observation of the last
+  // one that ran waits for the Flush, so that it sees the flushed state.
+  bool pending = false;
+  EventInfo pending_info;
+  batching_ = true;
+  for (uint32_t slot : slots) {
+    Event event = TakeEvent(slot);
+    if (stopped_) continue;
+    if (pending) {
+      last_event_ = pending_info;
+      ++events_;
+      ++batched_events_;
+      if (after_event_) after_event_(last_event_);
+      pending = false;
+      if (stopped_) continue;
+    }
+    if (Dispatch(event)) {
+      pending_info = last_event_;
+      pending = true;
+    }
+    ReturnBuffer(std::move(event.bytes));
+  }
+  batching_ = false;
+  if (!stopped_) Finish(index);
+  if (pending) {
+    last_event_ = pending_info;
+    ++events_;
+    ++batched_events_;
+    if (after_event_) after_event_(last_event_);
+  }
+  return pending;
 }
 
 bool SimWorld::Dispatch(Event& event) {
@@ -576,20 +658,56 @@ bool SimWorld::StepBefore(int64_t limit) {
       std::pop_heap(heap_.begin(), heap_.end(), std::greater<HeapEntry>());
       heap_.pop_back();
     }
-    Event& peek = slab_[slot];
-    if (peek.target >= 0) {
-      Endpoint& e = *endpoints_[peek.target];
-      if (e.paused && e.up && peek.incarnation == e.incarnation) {
+    const int target = slab_[slot].target;
+    if (target >= 0) {
+      Endpoint& e = *endpoints_[target];
+      const bool current = e.up && slab_[slot].incarnation == e.incarnation;
+      if (slab_[slot].release) {
+        TakeEvent(slot);
+        if (!current) continue;  // crashed meanwhile: the batch is gone
+        e.release_pending = false;
+        if (e.paused) {
+          e.held.insert(e.held.end(), e.busy_held.begin(), e.busy_held.end());
+          e.busy_held.clear();
+          continue;
+        }
+        const int64_t before = now_ns_;
+        now_ns_ = std::max(now_ns_, time);
+        running_ = target;
+        work_ns_ = 0;
+        const bool ran = RunBatch(target);
+        EndEvent();
+        if (ran) return true;
+        now_ns_ = before;
+        continue;
+      }
+      if (current && e.paused) {
         e.held.push_back(slot);
+        continue;
+      }
+      if (current && e.busy_until > time) {
+        // Busy in fsync: waits for the batch at busy_until.
+        e.busy_held.push_back(slot);
+        if (!e.release_pending) {
+          e.release_pending = true;
+          const uint32_t release = NewEvent();
+          Event& ev = slab_[release];
+          ev.kind = EventInfo::kWorld;
+          ev.target = target;
+          ev.incarnation = e.incarnation;
+          ev.release = true;
+          Push(e.busy_until, release);
+        }
         continue;
       }
     }
     const int64_t before = now_ns_;
     now_ns_ = std::max(now_ns_, time);
-    Event event = std::move(slab_[slot]);
-    slab_[slot] = Event();
-    free_slots_.push_back(slot);
+    Event event = TakeEvent(slot);
+    running_ = target;
+    work_ns_ = 0;
     const bool ran = Dispatch(event);
+    EndEvent();
     ReturnBuffer(std::move(event.bytes));
     if (ran) {
       ++events_;
@@ -655,11 +773,12 @@ void SimWorld::Crash(const std::string& id) {
     }
     ++it;
   }
-  for (uint32_t slot : e.held) {
-    slab_[slot] = Event();
-    free_slots_.push_back(slot);
-  }
+  for (uint32_t slot : e.held) TakeEvent(slot);
   e.held.clear();
+  for (uint32_t slot : e.busy_held) TakeEvent(slot);
+  e.busy_held.clear();
+  e.busy_until = 0;
+  e.release_pending = false;
   e.timers.clear();
   e.actor.reset();
   dead_callbacks.clear();

@@ -57,6 +57,22 @@ struct NetworkOptions {
   bool torn_writes = false;
 };
 
+// Disk timing; may be changed between events. An fsync (a WritableFile::Sync
+// with unsynced bytes, or a WriteFileAtomic) takes time, and the actor does
+// nothing else meanwhile, as a live node's executor thread blocks in fsync:
+// what it sends or schedules after the fsync leaves that much later, and what
+// reaches it meanwhile waits. When it is free again, everything that waited
+// runs as one batch followed by one Flush(): the group commit of the live
+// executor. Each actor's disk gets a base fsync time uniform in [min_sync,
+// max_sync] from the seed; each fsync adds a jitter uniform in [0,
+// sync_jitter]. All zero (the default): fsync takes no time and every event is
+// its own batch.
+struct DiskOptions {
+  absl::Duration min_sync = absl::ZeroDuration();
+  absl::Duration max_sync = absl::ZeroDuration();
+  absl::Duration sync_jitter = absl::ZeroDuration();
+};
+
 // What happened in one event, for observers (invariant checks, statistics).
 struct EventInfo {
   enum Kind { kStart, kTimer, kRequest, kReply, kTimeout, kWorld };
@@ -102,6 +118,7 @@ class SimWorld {
   absl::Duration Now() const { return absl::Nanoseconds(now_ns_); }
   Rng& rng() { return rng_; }
   NetworkOptions& network() { return network_; }
+  DiskOptions& disk_options() { return disk_options_; }
 
   // ---- Actors
   // -----------------------------------------------------------------------------
@@ -196,6 +213,9 @@ class SimWorld {
   }  // requests + replies delivered
   uint64_t messages_sent() const { return messages_sent_; }
   uint64_t messages_lost() const { return messages_lost_; }
+  uint64_t fsyncs() const { return fsyncs_; }  // fsyncs that had work to do
+  // Events that ran in a batch after waiting for their actor's fsync.
+  uint64_t batched_events() const { return batched_events_; }
 
   // Internal, for SimEnv.
   class SimEnvImpl;
@@ -244,6 +264,17 @@ class SimWorld {
   void CancelTimer(int actor, TimerId id);
   bool Dispatch(Event& event);
   void Finish(int actor);
+  // The running actor's disk did an fsync: charge it time.
+  void OnSync(int actor);
+  // Now, plus the fsync time the running actor has spent in this event.
+  int64_t Departure() const { return now_ns_ + work_ns_; }
+  // Runs the events that waited for actor `index`'s fsync as one batch, then
+  // one Flush(); returns whether any ran.
+  bool RunBatch(int index);
+  // After an event: an actor that spent time in fsync is busy until then.
+  void EndEvent();
+  // Takes the event out of `slot` and frees the slot.
+  Event TakeEvent(uint32_t slot);
   std::string Timestamp() const;
   void Observe(MessageEvent::Kind kind, uint64_t id, int from, int to,
                const pb::Envelope& message, const char* reason);
@@ -251,6 +282,12 @@ class SimWorld {
   const uint64_t seed_;
   Rng rng_;
   NetworkOptions network_;
+  DiskOptions disk_options_;
+  // The actor whose event is running (-1: none) and the fsync time it has
+  // spent in it so far.
+  int running_ = -1;
+  int64_t work_ns_ = 0;
+  bool batching_ = false;  // in RunBatch: Finish() waits for the batch's end
   int64_t now_ns_ = 0;
   uint64_t next_seq_ = 0;
   uint64_t next_rpc_ = 1;
@@ -281,6 +318,8 @@ class SimWorld {
   uint64_t deliveries_ = 0;
   uint64_t messages_sent_ = 0;
   uint64_t messages_lost_ = 0;
+  uint64_t fsyncs_ = 0;
+  uint64_t batched_events_ = 0;
 };
 
 // Formats virtual nanoseconds as milliseconds with microsecond precision:

@@ -186,6 +186,142 @@ TEST(SimWorld, SameSeedGivesIdenticalTrace) {
   EXPECT_NE(a.find("recv write"), std::string::npos);
 }
 
+// Appends every request to a log and answers only after an fsync, one fsync
+// per Flush() for everything handled since the last one: a group commit.
+class GroupCommitActor final : public Actor {
+ public:
+  explicit GroupCommitActor(Env* env) : env_(env) {}
+  void Start() override { file_ = *env_->disk()->OpenAppend("log"); }
+  void Handle(pb::Envelope request, RespondFn respond) override {
+    (void)file_->Append(request.write().id());
+    waiting_.push_back(std::move(respond));
+  }
+  void Flush() override {
+    if (waiting_.empty()) return;
+    (void)file_->Sync();
+    ++syncs;
+    for (RespondFn& respond : waiting_) {
+      pb::Envelope reply;
+      reply.mutable_write_response()->set_id(absl::StrCat(
+          "synced at ", absl::ToInt64Microseconds(env_->Now()), "us"));
+      respond(std::move(reply));
+    }
+    waiting_.clear();
+  }
+  int syncs = 0;
+
+ private:
+  Env* env_;
+  std::unique_ptr<WritableFile> file_;
+  std::vector<RespondFn> waiting_;
+};
+
+// With fsync time: what reaches a node while it fsyncs waits, then runs as one
+// batch with one fsync (the live executor's group commit), and replies leave
+// when the fsync is done.
+TEST(SimWorld, FsyncTimeDelaysRepliesAndBatchesWhatArrivesMeanwhile) {
+  SimWorld world(3);
+  world.network().min_latency = absl::Microseconds(100);
+  world.network().max_latency = absl::Microseconds(100);
+  world.network().jitter = absl::ZeroDuration();
+  world.disk_options().min_sync = absl::Milliseconds(2);
+  world.disk_options().max_sync = absl::Milliseconds(2);
+  GroupCommitActor* node = nullptr;
+  world.AddActor("node-1", [&](Env* env) {
+    auto actor = std::make_unique<GroupCommitActor>(env);
+    node = actor.get();
+    return actor;
+  });
+  std::vector<std::string> replies;
+  auto send = [&](const std::string& id) {
+    world.ClientSend(
+        "client-1", "node-1", Write(id),
+        [&, id](absl::StatusOr<pb::Envelope> r) {
+          replies.push_back(absl::StrCat(
+              id, ": ", r.ok() ? r->write_response().id() : "error",
+              ", back at ", absl::ToInt64Microseconds(world.Now()), "us"));
+        },
+        absl::Seconds(1));
+  };
+  send("a");  // reaches node-1 at 100us, fsync until 2100us
+  world.Schedule(absl::Microseconds(500), [&] {
+    send("b");  // reach node-1 at 600us, while it fsyncs
+    send("c");
+    send("d");
+  });
+  EXPECT_TRUE(world.RunUntilQuiescent(absl::Seconds(10)));
+
+  EXPECT_EQ(replies,
+            (std::vector<std::string>{"a: synced at 2100us, back at 2200us",
+                                      "b: synced at 4100us, back at 4200us",
+                                      "c: synced at 4100us, back at 4200us",
+                                      "d: synced at 4100us, back at 4200us"}));
+  EXPECT_EQ(node->syncs, 2);
+  EXPECT_EQ(world.fsyncs(), 2u);
+  EXPECT_EQ(world.batched_events(), 3u);
+}
+
+// Without fsync time (the default) every event is its own batch: one fsync
+// each, and replies leave at once.
+TEST(SimWorld, WithoutFsyncTimeEveryRequestIsItsOwnBatch) {
+  SimWorld world(3);
+  world.network().min_latency = absl::Microseconds(100);
+  world.network().max_latency = absl::Microseconds(100);
+  world.network().jitter = absl::ZeroDuration();
+  GroupCommitActor* node = nullptr;
+  world.AddActor("node-1", [&](Env* env) {
+    auto actor = std::make_unique<GroupCommitActor>(env);
+    node = actor.get();
+    return actor;
+  });
+  int answered = 0;
+  for (const char* id : {"a", "b", "c"}) {
+    world.ClientSend(
+        "client-1", "node-1", Write(id),
+        [&](absl::StatusOr<pb::Envelope> r) {
+          EXPECT_EQ(r->write_response().id(), "synced at 100us");
+          ++answered;
+        },
+        absl::Seconds(1));
+  }
+  EXPECT_TRUE(world.RunUntilQuiescent(absl::Seconds(10)));
+  EXPECT_EQ(answered, 3);
+  EXPECT_EQ(node->syncs, 3);
+  EXPECT_EQ(world.batched_events(), 0u);
+}
+
+// A node that crashes while it fsyncs: what it synced stays on disk, but its
+// replies had not left yet, and what waited for it is lost; callers see the
+// connection reset.
+TEST(SimWorld, CrashDuringFsyncKeepsSyncedBytesAndLosesRepliesAndTheBatch) {
+  SimWorld world(4);
+  world.network().min_latency = absl::Microseconds(100);
+  world.network().max_latency = absl::Microseconds(100);
+  world.network().jitter = absl::ZeroDuration();
+  world.disk_options().min_sync = absl::Milliseconds(2);
+  world.disk_options().max_sync = absl::Milliseconds(2);
+  world.AddActor("node-1", [&](Env* env) {
+    return std::make_unique<GroupCommitActor>(env);
+  });
+  std::vector<std::string> outcomes;
+  auto send = [&](const std::string& id) {
+    world.ClientSend(
+        "client-1", "node-1", Write(id),
+        [&, id](absl::StatusOr<pb::Envelope> r) {
+          outcomes.push_back(absl::StrCat(
+              id, r.ok() ? " ok" : absl::StrCat(" ", r.status().message())));
+        },
+        absl::Seconds(1));
+  };
+  send("a");  // handled at 100us, in fsync until 2100us
+  world.Schedule(absl::Microseconds(500), [&] { send("b"); });
+  world.Schedule(absl::Microseconds(1000), [&] { world.Crash("node-1"); });
+  EXPECT_TRUE(world.RunUntilQuiescent(absl::Seconds(10)));
+  EXPECT_EQ(outcomes, (std::vector<std::string>{"a connection reset: node-1",
+                                                "b connection reset: node-1"}));
+  EXPECT_EQ(world.disk("node-1")->SyncedBytes("log"), 1u);  // "a"
+}
+
 TEST(SimDisk, CrashKeepsOnlySyncedBytesAndListsDirectories) {
   SimDisk disk;
   auto f = disk.OpenAppend("shards/idx/0/translog");
