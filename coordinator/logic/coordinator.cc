@@ -461,16 +461,28 @@ struct Coordinator::State {
         while (routing.copies_size() < 1 + index.number_of_replicas()) {
           std::string node = PickNode(*next, index, &routing);
           if (node.empty()) break;  // stays unassigned (yellow)
-          pb::ShardCopy* copy = routing.add_copies();
-          copy->set_node_id(node);
-          copy->set_primary(false);
-          copy->set_state(pb::ShardCopy::INITIALIZING);
+          AddCopy(&routing, node, /*primary=*/false,
+                  pb::ShardCopy::INITIALIZING);
           Log(absl::StrCat("assign replica of ",
                            ShardName(index.name(), routing.shard()), " to ",
                            node, " (initializing: recovers from the primary)"));
         }
       }
     }
+  }
+
+  // A new assignment of a copy of `routing` to `node`. Its allocation id
+  // names the node and the cluster state version that assigns it, so it is
+  // new each time the copy is assigned again.
+  pb::ShardCopy* AddCopy(pb::ShardRouting* routing, const std::string& node,
+                         bool primary, pb::ShardCopy::State state) {
+    pb::ShardCopy* copy = routing->add_copies();
+    copy->set_node_id(node);
+    copy->set_primary(primary);
+    copy->set_state(state);
+    copy->set_allocation_id(
+        absl::StrCat(node, "@v", cluster.version() + 1, "/", routing->shard()));
+    return copy;
   }
 
   void AssignPrimary(pb::ClusterState* next, const pb::IndexMeta& index,
@@ -481,10 +493,7 @@ struct Coordinator::State {
     if (routing->in_sync().empty()) {
       std::string node = PickNode(*next, index, routing);
       if (node.empty()) return;
-      pb::ShardCopy* copy = routing->add_copies();
-      copy->set_node_id(node);
-      copy->set_primary(true);
-      copy->set_state(pb::ShardCopy::STARTED);
+      AddCopy(routing, node, /*primary=*/true, pb::ShardCopy::STARTED);
       routing->set_primary_term(old_term + 1);
       routing->add_in_sync(node);
       Log(absl::StrCat("assign new primary of ", shard, " to ", node, ", term ",
@@ -526,10 +535,7 @@ struct Coordinator::State {
       if (back.empty() || id < back) back = id;
     }
     if (back.empty()) return;  // red until an in-sync copy returns
-    pb::ShardCopy* copy = routing->add_copies();
-    copy->set_node_id(back);
-    copy->set_primary(true);
-    copy->set_state(pb::ShardCopy::STARTED);
+    AddCopy(routing, back, /*primary=*/true, pb::ShardCopy::STARTED);
     routing->set_primary_term(old_term + 1);
     Log(absl::StrCat("reassign primary of ", shard, " to ", back,
                      " (its copy is in sync and it is back), term ", old_term,
@@ -809,6 +815,25 @@ struct Coordinator::State {
                                         " is assigned to ", request.node_id()),
                            409),
                   index->name(), index->uuid(), routing->shard());
+      response->set_state_version(cluster.version());
+      return reply;
+    }
+    // A shard-started of an earlier assignment (the copy failed and was
+    // assigned again meanwhile, so it has not recovered since): refused.
+    if (!copy->allocation_id().empty() &&
+        request.allocation_id() != copy->allocation_id()) {
+      Log(absl::StrCat("refuse shard-started for ", request.node_id(), " on ",
+                       shard, ": allocation [", request.allocation_id(),
+                       "] is not its current allocation [",
+                       copy->allocation_id(), "]"));
+      *response->mutable_error() = ToError(
+          EsStatus(
+              absl::StatusCode::kFailedPrecondition,
+              "shard_not_found_exception",
+              absl::StrCat("no copy of ", shard, " with allocation [",
+                           request.allocation_id(), "] on ", request.node_id()),
+              409),
+          index->name(), index->uuid(), routing->shard());
       response->set_state_version(cluster.version());
       return reply;
     }

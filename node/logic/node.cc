@@ -257,6 +257,7 @@ struct RecoveryCtx {
   CopyKey key;
   uint64_t incarnation = 0;
   std::string target;
+  std::string allocation_id;  // the target copy's
   std::string mode;
   std::vector<pb::Operation> ops;
   size_t next = 0;
@@ -679,7 +680,7 @@ struct Node::State {
       }
       if (mine.state() == pb::ShardCopy::INITIALIZING && !copy->started_sent) {
         ReportStarted(copy->key, copy->incarnation, me(),
-                      routing.primary_term());
+                      routing.primary_term(), mine.allocation_id());
       }
     } else {
       if (copy->role == Role::kPrimary)
@@ -867,7 +868,8 @@ struct Node::State {
   }
 
   void ReportStarted(const CopyKey& key, uint64_t incarnation,
-                     const std::string& node, PrimaryTerm term) {
+                     const std::string& node, PrimaryTerm term,
+                     const std::string& allocation_id) {
     LocalCopy* copy = FindCopy(key, incarnation);
     if (copy == nullptr) return;
     if (node == me()) copy->started_sent = true;
@@ -877,6 +879,7 @@ struct Node::State {
     started->mutable_shard()->set_shard(key.second);
     started->set_node_id(node);
     started->set_primary_term(term);
+    started->set_allocation_id(allocation_id);
     started->set_local_checkpoint(
         node == me()    ? copy->engine->local_checkpoint()
         : copy->tracker ? copy->tracker->LocalCheckpointOf(node)
@@ -1495,11 +1498,16 @@ struct Node::State {
     return std::min(lcp, copy.engine->global_checkpoint());
   }
 
+  // The reply reports the term under which the request was handled: a term
+  // learnt while the fsync ran (a batch on a busy disk) does not make an
+  // operation that was accepted under the old term look unfenced.
   void ReplyAfterDurable(LocalCopy* copy, RespondFn respond) {
     const CopyKey key = copy->key;
     const uint64_t incarnation = copy->incarnation;
-    WhenDurable(key, [this, key, incarnation, respond = std::move(respond)](
-                         absl::Status synced) mutable {
+    const PrimaryTerm handled_term = copy->engine->term();
+    WhenDurable(key, [this, key, incarnation, handled_term,
+                      respond =
+                          std::move(respond)](absl::Status synced) mutable {
       pb::Envelope envelope;
       pb::ReplicateResponse* response = envelope.mutable_replicate_response();
       LocalCopy* copy = FindCopy(key, incarnation);
@@ -1511,7 +1519,7 @@ struct Node::State {
         if (!synced.ok()) *response->mutable_error() = ToError(synced);
         response->set_local_checkpoint(ReportedLocalCheckpoint(*copy));
         response->set_global_checkpoint(copy->engine->global_checkpoint());
-        response->set_primary_term(copy->engine->term());
+        response->set_primary_term(handled_term);
       }
       respond(std::move(envelope));
     });
@@ -1689,6 +1697,10 @@ struct Node::State {
     start->set_target_node(me());
     start->set_local_checkpoint(engine.local_checkpoint());
     start->set_target_term(engine.term());
+    for (const pb::ShardCopy& mine : routing->copies()) {
+      if (mine.node_id() == me())
+        start->set_allocation_id(mine.allocation_id());
+    }
     Log(absl::StrCat(me(), " asks ", primary_node, " to recover ", Name(*copy),
                      " above local checkpoint ", engine.local_checkpoint()));
     const CopyKey key = copy->key;
@@ -1777,22 +1789,29 @@ struct Node::State {
     const pb::IndexMeta* index = FindIndexByUuid(copy->key.first);
     const pb::ShardRouting* routing =
         index ? FindRouting(*index, copy->key.second) : nullptr;
+    // The target's copy must be the same assignment in this node's cluster
+    // state (a copy failed and assigned again is another one).
     bool assigned = false;
     if (routing != nullptr) {
       for (const auto& shard_copy : routing->copies()) {
-        if (shard_copy.node_id() == request.target_node()) assigned = true;
+        if (shard_copy.node_id() == request.target_node() &&
+            shard_copy.allocation_id() == request.allocation_id()) {
+          assigned = true;
+        }
       }
     }
     if (!assigned) {
-      fail(RetryableError(
-          absl::StrCat(request.target_node(), " holds no copy of ", Name(*copy),
-                       " in cluster state version ", cluster_state.version())));
+      fail(RetryableError(absl::StrCat(
+          request.target_node(), " holds no copy of ", Name(*copy),
+          " with allocation [", request.allocation_id(),
+          "] in cluster state version ", cluster_state.version())));
       return;
     }
     auto ctx = std::make_shared<RecoveryCtx>();
     ctx->key = copy->key;
     ctx->incarnation = copy->incarnation;
     ctx->target = request.target_node();
+    ctx->allocation_id = request.allocation_id();
     ctx->id = next_recovery_id++;
     copy->recovery_ids[ctx->target] = ctx->id;
     ctx->deadline = env->Now() + options.write_timeout;
@@ -1987,6 +2006,7 @@ struct Node::State {
     started->mutable_shard()->set_index(copy->index);
     started->mutable_shard()->set_shard(copy->key.second);
     started->set_node_id(ctx->target);
+    started->set_allocation_id(ctx->allocation_id);
     started->set_primary_term(copy->engine->term());
     started->set_local_checkpoint(target_lcp);
     Send(

@@ -130,14 +130,22 @@ class Harness {
     return Call(std::move(request)).shard_failed_response();
   }
 
-  pb::ShardStartedResponse ShardStarted(const std::string& index, int shard,
-                                        const std::string& node, int64_t term) {
+  // Reports `node`'s copy started; `allocation` defaults to the allocation id
+  // of its current assignment.
+  pb::ShardStartedResponse ShardStarted(
+      const std::string& index, int shard, const std::string& node,
+      int64_t term, std::optional<std::string> allocation = std::nullopt) {
+    if (!allocation.has_value()) {
+      const pb::ShardCopy* copy = Copy(index, shard, node);
+      allocation = copy != nullptr ? copy->allocation_id() : "";
+    }
     pb::Envelope request;
     auto* started = request.mutable_shard_started();
     started->mutable_shard()->set_index(index);
     started->mutable_shard()->set_shard(shard);
     started->set_node_id(node);
     started->set_primary_term(term);
+    started->set_allocation_id(*allocation);
     return Call(std::move(request)).shard_started_response();
   }
 
@@ -635,6 +643,38 @@ TEST(ShardStarted, StaleTermIsRefusedAndChangesNothing) {
   EXPECT_THAT(response.error().reason(), HasSubstr("no longer primary"));
   EXPECT_EQ(h.state().version(), version);
   EXPECT_THAT(h.InSync("idx"), ElementsAre("node-1"));
+}
+
+// A late shard-started of an earlier assignment: the copy failed and was
+// assigned again to the same node, which has not recovered since. Starting it
+// would put a copy that lacks acknowledged writes in the in-sync set.
+TEST(ShardStarted, LateStartOfAnEarlierAssignmentIsRefusedAndChangesNothing) {
+  Harness h;
+  h.Join("node-1");
+  h.Join("node-2");
+  ASSERT_TRUE(h.CreateIndex("idx", 1, 1).acknowledged());
+  const std::string first = h.Copy("idx", 0, "node-2")->allocation_id();
+  ASSERT_FALSE(first.empty());
+  ASSERT_TRUE(h.ShardFailed("idx", 0, "node-2", 1).acknowledged());
+  h.Run(absl::Milliseconds(150), {"node-1", "node-2"});
+  const pb::ShardCopy* again = h.Copy("idx", 0, "node-2");
+  ASSERT_NE(again, nullptr);
+  ASSERT_EQ(again->state(), pb::ShardCopy::INITIALIZING);
+  EXPECT_NE(again->allocation_id(), first);
+  const int64_t version = h.state().version();
+
+  pb::ShardStartedResponse response =
+      h.ShardStarted("idx", 0, "node-2", 1, first);
+
+  EXPECT_FALSE(response.acknowledged());
+  EXPECT_EQ(response.error().type(), "shard_not_found_exception");
+  EXPECT_THAT(response.error().reason(), HasSubstr(first));
+  EXPECT_EQ(h.state().version(), version);
+  EXPECT_THAT(h.InSync("idx"), ElementsAre("node-1"));
+  EXPECT_EQ(h.Copy("idx", 0, "node-2")->state(), pb::ShardCopy::INITIALIZING);
+  // The current assignment still starts.
+  EXPECT_TRUE(h.ShardStarted("idx", 0, "node-2", 1).acknowledged());
+  EXPECT_THAT(h.InSync("idx"), UnorderedElementsAre("node-1", "node-2"));
 }
 
 TEST(ShardStarted, CopyNotAssignedToTheNodeIsRefused) {
