@@ -70,6 +70,7 @@ struct SimWorld::PendingRpc {
   int caller = -1;
   uint64_t caller_incarnation = 0;
   int callee = -1;
+  uint64_t callee_incarnation = 0;
   ReplyFn on_reply;
   std::string request_bytes;  // kept only when an RPC observer is set
 };
@@ -237,6 +238,7 @@ uint64_t SimWorld::SendRequest(int from, int to, pb::Envelope request,
   pending.caller = from;
   pending.caller_incarnation = caller.incarnation;
   pending.callee = to;
+  if (to >= 0) pending.callee_incarnation = endpoints_[to]->incarnation;
   pending.on_reply = std::move(on_reply);
   std::string bytes = TakeBuffer();
   request.SerializeToString(&bytes);
@@ -540,15 +542,17 @@ bool SimWorld::Dispatch(Event& event) {
         Trace(e.id, absl::StrCat("recv ", BodyName(request.body_case()),
                                  " from ", request.from(), " rpc=", event.id));
       }
-      const int callee = event.target;
-      const uint64_t incarnation = e.incarnation;
-      const int caller = event.from;
+      // Small enough to live inside the RespondFn (no allocation): the rest
+      // is in the pending RPC, which is gone if the caller stopped waiting.
       const uint64_t rpc = event.id;
-      e.actor->Handle(std::move(request), [this, rpc, callee, caller,
-                                           incarnation](pb::Envelope response) {
+      e.actor->Handle(std::move(request), [this, rpc](pb::Envelope response) {
+        auto it = rpcs_.find(rpc);
+        if (it == rpcs_.end()) return;
+        const int callee = it->second.callee;
         const Endpoint& self = *endpoints_[callee];
-        if (!self.up || self.incarnation != incarnation) return;
-        SendReply(rpc, callee, caller, std::move(response));
+        if (!self.up || self.incarnation != it->second.callee_incarnation)
+          return;
+        SendReply(rpc, callee, it->second.caller, std::move(response));
       });
       Finish(event.target);
       return true;
@@ -759,19 +763,23 @@ void SimWorld::Crash(const std::string& id) {
   if (tracing()) Trace(id, "crash");
   // Outgoing RPCs die with the process; callers waiting on it see the
   // connection reset.
+  // In RPC id order: the errors draw latencies from the seeded generator.
+  std::vector<uint64_t> ids;
+  for (const auto& [rpc, pending] : rpcs_) {
+    if (pending.caller == index || pending.callee == index) ids.push_back(rpc);
+  }
+  std::sort(ids.begin(), ids.end());
   std::vector<ReplyFn> dead_callbacks;
-  for (auto it = rpcs_.begin(); it != rpcs_.end();) {
+  for (uint64_t rpc : ids) {
+    auto it = rpcs_.find(rpc);
     if (it->second.caller == index) {
       dead_callbacks.push_back(std::move(it->second.on_reply));
-      it = rpcs_.erase(it);
+      rpcs_.erase(it);
       continue;
     }
-    if (it->second.callee == index) {
-      SendError(it->first, it->second.caller,
-                absl::UnavailableError(absl::StrCat("connection reset: ", id)),
-                Latency(index, it->second.caller));
-    }
-    ++it;
+    SendError(rpc, it->second.caller,
+              absl::UnavailableError(absl::StrCat("connection reset: ", id)),
+              Latency(index, it->second.caller));
   }
   for (uint32_t slot : e.held) TakeEvent(slot);
   e.held.clear();

@@ -29,6 +29,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/functional/any_invocable.h"
 #include "absl/time/time.h"
@@ -294,13 +295,14 @@ class SimWorld {
   uint64_t next_timer_ = 1;
 
   std::vector<std::unique_ptr<Endpoint>> endpoints_;
-  std::map<std::string, int> endpoint_index_;
+  absl::flat_hash_map<std::string, int> endpoint_index_;
   std::vector<Event> slab_;
   std::vector<uint32_t> free_slots_;
   std::vector<HeapEntry> heap_;
   // RPC deadlines by timeout length, each FIFO in (time, seq) order.
   std::map<int64_t, std::deque<TimeoutEntry>> timeouts_;
-  std::map<uint64_t, PendingRpc> rpcs_;
+  // Unanswered RPCs by id (hashed: never iterated in hash order).
+  absl::flat_hash_map<uint64_t, PendingRpc> rpcs_;
   std::set<std::pair<int, int>> blocked_;
   // Base latency of each directed link [from][to]; -1 until first drawn.
   std::vector<std::vector<int64_t>> link_latency_;
