@@ -63,7 +63,7 @@ struct Ctx {
 
   bool Has(const std::string& key) const { return req.has_param(key.c_str()); }
   std::string Param(const std::string& key) const {
-    return req.get_param_value(key.c_str());
+    return rest::ValidUtf8(req.get_param_value(key.c_str()));
   }
   const std::string& Index() const { return segments[0]; }
 };
@@ -510,7 +510,8 @@ Reply RestServer::Impl::RouteRequest(const httplib::Request& req) {
   Ctx c{req, {}};
   for (absl::string_view part :
        absl::StrSplit(req.path, '/', absl::SkipEmpty())) {
-    c.segments.emplace_back(part);
+    c.segments.push_back(
+        rest::ValidUtf8(std::string_view(part.data(), part.size())));
   }
   // The most specific patterns (most literal segments) win, as in
   // Elasticsearch's path trie.

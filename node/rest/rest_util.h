@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -18,6 +19,12 @@
 namespace seqsim::rest {
 
 using Json = nlohmann::ordered_json;
+
+// `text` with every byte that does not belong to a well-formed UTF-8 sequence
+// replaced by U+FFFD, as Elasticsearch (Java) decodes a percent-decoded URL
+// component: `/idx/_doc/%FF` names the document "\uFFFD". Everything past the
+// REST layer holds valid UTF-8.
+std::string ValidUtf8(std::string_view text);
 
 // A wire error with the given HTTP status, type and reason.
 pb::Error MakeError(int status, const std::string& type,

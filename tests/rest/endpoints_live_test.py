@@ -910,6 +910,19 @@ r = call("POST", "/_bulk", json.dumps({"index": {"_index": "rep3", "_id": "vb"}}
 check("vendor x-ndjson bulk", r.status == 200 and r.json["errors"] is False and vendor_ok(r),
       repr(r))
 
+# A malformed UTF-8 byte in an id becomes U+FFFD, as in Elasticsearch, and the
+# operation replicates: before, the raw byte reached the replicas, which could not
+# parse it; the copies failed and rep3 never got back to green.
+r = call("PUT", "/rep3/_doc/bad%FFbyte?refresh=true", {"u": 1})
+check("PUT an id with a malformed UTF-8 byte: 201 on every copy, id with U+FFFD",
+      r.status == 201 and r.json["_id"] == "bad\ufffdbyte"
+      and r.json["_shards"] == {"total": 3, "successful": 3, "failed": 0}, repr(r))
+r = call("GET", "/rep3/_doc/bad%EF%BF%BDbyte")
+check("the document reads back under the U+FFFD id",
+      r.status == 200 and r.json["found"] is True and r.json["_source"] == {"u": 1}, repr(r))
+r = call("GET", "/_cluster/health/rep3?wait_for_status=green&timeout=30s")
+check("rep3 stays green after it", r.status == 200 and r.json["status"] == "green", repr(r))
+
 missing_product = [x for x in responses
                    if x.headers.get("x-elastic-product") != "Elasticsearch"]
 check(f"X-Elastic-Product: Elasticsearch on all {len(responses)} responses (errors, HEAD, "

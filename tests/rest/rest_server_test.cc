@@ -176,6 +176,35 @@ TEST_F(RestTest, IndexNewDocumentReturns201WithEsFieldOrder) {
   EXPECT_EQ(sent[0].write().source(), R"({"title":"Interstellar"})");
 }
 
+// Malformed UTF-8 in the path (or a parameter) becomes U+FFFD, as Elasticsearch
+// decodes it; before, the raw byte reached the wire and the replica could not
+// parse the replicated operation (the index stayed yellow).
+TEST_F(RestTest, MalformedUtf8InThePathBecomesTheReplacementCharacter) {
+  auto result = client_->Put("/movies/_doc/a%FFb", R"({"x":1})", kJson);
+  ASSERT_TRUE(result);
+  EXPECT_EQ(result->status, 201);
+  ASSERT_TRUE(client_->Get("/movies/_doc/%C3%A9%E2%82"));
+  std::vector<pb::Envelope> sent = Sent();
+  ASSERT_EQ(sent.size(), 2u);
+  EXPECT_EQ(sent[0].write().id(),
+            "a\xEF\xBF\xBD"
+            "b");
+  EXPECT_EQ(sent[1].get().id(), "\xC3\xA9\xEF\xBF\xBD\xEF\xBF\xBD");
+}
+
+TEST(ValidUtf8, KeepsWellFormedTextAndReplacesEachBadByte) {
+  EXPECT_EQ(rest::ValidUtf8("plain ascii"), "plain ascii");
+  EXPECT_EQ(rest::ValidUtf8("\xC3\xA9t\xC3\xA9 \xF0\x9F\x98\x80"),
+            "\xC3\xA9t\xC3\xA9 \xF0\x9F\x98\x80");
+  const std::string bad = "\xEF\xBF\xBD";
+  EXPECT_EQ(rest::ValidUtf8("\xFF"), bad);
+  EXPECT_EQ(rest::ValidUtf8("\xC0\x80"), bad + bad);            // overlong NUL
+  EXPECT_EQ(rest::ValidUtf8("\xED\xA0\x80"), bad + bad + bad);  // surrogate
+  EXPECT_EQ(rest::ValidUtf8("\xF4\x90\x80\x80"),
+            bad + bad + bad + bad);  // above U+10FFFF
+  EXPECT_EQ(rest::ValidUtf8(std::string("a\0b", 3)), std::string("a\0b", 3));
+}
+
 TEST_F(RestTest, IndexTranslatesCasAndVersionParamsIntoTheWriteRequest) {
   dispatcher_.answer = [](const std::string&, const pb::Envelope& request) {
     pb::Envelope reply;
