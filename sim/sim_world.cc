@@ -17,6 +17,24 @@ int64_t ToNs(absl::Duration d) {
   return ns < 0 ? 0 : ns;
 }
 
+// Stamps the sender on a serialized Envelope, as a transport header would: the
+// encoded `from` field (1, length-delimited) appended to the message. A parser
+// takes the last value of a singular field, so this is the envelope with
+// `from` set, without building it in the sender's message first.
+void AppendFrom(const std::string& from, std::string* bytes) {
+  char header[11];
+  size_t n = 0;
+  header[n++] = static_cast<char>((pb::Envelope::kFromFieldNumber << 3) | 2);
+  uint64_t size = from.size();
+  while (size >= 0x80) {
+    header[n++] = static_cast<char>((size & 0x7F) | 0x80);
+    size >>= 7;
+  }
+  header[n++] = static_cast<char>(size);
+  bytes->append(header, n);
+  bytes->append(from);
+}
+
 }  // namespace
 
 std::string FormatMillis(int64_t ns) {
@@ -94,7 +112,7 @@ class SimWorld::SimEnvImpl final : public Env {
   void Cancel(TimerId id) override { world_->CancelTimer(index_, id); }
   void Send(const std::string& to, pb::Envelope request, ReplyFn on_reply,
             absl::Duration timeout) override {
-    world_->SendRequest(index_, world_->EndpointIndex(to), std::move(request),
+    world_->SendRequest(index_, world_->EndpointIndex(to), request,
                         std::move(on_reply), timeout);
   }
   void SetPeerAddress(const std::string&, const std::string&) override {}
@@ -229,11 +247,10 @@ int64_t SimWorld::Latency(int from, int to) {
   return delay;
 }
 
-uint64_t SimWorld::SendRequest(int from, int to, pb::Envelope request,
+uint64_t SimWorld::SendRequest(int from, int to, const pb::Envelope& request,
                                ReplyFn on_reply, absl::Duration timeout) {
   const uint64_t rpc = next_rpc_++;
   Endpoint& caller = *endpoints_[from];
-  request.set_from(caller.id);
   PendingRpc pending;
   pending.caller = from;
   pending.caller_incarnation = caller.incarnation;
@@ -241,7 +258,8 @@ uint64_t SimWorld::SendRequest(int from, int to, pb::Envelope request,
   if (to >= 0) pending.callee_incarnation = endpoints_[to]->incarnation;
   pending.on_reply = std::move(on_reply);
   std::string bytes = TakeBuffer();
-  request.SerializeToString(&bytes);
+  request.AppendToString(&bytes);
+  AppendFrom(caller.id, &bytes);
   if (ObservesRpc(request.body_case())) pending.request_bytes = bytes;
   rpcs_.emplace(rpc, std::move(pending));
 
@@ -316,7 +334,7 @@ bool SimWorld::ObservesRpc(int body) const {
 }
 
 void SimWorld::SendReply(uint64_t rpc, int from, int to,
-                         pb::Envelope response) {
+                         const pb::Envelope& response) {
   ++messages_sent_;
   if (rpcs_.count(rpc) == 0) return;  // the caller gave up: nobody will read it
   Observe(MessageEvent::kSend, 2 * rpc + 1, from, to, response, "");
@@ -327,7 +345,6 @@ void SimWorld::SendReply(uint64_t rpc, int from, int to,
             blocked_.count({from, to}) > 0 ? "partition" : "random drop");
     return;
   }
-  response.set_from(endpoints_[from]->id);
   const uint32_t slot = NewEvent();
   Event& ev = slab_[slot];
   ev.kind = EventInfo::kReply;
@@ -336,7 +353,8 @@ void SimWorld::SendReply(uint64_t rpc, int from, int to,
   ev.id = rpc;
   ev.from = from;
   ev.bytes = TakeBuffer();
-  response.SerializeToString(&ev.bytes);
+  response.AppendToString(&ev.bytes);
+  AppendFrom(endpoints_[from]->id, &ev.bytes);
   Push(Departure() + Latency(from, to), slot);
 }
 
@@ -379,8 +397,7 @@ void SimWorld::ClientSend(const std::string& client, const std::string& to,
                           pb::Envelope request, ReplyFn on_reply,
                           absl::Duration timeout) {
   const int from = ClientEndpoint(client);
-  SendRequest(from, EndpointIndex(to), std::move(request), std::move(on_reply),
-              timeout);
+  SendRequest(from, EndpointIndex(to), request, std::move(on_reply), timeout);
 }
 
 void SimWorld::Schedule(absl::Duration delay, absl::AnyInvocable<void()> fn) {
@@ -469,6 +486,7 @@ bool SimWorld::RunBatch(int index) {
     if (stopped_) continue;
     if (pending) {
       last_event_ = pending_info;
+      last_names_stale_ = false;
       ++events_;
       ++batched_events_;
       if (after_event_) after_event_(last_event_);
@@ -476,7 +494,7 @@ bool SimWorld::RunBatch(int index) {
       if (stopped_) continue;
     }
     if (Dispatch(event)) {
-      pending_info = last_event_;
+      pending_info = last_event();
       pending = true;
     }
     ReturnBuffer(std::move(event.bytes));
@@ -485,6 +503,7 @@ bool SimWorld::RunBatch(int index) {
   if (!stopped_) Finish(index);
   if (pending) {
     last_event_ = pending_info;
+    last_names_stale_ = false;
     ++events_;
     ++batched_events_;
     if (after_event_) after_event_(last_event_);
@@ -496,15 +515,14 @@ bool SimWorld::Dispatch(Event& event) {
   last_event_.kind = event.kind;
   last_event_.time_ns = now_ns_;
   last_event_.body = 0;
-  last_event_.from.clear();
+  last_actor_ = event.target;
+  last_from_ = event.from;
+  last_names_stale_ = true;
   if (event.target < 0) {
-    last_event_.actor.clear();
     event.fn();
     return true;
   }
   Endpoint& e = *endpoints_[event.target];
-  last_event_.actor = e.id;
-  if (event.from >= 0) last_event_.from = endpoints_[event.from]->id;
   switch (event.kind) {
     case EventInfo::kStart: {
       if (!e.up || e.incarnation != event.incarnation) return false;
@@ -552,7 +570,7 @@ bool SimWorld::Dispatch(Event& event) {
         const Endpoint& self = *endpoints_[callee];
         if (!self.up || self.incarnation != it->second.callee_incarnation)
           return;
-        SendReply(rpc, callee, it->second.caller, std::move(response));
+        SendReply(rpc, callee, it->second.caller, response);
       });
       Finish(event.target);
       return true;
@@ -578,7 +596,8 @@ bool SimWorld::Dispatch(Event& event) {
                                    event.status.ToString()));
         }
       } else {
-        pb::Envelope response;
+        result.emplace();  // parsed in place: no move into the result
+        pb::Envelope& response = *result;
         if (!response.ParseFromString(event.bytes)) return false;
         Observe(MessageEvent::kDeliver, 2 * event.id + 1, event.from,
                 event.target, response, "");
@@ -597,7 +616,6 @@ bool SimWorld::Dispatch(Event& event) {
                           response);
           }
         }
-        result = std::move(response);
       }
       pending.on_reply(std::move(result));
       Finish(event.target);
@@ -607,6 +625,21 @@ bool SimWorld::Dispatch(Event& event) {
       break;
   }
   return false;
+}
+
+void SimWorld::FillLastEventNames() const {
+  if (!last_names_stale_) return;
+  last_names_stale_ = false;
+  if (last_actor_ >= 0) {
+    last_event_.actor = endpoints_[last_actor_]->id;
+  } else {
+    last_event_.actor.clear();
+  }
+  if (last_from_ >= 0 && last_actor_ >= 0) {
+    last_event_.from = endpoints_[last_from_]->id;
+  } else {
+    last_event_.from.clear();
+  }
 }
 
 bool SimWorld::Step() { return StepBefore(INT64_MAX); }
@@ -627,9 +660,8 @@ bool SimWorld::QueueEmpty() {
 
 bool SimWorld::StepBefore(int64_t limit) {
   while (!stopped_) {
-    DropAnsweredTimeouts();
     // The earliest of the heap's top and the timeout FIFOs' fronts, by (time,
-    // seq).
+    // seq); deadlines of answered RPCs are dropped on the way.
     std::deque<TimeoutEntry>* fifo = nullptr;
     int64_t time = INT64_MAX;
     uint64_t seq = UINT64_MAX;
@@ -637,13 +669,21 @@ bool SimWorld::StepBefore(int64_t limit) {
       time = heap_.front().time;
       seq = heap_.front().seq;
     }
-    for (auto& [length, queue] : timeouts_) {
+    for (auto it = timeouts_.begin(); it != timeouts_.end();) {
+      std::deque<TimeoutEntry>& queue = it->second;
+      while (!queue.empty() && !rpcs_.contains(queue.front().rpc))
+        queue.pop_front();
+      if (queue.empty()) {
+        it = timeouts_.erase(it);
+        continue;
+      }
       const TimeoutEntry& front = queue.front();
       if (front.time < time || (front.time == time && front.seq < seq)) {
         time = front.time;
         seq = front.seq;
         fifo = &queue;
       }
+      ++it;
     }
     if (fifo == nullptr && heap_.empty()) return false;
     if (time > limit) return false;
@@ -715,7 +755,7 @@ bool SimWorld::StepBefore(int64_t limit) {
     ReturnBuffer(std::move(event.bytes));
     if (ran) {
       ++events_;
-      if (after_event_) after_event_(last_event_);
+      if (after_event_) after_event_(last_event());
       return true;
     }
     now_ns_ = before;  // a skipped event (cancelled timer, answered RPC) takes

@@ -206,7 +206,10 @@ class SimWorld {
   void set_message_observer(std::function<void(const MessageEvent&)> fn) {
     message_observer_ = std::move(fn);
   }
-  const EventInfo& last_event() const { return last_event_; }
+  const EventInfo& last_event() const {
+    FillLastEventNames();
+    return last_event_;
+  }
 
   uint64_t events() const { return events_; }  // events that ran
   uint64_t deliveries() const {
@@ -252,9 +255,9 @@ class SimWorld {
   int64_t Latency(int from, int to);
   void StartActor(int index);
   // Network paths.
-  uint64_t SendRequest(int from, int to, pb::Envelope request, ReplyFn on_reply,
-                       absl::Duration timeout);
-  void SendReply(uint64_t rpc, int from, int to, pb::Envelope response);
+  uint64_t SendRequest(int from, int to, const pb::Envelope& request,
+                       ReplyFn on_reply, absl::Duration timeout);
+  void SendReply(uint64_t rpc, int from, int to, const pb::Envelope& response);
   // A cleared string for a message's bytes, reusing a delivered one's buffer.
   std::string TakeBuffer();
   void ReturnBuffer(std::string bytes);
@@ -313,7 +316,13 @@ class SimWorld {
   std::vector<int> rpc_observer_bodies_;
   std::vector<std::string> spare_buffers_;
   std::function<void(const MessageEvent&)> message_observer_;
-  EventInfo last_event_;
+  // The last event; its actor and sender names are filled in only when asked
+  // for (endpoint indices until then).
+  mutable EventInfo last_event_;
+  int last_actor_ = -1;
+  int last_from_ = -1;
+  mutable bool last_names_stale_ = false;
+  void FillLastEventNames() const;
   bool stopped_ = false;
   std::string stop_reason_;
   uint64_t events_ = 0;
