@@ -138,6 +138,35 @@ TEST(LabDeterminism, SameSeedGivesByteIdenticalTrace) {
   EXPECT_NE(absl::StrJoin(RunLab(c).trace, "\n"), absl::StrJoin(a.trace, "\n"));
 }
 
+// A failing seed of a sweep with non-default sizes or disk timing must replay
+// with them: the printed command carries every option that differs.
+TEST(LabConfig, ReplayCommandCarriesEveryNonDefaultOption) {
+  LabConfig c;
+  c.seed = 17;
+  c.nemesis = "reorder";
+  EXPECT_EQ(ReplayCommand(c),
+            "seqsim-lab run --seed=17 --nemesis=reorder --out=lab-17");
+  c.keys = 1;
+  c.clients = 8;
+  c.workload = absl::Milliseconds(2000);
+  c.fsync_min = absl::Microseconds(100);
+  c.fsync_max = absl::Microseconds(200);
+  c.unsafe.no_seqno_check = true;
+  EXPECT_EQ(
+      ReplayCommand(c),
+      "seqsim-lab run --seed=17 --nemesis=reorder --unsafe=no-seqno-check "
+      "--clients=8 --keys=1 --workload-ms=2000 --fsync-us=100-200 "
+      "--out=lab-17");
+  c.fsync_min = c.fsync_max = absl::ZeroDuration();
+  EXPECT_NE(ReplayCommand(c).find(" --fsync-us=0 "), std::string::npos);
+  auto range = ParseFsyncRange("250-4000");
+  ASSERT_TRUE(range.ok());
+  EXPECT_EQ(range->first, absl::Microseconds(250));
+  EXPECT_EQ(range->second, absl::Microseconds(4000));
+  EXPECT_FALSE(ParseFsyncRange("4000-250").ok());
+  EXPECT_FALSE(ParseFsyncRange("fast").ok());
+}
+
 TEST(LabConfig, RejectsUnknownNemesisScenarioAndUnsafeMode) {
   LabConfig c;
   c.nemesis = "earthquake";
