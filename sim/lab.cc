@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <iterator>
 #include <memory>
 #include <optional>
@@ -149,10 +150,34 @@ class Lab {
     int64_t verified = kNoOpsPerformed;
   };
   std::map<std::pair<int, std::string>, Agreement> agreement_;
-  // Invariant inputs as of the last check (see CheckInvariants).
-  std::map<std::string, pb::NodeStatusResponse> statuses_;
+  // Invariant inputs as of the last check (see CheckInvariants): per node (in
+  // node_ids_ order) the fields of its status the checks read, and the
+  // coordinator's cluster state by (incarnation, version).
+  struct CopyInput {
+    std::string index_uuid;
+    int32_t shard = 0;
+    const char* role = "";  // ShardStatus.role
+    bool primary = false;   // role == "primary"
+    int64_t primary_term = 0;
+    int64_t max_seq_no = 0;
+    int64_t local_checkpoint = 0;
+    int64_t global_checkpoint = 0;
+    bool in_sync = false;
+  };
+  struct NodeInput {
+    bool up = false;  // a live Node whose status was read
+    int64_t state_version = 0;
+    std::vector<CopyInput> copies;
+  };
+  std::vector<NodeInput> inputs_;
+  std::vector<Node::CopySummary> scratch_summaries_;
+  const Coordinator* seen_coordinator_ = nullptr;
+  int64_t seen_state_version_ = -1;
   bool inputs_changed_ = true;
   bool refresh_all_ = true;
+  // Reads node `i`'s status into inputs_[i]; true if a field the checks read
+  // changed.
+  bool RefreshNode(size_t i);
   // `known_gcp`: the primary's global checkpoint as its status shows it.
   void CheckSameOps(int shard, const std::string& primary, int64_t term,
                     int64_t known_gcp,
@@ -160,7 +185,7 @@ class Lab {
   // Reused by CheckInvariants (no allocation per event).
   struct CopyRef {
     const std::string* node;
-    const pb::ShardStatus* status;
+    const CopyInput* status;
   };
   std::vector<CopyRef> scratch_copies_;
   std::vector<const std::string*> scratch_members_, scratch_both_;
@@ -608,29 +633,49 @@ void Lab::ObserveRpc(const std::string& caller, const std::string& callee,
   }
 }
 
-namespace {
-
-// The fields of a node's status the invariants read.
-bool SameStatus(const pb::NodeStatusResponse& a,
-                const pb::NodeStatusResponse& b) {
-  if (a.state_version() != b.state_version() ||
-      a.shards_size() != b.shards_size())
+bool Lab::RefreshNode(size_t i) {
+  NodeInput& input = inputs_[i];
+  Node* n = node(node_ids_[i]);
+  if (n == nullptr) {
+    const bool was_up = input.up;
+    input.up = false;
+    input.copies.clear();
+    return was_up;
+  }
+  std::vector<Node::CopySummary>& fresh = scratch_summaries_;
+  n->CopySummaries(&fresh);
+  // The fields the invariants read (docs is not one of them).
+  auto same = [](const CopyInput& x, const Node::CopySummary& y) {
+    return x.shard == y.shard && x.primary_term == y.primary_term &&
+           x.max_seq_no == y.max_seq_no &&
+           x.local_checkpoint == y.local_checkpoint &&
+           x.global_checkpoint == y.global_checkpoint &&
+           x.in_sync == y.in_sync && std::strcmp(x.role, y.role) == 0 &&
+           x.index_uuid == *y.index_uuid;
+  };
+  if (input.up && input.state_version == n->state_version() &&
+      std::equal(input.copies.begin(), input.copies.end(), fresh.begin(),
+                 fresh.end(), same)) {
     return false;
-  for (int i = 0; i < a.shards_size(); ++i) {
-    const pb::ShardStatus& x = a.shards(i);
-    const pb::ShardStatus& y = b.shards(i);
-    if (x.shard() != y.shard() || x.primary_term() != y.primary_term() ||
-        x.max_seq_no() != y.max_seq_no() ||
-        x.local_checkpoint() != y.local_checkpoint() ||
-        x.global_checkpoint() != y.global_checkpoint() ||
-        x.in_sync() != y.in_sync() || x.role() != y.role() ||
-        x.index_uuid() != y.index_uuid())
-      return false;
+  }
+  input.up = true;
+  input.state_version = n->state_version();
+  input.copies.resize(fresh.size());
+  for (size_t k = 0; k < fresh.size(); ++k) {
+    CopyInput& c = input.copies[k];
+    const Node::CopySummary& f = fresh[k];
+    c.index_uuid = *f.index_uuid;
+    c.shard = f.shard;
+    c.role = f.role;
+    c.primary = std::strcmp(f.role, "primary") == 0;
+    c.primary_term = f.primary_term;
+    c.max_seq_no = f.max_seq_no;
+    c.local_checkpoint = f.local_checkpoint;
+    c.global_checkpoint = f.global_checkpoint;
+    c.in_sync = f.in_sync;
   }
   return true;
 }
-
-}  // namespace
 
 void Lab::RefreshInputs() {
   const EventInfo& e = world_.last_event();
@@ -640,22 +685,10 @@ void Lab::RefreshInputs() {
       refresh_all_ || e.kind == EventInfo::kWorld || e.actor.empty();
   refresh_all_ = false;
   if (all || e.actor == kCoordinatorId) inputs_changed_ = true;
-  for (const auto& id : node_ids_) {
-    if (!all && id != e.actor) continue;
-    Node* n = node(id);
-    if (n == nullptr) {
-      if (statuses_.erase(id) != 0) inputs_changed_ = true;
-      continue;
-    }
-    pb::NodeStatusResponse status = n->Status();
-    auto it = statuses_.find(id);
-    if (it == statuses_.end()) {
-      statuses_.emplace(id, std::move(status));
-      inputs_changed_ = true;
-    } else if (!SameStatus(it->second, status)) {
-      it->second = std::move(status);
-      inputs_changed_ = true;
-    }
+  inputs_.resize(node_ids_.size());
+  for (size_t i = 0; i < node_ids_.size(); ++i) {
+    if (!all && node_ids_[i] != e.actor) continue;
+    if (RefreshNode(i)) inputs_changed_ = true;
   }
 }
 
@@ -673,21 +706,21 @@ void Lab::CheckInvariants() {
   using Copy = CopyRef;
   std::vector<Copy>& all = scratch_copies_;
   all.clear();
-  for (const auto& id : node_ids_) {
-    auto cached = statuses_.find(id);
-    if (cached == statuses_.end()) continue;
-    for (const auto& shard : cached->second.shards()) {
-      if (shard.role() == "primary") {
+  for (size_t i = 0; i < node_ids_.size(); ++i) {
+    const std::string& id = node_ids_[i];
+    if (!inputs_[i].up) continue;
+    for (const CopyInput& shard : inputs_[i].copies) {
+      if (shard.primary) {
         for (const Copy& other : all) {
-          const pb::ShardStatus& o = *other.status;
-          if (o.role() == "primary" && o.shard() == shard.shard() &&
-              o.primary_term() == shard.primary_term() &&
-              o.index_uuid() == shard.index_uuid()) {
+          const CopyInput& o = *other.status;
+          if (o.primary && o.shard == shard.shard &&
+              o.primary_term == shard.primary_term &&
+              o.index_uuid == shard.index_uuid) {
             Violation(
                 "one-primary-per-term",
                 absl::StrCat(*other.node, " and ", id, " are both primary of [",
-                             kIndex, "][", shard.shard(), "] in term ",
-                             shard.primary_term(), ", ", EventText()));
+                             kIndex, "][", shard.shard, "] in term ",
+                             shard.primary_term, ", ", EventText()));
             return;
           }
         }
@@ -702,18 +735,18 @@ void Lab::CheckInvariants() {
   for (const auto& routing : index->shards()) {
     const int shard = routing.shard();
     // The status of `member`'s copy of this shard, or nullptr.
-    auto copy_of = [&](const std::string& member) -> const pb::ShardStatus* {
+    auto copy_of = [&](const std::string& member) -> const CopyInput* {
       for (const Copy& copy : all) {
-        if (copy.status->shard() == shard && *copy.node == member &&
-            copy.status->index_uuid() == index->uuid())
+        if (copy.status->shard == shard && *copy.node == member &&
+            copy.status->index_uuid == index->uuid())
           return copy.status;
       }
       return nullptr;
     };
     const bool any_copy =
         std::any_of(all.begin(), all.end(), [&](const Copy& x) {
-          return x.status->shard() == shard &&
-                 x.status->index_uuid() == index->uuid();
+          return x.status->shard == shard &&
+                 x.status->index_uuid == index->uuid();
         });
     if (!any_copy) continue;
     const std::string no_node;
@@ -721,9 +754,9 @@ void Lab::CheckInvariants() {
     for (const auto& copy : routing.copies()) {
       if (copy.primary()) primary = &copy.node_id();
     }
-    const pb::ShardStatus* p = copy_of(*primary);
-    const bool primary_current = p != nullptr && p->role() == "primary" &&
-                                 p->primary_term() == routing.primary_term();
+    const CopyInput* p = copy_of(*primary);
+    const bool primary_current =
+        p != nullptr && p->primary && p->primary_term == routing.primary_term();
     // The global checkpoint is bounded by the copies in sync both for the
     // primary (the cluster state it applied, what its tracker counts) and for
     // the coordinator (a copy the coordinator has removed may already be wiped
@@ -761,33 +794,33 @@ void Lab::CheckInvariants() {
     std::vector<const std::string*>& members = scratch_both_;
     members.clear();
     for (const std::string* member : primary_in_sync) {
-      const pb::ShardStatus* y = copy_of(*member);
+      const CopyInput* y = copy_of(*member);
       if (y == nullptr || !coordinator_in_sync(*member)) continue;
-      if (p->global_checkpoint() > y->local_checkpoint()) {
+      if (p->global_checkpoint > y->local_checkpoint) {
         Violation("gcp-below-in-sync-lcp",
                   absl::StrCat("primary ", *primary, " has global checkpoint ",
-                               p->global_checkpoint(), " but in-sync copy ",
+                               p->global_checkpoint, " but in-sync copy ",
                                *member, " has local checkpoint ",
-                               y->local_checkpoint(), ", ", EventText()));
+                               y->local_checkpoint, ", ", EventText()));
         return;
       }
       members.push_back(member);
     }
     if (primary_current) {
       CheckSameOps(shard, *primary, routing.primary_term(),
-                   p->global_checkpoint(), members);
+                   p->global_checkpoint, members);
       if (world_.stopped()) return;
     }
     auto acked = acked_max_seq_no_.find(shard);
     for (const auto& member : routing.in_sync()) {
-      const pb::ShardStatus* y = copy_of(member);
+      const CopyInput* y = copy_of(member);
       if (y == nullptr) continue;
-      if (acked != acked_max_seq_no_.end() && y->max_seq_no() < acked->second) {
+      if (acked != acked_max_seq_no_.end() && y->max_seq_no < acked->second) {
         Violation(
             "acked-write-on-in-sync",
             absl::StrCat("a write with seq_no ", acked->second, " on [", kIndex,
                          "][", shard, "] was acknowledged but in-sync copy ",
-                         member, " has max_seq_no ", y->max_seq_no(), ", ",
+                         member, " has max_seq_no ", y->max_seq_no, ", ",
                          EventText()));
         return;
       }
@@ -896,11 +929,12 @@ bool Lab::Converged(std::string* why) {
         *why = absl::StrCat(member, " is down");
         return false;
       }
-      const pb::NodeStatusResponse status = n->Status();
-      const pb::ShardStatus* s = nullptr;
-      for (const auto& shard : status.shards()) {
-        if (shard.index_uuid() == index->uuid() &&
-            shard.shard() == routing.shard())
+      std::vector<Node::CopySummary>& shards = scratch_summaries_;
+      n->CopySummaries(&shards);
+      const Node::CopySummary* s = nullptr;
+      for (const auto& shard : shards) {
+        if (*shard.index_uuid == index->uuid() &&
+            shard.shard == routing.shard())
           s = &shard;
       }
       if (s == nullptr) {
@@ -909,28 +943,28 @@ bool Lab::Converged(std::string* why) {
       }
       if (first.empty()) {
         first = member;
-        max_seq_no = s->max_seq_no();
-        lcp = s->local_checkpoint();
-        gcp = s->global_checkpoint();
-        docs = s->docs();
+        max_seq_no = s->max_seq_no;
+        lcp = s->local_checkpoint;
+        gcp = s->global_checkpoint;
+        docs = s->docs;
       }
       // Contents must agree (same ops, no gaps, same documents). A replica's
       // copy of the global checkpoint may lag (it only learns it from the
       // primary), so it is not compared.
-      if (s->max_seq_no() != max_seq_no || s->local_checkpoint() != lcp ||
-          s->docs() != docs || lcp != max_seq_no) {
+      if (s->max_seq_no != max_seq_no || s->local_checkpoint != lcp ||
+          s->docs != docs || lcp != max_seq_no) {
         if (member == first) {
           *why = absl::StrCat("shard ", routing.shard(), ": in-sync copy ",
                               member, " has max_seq_no/lcp/gcp ", max_seq_no,
                               "/", lcp, "/", gcp);
           return false;
         }
-        *why = absl::StrCat(
-            "shard ", routing.shard(),
-            " in-sync copies (max_seq_no/lcp/gcp/docs): ", first, " ",
-            max_seq_no, "/", lcp, "/", gcp, "/", docs, ", ", member, " ",
-            s->max_seq_no(), "/", s->local_checkpoint(), "/",
-            s->global_checkpoint(), "/", s->docs());
+        *why =
+            absl::StrCat("shard ", routing.shard(),
+                         " in-sync copies (max_seq_no/lcp/gcp/docs): ", first,
+                         " ", max_seq_no, "/", lcp, "/", gcp, "/", docs, ", ",
+                         member, " ", s->max_seq_no, "/", s->local_checkpoint,
+                         "/", s->global_checkpoint, "/", s->docs);
         return false;
       }
     }

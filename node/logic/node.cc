@@ -2703,6 +2703,26 @@ void Node::Flush() { state_->Flush(); }
 
 pb::NodeStatusResponse Node::Status() const { return state_->Status(); }
 
+int64_t Node::state_version() const {
+  return state_->has_state ? state_->cluster_state.version() : 0;
+}
+
+void Node::CopySummaries(std::vector<CopySummary>* out) const {
+  out->clear();
+  for (const auto& [key, copy] : state_->copies) {
+    CopySummary& s = out->emplace_back();
+    s.index_uuid = &key.first;
+    s.shard = key.second;
+    s.role = RoleName(copy->role, copy->stale);
+    s.primary_term = copy->engine->term();
+    s.max_seq_no = copy->engine->max_seq_no();
+    s.local_checkpoint = copy->engine->local_checkpoint();
+    s.global_checkpoint = copy->engine->global_checkpoint();
+    s.docs = copy->engine->doc_count();
+    s.in_sync = copy->in_sync;
+  }
+}
+
 const pb::ClusterState& Node::cluster_state() const {
   return state_->cluster_state;
 }
