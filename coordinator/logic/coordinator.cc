@@ -561,9 +561,39 @@ struct Coordinator::State {
     });
   }
 
+  // Whether Allocate(next) would change anything, without changing or logging
+  // anything (PickNode's peer look-ups as in Allocate).
+  bool AllocationPending(const pb::ClusterState& state) {
+    for (const pb::IndexMeta& index : state.indices()) {
+      for (const pb::ShardRouting& routing : index.shards()) {
+        // PickNode and FindCopy only read through these pointers.
+        auto* r = const_cast<pb::ShardRouting*>(&routing);
+        if (FindPrimary(r) == nullptr) {
+          // What AssignPrimary would do.
+          if (routing.in_sync().empty()) {
+            if (!PickNode(state, index, r).empty()) return true;
+            continue;
+          }
+          for (const pb::ShardCopy& copy : routing.copies()) {
+            if (copy.state() == pb::ShardCopy::STARTED &&
+                Contains(routing.in_sync(), copy.node_id()))
+              return true;
+          }
+          for (const std::string& id : routing.in_sync()) {
+            if (IsAlive(state, id) && FindCopy(r, id) == nullptr) return true;
+          }
+          continue;  // no primary: no replica is placed
+        }
+        if (routing.copies_size() < 1 + index.number_of_replicas() &&
+            !PickNode(state, index, r).empty())
+          return true;
+      }
+    }
+    return false;
+  }
+
   void CheckNodes() {
     PruneHoldoffs();
-    pb::ClusterState next = cluster;
     std::vector<std::string> reasons;
     const absl::Duration now = env->Now();
     // A coordinator that was itself stalled (paused, starved) has not been
@@ -578,6 +608,19 @@ struct Coordinator::State {
           "fresh heartbeat timeout"));
       for (auto& [id, peer] : peers) peer.last_seen = now;
     }
+    // Most checks find every node on time and nothing to allocate: then the
+    // state is not copied (the full pass below would change nothing).
+    bool any_dead = false;
+    for (const pb::NodeInfo& node : cluster.nodes()) {
+      bool holds_copies = CopiesOnNode(cluster, node.id()) > 0;
+      if (!node.alive() && !holds_copies) continue;
+      if (now - peers[node.id()].last_seen > options.heartbeat_timeout) {
+        any_dead = true;
+        break;
+      }
+    }
+    if (!any_dead && !AllocationPending(cluster)) return;
+    pb::ClusterState next = cluster;
     for (pb::NodeInfo& node : *next.mutable_nodes()) {
       bool holds_copies = CopiesOnNode(next, node.id()) > 0;
       if (!node.alive() && !holds_copies) continue;
