@@ -7,6 +7,7 @@
 #include <memory>
 #include <optional>
 #include <set>
+#include <string_view>
 #include <tuple>
 #include <utility>
 
@@ -150,6 +151,20 @@ class Lab {
     int64_t verified = kNoOpsPerformed;
   };
   std::map<std::pair<int, std::string>, Agreement> agreement_;
+  // Bumped whenever agreement_ may have changed.
+  uint64_t agreement_epoch_ = 0;
+  // The last CheckSameOps call that found every member verified: while
+  // agreement_ is unchanged, the same call finds the same.
+  struct VerifiedCall {
+    bool valid = false;
+    uint64_t epoch = 0;
+    int shard = 0;
+    std::string primary;
+    int64_t term = 0;
+    int64_t known_gcp = 0;
+    std::vector<std::string> members;
+  };
+  VerifiedCall last_verified_;
   // Invariant inputs as of the last check (see CheckInvariants): per node (in
   // node_ids_ order) the fields of its status the checks read, and the
   // coordinator's cluster state by (incarnation, version).
@@ -836,12 +851,27 @@ void Lab::CheckInvariants() {
 void Lab::CheckSameOps(int shard, const std::string& primary, int64_t term,
                        int64_t known_gcp,
                        const std::vector<const std::string*>& members) {
+  VerifiedCall& last = last_verified_;
+  if (last.valid && last.epoch == agreement_epoch_ && last.shard == shard &&
+      last.term == term && last.known_gcp == known_gcp &&
+      last.primary == primary &&
+      std::equal(
+          members.begin(), members.end(), last.members.begin(),
+          last.members.end(),
+          [](const std::string* m, const std::string& n) { return *m == n; })) {
+    return;
+  }
   for (auto it = agreement_.lower_bound({shard, std::string()});
        it != agreement_.end() && it->first.first == shard;) {
     const bool member = std::any_of(
         members.begin(), members.end(),
         [&](const std::string* m) { return *m == it->first.second; });
-    it = member ? std::next(it) : agreement_.erase(it);
+    if (member) {
+      ++it;
+    } else {
+      it = agreement_.erase(it);
+      ++agreement_epoch_;
+    }
   }
   // Most events move no global checkpoint: nothing new to compare.
   const bool all_verified =
@@ -851,7 +881,18 @@ void Lab::CheckSameOps(int shard, const std::string& primary, int64_t term,
         return it != agreement_.end() && it->second.primary == primary &&
                it->second.term == term && it->second.verified >= known_gcp;
       });
-  if (all_verified) return;
+  if (all_verified) {
+    last.valid = true;
+    last.epoch = agreement_epoch_;
+    last.shard = shard;
+    last.primary = primary;
+    last.term = term;
+    last.known_gcp = known_gcp;
+    last.members.resize(members.size());
+    for (size_t i = 0; i < members.size(); ++i) last.members[i] = *members[i];
+    return;
+  }
+  ++agreement_epoch_;  // the comparisons below may change it
   Node* pn = node(primary);
   const ShardEngine* pe = pn != nullptr ? pn->engine(kIndex, shard) : nullptr;
   if (pe == nullptr) return;
@@ -871,6 +912,11 @@ void Lab::CheckSameOps(int shard, const std::string& primary, int64_t term,
       a = Agreement{primary, term, pe, e, kNoOpsPerformed};
     }
     for (int64_t s = a.verified + 1; s <= gcp; ++s) {
+      // Identical bytes are the same operation: no need to parse them.
+      const std::optional<std::string_view> want_bytes =
+          pe->OperationBytesAt(s);
+      if (want_bytes.has_value() && want_bytes == e->OperationBytesAt(s))
+        continue;
       const std::optional<pb::Operation> want = pe->OperationAt(s);
       const std::optional<pb::Operation> got = e->OperationAt(s);
       if (!want.has_value() || !got.has_value()) {
@@ -1102,6 +1148,7 @@ void Lab::RunPhases() {
   // checkpoint, on every in-sync copy (the only check of it when invariants
   // are not checked after every event).
   agreement_.clear();
+  ++agreement_epoch_;
   refresh_all_ = true;
   inputs_changed_ = true;
   CheckInvariants();
