@@ -1123,7 +1123,7 @@ struct Node::State {
       FinishWrite(ctx, std::move(response));
       return;
     }
-    const pb::Operation op = result->op;
+    pb::Operation op = std::move(result->op);
     ReplicationTracker& tracker = *copy->tracker;
     tracker.UpdateLocalCheckpoint(me(), engine.local_checkpoint());
     engine.UpdateGlobalCheckpoint(tracker.GlobalCheckpoint());
@@ -1134,12 +1134,11 @@ struct Node::State {
     write->awaiting = {};
     for (const std::string& replica : tracker.InSyncReplicas())
       write->awaiting.insert(replica);
-    for (const std::string& target : tracker.ReplicationTargets())
-      write->unanswered.insert(target);
+    const std::vector<std::string> targets = tracker.ReplicationTargets();
+    for (const std::string& target : targets) write->unanswered.insert(target);
     const pb::IndexMeta* index = FindIndexByUuid(copy->key.first);
     const int total = 1 + (index ? index->number_of_replicas() : 0);
     response.mutable_shards()->set_total(total);
-    write->response = response;
     write->done = [this, ctx](pb::WriteResponse r) {
       FinishWrite(ctx, std::move(r));
     };
@@ -1152,10 +1151,20 @@ struct Node::State {
       write->done(std::move(early));
       write->done = nullptr;
     }
+    write->response = std::move(response);
     copy->inflight[write_id] = std::move(write);
 
-    for (const std::string& target : tracker.ReplicationTargets()) {
-      SendReplicate(copy, target, {op}, write_id);
+    // One request for every target (the last one takes it).
+    if (!targets.empty()) {
+      std::vector<pb::Operation> ops;
+      ops.push_back(std::move(op));
+      pb::Envelope replicate = ReplicateEnvelope(*copy, std::move(ops));
+      for (size_t i = 0; i < targets.size(); ++i) {
+        SendReplicateEnvelope(copy, targets[i],
+                              i + 1 < targets.size() ? pb::Envelope(replicate)
+                                                     : std::move(replicate),
+                              write_id);
+      }
     }
     const CopyKey key = copy->key;
     const uint64_t incarnation = copy->incarnation;
@@ -1185,7 +1194,7 @@ struct Node::State {
     if (it == copy->inflight.end()) return;
     InFlightWrite& write = *it->second;
     if (!write.durable || !write.awaiting.empty() || copy->stale) return;
-    pb::WriteResponse response = write.response;
+    pb::WriteResponse response = std::move(write.response);
     copy->max_acked_seq_no =
         std::max(copy->max_acked_seq_no, response.seq_no());
     pb::ShardsInfo* shards = response.mutable_shards();
@@ -1200,20 +1209,35 @@ struct Node::State {
 
   void SendReplicate(LocalCopy* copy, const std::string& target,
                      std::vector<pb::Operation> ops, uint64_t write_id) {
-    ShardEngine& engine = *copy->engine;
+    SendReplicateEnvelope(copy, target,
+                          ReplicateEnvelope(*copy, std::move(ops)), write_id);
+  }
+
+  // A replicate request for `ops` under the copy's current term and
+  // checkpoints.
+  pb::Envelope ReplicateEnvelope(const LocalCopy& copy,
+                                 std::vector<pb::Operation> ops) {
+    const ShardEngine& engine = *copy.engine;
     pb::Envelope envelope;
     pb::ReplicateRequest* replicate = envelope.mutable_replicate();
-    replicate->mutable_shard()->set_index(copy->index);
-    replicate->mutable_shard()->set_shard(copy->key.second);
+    replicate->mutable_shard()->set_index(copy.index);
+    replicate->mutable_shard()->set_shard(copy.key.second);
     replicate->set_primary_term(engine.term());
     replicate->set_global_checkpoint(engine.global_checkpoint());
     replicate->set_max_seq_no_of_updates_or_deletes(
         engine.max_seq_no_of_updates_or_deletes());
     replicate->set_primary_node(me());
     for (auto& op : ops) *replicate->add_ops() = std::move(op);
+    return envelope;
+  }
+
+  // Sends `envelope` (from ReplicateEnvelope) to `target`; the reply goes to
+  // OnReplicaReply.
+  void SendReplicateEnvelope(LocalCopy* copy, const std::string& target,
+                             pb::Envelope envelope, uint64_t write_id) {
     const CopyKey key = copy->key;
     const uint64_t incarnation = copy->incarnation;
-    const PrimaryTerm term = engine.term();
+    const PrimaryTerm term = copy->engine->term();
     Send(
         target, std::move(envelope),
         [this, key, incarnation, target, write_id,
@@ -2528,7 +2552,7 @@ struct Node::State {
     switch (request.body_case()) {
       case pb::Envelope::kWrite: {
         auto shared_respond = std::make_shared<RespondFn>(std::move(respond));
-        StartWrite(request.write(), from_node,
+        StartWrite(std::move(*request.mutable_write()), from_node,
                    [shared_respond](pb::WriteResponse response) {
                      pb::Envelope envelope;
                      *envelope.mutable_write_response() = std::move(response);
@@ -2540,7 +2564,8 @@ struct Node::State {
         HandleBulk(request.bulk(), from_node, std::move(respond));
         return;
       case pb::Envelope::kGet:
-        StartGet(request.get(), from_node, std::move(respond));
+        StartGet(std::move(*request.mutable_get()), from_node,
+                 std::move(respond));
         return;
       case pb::Envelope::kSearch:
         HandleSearch(request.search(), std::move(respond));
