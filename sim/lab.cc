@@ -194,13 +194,15 @@ class Lab {
   // changed.
   bool RefreshNode(size_t i);
   // `known_gcp`: the primary's global checkpoint as its status shows it.
-  void CheckSameOps(int shard, const std::string& primary, int64_t term,
-                    int64_t known_gcp,
+  // `pn`: the primary's Node (or nullptr).
+  void CheckSameOps(int shard, const std::string& primary, Node* pn,
+                    int64_t term, int64_t known_gcp,
                     const std::vector<const std::string*>& members);
   // Reused by CheckInvariants (no allocation per event).
   struct CopyRef {
     const std::string* node;
     const CopyInput* status;
+    bool in_index = false;  // a copy of the lab index the coordinator knows
   };
   std::vector<CopyRef> scratch_copies_;
   std::vector<const std::string*> scratch_members_, scratch_both_;
@@ -702,8 +704,12 @@ void Lab::RefreshInputs() {
   if (all || e.actor == kCoordinatorId) inputs_changed_ = true;
   inputs_.resize(node_ids_.size());
   for (size_t i = 0; i < node_ids_.size(); ++i) {
-    if (!all && node_ids_[i] != e.actor) continue;
-    if (RefreshNode(i)) inputs_changed_ = true;
+    if (all) {
+      if (RefreshNode(i)) inputs_changed_ = true;
+    } else if (node_ids_[i] == e.actor) {
+      if (RefreshNode(i)) inputs_changed_ = true;
+      break;  // node ids are distinct
+    }
   }
 }
 
@@ -740,29 +746,29 @@ void Lab::CheckInvariants() {
           }
         }
       }
-      all.push_back({&id, &shard});
+      all.push_back({&id, &shard, false});
     }
   }
   Coordinator* c = coordinator();
   if (c == nullptr) return;
   const pb::IndexMeta* index = LabIndex(c->state());
   if (index == nullptr) return;
+  for (Copy& copy : all)
+    copy.in_index = copy.status->index_uuid == index->uuid();
   for (const auto& routing : index->shards()) {
     const int shard = routing.shard();
     // The status of `member`'s copy of this shard, or nullptr.
     auto copy_of = [&](const std::string& member) -> const CopyInput* {
       for (const Copy& copy : all) {
-        if (copy.status->shard == shard && *copy.node == member &&
-            copy.status->index_uuid == index->uuid())
+        if (copy.in_index && copy.status->shard == shard &&
+            *copy.node == member)
           return copy.status;
       }
       return nullptr;
     };
-    const bool any_copy =
-        std::any_of(all.begin(), all.end(), [&](const Copy& x) {
-          return x.status->shard == shard &&
-                 x.status->index_uuid == index->uuid();
-        });
+    const bool any_copy = std::any_of(
+        all.begin(), all.end(),
+        [&](const Copy& x) { return x.in_index && x.status->shard == shard; });
     if (!any_copy) continue;
     const std::string no_node;
     const std::string* primary = &no_node;
@@ -783,8 +789,9 @@ void Lab::CheckInvariants() {
     // The primary's in-sync set, sorted, without duplicates.
     std::vector<const std::string*>& primary_in_sync = scratch_members_;
     primary_in_sync.clear();
+    Node* pn = nullptr;
     if (primary_current) {
-      Node* pn = node(*primary);
+      pn = node(*primary);
       const pb::IndexMeta* applied =
           pn ? LabIndex(pn->cluster_state()) : nullptr;
       if (applied != nullptr) {
@@ -822,7 +829,7 @@ void Lab::CheckInvariants() {
       members.push_back(member);
     }
     if (primary_current) {
-      CheckSameOps(shard, *primary, routing.primary_term(),
+      CheckSameOps(shard, *primary, pn, routing.primary_term(),
                    p->global_checkpoint, members);
       if (world_.stopped()) return;
     }
@@ -848,8 +855,8 @@ void Lab::CheckInvariants() {
 // every seq_no up to the primary's global checkpoint. Incremental: a copy is
 // compared only above the seq_no it last agreed up to. Seq_nos that one side no
 // longer retains (history discarded, below an installed snapshot) are skipped.
-void Lab::CheckSameOps(int shard, const std::string& primary, int64_t term,
-                       int64_t known_gcp,
+void Lab::CheckSameOps(int shard, const std::string& primary, Node* pn,
+                       int64_t term, int64_t known_gcp,
                        const std::vector<const std::string*>& members) {
   VerifiedCall& last = last_verified_;
   if (last.valid && last.epoch == agreement_epoch_ && last.shard == shard &&
@@ -893,7 +900,6 @@ void Lab::CheckSameOps(int shard, const std::string& primary, int64_t term,
     return;
   }
   ++agreement_epoch_;  // the comparisons below may change it
-  Node* pn = node(primary);
   const ShardEngine* pe = pn != nullptr ? pn->engine(kIndex, shard) : nullptr;
   if (pe == nullptr) return;
   const int64_t gcp = pe->global_checkpoint();
