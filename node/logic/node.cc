@@ -43,6 +43,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <string_view>
 #include <tuple>
 #include <utility>
 #include <vector>
@@ -160,6 +161,21 @@ int StartedCopies(const pb::ShardRouting& routing) {
 // State
 
 using CopyKey = std::pair<std::string, int>;  // (index uuid, shard)
+using CopyKeyView = std::pair<std::string_view, int>;
+
+// Orders copies as std::less<CopyKey> does, and finds them by a CopyKeyView
+// too (no copy of the uuid per look-up).
+struct CopyKeyLess {
+  using is_transparent = void;
+  static CopyKeyView View(const CopyKey& key) {
+    return {key.first, key.second};
+  }
+  static CopyKeyView View(const CopyKeyView& key) { return key; }
+  template <typename A, typename B>
+  bool operator()(const A& a, const B& b) const {
+    return View(a) < View(b);
+  }
+};
 
 enum class Role { kNone, kPrimary, kReplica, kRecovering };
 
@@ -281,7 +297,7 @@ struct Node::State {
   bool coordinator_reachable = false;
   bool heartbeat_running = false;
 
-  std::map<CopyKey, std::unique_ptr<LocalCopy>> copies;
+  std::map<CopyKey, std::unique_ptr<LocalCopy>, CopyKeyLess> copies;
   uint64_t next_incarnation = 1;
   uint64_t next_write_id = 1;
   uint64_t next_recovery_id = 1;
@@ -289,8 +305,11 @@ struct Node::State {
   // Called once after the next applied cluster state.
   std::vector<std::shared_ptr<absl::AnyInvocable<void()>>> state_waiters;
   // Released by Flush() once the copy's translog is durable.
-  std::vector<std::pair<CopyKey, absl::AnyInvocable<void(absl::Status)>>>
-      durable_waiters;
+  using DurableWaiters =
+      std::vector<std::pair<CopyKey, absl::AnyInvocable<void(absl::Status)>>>;
+  DurableWaiters durable_waiters;
+  // Flush()'s buffer between calls (keeps its capacity).
+  DurableWaiters spare_waiters;
 
   // ---- plumbing
   // ---------------------------------------------------------------------------
@@ -369,6 +388,10 @@ struct Node::State {
     auto it = copies.find(key);
     return it == copies.end() ? nullptr : it->second.get();
   }
+  LocalCopy* FindCopy(std::string_view uuid, int shard) {
+    auto it = copies.find(CopyKeyView(uuid, shard));
+    return it == copies.end() ? nullptr : it->second.get();
+  }
   LocalCopy* FindCopy(const CopyKey& key, uint64_t incarnation) {
     LocalCopy* copy = FindCopy(key);
     return copy != nullptr && copy->incarnation == incarnation ? copy : nullptr;
@@ -377,7 +400,7 @@ struct Node::State {
   // applied state; falls back to any local copy with that index name.
   LocalCopy* FindCopyByRef(const pb::ShardRef& ref) {
     if (const pb::IndexMeta* index = FindIndex(ref.index())) {
-      if (LocalCopy* copy = FindCopy({index->uuid(), ref.shard()})) return copy;
+      if (LocalCopy* copy = FindCopy(index->uuid(), ref.shard())) return copy;
     }
     for (auto& [key, copy] : copies) {
       if (copy->index == ref.index() && key.second == ref.shard())
@@ -996,7 +1019,7 @@ struct Node::State {
                           "] (have ", active, ", needed ", required, ").")));
       return;
     }
-    LocalCopy* copy = FindCopy({index->uuid(), shard});
+    LocalCopy* copy = FindCopy(index->uuid(), shard);
     if (copy == nullptr || copy->role != Role::kPrimary || copy->stale) {
       RetryWrite(ctx, RetryableError(absl::StrCat(
                           ShardName(index->name(), shard), " primary on ", me(),
@@ -1166,9 +1189,9 @@ struct Node::State {
                               write_id);
       }
     }
-    const CopyKey key = copy->key;
     const uint64_t incarnation = copy->incarnation;
-    WhenDurable(key, [this, key, incarnation, write_id](absl::Status synced) {
+    WhenDurable(copy->key, [this, key = copy->key, incarnation,
+                            write_id](absl::Status synced) {
       LocalCopy* copy = FindCopy(key, incarnation);
       if (copy == nullptr) return;
       auto it = copy->inflight.find(write_id);
@@ -1235,12 +1258,11 @@ struct Node::State {
   // OnReplicaReply.
   void SendReplicateEnvelope(LocalCopy* copy, const std::string& target,
                              pb::Envelope envelope, uint64_t write_id) {
-    const CopyKey key = copy->key;
     const uint64_t incarnation = copy->incarnation;
     const PrimaryTerm term = copy->engine->term();
     Send(
         target, std::move(envelope),
-        [this, key, incarnation, target, write_id,
+        [this, key = copy->key, incarnation, target, write_id,
          term](absl::StatusOr<pb::Envelope> reply) {
           OnReplicaReply(key, incarnation, target, write_id, term,
                          std::move(reply));
@@ -1520,10 +1542,10 @@ struct Node::State {
   }
 
   void ReplyAfterDurable(LocalCopy* copy, RespondFn respond) {
-    const CopyKey key = copy->key;
     const uint64_t incarnation = copy->incarnation;
-    WhenDurable(key, [this, key, incarnation, respond = std::move(respond)](
-                         absl::Status synced) mutable {
+    WhenDurable(copy->key, [this, key = copy->key, incarnation,
+                            respond = std::move(respond)](
+                               absl::Status synced) mutable {
       pb::Envelope envelope;
       pb::ReplicateResponse* response = envelope.mutable_replicate_response();
       LocalCopy* copy = FindCopy(key, incarnation);
@@ -2102,7 +2124,7 @@ struct Node::State {
     }
     const int shard = ShardForId(ctx->request.id(), index->number_of_shards());
     ctx->request.set_shard(shard);
-    LocalCopy* local = FindCopy({index->uuid(), shard});
+    LocalCopy* local = FindCopy(index->uuid(), shard);
     if (local != nullptr && local->role == Role::kPrimary && !local->stale) {
       PrimaryRead(local, ctx);
       return;
@@ -2182,16 +2204,18 @@ struct Node::State {
       return;
     }
     struct Barrier {
+      CopyKey key;  // shared by the callbacks below (one copy of the uuid)
       int pending = 0;
       bool failed = false;
       pb::GetResponse value;
     };
     auto barrier = std::make_shared<Barrier>();
+    barrier->key = key;
     barrier->pending = static_cast<int>(replicas.size());
     barrier->value = std::move(value);
-    auto settle = [this, key, incarnation, term, ctx, barrier, needed]() {
+    auto settle = [this, incarnation, term, ctx, barrier, needed]() {
       if (--barrier->pending > 0) return;
-      LocalCopy* copy = FindCopy(key, incarnation);
+      LocalCopy* copy = FindCopy(barrier->key, incarnation);
       if (barrier->failed || copy == nullptr || copy->stale ||
           copy->role != Role::kPrimary || copy->engine->term() != term) {
         RetryGet(ctx, "a replica did not confirm the primary's term");
@@ -2207,8 +2231,8 @@ struct Node::State {
         return;
       }
       After(absl::Milliseconds(1),
-            [this, key, incarnation, term, ctx, barrier, needed]() {
-              ReadBarrier(key, incarnation, term, ctx,
+            [this, incarnation, term, ctx, barrier, needed]() {
+              ReadBarrier(barrier->key, incarnation, term, ctx,
                           std::move(barrier->value), needed);
             });
     };
@@ -2229,8 +2253,9 @@ struct Node::State {
       replicate->set_primary_node(me());
       Send(
           target, std::move(envelope),
-          [this, key, incarnation, term, target, barrier,
+          [this, incarnation, term, target, barrier,
            settle](absl::StatusOr<pb::Envelope> reply) mutable {
+            const CopyKey& key = barrier->key;
             LocalCopy* copy = FindCopy(key, incarnation);
             const bool ok = reply.ok() && reply->has_replicate_response() &&
                             !HasError(reply->replicate_response().error());
@@ -2685,8 +2710,9 @@ struct Node::State {
       }
     }
     while (!durable_waiters.empty()) {
-      auto waiters = std::move(durable_waiters);
-      durable_waiters.clear();
+      DurableWaiters waiters;
+      waiters.swap(spare_waiters);
+      waiters.swap(durable_waiters);
       for (auto& [key, fn] : waiters) {
         auto it = synced.find(key);
         absl::Status status =
@@ -2695,6 +2721,8 @@ struct Node::State {
           status = absl::UnavailableError("shard copy closed");
         fn(status);
       }
+      waiters.clear();
+      spare_waiters.swap(waiters);
       // Waiters released above may have appended (e.g. nothing today); loop
       // until quiet, syncing again so that every released reply covers its own
       // operations.
@@ -2756,7 +2784,7 @@ const std::string& Node::id() const { return state_->options.id; }
 
 const ShardEngine* Node::engine(const std::string& index, int shard) const {
   if (const pb::IndexMeta* meta = state_->FindIndex(index)) {
-    auto it = state_->copies.find({meta->uuid(), shard});
+    auto it = state_->copies.find(CopyKeyView(meta->uuid(), shard));
     if (it != state_->copies.end()) return it->second->engine.get();
   }
   for (const auto& [key, copy] : state_->copies) {
