@@ -328,13 +328,17 @@ struct Node::State {
     return std::max(options.heartbeat_interval, absl::Milliseconds(10));
   }
 
-  void Send(const std::string& to, pb::Envelope envelope, ReplyFn on_reply,
+  // Send and After take the callback's own type, so that Guarded wraps it
+  // directly: one type-erased (heap) callback per call instead of two.
+  template <typename OnReply>
+  void Send(const std::string& to, pb::Envelope envelope, OnReply on_reply,
             absl::Duration timeout) {
     envelope.set_from(me());
     env->Send(to, std::move(envelope), Guarded(std::move(on_reply)), timeout);
   }
 
-  void After(absl::Duration delay, absl::AnyInvocable<void()> fn) {
+  template <typename Fn>
+  void After(absl::Duration delay, Fn fn) {
     env->After(delay, Guarded(std::move(fn)));
   }
 
