@@ -14,7 +14,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/es_error.h"
-#include "google/protobuf/util/message_differencer.h"
 
 namespace seqsim {
 namespace {
@@ -152,13 +151,6 @@ int CopiesOnNode(const pb::ClusterState& state, const std::string& id) {
   return count;
 }
 
-// Equal apart from the version number.
-bool SameContent(pb::ClusterState a, pb::ClusterState b) {
-  a.clear_version();
-  b.clear_version();
-  return google::protobuf::util::MessageDifferencer::Equals(a, b);
-}
-
 pb::Error IndexError(const absl::Status& status, const std::string& index,
                      const std::string& uuid) {
   return ToError(status, index, uuid.empty() ? "_na_" : uuid);
@@ -201,9 +193,26 @@ struct Coordinator::State {
   TimerId check_timer = 0;
   bool check_scheduled = false;
   absl::Duration last_check;
+  // SameContent's buffers (kept between calls).
+  std::string compare_next, compare_current;
 
   void Log(const std::string& line) {
     env->Log(absl::StrCat("coordinator: ", line));
+  }
+
+  // Whether `next` equals the committed state apart from the version number.
+  // Compares wire forms: ClusterState has no maps, floats or singular message
+  // fields, so equal bytes mean equal fields (as MessageDifferencer::Equals
+  // would say), without copying either state. `next` is left as it was.
+  bool SameContent(pb::ClusterState* next) {
+    const int64_t version = next->version();
+    next->set_version(cluster.version());
+    compare_next.clear();
+    compare_current.clear();
+    next->AppendToString(&compare_next);
+    cluster.AppendToString(&compare_current);
+    next->set_version(version);
+    return compare_next == compare_current;
   }
 
   // ---- commit and publication
@@ -636,7 +645,7 @@ struct Coordinator::State {
       reasons.push_back(why);
     }
     Allocate(&next);
-    if (SameContent(next, cluster)) return;
+    if (SameContent(&next)) return;
     if (reasons.empty()) reasons.push_back("allocation");
     absl::Status committed =
         Commit(std::move(next), absl::StrJoin(reasons, "; "));
@@ -704,7 +713,7 @@ struct Coordinator::State {
     peer.last_seen = env->Now();
     peer.applied_version = 0;
     Allocate(&next);
-    if (!SameContent(next, cluster)) {
+    if (!SameContent(&next)) {
       absl::Status committed = Commit(std::move(next), why);
       if (!committed.ok()) {
         *response->mutable_error() = ToError(committed);
