@@ -194,15 +194,42 @@ const char* RoleName(Role role, bool stale) {
   }
 }
 
+// A set of node ids, in order, as a sorted vector: a write waits on a handful
+// of copies, and this costs one allocation per set instead of one per id.
+class NodeIdSet {
+ public:
+  using iterator = std::vector<std::string>::iterator;
+  iterator begin() { return ids_.begin(); }
+  iterator end() { return ids_.end(); }
+  bool empty() const { return ids_.empty(); }
+  size_t count(const std::string& id) const {
+    return std::binary_search(ids_.begin(), ids_.end(), id) ? 1 : 0;
+  }
+  void insert(const std::string& id) {
+    auto it = std::lower_bound(ids_.begin(), ids_.end(), id);
+    if (it == ids_.end() || *it != id) ids_.insert(it, id);
+  }
+  size_t erase(const std::string& id) {
+    auto it = std::lower_bound(ids_.begin(), ids_.end(), id);
+    if (it == ids_.end() || *it != id) return 0;
+    ids_.erase(it);
+    return 1;
+  }
+  iterator erase(iterator it) { return ids_.erase(it); }
+
+ private:
+  std::vector<std::string> ids_;
+};
+
 // One write on the primary, from local apply to the client's ack.
 struct InFlightWrite {
   uint64_t id = 0;
   pb::WriteResponse response;
   // In-sync replicas that have neither answered OK nor been removed from the
   // in-sync set.
-  std::set<std::string> awaiting;
+  NodeIdSet awaiting;
   // Every copy the operation was sent to that has not answered yet.
-  std::set<std::string> unanswered;
+  NodeIdSet unanswered;
   bool durable = false;
   int successful = 1;  // the primary
   std::vector<pb::ShardFailure> failures;
@@ -2699,8 +2726,31 @@ struct Node::State {
 
   // ---- durability (R10)
   // ---------------------------------------------------------------------
+  // The status of each copy Flush() synced, by key (a handful: a reused
+  // vector searched linearly; entries [0, flush_synced_count) are current).
+  std::vector<std::pair<CopyKey, absl::Status>> flush_synced;
+  size_t flush_synced_count = 0;
+  void SetSynced(const CopyKey& key, absl::Status status) {
+    for (size_t i = 0; i < flush_synced_count; ++i) {
+      if (flush_synced[i].first == key) {
+        flush_synced[i].second = std::move(status);
+        return;
+      }
+    }
+    if (flush_synced_count == flush_synced.size()) flush_synced.emplace_back();
+    flush_synced[flush_synced_count].first = key;  // reuses the string's buffer
+    flush_synced[flush_synced_count].second = std::move(status);
+    ++flush_synced_count;
+  }
+  const absl::Status* FindSynced(const CopyKey& key) const {
+    for (size_t i = 0; i < flush_synced_count; ++i) {
+      if (flush_synced[i].first == key) return &flush_synced[i].second;
+    }
+    return nullptr;
+  }
+
   void Flush() {
-    std::map<CopyKey, absl::Status> synced;
+    flush_synced_count = 0;
     if (options.fsync_per_request) {
       for (auto& [key, copy] : copies) {
         if (copy->engine->NeedsSync()) {
@@ -2709,7 +2759,7 @@ struct Node::State {
             Log(absl::StrCat(me(), " cannot fsync the translog of ",
                              Name(*copy), ": ", status.ToString()));
           }
-          synced[key] = status;
+          SetSynced(key, std::move(status));
         }
       }
     }
@@ -2718,9 +2768,8 @@ struct Node::State {
       waiters.swap(spare_waiters);
       waiters.swap(durable_waiters);
       for (auto& [key, fn] : waiters) {
-        auto it = synced.find(key);
-        absl::Status status =
-            it == synced.end() ? absl::OkStatus() : it->second;
+        const absl::Status* found = FindSynced(key);
+        absl::Status status = found == nullptr ? absl::OkStatus() : *found;
         if (FindCopy(key) == nullptr)
           status = absl::UnavailableError("shard copy closed");
         fn(status);
@@ -2732,7 +2781,7 @@ struct Node::State {
       // operations.
       if (!durable_waiters.empty() && options.fsync_per_request) {
         for (auto& [key, copy] : copies) {
-          if (copy->engine->NeedsSync()) synced[key] = copy->engine->Sync();
+          if (copy->engine->NeedsSync()) SetSynced(key, copy->engine->Sync());
         }
       }
     }
