@@ -77,11 +77,48 @@ class Lab {
     int generation = 0;
   };
 
+  // world_.actor() of a node or the coordinator. The invariant checks ask
+  // after every event, so each answer is kept until the Lab next adds,
+  // crashes or restarts an actor (only the Lab does, through the helpers
+  // below, which forget every kept answer).
   Node* node(const std::string& id) {
+    for (size_t i = 0; i < node_ids_.size(); ++i) {
+      if (node_ids_[i] == id) return NodeAt(i);
+    }
     return static_cast<Node*>(world_.actor(id));
   }
+  Node* NodeAt(size_t i) {
+    if (node_cache_.size() != node_ids_.size())
+      node_cache_.assign(node_ids_.size(), {false, nullptr});
+    auto& [known, n] = node_cache_[i];
+    if (!known) {
+      n = static_cast<Node*>(world_.actor(node_ids_[i]));
+      known = true;
+    }
+    return n;
+  }
   Coordinator* coordinator() {
-    return static_cast<Coordinator*>(world_.actor(kCoordinatorId));
+    if (!coordinator_known_) {
+      coordinator_ = static_cast<Coordinator*>(world_.actor(kCoordinatorId));
+      coordinator_known_ = true;
+    }
+    return coordinator_;
+  }
+  void ForgetActors() {
+    node_cache_.clear();
+    coordinator_known_ = false;
+  }
+  void AddActor(const std::string& id, SimWorld::ActorFactory factory) {
+    world_.AddActor(id, std::move(factory));
+    ForgetActors();
+  }
+  void Crash(const std::string& id) {
+    world_.Crash(id);
+    ForgetActors();
+  }
+  void Restart(const std::string& id) {
+    world_.Restart(id);
+    ForgetActors();
   }
   const pb::IndexMeta* LabIndex(const pb::ClusterState& state) const {
     for (const auto& index : state.indices()) {
@@ -134,6 +171,10 @@ class Lab {
   SimWorld world_;
   Rng rng_;
   std::vector<std::string> node_ids_;
+  // See node() and coordinator(): (looked up, actor) by node_ids_ index.
+  std::vector<std::pair<bool, Node*>> node_cache_;
+  bool coordinator_known_ = false;
+  Coordinator* coordinator_ = nullptr;
   std::vector<Client> clients_;
   int64_t workload_end_ns_ = 0;
   int busy_ = 0;
@@ -274,7 +315,7 @@ bool Lab::Setup() {
   // torn write), which the translog must detect and cut off on restart.
   world_.network().torn_writes = true;
   CoordinatorOptions coordinator_options;
-  world_.AddActor(kCoordinatorId, [coordinator_options](Env* env) {
+  AddActor(kCoordinatorId, [coordinator_options](Env* env) {
     return std::make_unique<Coordinator>(env, coordinator_options);
   });
   for (int n = 1; n <= config_.nodes; ++n) {
@@ -286,7 +327,7 @@ bool Lab::Setup() {
     options.write_timeout = absl::Seconds(2);
     options.unsafe = config_.unsafe;
     node_ids_.push_back(options.id);
-    world_.AddActor(options.id, [options](Env* env) {
+    AddActor(options.id, [options](Env* env) {
       return std::make_unique<Node>(env, options);
     });
   }
@@ -542,12 +583,12 @@ void Lab::Fault(const std::string& kind, int64_t heal_after_ns) {
     world_.Schedule(absl::Nanoseconds(delay), [this, target, cut]() {
       if (!cut.empty()) world_.SetLinkBlocked(target, cut, false);
       Note(absl::StrCat("kill ", target));
-      world_.Crash(target);
+      Crash(target);
     });
     world_.Schedule(absl::Nanoseconds(std::max(heal_after_ns, delay + 1)),
                     [this, target]() {
                       Note(absl::StrCat("restart ", target));
-                      world_.Restart(target);
+                      Restart(target);
                     });
   } else if (kind == "pause") {
     Note(absl::StrCat("pause ", victim));
@@ -577,7 +618,7 @@ void Lab::HealAll() {
   world_.network().duplicate = 0;
   world_.network().drop = 0;
   for (const auto& id : world_.actor_ids()) {
-    if (!world_.IsUp(id)) world_.Restart(id);
+    if (!world_.IsUp(id)) Restart(id);
     if (world_.IsPaused(id)) world_.Resume(id);
   }
   Note("heal everything");
@@ -652,7 +693,7 @@ void Lab::ObserveRpc(const std::string& caller, const std::string& callee,
 
 bool Lab::RefreshNode(size_t i) {
   NodeInput& input = inputs_[i];
-  Node* n = node(node_ids_[i]);
+  Node* n = NodeAt(i);
   if (n == nullptr) {
     const bool was_up = input.up;
     input.up = false;
