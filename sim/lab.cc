@@ -708,7 +708,8 @@ bool Lab::RefreshNode(size_t i) {
            x.max_seq_no == y.max_seq_no &&
            x.local_checkpoint == y.local_checkpoint &&
            x.global_checkpoint == y.global_checkpoint &&
-           x.in_sync == y.in_sync && std::strcmp(x.role, y.role) == 0 &&
+           x.in_sync == y.in_sync &&
+           (x.role == y.role || std::strcmp(x.role, y.role) == 0) &&
            x.index_uuid == *y.index_uuid;
   };
   if (input.up && input.state_version == n->state_version() &&

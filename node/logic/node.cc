@@ -2604,9 +2604,10 @@ struct Node::State {
   // ---- dispatch
   // ------------------------------------------------------------------------------
   void Handle(pb::Envelope request, RespondFn respond) {
-    const bool from_node = IsNode(request.from());
+    // Only client requests ask whether they came from another node.
     switch (request.body_case()) {
       case pb::Envelope::kWrite: {
+        const bool from_node = IsNode(request.from());
         auto shared_respond = std::make_shared<RespondFn>(std::move(respond));
         StartWrite(std::move(*request.mutable_write()), from_node,
                    [shared_respond](pb::WriteResponse response) {
@@ -2617,12 +2618,14 @@ struct Node::State {
         return;
       }
       case pb::Envelope::kBulk:
-        HandleBulk(request.bulk(), from_node, std::move(respond));
+        HandleBulk(request.bulk(), IsNode(request.from()), std::move(respond));
         return;
-      case pb::Envelope::kGet:
+      case pb::Envelope::kGet: {
+        const bool from_node = IsNode(request.from());
         StartGet(std::move(*request.mutable_get()), from_node,
                  std::move(respond));
         return;
+      }
       case pb::Envelope::kSearch:
         HandleSearch(request.search(), std::move(respond));
         return;
