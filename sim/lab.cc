@@ -2,10 +2,12 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <iterator>
 #include <memory>
 #include <optional>
 #include <set>
+#include <string_view>
 #include <tuple>
 #include <utility>
 
@@ -78,11 +80,48 @@ class Lab {
     int generation = 0;
   };
 
+  // world_.actor() of a node or the coordinator. The invariant checks ask
+  // after every event, so each answer is kept until the Lab next adds,
+  // crashes or restarts an actor (only the Lab does, through the helpers
+  // below, which forget every kept answer).
   Node* node(const std::string& id) {
+    for (size_t i = 0; i < node_ids_.size(); ++i) {
+      if (node_ids_[i] == id) return NodeAt(i);
+    }
     return static_cast<Node*>(world_.actor(id));
   }
+  Node* NodeAt(size_t i) {
+    if (node_cache_.size() != node_ids_.size())
+      node_cache_.assign(node_ids_.size(), {false, nullptr});
+    auto& [known, n] = node_cache_[i];
+    if (!known) {
+      n = static_cast<Node*>(world_.actor(node_ids_[i]));
+      known = true;
+    }
+    return n;
+  }
   Coordinator* coordinator() {
-    return static_cast<Coordinator*>(world_.actor(kCoordinatorId));
+    if (!coordinator_known_) {
+      coordinator_ = static_cast<Coordinator*>(world_.actor(kCoordinatorId));
+      coordinator_known_ = true;
+    }
+    return coordinator_;
+  }
+  void ForgetActors() {
+    node_cache_.clear();
+    coordinator_known_ = false;
+  }
+  void AddActor(const std::string& id, SimWorld::ActorFactory factory) {
+    world_.AddActor(id, std::move(factory));
+    ForgetActors();
+  }
+  void Crash(const std::string& id) {
+    world_.Crash(id);
+    ForgetActors();
+  }
+  void Restart(const std::string& id) {
+    world_.Restart(id);
+    ForgetActors();
   }
   const pb::IndexMeta* LabIndex(const pb::ClusterState& state) const {
     for (const auto& index : state.indices()) {
@@ -135,6 +174,10 @@ class Lab {
   SimWorld world_;
   Rng rng_;
   std::vector<std::string> node_ids_;
+  // See node() and coordinator(): (looked up, actor) by node_ids_ index.
+  std::vector<std::pair<bool, Node*>> node_cache_;
+  bool coordinator_known_ = false;
+  Coordinator* coordinator_ = nullptr;
   std::vector<Client> clients_;
   int64_t workload_end_ns_ = 0;
   int busy_ = 0;
@@ -152,18 +195,58 @@ class Lab {
     int64_t verified = kNoOpsPerformed;
   };
   std::map<std::pair<int, std::string>, Agreement> agreement_;
-  // Invariant inputs as of the last check (see CheckInvariants).
-  std::map<std::string, pb::NodeStatusResponse> statuses_;
+  // Bumped whenever agreement_ may have changed.
+  uint64_t agreement_epoch_ = 0;
+  // The last CheckSameOps call that found every member verified: while
+  // agreement_ is unchanged, the same call finds the same.
+  struct VerifiedCall {
+    bool valid = false;
+    uint64_t epoch = 0;
+    int shard = 0;
+    std::string primary;
+    int64_t term = 0;
+    int64_t known_gcp = 0;
+    std::vector<std::string> members;
+  };
+  VerifiedCall last_verified_;
+  // Invariant inputs as of the last check (see CheckInvariants): per node (in
+  // node_ids_ order) the fields of its status the checks read, and the
+  // coordinator's cluster state by (incarnation, version).
+  struct CopyInput {
+    std::string index_uuid;
+    int32_t shard = 0;
+    const char* role = "";  // ShardStatus.role
+    bool primary = false;   // role == "primary"
+    int64_t primary_term = 0;
+    int64_t max_seq_no = 0;
+    int64_t local_checkpoint = 0;
+    int64_t global_checkpoint = 0;
+    bool in_sync = false;
+  };
+  struct NodeInput {
+    bool up = false;  // a live Node whose status was read
+    int64_t state_version = 0;
+    std::vector<CopyInput> copies;
+  };
+  std::vector<NodeInput> inputs_;
+  std::vector<Node::CopySummary> scratch_summaries_;
+  const Coordinator* seen_coordinator_ = nullptr;
+  int64_t seen_state_version_ = -1;
   bool inputs_changed_ = true;
   bool refresh_all_ = true;
+  // Reads node `i`'s status into inputs_[i]; true if a field the checks read
+  // changed.
+  bool RefreshNode(size_t i);
   // `known_gcp`: the primary's global checkpoint as its status shows it.
-  void CheckSameOps(int shard, const std::string& primary, int64_t term,
-                    int64_t known_gcp,
+  // `pn`: the primary's Node (or nullptr).
+  void CheckSameOps(int shard, const std::string& primary, Node* pn,
+                    int64_t term, int64_t known_gcp,
                     const std::vector<const std::string*>& members);
   // Reused by CheckInvariants (no allocation per event).
   struct CopyRef {
     const std::string* node;
-    const pb::ShardStatus* status;
+    const CopyInput* status;
+    bool in_index = false;  // a copy of the lab index the coordinator knows
   };
   std::vector<CopyRef> scratch_copies_;
   std::vector<const std::string*> scratch_members_, scratch_both_;
@@ -238,7 +321,7 @@ bool Lab::Setup() {
   world_.disk_options().max_sync = config_.fsync_max;
   world_.disk_options().sync_jitter = config_.fsync_jitter;
   CoordinatorOptions coordinator_options;
-  world_.AddActor(kCoordinatorId, [coordinator_options](Env* env) {
+  AddActor(kCoordinatorId, [coordinator_options](Env* env) {
     return std::make_unique<Coordinator>(env, coordinator_options);
   });
   for (int n = 1; n <= config_.nodes; ++n) {
@@ -250,7 +333,7 @@ bool Lab::Setup() {
     options.write_timeout = absl::Seconds(2);
     options.unsafe = config_.unsafe;
     node_ids_.push_back(options.id);
-    world_.AddActor(options.id, [options](Env* env) {
+    AddActor(options.id, [options](Env* env) {
       return std::make_unique<Node>(env, options);
     });
   }
@@ -506,12 +589,12 @@ void Lab::Fault(const std::string& kind, int64_t heal_after_ns) {
     world_.Schedule(absl::Nanoseconds(delay), [this, target, cut]() {
       if (!cut.empty()) world_.SetLinkBlocked(target, cut, false);
       Note(absl::StrCat("kill ", target));
-      world_.Crash(target);
+      Crash(target);
     });
     world_.Schedule(absl::Nanoseconds(std::max(heal_after_ns, delay + 1)),
                     [this, target]() {
                       Note(absl::StrCat("restart ", target));
-                      world_.Restart(target);
+                      Restart(target);
                     });
   } else if (kind == "pause") {
     Note(absl::StrCat("pause ", victim));
@@ -541,7 +624,7 @@ void Lab::HealAll() {
   world_.network().duplicate = 0;
   world_.network().drop = 0;
   for (const auto& id : world_.actor_ids()) {
-    if (!world_.IsUp(id)) world_.Restart(id);
+    if (!world_.IsUp(id)) Restart(id);
     if (world_.IsPaused(id)) world_.Resume(id);
   }
   Note("heal everything");
@@ -614,29 +697,50 @@ void Lab::ObserveRpc(const std::string& caller, const std::string& callee,
   }
 }
 
-namespace {
-
-// The fields of a node's status the invariants read.
-bool SameStatus(const pb::NodeStatusResponse& a,
-                const pb::NodeStatusResponse& b) {
-  if (a.state_version() != b.state_version() ||
-      a.shards_size() != b.shards_size())
+bool Lab::RefreshNode(size_t i) {
+  NodeInput& input = inputs_[i];
+  Node* n = NodeAt(i);
+  if (n == nullptr) {
+    const bool was_up = input.up;
+    input.up = false;
+    input.copies.clear();
+    return was_up;
+  }
+  std::vector<Node::CopySummary>& fresh = scratch_summaries_;
+  n->CopySummaries(&fresh);
+  // The fields the invariants read (docs is not one of them).
+  auto same = [](const CopyInput& x, const Node::CopySummary& y) {
+    return x.shard == y.shard && x.primary_term == y.primary_term &&
+           x.max_seq_no == y.max_seq_no &&
+           x.local_checkpoint == y.local_checkpoint &&
+           x.global_checkpoint == y.global_checkpoint &&
+           x.in_sync == y.in_sync &&
+           (x.role == y.role || std::strcmp(x.role, y.role) == 0) &&
+           x.index_uuid == *y.index_uuid;
+  };
+  if (input.up && input.state_version == n->state_version() &&
+      std::equal(input.copies.begin(), input.copies.end(), fresh.begin(),
+                 fresh.end(), same)) {
     return false;
-  for (int i = 0; i < a.shards_size(); ++i) {
-    const pb::ShardStatus& x = a.shards(i);
-    const pb::ShardStatus& y = b.shards(i);
-    if (x.shard() != y.shard() || x.primary_term() != y.primary_term() ||
-        x.max_seq_no() != y.max_seq_no() ||
-        x.local_checkpoint() != y.local_checkpoint() ||
-        x.global_checkpoint() != y.global_checkpoint() ||
-        x.in_sync() != y.in_sync() || x.role() != y.role() ||
-        x.index_uuid() != y.index_uuid())
-      return false;
+  }
+  input.up = true;
+  input.state_version = n->state_version();
+  input.copies.resize(fresh.size());
+  for (size_t k = 0; k < fresh.size(); ++k) {
+    CopyInput& c = input.copies[k];
+    const Node::CopySummary& f = fresh[k];
+    c.index_uuid = *f.index_uuid;
+    c.shard = f.shard;
+    c.role = f.role;
+    c.primary = std::strcmp(f.role, "primary") == 0;
+    c.primary_term = f.primary_term;
+    c.max_seq_no = f.max_seq_no;
+    c.local_checkpoint = f.local_checkpoint;
+    c.global_checkpoint = f.global_checkpoint;
+    c.in_sync = f.in_sync;
   }
   return true;
 }
-
-}  // namespace
 
 void Lab::RefreshInputs() {
   const EventInfo& e = world_.last_event();
@@ -646,21 +750,13 @@ void Lab::RefreshInputs() {
       refresh_all_ || e.kind == EventInfo::kWorld || e.actor.empty();
   refresh_all_ = false;
   if (all || e.actor == kCoordinatorId) inputs_changed_ = true;
-  for (const auto& id : node_ids_) {
-    if (!all && id != e.actor) continue;
-    Node* n = node(id);
-    if (n == nullptr) {
-      if (statuses_.erase(id) != 0) inputs_changed_ = true;
-      continue;
-    }
-    pb::NodeStatusResponse status = n->Status();
-    auto it = statuses_.find(id);
-    if (it == statuses_.end()) {
-      statuses_.emplace(id, std::move(status));
-      inputs_changed_ = true;
-    } else if (!SameStatus(it->second, status)) {
-      it->second = std::move(status);
-      inputs_changed_ = true;
+  inputs_.resize(node_ids_.size());
+  for (size_t i = 0; i < node_ids_.size(); ++i) {
+    if (all) {
+      if (RefreshNode(i)) inputs_changed_ = true;
+    } else if (node_ids_[i] == e.actor) {
+      if (RefreshNode(i)) inputs_changed_ = true;
+      break;  // node ids are distinct
     }
   }
 }
@@ -679,57 +775,57 @@ void Lab::CheckInvariants() {
   using Copy = CopyRef;
   std::vector<Copy>& all = scratch_copies_;
   all.clear();
-  for (const auto& id : node_ids_) {
-    auto cached = statuses_.find(id);
-    if (cached == statuses_.end()) continue;
-    for (const auto& shard : cached->second.shards()) {
-      if (shard.role() == "primary") {
+  for (size_t i = 0; i < node_ids_.size(); ++i) {
+    const std::string& id = node_ids_[i];
+    if (!inputs_[i].up) continue;
+    for (const CopyInput& shard : inputs_[i].copies) {
+      if (shard.primary) {
         for (const Copy& other : all) {
-          const pb::ShardStatus& o = *other.status;
-          if (o.role() == "primary" && o.shard() == shard.shard() &&
-              o.primary_term() == shard.primary_term() &&
-              o.index_uuid() == shard.index_uuid()) {
+          const CopyInput& o = *other.status;
+          if (o.primary && o.shard == shard.shard &&
+              o.primary_term == shard.primary_term &&
+              o.index_uuid == shard.index_uuid) {
             Violation(
                 "one-primary-per-term",
                 absl::StrCat(*other.node, " and ", id, " are both primary of [",
-                             kIndex, "][", shard.shard(), "] in term ",
-                             shard.primary_term(), ", ", EventText()));
+                             kIndex, "][", shard.shard, "] in term ",
+                             shard.primary_term, ", ", EventText()));
             return;
           }
         }
       }
-      all.push_back({&id, &shard});
+      all.push_back({&id, &shard, false});
     }
   }
   Coordinator* c = coordinator();
   if (c == nullptr) return;
   const pb::IndexMeta* index = LabIndex(c->state());
   if (index == nullptr) return;
+  for (Copy& copy : all)
+    copy.in_index = copy.status->index_uuid == index->uuid();
   for (const auto& routing : index->shards()) {
     const int shard = routing.shard();
     // The status of `member`'s copy of this shard, or nullptr.
-    auto copy_of = [&](const std::string& member) -> const pb::ShardStatus* {
+    auto copy_of = [&](const std::string& member) -> const CopyInput* {
       for (const Copy& copy : all) {
-        if (copy.status->shard() == shard && *copy.node == member &&
-            copy.status->index_uuid() == index->uuid())
+        if (copy.in_index && copy.status->shard == shard &&
+            *copy.node == member)
           return copy.status;
       }
       return nullptr;
     };
-    const bool any_copy =
-        std::any_of(all.begin(), all.end(), [&](const Copy& x) {
-          return x.status->shard() == shard &&
-                 x.status->index_uuid() == index->uuid();
-        });
+    const bool any_copy = std::any_of(
+        all.begin(), all.end(),
+        [&](const Copy& x) { return x.in_index && x.status->shard == shard; });
     if (!any_copy) continue;
     const std::string no_node;
     const std::string* primary = &no_node;
     for (const auto& copy : routing.copies()) {
       if (copy.primary()) primary = &copy.node_id();
     }
-    const pb::ShardStatus* p = copy_of(*primary);
-    const bool primary_current = p != nullptr && p->role() == "primary" &&
-                                 p->primary_term() == routing.primary_term();
+    const CopyInput* p = copy_of(*primary);
+    const bool primary_current =
+        p != nullptr && p->primary && p->primary_term == routing.primary_term();
     // The global checkpoint is bounded by the copies in sync both for the
     // primary (the cluster state it applied, what its tracker counts) and for
     // the coordinator (a copy the coordinator has removed may already be wiped
@@ -741,8 +837,9 @@ void Lab::CheckInvariants() {
     // The primary's in-sync set, sorted, without duplicates.
     std::vector<const std::string*>& primary_in_sync = scratch_members_;
     primary_in_sync.clear();
+    Node* pn = nullptr;
     if (primary_current) {
-      Node* pn = node(*primary);
+      pn = node(*primary);
       const pb::IndexMeta* applied =
           pn ? LabIndex(pn->cluster_state()) : nullptr;
       if (applied != nullptr) {
@@ -767,33 +864,33 @@ void Lab::CheckInvariants() {
     std::vector<const std::string*>& members = scratch_both_;
     members.clear();
     for (const std::string* member : primary_in_sync) {
-      const pb::ShardStatus* y = copy_of(*member);
+      const CopyInput* y = copy_of(*member);
       if (y == nullptr || !coordinator_in_sync(*member)) continue;
-      if (p->global_checkpoint() > y->local_checkpoint()) {
+      if (p->global_checkpoint > y->local_checkpoint) {
         Violation("gcp-below-in-sync-lcp",
                   absl::StrCat("primary ", *primary, " has global checkpoint ",
-                               p->global_checkpoint(), " but in-sync copy ",
+                               p->global_checkpoint, " but in-sync copy ",
                                *member, " has local checkpoint ",
-                               y->local_checkpoint(), ", ", EventText()));
+                               y->local_checkpoint, ", ", EventText()));
         return;
       }
       members.push_back(member);
     }
     if (primary_current) {
-      CheckSameOps(shard, *primary, routing.primary_term(),
-                   p->global_checkpoint(), members);
+      CheckSameOps(shard, *primary, pn, routing.primary_term(),
+                   p->global_checkpoint, members);
       if (world_.stopped()) return;
     }
     auto acked = acked_max_seq_no_.find(shard);
     for (const auto& member : routing.in_sync()) {
-      const pb::ShardStatus* y = copy_of(member);
+      const CopyInput* y = copy_of(member);
       if (y == nullptr) continue;
-      if (acked != acked_max_seq_no_.end() && y->max_seq_no() < acked->second) {
+      if (acked != acked_max_seq_no_.end() && y->max_seq_no < acked->second) {
         Violation(
             "acked-write-on-in-sync",
             absl::StrCat("a write with seq_no ", acked->second, " on [", kIndex,
                          "][", shard, "] was acknowledged but in-sync copy ",
-                         member, " has max_seq_no ", y->max_seq_no(), ", ",
+                         member, " has max_seq_no ", y->max_seq_no, ", ",
                          EventText()));
         return;
       }
@@ -806,15 +903,30 @@ void Lab::CheckInvariants() {
 // every seq_no up to the primary's global checkpoint. Incremental: a copy is
 // compared only above the seq_no it last agreed up to. Seq_nos that one side no
 // longer retains (history discarded, below an installed snapshot) are skipped.
-void Lab::CheckSameOps(int shard, const std::string& primary, int64_t term,
-                       int64_t known_gcp,
+void Lab::CheckSameOps(int shard, const std::string& primary, Node* pn,
+                       int64_t term, int64_t known_gcp,
                        const std::vector<const std::string*>& members) {
+  VerifiedCall& last = last_verified_;
+  if (last.valid && last.epoch == agreement_epoch_ && last.shard == shard &&
+      last.term == term && last.known_gcp == known_gcp &&
+      last.primary == primary &&
+      std::equal(
+          members.begin(), members.end(), last.members.begin(),
+          last.members.end(),
+          [](const std::string* m, const std::string& n) { return *m == n; })) {
+    return;
+  }
   for (auto it = agreement_.lower_bound({shard, std::string()});
        it != agreement_.end() && it->first.first == shard;) {
     const bool member = std::any_of(
         members.begin(), members.end(),
         [&](const std::string* m) { return *m == it->first.second; });
-    it = member ? std::next(it) : agreement_.erase(it);
+    if (member) {
+      ++it;
+    } else {
+      it = agreement_.erase(it);
+      ++agreement_epoch_;
+    }
   }
   // Most events move no global checkpoint: nothing new to compare.
   const bool all_verified =
@@ -824,8 +936,18 @@ void Lab::CheckSameOps(int shard, const std::string& primary, int64_t term,
         return it != agreement_.end() && it->second.primary == primary &&
                it->second.term == term && it->second.verified >= known_gcp;
       });
-  if (all_verified) return;
-  Node* pn = node(primary);
+  if (all_verified) {
+    last.valid = true;
+    last.epoch = agreement_epoch_;
+    last.shard = shard;
+    last.primary = primary;
+    last.term = term;
+    last.known_gcp = known_gcp;
+    last.members.resize(members.size());
+    for (size_t i = 0; i < members.size(); ++i) last.members[i] = *members[i];
+    return;
+  }
+  ++agreement_epoch_;  // the comparisons below may change it
   const ShardEngine* pe = pn != nullptr ? pn->engine(kIndex, shard) : nullptr;
   if (pe == nullptr) return;
   const int64_t gcp = pe->global_checkpoint();
@@ -844,6 +966,11 @@ void Lab::CheckSameOps(int shard, const std::string& primary, int64_t term,
       a = Agreement{primary, term, pe, e, kNoOpsPerformed};
     }
     for (int64_t s = a.verified + 1; s <= gcp; ++s) {
+      // Identical bytes are the same operation: no need to parse them.
+      const std::optional<std::string_view> want_bytes =
+          pe->OperationBytesAt(s);
+      if (want_bytes.has_value() && want_bytes == e->OperationBytesAt(s))
+        continue;
       const std::optional<pb::Operation> want = pe->OperationAt(s);
       const std::optional<pb::Operation> got = e->OperationAt(s);
       if (!want.has_value() || !got.has_value()) {
@@ -902,11 +1029,12 @@ bool Lab::Converged(std::string* why) {
         *why = absl::StrCat(member, " is down");
         return false;
       }
-      const pb::NodeStatusResponse status = n->Status();
-      const pb::ShardStatus* s = nullptr;
-      for (const auto& shard : status.shards()) {
-        if (shard.index_uuid() == index->uuid() &&
-            shard.shard() == routing.shard())
+      std::vector<Node::CopySummary>& shards = scratch_summaries_;
+      n->CopySummaries(&shards);
+      const Node::CopySummary* s = nullptr;
+      for (const auto& shard : shards) {
+        if (*shard.index_uuid == index->uuid() &&
+            shard.shard == routing.shard())
           s = &shard;
       }
       if (s == nullptr) {
@@ -915,28 +1043,28 @@ bool Lab::Converged(std::string* why) {
       }
       if (first.empty()) {
         first = member;
-        max_seq_no = s->max_seq_no();
-        lcp = s->local_checkpoint();
-        gcp = s->global_checkpoint();
-        docs = s->docs();
+        max_seq_no = s->max_seq_no;
+        lcp = s->local_checkpoint;
+        gcp = s->global_checkpoint;
+        docs = s->docs;
       }
       // Contents must agree (same ops, no gaps, same documents). A replica's
       // copy of the global checkpoint may lag (it only learns it from the
       // primary), so it is not compared.
-      if (s->max_seq_no() != max_seq_no || s->local_checkpoint() != lcp ||
-          s->docs() != docs || lcp != max_seq_no) {
+      if (s->max_seq_no != max_seq_no || s->local_checkpoint != lcp ||
+          s->docs != docs || lcp != max_seq_no) {
         if (member == first) {
           *why = absl::StrCat("shard ", routing.shard(), ": in-sync copy ",
                               member, " has max_seq_no/lcp/gcp ", max_seq_no,
                               "/", lcp, "/", gcp);
           return false;
         }
-        *why = absl::StrCat(
-            "shard ", routing.shard(),
-            " in-sync copies (max_seq_no/lcp/gcp/docs): ", first, " ",
-            max_seq_no, "/", lcp, "/", gcp, "/", docs, ", ", member, " ",
-            s->max_seq_no(), "/", s->local_checkpoint(), "/",
-            s->global_checkpoint(), "/", s->docs());
+        *why =
+            absl::StrCat("shard ", routing.shard(),
+                         " in-sync copies (max_seq_no/lcp/gcp/docs): ", first,
+                         " ", max_seq_no, "/", lcp, "/", gcp, "/", docs, ", ",
+                         member, " ", s->max_seq_no, "/", s->local_checkpoint,
+                         "/", s->global_checkpoint, "/", s->docs);
         return false;
       }
     }
@@ -1074,6 +1202,7 @@ void Lab::RunPhases() {
   // checkpoint, on every in-sync copy (the only check of it when invariants
   // are not checked after every event).
   agreement_.clear();
+  ++agreement_epoch_;
   refresh_all_ = true;
   inputs_changed_ = true;
   CheckInvariants();

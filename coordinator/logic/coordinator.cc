@@ -14,7 +14,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/es_error.h"
-#include "google/protobuf/util/message_differencer.h"
 
 namespace seqsim {
 namespace {
@@ -152,13 +151,6 @@ int CopiesOnNode(const pb::ClusterState& state, const std::string& id) {
   return count;
 }
 
-// Equal apart from the version number.
-bool SameContent(pb::ClusterState a, pb::ClusterState b) {
-  a.clear_version();
-  b.clear_version();
-  return google::protobuf::util::MessageDifferencer::Equals(a, b);
-}
-
 pb::Error IndexError(const absl::Status& status, const std::string& index,
                      const std::string& uuid) {
   return ToError(status, index, uuid.empty() ? "_na_" : uuid);
@@ -201,9 +193,26 @@ struct Coordinator::State {
   TimerId check_timer = 0;
   bool check_scheduled = false;
   absl::Duration last_check;
+  // SameContent's buffers (kept between calls).
+  std::string compare_next, compare_current;
 
   void Log(const std::string& line) {
     env->Log(absl::StrCat("coordinator: ", line));
+  }
+
+  // Whether `next` equals the committed state apart from the version number.
+  // Compares wire forms: ClusterState has no maps, floats or singular message
+  // fields, so equal bytes mean equal fields (as MessageDifferencer::Equals
+  // would say), without copying either state. `next` is left as it was.
+  bool SameContent(pb::ClusterState* next) {
+    const int64_t version = next->version();
+    next->set_version(cluster.version());
+    compare_next.clear();
+    compare_current.clear();
+    next->AppendToString(&compare_next);
+    cluster.AppendToString(&compare_current);
+    next->set_version(version);
+    return compare_next == compare_current;
   }
 
   // ---- commit and publication
@@ -567,9 +576,39 @@ struct Coordinator::State {
     });
   }
 
+  // Whether Allocate(next) would change anything, without changing or logging
+  // anything (PickNode's peer look-ups as in Allocate).
+  bool AllocationPending(const pb::ClusterState& state) {
+    for (const pb::IndexMeta& index : state.indices()) {
+      for (const pb::ShardRouting& routing : index.shards()) {
+        // PickNode and FindCopy only read through these pointers.
+        auto* r = const_cast<pb::ShardRouting*>(&routing);
+        if (FindPrimary(r) == nullptr) {
+          // What AssignPrimary would do.
+          if (routing.in_sync().empty()) {
+            if (!PickNode(state, index, r).empty()) return true;
+            continue;
+          }
+          for (const pb::ShardCopy& copy : routing.copies()) {
+            if (copy.state() == pb::ShardCopy::STARTED &&
+                Contains(routing.in_sync(), copy.node_id()))
+              return true;
+          }
+          for (const std::string& id : routing.in_sync()) {
+            if (IsAlive(state, id) && FindCopy(r, id) == nullptr) return true;
+          }
+          continue;  // no primary: no replica is placed
+        }
+        if (routing.copies_size() < 1 + index.number_of_replicas() &&
+            !PickNode(state, index, r).empty())
+          return true;
+      }
+    }
+    return false;
+  }
+
   void CheckNodes() {
     PruneHoldoffs();
-    pb::ClusterState next = cluster;
     std::vector<std::string> reasons;
     const absl::Duration now = env->Now();
     // A coordinator that was itself stalled (paused, starved) has not been
@@ -584,6 +623,19 @@ struct Coordinator::State {
           "fresh heartbeat timeout"));
       for (auto& [id, peer] : peers) peer.last_seen = now;
     }
+    // Most checks find every node on time and nothing to allocate: then the
+    // state is not copied (the full pass below would change nothing).
+    bool any_dead = false;
+    for (const pb::NodeInfo& node : cluster.nodes()) {
+      bool holds_copies = CopiesOnNode(cluster, node.id()) > 0;
+      if (!node.alive() && !holds_copies) continue;
+      if (now - peers[node.id()].last_seen > options.heartbeat_timeout) {
+        any_dead = true;
+        break;
+      }
+    }
+    if (!any_dead && !AllocationPending(cluster)) return;
+    pb::ClusterState next = cluster;
     for (pb::NodeInfo& node : *next.mutable_nodes()) {
       bool holds_copies = CopiesOnNode(next, node.id()) > 0;
       if (!node.alive() && !holds_copies) continue;
@@ -599,7 +651,7 @@ struct Coordinator::State {
       reasons.push_back(why);
     }
     Allocate(&next);
-    if (SameContent(next, cluster)) return;
+    if (SameContent(&next)) return;
     if (reasons.empty()) reasons.push_back("allocation");
     absl::Status committed =
         Commit(std::move(next), absl::StrJoin(reasons, "; "));
@@ -667,7 +719,7 @@ struct Coordinator::State {
     peer.last_seen = env->Now();
     peer.applied_version = 0;
     Allocate(&next);
-    if (!SameContent(next, cluster)) {
+    if (!SameContent(&next)) {
       absl::Status committed = Commit(std::move(next), why);
       if (!committed.ok()) {
         *response->mutable_error() = ToError(committed);

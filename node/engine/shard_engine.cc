@@ -707,6 +707,13 @@ std::optional<pb::Operation> ShardEngine::OperationAt(SeqNo seq_no) const {
   return op;
 }
 
+std::optional<std::string_view> ShardEngine::OperationBytesAt(
+    SeqNo seq_no) const {
+  auto it = impl_->history.find(seq_no);
+  if (it == impl_->history.end()) return std::nullopt;
+  return impl_->history.Bytes(it->second);
+}
+
 absl::StatusOr<std::vector<pb::Operation>> ShardEngine::OperationsAbove(
     SeqNo above) const {
   if (!HasOperationsAbove(above)) {

@@ -29,6 +29,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -180,6 +181,10 @@ class ShardEngine {
   // nullopt if none is: never processed, trimmed, or discarded by retention /
   // below an installed snapshot. For the lab's invariant checks.
   std::optional<pb::Operation> OperationAt(SeqNo seq_no) const;
+  // The serialized bytes of OperationAt(seq_no), or nullopt if none is
+  // retained; valid until the engine next changes. Equal bytes mean equal
+  // operations (the lab compares copies without parsing).
+  std::optional<std::string_view> OperationBytesAt(SeqNo seq_no) const;
   // Drops operations above `above_seq_no` whose term is older than `term`
   // (resync trim): they are forgotten as processed, and documents they set are
   // rolled back to the newest remaining operation for that id (retained, or

@@ -43,6 +43,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <string_view>
 #include <tuple>
 #include <utility>
 #include <vector>
@@ -160,6 +161,21 @@ int StartedCopies(const pb::ShardRouting& routing) {
 // State
 
 using CopyKey = std::pair<std::string, int>;  // (index uuid, shard)
+using CopyKeyView = std::pair<std::string_view, int>;
+
+// Orders copies as std::less<CopyKey> does, and finds them by a CopyKeyView
+// too (no copy of the uuid per look-up).
+struct CopyKeyLess {
+  using is_transparent = void;
+  static CopyKeyView View(const CopyKey& key) {
+    return {key.first, key.second};
+  }
+  static CopyKeyView View(const CopyKeyView& key) { return key; }
+  template <typename A, typename B>
+  bool operator()(const A& a, const B& b) const {
+    return View(a) < View(b);
+  }
+};
 
 enum class Role { kNone, kPrimary, kReplica, kRecovering };
 
@@ -178,15 +194,42 @@ const char* RoleName(Role role, bool stale) {
   }
 }
 
+// A set of node ids, in order, as a sorted vector: a write waits on a handful
+// of copies, and this costs one allocation per set instead of one per id.
+class NodeIdSet {
+ public:
+  using iterator = std::vector<std::string>::iterator;
+  iterator begin() { return ids_.begin(); }
+  iterator end() { return ids_.end(); }
+  bool empty() const { return ids_.empty(); }
+  size_t count(const std::string& id) const {
+    return std::binary_search(ids_.begin(), ids_.end(), id) ? 1 : 0;
+  }
+  void insert(const std::string& id) {
+    auto it = std::lower_bound(ids_.begin(), ids_.end(), id);
+    if (it == ids_.end() || *it != id) ids_.insert(it, id);
+  }
+  size_t erase(const std::string& id) {
+    auto it = std::lower_bound(ids_.begin(), ids_.end(), id);
+    if (it == ids_.end() || *it != id) return 0;
+    ids_.erase(it);
+    return 1;
+  }
+  iterator erase(iterator it) { return ids_.erase(it); }
+
+ private:
+  std::vector<std::string> ids_;
+};
+
 // One write on the primary, from local apply to the client's ack.
 struct InFlightWrite {
   uint64_t id = 0;
   pb::WriteResponse response;
   // In-sync replicas that have neither answered OK nor been removed from the
   // in-sync set.
-  std::set<std::string> awaiting;
+  NodeIdSet awaiting;
   // Every copy the operation was sent to that has not answered yet.
-  std::set<std::string> unanswered;
+  NodeIdSet unanswered;
   bool durable = false;
   int successful = 1;  // the primary
   std::vector<pb::ShardFailure> failures;
@@ -282,7 +325,7 @@ struct Node::State {
   bool coordinator_reachable = false;
   bool heartbeat_running = false;
 
-  std::map<CopyKey, std::unique_ptr<LocalCopy>> copies;
+  std::map<CopyKey, std::unique_ptr<LocalCopy>, CopyKeyLess> copies;
   uint64_t next_incarnation = 1;
   uint64_t next_write_id = 1;
   uint64_t next_recovery_id = 1;
@@ -290,8 +333,11 @@ struct Node::State {
   // Called once after the next applied cluster state.
   std::vector<std::shared_ptr<absl::AnyInvocable<void()>>> state_waiters;
   // Released by Flush() once the copy's translog is durable.
-  std::vector<std::pair<CopyKey, absl::AnyInvocable<void(absl::Status)>>>
-      durable_waiters;
+  using DurableWaiters =
+      std::vector<std::pair<CopyKey, absl::AnyInvocable<void(absl::Status)>>>;
+  DurableWaiters durable_waiters;
+  // Flush()'s buffer between calls (keeps its capacity).
+  DurableWaiters spare_waiters;
 
   // ---- plumbing
   // ---------------------------------------------------------------------------
@@ -310,13 +356,17 @@ struct Node::State {
     return std::max(options.heartbeat_interval, absl::Milliseconds(10));
   }
 
-  void Send(const std::string& to, pb::Envelope envelope, ReplyFn on_reply,
+  // Send and After take the callback's own type, so that Guarded wraps it
+  // directly: one type-erased (heap) callback per call instead of two.
+  template <typename OnReply>
+  void Send(const std::string& to, pb::Envelope envelope, OnReply on_reply,
             absl::Duration timeout) {
     envelope.set_from(me());
     env->Send(to, std::move(envelope), Guarded(std::move(on_reply)), timeout);
   }
 
-  void After(absl::Duration delay, absl::AnyInvocable<void()> fn) {
+  template <typename Fn>
+  void After(absl::Duration delay, Fn fn) {
     env->After(delay, Guarded(std::move(fn)));
   }
 
@@ -370,6 +420,10 @@ struct Node::State {
     auto it = copies.find(key);
     return it == copies.end() ? nullptr : it->second.get();
   }
+  LocalCopy* FindCopy(std::string_view uuid, int shard) {
+    auto it = copies.find(CopyKeyView(uuid, shard));
+    return it == copies.end() ? nullptr : it->second.get();
+  }
   LocalCopy* FindCopy(const CopyKey& key, uint64_t incarnation) {
     LocalCopy* copy = FindCopy(key);
     return copy != nullptr && copy->incarnation == incarnation ? copy : nullptr;
@@ -378,7 +432,7 @@ struct Node::State {
   // applied state; falls back to any local copy with that index name.
   LocalCopy* FindCopyByRef(const pb::ShardRef& ref) {
     if (const pb::IndexMeta* index = FindIndex(ref.index())) {
-      if (LocalCopy* copy = FindCopy({index->uuid(), ref.shard()})) return copy;
+      if (LocalCopy* copy = FindCopy(index->uuid(), ref.shard())) return copy;
     }
     for (auto& [key, copy] : copies) {
       if (copy->index == ref.index() && key.second == ref.shard())
@@ -999,7 +1053,7 @@ struct Node::State {
                           "] (have ", active, ", needed ", required, ").")));
       return;
     }
-    LocalCopy* copy = FindCopy({index->uuid(), shard});
+    LocalCopy* copy = FindCopy(index->uuid(), shard);
     if (copy == nullptr || copy->role != Role::kPrimary || copy->stale) {
       RetryWrite(ctx, RetryableError(absl::StrCat(
                           ShardName(index->name(), shard), " primary on ", me(),
@@ -1126,7 +1180,7 @@ struct Node::State {
       FinishWrite(ctx, std::move(response));
       return;
     }
-    const pb::Operation op = result->op;
+    pb::Operation op = std::move(result->op);
     ReplicationTracker& tracker = *copy->tracker;
     tracker.UpdateLocalCheckpoint(me(), engine.local_checkpoint());
     engine.UpdateGlobalCheckpoint(tracker.GlobalCheckpoint());
@@ -1137,12 +1191,11 @@ struct Node::State {
     write->awaiting = {};
     for (const std::string& replica : tracker.InSyncReplicas())
       write->awaiting.insert(replica);
-    for (const std::string& target : tracker.ReplicationTargets())
-      write->unanswered.insert(target);
+    const std::vector<std::string> targets = tracker.ReplicationTargets();
+    for (const std::string& target : targets) write->unanswered.insert(target);
     const pb::IndexMeta* index = FindIndexByUuid(copy->key.first);
     const int total = 1 + (index ? index->number_of_replicas() : 0);
     response.mutable_shards()->set_total(total);
-    write->response = response;
     write->done = [this, ctx](pb::WriteResponse r) {
       FinishWrite(ctx, std::move(r));
     };
@@ -1155,14 +1208,24 @@ struct Node::State {
       write->done(std::move(early));
       write->done = nullptr;
     }
+    write->response = std::move(response);
     copy->inflight[write_id] = std::move(write);
 
-    for (const std::string& target : tracker.ReplicationTargets()) {
-      SendReplicate(copy, target, {op}, write_id);
+    // One request for every target (the last one takes it).
+    if (!targets.empty()) {
+      std::vector<pb::Operation> ops;
+      ops.push_back(std::move(op));
+      pb::Envelope replicate = ReplicateEnvelope(*copy, std::move(ops));
+      for (size_t i = 0; i < targets.size(); ++i) {
+        SendReplicateEnvelope(copy, targets[i],
+                              i + 1 < targets.size() ? pb::Envelope(replicate)
+                                                     : std::move(replicate),
+                              write_id);
+      }
     }
-    const CopyKey key = copy->key;
     const uint64_t incarnation = copy->incarnation;
-    WhenDurable(key, [this, key, incarnation, write_id](absl::Status synced) {
+    WhenDurable(copy->key, [this, key = copy->key, incarnation,
+                            write_id](absl::Status synced) {
       LocalCopy* copy = FindCopy(key, incarnation);
       if (copy == nullptr) return;
       auto it = copy->inflight.find(write_id);
@@ -1188,7 +1251,7 @@ struct Node::State {
     if (it == copy->inflight.end()) return;
     InFlightWrite& write = *it->second;
     if (!write.durable || !write.awaiting.empty() || copy->stale) return;
-    pb::WriteResponse response = write.response;
+    pb::WriteResponse response = std::move(write.response);
     copy->max_acked_seq_no =
         std::max(copy->max_acked_seq_no, response.seq_no());
     pb::ShardsInfo* shards = response.mutable_shards();
@@ -1203,23 +1266,37 @@ struct Node::State {
 
   void SendReplicate(LocalCopy* copy, const std::string& target,
                      std::vector<pb::Operation> ops, uint64_t write_id) {
-    ShardEngine& engine = *copy->engine;
+    SendReplicateEnvelope(copy, target,
+                          ReplicateEnvelope(*copy, std::move(ops)), write_id);
+  }
+
+  // A replicate request for `ops` under the copy's current term and
+  // checkpoints.
+  pb::Envelope ReplicateEnvelope(const LocalCopy& copy,
+                                 std::vector<pb::Operation> ops) {
+    const ShardEngine& engine = *copy.engine;
     pb::Envelope envelope;
     pb::ReplicateRequest* replicate = envelope.mutable_replicate();
-    replicate->mutable_shard()->set_index(copy->index);
-    replicate->mutable_shard()->set_shard(copy->key.second);
+    replicate->mutable_shard()->set_index(copy.index);
+    replicate->mutable_shard()->set_shard(copy.key.second);
     replicate->set_primary_term(engine.term());
     replicate->set_global_checkpoint(engine.global_checkpoint());
     replicate->set_max_seq_no_of_updates_or_deletes(
         engine.max_seq_no_of_updates_or_deletes());
     replicate->set_primary_node(me());
     for (auto& op : ops) *replicate->add_ops() = std::move(op);
-    const CopyKey key = copy->key;
+    return envelope;
+  }
+
+  // Sends `envelope` (from ReplicateEnvelope) to `target`; the reply goes to
+  // OnReplicaReply.
+  void SendReplicateEnvelope(LocalCopy* copy, const std::string& target,
+                             pb::Envelope envelope, uint64_t write_id) {
     const uint64_t incarnation = copy->incarnation;
-    const PrimaryTerm term = engine.term();
+    const PrimaryTerm term = copy->engine->term();
     Send(
         target, std::move(envelope),
-        [this, key, incarnation, target, write_id,
+        [this, key = copy->key, incarnation, target, write_id,
          term](absl::StatusOr<pb::Envelope> reply) {
           OnReplicaReply(key, incarnation, target, write_id, term,
                          std::move(reply));
@@ -1502,12 +1579,11 @@ struct Node::State {
   // learnt while the fsync ran (a batch on a busy disk) does not make an
   // operation that was accepted under the old term look unfenced.
   void ReplyAfterDurable(LocalCopy* copy, RespondFn respond) {
-    const CopyKey key = copy->key;
     const uint64_t incarnation = copy->incarnation;
     const PrimaryTerm handled_term = copy->engine->term();
-    WhenDurable(key, [this, key, incarnation, handled_term,
-                      respond =
-                          std::move(respond)](absl::Status synced) mutable {
+    WhenDurable(copy->key, [this, key = copy->key, incarnation, handled_term,
+                            respond = std::move(respond)](
+                               absl::Status synced) mutable {
       pb::Envelope envelope;
       pb::ReplicateResponse* response = envelope.mutable_replicate_response();
       LocalCopy* copy = FindCopy(key, incarnation);
@@ -2098,7 +2174,7 @@ struct Node::State {
     }
     const int shard = ShardForId(ctx->request.id(), index->number_of_shards());
     ctx->request.set_shard(shard);
-    LocalCopy* local = FindCopy({index->uuid(), shard});
+    LocalCopy* local = FindCopy(index->uuid(), shard);
     if (local != nullptr && local->role == Role::kPrimary && !local->stale) {
       PrimaryRead(local, ctx);
       return;
@@ -2178,16 +2254,18 @@ struct Node::State {
       return;
     }
     struct Barrier {
+      CopyKey key;  // shared by the callbacks below (one copy of the uuid)
       int pending = 0;
       bool failed = false;
       pb::GetResponse value;
     };
     auto barrier = std::make_shared<Barrier>();
+    barrier->key = key;
     barrier->pending = static_cast<int>(replicas.size());
     barrier->value = std::move(value);
-    auto settle = [this, key, incarnation, term, ctx, barrier, needed]() {
+    auto settle = [this, incarnation, term, ctx, barrier, needed]() {
       if (--barrier->pending > 0) return;
-      LocalCopy* copy = FindCopy(key, incarnation);
+      LocalCopy* copy = FindCopy(barrier->key, incarnation);
       if (barrier->failed || copy == nullptr || copy->stale ||
           copy->role != Role::kPrimary || copy->engine->term() != term) {
         RetryGet(ctx, "a replica did not confirm the primary's term");
@@ -2203,8 +2281,8 @@ struct Node::State {
         return;
       }
       After(absl::Milliseconds(1),
-            [this, key, incarnation, term, ctx, barrier, needed]() {
-              ReadBarrier(key, incarnation, term, ctx,
+            [this, incarnation, term, ctx, barrier, needed]() {
+              ReadBarrier(barrier->key, incarnation, term, ctx,
                           std::move(barrier->value), needed);
             });
     };
@@ -2225,8 +2303,9 @@ struct Node::State {
       replicate->set_primary_node(me());
       Send(
           target, std::move(envelope),
-          [this, key, incarnation, term, target, barrier,
+          [this, incarnation, term, target, barrier,
            settle](absl::StatusOr<pb::Envelope> reply) mutable {
+            const CopyKey& key = barrier->key;
             LocalCopy* copy = FindCopy(key, incarnation);
             const bool ok = reply.ok() && reply->has_replicate_response() &&
                             !HasError(reply->replicate_response().error());
@@ -2544,11 +2623,12 @@ struct Node::State {
   // ---- dispatch
   // ------------------------------------------------------------------------------
   void Handle(pb::Envelope request, RespondFn respond) {
-    const bool from_node = IsNode(request.from());
+    // Only client requests ask whether they came from another node.
     switch (request.body_case()) {
       case pb::Envelope::kWrite: {
+        const bool from_node = IsNode(request.from());
         auto shared_respond = std::make_shared<RespondFn>(std::move(respond));
-        StartWrite(request.write(), from_node,
+        StartWrite(std::move(*request.mutable_write()), from_node,
                    [shared_respond](pb::WriteResponse response) {
                      pb::Envelope envelope;
                      *envelope.mutable_write_response() = std::move(response);
@@ -2557,11 +2637,14 @@ struct Node::State {
         return;
       }
       case pb::Envelope::kBulk:
-        HandleBulk(request.bulk(), from_node, std::move(respond));
+        HandleBulk(request.bulk(), IsNode(request.from()), std::move(respond));
         return;
-      case pb::Envelope::kGet:
-        StartGet(request.get(), from_node, std::move(respond));
+      case pb::Envelope::kGet: {
+        const bool from_node = IsNode(request.from());
+        StartGet(std::move(*request.mutable_get()), from_node,
+                 std::move(respond));
         return;
+      }
       case pb::Envelope::kSearch:
         HandleSearch(request.search(), std::move(respond));
         return;
@@ -2665,8 +2748,31 @@ struct Node::State {
 
   // ---- durability (R10)
   // ---------------------------------------------------------------------
+  // The status of each copy Flush() synced, by key (a handful: a reused
+  // vector searched linearly; entries [0, flush_synced_count) are current).
+  std::vector<std::pair<CopyKey, absl::Status>> flush_synced;
+  size_t flush_synced_count = 0;
+  void SetSynced(const CopyKey& key, absl::Status status) {
+    for (size_t i = 0; i < flush_synced_count; ++i) {
+      if (flush_synced[i].first == key) {
+        flush_synced[i].second = std::move(status);
+        return;
+      }
+    }
+    if (flush_synced_count == flush_synced.size()) flush_synced.emplace_back();
+    flush_synced[flush_synced_count].first = key;  // reuses the string's buffer
+    flush_synced[flush_synced_count].second = std::move(status);
+    ++flush_synced_count;
+  }
+  const absl::Status* FindSynced(const CopyKey& key) const {
+    for (size_t i = 0; i < flush_synced_count; ++i) {
+      if (flush_synced[i].first == key) return &flush_synced[i].second;
+    }
+    return nullptr;
+  }
+
   void Flush() {
-    std::map<CopyKey, absl::Status> synced;
+    flush_synced_count = 0;
     if (options.fsync_per_request) {
       for (auto& [key, copy] : copies) {
         if (copy->engine->NeedsSync()) {
@@ -2675,27 +2781,29 @@ struct Node::State {
             Log(absl::StrCat(me(), " cannot fsync the translog of ",
                              Name(*copy), ": ", status.ToString()));
           }
-          synced[key] = status;
+          SetSynced(key, std::move(status));
         }
       }
     }
     while (!durable_waiters.empty()) {
-      auto waiters = std::move(durable_waiters);
-      durable_waiters.clear();
+      DurableWaiters waiters;
+      waiters.swap(spare_waiters);
+      waiters.swap(durable_waiters);
       for (auto& [key, fn] : waiters) {
-        auto it = synced.find(key);
-        absl::Status status =
-            it == synced.end() ? absl::OkStatus() : it->second;
+        const absl::Status* found = FindSynced(key);
+        absl::Status status = found == nullptr ? absl::OkStatus() : *found;
         if (FindCopy(key) == nullptr)
           status = absl::UnavailableError("shard copy closed");
         fn(status);
       }
+      waiters.clear();
+      spare_waiters.swap(waiters);
       // Waiters released above may have appended (e.g. nothing today); loop
       // until quiet, syncing again so that every released reply covers its own
       // operations.
       if (!durable_waiters.empty() && options.fsync_per_request) {
         for (auto& [key, copy] : copies) {
-          if (copy->engine->NeedsSync()) synced[key] = copy->engine->Sync();
+          if (copy->engine->NeedsSync()) SetSynced(key, copy->engine->Sync());
         }
       }
     }
@@ -2723,6 +2831,26 @@ void Node::Flush() { state_->Flush(); }
 
 pb::NodeStatusResponse Node::Status() const { return state_->Status(); }
 
+int64_t Node::state_version() const {
+  return state_->has_state ? state_->cluster_state.version() : 0;
+}
+
+void Node::CopySummaries(std::vector<CopySummary>* out) const {
+  out->clear();
+  for (const auto& [key, copy] : state_->copies) {
+    CopySummary& s = out->emplace_back();
+    s.index_uuid = &key.first;
+    s.shard = key.second;
+    s.role = RoleName(copy->role, copy->stale);
+    s.primary_term = copy->engine->term();
+    s.max_seq_no = copy->engine->max_seq_no();
+    s.local_checkpoint = copy->engine->local_checkpoint();
+    s.global_checkpoint = copy->engine->global_checkpoint();
+    s.docs = copy->engine->doc_count();
+    s.in_sync = copy->in_sync;
+  }
+}
+
 const pb::ClusterState& Node::cluster_state() const {
   return state_->cluster_state;
 }
@@ -2731,7 +2859,7 @@ const std::string& Node::id() const { return state_->options.id; }
 
 const ShardEngine* Node::engine(const std::string& index, int shard) const {
   if (const pb::IndexMeta* meta = state_->FindIndex(index)) {
-    auto it = state_->copies.find({meta->uuid(), shard});
+    auto it = state_->copies.find(CopyKeyView(meta->uuid(), shard));
     if (it != state_->copies.end()) return it->second->engine.get();
   }
   for (const auto& [key, copy] : state_->copies) {

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/time/time.h"
 #include "common/env.h"
@@ -53,6 +54,24 @@ class Node final : public Actor {
 
   // Introspection (tests, lab invariants, NodeStatus).
   pb::NodeStatusResponse Status() const;
+  // One entry of Status().shards() without the proto: the lab reads these
+  // after every event, so they cost no allocation. `index_uuid` points into
+  // the node and `role` is a literal; both stay valid until the copy closes.
+  struct CopySummary {
+    const std::string* index_uuid = nullptr;
+    int32_t shard = 0;
+    const char* role = "";
+    int64_t primary_term = 0;
+    int64_t max_seq_no = 0;
+    int64_t local_checkpoint = 0;
+    int64_t global_checkpoint = 0;
+    int64_t docs = 0;
+    bool in_sync = false;
+  };
+  // Status().state_version().
+  int64_t state_version() const;
+  // Replaces `*out` with Status().shards() as summaries, in the same order.
+  void CopySummaries(std::vector<CopySummary>* out) const;
   const pb::ClusterState& cluster_state() const;
   const std::string& id() const;
   // The engine of this node's copy of shard `shard` of index `index` (by
