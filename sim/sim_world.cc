@@ -466,8 +466,33 @@ void SimWorld::EndEvent() {
 }
 
 SimWorld::Event SimWorld::TakeEvent(uint32_t slot) {
-  Event event = std::move(slab_[slot]);
-  slab_[slot] = Event();
+  // Member by member: the slot keeps its (empty) string and callable, and
+  // only what an event actually carries is moved.
+  Event& from = slab_[slot];
+  Event event;
+  event.kind = from.kind;
+  event.target = from.target;
+  event.incarnation = from.incarnation;
+  event.id = from.id;
+  event.from = from.from;
+  event.release = from.release;
+  event.is_error = from.is_error;
+  event.bytes.swap(from.bytes);
+  if (from.fn != nullptr) {
+    event.fn = std::move(from.fn);
+    from.fn = nullptr;
+  }
+  if (from.is_error) {
+    event.status = std::move(from.status);
+    from.status = absl::OkStatus();
+  }
+  from.kind = EventInfo::kWorld;
+  from.target = -1;
+  from.incarnation = 0;
+  from.id = 0;
+  from.from = -1;
+  from.release = false;
+  from.is_error = false;
   free_slots_.push_back(slot);
   return event;
 }
