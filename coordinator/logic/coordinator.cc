@@ -788,31 +788,46 @@ struct Coordinator::State {
                     409);
   }
 
+  // The shard a shard-failed or shard-started report names, found in `next`,
+  // when the report's term is current. Otherwise fills in `response`'s error
+  // (and state version), logs "refuse <what> on <shard><from>: ..." and
+  // returns false.
+  template <typename Response>
+  bool FindCurrentShard(const pb::ShardRef& ref, int64_t term,
+                        const std::string& what, const std::string& from,
+                        pb::ClusterState* next, pb::IndexMeta** index,
+                        pb::ShardRouting** routing, Response* response) {
+    absl::Status found = FindShard(ref, next, index, routing);
+    if (!found.ok()) {
+      *response->mutable_error() = ToError(found, ref.index(), "_na_");
+      return false;
+    }
+    absl::Status current = CheckTerm(**routing, ref, term);
+    if (current.ok()) return true;
+    Log(absl::StrCat("refuse ", what, " on ",
+                     ShardName((*index)->name(), (*routing)->shard()), from,
+                     ": term ", term, " is stale (current ",
+                     (*routing)->primary_term(), ")"));
+    *response->mutable_error() = ToError(current, (*index)->name(),
+                                         (*index)->uuid(), (*routing)->shard());
+    response->set_state_version(cluster.version());
+    return false;
+  }
+
   pb::Envelope HandleShardFailed(const pb::ShardFailedRequest& request) {
     pb::Envelope reply = Reply();
     auto* response = reply.mutable_shard_failed_response();
     pb::ClusterState next = cluster;
     pb::IndexMeta* index = nullptr;
     pb::ShardRouting* routing = nullptr;
-    absl::Status found = FindShard(request.shard(), &next, &index, &routing);
-    if (!found.ok()) {
-      *response->mutable_error() =
-          ToError(found, request.shard().index(), "_na_");
+    if (!FindCurrentShard(
+            request.shard(), request.primary_term(),
+            absl::StrCat("shard-failed for ", request.failed_node()),
+            absl::StrCat(" from ", request.sender()), &next, &index, &routing,
+            response)) {
       return reply;
     }
     const std::string shard = ShardName(index->name(), routing->shard());
-    absl::Status term =
-        CheckTerm(*routing, request.shard(), request.primary_term());
-    if (!term.ok()) {
-      Log(absl::StrCat("refuse shard-failed for ", request.failed_node(),
-                       " on ", shard, " from ", request.sender(), ": term ",
-                       request.primary_term(), " is stale (current ",
-                       routing->primary_term(), ")"));
-      *response->mutable_error() =
-          ToError(term, index->name(), index->uuid(), routing->shard());
-      response->set_state_version(cluster.version());
-      return reply;
-    }
     if (FindCopy(routing, request.failed_node()) == nullptr) {
       response->set_acknowledged(true);  // already removed
       response->set_state_version(cluster.version());
@@ -840,24 +855,12 @@ struct Coordinator::State {
     pb::ClusterState next = cluster;
     pb::IndexMeta* index = nullptr;
     pb::ShardRouting* routing = nullptr;
-    absl::Status found = FindShard(request.shard(), &next, &index, &routing);
-    if (!found.ok()) {
-      *response->mutable_error() =
-          ToError(found, request.shard().index(), "_na_");
+    if (!FindCurrentShard(request.shard(), request.primary_term(),
+                          absl::StrCat("shard-started for ", request.node_id()),
+                          "", &next, &index, &routing, response)) {
       return reply;
     }
     const std::string shard = ShardName(index->name(), routing->shard());
-    absl::Status term =
-        CheckTerm(*routing, request.shard(), request.primary_term());
-    if (!term.ok()) {
-      Log(absl::StrCat("refuse shard-started for ", request.node_id(), " on ",
-                       shard, ": term ", request.primary_term(),
-                       " is stale (current ", routing->primary_term(), ")"));
-      *response->mutable_error() =
-          ToError(term, index->name(), index->uuid(), routing->shard());
-      response->set_state_version(cluster.version());
-      return reply;
-    }
     pb::ShardCopy* copy = FindCopy(routing, request.node_id());
     if (copy == nullptr) {
       *response->mutable_error() =
