@@ -277,6 +277,15 @@ struct LocalCopy {
   PrimaryTerm awaiting_resync_term = kUnassignedTerm;
   std::string recovery_source;    // the primary the running recovery talks to
   uint64_t recovery_attempt = 0;  // replies of older attempts are ignored
+  // The assignment (allocation id), primary and term of the recovery that
+  // succeeded: that primary has put the copy in its in-sync set, so while all
+  // three stay the same the copy must not recover again (a new recovery
+  // starts by trimming older-term operations above the copy's global
+  // checkpoint, which may be acknowledged writes by now). A copy assigned
+  // again has a new allocation id and recovers anew.
+  std::string recovered_allocation;
+  std::string recovered_from;
+  PrimaryTerm recovered_term = kUnassignedTerm;
 };
 
 struct WriteCtx {
@@ -1744,9 +1753,19 @@ struct Node::State {
       return;  // the next cluster state retries
     }
     // A running recovery from the current primary goes on; one from a former
-    // primary is abandoned (its reply will be ignored).
+    // primary is abandoned (its reply will be ignored). One that succeeded
+    // stands: the copy waits for the cluster state that starts it.
     if (copy->recovery_running && copy->recovery_source == primary->node_id() &&
         copy->engine->term() >= routing->primary_term()) {
+      return;
+    }
+    const pb::ShardCopy* mine = nullptr;
+    for (const pb::ShardCopy& c : routing->copies()) {
+      if (c.node_id() == me()) mine = &c;
+    }
+    if (mine != nullptr && copy->recovered_term == routing->primary_term() &&
+        copy->recovered_from == primary->node_id() &&
+        copy->recovered_allocation == mine->allocation_id()) {
       return;
     }
     ShardEngine& engine = *copy->engine;
@@ -1773,18 +1792,17 @@ struct Node::State {
     start->set_target_node(me());
     start->set_local_checkpoint(engine.local_checkpoint());
     start->set_target_term(engine.term());
-    for (const pb::ShardCopy& mine : routing->copies()) {
-      if (mine.node_id() == me())
-        start->set_allocation_id(mine.allocation_id());
-    }
+    if (mine != nullptr) start->set_allocation_id(mine->allocation_id());
     Log(absl::StrCat(me(), " asks ", primary_node, " to recover ", Name(*copy),
                      " above local checkpoint ", engine.local_checkpoint()));
     const CopyKey key = copy->key;
     const uint64_t incarnation = copy->incarnation;
+    const std::string allocation = start->allocation_id();
     Send(
         primary_node, std::move(envelope),
-        [this, key, incarnation, attempt,
-         primary_node](absl::StatusOr<pb::Envelope> reply) {
+        [this, key, incarnation, attempt, primary_node,
+         recovery_term = engine.term(),
+         allocation](absl::StatusOr<pb::Envelope> reply) {
           LocalCopy* copy = FindCopy(key, incarnation);
           if (copy == nullptr || copy->recovery_attempt != attempt) return;
           copy->recovery_running = false;
@@ -1796,6 +1814,9 @@ struct Node::State {
                              primary_node, " (", response.mode(), ": ",
                              response.ops_sent(), " ops, ",
                              response.docs_copied(), " docs copied)"));
+            copy->recovered_allocation = allocation;
+            copy->recovered_from = primary_node;
+            copy->recovered_term = recovery_term;
             return;  // the coordinator marks the copy STARTED
           }
           std::string why =
@@ -1805,8 +1826,11 @@ struct Node::State {
                   : "unexpected reply";
           Log(absl::StrCat(me(), " recovery of ", Name(*copy), " failed: ", why,
                            "; retries"));
-          After(RetryDelay(), [this, key, incarnation]() {
-            if (LocalCopy* copy = FindCopy(key, incarnation))
+          // Only this attempt's retry: a newer attempt (started meanwhile by
+          // a cluster state) schedules its own if it fails.
+          After(RetryDelay(), [this, key, incarnation, attempt]() {
+            LocalCopy* copy = FindCopy(key, incarnation);
+            if (copy != nullptr && copy->recovery_attempt == attempt)
               MaybeStartRecovery(copy);
           });
         },
@@ -1965,9 +1989,11 @@ struct Node::State {
   // `definite`: the target is certainly not in sync anywhere, so this
   // primary stops counting and tracking it (only for the target's current
   // recovery).
+  // A definite failure may come after the target was answered (a retried
+  // shard-started refused): the bookkeeping still happens.
   void FailRecovery(const std::shared_ptr<RecoveryCtx>& ctx, bool definite,
                     const std::string& why) {
-    if (!ctx->respond) return;
+    if (!ctx->respond && !definite) return;
     LocalCopy* copy = FindCopy(ctx->key, ctx->incarnation);
     auto current = copy ? copy->recovery_ids.find(ctx->target)
                         : std::map<std::string, uint64_t>::iterator();
@@ -1987,6 +2013,7 @@ struct Node::State {
       Log(absl::StrCat(me(), " fails the recovery of ", Name(*copy), " on ",
                        ctx->target, ": ", why));
     }
+    if (!ctx->respond) return;
     pb::Envelope reply;
     *reply.mutable_start_recovery_response()->mutable_error() =
         RetryableError(absl::StrCat("recovery failed: ", why));
@@ -2077,6 +2104,18 @@ struct Node::State {
         write->awaiting.insert(ctx->target);
       }
     }
+    SendShardStarted(ctx, target_lcp);
+  }
+
+  // Reports the recovered target started, until the coordinator answers:
+  // without an answer it may or may not have listed the copy in sync, so the
+  // copy stays marked (and tracked) here and the report is sent again while
+  // this is still the target's current recovery. A definite refusal (e.g. the
+  // copy was failed and assigned again: another allocation id) unmarks it.
+  void SendShardStarted(const std::shared_ptr<RecoveryCtx>& ctx,
+                        SeqNo target_lcp) {
+    LocalCopy* copy = FindCopy(ctx->key, ctx->incarnation);
+    if (copy == nullptr || copy->role != Role::kPrimary || copy->stale) return;
     pb::Envelope envelope;
     pb::ShardStartedRequest* started = envelope.mutable_shard_started();
     started->mutable_shard()->set_index(copy->index);
@@ -2087,16 +2126,24 @@ struct Node::State {
     started->set_local_checkpoint(target_lcp);
     Send(
         kCoordinatorId, std::move(envelope),
-        [this, ctx](absl::StatusOr<pb::Envelope> reply) {
+        [this, ctx, target_lcp](absl::StatusOr<pb::Envelope> reply) {
           if (!reply.ok() || !reply->has_shard_started_response() ||
               HasError(reply->shard_started_response().error())) {
-            // Without an answer the coordinator may have listed the copy in
-            // sync: it stays marked (and tracked) on this primary.
             FailRecovery(ctx, /*definite=*/reply.ok(),
                          !reply.ok() ? reply.status().ToString()
                          : reply->has_shard_started_response()
                              ? reply->shard_started_response().error().reason()
                              : "unexpected reply to shard_started");
+            if (reply.ok()) return;
+            After(RetryDelay(), [this, ctx, target_lcp]() {
+              LocalCopy* copy = FindCopy(ctx->key, ctx->incarnation);
+              if (copy == nullptr) return;
+              auto current = copy->recovery_ids.find(ctx->target);
+              if (current != copy->recovery_ids.end() &&
+                  current->second == ctx->id) {
+                SendShardStarted(ctx, target_lcp);
+              }
+            });
             return;
           }
           if (LocalCopy* copy = FindCopy(ctx->key, ctx->incarnation)) {

@@ -596,6 +596,54 @@ TEST_F(NodeTest, R9_OperationsBasedRecoveryThenShardStarted) {
   EXPECT_EQ((*reply)->write_response().shards().successful(), 3);
 }
 
+// A copy whose recovery succeeded is in the primary's in-sync set even before
+// the cluster state that starts it arrives. A state that still shows it
+// initializing (published before the coordinator handled the start, reordered)
+// must not make it recover again: a new recovery starts by trimming
+// older-term operations above its global checkpoint, which may be
+// acknowledged writes by then (found by the lab with slow disks).
+TEST_F(NodeTest, R9_RecoveredCopyDoesNotRecoverAgainBeforeItIsStarted) {
+  Boot({"node-1", "node-2", "node-3"});
+  Publish({Index(
+      "idx", 2,
+      {Routing(0, 1, {{"node-1", true}, {"node-2"}}, {"node-1", "node-2"})})});
+  for (const char* id : {"a", "b", "c"}) Write("node-1", id, R"({"n":1})");
+  cluster_.DeliverAll();
+  const pb::IndexMeta initializing = Index(
+      "idx", 2,
+      {Routing(0, 1, {{"node-1", true}, {"node-2"}, {"node-3", false, false}},
+               {"node-1", "node-2"})});
+  Publish({initializing}, {}, /*deliver=*/false);
+  // Everything runs, except that once node-1 has marked node-3's copy in sync
+  // no publication reaches node-3: the state that starts its copy is held.
+  auto held = [&](const Message& m) {
+    return m.to == "node-3" && !m.is_reply &&
+           m.envelope.body_case() == pb::Envelope::kPublish &&
+           Logged("node-1 marks node-3's copy");
+  };
+  for (int step = 0; step < 10000 && !Logged("node-3 recovered [idx][0]");
+       ++step) {
+    auto next = cluster_.Find([&](const Message& m) { return !held(m); });
+    if (!next.has_value()) break;
+    cluster_.Deliver(*next);
+  }
+  while (auto index = cluster_.Find(held)) cluster_.Drop(*index);
+  ASSERT_TRUE(Logged("node-3 recovered [idx][0] from node-1")) << Log();
+  EXPECT_EQ(StatusOf("node-3").role(), "recovering");
+  EXPECT_EQ(StatusOf("node-3").max_seq_no(), 2);
+
+  // A newer state that still shows node-3 initializing.
+  Publish({initializing}, {"node-3"});
+  cluster_.RunFor(absl::Seconds(1));
+  int asked = 0;
+  for (const std::string& line : cluster_.log) {
+    asked += absl::StrContains(line, "node-3 asks node-1 to recover") ? 1 : 0;
+  }
+  EXPECT_EQ(asked, 1) << Log();
+  EXPECT_EQ(StatusOf("node-3").max_seq_no(), 2);
+  EXPECT_EQ(StatusOf("node-3").local_checkpoint(), 2);
+}
+
 TEST_F(NodeTest, R9_FileBasedRecoveryWhenHistoryIsNoLongerRetained) {
   Boot({"node-1", "node-2", "node-3"},
        [](NodeOptions& o) { o.retain_ops_below_global_checkpoint = 0; });
