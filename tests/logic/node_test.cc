@@ -644,6 +644,39 @@ TEST_F(NodeTest, R9_RecoveredCopyDoesNotRecoverAgainBeforeItIsStarted) {
   EXPECT_EQ(StatusOf("node-3").local_checkpoint(), 2);
 }
 
+// A lost shard-started: the primary cannot know whether the coordinator listed
+// the copy in sync, so it keeps the copy marked (writes keep waiting for it)
+// and the copy still ends up started.
+TEST_F(NodeTest, R9_LostShardStartedStillEndsWithTheCopyStarted) {
+  Boot({"node-1", "node-2", "node-3"});
+  Publish(
+      {Index("idx", 2,
+             {Routing(0, 1,
+                      {{"node-1", true}, {"node-2"}, {"node-3", false, false}},
+                      {"node-1", "node-2"})})},
+      {}, /*deliver=*/false);
+  auto started = [&](const Message& m) {
+    return !m.is_reply && m.to == kCoordinatorId &&
+           m.envelope.body_case() == pb::Envelope::kShardStarted;
+  };
+  for (int step = 0; step < 10000; ++step) {
+    if (auto lost = cluster_.Find(started)) {
+      cluster_.Drop(*lost);  // lost: node-1 never hears back
+      break;
+    }
+    if (!cluster_.DeliverNext()) break;
+  }
+  ASSERT_TRUE(Logged("node-1 marks node-3's copy")) << Log();
+  EXPECT_EQ(coordinator_->state.indices(0).shards(0).in_sync_size(), 2);
+  // The report times out and node-1 keeps the mark; the report is made again
+  // and this time the coordinator starts the copy.
+  cluster_.RunUntil([&] { return StatusOf("node-3").role() == "replica"; });
+  EXPECT_TRUE(Logged("node-1 keeps node-3's copy of [idx][0] marked in sync"))
+      << Log();
+  EXPECT_EQ(coordinator_->state.indices(0).shards(0).in_sync_size(), 3);
+  EXPECT_EQ(StatusOf("node-3").role(), "replica") << Log();
+}
+
 TEST_F(NodeTest, R9_FileBasedRecoveryWhenHistoryIsNoLongerRetained) {
   Boot({"node-1", "node-2", "node-3"},
        [](NodeOptions& o) { o.retain_ops_below_global_checkpoint = 0; });
