@@ -2073,6 +2073,15 @@ struct Node::State {
           ctx, "this node is no longer primary or stopped tracking the target");
       return;
     }
+    // Only the target's current recovery marks it: one superseded by a newer
+    // one (a duplicated or retried start_recovery) that ends after it would
+    // mark the copy again with no report left to date the marking, and the
+    // mark would outlive the copy.
+    auto current = copy->recovery_ids.find(ctx->target);
+    if (current == copy->recovery_ids.end() || current->second != ctx->id) {
+      FailRecovery(ctx, "superseded by a newer recovery of the same copy");
+      return;
+    }
     copy->tracker->UpdateLocalCheckpoint(me(),
                                          copy->engine->local_checkpoint());
     const SeqNo gcp = copy->tracker->GlobalCheckpoint();
