@@ -503,37 +503,34 @@ bool SimWorld::RunBatch(int index) {
   e.busy_held.clear();
   // Every event of the batch is observed, but the observation of the last
   // one that ran waits for the Flush, so that it sees the flushed state.
+  bool ran = false;
   bool pending = false;
   EventInfo pending_info;
-  batching_ = true;
-  for (uint32_t slot : slots) {
-    Event event = TakeEvent(slot);
-    if (stopped_) continue;
-    if (pending) {
-      last_event_ = pending_info;
-      last_names_stale_ = false;
-      ++events_;
-      ++batched_events_;
-      if (after_event_) after_event_(last_event_);
-      pending = false;
-      if (stopped_) continue;
-    }
-    if (Dispatch(event)) {
-      pending_info = last_event();
-      pending = true;
-    }
-    ReturnBuffer(std::move(event.bytes));
-  }
-  batching_ = false;
-  if (!stopped_) Finish(index);
-  if (pending) {
+  auto observe_pending = [&]() {
+    if (!pending) return;
+    pending = false;
     last_event_ = pending_info;
     last_names_stale_ = false;
     ++events_;
     ++batched_events_;
     if (after_event_) after_event_(last_event_);
+  };
+  batching_ = true;
+  for (uint32_t slot : slots) {
+    Event event = TakeEvent(slot);
+    if (stopped_) continue;
+    observe_pending();
+    if (stopped_) continue;
+    if (Dispatch(event)) {
+      pending_info = last_event();
+      pending = ran = true;
+    }
+    ReturnBuffer(std::move(event.bytes));
   }
-  return pending;
+  batching_ = false;
+  if (!stopped_) Finish(index);
+  observe_pending();
+  return ran;
 }
 
 bool SimWorld::Dispatch(Event& event) {
