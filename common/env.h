@@ -135,8 +135,9 @@ class Actor {
   // boot).
   virtual void Start() = 0;
   // Handles a request from `request.from()`; answers through `respond` (exactly
-  // once).
-  virtual void Handle(pb::Envelope request, RespondFn respond) = 0;
+  // once). `request` is borrowed for the call only (the lab parses it into an
+  // arena that is reset afterwards): keep a copy of whatever outlives it.
+  virtual void Handle(const pb::Envelope& request, RespondFn respond) = 0;
   // Called by the runtime after it has delivered a batch of events: the actor
   // makes the translog durable for every pending write with one fsync (group
   // commit) and then sends the replies and acks that were waiting for it.

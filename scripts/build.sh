@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Configures (once) and builds seqsim incrementally into build/ (Release, assertions on).
+# Configures (once) and builds seqsim incrementally into build/ (Release).
 # Usage: scripts/build.sh [extra cmake --build args]. SEQSIM_SANITIZE=1 builds with ASan+UBSan
-# into build-asan/.
+# and the libraries' debug assertions into build-asan/.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bash "$root/scripts/setup.sh"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The README's test command: installs what is missing, builds (Release with assertions on,
-# all cores), then runs every test with ctest. Exit status is the tests'.
+# The README's test command: installs what is missing, builds (Release, all cores), then
+# runs every test with ctest. Exit status is the tests'.
 # Extra arguments go to ctest, e.g. scripts/test.sh -R Engine
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)

@@ -57,7 +57,7 @@ class HoldingNode final : public Actor {
         script_(script),
         id_(options.id) {}
   void Start() override { node_->Start(); }
-  void Handle(pb::Envelope request, RespondFn respond) override;
+  void Handle(const pb::Envelope& request, RespondFn respond) override;
   void Flush() override { node_->Flush(); }
   Node* node() { return node_.get(); }
 
@@ -230,13 +230,13 @@ class Script {
   std::map<std::string, std::pair<int64_t, int64_t>> acked_;
 };
 
-void HoldingNode::Handle(pb::Envelope request, RespondFn respond) {
+void HoldingNode::Handle(const pb::Envelope& request, RespondFn respond) {
   int64_t message_id = 0;
   if (script_->TakeHold(id_, &message_id)) {
-    held_.push_back({message_id, std::move(request), std::move(respond)});
+    held_.push_back({message_id, request, std::move(respond)});
     return;
   }
-  node_->Handle(std::move(request), std::move(respond));
+  node_->Handle(request, std::move(respond));
 }
 
 void Script::OnMessage(const MessageEvent& m) {
@@ -644,7 +644,7 @@ bool Script::Release(const std::string& node, int64_t seq_no) {
     r_->timeline.push_back(
         {world_.now_ns() / 1000,
          timeline::DeliverEvent{.id = m.message_id, .to = node}});
-    h->node()->Handle(std::move(m.request), std::move(m.respond));
+    h->node()->Handle(m.request, std::move(m.respond));
     h->node()->Flush();
     return true;
   }
@@ -660,7 +660,7 @@ void Script::ReleaseAll(const std::string& node) {
     r_->timeline.push_back(
         {world_.now_ns() / 1000,
          timeline::DeliverEvent{.id = m.message_id, .to = node}});
-    h->node()->Handle(std::move(m.request), std::move(m.respond));
+    h->node()->Handle(m.request, std::move(m.respond));
     h->node()->Flush();
   }
 }

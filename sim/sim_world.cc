@@ -35,7 +35,77 @@ void AppendFrom(const std::string& from, std::string* bytes) {
   bytes->append(from);
 }
 
+// Reads a varint at bytes[*pos]; false if it is cut short or too long.
+bool ReadVarint(const std::string& bytes, size_t* pos, uint64_t* value) {
+  *value = 0;
+  for (int shift = 0; *pos < bytes.size() && shift < 64; shift += 7) {
+    const uint8_t b = static_cast<uint8_t>(bytes[(*pos)++]);
+    *value |= static_cast<uint64_t>(b & 0x7F) << shift;
+    if ((b & 0x80) == 0) return true;
+  }
+  return false;
+}
+
+// The number of the first length-delimited field of a serialized Envelope
+// other than `from` (its body, as written by a serializer), or 0.
+int BodyField(const std::string& bytes) {
+  size_t pos = 0;
+  uint64_t tag, size;
+  while (ReadVarint(bytes, &pos, &tag) && (tag & 7) == 2) {
+    if ((tag >> 3) != pb::Envelope::kFromFieldNumber)
+      return static_cast<int>(tag >> 3);
+    if (!ReadVarint(bytes, &pos, &size) || size > bytes.size() - pos) break;
+    pos += size;
+  }
+  return 0;
+}
+
 }  // namespace
+
+pb::Envelope* EnvelopeCache::Parse(const std::string& bytes) {
+  const int field = BodyField(bytes);
+  Slot* slot = nullptr;
+  if (field > pb::Envelope::kFromFieldNumber) {
+    if (by_body_.size() <= static_cast<size_t>(field))
+      by_body_.resize(field + 1);
+    slot = &by_body_[field];
+    if (slot->envelope == nullptr) {
+      const google::protobuf::FieldDescriptor* f =
+          pb::Envelope::descriptor()->FindFieldByNumber(field);
+      if (f == nullptr || f->containing_oneof() == nullptr) {
+        slot = &other_;
+      } else {
+        slot->envelope = std::make_unique<pb::Envelope>();
+      }
+    }
+  } else {
+    slot = &other_;
+  }
+  if (slot->envelope == nullptr)
+    slot->envelope = std::make_unique<pb::Envelope>();
+  pb::Envelope* envelope = slot->envelope.get();
+  bool ok;
+  if (slot->body != nullptr) {
+    // Empty the body in place (kept allocated) instead of deleting it.
+    slot->body->Clear();
+    envelope->clear_from();
+    ok = envelope->MergeFromString(bytes);
+  } else {
+    ok = envelope->ParseFromString(bytes);
+  }
+  if (!ok) {
+    envelope->Clear();
+    slot->body = nullptr;
+    return nullptr;
+  }
+  if (slot == &other_ || envelope->body_case() != field) {
+    slot->body = nullptr;
+  } else if (slot->body == nullptr) {
+    slot->body = envelope->GetReflection()->MutableMessage(
+        envelope, envelope->GetDescriptor()->FindFieldByNumber(field));
+  }
+  return envelope;
+}
 
 std::string FormatMillis(int64_t ns) {
   char buf[32];
@@ -572,8 +642,9 @@ bool SimWorld::Dispatch(Event& event) {
         }
         return false;
       }
-      pb::Envelope request;
-      if (!request.ParseFromString(event.bytes)) return false;
+      pb::Envelope* parsed = requests_.Parse(event.bytes);
+      if (parsed == nullptr) return false;
+      const pb::Envelope& request = *parsed;
       Observe(MessageEvent::kDeliver, 2 * event.id, event.from, event.target,
               request, "");
       ++deliveries_;
@@ -585,7 +656,7 @@ bool SimWorld::Dispatch(Event& event) {
       // Small enough to live inside the RespondFn (no allocation): the rest
       // is in the pending RPC, which is gone if the caller stopped waiting.
       const uint64_t rpc = event.id;
-      e.actor->Handle(std::move(request), [this, rpc](pb::Envelope response) {
+      e.actor->Handle(request, [this, rpc](pb::Envelope response) {
         auto it = rpcs_.find(rpc);
         if (it == rpcs_.end()) return;
         const int callee = it->second.callee;

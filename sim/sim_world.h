@@ -99,6 +99,26 @@ struct MessageEvent {
   const pb::Envelope* message = nullptr;  // valid during the call only
 };
 
+// Parses delivered messages into reused envelopes, as a server reuses its
+// request objects: a message is parsed into the envelope that last held the
+// same body, cleared but keeping its allocations (the body message, string
+// buffers, repeated elements). The result is the same as parsing into a fresh
+// envelope; it stays valid until the next Parse of the same body.
+class EnvelopeCache {
+ public:
+  // The parsed envelope, or nullptr if `bytes` is not one.
+  pb::Envelope* Parse(const std::string& bytes);
+
+ private:
+  struct Slot {
+    std::unique_ptr<pb::Envelope> envelope;
+    // The envelope's body while it holds this slot's body (else nullptr).
+    google::protobuf::Message* body = nullptr;
+  };
+  std::vector<Slot> by_body_;  // indexed by the body's field number
+  Slot other_;                 // no body first on the wire
+};
+
 class SimWorld {
  public:
   using ActorFactory = std::function<std::unique_ptr<Actor>(Env*)>;
@@ -315,6 +335,7 @@ class SimWorld {
   RpcObserver rpc_observer_;
   std::vector<int> rpc_observer_bodies_;
   std::vector<std::string> spare_buffers_;
+  EnvelopeCache requests_;
   std::function<void(const MessageEvent&)> message_observer_;
   // The last event; its actor and sender names are filled in only when asked
   // for (endpoint indices until then).

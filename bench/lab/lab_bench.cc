@@ -32,7 +32,7 @@ class PingActor final : public Actor {
   void Start() override {
     for (int i = 0; i < window_; ++i) Ping();
   }
-  void Handle(pb::Envelope request, RespondFn respond) override {
+  void Handle(const pb::Envelope& request, RespondFn respond) override {
     pb::Envelope reply;
     reply.mutable_write_response()->set_id(request.write().id());
     respond(std::move(reply));

@@ -83,7 +83,7 @@ grpc::ServerUnaryReactor* Serve(const ActorHost& host,
   Actor* actor = host.actor;
   host.executor->Post([actor, request = std::move(request),
                        finisher]() mutable {
-    actor->Handle(std::move(request),
+    actor->Handle(request,
                   [finisher = std::move(finisher)](pb::Envelope reply) mutable {
                     finisher->Finish(reply);
                   });

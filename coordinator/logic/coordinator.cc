@@ -1131,7 +1131,7 @@ void Coordinator::Start() {
   s.ScheduleCheck();
 }
 
-void Coordinator::Handle(pb::Envelope request, RespondFn respond) {
+void Coordinator::Handle(const pb::Envelope& request, RespondFn respond) {
   State& s = *state_;
   if (!s.start_status.ok()) {
     respond(s.ErrorReply(

@@ -55,7 +55,7 @@ class Coordinator final : public Actor {
   ~Coordinator() override;
 
   void Start() override;
-  void Handle(pb::Envelope request, RespondFn respond) override;
+  void Handle(const pb::Envelope& request, RespondFn respond) override;
   void Flush() override;
 
   const pb::ClusterState& state() const;

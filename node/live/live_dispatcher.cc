@@ -42,7 +42,7 @@ void LiveDispatcher::Dispatch(pb::Envelope request, DispatchReply reply) {
   auto once = std::make_shared<ReplyOnce>(std::move(reply));
   Node* node = node_;
   executor_->Post([node, request = std::move(request), once]() mutable {
-    node->Handle(std::move(request), [once](pb::Envelope response) {
+    node->Handle(request, [once](pb::Envelope response) {
       once->Reply(std::move(response));
     });
   });

@@ -2678,13 +2678,13 @@ struct Node::State {
 
   // ---- dispatch
   // ------------------------------------------------------------------------------
-  void Handle(pb::Envelope request, RespondFn respond) {
+  void Handle(const pb::Envelope& request, RespondFn respond) {
     // Only client requests ask whether they came from another node.
     switch (request.body_case()) {
       case pb::Envelope::kWrite: {
         const bool from_node = IsNode(request.from());
         auto shared_respond = std::make_shared<RespondFn>(std::move(respond));
-        StartWrite(std::move(*request.mutable_write()), from_node,
+        StartWrite(request.write(), from_node,
                    [shared_respond](pb::WriteResponse response) {
                      pb::Envelope envelope;
                      *envelope.mutable_write_response() = std::move(response);
@@ -2697,8 +2697,7 @@ struct Node::State {
         return;
       case pb::Envelope::kGet: {
         const bool from_node = IsNode(request.from());
-        StartGet(std::move(*request.mutable_get()), from_node,
-                 std::move(respond));
+        StartGet(request.get(), from_node, std::move(respond));
         return;
       }
       case pb::Envelope::kSearch:
@@ -2879,8 +2878,8 @@ void Node::Start() {
   state_->SendJoin();
 }
 
-void Node::Handle(pb::Envelope request, RespondFn respond) {
-  state_->Handle(std::move(request), std::move(respond));
+void Node::Handle(const pb::Envelope& request, RespondFn respond) {
+  state_->Handle(request, std::move(respond));
 }
 
 void Node::Flush() { state_->Flush(); }

@@ -49,7 +49,7 @@ class Node final : public Actor {
   ~Node() override;
 
   void Start() override;
-  void Handle(pb::Envelope request, RespondFn respond) override;
+  void Handle(const pb::Envelope& request, RespondFn respond) override;
   void Flush() override;
 
   // Introspection (tests, lab invariants, NodeStatus).

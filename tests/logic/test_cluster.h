@@ -252,7 +252,7 @@ class TestCluster {
     const std::string to = message.to;
     const std::string from = message.from;
     actor->second->Handle(
-        std::move(message.envelope), [this, call_id, to, from](pb::Envelope r) {
+        message.envelope, [this, call_id, to, from](pb::Envelope r) {
           r.set_from(to);
           queue.push_back(
               Message{to, from, std::move(r), true, call_id, absl::OkStatus()});
@@ -337,7 +337,7 @@ class FakeCoordinator : public Actor {
   void Start() override {}
   void Flush() override {}
 
-  void Handle(pb::Envelope request, RespondFn respond) override {
+  void Handle(const pb::Envelope& request, RespondFn respond) override {
     received.push_back(request);
     pb::Envelope reply;
     switch (request.body_case()) {

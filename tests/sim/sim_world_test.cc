@@ -21,7 +21,7 @@ class EchoActor final : public Actor {
   void Start() override {
     log_->push_back(env_->disk()->Exists("marker") ? "restarted" : "start");
   }
-  void Handle(pb::Envelope request, RespondFn respond) override {
+  void Handle(const pb::Envelope& request, RespondFn respond) override {
     pb::Envelope reply;
     reply.mutable_write_response()->set_id(request.write().id());
     if (request.write().id() == "sync") {
@@ -192,7 +192,7 @@ class GroupCommitActor final : public Actor {
  public:
   explicit GroupCommitActor(Env* env) : env_(env) {}
   void Start() override { file_ = *env_->disk()->OpenAppend("log"); }
-  void Handle(pb::Envelope request, RespondFn respond) override {
+  void Handle(const pb::Envelope& request, RespondFn respond) override {
     (void)file_->Append(request.write().id());
     waiting_.push_back(std::move(respond));
   }
