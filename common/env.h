@@ -77,8 +77,9 @@ class Disk {
 };
 
 // Reply to an RPC: the peer's response envelope, or kUnavailable (peer down,
-// partitioned, dropped) / kDeadlineExceeded (no answer in time).
-using ReplyFn = absl::AnyInvocable<void(absl::StatusOr<pb::Envelope>)>;
+// partitioned, dropped) / kDeadlineExceeded (no answer in time). Borrowed for
+// the call only (the lab reuses the envelope): copy whatever outlives it.
+using ReplyFn = absl::AnyInvocable<void(const absl::StatusOr<pb::Envelope>&)>;
 // How an actor answers a request it received. Must be called exactly once; may
 // be called later (after other events), e.g. when a write's replicas have
 // answered.

@@ -358,7 +358,7 @@ bool Lab::Setup() {
     ++attempts;
     world_.ClientSend(
         "setup", node_ids_[0], std::move(request),
-        [&](absl::StatusOr<pb::Envelope> reply) {
+        [&](const absl::StatusOr<pb::Envelope>& reply) {
           if (reply.ok() && reply->has_create_index_response() &&
               !HasError(reply->create_index_response().error())) {
             created = true;
@@ -415,7 +415,7 @@ void Lab::Read(Client* c, const std::string& key, const std::string& to,
   world_.ClientSend(
       absl::StrCat("client-", c->index), to, std::move(request),
       [this, c, key, to, then_cas,
-       process](absl::StatusOr<pb::Envelope> reply) {
+       process](const absl::StatusOr<pb::Envelope>& reply) {
         if (!reply.ok()) {
           Record(EventType::kInfo, process, Fn::kRead, key, kNil);
           Indeterminate(c);
@@ -459,7 +459,7 @@ void Lab::Write(Client* c, const std::string& key, const std::string& to,
   world_.ClientSend(
       absl::StrCat("client-", c->index), to, std::move(request),
       [this, c, key, f, value, expected,
-       process](absl::StatusOr<pb::Envelope> reply) {
+       process](const absl::StatusOr<pb::Envelope>& reply) {
         if (!reply.ok() &&
             absl::StartsWith(reply.status().message(), "connection refused")) {
           // The request never reached a node: it certainly did not happen.
@@ -1101,7 +1101,7 @@ void Lab::FinalReads() {
       world_.ClientSend(
           "final-reader", member, std::move(request),
           [this, &answers, &pending, key, member,
-           p](absl::StatusOr<pb::Envelope> reply) {
+           p](const absl::StatusOr<pb::Envelope>& reply) {
             --pending;
             std::string text;
             if (!reply.ok() || HasError(reply->get_response().error())) {

@@ -436,7 +436,7 @@ bool Script::Setup() {
   request.mutable_create_index()->set_number_of_replicas(2);
   world_.ClientSend(
       "setup", NodeName(1), std::move(request),
-      [&created](absl::StatusOr<pb::Envelope> reply) {
+      [&created](const absl::StatusOr<pb::Envelope>& reply) {
         created = reply.ok() && reply->has_create_index_response() &&
                   !HasError(reply->create_index_response().error());
       },
@@ -547,7 +547,7 @@ std::shared_ptr<Reply> Script::Write(const std::string& client,
   world_.ClientSend(
       client, to, std::move(request),
       [this, reply, client, id, value,
-       is_delete](absl::StatusOr<pb::Envelope> answer) {
+       is_delete](const absl::StatusOr<pb::Envelope>& answer) {
         reply->done = true;
         std::string type = "info";
         if (!answer.ok()) {
@@ -600,7 +600,8 @@ std::shared_ptr<Reply> Script::Get(const std::string& client,
     world_.Trace(client, absl::StrCat("reads doc ", id, " from ", to));
   world_.ClientSend(
       client, to, std::move(request),
-      [this, reply, client, id, narrate](absl::StatusOr<pb::Envelope> answer) {
+      [this, reply, client, id,
+       narrate](const absl::StatusOr<pb::Envelope>& answer) {
         reply->done = true;
         if (!answer.ok()) {
           reply->error = answer.status().ToString();

@@ -62,28 +62,26 @@ int BodyField(const std::string& bytes) {
 
 }  // namespace
 
-pb::Envelope* EnvelopeCache::Parse(const std::string& bytes) {
+absl::StatusOr<pb::Envelope>* EnvelopeCache::Parse(const std::string& bytes) {
   const int field = BodyField(bytes);
-  Slot* slot = nullptr;
+  Slot* slot = &other_;
   if (field > pb::Envelope::kFromFieldNumber) {
     if (by_body_.size() <= static_cast<size_t>(field))
       by_body_.resize(field + 1);
-    slot = &by_body_[field];
-    if (slot->envelope == nullptr) {
+    if (by_body_[field].envelope != nullptr) {
+      slot = &by_body_[field];
+    } else {
       const google::protobuf::FieldDescriptor* f =
           pb::Envelope::descriptor()->FindFieldByNumber(field);
-      if (f == nullptr || f->containing_oneof() == nullptr) {
-        slot = &other_;
-      } else {
-        slot->envelope = std::make_unique<pb::Envelope>();
-      }
+      if (f != nullptr && f->containing_oneof() != nullptr)
+        slot = &by_body_[field];
     }
-  } else {
-    slot = &other_;
   }
-  if (slot->envelope == nullptr)
-    slot->envelope = std::make_unique<pb::Envelope>();
-  pb::Envelope* envelope = slot->envelope.get();
+  if (slot->envelope == nullptr) {
+    slot->envelope =
+        std::make_unique<absl::StatusOr<pb::Envelope>>(pb::Envelope());
+  }
+  pb::Envelope* envelope = &**slot->envelope;
   bool ok;
   if (slot->body != nullptr) {
     // Empty the body in place (kept allocated) instead of deleting it.
@@ -104,7 +102,7 @@ pb::Envelope* EnvelopeCache::Parse(const std::string& bytes) {
     slot->body = envelope->GetReflection()->MutableMessage(
         envelope, envelope->GetDescriptor()->FindFieldByNumber(field));
   }
-  return envelope;
+  return slot->envelope.get();
 }
 
 std::string FormatMillis(int64_t ns) {
@@ -642,9 +640,9 @@ bool SimWorld::Dispatch(Event& event) {
         }
         return false;
       }
-      pb::Envelope* parsed = requests_.Parse(event.bytes);
+      const absl::StatusOr<pb::Envelope>* parsed = requests_.Parse(event.bytes);
       if (parsed == nullptr) return false;
-      const pb::Envelope& request = *parsed;
+      const pb::Envelope& request = **parsed;
       Observe(MessageEvent::kDeliver, 2 * event.id, event.from, event.target,
               request, "");
       ++deliveries_;
@@ -676,22 +674,26 @@ bool SimWorld::Dispatch(Event& event) {
       if (rpc_it->second.caller_incarnation != e.incarnation) return false;
       PendingRpc pending = std::move(rpc_it->second);
       rpcs_.erase(rpc_it);
-      absl::StatusOr<pb::Envelope> result;
+      absl::StatusOr<pb::Envelope> error;
+      const absl::StatusOr<pb::Envelope>* result = &error;
       if (event.kind == EventInfo::kTimeout) {
-        result = absl::DeadlineExceededError(absl::StrCat(
+        error = absl::DeadlineExceededError(absl::StrCat(
             "no reply from ",
             pending.callee >= 0 ? endpoints_[pending.callee]->id : "?"));
         if (tracing()) Trace(e.id, absl::StrCat("timeout rpc=", event.id));
       } else if (event.is_error) {
-        result = event.status;
+        error = event.status;
         if (tracing()) {
           Trace(e.id, absl::StrCat("reply error rpc=", event.id, " ",
                                    event.status.ToString()));
         }
+      } else if ((result = replies_.Parse(event.bytes)) == nullptr) {
+        result = &error;
+        error = absl::InternalError(absl::StrCat(
+            "unparsable reply from ",
+            pending.callee >= 0 ? endpoints_[pending.callee]->id : "?"));
       } else {
-        result.emplace();  // parsed in place: no move into the result
-        pb::Envelope& response = *result;
-        if (!response.ParseFromString(event.bytes)) return false;
+        const pb::Envelope& response = **result;
         Observe(MessageEvent::kDeliver, 2 * event.id + 1, event.from,
                 event.target, response, "");
         ++deliveries_;
@@ -710,7 +712,7 @@ bool SimWorld::Dispatch(Event& event) {
           }
         }
       }
-      pending.on_reply(std::move(result));
+      pending.on_reply(*result);
       Finish(event.target);
       return true;
     }

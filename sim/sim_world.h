@@ -103,15 +103,16 @@ struct MessageEvent {
 // request objects: a message is parsed into the envelope that last held the
 // same body, cleared but keeping its allocations (the body message, string
 // buffers, repeated elements). The result is the same as parsing into a fresh
-// envelope; it stays valid until the next Parse of the same body.
+// envelope; it stays valid until the next Parse of the same body. Envelopes
+// are held in an (ok) StatusOr, the form a reply is handed over in.
 class EnvelopeCache {
  public:
   // The parsed envelope, or nullptr if `bytes` is not one.
-  pb::Envelope* Parse(const std::string& bytes);
+  absl::StatusOr<pb::Envelope>* Parse(const std::string& bytes);
 
  private:
   struct Slot {
-    std::unique_ptr<pb::Envelope> envelope;
+    std::unique_ptr<absl::StatusOr<pb::Envelope>> envelope;
     // The envelope's body while it holds this slot's body (else nullptr).
     google::protobuf::Message* body = nullptr;
   };
@@ -335,7 +336,7 @@ class SimWorld {
   RpcObserver rpc_observer_;
   std::vector<int> rpc_observer_bodies_;
   std::vector<std::string> spare_buffers_;
-  EnvelopeCache requests_;
+  EnvelopeCache requests_, replies_;
   std::function<void(const MessageEvent&)> message_observer_;
   // The last event; its actor and sender names are filled in only when asked
   // for (endpoint indices until then).

@@ -45,7 +45,7 @@ class PingActor final : public Actor {
     request.mutable_write()->set_index("bench");
     request.mutable_write()->set_id("doc");
     env_->Send(next_, std::move(request),
-               [this](absl::StatusOr<pb::Envelope>) { Ping(); });
+               [this](const absl::StatusOr<pb::Envelope>&) { Ping(); });
   }
   Env* env_;
   std::string next_;

@@ -262,7 +262,8 @@ struct Coordinator::State {
     std::weak_ptr<bool> alive = life;
     env->Send(
         node, std::move(request),
-        [this, alive, node, version](absl::StatusOr<pb::Envelope> reply) {
+        [this, alive, node,
+         version](const absl::StatusOr<pb::Envelope>& reply) {
           if (alive.expired()) return;
           OnPublishReply(node, version, std::move(reply));
         },
@@ -270,7 +271,7 @@ struct Coordinator::State {
   }
 
   void OnPublishReply(const std::string& node, int64_t version,
-                      absl::StatusOr<pb::Envelope> reply) {
+                      const absl::StatusOr<pb::Envelope>& reply) {
     Peer& peer = peers[node];
     peer.publish_in_flight = false;
     bool applied = false;

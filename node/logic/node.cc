@@ -560,7 +560,7 @@ struct Node::State {
                      " shard copies"));
     Send(
         kCoordinatorId, std::move(envelope),
-        [this](absl::StatusOr<pb::Envelope> reply) {
+        [this](const absl::StatusOr<pb::Envelope>& reply) {
           join_in_flight = false;
           if (!reply.ok() || !reply->has_join_response() ||
               HasError(reply->join_response().error())) {
@@ -595,7 +595,7 @@ struct Node::State {
         has_state ? cluster_state.version() : 0);
     Send(
         kCoordinatorId, std::move(envelope),
-        [this](absl::StatusOr<pb::Envelope> reply) {
+        [this](const absl::StatusOr<pb::Envelope>& reply) {
           if (!reply.ok() || !reply->has_heartbeat_response()) {
             if (!heartbeat_failed) {
               Log(absl::StrCat(
@@ -630,7 +630,7 @@ struct Node::State {
     envelope.mutable_get_cluster_state();
     Send(
         kCoordinatorId, std::move(envelope),
-        [this](absl::StatusOr<pb::Envelope> reply) {
+        [this](const absl::StatusOr<pb::Envelope>& reply) {
           if (reply.ok() && reply->has_get_cluster_state_response()) {
             ApplyState(reply->get_cluster_state_response().state());
           }
@@ -949,7 +949,8 @@ struct Node::State {
                         : kNoOpsPerformed);
     Send(
         kCoordinatorId, std::move(envelope),
-        [this, key, incarnation, node](absl::StatusOr<pb::Envelope> reply) {
+        [this, key, incarnation,
+         node](const absl::StatusOr<pb::Envelope>& reply) {
           if (node != me()) return;
           LocalCopy* copy = FindCopy(key, incarnation);
           if (copy == nullptr) return;
@@ -1083,7 +1084,7 @@ struct Node::State {
     Log(absl::StrCat(me(), " auto-creates index [", ctx->request.index(), "]"));
     Send(
         kCoordinatorId, std::move(envelope),
-        [this, ctx](absl::StatusOr<pb::Envelope> reply) {
+        [this, ctx](const absl::StatusOr<pb::Envelope>& reply) {
           if (reply.ok() && reply->has_create_index_response()) {
             const pb::Error& error = reply->create_index_response().error();
             if (HasError(error) &&
@@ -1111,7 +1112,7 @@ struct Node::State {
         std::max<int64_t>(1, absl::ToInt64Milliseconds(remaining))));
     Send(
         primary_node, std::move(envelope),
-        [this, ctx, primary_node](absl::StatusOr<pb::Envelope> reply) {
+        [this, ctx, primary_node](const absl::StatusOr<pb::Envelope>& reply) {
           if (!reply.ok()) {
             if (NeverDelivered(reply.status())) {
               RetryWrite(
@@ -1306,7 +1307,7 @@ struct Node::State {
     Send(
         target, std::move(envelope),
         [this, key = copy->key, incarnation, target, write_id,
-         term](absl::StatusOr<pb::Envelope> reply) {
+         term](const absl::StatusOr<pb::Envelope>& reply) {
           OnReplicaReply(key, incarnation, target, write_id, term,
                          std::move(reply));
         },
@@ -1316,7 +1317,8 @@ struct Node::State {
   // A reply to replicate or resync (write_id 0: no client write waits on it).
   void OnReplicaReply(const CopyKey& key, uint64_t incarnation,
                       const std::string& target, uint64_t write_id,
-                      PrimaryTerm term, absl::StatusOr<pb::Envelope> reply) {
+                      PrimaryTerm term,
+                      const absl::StatusOr<pb::Envelope>& reply) {
     LocalCopy* copy = FindCopy(key, incarnation);
     if (copy == nullptr || copy->role != Role::kPrimary || copy->stale ||
         copy->engine->term() != term) {
@@ -1408,7 +1410,7 @@ struct Node::State {
     Send(
         kCoordinatorId, std::move(envelope),
         [this, key, incarnation, target, reason,
-         term](absl::StatusOr<pb::Envelope> reply) {
+         term](const absl::StatusOr<pb::Envelope>& reply) {
           LocalCopy* copy = FindCopy(key, incarnation);
           if (copy == nullptr || copy->role != Role::kPrimary || copy->stale ||
               copy->engine->term() != term) {
@@ -1703,7 +1705,7 @@ struct Node::State {
     Send(
         target, std::move(envelope),
         [this, key, incarnation, target,
-         term](absl::StatusOr<pb::Envelope> reply) {
+         term](const absl::StatusOr<pb::Envelope>& reply) {
           OnReplicaReply(key, incarnation, target, 0, term, std::move(reply));
         },
         options.rpc_timeout);
@@ -1802,7 +1804,7 @@ struct Node::State {
         primary_node, std::move(envelope),
         [this, key, incarnation, attempt, primary_node,
          recovery_term = engine.term(),
-         allocation](absl::StatusOr<pb::Envelope> reply) {
+         allocation](const absl::StatusOr<pb::Envelope>& reply) {
           LocalCopy* copy = FindCopy(key, incarnation);
           if (copy == nullptr || copy->recovery_attempt != attempt) return;
           copy->recovery_running = false;
@@ -1957,7 +1959,7 @@ struct Node::State {
     Send(
         ctx->target, std::move(snapshot),
         [this, ctx, snapshot_lcp,
-         snapshot_max](absl::StatusOr<pb::Envelope> reply) {
+         snapshot_max](const absl::StatusOr<pb::Envelope>& reply) {
           LocalCopy* copy = FindCopy(ctx->key, ctx->incarnation);
           if (copy == nullptr || copy->role != Role::kPrimary || copy->stale) {
             FailRecovery(ctx, "this node is no longer primary");
@@ -2044,7 +2046,7 @@ struct Node::State {
     ctx->next = end;
     Send(
         ctx->target, std::move(envelope),
-        [this, ctx](absl::StatusOr<pb::Envelope> reply) {
+        [this, ctx](const absl::StatusOr<pb::Envelope>& reply) {
           LocalCopy* copy = FindCopy(ctx->key, ctx->incarnation);
           if (copy == nullptr || copy->role != Role::kPrimary || copy->stale) {
             FailRecovery(ctx, "this node is no longer primary");
@@ -2135,7 +2137,7 @@ struct Node::State {
     started->set_local_checkpoint(target_lcp);
     Send(
         kCoordinatorId, std::move(envelope),
-        [this, ctx, target_lcp](absl::StatusOr<pb::Envelope> reply) {
+        [this, ctx, target_lcp](const absl::StatusOr<pb::Envelope>& reply) {
           if (!reply.ok() || !reply->has_shard_started_response() ||
               HasError(reply->shard_started_response().error())) {
             FailRecovery(ctx, /*definite=*/reply.ok(),
@@ -2261,7 +2263,7 @@ struct Node::State {
     const std::string node = primary->node_id();
     Send(
         node, std::move(envelope),
-        [this, ctx, node](absl::StatusOr<pb::Envelope> reply) {
+        [this, ctx, node](const absl::StatusOr<pb::Envelope>& reply) {
           if (!reply.ok() || !reply->has_get_response()) {
             RetryGet(ctx,
                      absl::StrCat("primary node ", node, " is unreachable"));
@@ -2360,7 +2362,7 @@ struct Node::State {
       Send(
           target, std::move(envelope),
           [this, incarnation, term, target, barrier,
-           settle](absl::StatusOr<pb::Envelope> reply) mutable {
+           settle](const absl::StatusOr<pb::Envelope>& reply) mutable {
             const CopyKey& key = barrier->key;
             LocalCopy* copy = FindCopy(key, incarnation);
             const bool ok = reply.ok() && reply->has_replicate_response() &&
@@ -2520,7 +2522,7 @@ struct Node::State {
       shard_search->set_shard(target.shard);
       Send(
           target.node, std::move(envelope),
-          [this, ctx, fail](absl::StatusOr<pb::Envelope> reply) mutable {
+          [this, ctx, fail](const absl::StatusOr<pb::Envelope>& reply) mutable {
             if (!reply.ok() || !reply->has_search_response()) {
               fail(reply.ok() ? "unexpected reply" : reply.status().ToString());
             } else if (HasError(reply->search_response().error())) {
@@ -2600,7 +2602,8 @@ struct Node::State {
     auto shared_respond = std::make_shared<RespondFn>(std::move(respond));
     Send(
         kCoordinatorId, std::move(envelope),
-        [this, name, shared_respond](absl::StatusOr<pb::Envelope> reply) {
+        [this, name,
+         shared_respond](const absl::StatusOr<pb::Envelope>& reply) {
           if (!reply.ok() || !reply->has_create_index_response()) {
             pb::Envelope failed;
             *failed.mutable_create_index_response()->mutable_error() =
@@ -2639,7 +2642,7 @@ struct Node::State {
     auto shared_respond = std::make_shared<RespondFn>(std::move(respond));
     Send(
         kCoordinatorId, std::move(envelope),
-        [shared_respond](absl::StatusOr<pb::Envelope> reply) {
+        [shared_respond](const absl::StatusOr<pb::Envelope>& reply) {
           pb::Envelope done;
           if (!reply.ok() || !reply->has_delete_index_response()) {
             *done.mutable_delete_index_response()->mutable_error() =

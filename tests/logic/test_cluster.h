@@ -203,7 +203,7 @@ class TestCluster {
     auto slot = std::make_shared<std::optional<pb::Envelope>>();
     Send(
         "client", to, std::move(request),
-        [slot](absl::StatusOr<pb::Envelope> reply) {
+        [slot](const absl::StatusOr<pb::Envelope>& reply) {
           if (reply.ok()) *slot = *reply;
         },
         absl::Hours(1));
@@ -434,8 +434,8 @@ class FakeCoordinator : public Actor {
       pb::Envelope envelope;
       *envelope.mutable_publish()->mutable_state() = state;
       env_->Send(
-          node.id(), std::move(envelope), [](absl::StatusOr<pb::Envelope>) {},
-          absl::Seconds(5));
+          node.id(), std::move(envelope),
+          [](const absl::StatusOr<pb::Envelope>&) {}, absl::Seconds(5));
     }
   }
 

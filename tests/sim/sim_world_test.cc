@@ -62,7 +62,7 @@ TEST(SimWorld, DeliversRequestAndReplyThroughVirtualTime) {
   std::string got;
   world.ClientSend(
       "client-1", "node-1", Write("a"),
-      [&](absl::StatusOr<pb::Envelope> r) {
+      [&](const absl::StatusOr<pb::Envelope>& r) {
         got = r.ok() ? r->write_response().id() : r.status().ToString();
       },
       absl::Seconds(1));
@@ -83,7 +83,9 @@ TEST(SimWorld, DelayedRespondRunsAfterTimer) {
   std::string got;
   world.ClientSend(
       "c", "node-1", Write("later"),
-      [&](absl::StatusOr<pb::Envelope> r) { got = r->write_response().id(); },
+      [&](const absl::StatusOr<pb::Envelope>& r) {
+        got = r->write_response().id();
+      },
       absl::Seconds(1));
   world.RunUntilQuiescent(absl::Seconds(10));
   EXPECT_EQ(got, "later");
@@ -97,7 +99,7 @@ TEST(SimWorld, CrashedActorAnswersUnavailableAndRestartKeepsSyncedBytes) {
     return std::make_unique<EchoActor>(env, &log);
   });
   world.ClientSend(
-      "c", "node-1", Write("sync"), [](absl::StatusOr<pb::Envelope>) {},
+      "c", "node-1", Write("sync"), [](const absl::StatusOr<pb::Envelope>&) {},
       absl::Seconds(1));
   world.RunUntilQuiescent(absl::Seconds(1));
   auto file = world.disk("node-1")->OpenAppend("volatile");
@@ -109,7 +111,7 @@ TEST(SimWorld, CrashedActorAnswersUnavailableAndRestartKeepsSyncedBytes) {
   absl::Status status;
   world.ClientSend(
       "c", "node-1", Write("x"),
-      [&](absl::StatusOr<pb::Envelope> r) { status = r.status(); },
+      [&](const absl::StatusOr<pb::Envelope>& r) { status = r.status(); },
       absl::Seconds(1));
   world.RunUntilQuiescent(absl::Seconds(2));
   EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable);
@@ -128,7 +130,7 @@ TEST(SimWorld, BlockedLinkTimesOutWithDeadlineExceeded) {
   absl::Status status;
   world.ClientSend(
       "c", "node-1", Write("x"),
-      [&](absl::StatusOr<pb::Envelope> r) { status = r.status(); },
+      [&](const absl::StatusOr<pb::Envelope>& r) { status = r.status(); },
       absl::Milliseconds(500));
   world.RunUntilQuiescent(absl::Seconds(2));
   EXPECT_EQ(status.code(), absl::StatusCode::kDeadlineExceeded);
@@ -146,7 +148,9 @@ TEST(SimWorld, PausedActorReceivesNothingUntilResume) {
   std::string got;
   world.ClientSend(
       "c", "node-1", Write("p"),
-      [&](absl::StatusOr<pb::Envelope> r) { got = r.ok() ? "ok" : "err"; },
+      [&](const absl::StatusOr<pb::Envelope>& r) {
+        got = r.ok() ? "ok" : "err";
+      },
       absl::Seconds(10));
   world.RunUntil(absl::Seconds(2));
   EXPECT_EQ(got, "");
@@ -172,7 +176,7 @@ std::string RunTrace(uint64_t seed) {
   for (int i = 0; i < 50; ++i) {
     world.ClientSend(
         absl::StrCat("c", i % 4), absl::StrCat("node-", 1 + i % 3),
-        Write(absl::StrCat(i)), [](absl::StatusOr<pb::Envelope>) {},
+        Write(absl::StrCat(i)), [](const absl::StatusOr<pb::Envelope>&) {},
         absl::Milliseconds(100));
   }
   world.RunUntilQuiescent(absl::Seconds(10));
@@ -236,7 +240,7 @@ TEST(SimWorld, FsyncTimeDelaysRepliesAndBatchesWhatArrivesMeanwhile) {
   auto send = [&](const std::string& id) {
     world.ClientSend(
         "client-1", "node-1", Write(id),
-        [&, id](absl::StatusOr<pb::Envelope> r) {
+        [&, id](const absl::StatusOr<pb::Envelope>& r) {
           replies.push_back(absl::StrCat(
               id, ": ", r.ok() ? r->write_response().id() : "error",
               ", back at ", absl::ToInt64Microseconds(world.Now()), "us"));
@@ -278,7 +282,7 @@ TEST(SimWorld, WithoutFsyncTimeEveryRequestIsItsOwnBatch) {
   for (const char* id : {"a", "b", "c"}) {
     world.ClientSend(
         "client-1", "node-1", Write(id),
-        [&](absl::StatusOr<pb::Envelope> r) {
+        [&](const absl::StatusOr<pb::Envelope>& r) {
           EXPECT_EQ(r->write_response().id(), "synced at 100us");
           ++answered;
         },
@@ -307,7 +311,7 @@ TEST(SimWorld, CrashDuringFsyncKeepsSyncedBytesAndLosesRepliesAndTheBatch) {
   auto send = [&](const std::string& id) {
     world.ClientSend(
         "client-1", "node-1", Write(id),
-        [&, id](absl::StatusOr<pb::Envelope> r) {
+        [&, id](const absl::StatusOr<pb::Envelope>& r) {
           outcomes.push_back(absl::StrCat(
               id, r.ok() ? " ok" : absl::StrCat(" ", r.status().message())));
         },
@@ -367,6 +371,61 @@ TEST(SimDisk, TestHooksCountFsyncsTearAnExactTailAndFailAtomicWrites) {
   disk.FailAtomicWrites(absl::OkStatus());
   ASSERT_TRUE(disk.WriteFileAtomic("state", "s").ok());
   EXPECT_EQ(writes, std::vector<std::string>{"state"});
+}
+
+// The reused envelopes of EnvelopeCache give exactly what a fresh parse gives:
+// nothing of the previous message of the same body survives (fields, optional
+// presence, repeated elements, the sender), a different body or a bad message
+// in between changes nothing.
+TEST(EnvelopeCache, ReusedEnvelopesParseLikeFreshOnes) {
+  pb::Envelope big;
+  big.set_from("node-1");
+  pb::ReplicateRequest* r = big.mutable_replicate();
+  r->mutable_shard()->set_index("idx");
+  r->set_primary_term(3);
+  r->set_primary_node("node-1");
+  for (int i = 0; i < 3; ++i) {
+    pb::Operation* op = r->add_ops();
+    op->set_seq_no(i);
+    op->set_id(absl::StrCat("doc-", i));
+  }
+  pb::Envelope small;
+  small.mutable_replicate()->set_global_checkpoint(7);
+  small.mutable_replicate()->add_ops()->set_seq_no(9);
+  pb::Envelope cas;
+  cas.mutable_write()->set_id("a");
+  cas.mutable_write()->set_if_seq_no(0);
+  cas.mutable_write()->set_if_primary_term(1);
+  pb::Envelope plain;
+  plain.mutable_write()->set_id("b");
+  // The sender comes last on the wire, as SimWorld stamps it.
+  std::string plain_bytes = plain.SerializeAsString();
+  pb::Envelope from_only;
+  from_only.set_from("node-2");
+  plain_bytes += from_only.SerializeAsString();
+  plain.set_from("node-2");
+
+  EnvelopeCache cache;
+  const std::vector<std::pair<std::string, const pb::Envelope*>> sequence = {
+      {big.SerializeAsString(), &big}, {small.SerializeAsString(), &small},
+      {cas.SerializeAsString(), &cas}, {"\xff\xff not a message", nullptr},
+      {plain_bytes, &plain},           {big.SerializeAsString(), &big},
+      {cas.SerializeAsString(), &cas}, {small.SerializeAsString(), &small}};
+  for (const auto& [bytes, want] : sequence) {
+    const absl::StatusOr<pb::Envelope>* got = cache.Parse(bytes);
+    if (want == nullptr) {
+      EXPECT_EQ(got, nullptr);
+      continue;
+    }
+    ASSERT_NE(got, nullptr);
+    ASSERT_TRUE(got->ok());
+    EXPECT_EQ((*got)->DebugString(), want->DebugString());
+    EXPECT_EQ((*got)->SerializeAsString(), want->SerializeAsString());
+  }
+  const absl::StatusOr<pb::Envelope>* write = cache.Parse(plain_bytes);
+  ASSERT_NE(write, nullptr);
+  EXPECT_FALSE((*write)->write().has_if_seq_no());
+  EXPECT_FALSE((*write)->write().has_if_primary_term());
 }
 
 }  // namespace
