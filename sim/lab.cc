@@ -110,6 +110,9 @@ class Lab {
   void ForgetActors() {
     node_cache_.clear();
     coordinator_known_ = false;
+    // A new actor may reuse an old one's address: cluster-state caches too.
+    plan_valid_ = false;
+    for (ShardPlan& plan : plan_) plan.applied_valid = false;
   }
   void AddActor(const std::string& id, SimWorld::ActorFactory factory) {
     world_.AddActor(id, std::move(factory));
@@ -230,8 +233,6 @@ class Lab {
   };
   std::vector<NodeInput> inputs_;
   std::vector<Node::CopySummary> scratch_summaries_;
-  const Coordinator* seen_coordinator_ = nullptr;
-  int64_t seen_state_version_ = -1;
   bool inputs_changed_ = true;
   bool refresh_all_ = true;
   // Reads node `i`'s status into inputs_[i]; true if a field the checks read
@@ -246,10 +247,39 @@ class Lab {
   struct CopyRef {
     const std::string* node;
     const CopyInput* status;
-    bool in_index = false;  // a copy of the lab index the coordinator knows
   };
   std::vector<CopyRef> scratch_copies_;
-  std::vector<const std::string*> scratch_members_, scratch_both_;
+  std::vector<const std::string*> scratch_both_;
+  // What CheckInvariants reads from cluster states, per shard of the
+  // coordinator's lab index; node names as indices into node_ids_ (-1: not a
+  // lab node). Kept until the coordinator's state changes (RefreshPlan), the
+  // primary's in-sync set until the primary's applied state changes.
+  struct ShardPlan {
+    int shard = 0;
+    std::string primary;  // "" if none
+    int primary_index = -1;
+    int64_t primary_term = 0;
+    std::vector<int> coordinator_in_sync;  // routing order, lab nodes only
+    std::vector<bool> coordinator_in_sync_mask;  // by node index
+    bool applied_valid = false;
+    const Node* applied_from = nullptr;
+    int64_t applied_version = -1;
+    std::vector<int> primary_in_sync;  // sorted by name, unique
+  };
+  int NodeIndex(const std::string& id) const;
+  // Rebuilds plan_ if the coordinator's state changed; false if it knows no
+  // lab index.
+  bool RefreshPlan(const Coordinator* c);
+  const std::vector<int>& PrimaryInSync(ShardPlan& plan, const Node* pn);
+  bool plan_valid_ = false;
+  bool plan_has_index_ = false;
+  const Coordinator* plan_coordinator_ = nullptr;
+  int64_t plan_state_version_ = -1;
+  std::string plan_uuid_;
+  size_t plan_shard_count_ = 0;
+  std::vector<ShardPlan> plan_;
+  std::vector<const CopyInput*> copy_table_;  // [node * shards + shard]
+  static inline const std::vector<int> kNoMembers;
 };
 
 void Lab::Note(const std::string& what) {
@@ -762,16 +792,19 @@ void Lab::RefreshInputs() {
 }
 
 // Runs after every event, so it is the lab's hot path: the node statuses are
-// cached and refreshed only for the actor the event ran on, and the checks
-// run only when an input changed (a node's shard status or applied state, the
-// coordinator, an acked write). The verdicts are the same as checking every
-// time: the checks are functions of those inputs.
+// cached and refreshed only for the actor the event ran on, the checks run
+// only when an input changed (a node's shard status or applied state, the
+// coordinator, an acked write), and what they read from cluster states (the
+// routing, the in-sync sets) is kept until those states change (RefreshPlan).
+// The verdicts are the same as checking every time from scratch: the checks
+// are functions of those inputs.
 void Lab::CheckInvariants() {
   if (world_.stopped()) return;
   RefreshInputs();
   if (!inputs_changed_) return;
   inputs_changed_ = false;
-  // Every copy, in node order (a handful: linear scans, no allocation).
+  // One primary per shard and term, over every copy in node order (a
+  // handful: linear scans, no allocation).
   using Copy = CopyRef;
   std::vector<Copy>& all = scratch_copies_;
   all.clear();
@@ -794,108 +827,161 @@ void Lab::CheckInvariants() {
           }
         }
       }
-      all.push_back({&id, &shard, false});
+      all.push_back({&id, &shard});
     }
   }
   Coordinator* c = coordinator();
   if (c == nullptr) return;
-  const pb::IndexMeta* index = LabIndex(c->state());
-  if (index == nullptr) return;
-  for (Copy& copy : all)
-    copy.in_index = copy.status->index_uuid == index->uuid();
-  for (const auto& routing : index->shards()) {
-    const int shard = routing.shard();
-    // The status of `member`'s copy of this shard, or nullptr.
-    auto copy_of = [&](const std::string& member) -> const CopyInput* {
-      for (const Copy& copy : all) {
-        if (copy.in_index && copy.status->shard == shard &&
-            *copy.node == member)
-          return copy.status;
-      }
-      return nullptr;
-    };
-    const bool any_copy = std::any_of(
-        all.begin(), all.end(),
-        [&](const Copy& x) { return x.in_index && x.status->shard == shard; });
-    if (!any_copy) continue;
-    const std::string no_node;
-    const std::string* primary = &no_node;
-    for (const auto& copy : routing.copies()) {
-      if (copy.primary()) primary = &copy.node_id();
+  if (!RefreshPlan(c)) return;  // the coordinator knows no lab index
+  // Each node's copy of each shard of the coordinator's lab index (the first
+  // in node order, as the checks have always read it).
+  const size_t shards = plan_shard_count_;
+  copy_table_.assign(node_ids_.size() * shards, nullptr);
+  for (size_t i = 0; i < node_ids_.size(); ++i) {
+    if (!inputs_[i].up) continue;
+    for (const CopyInput& copy : inputs_[i].copies) {
+      if (copy.shard < 0 || static_cast<size_t>(copy.shard) >= shards ||
+          copy.index_uuid != plan_uuid_)
+        continue;
+      const CopyInput*& slot = copy_table_[i * shards + copy.shard];
+      if (slot == nullptr) slot = &copy;
     }
-    const CopyInput* p = copy_of(*primary);
+  }
+  for (ShardPlan& plan : plan_) {
+    const int shard = plan.shard;
+    // The status of node `index`'s copy of this shard, or nullptr.
+    auto copy_of = [&](int index) -> const CopyInput* {
+      if (index < 0 || shard < 0 || static_cast<size_t>(shard) >= shards)
+        return nullptr;
+      return copy_table_[index * shards + shard];
+    };
+    bool any_copy = false;
+    for (size_t i = 0; i < node_ids_.size() && !any_copy; ++i)
+      any_copy = copy_of(static_cast<int>(i)) != nullptr;
+    if (!any_copy) continue;
+    const CopyInput* p = copy_of(plan.primary_index);
     const bool primary_current =
-        p != nullptr && p->primary && p->primary_term == routing.primary_term();
+        p != nullptr && p->primary && p->primary_term == plan.primary_term;
     // The global checkpoint is bounded by the copies in sync both for the
     // primary (the cluster state it applied, what its tracker counts) and for
     // the coordinator (a copy the coordinator has removed may already be wiped
     // for a file-based recovery).
-    auto coordinator_in_sync = [&](const std::string& member) {
-      return std::find(routing.in_sync().begin(), routing.in_sync().end(),
-                       member) != routing.in_sync().end();
-    };
-    // The primary's in-sync set, sorted, without duplicates.
-    std::vector<const std::string*>& primary_in_sync = scratch_members_;
-    primary_in_sync.clear();
     Node* pn = nullptr;
+    const std::vector<int>* primary_in_sync = &kNoMembers;
     if (primary_current) {
-      pn = node(*primary);
-      const pb::IndexMeta* applied =
-          pn ? LabIndex(pn->cluster_state()) : nullptr;
-      if (applied != nullptr) {
-        for (const auto& r : applied->shards()) {
-          if (r.shard() != shard) continue;
-          for (const auto& member : r.in_sync())
-            primary_in_sync.push_back(&member);
-        }
-      }
-      auto less = [](const std::string* a, const std::string* b) {
-        return *a < *b;
-      };
-      auto same = [](const std::string* a, const std::string* b) {
-        return *a == *b;
-      };
-      std::sort(primary_in_sync.begin(), primary_in_sync.end(), less);
-      primary_in_sync.erase(
-          std::unique(primary_in_sync.begin(), primary_in_sync.end(), same),
-          primary_in_sync.end());
+      pn = NodeAt(plan.primary_index);
+      primary_in_sync = &PrimaryInSync(plan, pn);
     }
-    // Members in sync for both, with a copy.
+    // Members in sync for both, with a copy, in name order.
     std::vector<const std::string*>& members = scratch_both_;
     members.clear();
-    for (const std::string* member : primary_in_sync) {
-      const CopyInput* y = copy_of(*member);
-      if (y == nullptr || !coordinator_in_sync(*member)) continue;
+    for (int member : *primary_in_sync) {
+      const CopyInput* y = copy_of(member);
+      if (y == nullptr || !plan.coordinator_in_sync_mask[member]) continue;
       if (p->global_checkpoint > y->local_checkpoint) {
-        Violation("gcp-below-in-sync-lcp",
-                  absl::StrCat("primary ", *primary, " has global checkpoint ",
-                               p->global_checkpoint, " but in-sync copy ",
-                               *member, " has local checkpoint ",
-                               y->local_checkpoint, ", ", EventText()));
+        Violation(
+            "gcp-below-in-sync-lcp",
+            absl::StrCat("primary ", plan.primary, " has global checkpoint ",
+                         p->global_checkpoint, " but in-sync copy ",
+                         node_ids_[member], " has local checkpoint ",
+                         y->local_checkpoint, ", ", EventText()));
         return;
       }
-      members.push_back(member);
+      members.push_back(&node_ids_[member]);
     }
     if (primary_current) {
-      CheckSameOps(shard, *primary, pn, routing.primary_term(),
+      CheckSameOps(shard, plan.primary, pn, plan.primary_term,
                    p->global_checkpoint, members);
       if (world_.stopped()) return;
     }
     auto acked = acked_max_seq_no_.find(shard);
-    for (const auto& member : routing.in_sync()) {
+    if (acked == acked_max_seq_no_.end()) continue;
+    for (int member : plan.coordinator_in_sync) {
       const CopyInput* y = copy_of(member);
       if (y == nullptr) continue;
-      if (acked != acked_max_seq_no_.end() && y->max_seq_no < acked->second) {
+      if (y->max_seq_no < acked->second) {
         Violation(
             "acked-write-on-in-sync",
             absl::StrCat("a write with seq_no ", acked->second, " on [", kIndex,
                          "][", shard, "] was acknowledged but in-sync copy ",
-                         member, " has max_seq_no ", y->max_seq_no, ", ",
-                         EventText()));
+                         node_ids_[member], " has max_seq_no ", y->max_seq_no,
+                         ", ", EventText()));
         return;
       }
     }
   }
+}
+
+int Lab::NodeIndex(const std::string& id) const {
+  for (size_t i = 0; i < node_ids_.size(); ++i) {
+    if (node_ids_[i] == id) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+bool Lab::RefreshPlan(const Coordinator* c) {
+  const pb::ClusterState& state = c->state();
+  if (plan_valid_ && plan_coordinator_ == c &&
+      plan_state_version_ == state.version())
+    return plan_has_index_;
+  plan_valid_ = true;
+  plan_coordinator_ = c;
+  plan_state_version_ = state.version();
+  plan_.clear();
+  plan_shard_count_ = 0;
+  const pb::IndexMeta* index = LabIndex(state);
+  plan_has_index_ = index != nullptr;
+  if (index == nullptr) return false;
+  plan_uuid_ = index->uuid();
+  for (const auto& routing : index->shards()) {
+    ShardPlan& plan = plan_.emplace_back();
+    plan.shard = routing.shard();
+    if (plan.shard >= 0)
+      plan_shard_count_ =
+          std::max(plan_shard_count_, static_cast<size_t>(plan.shard) + 1);
+    for (const auto& copy : routing.copies()) {
+      if (copy.primary()) plan.primary = copy.node_id();
+    }
+    plan.primary_index = NodeIndex(plan.primary);
+    plan.primary_term = routing.primary_term();
+    plan.coordinator_in_sync_mask.assign(node_ids_.size(), false);
+    for (const auto& member : routing.in_sync()) {
+      const int i = NodeIndex(member);
+      if (i < 0) continue;  // not a lab node: it has no copy to check
+      plan.coordinator_in_sync.push_back(i);
+      plan.coordinator_in_sync_mask[i] = true;
+    }
+  }
+  return true;
+}
+
+const std::vector<int>& Lab::PrimaryInSync(ShardPlan& plan, const Node* pn) {
+  const int64_t version = pn == nullptr ? -1 : pn->state_version();
+  if (plan.applied_from == pn && plan.applied_version == version &&
+      plan.applied_valid)
+    return plan.primary_in_sync;
+  plan.applied_from = pn;
+  plan.applied_version = version;
+  plan.applied_valid = true;
+  // The primary's in-sync set as it applied it: sorted by name, without
+  // duplicates, lab nodes only (others have no copy to check).
+  std::vector<int>& members = plan.primary_in_sync;
+  members.clear();
+  const pb::IndexMeta* applied =
+      pn != nullptr ? LabIndex(pn->cluster_state()) : nullptr;
+  if (applied != nullptr) {
+    for (const auto& r : applied->shards()) {
+      if (r.shard() != plan.shard) continue;
+      for (const auto& member : r.in_sync()) {
+        const int i = NodeIndex(member);
+        if (i >= 0) members.push_back(i);
+      }
+    }
+  }
+  std::sort(members.begin(), members.end(),
+            [&](int a, int b) { return node_ids_[a] < node_ids_[b]; });
+  members.erase(std::unique(members.begin(), members.end()), members.end());
+  return members;
 }
 
 // same-ops-up-to-gcp (the formal model's SameTranslogUpToGlobalCheckPoint):
