@@ -265,7 +265,7 @@ struct Coordinator::State {
         [this, alive, node,
          version](const absl::StatusOr<pb::Envelope>& reply) {
           if (alive.expired()) return;
-          OnPublishReply(node, version, std::move(reply));
+          OnPublishReply(node, version, reply);
         },
         options.rpc_timeout);
   }
