@@ -56,6 +56,16 @@ Reply StatusReply(const absl::Status& status) {
   return ErrorReply(ToError(status));
 }
 
+// {"error":"MESSAGE","status":N}: the shape Elasticsearch's RestController
+// gives the errors it raises before any handler runs (405, 406).
+Reply SimpleErrorReply(int status, const std::string& message) {
+  Reply reply;
+  reply.status = status;
+  reply.body["error"] = message;
+  reply.body["status"] = status;
+  return reply;
+}
+
 // The request as the handlers see it.
 struct Ctx {
   const httplib::Request& req;
@@ -246,6 +256,32 @@ std::string ClientMethod(const httplib::Request& req) {
   if (req.has_header(kOriginalMethodHeader))
     return req.get_header_value(kOriginalMethodHeader);
   return req.method;
+}
+
+// cpp-httplib reads some bodies by their Content-Type: a multipart/form-data
+// body is parsed into files (its bytes never reach req.body, and a malformed
+// one is answered 400 before any handler runs) and the fields of a form body
+// are added to the URL parameters. Elasticsearch reads neither and answers 406.
+// So a Content-Type seqsim does not read is moved under this header before the
+// body is read (see Start), and ContentTypeValues reads it back.
+constexpr char kRefusedContentTypeHeader[] = "X-Seqsim-Refused-Content-Type";
+
+std::vector<std::string> HeaderValues(const httplib::Request& req,
+                                      const char* name) {
+  std::vector<std::string> values;
+  const size_t count = req.get_header_value_count(name);
+  for (size_t i = 0; i < count; ++i) {
+    values.push_back(req.get_header_value(name, i));
+  }
+  return values;
+}
+
+// Every Content-Type header value the client sent, as sent.
+std::vector<std::string> ContentTypeValues(const httplib::Request& req) {
+  std::vector<std::string> values =
+      HeaderValues(req, kRefusedContentTypeHeader);
+  if (values.empty()) values = HeaderValues(req, "Content-Type");
+  return values;
 }
 
 bool HasBody(const httplib::Request& req) {
@@ -547,6 +583,15 @@ Reply RestServer::Impl::RouteRequest(const httplib::Request& req) {
       for (const std::string& m : handler.methods) {
         allowed.push_back(m);
         if (m != method) continue;
+        // As in Elasticsearch, once a handler is found and before its
+        // parameters are read: a body must come with a Content-Type seqsim
+        // reads, whatever the endpoint; requests without one are not checked.
+        if (!req.body.empty()) {
+          if (std::optional<std::string> refused =
+                  rest::RefusedContentTypeMessage(ContentTypeValues(req))) {
+            return SimpleErrorReply(406, *refused);
+          }
+        }
         std::set<std::string> unknown;
         for (const auto& [key, value] : req.params) {
           if (kGlobalParams.count(key) == 0 &&
@@ -575,13 +620,10 @@ Reply RestServer::Impl::RouteRequest(const httplib::Request& req) {
   }
   std::sort(allowed.begin(), allowed.end());
   allowed.erase(std::unique(allowed.begin(), allowed.end()), allowed.end());
-  Reply reply;
-  reply.status = 405;
-  reply.body = Json::object();
-  reply.body["error"] = absl::StrCat(
-      "Incorrect HTTP method for uri [", req.path, "] and method [",
-      client_method, "], allowed: [", absl::StrJoin(allowed, ", "), "]");
-  reply.body["status"] = 405;
+  Reply reply = SimpleErrorReply(
+      405, absl::StrCat("Incorrect HTTP method for uri [", req.path,
+                        "] and method [", client_method, "], allowed: [",
+                        absl::StrJoin(allowed, ", "), "]"));
   reply.headers.emplace_back("Allow", absl::StrJoin(allowed, ","));
   return reply;
 }
@@ -1873,18 +1915,28 @@ absl::Status RestServer::Impl::Start() {
   };
   server_->set_default_headers({{"X-Elastic-Product", "Elasticsearch"}});
   server_->set_payload_max_length(options_.max_body_bytes);
-  // Runs before httplib decides whether to read a body: a GET that carries one
-  // is read as a POST (the request object is httplib's own mutable local).
-  server_->set_pre_routing_handler(
-      [](const httplib::Request& req, httplib::Response&) {
-        auto& mutable_req = const_cast<httplib::Request&>(req);
-        mutable_req.headers.erase(kOriginalMethodHeader);
-        if (req.method == "GET" && HasBody(req)) {
-          mutable_req.headers.emplace(kOriginalMethodHeader, "GET");
-          mutable_req.method = "POST";
-        }
-        return httplib::Server::HandlerResponse::Unhandled;
-      });
+  // Runs before httplib decides whether and how to read a body: a GET that
+  // carries one is read as a POST, and a Content-Type seqsim does not read is
+  // put aside so that httplib reads the body as plain bytes (the request object
+  // is httplib's own mutable local).
+  server_->set_pre_routing_handler([](const httplib::Request& req,
+                                      httplib::Response&) {
+    auto& mutable_req = const_cast<httplib::Request&>(req);
+    mutable_req.headers.erase(kOriginalMethodHeader);
+    mutable_req.headers.erase(kRefusedContentTypeHeader);
+    if (req.method == "GET" && HasBody(req)) {
+      mutable_req.headers.emplace(kOriginalMethodHeader, "GET");
+      mutable_req.method = "POST";
+    }
+    std::vector<std::string> types = HeaderValues(req, "Content-Type");
+    if (!types.empty() && rest::RefusedContentTypeMessage(types).has_value()) {
+      mutable_req.headers.erase("Content-Type");
+      for (std::string& type : types) {
+        mutable_req.headers.emplace(kRefusedContentTypeHeader, std::move(type));
+      }
+    }
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
   server_->set_keep_alive_timeout(5);
   auto serve = [this](const httplib::Request& req, httplib::Response& res) {
     Serve(req, res);

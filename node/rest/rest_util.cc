@@ -1,5 +1,6 @@
 #include "node/rest/rest_util.h"
 
+#include <algorithm>
 #include <random>
 #include <vector>
 
@@ -8,6 +9,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/es_error.h"
 
@@ -127,6 +129,15 @@ std::optional<Json> Filter(const Json& value, const std::vector<Path>& paths) {
   }
   if (out.empty()) return std::nullopt;
   return out;
+}
+
+// RFC 7230 `token`: the characters a media type and subtype are made of.
+bool IsToken(absl::string_view text) {
+  constexpr absl::string_view kSymbols = "!#$%&'*+-.^_`|~";
+  return !text.empty() && std::all_of(text.begin(), text.end(), [&](char c) {
+    return absl::ascii_isalnum(static_cast<unsigned char>(c)) ||
+           absl::StrContains(kSymbols, c);
+  });
 }
 
 }  // namespace
@@ -304,6 +315,58 @@ absl::StatusOr<absl::Duration> ParseTimeValue(const std::string& key,
   return IllegalArgument(
       absl::StrCat("failed to parse setting [", key, "] with value [", value,
                    "] as a time value: unit is missing or unrecognized"));
+}
+
+bool IsSupportedBodyContentType(std::string_view value) {
+  const std::string lower =
+      absl::AsciiStrToLower(absl::string_view(value.data(), value.size()));
+  // A list of media types names no single one (Elasticsearch parses none).
+  if (absl::StrContains(lower, ',')) return false;
+  const std::vector<absl::string_view> parts = absl::StrSplit(lower, ';');
+  const std::vector<absl::string_view> halves = absl::StrSplit(parts[0], '/');
+  if (halves.size() != 2) return false;
+  const absl::string_view type = absl::StripAsciiWhitespace(halves[0]);
+  const absl::string_view subtype = absl::StripAsciiWhitespace(halves[1]);
+  if (!IsToken(type) || !IsToken(subtype)) return false;
+  std::optional<absl::string_view> compatible_with;
+  for (size_t i = 1; i < parts.size(); ++i) {
+    const absl::string_view parameter = absl::StripAsciiWhitespace(parts[i]);
+    if (parameter.empty()) continue;
+    // name=value, no space around the '='.
+    const std::vector<absl::string_view> name_value =
+        absl::StrSplit(parameter, '=');
+    if (name_value.size() != 2 || name_value[0].empty() ||
+        name_value[1].empty() || absl::ascii_isspace(name_value[0].back()) ||
+        absl::ascii_isspace(name_value[1].front())) {
+      return false;
+    }
+    if (name_value[0] == "compatible-with") compatible_with = name_value[1];
+  }
+  const std::string media_type = absl::StrCat(type, "/", subtype);
+  if (media_type == "application/json" ||
+      media_type == "application/x-ndjson" || media_type == "application/*") {
+    return true;
+  }
+  if (media_type == "application/vnd.elasticsearch+json" ||
+      media_type == "application/vnd.elasticsearch+x-ndjson") {
+    return !compatible_with.has_value() ||
+           std::all_of(
+               compatible_with->begin(), compatible_with->end(), [](char c) {
+                 return absl::ascii_isdigit(static_cast<unsigned char>(c));
+               });
+  }
+  return false;
+}
+
+std::optional<std::string> RefusedContentTypeMessage(
+    const std::vector<std::string>& content_types) {
+  if (content_types.empty()) return "Content-Type header is missing";
+  if (content_types.size() == 1 &&
+      IsSupportedBodyContentType(content_types[0])) {
+    return std::nullopt;
+  }
+  return absl::StrCat("Content-Type header [",
+                      absl::StrJoin(content_types, ","), "] is not supported");
 }
 
 std::string GenerateId() {

@@ -1,6 +1,6 @@
 // Pure helpers of the REST adapter: Elasticsearch's error bodies, pretty
-// printing, filter_path, index-name validation, parameter parsing, document id
-// generation.
+// printing, filter_path, index-name validation, parameter parsing, request
+// Content-Type checks, document id generation.
 //
 // Thread-safety: every function is safe to call from any thread.
 #ifndef SEQSIM_NODE_REST_REST_UTIL_H_
@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -61,6 +62,25 @@ absl::StatusOr<bool> ParseBool(const std::string& key,
 // "30s", "500ms", "1m", "2h", "1d", "-1" (infinite), "0".
 absl::StatusOr<absl::Duration> ParseTimeValue(const std::string& key,
                                               const std::string& value);
+
+// Whether a request body sent with this Content-Type header value is read, as
+// Elasticsearch's media-type registry decides for the JSON family:
+// application/json, application/x-ndjson and application/* (read as JSON), and
+// the vendor types application/vnd.elasticsearch+json and +x-ndjson, whose
+// compatible-with parameter, when present, must be a number. Matching ignores
+// case and surrounding spaces; other parameters (charset=UTF-8, ...) are
+// allowed. False for everything else: other types, a list of types, `*/*`,
+// what Elasticsearch also reads but seqsim cannot parse (Smile, CBOR, YAML),
+// and malformed values (a type without a subtype, a parameter that is not
+// name=value), which Elasticsearch answers with a 400 instead.
+bool IsSupportedBodyContentType(std::string_view value);
+
+// For a request that has a body: nullopt when the body is read, else the
+// message of Elasticsearch's 406 ("Content-Type header is missing", or
+// "Content-Type header [V] is not supported" with the values as sent, joined
+// by commas). `content_types` holds every Content-Type header value received.
+std::optional<std::string> RefusedContentTypeMessage(
+    const std::vector<std::string>& content_types);
 
 // A 20-character URL-safe base64 id from 15 random bytes (thread-safe).
 std::string GenerateId();

@@ -76,7 +76,8 @@ responses = []  # every response, for the X-Elastic-Product check
 
 
 def call(method, path, body=None, base=None, headers=None, timeout=60):
-    """One HTTP request on a fresh connection. `body`: dict/list (JSON), str or bytes."""
+    """One HTTP request on a fresh connection. `body`: dict/list (JSON), str or bytes, sent as
+    application/json unless `headers` names another Content-Type (None: no Content-Type)."""
     base = base or ES
     parsed = urllib.parse.urlsplit(base)
     conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=timeout)
@@ -91,6 +92,7 @@ def call(method, path, body=None, base=None, headers=None, timeout=60):
             data = body
         hdrs["Content-Type"] = "application/json"
     hdrs.update(headers or {})
+    hdrs = {k: v for k, v in hdrs.items() if v is not None}
     try:
         conn.request(method, path, body=data, headers=hdrs)
         r = conn.getresponse()
@@ -870,6 +872,59 @@ expect_error("DELETE a missing index", r, 404, "index_not_found_exception",
 check("index list back to what it was", index_names() == before, str(index_names()))
 
 # -------------------------------------------------------------------------------------------
+# Request Content-Type: a body is read only with a JSON type; else Elasticsearch's 406
+
+
+def expect_406(name, r, message):
+    check(name, r.status == 406 and r.json == {"error": message, "status": 406}
+          and r.headers.get("x-elastic-product") == "Elasticsearch"
+          and r.headers.get("content-type", "").startswith("application/json"), repr(r))
+
+
+st = doc_state("rep3", "ct1")
+r = call("PUT", "/rep3/_doc/ct1", {"t": 1}, headers={"Content-Type": None})
+expect_406("body without Content-Type is 406", r, "Content-Type header is missing")
+r = call("PUT", "/rep3/_doc/ct1", "t=1",
+         headers={"Content-Type": "application/x-www-form-urlencoded"})
+expect_406("form-encoded body (curl -d without -H) is 406", r,
+           "Content-Type header [application/x-www-form-urlencoded] is not supported")
+r = call("POST", "/rep3/_doc/ct1", {"t": 1}, headers={"Content-Type": "text/plain"})
+expect_406("text/plain body is 406", r, "Content-Type header [text/plain] is not supported")
+r = call("PUT", "/rep3/_doc/ct1", {"t": 1}, headers={"Content-Type": "application/smile"})
+expect_406("Smile (not parsed by seqsim) is 406", r,
+           "Content-Type header [application/smile] is not supported")
+r = call("PUT", "/rep3/_doc/ct1?foo=bar", {"t": 1}, headers={"Content-Type": "text/plain"})
+expect_406("406 comes before an unknown parameter", r,
+           "Content-Type header [text/plain] is not supported")
+r = call("POST", "/_bulk", json.dumps({"index": {"_index": "rep3", "_id": "ct1"}}) + "\n{}\n",
+         base=NODES[1], headers={"Content-Type": None})
+expect_406("_bulk without Content-Type is 406 (node 2)", r, "Content-Type header is missing")
+r = call("GET", "/rep3/_search", {"query": {"ids": {"values": ["1"]}}},
+         headers={"Content-Type": None})
+expect_406("GET _search with a body and no Content-Type is 406", r,
+           "Content-Type header is missing")
+unchanged("refused bodies", st, doc_state("rep3", "ct1"))
+check("refused bodies created nothing", st[0] == 404, str(st))
+r = call("PUT", "/rep3/_doc/ct1", {"t": 2},
+         headers={"Content-Type": "application/json; charset=UTF-8"})
+check("application/json; charset=UTF-8 accepted", r.status == 201, repr(r))
+r = call("PUT", "/rep3/_doc/ct1", {"t": 3}, headers={"Content-Type": "APPLICATION/JSON"})
+check("upper-case APPLICATION/JSON accepted", r.status == 200 and r.json["_version"] == 2,
+      repr(r))
+r = call("POST", "/rep3/_bulk", json.dumps({"index": {"_id": "ct2"}}) + "\n{}\n",
+         headers={"Content-Type": "application/x-ndjson; charset=UTF-8"})
+check("_bulk with application/x-ndjson; charset=UTF-8 accepted",
+      r.status == 200 and r.json["errors"] is False, repr(r))
+r = call("GET", "/rep3/_doc/ct1", headers={"Content-Type": "text/plain"})
+check("GET without a body ignores the Content-Type", r.status == 200
+      and r.json["_source"] == {"t": 3}, repr(r))
+r = call("POST", "/rep3/_refresh", headers={"Content-Type": "application/x-www-form-urlencoded"})
+check("empty POST _refresh ignores the Content-Type", r.status == 200, repr(r))
+r = call("DELETE", "/rep3/_doc/ct2", headers={"Content-Type": "text/plain"})
+check("DELETE without a body ignores the Content-Type",
+      r.status == 200 and r.json["result"] == "deleted", repr(r))
+
+# -------------------------------------------------------------------------------------------
 # Rendering: pretty, filter_path, content types, X-Elastic-Product
 
 r = call("GET", "/?pretty")
@@ -926,10 +981,10 @@ check("rep3 stays green after it", r.status == 200 and r.json["status"] == "gree
 missing_product = [x for x in responses
                    if x.headers.get("x-elastic-product") != "Elasticsearch"]
 check(f"X-Elastic-Product: Elasticsearch on all {len(responses)} responses (errors, HEAD, "
-      "405, 413 included)", not missing_product, str(missing_product[:5]))
+      "405, 406, 413 included)", not missing_product, str(missing_product[:5]))
 statuses = sorted({x.status for x in responses})
-check("responses covered 200/201/400/404/405/408/409/413",
-      {200, 201, 400, 404, 405, 408, 409, 413} <= set(statuses), str(statuses))
+check("responses covered 200/201/400/404/405/406/408/409/413",
+      {200, 201, 400, 404, 405, 406, 408, 409, 413} <= set(statuses), str(statuses))
 
 print()
 print(f"{passed} checks passed, {len(failures)} failed")
