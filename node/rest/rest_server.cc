@@ -1922,6 +1922,14 @@ absl::Status RestServer::Impl::Start() {
   server_->set_pre_routing_handler([](const httplib::Request& req,
                                       httplib::Response&) {
     auto& mutable_req = const_cast<httplib::Request&>(req);
+    // A request with neither Content-Length nor Transfer-Encoding has no body
+    // (RFC 9112, 6.3), but httplib would read one until the client closes the
+    // connection: `curl -XPOST host/idx/_refresh` (no body, no length) waited
+    // for the read timeout and got a 400.
+    if (!req.has_header("Content-Length") &&
+        !req.has_header("Transfer-Encoding")) {
+      mutable_req.headers.emplace("Content-Length", "0");
+    }
     mutable_req.headers.erase(kOriginalMethodHeader);
     mutable_req.headers.erase(kRefusedContentTypeHeader);
     if (req.method == "GET" && HasBody(req)) {

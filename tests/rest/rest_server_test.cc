@@ -922,10 +922,12 @@ struct RawResponse {
 std::optional<RawResponse> SendRaw(int port, const std::string& method,
                                    const std::string& path,
                                    const std::string& body,
-                                   const httplib::Headers& headers) {
+                                   const httplib::Headers& headers,
+                                   bool content_length = true) {
   std::string request = method + " " + path + " HTTP/1.1\r\n";
   request += "Host: 127.0.0.1\r\nConnection: close\r\n";
-  if (!body.empty() || method == "POST" || method == "PUT") {
+  if (content_length &&
+      (!body.empty() || method == "POST" || method == "PUT")) {
     request += "Content-Length: " + std::to_string(body.size()) + "\r\n";
   }
   for (const auto& [name, value] : headers) {
@@ -1219,6 +1221,18 @@ TEST_F(ContentTypeTest, CheckedAfterRoutingAndBeforeParameters) {
             "{\n  \"error\" : \"Content-Type header is missing\",\n"
             "  \"status\" : 406\n}\n");
   EXPECT_TRUE(Sent().empty());
+}
+
+// `curl -XPOST host/idx/_refresh` sends neither a body nor Content-Length: the
+// request has no body (RFC 9112) and is answered at once, as Elasticsearch
+// does, instead of waiting for a body until the connection's read timeout.
+TEST_F(ContentTypeTest, PostWithoutContentLengthHasNoBody) {
+  auto result = SendRaw(server_->port(), "POST", "/movies/_refresh", "", {},
+                        /*content_length=*/false);
+  ASSERT_TRUE(result);
+  EXPECT_EQ(result->status, 200) << result->body;
+  EXPECT_NE(result->body.find("\"_shards\""), std::string::npos)
+      << result->body;
 }
 
 TEST(ContentTypeRules, SupportedBodyTypes) {
