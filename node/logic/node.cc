@@ -48,6 +48,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -216,6 +217,8 @@ class NodeIdSet {
     return 1;
   }
   iterator erase(iterator it) { return ids_.erase(it); }
+  // Replaces the set with `sorted_ids` (sorted, no duplicates).
+  void Assign(const std::vector<std::string>& sorted_ids) { ids_ = sorted_ids; }
 
  private:
   std::vector<std::string> ids_;
@@ -335,15 +338,19 @@ struct Node::State {
   bool heartbeat_running = false;
 
   std::map<CopyKey, std::unique_ptr<LocalCopy>, CopyKeyLess> copies;
+  // The same copies by incarnation (unique per node): callbacks find their
+  // copy with one integer look-up and need not keep its key.
+  absl::flat_hash_map<uint64_t, LocalCopy*> copies_by_incarnation;
   uint64_t next_incarnation = 1;
   uint64_t next_write_id = 1;
   uint64_t next_recovery_id = 1;
 
   // Called once after the next applied cluster state.
   std::vector<std::shared_ptr<absl::AnyInvocable<void()>>> state_waiters;
-  // Released by Flush() once the copy's translog is durable.
+  // Released by Flush() once the copy's translog is durable; by the
+  // incarnation of the copy.
   using DurableWaiters =
-      std::vector<std::pair<CopyKey, absl::AnyInvocable<void(absl::Status)>>>;
+      std::vector<std::pair<uint64_t, absl::AnyInvocable<void(absl::Status)>>>;
   DurableWaiters durable_waiters;
   // Flush()'s buffer between calls (keeps its capacity).
   DurableWaiters spare_waiters;
@@ -393,9 +400,9 @@ struct Node::State {
     After(RetryDelay(), run);
   }
 
-  void WhenDurable(const CopyKey& key,
+  void WhenDurable(const LocalCopy& copy,
                    absl::AnyInvocable<void(absl::Status)> fn) {
-    durable_waiters.emplace_back(key, std::move(fn));
+    durable_waiters.emplace_back(copy.incarnation, std::move(fn));
   }
 
   bool IsNode(const std::string& id) const {
@@ -433,9 +440,14 @@ struct Node::State {
     auto it = copies.find(CopyKeyView(uuid, shard));
     return it == copies.end() ? nullptr : it->second.get();
   }
-  LocalCopy* FindCopy(const CopyKey& key, uint64_t incarnation) {
-    LocalCopy* copy = FindCopy(key);
-    return copy != nullptr && copy->incarnation == incarnation ? copy : nullptr;
+  // The copy opened as `incarnation`, if it is still open (an incarnation
+  // belongs to one key: the same as FindCopy(its key) with that incarnation).
+  LocalCopy* FindCopy(uint64_t incarnation) const {
+    auto it = copies_by_incarnation.find(incarnation);
+    return it == copies_by_incarnation.end() ? nullptr : it->second;
+  }
+  LocalCopy* FindCopy(const CopyKey& /*key*/, uint64_t incarnation) const {
+    return FindCopy(incarnation);
   }
   // A local copy by index name (the wire's ShardRef), resolved through the
   // applied state; falls back to any local copy with that index name.
@@ -457,8 +469,8 @@ struct Node::State {
   // ---------------------------------------------------------------
   absl::StatusOr<LocalCopy*> OpenCopy(const std::string& uuid,
                                       const std::string& index, int shard) {
+    if (LocalCopy* existing = FindCopy(uuid, shard)) return existing;
     CopyKey key{uuid, shard};
-    if (LocalCopy* existing = FindCopy(key)) return existing;
     const std::string dir = ShardDir(uuid, shard);
     nlohmann::json meta = {
         {"index", index}, {"index_uuid", uuid}, {"shard", shard}};
@@ -485,6 +497,7 @@ struct Node::State {
     copy->incarnation = next_incarnation++;
     copy->engine = std::move(*engine);
     LocalCopy* raw = copy.get();
+    copies_by_incarnation[raw->incarnation] = raw;
     copies[key] = std::move(copy);
     Log(absl::StrCat(me(), " opens ", ShardName(index, shard), " (uuid ", uuid,
                      "): term ", raw->engine->term(), ", max_seq_no ",
@@ -503,6 +516,7 @@ struct Node::State {
     if (copy->engine->NeedsSync()) (void)copy->engine->Sync();
     Log(absl::StrCat(me(), " closes ", Name(*copy), ": ", why,
                      remove_data ? "; its data is removed" : ""));
+    copies_by_incarnation.erase(copy->incarnation);
     copies.erase(key);
     if (remove_data)
       (void)env->disk()->RemoveAll(ShardDir(key.first, key.second));
@@ -1198,11 +1212,10 @@ struct Node::State {
     const uint64_t write_id = next_write_id++;
     auto write = std::make_unique<InFlightWrite>();
     write->id = write_id;
-    write->awaiting = {};
-    for (const std::string& replica : tracker.InSyncReplicas())
-      write->awaiting.insert(replica);
-    const std::vector<std::string> targets = tracker.ReplicationTargets();
-    for (const std::string& target : targets) write->unanswered.insert(target);
+    write->awaiting.Assign(tracker.in_sync_replicas());
+    // The tracker's list: sending changes no replication group.
+    const std::vector<std::string>& targets = tracker.replication_targets();
+    write->unanswered.Assign(targets);
     const pb::IndexMeta* index = FindIndexByUuid(copy->key.first);
     const int total = 1 + (index ? index->number_of_replicas() : 0);
     response.mutable_shards()->set_total(total);
@@ -1234,9 +1247,8 @@ struct Node::State {
       }
     }
     const uint64_t incarnation = copy->incarnation;
-    WhenDurable(copy->key, [this, key = copy->key, incarnation,
-                            write_id](absl::Status synced) {
-      LocalCopy* copy = FindCopy(key, incarnation);
+    WhenDurable(*copy, [this, incarnation, write_id](absl::Status synced) {
+      LocalCopy* copy = FindCopy(incarnation);
       if (copy == nullptr) return;
       auto it = copy->inflight.find(write_id);
       if (it == copy->inflight.end()) return;
@@ -1245,7 +1257,7 @@ struct Node::State {
         failed.set_index(it->second->response.index());
         failed.set_id(it->second->response.id());
         *failed.mutable_error() =
-            ToError(synced, copy->index, key.first, key.second);
+            ToError(synced, copy->index, copy->key.first, copy->key.second);
         auto done = std::move(it->second->done);
         copy->inflight.erase(it);
         if (done) done(std::move(failed));
@@ -1306,20 +1318,18 @@ struct Node::State {
     const PrimaryTerm term = copy->engine->term();
     Send(
         target, std::move(envelope),
-        [this, key = copy->key, incarnation, target, write_id,
+        [this, incarnation, target, write_id,
          term](const absl::StatusOr<pb::Envelope>& reply) {
-          OnReplicaReply(key, incarnation, target, write_id, term,
-                         std::move(reply));
+          OnReplicaReply(incarnation, target, write_id, term, reply);
         },
         options.rpc_timeout);
   }
 
   // A reply to replicate or resync (write_id 0: no client write waits on it).
-  void OnReplicaReply(const CopyKey& key, uint64_t incarnation,
-                      const std::string& target, uint64_t write_id,
-                      PrimaryTerm term,
+  void OnReplicaReply(uint64_t incarnation, const std::string& target,
+                      uint64_t write_id, PrimaryTerm term,
                       const absl::StatusOr<pb::Envelope>& reply) {
-    LocalCopy* copy = FindCopy(key, incarnation);
+    LocalCopy* copy = FindCopy(incarnation);
     if (copy == nullptr || copy->role != Role::kPrimary || copy->stale ||
         copy->engine->term() != term) {
       return;
@@ -1592,12 +1602,12 @@ struct Node::State {
   void ReplyAfterDurable(LocalCopy* copy, RespondFn respond) {
     const uint64_t incarnation = copy->incarnation;
     const PrimaryTerm handled_term = copy->engine->term();
-    WhenDurable(copy->key, [this, key = copy->key, incarnation, handled_term,
-                            respond = std::move(respond)](
-                               absl::Status synced) mutable {
+    WhenDurable(*copy, [this, incarnation, handled_term,
+                        respond =
+                            std::move(respond)](absl::Status synced) mutable {
       pb::Envelope envelope;
       pb::ReplicateResponse* response = envelope.mutable_replicate_response();
-      LocalCopy* copy = FindCopy(key, incarnation);
+      LocalCopy* copy = FindCopy(incarnation);
       if (copy == nullptr) {
         *response->mutable_error() =
             ToError(EsStatus(absl::StatusCode::kNotFound,
@@ -1706,7 +1716,7 @@ struct Node::State {
         target, std::move(envelope),
         [this, key, incarnation, target,
          term](const absl::StatusOr<pb::Envelope>& reply) {
-          OnReplicaReply(key, incarnation, target, 0, term, std::move(reply));
+          OnReplicaReply(incarnation, target, 0, term, reply);
         },
         options.rpc_timeout);
   }
@@ -2290,14 +2300,25 @@ struct Node::State {
   void PrimaryRead(LocalCopy* copy, const std::shared_ptr<GetCtx>& ctx) {
     pb::GetResponse value = ReadLocal(*copy, ctx->request.id());
     const SeqNo needed = value.found() ? value.seq_no() : kNoOpsPerformed;
-    ReadBarrier(copy->key, copy->incarnation, copy->engine->term(), ctx,
-                std::move(value), needed);
+    ReadBarrier(copy->incarnation, copy->engine->term(), ctx, std::move(value),
+                needed);
   }
 
-  void ReadBarrier(const CopyKey& key, uint64_t incarnation, PrimaryTerm term,
+  // One read barrier round, shared by its replies.
+  struct ReadBarrierRound {
+    uint64_t incarnation = 0;
+    PrimaryTerm term = kUnassignedTerm;
+    std::shared_ptr<GetCtx> ctx;
+    SeqNo needed = kNoOpsPerformed;
+    int pending = 0;
+    bool failed = false;
+    pb::GetResponse value;
+  };
+
+  void ReadBarrier(uint64_t incarnation, PrimaryTerm term,
                    const std::shared_ptr<GetCtx>& ctx, pb::GetResponse value,
                    SeqNo needed) {
-    LocalCopy* copy = FindCopy(key, incarnation);
+    LocalCopy* copy = FindCopy(incarnation);
     if (copy == nullptr || copy->role != Role::kPrimary || copy->stale ||
         copy->engine->term() != term) {
       RetryGet(ctx, "the primary changed during the read");
@@ -2306,54 +2327,30 @@ struct Node::State {
     copy->tracker->UpdateLocalCheckpoint(me(),
                                          copy->engine->local_checkpoint());
     copy->engine->UpdateGlobalCheckpoint(copy->tracker->GlobalCheckpoint());
-    std::vector<std::string> replicas = copy->tracker->InSyncReplicas();
+    // The tracker's list: sending changes no replication group.
+    const std::vector<std::string>& replicas =
+        copy->tracker->in_sync_replicas();
     if (replicas.empty() && needed <= copy->engine->global_checkpoint()) {
       FinishGet(ctx, std::move(value));
       return;
     }
-    struct Barrier {
-      CopyKey key;  // shared by the callbacks below (one copy of the uuid)
-      int pending = 0;
-      bool failed = false;
-      pb::GetResponse value;
-    };
-    auto barrier = std::make_shared<Barrier>();
-    barrier->key = key;
-    barrier->pending = static_cast<int>(replicas.size());
-    barrier->value = std::move(value);
-    auto settle = [this, incarnation, term, ctx, barrier, needed]() {
-      if (--barrier->pending > 0) return;
-      LocalCopy* copy = FindCopy(barrier->key, incarnation);
-      if (barrier->failed || copy == nullptr || copy->stale ||
-          copy->role != Role::kPrimary || copy->engine->term() != term) {
-        RetryGet(ctx, "a replica did not confirm the primary's term");
-        return;
-      }
-      copy->engine->UpdateGlobalCheckpoint(copy->tracker->GlobalCheckpoint());
-      if (needed <= copy->engine->global_checkpoint()) {
-        FinishGet(ctx, std::move(barrier->value));
-        return;
-      }
-      if (env->Now() >= ctx->deadline) {
-        RetryGet(ctx, "the document's last write is not yet on every copy");
-        return;
-      }
-      After(absl::Milliseconds(1),
-            [this, incarnation, term, ctx, barrier, needed]() {
-              ReadBarrier(barrier->key, incarnation, term, ctx,
-                          std::move(barrier->value), needed);
-            });
-    };
+    auto round = std::make_shared<ReadBarrierRound>();
+    round->incarnation = incarnation;
+    round->term = term;
+    round->ctx = ctx;
+    round->needed = needed;
+    round->pending = static_cast<int>(replicas.size());
+    round->value = std::move(value);
     if (replicas.empty()) {
-      barrier->pending = 1;
-      settle();
+      round->pending = 1;
+      SettleReadBarrier(round);
       return;
     }
     for (const std::string& target : replicas) {
       pb::Envelope envelope;
       pb::ReplicateRequest* replicate = envelope.mutable_replicate();
       replicate->mutable_shard()->set_index(copy->index);
-      replicate->mutable_shard()->set_shard(key.second);
+      replicate->mutable_shard()->set_shard(copy->key.second);
       replicate->set_primary_term(term);
       replicate->set_global_checkpoint(copy->engine->global_checkpoint());
       replicate->set_max_seq_no_of_updates_or_deletes(
@@ -2361,23 +2358,46 @@ struct Node::State {
       replicate->set_primary_node(me());
       Send(
           target, std::move(envelope),
-          [this, incarnation, term, target, barrier,
-           settle](const absl::StatusOr<pb::Envelope>& reply) mutable {
-            const CopyKey& key = barrier->key;
-            LocalCopy* copy = FindCopy(key, incarnation);
+          [this, target, round](const absl::StatusOr<pb::Envelope>& reply) {
+            LocalCopy* copy = FindCopy(round->incarnation);
             const bool ok = reply.ok() && reply->has_replicate_response() &&
                             !HasError(reply->replicate_response().error());
-            if (!ok) barrier->failed = true;
+            if (!ok) round->failed = true;
             if (copy != nullptr) {
               // Same bookkeeping as a replication reply: fencing on a newer
               // term, checkpoints on success, shard_failed on failure.
-              OnReplicaReply(key, incarnation, target, 0, term,
-                             std::move(reply));
+              OnReplicaReply(round->incarnation, target, 0, round->term, reply);
             }
-            settle();
+            SettleReadBarrier(round);
           },
           options.rpc_timeout);
     }
+  }
+
+  // One reply of the round is in: once all are, answers, retries, or waits
+  // for the global checkpoint to cover the document.
+  void SettleReadBarrier(const std::shared_ptr<ReadBarrierRound>& round) {
+    if (--round->pending > 0) return;
+    const std::shared_ptr<GetCtx>& ctx = round->ctx;
+    LocalCopy* copy = FindCopy(round->incarnation);
+    if (round->failed || copy == nullptr || copy->stale ||
+        copy->role != Role::kPrimary || copy->engine->term() != round->term) {
+      RetryGet(ctx, "a replica did not confirm the primary's term");
+      return;
+    }
+    copy->engine->UpdateGlobalCheckpoint(copy->tracker->GlobalCheckpoint());
+    if (round->needed <= copy->engine->global_checkpoint()) {
+      FinishGet(ctx, std::move(round->value));
+      return;
+    }
+    if (env->Now() >= ctx->deadline) {
+      RetryGet(ctx, "the document's last write is not yet on every copy");
+      return;
+    }
+    After(absl::Milliseconds(1), [this, round]() {
+      ReadBarrier(round->incarnation, round->term, round->ctx,
+                  std::move(round->value), round->needed);
+    });
   }
 
   pb::GetResponse ReadLocal(const LocalCopy& copy, const std::string& id) {
@@ -2806,25 +2826,26 @@ struct Node::State {
 
   // ---- durability (R10)
   // ---------------------------------------------------------------------
-  // The status of each copy Flush() synced, by key (a handful: a reused
-  // vector searched linearly; entries [0, flush_synced_count) are current).
-  std::vector<std::pair<CopyKey, absl::Status>> flush_synced;
+  // The status of each copy Flush() synced, by incarnation (a handful: a
+  // reused vector searched linearly; entries [0, flush_synced_count) are
+  // current).
+  std::vector<std::pair<uint64_t, absl::Status>> flush_synced;
   size_t flush_synced_count = 0;
-  void SetSynced(const CopyKey& key, absl::Status status) {
+  void SetSynced(uint64_t incarnation, absl::Status status) {
     for (size_t i = 0; i < flush_synced_count; ++i) {
-      if (flush_synced[i].first == key) {
+      if (flush_synced[i].first == incarnation) {
         flush_synced[i].second = std::move(status);
         return;
       }
     }
     if (flush_synced_count == flush_synced.size()) flush_synced.emplace_back();
-    flush_synced[flush_synced_count].first = key;  // reuses the string's buffer
+    flush_synced[flush_synced_count].first = incarnation;
     flush_synced[flush_synced_count].second = std::move(status);
     ++flush_synced_count;
   }
-  const absl::Status* FindSynced(const CopyKey& key) const {
+  const absl::Status* FindSynced(uint64_t incarnation) const {
     for (size_t i = 0; i < flush_synced_count; ++i) {
-      if (flush_synced[i].first == key) return &flush_synced[i].second;
+      if (flush_synced[i].first == incarnation) return &flush_synced[i].second;
     }
     return nullptr;
   }
@@ -2839,7 +2860,7 @@ struct Node::State {
             Log(absl::StrCat(me(), " cannot fsync the translog of ",
                              Name(*copy), ": ", status.ToString()));
           }
-          SetSynced(key, std::move(status));
+          SetSynced(copy->incarnation, std::move(status));
         }
       }
     }
@@ -2847,10 +2868,12 @@ struct Node::State {
       DurableWaiters waiters;
       waiters.swap(spare_waiters);
       waiters.swap(durable_waiters);
-      for (auto& [key, fn] : waiters) {
-        const absl::Status* found = FindSynced(key);
+      for (auto& [incarnation, fn] : waiters) {
+        // A copy closed since (even if opened again: a new incarnation) gets
+        // "closed"; its waiter finds no copy of its incarnation either way.
+        const absl::Status* found = FindSynced(incarnation);
         absl::Status status = found == nullptr ? absl::OkStatus() : *found;
-        if (FindCopy(key) == nullptr)
+        if (FindCopy(incarnation) == nullptr)
           status = absl::UnavailableError("shard copy closed");
         fn(status);
       }
@@ -2861,7 +2884,8 @@ struct Node::State {
       // operations.
       if (!durable_waiters.empty() && options.fsync_per_request) {
         for (auto& [key, copy] : copies) {
-          if (copy->engine->NeedsSync()) SetSynced(key, copy->engine->Sync());
+          if (copy->engine->NeedsSync())
+            SetSynced(copy->incarnation, copy->engine->Sync());
         }
       }
     }
