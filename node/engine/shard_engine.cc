@@ -177,11 +177,18 @@ struct ShardEngine::Impl {
   }
 
   // Appends `op` to the translog, then records it in the history and marks it
-  // processed.
-  absl::Status Record(const pb::Operation& op) {
-    std::string& bytes = record_scratch;
-    bytes.clear();
-    op.AppendToString(&bytes);
+  // processed. `serialized`, if given, is op's serialized bytes (a replayed
+  // record's body): they are used as they are instead of serializing op again.
+  absl::Status Record(const pb::Operation& op,
+                      const std::string_view* serialized = nullptr) {
+    std::string_view bytes;
+    if (serialized != nullptr) {
+      bytes = *serialized;
+    } else {
+      record_scratch.clear();
+      op.AppendToString(&record_scratch);
+      bytes = record_scratch;
+    }
     if (!replaying) {
       RETURN_IF_ERROR(translog->Append(RecordKind::kOperation, bytes));
     }
@@ -198,9 +205,8 @@ struct ShardEngine::Impl {
   bool AdvanceTerm(PrimaryTerm new_term) {
     if (new_term <= term) return false;
     term = new_term;
-    std::string body;
-    PutInt64(new_term, &body);
-    AppendOrRemember(RecordKind::kTerm, body);
+    char body[8];
+    AppendOrRemember(RecordKind::kTerm, EncodeInt64(new_term, body));
     return true;
   }
 
@@ -208,9 +214,8 @@ struct ShardEngine::Impl {
     gcp = std::min(gcp, checkpoints.checkpoint());
     if (gcp <= global_checkpoint) return;
     global_checkpoint = gcp;
-    std::string body;
-    PutInt64(gcp, &body);
-    AppendOrRemember(RecordKind::kGlobalCheckpoint, body);
+    char body[8];
+    AppendOrRemember(RecordKind::kGlobalCheckpoint, EncodeInt64(gcp, body));
     DiscardHistory();
   }
 
@@ -233,8 +238,10 @@ struct ShardEngine::Impl {
     history_floor = bound;
   }
 
-  // The replica rule (R5), also used to replay the translog.
-  absl::StatusOr<ApplyOutcome> ApplyOnReplica(const pb::Operation& op) {
+  // The replica rule (R5), also used to replay the translog (`serialized`: as
+  // for Record()).
+  absl::StatusOr<ApplyOutcome> ApplyOnReplica(
+      const pb::Operation& op, const std::string_view* serialized = nullptr) {
     if (op.seq_no() < 0) {
       return IllegalArgument(
           absl::StrCat("operation has no seq_no [", op.seq_no(), "]"));
@@ -244,7 +251,7 @@ struct ShardEngine::Impl {
       return ApplyOutcome::kAlreadyProcessed;
     if (op.type() == pb::OP_NOOP) {
       if (processed) return ApplyOutcome::kAlreadyProcessed;
-      RETURN_IF_ERROR(Record(op));
+      RETURN_IF_ERROR(Record(op, serialized));
       return ApplyOutcome::kNoOp;
     }
     bool newer = true;
@@ -259,7 +266,7 @@ struct ShardEngine::Impl {
                 (op.seq_no() == doc->seq_no && op.primary_term() > doc->term);
       }
     }
-    RETURN_IF_ERROR(Record(op));
+    RETURN_IF_ERROR(Record(op, serialized));
     if (op.type() == pb::OP_DELETE) AdvanceMsu(op.seq_no());
     if (!newer) return ApplyOutcome::kStale;
     if (doc != nullptr) {
@@ -317,14 +324,19 @@ struct ShardEngine::Impl {
       case RecordKind::kHistory:
       case RecordKind::kBaseOperation: {
         pb::Operation op;
-        if (!op.ParseFromString(record.body)) return corrupt();
+        if (!op.ParseFromArray(record.body.data(),
+                               static_cast<int>(record.body.size()))) {
+          return corrupt();
+        }
         if (record.kind == RecordKind::kOperation) {
-          return ApplyOnReplica(op).status();
+          // The body is op's serialization (Record() wrote it): the history
+          // keeps those bytes.
+          return ApplyOnReplica(op, &record.body).status();
         }
         if (record.kind == RecordKind::kDocument) {
           SetDoc(op);
         } else if (record.kind == RecordKind::kBaseOperation) {
-          base_ops.insert_or_assign(op.id(), record.body);
+          base_ops.insert_or_assign(op.id(), std::string(record.body));
         } else {
           history.Put(op.seq_no(), record.body);
           checkpoints.MarkProcessed(op.seq_no());
@@ -525,9 +537,11 @@ absl::StatusOr<std::unique_ptr<ShardEngine>> ShardEngine::Open(
   std::unique_ptr<ShardEngine> engine(
       new ShardEngine(disk, std::move(options)));
   Impl& impl = *engine->impl_;
+  std::string content;
   std::vector<TranslogRecord> records;
-  ASSIGN_OR_RETURN(impl.translog,
-                   Translog::Open(disk, impl.options.translog_path, &records));
+  ASSIGN_OR_RETURN(
+      impl.translog,
+      Translog::Open(disk, impl.options.translog_path, &content, &records));
   impl.replaying = true;
   for (const TranslogRecord& record : records) {
     RETURN_IF_ERROR(impl.Replay(record));

@@ -94,17 +94,22 @@ DecodedTranslog DecodeTranslog(std::string_view content) {
     const auto kind = static_cast<RecordKind>(static_cast<uint8_t>(payload[0]));
     if (kind < RecordKind::kOperation || kind > RecordKind::kBaseOperation)
       break;
-    decoded.records.push_back({kind, std::string(payload.substr(1))});
+    decoded.records.push_back({kind, payload.substr(1)});
     offset += 8 + length;
   }
   decoded.intact_bytes = offset;
   return decoded;
 }
 
-void PutInt64(int64_t value, std::string* out) {
+std::string_view EncodeInt64(int64_t value, char* out) {
   const auto u = static_cast<uint64_t>(value);
-  for (int i = 0; i < 8; ++i)
-    out->push_back(static_cast<char>((u >> (8 * i)) & 0xff));
+  for (int i = 0; i < 8; ++i) out[i] = static_cast<char>((u >> (8 * i)) & 0xff);
+  return std::string_view(out, 8);
+}
+
+void PutInt64(int64_t value, std::string* out) {
+  char bytes[8];
+  out->append(EncodeInt64(value, bytes));
 }
 
 bool GetInt64(std::string_view body, size_t* offset, int64_t* value) {
@@ -120,17 +125,19 @@ bool GetInt64(std::string_view body, size_t* offset, int64_t* value) {
 }
 
 absl::StatusOr<std::unique_ptr<Translog>> Translog::Open(
-    Disk* disk, const std::string& path, std::vector<TranslogRecord>* records) {
+    Disk* disk, const std::string& path, std::string* content,
+    std::vector<TranslogRecord>* records) {
   std::unique_ptr<Translog> translog(new Translog(disk, path));
-  absl::StatusOr<std::string> content = disk->ReadFile(path);
-  if (content.ok()) {
+  absl::StatusOr<std::string> read = disk->ReadFile(path);
+  if (read.ok()) {
+    *content = std::move(*read);
     DecodedTranslog decoded = DecodeTranslog(*content);
     if (decoded.intact_bytes < content->size()) {
       RETURN_IF_ERROR(disk->Truncate(path, decoded.intact_bytes));
     }
     *records = std::move(decoded.records);
-  } else if (!absl::IsNotFound(content.status())) {
-    return content.status();
+  } else if (!absl::IsNotFound(read.status())) {
+    return read.status();
   }
   ASSIGN_OR_RETURN(translog->file_, disk->OpenAppend(path));
   return translog;
