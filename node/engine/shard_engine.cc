@@ -311,7 +311,9 @@ struct ShardEngine::Impl {
 
   absl::Status RewriteTranslog() { return translog->Rewrite(Dump()); }
 
-  absl::Status Replay(const TranslogRecord& record) {
+  // `scratch`: an operation reused across records (parsing into it reuses its
+  // strings' buffers).
+  absl::Status Replay(const TranslogRecord& record, pb::Operation* scratch) {
     auto corrupt = [&] {
       return absl::DataLossError(absl::StrCat(
           "translog ", options.translog_path, ": malformed record of kind ",
@@ -323,7 +325,7 @@ struct ShardEngine::Impl {
       case RecordKind::kDocument:
       case RecordKind::kHistory:
       case RecordKind::kBaseOperation: {
-        pb::Operation op;
+        pb::Operation& op = *scratch;
         if (!op.ParseFromArray(record.body.data(),
                                static_cast<int>(record.body.size()))) {
           return corrupt();
@@ -543,8 +545,9 @@ absl::StatusOr<std::unique_ptr<ShardEngine>> ShardEngine::Open(
       impl.translog,
       Translog::Open(disk, impl.options.translog_path, &content, &records));
   impl.replaying = true;
+  pb::Operation scratch;
   for (const TranslogRecord& record : records) {
-    RETURN_IF_ERROR(impl.Replay(record));
+    RETURN_IF_ERROR(impl.Replay(record, &scratch));
   }
   impl.replaying = false;
   // As Elasticsearch does on recovery from store: assume every op may have been
