@@ -48,7 +48,6 @@
 #include <utility>
 #include <vector>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -236,7 +235,7 @@ struct InFlightWrite {
   bool durable = false;
   int successful = 1;  // the primary
   std::vector<pb::ShardFailure> failures;
-  absl::AnyInvocable<void(pb::WriteResponse)> done;
+  absl::AnyInvocable<void(pb::WriteResponse&&)> done;
 };
 
 // One shard copy hosted by this node.
@@ -297,7 +296,7 @@ struct WriteCtx {
   bool forwarded = false;
   bool create_sent = false;
   pb::Error last_error;
-  absl::AnyInvocable<void(pb::WriteResponse)> done;
+  absl::AnyInvocable<void(pb::WriteResponse&&)> done;
 };
 
 struct GetCtx {
@@ -338,9 +337,11 @@ struct Node::State {
   bool heartbeat_running = false;
 
   std::map<CopyKey, std::unique_ptr<LocalCopy>, CopyKeyLess> copies;
-  // The same copies by incarnation (unique per node): callbacks find their
-  // copy with one integer look-up and need not keep its key.
-  absl::flat_hash_map<uint64_t, LocalCopy*> copies_by_incarnation;
+  // The same copies by incarnation (unique per node), in increasing order
+  // (incarnations are handed out in increasing order, so a new copy goes at
+  // the end): callbacks find their copy by an integer and need not keep its
+  // key.
+  std::vector<std::pair<uint64_t, LocalCopy*>> copies_by_incarnation;
   uint64_t next_incarnation = 1;
   uint64_t next_write_id = 1;
   uint64_t next_recovery_id = 1;
@@ -442,9 +443,19 @@ struct Node::State {
   }
   // The copy opened as `incarnation`, if it is still open (an incarnation
   // belongs to one key: the same as FindCopy(its key) with that incarnation).
+  std::vector<std::pair<uint64_t, LocalCopy*>>::const_iterator FindIncarnation(
+      uint64_t incarnation) const {
+    return std::lower_bound(
+        copies_by_incarnation.begin(), copies_by_incarnation.end(), incarnation,
+        [](const std::pair<uint64_t, LocalCopy*>& entry, uint64_t wanted) {
+          return entry.first < wanted;
+        });
+  }
   LocalCopy* FindCopy(uint64_t incarnation) const {
-    auto it = copies_by_incarnation.find(incarnation);
-    return it == copies_by_incarnation.end() ? nullptr : it->second;
+    auto it = FindIncarnation(incarnation);
+    return it != copies_by_incarnation.end() && it->first == incarnation
+               ? it->second
+               : nullptr;
   }
   LocalCopy* FindCopy(const CopyKey& /*key*/, uint64_t incarnation) const {
     return FindCopy(incarnation);
@@ -497,7 +508,7 @@ struct Node::State {
     copy->incarnation = next_incarnation++;
     copy->engine = std::move(*engine);
     LocalCopy* raw = copy.get();
-    copies_by_incarnation[raw->incarnation] = raw;
+    copies_by_incarnation.emplace_back(raw->incarnation, raw);
     copies[key] = std::move(copy);
     Log(absl::StrCat(me(), " opens ", ShardName(index, shard), " (uuid ", uuid,
                      "): term ", raw->engine->term(), ", max_seq_no ",
@@ -516,7 +527,7 @@ struct Node::State {
     if (copy->engine->NeedsSync()) (void)copy->engine->Sync();
     Log(absl::StrCat(me(), " closes ", Name(*copy), ": ", why,
                      remove_data ? "; its data is removed" : ""));
-    copies_by_incarnation.erase(copy->incarnation);
+    copies_by_incarnation.erase(FindIncarnation(copy->incarnation));
     copies.erase(key);
     if (remove_data)
       (void)env->disk()->RemoveAll(ShardDir(key.first, key.second));
@@ -977,7 +988,7 @@ struct Node::State {
   // ---- client writes: routing
   // -------------------------------------------------------------
   void StartWrite(pb::WriteRequest request, bool forwarded,
-                  absl::AnyInvocable<void(pb::WriteResponse)> done) {
+                  absl::AnyInvocable<void(pb::WriteResponse&&)> done) {
     auto ctx = std::make_shared<WriteCtx>();
     absl::Duration timeout = request.timeout_ms() > 0
                                  ? absl::Milliseconds(request.timeout_ms())
@@ -989,8 +1000,9 @@ struct Node::State {
     RouteWrite(ctx);
   }
 
+  // `response` is moved from (it is never the ctx's own).
   void FinishWrite(const std::shared_ptr<WriteCtx>& ctx,
-                   pb::WriteResponse response) {
+                   pb::WriteResponse&& response) {
     if (!ctx->done) return;
     auto done = std::move(ctx->done);
     ctx->done = nullptr;
@@ -1165,7 +1177,7 @@ struct Node::State {
             RetryWrite(ctx, response.error());
             return;
           }
-          FinishWrite(ctx, response);
+          FinishWrite(ctx, pb::WriteResponse(response));
         },
         remaining + options.rpc_timeout);
   }
@@ -1219,7 +1231,7 @@ struct Node::State {
     const pb::IndexMeta* index = FindIndexByUuid(copy->key.first);
     const int total = 1 + (index ? index->number_of_replicas() : 0);
     response.mutable_shards()->set_total(total);
-    write->done = [this, ctx](pb::WriteResponse r) {
+    write->done = [this, ctx](pb::WriteResponse&& r) {
       FinishWrite(ctx, std::move(r));
     };
     if (options.unsafe.early_ack) {
@@ -2197,7 +2209,7 @@ struct Node::State {
 
   // ---- reads
   // --------------------------------------------------------------------------------
-  static pb::Envelope GetReply(pb::GetResponse response) {
+  static pb::Envelope GetReply(pb::GetResponse&& response) {
     pb::Envelope envelope;
     *envelope.mutable_get_response() = std::move(response);
     return envelope;
@@ -2212,7 +2224,9 @@ struct Node::State {
     RouteGet(ctx);
   }
 
-  void FinishGet(const std::shared_ptr<GetCtx>& ctx, pb::GetResponse response) {
+  // `response` is moved from.
+  void FinishGet(const std::shared_ptr<GetCtx>& ctx,
+                 pb::GetResponse&& response) {
     if (!ctx->respond) return;
     if (response.index().empty()) response.set_index(ctx->request.index());
     if (response.id().empty()) response.set_id(ctx->request.id());
@@ -2285,7 +2299,7 @@ struct Node::State {
             RetryGet(ctx, response.error().reason());
             return;
           }
-          FinishGet(ctx, response);
+          FinishGet(ctx, pb::GetResponse(response));
         },
         options.rpc_timeout);
   }
@@ -2708,7 +2722,7 @@ struct Node::State {
         const bool from_node = IsNode(request.from());
         auto shared_respond = std::make_shared<RespondFn>(std::move(respond));
         StartWrite(request.write(), from_node,
-                   [shared_respond](pb::WriteResponse response) {
+                   [shared_respond](pb::WriteResponse&& response) {
                      pb::Envelope envelope;
                      *envelope.mutable_write_response() = std::move(response);
                      (*shared_respond)(std::move(envelope));
@@ -2816,7 +2830,7 @@ struct Node::State {
     };
     for (int i = 0; i < request.items_size(); ++i) {
       StartWrite(request.items(i), from_node,
-                 [ctx, i, finish_one](pb::WriteResponse item) mutable {
+                 [ctx, i, finish_one](pb::WriteResponse&& item) mutable {
                    *ctx->response.mutable_items(i) = std::move(item);
                    finish_one();
                  });
