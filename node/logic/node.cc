@@ -376,7 +376,7 @@ struct Node::State {
   // Send and After take the callback's own type, so that Guarded wraps it
   // directly: one type-erased (heap) callback per call instead of two.
   template <typename OnReply>
-  void Send(const std::string& to, pb::Envelope envelope, OnReply on_reply,
+  void Send(const std::string& to, pb::Envelope&& envelope, OnReply on_reply,
             absl::Duration timeout) {
     envelope.set_from(me());
     env->Send(to, std::move(envelope), Guarded(std::move(on_reply)), timeout);
@@ -987,14 +987,14 @@ struct Node::State {
 
   // ---- client writes: routing
   // -------------------------------------------------------------
-  void StartWrite(pb::WriteRequest request, bool forwarded,
+  void StartWrite(const pb::WriteRequest& request, bool forwarded,
                   absl::AnyInvocable<void(pb::WriteResponse&&)> done) {
     auto ctx = std::make_shared<WriteCtx>();
     absl::Duration timeout = request.timeout_ms() > 0
                                  ? absl::Milliseconds(request.timeout_ms())
                                  : options.write_timeout;
     ctx->deadline = env->Now() + timeout;
-    ctx->request = std::move(request);
+    ctx->request = request;
     ctx->forwarded = forwarded;
     ctx->done = std::move(done);
     RouteWrite(ctx);
@@ -1248,15 +1248,14 @@ struct Node::State {
 
     // One request for every target (the last one takes it).
     if (!targets.empty()) {
-      std::vector<pb::Operation> ops;
-      ops.push_back(std::move(op));
-      pb::Envelope replicate = ReplicateEnvelope(*copy, std::move(ops));
-      for (size_t i = 0; i < targets.size(); ++i) {
-        SendReplicateEnvelope(copy, targets[i],
-                              i + 1 < targets.size() ? pb::Envelope(replicate)
-                                                     : std::move(replicate),
+      pb::Envelope replicate = ReplicateEnvelope(*copy);
+      replicate.mutable_replicate()->add_ops()->Swap(&op);
+      for (size_t i = 0; i + 1 < targets.size(); ++i) {
+        SendReplicateEnvelope(copy, targets[i], pb::Envelope(replicate),
                               write_id);
       }
+      SendReplicateEnvelope(copy, targets.back(), std::move(replicate),
+                            write_id);
     }
     const uint64_t incarnation = copy->incarnation;
     WhenDurable(*copy, [this, incarnation, write_id](absl::Status synced) {
@@ -1300,14 +1299,15 @@ struct Node::State {
 
   void SendReplicate(LocalCopy* copy, const std::string& target,
                      std::vector<pb::Operation> ops, uint64_t write_id) {
-    SendReplicateEnvelope(copy, target,
-                          ReplicateEnvelope(*copy, std::move(ops)), write_id);
+    pb::Envelope envelope = ReplicateEnvelope(*copy);
+    for (auto& op : ops)
+      *envelope.mutable_replicate()->add_ops() = std::move(op);
+    SendReplicateEnvelope(copy, target, std::move(envelope), write_id);
   }
 
-  // A replicate request for `ops` under the copy's current term and
+  // A replicate request without operations under the copy's current term and
   // checkpoints.
-  pb::Envelope ReplicateEnvelope(const LocalCopy& copy,
-                                 std::vector<pb::Operation> ops) {
+  pb::Envelope ReplicateEnvelope(const LocalCopy& copy) {
     const ShardEngine& engine = *copy.engine;
     pb::Envelope envelope;
     pb::ReplicateRequest* replicate = envelope.mutable_replicate();
@@ -1318,14 +1318,13 @@ struct Node::State {
     replicate->set_max_seq_no_of_updates_or_deletes(
         engine.max_seq_no_of_updates_or_deletes());
     replicate->set_primary_node(me());
-    for (auto& op : ops) *replicate->add_ops() = std::move(op);
     return envelope;
   }
 
   // Sends `envelope` (from ReplicateEnvelope) to `target`; the reply goes to
   // OnReplicaReply.
   void SendReplicateEnvelope(LocalCopy* copy, const std::string& target,
-                             pb::Envelope envelope, uint64_t write_id) {
+                             pb::Envelope&& envelope, uint64_t write_id) {
     const uint64_t incarnation = copy->incarnation;
     const PrimaryTerm term = copy->engine->term();
     Send(
@@ -2215,9 +2214,10 @@ struct Node::State {
     return envelope;
   }
 
-  void StartGet(pb::GetRequest request, bool forwarded, RespondFn respond) {
+  void StartGet(const pb::GetRequest& request, bool forwarded,
+                RespondFn respond) {
     auto ctx = std::make_shared<GetCtx>();
-    ctx->request = std::move(request);
+    ctx->request = request;
     ctx->forwarded = forwarded;
     ctx->deadline = env->Now() + options.rpc_timeout;
     ctx->respond = std::move(respond);
