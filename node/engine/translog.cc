@@ -4,6 +4,10 @@
 #include <cstring>
 #include <utility>
 
+#if defined(__x86_64__)
+#include <nmmintrin.h>
+#endif
+
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 
@@ -49,13 +53,57 @@ uint32_t GetU32(const char* in) {
   return value;
 }
 
+#if defined(__x86_64__)
+// The same CRC with SSE 4.2's crc32 instruction (it implements CRC-32C, the
+// reflected update of the tables below): several times fewer instructions per
+// byte than slicing-by-8. `crc` is the running value (pre-inverted).
+__attribute__((target("sse4.2"))) uint32_t Crc32cSse42(const unsigned char* p,
+                                                       size_t n, uint32_t crc) {
+  uint64_t crc64 = crc;
+  while (n >= 8) {
+    uint64_t word;
+    std::memcpy(&word, p, sizeof(word));
+    crc64 = _mm_crc32_u64(crc64, word);
+    p += 8;
+    n -= 8;
+  }
+  crc = static_cast<uint32_t>(crc64);
+  if (n >= 4) {
+    uint32_t word;
+    std::memcpy(&word, p, sizeof(word));
+    crc = _mm_crc32_u32(crc, word);
+    p += 4;
+    n -= 4;
+  }
+  if (n >= 2) {
+    uint16_t half;
+    std::memcpy(&half, p, sizeof(half));
+    crc = _mm_crc32_u16(crc, half);
+    p += 2;
+    n -= 2;
+  }
+  if (n > 0) crc = _mm_crc32_u8(crc, *p);
+  return crc;
+}
+
+bool DetectSse42() {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("sse4.2");
+}
+
+const bool kHasSse42 = DetectSse42();
+#endif
+
 }  // namespace
 
 uint32_t Crc32c(std::string_view data) {
-  const auto& t = Tables().t;
   uint32_t crc = 0xffffffffu;
   const auto* p = reinterpret_cast<const unsigned char*>(data.data());
   size_t n = data.size();
+#if defined(__x86_64__)
+  if (kHasSse42) return Crc32cSse42(p, n, crc) ^ 0xffffffffu;
+#endif
+  const auto& t = Tables().t;
   while (n >= 8) {
     uint32_t lo =
         crc ^
