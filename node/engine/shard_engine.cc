@@ -225,16 +225,16 @@ struct ShardEngine::Impl {
     if (retain < 0) return;
     const SeqNo bound = global_checkpoint - retain;
     if (bound <= history_floor) return;
-    const auto end = history.upper_bound(bound);
-    for (auto it = history.begin(); it != end; ++it) {
+    history.ForEach([&](SeqNo seq_no, std::string_view bytes) {
+      if (seq_no > bound) return false;
       pb::Operation op;
-      const std::string_view bytes = history.Bytes(it->second);
       if (!op.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())) ||
           op.type() == pb::OP_NOOP)
-        continue;
+        return true;
       base_ops.insert_or_assign(op.id(), std::string(bytes));
-    }
-    history.erase(history.begin(), end);
+      return true;
+    });
+    history.EraseAtOrBelow(bound);
     history_floor = bound;
   }
 
@@ -303,9 +303,10 @@ struct ShardEngine::Impl {
     for (const std::string* id : base_ids) {
       EncodeRecord(RecordKind::kBaseOperation, base_ops.at(*id), &content);
     }
-    for (const auto& [seq_no, slot] : history) {
-      EncodeRecord(RecordKind::kHistory, history.Bytes(slot), &content);
-    }
+    history.ForEach([&](SeqNo, std::string_view bytes) {
+      EncodeRecord(RecordKind::kHistory, bytes, &content);
+      return true;
+    });
     return content;
   }
 
@@ -715,20 +716,17 @@ bool ShardEngine::HasOperationsAbove(SeqNo above) const {
 }
 
 std::optional<pb::Operation> ShardEngine::OperationAt(SeqNo seq_no) const {
-  auto it = impl_->history.find(seq_no);
-  if (it == impl_->history.end()) return std::nullopt;
+  const std::optional<std::string_view> bytes = impl_->history.Find(seq_no);
+  if (!bytes.has_value()) return std::nullopt;
   pb::Operation op;
-  const std::string_view bytes = impl_->history.Bytes(it->second);
-  if (!op.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())))
+  if (!op.ParseFromArray(bytes->data(), static_cast<int>(bytes->size())))
     return std::nullopt;
   return op;
 }
 
 std::optional<std::string_view> ShardEngine::OperationBytesAt(
     SeqNo seq_no) const {
-  auto it = impl_->history.find(seq_no);
-  if (it == impl_->history.end()) return std::nullopt;
-  return impl_->history.Bytes(it->second);
+  return impl_->history.Find(seq_no);
 }
 
 absl::StatusOr<std::vector<pb::Operation>> ShardEngine::OperationsAbove(
@@ -740,14 +738,19 @@ absl::StatusOr<std::vector<pb::Operation>> ShardEngine::OperationsAbove(
                      impl_->history_floor, "])"));
   }
   std::vector<pb::Operation> ops;
-  for (auto it = impl_->history.upper_bound(above); it != impl_->history.end();
-       ++it) {
-    pb::Operation& op = ops.emplace_back();
-    const std::string_view bytes = impl_->history.Bytes(it->second);
-    if (!op.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
-      return absl::DataLossError(
-          absl::StrCat("history operation ", it->first, " is unreadable"));
-    }
+  SeqNo unreadable = kUnassignedSeqNo;
+  const bool read = impl_->history.ForEachAbove(
+      above, [&](SeqNo seq_no, std::string_view bytes) {
+        pb::Operation& op = ops.emplace_back();
+        if (!op.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+          unreadable = seq_no;
+          return false;
+        }
+        return true;
+      });
+  if (!read) {
+    return absl::DataLossError(
+        absl::StrCat("history operation ", unreadable, " is unreadable"));
   }
   return ops;
 }
@@ -757,19 +760,15 @@ absl::Status ShardEngine::TrimOperationsAbove(SeqNo above_seq_no,
   Impl& impl = *impl_;
   absl::btree_set<SeqNo> dropped;
   absl::btree_set<std::string> ids;
-  for (auto it = impl.history.upper_bound(above_seq_no);
-       it != impl.history.end();) {
-    pb::Operation op;
-    const std::string_view bytes = impl.history.Bytes(it->second);
-    op.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()));
-    if (op.primary_term() < term) {
-      dropped.insert(it->first);
-      if (op.type() != pb::OP_NOOP) ids.insert(op.id());
-      it = impl.history.erase(it);
-    } else {
-      ++it;
-    }
-  }
+  impl.history.EraseAboveIf(
+      above_seq_no, [&](SeqNo seq_no, std::string_view bytes) {
+        pb::Operation op;
+        op.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()));
+        if (op.primary_term() >= term) return false;
+        dropped.insert(seq_no);
+        if (op.type() != pb::OP_NOOP) ids.insert(op.id());
+        return true;
+      });
   if (dropped.empty()) return absl::OkStatus();
   // Forget the dropped seq_nos as processed: every processed seq_no above the
   // new checkpoint is in the history (the floor is at or below the global
@@ -777,10 +776,10 @@ absl::Status ShardEngine::TrimOperationsAbove(SeqNo above_seq_no,
   const SeqNo checkpoint =
       std::min(impl.checkpoints.checkpoint(), *dropped.begin() - 1);
   impl.checkpoints.Reset(checkpoint, checkpoint);
-  for (auto it = impl.history.upper_bound(checkpoint); it != impl.history.end();
-       ++it) {
-    impl.checkpoints.MarkProcessed(it->first);
-  }
+  impl.history.ForEachAbove(checkpoint, [&](SeqNo seq_no, std::string_view) {
+    impl.checkpoints.MarkProcessed(seq_no);
+    return true;
+  });
   // Roll back documents whose current state came from a dropped operation.
   absl::btree_set<std::string> rollback;
   for (const std::string& id : ids) {
@@ -788,14 +787,15 @@ absl::Status ShardEngine::TrimOperationsAbove(SeqNo above_seq_no,
     if (doc != impl.docs.end() && dropped.contains(doc->second.seq_no))
       rollback.insert(id);
   }
-  for (auto it = impl.history.rbegin();
-       it != impl.history.rend() && !rollback.empty(); ++it) {
-    pb::Operation op;
-    const std::string_view bytes = impl.history.Bytes(it->second);
-    if (!op.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())) ||
-        op.type() == pb::OP_NOOP)
-      continue;
-    if (rollback.erase(op.id()) > 0) impl.SetDoc(op);
+  if (!rollback.empty()) {
+    impl.history.ForEachDescending([&](SeqNo, std::string_view bytes) {
+      pb::Operation op;
+      if (op.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())) &&
+          op.type() != pb::OP_NOOP && rollback.erase(op.id()) > 0) {
+        impl.SetDoc(op);
+      }
+      return !rollback.empty();
+    });
   }
   for (const std::string& id : rollback) {
     pb::Operation op;
