@@ -891,6 +891,13 @@ std::vector<std::pair<std::string, StoredDoc>> ShardEngine::AllDocs() const {
 }
 
 int64_t ShardEngine::doc_count() const { return impl_->live_docs; }
+
+ShardEngine::Counters ShardEngine::counters() const {
+  const Impl& impl = *impl_;
+  return Counters{impl.term, impl.checkpoints.max_seq_no(),
+                  impl.checkpoints.checkpoint(), impl.global_checkpoint,
+                  impl.live_docs};
+}
 int64_t ShardEngine::retained_ops() const { return impl_->history.size(); }
 
 bool ShardEngine::NeedsSync() const { return impl_->translog->NeedsSync(); }

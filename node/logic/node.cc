@@ -2938,11 +2938,12 @@ void Node::CopySummaries(std::vector<CopySummary>* out) const {
     s.index_uuid = &key.first;
     s.shard = key.second;
     s.role = RoleName(copy->role, copy->stale);
-    s.primary_term = copy->engine->term();
-    s.max_seq_no = copy->engine->max_seq_no();
-    s.local_checkpoint = copy->engine->local_checkpoint();
-    s.global_checkpoint = copy->engine->global_checkpoint();
-    s.docs = copy->engine->doc_count();
+    const ShardEngine::Counters counters = copy->engine->counters();
+    s.primary_term = counters.term;
+    s.max_seq_no = counters.max_seq_no;
+    s.local_checkpoint = counters.local_checkpoint;
+    s.global_checkpoint = counters.global_checkpoint;
+    s.docs = counters.docs;
     s.in_sync = copy->in_sync;
   }
 }
