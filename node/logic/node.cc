@@ -683,23 +683,27 @@ struct Node::State {
     }
     cluster_state = state;
     has_state = true;
-    std::string shards;
+    // "<me> applies cluster state version <v>; [<index>][<shard>] term <t>
+    // copies <node>(P|R[,init]) ... in-sync [<node>,...]" for every shard,
+    // built in one string.
+    std::string line =
+        absl::StrCat(me(), " applies cluster state version ", state.version());
     for (const auto& index : state.indices()) {
       for (const auto& routing : index.shards()) {
-        std::vector<std::string> copies_text;
+        absl::StrAppend(&line, "; [", index.name(), "][", routing.shard(),
+                        "] term ", routing.primary_term(), " copies ");
+        const char* separator = "";
         for (const auto& copy : routing.copies()) {
-          copies_text.push_back(absl::StrCat(
-              copy.node_id(), copy.primary() ? "(P" : "(R",
-              copy.state() == pb::ShardCopy::STARTED ? ")" : ",init)"));
+          absl::StrAppend(
+              &line, separator, copy.node_id(), copy.primary() ? "(P" : "(R",
+              copy.state() == pb::ShardCopy::STARTED ? ")" : ",init)");
+          separator = " ";
         }
-        absl::StrAppend(&shards, "; ", ShardName(index.name(), routing.shard()),
-                        " term ", routing.primary_term(), " copies ",
-                        absl::StrJoin(copies_text, " "), " in-sync [",
+        absl::StrAppend(&line, " in-sync [",
                         absl::StrJoin(routing.in_sync(), ","), "]");
       }
     }
-    Log(absl::StrCat(me(), " applies cluster state version ", state.version(),
-                     shards));
+    Log(line);
     for (const auto& node : state.nodes()) {
       if (node.id() != me() && !node.grpc_address().empty()) {
         env->SetPeerAddress(node.id(), node.grpc_address());
@@ -756,9 +760,9 @@ struct Node::State {
       return;
     }
     LocalCopy* copy = *opened;
-    std::set<std::string> in_sync(routing.in_sync().begin(),
-                                  routing.in_sync().end());
-    copy->in_sync = in_sync.count(me()) > 0;
+    copy->in_sync =
+        std::find(routing.in_sync().begin(), routing.in_sync().end(), me()) !=
+        routing.in_sync().end();
     if (mine.primary()) {
       if (copy->role != Role::kPrimary ||
           routing.primary_term() > copy->assigned_term) {
