@@ -440,17 +440,23 @@ struct ShardEngine::Impl {
     return op;
   }
 
-  // Stamps, records and applies an index or delete; fills `result->op`.
-  absl::Status Commit(pb::Operation op, bool existed, WriteResult* result) {
+  // Records and applies a stamped index or delete; fills `result->op`.
+  // `doc`: the entry held for op's id (looked up by the caller; Record()
+  // leaves the documents alone), or nullptr if there is none.
+  absl::Status Commit(pb::Operation&& op, StoredDoc* doc, WriteResult* result) {
     RETURN_IF_ERROR(Record(op));
-    if (existed || op.type() == pb::OP_DELETE) AdvanceMsu(op.seq_no());
-    SetDoc(op);
+    if (doc != nullptr || op.type() == pb::OP_DELETE) AdvanceMsu(op.seq_no());
+    if (doc != nullptr) {
+      SetDocAt(op, /*inserted=*/false, doc);
+    } else {
+      SetDoc(op);
+    }
     result->op = std::move(op);
     return absl::OkStatus();
   }
 
   absl::StatusOr<WriteResult> Index(const pb::WriteRequest& request,
-                                    const StoredDoc* doc) {
+                                    StoredDoc* doc) {
     const bool live = doc != nullptr && !doc->deleted;
     RETURN_IF_ERROR(CheckCas(request, doc));
     if (request.kind() == pb::WriteRequest::CREATE && live) {
@@ -466,24 +472,24 @@ struct ShardEngine::Impl {
     result.result = live ? "updated" : "created";
     pb::Operation op = Stamp(pb::OP_INDEX, request.id(), version);
     op.set_source(request.source());
-    RETURN_IF_ERROR(Commit(std::move(op), doc != nullptr, &result));
+    RETURN_IF_ERROR(Commit(std::move(op), doc, &result));
     return result;
   }
 
   absl::StatusOr<WriteResult> Delete(const pb::WriteRequest& request,
-                                     const StoredDoc* doc) {
+                                     StoredDoc* doc) {
     const bool live = doc != nullptr && !doc->deleted;
     RETURN_IF_ERROR(CheckCas(request, doc));
     ASSIGN_OR_RETURN(Version version, NextVersion(request, doc));
     WriteResult result;
     result.result = live ? "deleted" : "not_found";
-    RETURN_IF_ERROR(Commit(Stamp(pb::OP_DELETE, request.id(), version),
-                           doc != nullptr, &result));
+    RETURN_IF_ERROR(
+        Commit(Stamp(pb::OP_DELETE, request.id(), version), doc, &result));
     return result;
   }
 
   absl::StatusOr<WriteResult> Update(const pb::WriteRequest& request,
-                                     const StoredDoc* doc) {
+                                     StoredDoc* doc) {
     const bool live = doc != nullptr && !doc->deleted;
     WriteResult result;
     if (!live) {
@@ -503,7 +509,7 @@ struct ShardEngine::Impl {
       pb::Operation op = Stamp(pb::OP_INDEX, request.id(),
                                doc == nullptr ? 1 : doc->version + 1);
       op.set_source(*upsert);
-      RETURN_IF_ERROR(Commit(std::move(op), doc != nullptr, &result));
+      RETURN_IF_ERROR(Commit(std::move(op), doc, &result));
       return result;
     }
     RETURN_IF_ERROR(CheckCas(request, doc));
@@ -520,7 +526,7 @@ struct ShardEngine::Impl {
     result.source = merged;
     pb::Operation op = Stamp(pb::OP_INDEX, request.id(), doc->version + 1);
     op.set_source(std::move(merged));
-    RETURN_IF_ERROR(Commit(std::move(op), /*existed=*/true, &result));
+    RETURN_IF_ERROR(Commit(std::move(op), doc, &result));
     return result;
   }
 };
@@ -660,7 +666,8 @@ absl::StatusOr<WriteResult> ShardEngine::PrimaryWrite(
     const pb::WriteRequest& request) {
   RETURN_IF_ERROR(Validate(request));
   RETURN_IF_ERROR(impl_->sticky_failure);
-  const StoredDoc* doc = GetIncludingTombstone(request.id());
+  auto found = impl_->docs.find(request.id());
+  StoredDoc* doc = found == impl_->docs.end() ? nullptr : &found->second;
   switch (request.kind()) {
     case pb::WriteRequest::INDEX:
     case pb::WriteRequest::CREATE:
