@@ -48,6 +48,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -195,10 +196,12 @@ const char* RoleName(Role role, bool stale) {
 }
 
 // A set of node ids, in order, as a sorted vector: a write waits on a handful
-// of copies, and this costs one allocation per set instead of one per id.
+// of copies, and this costs no allocation for up to four ids (node ids fit in
+// std::string's own buffer).
 class NodeIdSet {
  public:
-  using iterator = std::vector<std::string>::iterator;
+  using Ids = absl::InlinedVector<std::string, 4>;
+  using iterator = Ids::iterator;
   iterator begin() { return ids_.begin(); }
   iterator end() { return ids_.end(); }
   bool empty() const { return ids_.empty(); }
@@ -217,10 +220,12 @@ class NodeIdSet {
   }
   iterator erase(iterator it) { return ids_.erase(it); }
   // Replaces the set with `sorted_ids` (sorted, no duplicates).
-  void Assign(const std::vector<std::string>& sorted_ids) { ids_ = sorted_ids; }
+  void Assign(const std::vector<std::string>& sorted_ids) {
+    ids_.assign(sorted_ids.begin(), sorted_ids.end());
+  }
 
  private:
-  std::vector<std::string> ids_;
+  Ids ids_;
 };
 
 // One write on the primary, from local apply to the client's ack.
@@ -236,6 +241,35 @@ struct InFlightWrite {
   int successful = 1;  // the primary
   std::vector<pb::ShardFailure> failures;
   absl::AnyInvocable<void(pb::WriteResponse&&)> done;
+};
+
+// A primary copy's writes in flight by id, in id order: a vector sorted by id
+// (ids are handed out in increasing order, so a new write goes at the end; a
+// copy has a handful in flight). The std::map subset the node uses.
+class InFlightWrites {
+ public:
+  using Entry = std::pair<uint64_t, std::unique_ptr<InFlightWrite>>;
+  using iterator = std::vector<Entry>::iterator;
+  iterator begin() { return writes_.begin(); }
+  iterator end() { return writes_.end(); }
+  bool empty() const { return writes_.empty(); }
+  size_t size() const { return writes_.size(); }
+  void clear() { writes_.clear(); }
+  iterator find(uint64_t id) {
+    auto it = std::lower_bound(writes_.begin(), writes_.end(), id,
+                               [](const Entry& entry, uint64_t wanted) {
+                                 return entry.first < wanted;
+                               });
+    return it != writes_.end() && it->first == id ? it : writes_.end();
+  }
+  iterator erase(iterator it) { return writes_.erase(it); }
+  // Adds write `id`, greater than every id held.
+  void Add(uint64_t id, std::unique_ptr<InFlightWrite> write) {
+    writes_.emplace_back(id, std::move(write));
+  }
+
+ private:
+  std::vector<Entry> writes_;
 };
 
 // One shard copy hosted by this node.
@@ -263,7 +297,7 @@ struct LocalCopy {
   // undo tracking when it fails).
   std::map<std::string, uint64_t> recovery_ids;
   bool stale = false;  // R8: learnt that its term is superseded
-  std::map<uint64_t, std::unique_ptr<InFlightWrite>> inflight;
+  InFlightWrites inflight;
   std::set<std::string>
       reporting;  // replicas reported to the coordinator, ack pending
   SeqNo last_synced_gcp = kUnassignedSeqNo;
@@ -1248,7 +1282,7 @@ struct Node::State {
       write->done = nullptr;
     }
     write->response = std::move(response);
-    copy->inflight[write_id] = std::move(write);
+    copy->inflight.Add(write_id, std::move(write));
 
     // One request for every target (the last one takes it).
     if (!targets.empty()) {
