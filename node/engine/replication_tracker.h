@@ -5,12 +5,16 @@
 // global checkpoint is the minimum local checkpoint over the in-sync copies,
 // the primary included, and only advances.
 //
+// A group holds a handful of copies: they live in one vector sorted by node id
+// (no node per copy, no string-keyed map look-up to walk the in-sync set), and
+// the lists of replicas writes go to are kept up to date as the group changes,
+// so that the write path reads them without building them.
+//
 // Thread-safety: none; owned by one actor. Pure: no clock, no I/O.
 #ifndef SEQSIM_NODE_ENGINE_REPLICATION_TRACKER_H_
 #define SEQSIM_NODE_ENGINE_REPLICATION_TRACKER_H_
 
 #include <cstdint>
-#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -36,10 +40,18 @@ class ReplicationTracker {
   bool IsInSync(const std::string& node) const;
   bool IsTracked(const std::string& node) const;
   // In-sync copies other than the primary, in name order.
-  std::vector<std::string> InSyncReplicas() const;
+  std::vector<std::string> InSyncReplicas() const { return in_sync_replicas_; }
   // Every copy writes go to: in-sync replicas and recovering copies, in name
   // order.
-  std::vector<std::string> ReplicationTargets() const;
+  std::vector<std::string> ReplicationTargets() const { return targets_; }
+  // The same lists without a copy; valid until the group next changes (any
+  // non-const call but UpdateLocalCheckpoint and GlobalCheckpoint).
+  const std::vector<std::string>& in_sync_replicas() const {
+    return in_sync_replicas_;
+  }
+  const std::vector<std::string>& replication_targets() const {
+    return targets_;
+  }
   int64_t LocalCheckpointOf(const std::string& node) const;
 
   // min(local checkpoint over in-sync copies); never lower than a value
@@ -47,10 +59,22 @@ class ReplicationTracker {
   int64_t GlobalCheckpoint();
 
  private:
+  struct Copy {
+    std::string node;
+    int64_t checkpoint = 0;
+    bool in_sync = false;
+  };
+  // The copy of `node`, or nullptr if it is not tracked.
+  Copy* Find(const std::string& node);
+  const Copy* Find(const std::string& node) const;
+  // Rebuilds in_sync_replicas_ and targets_ from copies_.
+  void RebuildLists();
+
   const std::string primary_;
-  std::set<std::string> in_sync_;
-  std::map<std::string, int64_t>
-      checkpoints_;  // every tracked copy, in sync or not
+  // Every tracked copy (in sync or not), the primary included, by node id.
+  std::vector<Copy> copies_;
+  std::vector<std::string> in_sync_replicas_;
+  std::vector<std::string> targets_;
   int64_t global_checkpoint_ = -1;
 };
 

@@ -177,11 +177,18 @@ struct ShardEngine::Impl {
   }
 
   // Appends `op` to the translog, then records it in the history and marks it
-  // processed.
-  absl::Status Record(const pb::Operation& op) {
-    std::string& bytes = record_scratch;
-    bytes.clear();
-    op.AppendToString(&bytes);
+  // processed. `serialized`, if given, is op's serialized bytes (a replayed
+  // record's body): they are used as they are instead of serializing op again.
+  absl::Status Record(const pb::Operation& op,
+                      const std::string_view* serialized = nullptr) {
+    std::string_view bytes;
+    if (serialized != nullptr) {
+      bytes = *serialized;
+    } else {
+      record_scratch.clear();
+      op.AppendToString(&record_scratch);
+      bytes = record_scratch;
+    }
     if (!replaying) {
       RETURN_IF_ERROR(translog->Append(RecordKind::kOperation, bytes));
     }
@@ -198,9 +205,8 @@ struct ShardEngine::Impl {
   bool AdvanceTerm(PrimaryTerm new_term) {
     if (new_term <= term) return false;
     term = new_term;
-    std::string body;
-    PutInt64(new_term, &body);
-    AppendOrRemember(RecordKind::kTerm, body);
+    char body[8];
+    AppendOrRemember(RecordKind::kTerm, EncodeInt64(new_term, body));
     return true;
   }
 
@@ -208,9 +214,8 @@ struct ShardEngine::Impl {
     gcp = std::min(gcp, checkpoints.checkpoint());
     if (gcp <= global_checkpoint) return;
     global_checkpoint = gcp;
-    std::string body;
-    PutInt64(gcp, &body);
-    AppendOrRemember(RecordKind::kGlobalCheckpoint, body);
+    char body[8];
+    AppendOrRemember(RecordKind::kGlobalCheckpoint, EncodeInt64(gcp, body));
     DiscardHistory();
   }
 
@@ -220,21 +225,23 @@ struct ShardEngine::Impl {
     if (retain < 0) return;
     const SeqNo bound = global_checkpoint - retain;
     if (bound <= history_floor) return;
-    const auto end = history.upper_bound(bound);
-    for (auto it = history.begin(); it != end; ++it) {
+    history.ForEach([&](SeqNo seq_no, std::string_view bytes) {
+      if (seq_no > bound) return false;
       pb::Operation op;
-      const std::string_view bytes = history.Bytes(it->second);
       if (!op.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())) ||
           op.type() == pb::OP_NOOP)
-        continue;
+        return true;
       base_ops.insert_or_assign(op.id(), std::string(bytes));
-    }
-    history.erase(history.begin(), end);
+      return true;
+    });
+    history.EraseAtOrBelow(bound);
     history_floor = bound;
   }
 
-  // The replica rule (R5), also used to replay the translog.
-  absl::StatusOr<ApplyOutcome> ApplyOnReplica(const pb::Operation& op) {
+  // The replica rule (R5), also used to replay the translog (`serialized`: as
+  // for Record()).
+  absl::StatusOr<ApplyOutcome> ApplyOnReplica(
+      const pb::Operation& op, const std::string_view* serialized = nullptr) {
     if (op.seq_no() < 0) {
       return IllegalArgument(
           absl::StrCat("operation has no seq_no [", op.seq_no(), "]"));
@@ -244,7 +251,7 @@ struct ShardEngine::Impl {
       return ApplyOutcome::kAlreadyProcessed;
     if (op.type() == pb::OP_NOOP) {
       if (processed) return ApplyOutcome::kAlreadyProcessed;
-      RETURN_IF_ERROR(Record(op));
+      RETURN_IF_ERROR(Record(op, serialized));
       return ApplyOutcome::kNoOp;
     }
     bool newer = true;
@@ -259,7 +266,7 @@ struct ShardEngine::Impl {
                 (op.seq_no() == doc->seq_no && op.primary_term() > doc->term);
       }
     }
-    RETURN_IF_ERROR(Record(op));
+    RETURN_IF_ERROR(Record(op, serialized));
     if (op.type() == pb::OP_DELETE) AdvanceMsu(op.seq_no());
     if (!newer) return ApplyOutcome::kStale;
     if (doc != nullptr) {
@@ -296,15 +303,18 @@ struct ShardEngine::Impl {
     for (const std::string* id : base_ids) {
       EncodeRecord(RecordKind::kBaseOperation, base_ops.at(*id), &content);
     }
-    for (const auto& [seq_no, slot] : history) {
-      EncodeRecord(RecordKind::kHistory, history.Bytes(slot), &content);
-    }
+    history.ForEach([&](SeqNo, std::string_view bytes) {
+      EncodeRecord(RecordKind::kHistory, bytes, &content);
+      return true;
+    });
     return content;
   }
 
   absl::Status RewriteTranslog() { return translog->Rewrite(Dump()); }
 
-  absl::Status Replay(const TranslogRecord& record) {
+  // `scratch`: an operation reused across records (parsing into it reuses its
+  // strings' buffers).
+  absl::Status Replay(const TranslogRecord& record, pb::Operation* scratch) {
     auto corrupt = [&] {
       return absl::DataLossError(absl::StrCat(
           "translog ", options.translog_path, ": malformed record of kind ",
@@ -316,15 +326,20 @@ struct ShardEngine::Impl {
       case RecordKind::kDocument:
       case RecordKind::kHistory:
       case RecordKind::kBaseOperation: {
-        pb::Operation op;
-        if (!op.ParseFromString(record.body)) return corrupt();
+        pb::Operation& op = *scratch;
+        if (!op.ParseFromArray(record.body.data(),
+                               static_cast<int>(record.body.size()))) {
+          return corrupt();
+        }
         if (record.kind == RecordKind::kOperation) {
-          return ApplyOnReplica(op).status();
+          // The body is op's serialization (Record() wrote it): the history
+          // keeps those bytes.
+          return ApplyOnReplica(op, &record.body).status();
         }
         if (record.kind == RecordKind::kDocument) {
           SetDoc(op);
         } else if (record.kind == RecordKind::kBaseOperation) {
-          base_ops.insert_or_assign(op.id(), record.body);
+          base_ops.insert_or_assign(op.id(), std::string(record.body));
         } else {
           history.Put(op.seq_no(), record.body);
           checkpoints.MarkProcessed(op.seq_no());
@@ -425,17 +440,23 @@ struct ShardEngine::Impl {
     return op;
   }
 
-  // Stamps, records and applies an index or delete; fills `result->op`.
-  absl::Status Commit(pb::Operation op, bool existed, WriteResult* result) {
+  // Records and applies a stamped index or delete; fills `result->op`.
+  // `doc`: the entry held for op's id (looked up by the caller; Record()
+  // leaves the documents alone), or nullptr if there is none.
+  absl::Status Commit(pb::Operation&& op, StoredDoc* doc, WriteResult* result) {
     RETURN_IF_ERROR(Record(op));
-    if (existed || op.type() == pb::OP_DELETE) AdvanceMsu(op.seq_no());
-    SetDoc(op);
+    if (doc != nullptr || op.type() == pb::OP_DELETE) AdvanceMsu(op.seq_no());
+    if (doc != nullptr) {
+      SetDocAt(op, /*inserted=*/false, doc);
+    } else {
+      SetDoc(op);
+    }
     result->op = std::move(op);
     return absl::OkStatus();
   }
 
   absl::StatusOr<WriteResult> Index(const pb::WriteRequest& request,
-                                    const StoredDoc* doc) {
+                                    StoredDoc* doc) {
     const bool live = doc != nullptr && !doc->deleted;
     RETURN_IF_ERROR(CheckCas(request, doc));
     if (request.kind() == pb::WriteRequest::CREATE && live) {
@@ -451,24 +472,24 @@ struct ShardEngine::Impl {
     result.result = live ? "updated" : "created";
     pb::Operation op = Stamp(pb::OP_INDEX, request.id(), version);
     op.set_source(request.source());
-    RETURN_IF_ERROR(Commit(std::move(op), doc != nullptr, &result));
+    RETURN_IF_ERROR(Commit(std::move(op), doc, &result));
     return result;
   }
 
   absl::StatusOr<WriteResult> Delete(const pb::WriteRequest& request,
-                                     const StoredDoc* doc) {
+                                     StoredDoc* doc) {
     const bool live = doc != nullptr && !doc->deleted;
     RETURN_IF_ERROR(CheckCas(request, doc));
     ASSIGN_OR_RETURN(Version version, NextVersion(request, doc));
     WriteResult result;
     result.result = live ? "deleted" : "not_found";
-    RETURN_IF_ERROR(Commit(Stamp(pb::OP_DELETE, request.id(), version),
-                           doc != nullptr, &result));
+    RETURN_IF_ERROR(
+        Commit(Stamp(pb::OP_DELETE, request.id(), version), doc, &result));
     return result;
   }
 
   absl::StatusOr<WriteResult> Update(const pb::WriteRequest& request,
-                                     const StoredDoc* doc) {
+                                     StoredDoc* doc) {
     const bool live = doc != nullptr && !doc->deleted;
     WriteResult result;
     if (!live) {
@@ -488,7 +509,7 @@ struct ShardEngine::Impl {
       pb::Operation op = Stamp(pb::OP_INDEX, request.id(),
                                doc == nullptr ? 1 : doc->version + 1);
       op.set_source(*upsert);
-      RETURN_IF_ERROR(Commit(std::move(op), doc != nullptr, &result));
+      RETURN_IF_ERROR(Commit(std::move(op), doc, &result));
       return result;
     }
     RETURN_IF_ERROR(CheckCas(request, doc));
@@ -505,7 +526,7 @@ struct ShardEngine::Impl {
     result.source = merged;
     pb::Operation op = Stamp(pb::OP_INDEX, request.id(), doc->version + 1);
     op.set_source(std::move(merged));
-    RETURN_IF_ERROR(Commit(std::move(op), /*existed=*/true, &result));
+    RETURN_IF_ERROR(Commit(std::move(op), doc, &result));
     return result;
   }
 };
@@ -525,12 +546,15 @@ absl::StatusOr<std::unique_ptr<ShardEngine>> ShardEngine::Open(
   std::unique_ptr<ShardEngine> engine(
       new ShardEngine(disk, std::move(options)));
   Impl& impl = *engine->impl_;
+  std::string content;
   std::vector<TranslogRecord> records;
-  ASSIGN_OR_RETURN(impl.translog,
-                   Translog::Open(disk, impl.options.translog_path, &records));
+  ASSIGN_OR_RETURN(
+      impl.translog,
+      Translog::Open(disk, impl.options.translog_path, &content, &records));
   impl.replaying = true;
+  pb::Operation scratch;
   for (const TranslogRecord& record : records) {
-    RETURN_IF_ERROR(impl.Replay(record));
+    RETURN_IF_ERROR(impl.Replay(record, &scratch));
   }
   impl.replaying = false;
   // As Elasticsearch does on recovery from store: assume every op may have been
@@ -642,7 +666,8 @@ absl::StatusOr<WriteResult> ShardEngine::PrimaryWrite(
     const pb::WriteRequest& request) {
   RETURN_IF_ERROR(Validate(request));
   RETURN_IF_ERROR(impl_->sticky_failure);
-  const StoredDoc* doc = GetIncludingTombstone(request.id());
+  auto found = impl_->docs.find(request.id());
+  StoredDoc* doc = found == impl_->docs.end() ? nullptr : &found->second;
   switch (request.kind()) {
     case pb::WriteRequest::INDEX:
     case pb::WriteRequest::CREATE:
@@ -698,20 +723,17 @@ bool ShardEngine::HasOperationsAbove(SeqNo above) const {
 }
 
 std::optional<pb::Operation> ShardEngine::OperationAt(SeqNo seq_no) const {
-  auto it = impl_->history.find(seq_no);
-  if (it == impl_->history.end()) return std::nullopt;
+  const std::optional<std::string_view> bytes = impl_->history.Find(seq_no);
+  if (!bytes.has_value()) return std::nullopt;
   pb::Operation op;
-  const std::string_view bytes = impl_->history.Bytes(it->second);
-  if (!op.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())))
+  if (!op.ParseFromArray(bytes->data(), static_cast<int>(bytes->size())))
     return std::nullopt;
   return op;
 }
 
 std::optional<std::string_view> ShardEngine::OperationBytesAt(
     SeqNo seq_no) const {
-  auto it = impl_->history.find(seq_no);
-  if (it == impl_->history.end()) return std::nullopt;
-  return impl_->history.Bytes(it->second);
+  return impl_->history.Find(seq_no);
 }
 
 absl::StatusOr<std::vector<pb::Operation>> ShardEngine::OperationsAbove(
@@ -723,14 +745,19 @@ absl::StatusOr<std::vector<pb::Operation>> ShardEngine::OperationsAbove(
                      impl_->history_floor, "])"));
   }
   std::vector<pb::Operation> ops;
-  for (auto it = impl_->history.upper_bound(above); it != impl_->history.end();
-       ++it) {
-    pb::Operation& op = ops.emplace_back();
-    const std::string_view bytes = impl_->history.Bytes(it->second);
-    if (!op.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
-      return absl::DataLossError(
-          absl::StrCat("history operation ", it->first, " is unreadable"));
-    }
+  SeqNo unreadable = kUnassignedSeqNo;
+  const bool read = impl_->history.ForEachAbove(
+      above, [&](SeqNo seq_no, std::string_view bytes) {
+        pb::Operation& op = ops.emplace_back();
+        if (!op.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+          unreadable = seq_no;
+          return false;
+        }
+        return true;
+      });
+  if (!read) {
+    return absl::DataLossError(
+        absl::StrCat("history operation ", unreadable, " is unreadable"));
   }
   return ops;
 }
@@ -740,19 +767,15 @@ absl::Status ShardEngine::TrimOperationsAbove(SeqNo above_seq_no,
   Impl& impl = *impl_;
   absl::btree_set<SeqNo> dropped;
   absl::btree_set<std::string> ids;
-  for (auto it = impl.history.upper_bound(above_seq_no);
-       it != impl.history.end();) {
-    pb::Operation op;
-    const std::string_view bytes = impl.history.Bytes(it->second);
-    op.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()));
-    if (op.primary_term() < term) {
-      dropped.insert(it->first);
-      if (op.type() != pb::OP_NOOP) ids.insert(op.id());
-      it = impl.history.erase(it);
-    } else {
-      ++it;
-    }
-  }
+  impl.history.EraseAboveIf(
+      above_seq_no, [&](SeqNo seq_no, std::string_view bytes) {
+        pb::Operation op;
+        op.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()));
+        if (op.primary_term() >= term) return false;
+        dropped.insert(seq_no);
+        if (op.type() != pb::OP_NOOP) ids.insert(op.id());
+        return true;
+      });
   if (dropped.empty()) return absl::OkStatus();
   // Forget the dropped seq_nos as processed: every processed seq_no above the
   // new checkpoint is in the history (the floor is at or below the global
@@ -760,10 +783,10 @@ absl::Status ShardEngine::TrimOperationsAbove(SeqNo above_seq_no,
   const SeqNo checkpoint =
       std::min(impl.checkpoints.checkpoint(), *dropped.begin() - 1);
   impl.checkpoints.Reset(checkpoint, checkpoint);
-  for (auto it = impl.history.upper_bound(checkpoint); it != impl.history.end();
-       ++it) {
-    impl.checkpoints.MarkProcessed(it->first);
-  }
+  impl.history.ForEachAbove(checkpoint, [&](SeqNo seq_no, std::string_view) {
+    impl.checkpoints.MarkProcessed(seq_no);
+    return true;
+  });
   // Roll back documents whose current state came from a dropped operation.
   absl::btree_set<std::string> rollback;
   for (const std::string& id : ids) {
@@ -771,14 +794,15 @@ absl::Status ShardEngine::TrimOperationsAbove(SeqNo above_seq_no,
     if (doc != impl.docs.end() && dropped.contains(doc->second.seq_no))
       rollback.insert(id);
   }
-  for (auto it = impl.history.rbegin();
-       it != impl.history.rend() && !rollback.empty(); ++it) {
-    pb::Operation op;
-    const std::string_view bytes = impl.history.Bytes(it->second);
-    if (!op.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())) ||
-        op.type() == pb::OP_NOOP)
-      continue;
-    if (rollback.erase(op.id()) > 0) impl.SetDoc(op);
+  if (!rollback.empty()) {
+    impl.history.ForEachDescending([&](SeqNo, std::string_view bytes) {
+      pb::Operation op;
+      if (op.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())) &&
+          op.type() != pb::OP_NOOP && rollback.erase(op.id()) > 0) {
+        impl.SetDoc(op);
+      }
+      return !rollback.empty();
+    });
   }
   for (const std::string& id : rollback) {
     pb::Operation op;
@@ -874,6 +898,13 @@ std::vector<std::pair<std::string, StoredDoc>> ShardEngine::AllDocs() const {
 }
 
 int64_t ShardEngine::doc_count() const { return impl_->live_docs; }
+
+ShardEngine::Counters ShardEngine::counters() const {
+  const Impl& impl = *impl_;
+  return Counters{impl.term, impl.checkpoints.max_seq_no(),
+                  impl.checkpoints.checkpoint(), impl.global_checkpoint,
+                  impl.live_docs};
+}
 int64_t ShardEngine::retained_ops() const { return impl_->history.size(); }
 
 bool ShardEngine::NeedsSync() const { return impl_->translog->NeedsSync(); }

@@ -220,6 +220,16 @@ class ShardEngine {
   // Live documents in id order.
   std::vector<std::pair<std::string, StoredDoc>> LiveDocs() const;
   int64_t doc_count() const;
+  // term(), max_seq_no(), local_checkpoint(), global_checkpoint() and
+  // doc_count() in one call (read after every lab event).
+  struct Counters {
+    PrimaryTerm term = kUnassignedTerm;
+    SeqNo max_seq_no = kNoOpsPerformed;
+    SeqNo local_checkpoint = kNoOpsPerformed;
+    SeqNo global_checkpoint = kNoOpsPerformed;
+    int64_t docs = 0;
+  };
+  Counters counters() const;
 
   // ---- Durability (R10)
   // ------------------------------------------------------------------- True if

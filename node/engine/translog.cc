@@ -4,6 +4,10 @@
 #include <cstring>
 #include <utility>
 
+#if defined(__x86_64__)
+#include <nmmintrin.h>
+#endif
+
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 
@@ -49,13 +53,57 @@ uint32_t GetU32(const char* in) {
   return value;
 }
 
+#if defined(__x86_64__)
+// The same CRC with SSE 4.2's crc32 instruction (it implements CRC-32C, the
+// reflected update of the tables below): several times fewer instructions per
+// byte than slicing-by-8. `crc` is the running value (pre-inverted).
+__attribute__((target("sse4.2"))) uint32_t Crc32cSse42(const unsigned char* p,
+                                                       size_t n, uint32_t crc) {
+  uint64_t crc64 = crc;
+  while (n >= 8) {
+    uint64_t word;
+    std::memcpy(&word, p, sizeof(word));
+    crc64 = _mm_crc32_u64(crc64, word);
+    p += 8;
+    n -= 8;
+  }
+  crc = static_cast<uint32_t>(crc64);
+  if (n >= 4) {
+    uint32_t word;
+    std::memcpy(&word, p, sizeof(word));
+    crc = _mm_crc32_u32(crc, word);
+    p += 4;
+    n -= 4;
+  }
+  if (n >= 2) {
+    uint16_t half;
+    std::memcpy(&half, p, sizeof(half));
+    crc = _mm_crc32_u16(crc, half);
+    p += 2;
+    n -= 2;
+  }
+  if (n > 0) crc = _mm_crc32_u8(crc, *p);
+  return crc;
+}
+
+bool DetectSse42() {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("sse4.2");
+}
+
+const bool kHasSse42 = DetectSse42();
+#endif
+
 }  // namespace
 
 uint32_t Crc32c(std::string_view data) {
-  const auto& t = Tables().t;
   uint32_t crc = 0xffffffffu;
   const auto* p = reinterpret_cast<const unsigned char*>(data.data());
   size_t n = data.size();
+#if defined(__x86_64__)
+  if (kHasSse42) return Crc32cSse42(p, n, crc) ^ 0xffffffffu;
+#endif
+  const auto& t = Tables().t;
   while (n >= 8) {
     uint32_t lo =
         crc ^
@@ -94,17 +142,22 @@ DecodedTranslog DecodeTranslog(std::string_view content) {
     const auto kind = static_cast<RecordKind>(static_cast<uint8_t>(payload[0]));
     if (kind < RecordKind::kOperation || kind > RecordKind::kBaseOperation)
       break;
-    decoded.records.push_back({kind, std::string(payload.substr(1))});
+    decoded.records.push_back({kind, payload.substr(1)});
     offset += 8 + length;
   }
   decoded.intact_bytes = offset;
   return decoded;
 }
 
-void PutInt64(int64_t value, std::string* out) {
+std::string_view EncodeInt64(int64_t value, char* out) {
   const auto u = static_cast<uint64_t>(value);
-  for (int i = 0; i < 8; ++i)
-    out->push_back(static_cast<char>((u >> (8 * i)) & 0xff));
+  for (int i = 0; i < 8; ++i) out[i] = static_cast<char>((u >> (8 * i)) & 0xff);
+  return std::string_view(out, 8);
+}
+
+void PutInt64(int64_t value, std::string* out) {
+  char bytes[8];
+  out->append(EncodeInt64(value, bytes));
 }
 
 bool GetInt64(std::string_view body, size_t* offset, int64_t* value) {
@@ -120,17 +173,19 @@ bool GetInt64(std::string_view body, size_t* offset, int64_t* value) {
 }
 
 absl::StatusOr<std::unique_ptr<Translog>> Translog::Open(
-    Disk* disk, const std::string& path, std::vector<TranslogRecord>* records) {
+    Disk* disk, const std::string& path, std::string* content,
+    std::vector<TranslogRecord>* records) {
   std::unique_ptr<Translog> translog(new Translog(disk, path));
-  absl::StatusOr<std::string> content = disk->ReadFile(path);
-  if (content.ok()) {
+  absl::StatusOr<std::string> read = disk->ReadFile(path);
+  if (read.ok()) {
+    *content = std::move(*read);
     DecodedTranslog decoded = DecodeTranslog(*content);
     if (decoded.intact_bytes < content->size()) {
       RETURN_IF_ERROR(disk->Truncate(path, decoded.intact_bytes));
     }
     *records = std::move(decoded.records);
-  } else if (!absl::IsNotFound(content.status())) {
-    return content.status();
+  } else if (!absl::IsNotFound(read.status())) {
+    return read.status();
   }
   ASSIGN_OR_RETURN(translog->file_, disk->OpenAppend(path));
   return translog;

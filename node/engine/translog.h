@@ -60,16 +60,18 @@ enum class RecordKind : uint8_t {
   kBaseOperation = 7,
 };
 
+// A decoded record; `body` points into the content it was decoded from.
 struct TranslogRecord {
   RecordKind kind;
-  std::string body;
+  std::string_view body;
 };
 
 // Appends one encoded record to `out`.
 void EncodeRecord(RecordKind kind, std::string_view body, std::string* out);
 
-// Decoded intact records of `content` and the byte offset where they end (==
-// size of the content unless the tail is torn or corrupt).
+// Decoded intact records of `content` (their bodies point into it) and the
+// byte offset where they end (== size of the content unless the tail is torn
+// or corrupt).
 struct DecodedTranslog {
   std::vector<TranslogRecord> records;
   uint64_t intact_bytes = 0;
@@ -77,15 +79,18 @@ struct DecodedTranslog {
 DecodedTranslog DecodeTranslog(std::string_view content);
 
 void PutInt64(int64_t value, std::string* out);
+// The 8 bytes PutInt64 appends, in `out[0..8)`; returns them as a view.
+std::string_view EncodeInt64(int64_t value, char* out);
 // Reads an i64 at `*offset`, advancing it; false if `body` is too short.
 bool GetInt64(std::string_view body, size_t* offset, int64_t* value);
 
 class Translog {
  public:
   // Reads `path` (missing = empty), truncates a torn/corrupt tail, opens it for
-  // appending. Returns the intact records for replay.
+  // appending. Returns the intact records for replay; their bodies point into
+  // `*content` (the file's bytes as read).
   static absl::StatusOr<std::unique_ptr<Translog>> Open(
-      Disk* disk, const std::string& path,
+      Disk* disk, const std::string& path, std::string* content,
       std::vector<TranslogRecord>* records);
 
   // Appends one record (volatile until Sync()).

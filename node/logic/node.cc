@@ -48,6 +48,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -195,10 +196,12 @@ const char* RoleName(Role role, bool stale) {
 }
 
 // A set of node ids, in order, as a sorted vector: a write waits on a handful
-// of copies, and this costs one allocation per set instead of one per id.
+// of copies, and this costs no allocation for up to four ids (node ids fit in
+// std::string's own buffer).
 class NodeIdSet {
  public:
-  using iterator = std::vector<std::string>::iterator;
+  using Ids = absl::InlinedVector<std::string, 4>;
+  using iterator = Ids::iterator;
   iterator begin() { return ids_.begin(); }
   iterator end() { return ids_.end(); }
   bool empty() const { return ids_.empty(); }
@@ -216,9 +219,13 @@ class NodeIdSet {
     return 1;
   }
   iterator erase(iterator it) { return ids_.erase(it); }
+  // Replaces the set with `sorted_ids` (sorted, no duplicates).
+  void Assign(const std::vector<std::string>& sorted_ids) {
+    ids_.assign(sorted_ids.begin(), sorted_ids.end());
+  }
 
  private:
-  std::vector<std::string> ids_;
+  Ids ids_;
 };
 
 // One write on the primary, from local apply to the client's ack.
@@ -233,7 +240,36 @@ struct InFlightWrite {
   bool durable = false;
   int successful = 1;  // the primary
   std::vector<pb::ShardFailure> failures;
-  absl::AnyInvocable<void(pb::WriteResponse)> done;
+  absl::AnyInvocable<void(pb::WriteResponse&&)> done;
+};
+
+// A primary copy's writes in flight by id, in id order: a vector sorted by id
+// (ids are handed out in increasing order, so a new write goes at the end; a
+// copy has a handful in flight). The std::map subset the node uses.
+class InFlightWrites {
+ public:
+  using Entry = std::pair<uint64_t, std::unique_ptr<InFlightWrite>>;
+  using iterator = std::vector<Entry>::iterator;
+  iterator begin() { return writes_.begin(); }
+  iterator end() { return writes_.end(); }
+  bool empty() const { return writes_.empty(); }
+  size_t size() const { return writes_.size(); }
+  void clear() { writes_.clear(); }
+  iterator find(uint64_t id) {
+    auto it = std::lower_bound(writes_.begin(), writes_.end(), id,
+                               [](const Entry& entry, uint64_t wanted) {
+                                 return entry.first < wanted;
+                               });
+    return it != writes_.end() && it->first == id ? it : writes_.end();
+  }
+  iterator erase(iterator it) { return writes_.erase(it); }
+  // Adds write `id`, greater than every id held.
+  void Add(uint64_t id, std::unique_ptr<InFlightWrite> write) {
+    writes_.emplace_back(id, std::move(write));
+  }
+
+ private:
+  std::vector<Entry> writes_;
 };
 
 // One shard copy hosted by this node.
@@ -261,7 +297,7 @@ struct LocalCopy {
   // undo tracking when it fails).
   std::map<std::string, uint64_t> recovery_ids;
   bool stale = false;  // R8: learnt that its term is superseded
-  std::map<uint64_t, std::unique_ptr<InFlightWrite>> inflight;
+  InFlightWrites inflight;
   std::set<std::string>
       reporting;  // replicas reported to the coordinator, ack pending
   SeqNo last_synced_gcp = kUnassignedSeqNo;
@@ -294,7 +330,7 @@ struct WriteCtx {
   bool forwarded = false;
   bool create_sent = false;
   pb::Error last_error;
-  absl::AnyInvocable<void(pb::WriteResponse)> done;
+  absl::AnyInvocable<void(pb::WriteResponse&&)> done;
 };
 
 struct GetCtx {
@@ -335,15 +371,21 @@ struct Node::State {
   bool heartbeat_running = false;
 
   std::map<CopyKey, std::unique_ptr<LocalCopy>, CopyKeyLess> copies;
+  // The same copies by incarnation (unique per node), in increasing order
+  // (incarnations are handed out in increasing order, so a new copy goes at
+  // the end): callbacks find their copy by an integer and need not keep its
+  // key.
+  std::vector<std::pair<uint64_t, LocalCopy*>> copies_by_incarnation;
   uint64_t next_incarnation = 1;
   uint64_t next_write_id = 1;
   uint64_t next_recovery_id = 1;
 
   // Called once after the next applied cluster state.
   std::vector<std::shared_ptr<absl::AnyInvocable<void()>>> state_waiters;
-  // Released by Flush() once the copy's translog is durable.
+  // Released by Flush() once the copy's translog is durable; by the
+  // incarnation of the copy.
   using DurableWaiters =
-      std::vector<std::pair<CopyKey, absl::AnyInvocable<void(absl::Status)>>>;
+      std::vector<std::pair<uint64_t, absl::AnyInvocable<void(absl::Status)>>>;
   DurableWaiters durable_waiters;
   // Flush()'s buffer between calls (keeps its capacity).
   DurableWaiters spare_waiters;
@@ -368,7 +410,7 @@ struct Node::State {
   // Send and After take the callback's own type, so that Guarded wraps it
   // directly: one type-erased (heap) callback per call instead of two.
   template <typename OnReply>
-  void Send(const std::string& to, pb::Envelope envelope, OnReply on_reply,
+  void Send(const std::string& to, pb::Envelope&& envelope, OnReply on_reply,
             absl::Duration timeout) {
     envelope.set_from(me());
     env->Send(to, std::move(envelope), Guarded(std::move(on_reply)), timeout);
@@ -393,9 +435,9 @@ struct Node::State {
     After(RetryDelay(), run);
   }
 
-  void WhenDurable(const CopyKey& key,
+  void WhenDurable(const LocalCopy& copy,
                    absl::AnyInvocable<void(absl::Status)> fn) {
-    durable_waiters.emplace_back(key, std::move(fn));
+    durable_waiters.emplace_back(copy.incarnation, std::move(fn));
   }
 
   bool IsNode(const std::string& id) const {
@@ -433,9 +475,24 @@ struct Node::State {
     auto it = copies.find(CopyKeyView(uuid, shard));
     return it == copies.end() ? nullptr : it->second.get();
   }
-  LocalCopy* FindCopy(const CopyKey& key, uint64_t incarnation) {
-    LocalCopy* copy = FindCopy(key);
-    return copy != nullptr && copy->incarnation == incarnation ? copy : nullptr;
+  // The copy opened as `incarnation`, if it is still open (an incarnation
+  // belongs to one key: the same as FindCopy(its key) with that incarnation).
+  std::vector<std::pair<uint64_t, LocalCopy*>>::const_iterator FindIncarnation(
+      uint64_t incarnation) const {
+    return std::lower_bound(
+        copies_by_incarnation.begin(), copies_by_incarnation.end(), incarnation,
+        [](const std::pair<uint64_t, LocalCopy*>& entry, uint64_t wanted) {
+          return entry.first < wanted;
+        });
+  }
+  LocalCopy* FindCopy(uint64_t incarnation) const {
+    auto it = FindIncarnation(incarnation);
+    return it != copies_by_incarnation.end() && it->first == incarnation
+               ? it->second
+               : nullptr;
+  }
+  LocalCopy* FindCopy(const CopyKey& /*key*/, uint64_t incarnation) const {
+    return FindCopy(incarnation);
   }
   // A local copy by index name (the wire's ShardRef), resolved through the
   // applied state; falls back to any local copy with that index name.
@@ -457,8 +514,8 @@ struct Node::State {
   // ---------------------------------------------------------------
   absl::StatusOr<LocalCopy*> OpenCopy(const std::string& uuid,
                                       const std::string& index, int shard) {
+    if (LocalCopy* existing = FindCopy(uuid, shard)) return existing;
     CopyKey key{uuid, shard};
-    if (LocalCopy* existing = FindCopy(key)) return existing;
     const std::string dir = ShardDir(uuid, shard);
     nlohmann::json meta = {
         {"index", index}, {"index_uuid", uuid}, {"shard", shard}};
@@ -485,6 +542,7 @@ struct Node::State {
     copy->incarnation = next_incarnation++;
     copy->engine = std::move(*engine);
     LocalCopy* raw = copy.get();
+    copies_by_incarnation.emplace_back(raw->incarnation, raw);
     copies[key] = std::move(copy);
     Log(absl::StrCat(me(), " opens ", ShardName(index, shard), " (uuid ", uuid,
                      "): term ", raw->engine->term(), ", max_seq_no ",
@@ -503,6 +561,7 @@ struct Node::State {
     if (copy->engine->NeedsSync()) (void)copy->engine->Sync();
     Log(absl::StrCat(me(), " closes ", Name(*copy), ": ", why,
                      remove_data ? "; its data is removed" : ""));
+    copies_by_incarnation.erase(FindIncarnation(copy->incarnation));
     copies.erase(key);
     if (remove_data)
       (void)env->disk()->RemoveAll(ShardDir(key.first, key.second));
@@ -658,23 +717,27 @@ struct Node::State {
     }
     cluster_state = state;
     has_state = true;
-    std::string shards;
+    // "<me> applies cluster state version <v>; [<index>][<shard>] term <t>
+    // copies <node>(P|R[,init]) ... in-sync [<node>,...]" for every shard,
+    // built in one string.
+    std::string line =
+        absl::StrCat(me(), " applies cluster state version ", state.version());
     for (const auto& index : state.indices()) {
       for (const auto& routing : index.shards()) {
-        std::vector<std::string> copies_text;
+        absl::StrAppend(&line, "; [", index.name(), "][", routing.shard(),
+                        "] term ", routing.primary_term(), " copies ");
+        const char* separator = "";
         for (const auto& copy : routing.copies()) {
-          copies_text.push_back(absl::StrCat(
-              copy.node_id(), copy.primary() ? "(P" : "(R",
-              copy.state() == pb::ShardCopy::STARTED ? ")" : ",init)"));
+          absl::StrAppend(
+              &line, separator, copy.node_id(), copy.primary() ? "(P" : "(R",
+              copy.state() == pb::ShardCopy::STARTED ? ")" : ",init)");
+          separator = " ";
         }
-        absl::StrAppend(&shards, "; ", ShardName(index.name(), routing.shard()),
-                        " term ", routing.primary_term(), " copies ",
-                        absl::StrJoin(copies_text, " "), " in-sync [",
+        absl::StrAppend(&line, " in-sync [",
                         absl::StrJoin(routing.in_sync(), ","), "]");
       }
     }
-    Log(absl::StrCat(me(), " applies cluster state version ", state.version(),
-                     shards));
+    Log(line);
     for (const auto& node : state.nodes()) {
       if (node.id() != me() && !node.grpc_address().empty()) {
         env->SetPeerAddress(node.id(), node.grpc_address());
@@ -731,9 +794,9 @@ struct Node::State {
       return;
     }
     LocalCopy* copy = *opened;
-    std::set<std::string> in_sync(routing.in_sync().begin(),
-                                  routing.in_sync().end());
-    copy->in_sync = in_sync.count(me()) > 0;
+    copy->in_sync =
+        std::find(routing.in_sync().begin(), routing.in_sync().end(), me()) !=
+        routing.in_sync().end();
     if (mine.primary()) {
       if (copy->role != Role::kPrimary ||
           routing.primary_term() > copy->assigned_term) {
@@ -962,21 +1025,22 @@ struct Node::State {
 
   // ---- client writes: routing
   // -------------------------------------------------------------
-  void StartWrite(pb::WriteRequest request, bool forwarded,
-                  absl::AnyInvocable<void(pb::WriteResponse)> done) {
+  void StartWrite(const pb::WriteRequest& request, bool forwarded,
+                  absl::AnyInvocable<void(pb::WriteResponse&&)> done) {
     auto ctx = std::make_shared<WriteCtx>();
     absl::Duration timeout = request.timeout_ms() > 0
                                  ? absl::Milliseconds(request.timeout_ms())
                                  : options.write_timeout;
     ctx->deadline = env->Now() + timeout;
-    ctx->request = std::move(request);
+    ctx->request = request;
     ctx->forwarded = forwarded;
     ctx->done = std::move(done);
     RouteWrite(ctx);
   }
 
+  // `response` is moved from (it is never the ctx's own).
   void FinishWrite(const std::shared_ptr<WriteCtx>& ctx,
-                   pb::WriteResponse response) {
+                   pb::WriteResponse&& response) {
     if (!ctx->done) return;
     auto done = std::move(ctx->done);
     ctx->done = nullptr;
@@ -1151,7 +1215,7 @@ struct Node::State {
             RetryWrite(ctx, response.error());
             return;
           }
-          FinishWrite(ctx, response);
+          FinishWrite(ctx, pb::WriteResponse(response));
         },
         remaining + options.rpc_timeout);
   }
@@ -1198,15 +1262,14 @@ struct Node::State {
     const uint64_t write_id = next_write_id++;
     auto write = std::make_unique<InFlightWrite>();
     write->id = write_id;
-    write->awaiting = {};
-    for (const std::string& replica : tracker.InSyncReplicas())
-      write->awaiting.insert(replica);
-    const std::vector<std::string> targets = tracker.ReplicationTargets();
-    for (const std::string& target : targets) write->unanswered.insert(target);
+    write->awaiting.Assign(tracker.in_sync_replicas());
+    // The tracker's list: sending changes no replication group.
+    const std::vector<std::string>& targets = tracker.replication_targets();
+    write->unanswered.Assign(targets);
     const pb::IndexMeta* index = FindIndexByUuid(copy->key.first);
     const int total = 1 + (index ? index->number_of_replicas() : 0);
     response.mutable_shards()->set_total(total);
-    write->done = [this, ctx](pb::WriteResponse r) {
+    write->done = [this, ctx](pb::WriteResponse&& r) {
       FinishWrite(ctx, std::move(r));
     };
     if (options.unsafe.early_ack) {
@@ -1219,24 +1282,22 @@ struct Node::State {
       write->done = nullptr;
     }
     write->response = std::move(response);
-    copy->inflight[write_id] = std::move(write);
+    copy->inflight.Add(write_id, std::move(write));
 
     // One request for every target (the last one takes it).
     if (!targets.empty()) {
-      std::vector<pb::Operation> ops;
-      ops.push_back(std::move(op));
-      pb::Envelope replicate = ReplicateEnvelope(*copy, std::move(ops));
-      for (size_t i = 0; i < targets.size(); ++i) {
-        SendReplicateEnvelope(copy, targets[i],
-                              i + 1 < targets.size() ? pb::Envelope(replicate)
-                                                     : std::move(replicate),
+      pb::Envelope replicate = ReplicateEnvelope(*copy);
+      replicate.mutable_replicate()->add_ops()->Swap(&op);
+      for (size_t i = 0; i + 1 < targets.size(); ++i) {
+        SendReplicateEnvelope(copy, targets[i], pb::Envelope(replicate),
                               write_id);
       }
+      SendReplicateEnvelope(copy, targets.back(), std::move(replicate),
+                            write_id);
     }
     const uint64_t incarnation = copy->incarnation;
-    WhenDurable(copy->key, [this, key = copy->key, incarnation,
-                            write_id](absl::Status synced) {
-      LocalCopy* copy = FindCopy(key, incarnation);
+    WhenDurable(*copy, [this, incarnation, write_id](absl::Status synced) {
+      LocalCopy* copy = FindCopy(incarnation);
       if (copy == nullptr) return;
       auto it = copy->inflight.find(write_id);
       if (it == copy->inflight.end()) return;
@@ -1245,7 +1306,7 @@ struct Node::State {
         failed.set_index(it->second->response.index());
         failed.set_id(it->second->response.id());
         *failed.mutable_error() =
-            ToError(synced, copy->index, key.first, key.second);
+            ToError(synced, copy->index, copy->key.first, copy->key.second);
         auto done = std::move(it->second->done);
         copy->inflight.erase(it);
         if (done) done(std::move(failed));
@@ -1276,14 +1337,15 @@ struct Node::State {
 
   void SendReplicate(LocalCopy* copy, const std::string& target,
                      std::vector<pb::Operation> ops, uint64_t write_id) {
-    SendReplicateEnvelope(copy, target,
-                          ReplicateEnvelope(*copy, std::move(ops)), write_id);
+    pb::Envelope envelope = ReplicateEnvelope(*copy);
+    for (auto& op : ops)
+      *envelope.mutable_replicate()->add_ops() = std::move(op);
+    SendReplicateEnvelope(copy, target, std::move(envelope), write_id);
   }
 
-  // A replicate request for `ops` under the copy's current term and
+  // A replicate request without operations under the copy's current term and
   // checkpoints.
-  pb::Envelope ReplicateEnvelope(const LocalCopy& copy,
-                                 std::vector<pb::Operation> ops) {
+  pb::Envelope ReplicateEnvelope(const LocalCopy& copy) {
     const ShardEngine& engine = *copy.engine;
     pb::Envelope envelope;
     pb::ReplicateRequest* replicate = envelope.mutable_replicate();
@@ -1294,32 +1356,29 @@ struct Node::State {
     replicate->set_max_seq_no_of_updates_or_deletes(
         engine.max_seq_no_of_updates_or_deletes());
     replicate->set_primary_node(me());
-    for (auto& op : ops) *replicate->add_ops() = std::move(op);
     return envelope;
   }
 
   // Sends `envelope` (from ReplicateEnvelope) to `target`; the reply goes to
   // OnReplicaReply.
   void SendReplicateEnvelope(LocalCopy* copy, const std::string& target,
-                             pb::Envelope envelope, uint64_t write_id) {
+                             pb::Envelope&& envelope, uint64_t write_id) {
     const uint64_t incarnation = copy->incarnation;
     const PrimaryTerm term = copy->engine->term();
     Send(
         target, std::move(envelope),
-        [this, key = copy->key, incarnation, target, write_id,
+        [this, incarnation, target, write_id,
          term](const absl::StatusOr<pb::Envelope>& reply) {
-          OnReplicaReply(key, incarnation, target, write_id, term,
-                         std::move(reply));
+          OnReplicaReply(incarnation, target, write_id, term, reply);
         },
         options.rpc_timeout);
   }
 
   // A reply to replicate or resync (write_id 0: no client write waits on it).
-  void OnReplicaReply(const CopyKey& key, uint64_t incarnation,
-                      const std::string& target, uint64_t write_id,
-                      PrimaryTerm term,
+  void OnReplicaReply(uint64_t incarnation, const std::string& target,
+                      uint64_t write_id, PrimaryTerm term,
                       const absl::StatusOr<pb::Envelope>& reply) {
-    LocalCopy* copy = FindCopy(key, incarnation);
+    LocalCopy* copy = FindCopy(incarnation);
     if (copy == nullptr || copy->role != Role::kPrimary || copy->stale ||
         copy->engine->term() != term) {
       return;
@@ -1592,12 +1651,12 @@ struct Node::State {
   void ReplyAfterDurable(LocalCopy* copy, RespondFn respond) {
     const uint64_t incarnation = copy->incarnation;
     const PrimaryTerm handled_term = copy->engine->term();
-    WhenDurable(copy->key, [this, key = copy->key, incarnation, handled_term,
-                            respond = std::move(respond)](
-                               absl::Status synced) mutable {
+    WhenDurable(*copy, [this, incarnation, handled_term,
+                        respond =
+                            std::move(respond)](absl::Status synced) mutable {
       pb::Envelope envelope;
       pb::ReplicateResponse* response = envelope.mutable_replicate_response();
-      LocalCopy* copy = FindCopy(key, incarnation);
+      LocalCopy* copy = FindCopy(incarnation);
       if (copy == nullptr) {
         *response->mutable_error() =
             ToError(EsStatus(absl::StatusCode::kNotFound,
@@ -1706,7 +1765,7 @@ struct Node::State {
         target, std::move(envelope),
         [this, key, incarnation, target,
          term](const absl::StatusOr<pb::Envelope>& reply) {
-          OnReplicaReply(key, incarnation, target, 0, term, std::move(reply));
+          OnReplicaReply(incarnation, target, 0, term, reply);
         },
         options.rpc_timeout);
   }
@@ -2187,22 +2246,25 @@ struct Node::State {
 
   // ---- reads
   // --------------------------------------------------------------------------------
-  static pb::Envelope GetReply(pb::GetResponse response) {
+  static pb::Envelope GetReply(pb::GetResponse&& response) {
     pb::Envelope envelope;
     *envelope.mutable_get_response() = std::move(response);
     return envelope;
   }
 
-  void StartGet(pb::GetRequest request, bool forwarded, RespondFn respond) {
+  void StartGet(const pb::GetRequest& request, bool forwarded,
+                RespondFn respond) {
     auto ctx = std::make_shared<GetCtx>();
-    ctx->request = std::move(request);
+    ctx->request = request;
     ctx->forwarded = forwarded;
     ctx->deadline = env->Now() + options.rpc_timeout;
     ctx->respond = std::move(respond);
     RouteGet(ctx);
   }
 
-  void FinishGet(const std::shared_ptr<GetCtx>& ctx, pb::GetResponse response) {
+  // `response` is moved from.
+  void FinishGet(const std::shared_ptr<GetCtx>& ctx,
+                 pb::GetResponse&& response) {
     if (!ctx->respond) return;
     if (response.index().empty()) response.set_index(ctx->request.index());
     if (response.id().empty()) response.set_id(ctx->request.id());
@@ -2275,7 +2337,7 @@ struct Node::State {
             RetryGet(ctx, response.error().reason());
             return;
           }
-          FinishGet(ctx, response);
+          FinishGet(ctx, pb::GetResponse(response));
         },
         options.rpc_timeout);
   }
@@ -2290,14 +2352,25 @@ struct Node::State {
   void PrimaryRead(LocalCopy* copy, const std::shared_ptr<GetCtx>& ctx) {
     pb::GetResponse value = ReadLocal(*copy, ctx->request.id());
     const SeqNo needed = value.found() ? value.seq_no() : kNoOpsPerformed;
-    ReadBarrier(copy->key, copy->incarnation, copy->engine->term(), ctx,
-                std::move(value), needed);
+    ReadBarrier(copy->incarnation, copy->engine->term(), ctx, std::move(value),
+                needed);
   }
 
-  void ReadBarrier(const CopyKey& key, uint64_t incarnation, PrimaryTerm term,
+  // One read barrier round, shared by its replies.
+  struct ReadBarrierRound {
+    uint64_t incarnation = 0;
+    PrimaryTerm term = kUnassignedTerm;
+    std::shared_ptr<GetCtx> ctx;
+    SeqNo needed = kNoOpsPerformed;
+    int pending = 0;
+    bool failed = false;
+    pb::GetResponse value;
+  };
+
+  void ReadBarrier(uint64_t incarnation, PrimaryTerm term,
                    const std::shared_ptr<GetCtx>& ctx, pb::GetResponse value,
                    SeqNo needed) {
-    LocalCopy* copy = FindCopy(key, incarnation);
+    LocalCopy* copy = FindCopy(incarnation);
     if (copy == nullptr || copy->role != Role::kPrimary || copy->stale ||
         copy->engine->term() != term) {
       RetryGet(ctx, "the primary changed during the read");
@@ -2306,54 +2379,30 @@ struct Node::State {
     copy->tracker->UpdateLocalCheckpoint(me(),
                                          copy->engine->local_checkpoint());
     copy->engine->UpdateGlobalCheckpoint(copy->tracker->GlobalCheckpoint());
-    std::vector<std::string> replicas = copy->tracker->InSyncReplicas();
+    // The tracker's list: sending changes no replication group.
+    const std::vector<std::string>& replicas =
+        copy->tracker->in_sync_replicas();
     if (replicas.empty() && needed <= copy->engine->global_checkpoint()) {
       FinishGet(ctx, std::move(value));
       return;
     }
-    struct Barrier {
-      CopyKey key;  // shared by the callbacks below (one copy of the uuid)
-      int pending = 0;
-      bool failed = false;
-      pb::GetResponse value;
-    };
-    auto barrier = std::make_shared<Barrier>();
-    barrier->key = key;
-    barrier->pending = static_cast<int>(replicas.size());
-    barrier->value = std::move(value);
-    auto settle = [this, incarnation, term, ctx, barrier, needed]() {
-      if (--barrier->pending > 0) return;
-      LocalCopy* copy = FindCopy(barrier->key, incarnation);
-      if (barrier->failed || copy == nullptr || copy->stale ||
-          copy->role != Role::kPrimary || copy->engine->term() != term) {
-        RetryGet(ctx, "a replica did not confirm the primary's term");
-        return;
-      }
-      copy->engine->UpdateGlobalCheckpoint(copy->tracker->GlobalCheckpoint());
-      if (needed <= copy->engine->global_checkpoint()) {
-        FinishGet(ctx, std::move(barrier->value));
-        return;
-      }
-      if (env->Now() >= ctx->deadline) {
-        RetryGet(ctx, "the document's last write is not yet on every copy");
-        return;
-      }
-      After(absl::Milliseconds(1),
-            [this, incarnation, term, ctx, barrier, needed]() {
-              ReadBarrier(barrier->key, incarnation, term, ctx,
-                          std::move(barrier->value), needed);
-            });
-    };
+    auto round = std::make_shared<ReadBarrierRound>();
+    round->incarnation = incarnation;
+    round->term = term;
+    round->ctx = ctx;
+    round->needed = needed;
+    round->pending = static_cast<int>(replicas.size());
+    round->value = std::move(value);
     if (replicas.empty()) {
-      barrier->pending = 1;
-      settle();
+      round->pending = 1;
+      SettleReadBarrier(round);
       return;
     }
     for (const std::string& target : replicas) {
       pb::Envelope envelope;
       pb::ReplicateRequest* replicate = envelope.mutable_replicate();
       replicate->mutable_shard()->set_index(copy->index);
-      replicate->mutable_shard()->set_shard(key.second);
+      replicate->mutable_shard()->set_shard(copy->key.second);
       replicate->set_primary_term(term);
       replicate->set_global_checkpoint(copy->engine->global_checkpoint());
       replicate->set_max_seq_no_of_updates_or_deletes(
@@ -2361,23 +2410,46 @@ struct Node::State {
       replicate->set_primary_node(me());
       Send(
           target, std::move(envelope),
-          [this, incarnation, term, target, barrier,
-           settle](const absl::StatusOr<pb::Envelope>& reply) mutable {
-            const CopyKey& key = barrier->key;
-            LocalCopy* copy = FindCopy(key, incarnation);
+          [this, target, round](const absl::StatusOr<pb::Envelope>& reply) {
+            LocalCopy* copy = FindCopy(round->incarnation);
             const bool ok = reply.ok() && reply->has_replicate_response() &&
                             !HasError(reply->replicate_response().error());
-            if (!ok) barrier->failed = true;
+            if (!ok) round->failed = true;
             if (copy != nullptr) {
               // Same bookkeeping as a replication reply: fencing on a newer
               // term, checkpoints on success, shard_failed on failure.
-              OnReplicaReply(key, incarnation, target, 0, term,
-                             std::move(reply));
+              OnReplicaReply(round->incarnation, target, 0, round->term, reply);
             }
-            settle();
+            SettleReadBarrier(round);
           },
           options.rpc_timeout);
     }
+  }
+
+  // One reply of the round is in: once all are, answers, retries, or waits
+  // for the global checkpoint to cover the document.
+  void SettleReadBarrier(const std::shared_ptr<ReadBarrierRound>& round) {
+    if (--round->pending > 0) return;
+    const std::shared_ptr<GetCtx>& ctx = round->ctx;
+    LocalCopy* copy = FindCopy(round->incarnation);
+    if (round->failed || copy == nullptr || copy->stale ||
+        copy->role != Role::kPrimary || copy->engine->term() != round->term) {
+      RetryGet(ctx, "a replica did not confirm the primary's term");
+      return;
+    }
+    copy->engine->UpdateGlobalCheckpoint(copy->tracker->GlobalCheckpoint());
+    if (round->needed <= copy->engine->global_checkpoint()) {
+      FinishGet(ctx, std::move(round->value));
+      return;
+    }
+    if (env->Now() >= ctx->deadline) {
+      RetryGet(ctx, "the document's last write is not yet on every copy");
+      return;
+    }
+    After(absl::Milliseconds(1), [this, round]() {
+      ReadBarrier(round->incarnation, round->term, round->ctx,
+                  std::move(round->value), round->needed);
+    });
   }
 
   pb::GetResponse ReadLocal(const LocalCopy& copy, const std::string& id) {
@@ -2688,7 +2760,7 @@ struct Node::State {
         const bool from_node = IsNode(request.from());
         auto shared_respond = std::make_shared<RespondFn>(std::move(respond));
         StartWrite(request.write(), from_node,
-                   [shared_respond](pb::WriteResponse response) {
+                   [shared_respond](pb::WriteResponse&& response) {
                      pb::Envelope envelope;
                      *envelope.mutable_write_response() = std::move(response);
                      (*shared_respond)(std::move(envelope));
@@ -2796,7 +2868,7 @@ struct Node::State {
     };
     for (int i = 0; i < request.items_size(); ++i) {
       StartWrite(request.items(i), from_node,
-                 [ctx, i, finish_one](pb::WriteResponse item) mutable {
+                 [ctx, i, finish_one](pb::WriteResponse&& item) mutable {
                    *ctx->response.mutable_items(i) = std::move(item);
                    finish_one();
                  });
@@ -2806,25 +2878,26 @@ struct Node::State {
 
   // ---- durability (R10)
   // ---------------------------------------------------------------------
-  // The status of each copy Flush() synced, by key (a handful: a reused
-  // vector searched linearly; entries [0, flush_synced_count) are current).
-  std::vector<std::pair<CopyKey, absl::Status>> flush_synced;
+  // The status of each copy Flush() synced, by incarnation (a handful: a
+  // reused vector searched linearly; entries [0, flush_synced_count) are
+  // current).
+  std::vector<std::pair<uint64_t, absl::Status>> flush_synced;
   size_t flush_synced_count = 0;
-  void SetSynced(const CopyKey& key, absl::Status status) {
+  void SetSynced(uint64_t incarnation, absl::Status status) {
     for (size_t i = 0; i < flush_synced_count; ++i) {
-      if (flush_synced[i].first == key) {
+      if (flush_synced[i].first == incarnation) {
         flush_synced[i].second = std::move(status);
         return;
       }
     }
     if (flush_synced_count == flush_synced.size()) flush_synced.emplace_back();
-    flush_synced[flush_synced_count].first = key;  // reuses the string's buffer
+    flush_synced[flush_synced_count].first = incarnation;
     flush_synced[flush_synced_count].second = std::move(status);
     ++flush_synced_count;
   }
-  const absl::Status* FindSynced(const CopyKey& key) const {
+  const absl::Status* FindSynced(uint64_t incarnation) const {
     for (size_t i = 0; i < flush_synced_count; ++i) {
-      if (flush_synced[i].first == key) return &flush_synced[i].second;
+      if (flush_synced[i].first == incarnation) return &flush_synced[i].second;
     }
     return nullptr;
   }
@@ -2839,7 +2912,7 @@ struct Node::State {
             Log(absl::StrCat(me(), " cannot fsync the translog of ",
                              Name(*copy), ": ", status.ToString()));
           }
-          SetSynced(key, std::move(status));
+          SetSynced(copy->incarnation, std::move(status));
         }
       }
     }
@@ -2847,10 +2920,12 @@ struct Node::State {
       DurableWaiters waiters;
       waiters.swap(spare_waiters);
       waiters.swap(durable_waiters);
-      for (auto& [key, fn] : waiters) {
-        const absl::Status* found = FindSynced(key);
+      for (auto& [incarnation, fn] : waiters) {
+        // A copy closed since (even if opened again: a new incarnation) gets
+        // "closed"; its waiter finds no copy of its incarnation either way.
+        const absl::Status* found = FindSynced(incarnation);
         absl::Status status = found == nullptr ? absl::OkStatus() : *found;
-        if (FindCopy(key) == nullptr)
+        if (FindCopy(incarnation) == nullptr)
           status = absl::UnavailableError("shard copy closed");
         fn(status);
       }
@@ -2861,7 +2936,8 @@ struct Node::State {
       // operations.
       if (!durable_waiters.empty() && options.fsync_per_request) {
         for (auto& [key, copy] : copies) {
-          if (copy->engine->NeedsSync()) SetSynced(key, copy->engine->Sync());
+          if (copy->engine->NeedsSync())
+            SetSynced(copy->incarnation, copy->engine->Sync());
         }
       }
     }
@@ -2900,11 +2976,12 @@ void Node::CopySummaries(std::vector<CopySummary>* out) const {
     s.index_uuid = &key.first;
     s.shard = key.second;
     s.role = RoleName(copy->role, copy->stale);
-    s.primary_term = copy->engine->term();
-    s.max_seq_no = copy->engine->max_seq_no();
-    s.local_checkpoint = copy->engine->local_checkpoint();
-    s.global_checkpoint = copy->engine->global_checkpoint();
-    s.docs = copy->engine->doc_count();
+    const ShardEngine::Counters counters = copy->engine->counters();
+    s.primary_term = counters.term;
+    s.max_seq_no = counters.max_seq_no;
+    s.local_checkpoint = counters.local_checkpoint;
+    s.global_checkpoint = counters.global_checkpoint;
+    s.docs = counters.docs;
     s.in_sync = copy->in_sync;
   }
 }

@@ -17,6 +17,48 @@ TEST(R10Translog, Crc32cMatchesTheStandardCheckValue) {
   EXPECT_EQ(Crc32c(""), 0u);
 }
 
+TEST(R10Translog, Crc32cMatchesTheIscsiTestVectors) {
+  // RFC 3720, B.4.
+  std::string zeros(32, '\0');
+  std::string ones(32, '\xff');
+  std::string ascending;
+  std::string descending;
+  for (int i = 0; i < 32; ++i) {
+    ascending.push_back(static_cast<char>(i));
+    descending.push_back(static_cast<char>(31 - i));
+  }
+  EXPECT_EQ(Crc32c(zeros), 0x8A9136AAu);
+  EXPECT_EQ(Crc32c(ones), 0x62A8AB43u);
+  EXPECT_EQ(Crc32c(ascending), 0x46DD794Eu);
+  EXPECT_EQ(Crc32c(descending), 0x113FDB5Cu);
+}
+
+// Bit by bit, the definition: reflected polynomial 0x82F63B78.
+uint32_t Crc32cBitwise(std::string_view data) {
+  uint32_t crc = 0xffffffffu;
+  for (unsigned char byte : data) {
+    crc ^= byte;
+    for (int k = 0; k < 8; ++k)
+      crc = (crc >> 1) ^ (0x82F63B78u & (0u - (crc & 1u)));
+  }
+  return crc ^ 0xffffffffu;
+}
+
+TEST(R10Translog, Crc32cMatchesTheDefinitionAtEveryLengthAndAlignment) {
+  std::string bytes;
+  uint32_t x = 12345;
+  for (int i = 0; i < 200; ++i) {
+    x = x * 1103515245u + 12345u;
+    bytes.push_back(static_cast<char>(x >> 16));
+  }
+  for (size_t start = 0; start < 8; ++start) {
+    for (size_t n = 0; start + n <= bytes.size(); n += 3) {
+      const std::string_view data(bytes.data() + start, n);
+      ASSERT_EQ(Crc32c(data), Crc32cBitwise(data)) << start << " " << n;
+    }
+  }
+}
+
 TEST(R10Translog, ReplayRebuildsDocumentsCheckpointsTermAndGlobalCheckpoint) {
   sim::SimDisk disk;
   {
