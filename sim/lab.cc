@@ -232,6 +232,8 @@ class Lab {
     std::vector<CopyInput> copies;
   };
   std::vector<NodeInput> inputs_;
+  std::vector<int> node_endpoints_;  // SimWorld endpoint index per node
+  int coordinator_endpoint_ = -1;
   std::vector<Node::CopySummary> scratch_summaries_;
   bool inputs_changed_ = true;
   bool refresh_all_ = true;
@@ -773,18 +775,26 @@ bool Lab::RefreshNode(size_t i) {
 }
 
 void Lab::RefreshInputs() {
-  const EventInfo& e = world_.last_event();
   // An actor changes only its own state, in its own events; world events
-  // (faults, restarts, harness steps) may change any.
-  const bool all =
-      refresh_all_ || e.kind == EventInfo::kWorld || e.actor.empty();
+  // (faults, restarts, harness steps) may change any. Endpoints are compared
+  // by index (stable once added), not by name.
+  const int actor = world_.last_event_endpoint();
+  const bool all = refresh_all_ ||
+                   world_.last_event_kind() == EventInfo::kWorld || actor < 0;
   refresh_all_ = false;
-  if (all || e.actor == kCoordinatorId) inputs_changed_ = true;
+  if (node_endpoints_.size() != node_ids_.size()) {
+    node_endpoints_.clear();
+    for (const std::string& id : node_ids_)
+      node_endpoints_.push_back(world_.endpoint_index(id));
+  }
+  if (coordinator_endpoint_ < 0)
+    coordinator_endpoint_ = world_.endpoint_index(kCoordinatorId);
+  if (all || actor == coordinator_endpoint_) inputs_changed_ = true;
   inputs_.resize(node_ids_.size());
   for (size_t i = 0; i < node_ids_.size(); ++i) {
     if (all) {
       if (RefreshNode(i)) inputs_changed_ = true;
-    } else if (node_ids_[i] == e.actor) {
+    } else if (node_endpoints_[i] == actor) {
       if (RefreshNode(i)) inputs_changed_ = true;
       break;  // node ids are distinct
     }
@@ -1258,7 +1268,8 @@ void Lab::RunPhases() {
       {pb::Envelope::kReplicate, pb::Envelope::kResync,
        pb::Envelope::kRecoveryOps});
   if (config_.check_every_event) {
-    world_.set_after_event([this](const EventInfo&) { CheckInvariants(); });
+    world_.set_after_event([this](const EventInfo&) { CheckInvariants(); },
+                           /*names=*/false);
   }
   if (!Setup()) return;
   const int64_t start = world_.now_ns();

@@ -573,15 +573,20 @@ bool SimWorld::RunBatch(int index) {
   // one that ran waits for the Flush, so that it sees the flushed state.
   bool ran = false;
   bool pending = false;
-  EventInfo pending_info;
+  EventInfo pending_info;  // names as endpoint indices, filled when read
+  int pending_actor = -1, pending_from = -1;
   auto observe_pending = [&]() {
     if (!pending) return;
     pending = false;
-    last_event_ = pending_info;
-    last_names_stale_ = false;
+    last_event_.kind = pending_info.kind;
+    last_event_.time_ns = pending_info.time_ns;
+    last_event_.body = pending_info.body;
+    last_actor_ = pending_actor;
+    last_from_ = pending_from;
+    last_names_stale_ = true;
     ++events_;
     ++batched_events_;
-    if (after_event_) after_event_(last_event_);
+    AfterEvent();
   };
   batching_ = true;
   for (uint32_t slot : slots) {
@@ -590,7 +595,11 @@ bool SimWorld::RunBatch(int index) {
     observe_pending();
     if (stopped_) continue;
     if (Dispatch(event)) {
-      pending_info = last_event();
+      pending_info.kind = last_event_.kind;
+      pending_info.time_ns = last_event_.time_ns;
+      pending_info.body = last_event_.body;
+      pending_actor = last_actor_;
+      pending_from = last_from_;
       pending = ran = true;
     }
     ReturnBuffer(std::move(event.bytes));
@@ -737,6 +746,12 @@ void SimWorld::FillLastEventNames() const {
   }
 }
 
+void SimWorld::AfterEvent() {
+  if (!after_event_) return;
+  if (after_event_names_) FillLastEventNames();
+  after_event_(last_event_);
+}
+
 bool SimWorld::Step() { return StepBefore(INT64_MAX); }
 
 void SimWorld::DropAnsweredTimeouts() {
@@ -850,7 +865,7 @@ bool SimWorld::StepBefore(int64_t limit) {
     ReturnBuffer(std::move(event.bytes));
     if (ran) {
       ++events_;
-      if (after_event_) after_event_(last_event());
+      AfterEvent();
       return true;
     }
     now_ns_ = before;  // a skipped event (cancelled timer, answered RPC) takes

@@ -211,9 +211,13 @@ class SimWorld {
   // Writes "<virtual time ms> <who> <text>" to the trace.
   void Trace(const std::string& who, std::string_view text);
   // Called after every event that ran (skipped events, e.g. a cancelled timer,
-  // are not).
-  void set_after_event(std::function<void(const EventInfo&)> fn) {
+  // are not). Without `names`, the EventInfo's actor and from may be stale
+  // (the observer reads last_event_endpoint() or last_event() instead): no
+  // string is copied per event.
+  void set_after_event(std::function<void(const EventInfo&)> fn,
+                       bool names = true) {
     after_event_ = std::move(fn);
+    after_event_names_ = names;
   }
   // With `bodies` (pb::Envelope::BodyCase values) non-empty, only RPCs whose
   // request has one of those bodies are observed: the others' request bytes
@@ -231,6 +235,12 @@ class SimWorld {
     FillLastEventNames();
     return last_event_;
   }
+  // The last event's kind and receiving endpoint (-1: the world itself),
+  // without filling in names.
+  EventInfo::Kind last_event_kind() const { return last_event_.kind; }
+  int last_event_endpoint() const { return last_actor_; }
+  // An actor's or client's endpoint index (stable once added), or -1.
+  int endpoint_index(const std::string& id) const { return EndpointIndex(id); }
 
   uint64_t events() const { return events_; }  // events that ran
   uint64_t deliveries() const {
@@ -333,6 +343,8 @@ class SimWorld {
 
   TraceFn trace_;
   std::function<void(const EventInfo&)> after_event_;
+  bool after_event_names_ = true;
+  void AfterEvent();
   RpcObserver rpc_observer_;
   std::vector<int> rpc_observer_bodies_;
   std::vector<std::string> spare_buffers_;
