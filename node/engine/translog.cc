@@ -68,21 +68,7 @@ __attribute__((target("sse4.2"))) uint32_t Crc32cSse42(const unsigned char* p,
     n -= 8;
   }
   crc = static_cast<uint32_t>(crc64);
-  if (n >= 4) {
-    uint32_t word;
-    std::memcpy(&word, p, sizeof(word));
-    crc = _mm_crc32_u32(crc, word);
-    p += 4;
-    n -= 4;
-  }
-  if (n >= 2) {
-    uint16_t half;
-    std::memcpy(&half, p, sizeof(half));
-    crc = _mm_crc32_u16(crc, half);
-    p += 2;
-    n -= 2;
-  }
-  if (n > 0) crc = _mm_crc32_u8(crc, *p);
+  for (; n > 0; ++p, --n) crc = _mm_crc32_u8(crc, *p);  // the last 0-7 bytes
   return crc;
 }
 
