@@ -241,12 +241,7 @@ void SimWorld::StartActor(int index) {
   e.up = true;
   e.paused = false;
   e.actor = e.factory(e.env.get());
-  const uint32_t slot = NewEvent();
-  Event& ev = slab_[slot];
-  ev.kind = EventInfo::kStart;
-  ev.target = index;
-  ev.incarnation = e.incarnation;
-  Push(now_ns_, slot);
+  Push(now_ns_, NewEvent(EventInfo::kStart, index, e.incarnation));
 }
 
 Actor* SimWorld::actor(const std::string& id) const {
@@ -278,14 +273,22 @@ std::vector<std::string> SimWorld::actor_ids() const {
   return ids;
 }
 
-uint32_t SimWorld::NewEvent() {
+uint32_t SimWorld::NewEvent(EventInfo::Kind kind, int target,
+                            uint64_t incarnation, uint64_t id) {
+  uint32_t slot;
   if (!free_slots_.empty()) {
-    const uint32_t slot = free_slots_.back();
+    slot = free_slots_.back();
     free_slots_.pop_back();
-    return slot;
+  } else {
+    slab_.emplace_back();
+    slot = static_cast<uint32_t>(slab_.size() - 1);
   }
-  slab_.emplace_back();
-  return static_cast<uint32_t>(slab_.size() - 1);
+  Event& ev = slab_[slot];
+  ev.kind = kind;
+  ev.target = target;
+  ev.incarnation = incarnation;
+  ev.id = id;
+  return slot;
 }
 
 void SimWorld::Push(int64_t time, uint32_t slot) {
@@ -368,12 +371,9 @@ uint64_t SimWorld::SendRequest(int from, int to, const pb::Envelope& request,
       request.body_case() != pb::Envelope::kDeleteIndex;
   const int copies = may_duplicate && rng_.Chance(network_.duplicate) ? 2 : 1;
   for (int i = 0; i < copies; ++i) {
-    const uint32_t slot = NewEvent();
+    const uint32_t slot =
+        NewEvent(EventInfo::kRequest, to, callee.incarnation, rpc);
     Event& ev = slab_[slot];
-    ev.kind = EventInfo::kRequest;
-    ev.target = to;
-    ev.incarnation = callee.incarnation;
-    ev.id = rpc;
     ev.from = from;
     ev.bytes = i + 1 < copies ? bytes : std::move(bytes);
     Push(Departure() + Latency(from, to), slot);
@@ -413,12 +413,9 @@ void SimWorld::SendReply(uint64_t rpc, int from, int to,
             blocked_.count({from, to}) > 0 ? "partition" : "random drop");
     return;
   }
-  const uint32_t slot = NewEvent();
+  const uint32_t slot =
+      NewEvent(EventInfo::kReply, to, endpoints_[to]->incarnation, rpc);
   Event& ev = slab_[slot];
-  ev.kind = EventInfo::kReply;
-  ev.target = to;
-  ev.incarnation = endpoints_[to]->incarnation;
-  ev.id = rpc;
   ev.from = from;
   ev.bytes = TakeBuffer();
   response.AppendToString(&ev.bytes);
@@ -428,12 +425,9 @@ void SimWorld::SendReply(uint64_t rpc, int from, int to,
 
 void SimWorld::SendError(uint64_t rpc, int to, absl::Status status,
                          int64_t delay) {
-  const uint32_t slot = NewEvent();
+  const uint32_t slot =
+      NewEvent(EventInfo::kReply, to, endpoints_[to]->incarnation, rpc);
   Event& ev = slab_[slot];
-  ev.kind = EventInfo::kReply;
-  ev.target = to;
-  ev.incarnation = endpoints_[to]->incarnation;
-  ev.id = rpc;
   ev.is_error = true;
   ev.status = std::move(status);
   auto it = rpcs_.find(rpc);
@@ -446,13 +440,8 @@ TimerId SimWorld::AddTimer(int actor, absl::Duration delay,
   Endpoint& e = *endpoints_[actor];
   const TimerId id = next_timer_++;
   e.timers.insert(id);
-  const uint32_t slot = NewEvent();
-  Event& ev = slab_[slot];
-  ev.kind = EventInfo::kTimer;
-  ev.target = actor;
-  ev.incarnation = e.incarnation;
-  ev.id = id;
-  ev.fn = std::move(fn);
+  const uint32_t slot = NewEvent(EventInfo::kTimer, actor, e.incarnation, id);
+  slab_[slot].fn = std::move(fn);
   Push(Departure() + ToNs(delay), slot);
   return id;
 }
@@ -469,11 +458,8 @@ void SimWorld::ClientSend(const std::string& client, const std::string& to,
 }
 
 void SimWorld::Schedule(absl::Duration delay, absl::AnyInvocable<void()> fn) {
-  const uint32_t slot = NewEvent();
-  Event& ev = slab_[slot];
-  ev.kind = EventInfo::kWorld;
-  ev.target = -1;
-  ev.fn = std::move(fn);
+  const uint32_t slot = NewEvent(EventInfo::kWorld, -1, 0);
+  slab_[slot].fn = std::move(fn);
   Push(now_ns_ + ToNs(delay), slot);
 }
 
@@ -801,12 +787,8 @@ bool SimWorld::StepBefore(int64_t limit) {
     if (fifo != nullptr) {
       const TimeoutEntry entry = fifo->front();
       fifo->pop_front();
-      slot = NewEvent();
-      Event& ev = slab_[slot];
-      ev.kind = EventInfo::kTimeout;
-      ev.target = entry.target;
-      ev.incarnation = entry.incarnation;
-      ev.id = entry.rpc;
+      slot = NewEvent(EventInfo::kTimeout, entry.target, entry.incarnation,
+                      entry.rpc);
     } else {
       slot = heap_.front().slot;
       std::pop_heap(heap_.begin(), heap_.end(), std::greater<HeapEntry>());
@@ -844,12 +826,9 @@ bool SimWorld::StepBefore(int64_t limit) {
         e.busy_held.push_back(slot);
         if (!e.release_pending) {
           e.release_pending = true;
-          const uint32_t release = NewEvent();
-          Event& ev = slab_[release];
-          ev.kind = EventInfo::kWorld;
-          ev.target = target;
-          ev.incarnation = e.incarnation;
-          ev.release = true;
+          const uint32_t release =
+              NewEvent(EventInfo::kWorld, target, e.incarnation);
+          slab_[release].release = true;
           Push(e.busy_until, release);
         }
         continue;

@@ -280,7 +280,10 @@ class SimWorld {
   void DropAnsweredTimeouts();
   bool QueueEmpty();
   int ClientEndpoint(const std::string& client);
-  uint32_t NewEvent();
+  // A free event slot (its other members empty) holding these; a reference
+  // into slab_ taken before this call is invalid after it.
+  uint32_t NewEvent(EventInfo::Kind kind, int target, uint64_t incarnation,
+                    uint64_t id = 0);
   bool StepBefore(int64_t limit);
   void Push(int64_t time, uint32_t slot);
   int64_t Latency(int from, int to);
