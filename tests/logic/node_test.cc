@@ -570,13 +570,21 @@ TEST_F(NodeTest, ForwardedWriteIsRetriedOnlyWhenThePrimaryWasNeverReached) {
 // ---- recovery
 // -------------------------------------------------------------------------------
 
-TEST_F(NodeTest, R9_OperationsBasedRecoveryThenShardStarted) {
-  Boot({"node-1", "node-2", "node-3"});
-  Publish({Index(
-      "idx", 2,
-      {Routing(0, 1, {{"node-1", true}, {"node-2"}}, {"node-1", "node-2"})})});
-  for (const char* id : {"a", "b", "c"}) Write("node-1", id, R"({"n":1})");
-  cluster_.DeliverAll();
+// Three nodes; [idx][0] on node-1 (primary) and node-2, both in sync, holding
+// the acknowledged documents a, b and c: node-3 is the copy to recover.
+class RecoveryTest : public NodeTest {
+ protected:
+  void SetUp() override {
+    Boot({"node-1", "node-2", "node-3"});
+    Publish({Index("idx", 2,
+                   {Routing(0, 1, {{"node-1", true}, {"node-2"}},
+                            {"node-1", "node-2"})})});
+    for (const char* id : {"a", "b", "c"}) Write("node-1", id, R"({"n":1})");
+    cluster_.DeliverAll();
+  }
+};
+
+TEST_F(RecoveryTest, R9_OperationsBasedRecoveryThenShardStarted) {
   Publish({Index(
       "idx", 2,
       {Routing(0, 1, {{"node-1", true}, {"node-2"}, {"node-3", false, false}},
@@ -602,13 +610,7 @@ TEST_F(NodeTest, R9_OperationsBasedRecoveryThenShardStarted) {
 // must not make it recover again: a new recovery starts by trimming
 // older-term operations above its global checkpoint, which may be
 // acknowledged writes by then (found by the lab with slow disks).
-TEST_F(NodeTest, R9_RecoveredCopyDoesNotRecoverAgainBeforeItIsStarted) {
-  Boot({"node-1", "node-2", "node-3"});
-  Publish({Index(
-      "idx", 2,
-      {Routing(0, 1, {{"node-1", true}, {"node-2"}}, {"node-1", "node-2"})})});
-  for (const char* id : {"a", "b", "c"}) Write("node-1", id, R"({"n":1})");
-  cluster_.DeliverAll();
+TEST_F(RecoveryTest, R9_RecoveredCopyDoesNotRecoverAgainBeforeItIsStarted) {
   const pb::IndexMeta initializing = Index(
       "idx", 2,
       {Routing(0, 1, {{"node-1", true}, {"node-2"}, {"node-3", false, false}},

@@ -220,22 +220,26 @@ class GroupCommitActor final : public Actor {
   std::vector<RespondFn> waiting_;
 };
 
+// A world whose links all take exactly 100 µs and whose disks take `sync` per
+// fsync, with a GroupCommitActor as node-1 (returned; gone after a crash).
+GroupCommitActor* AddGroupCommitNode(SimWorld& world, absl::Duration sync) {
+  world.network().min_latency = absl::Microseconds(100);
+  world.network().max_latency = absl::Microseconds(100);
+  world.network().jitter = absl::ZeroDuration();
+  world.disk_options().min_sync = sync;
+  world.disk_options().max_sync = sync;
+  world.AddActor("node-1", [](Env* env) {
+    return std::make_unique<GroupCommitActor>(env);
+  });
+  return static_cast<GroupCommitActor*>(world.actor("node-1"));
+}
+
 // With fsync time: what reaches a node while it fsyncs waits, then runs as one
 // batch with one fsync (the live executor's group commit), and replies leave
 // when the fsync is done.
 TEST(SimWorld, FsyncTimeDelaysRepliesAndBatchesWhatArrivesMeanwhile) {
   SimWorld world(3);
-  world.network().min_latency = absl::Microseconds(100);
-  world.network().max_latency = absl::Microseconds(100);
-  world.network().jitter = absl::ZeroDuration();
-  world.disk_options().min_sync = absl::Milliseconds(2);
-  world.disk_options().max_sync = absl::Milliseconds(2);
-  GroupCommitActor* node = nullptr;
-  world.AddActor("node-1", [&](Env* env) {
-    auto actor = std::make_unique<GroupCommitActor>(env);
-    node = actor.get();
-    return actor;
-  });
+  GroupCommitActor* node = AddGroupCommitNode(world, absl::Milliseconds(2));
   std::vector<std::string> replies;
   auto send = [&](const std::string& id) {
     world.ClientSend(
@@ -269,15 +273,7 @@ TEST(SimWorld, FsyncTimeDelaysRepliesAndBatchesWhatArrivesMeanwhile) {
 // each, and replies leave at once.
 TEST(SimWorld, WithoutFsyncTimeEveryRequestIsItsOwnBatch) {
   SimWorld world(3);
-  world.network().min_latency = absl::Microseconds(100);
-  world.network().max_latency = absl::Microseconds(100);
-  world.network().jitter = absl::ZeroDuration();
-  GroupCommitActor* node = nullptr;
-  world.AddActor("node-1", [&](Env* env) {
-    auto actor = std::make_unique<GroupCommitActor>(env);
-    node = actor.get();
-    return actor;
-  });
+  GroupCommitActor* node = AddGroupCommitNode(world, absl::ZeroDuration());
   int answered = 0;
   for (const char* id : {"a", "b", "c"}) {
     world.ClientSend(
@@ -299,14 +295,7 @@ TEST(SimWorld, WithoutFsyncTimeEveryRequestIsItsOwnBatch) {
 // connection reset.
 TEST(SimWorld, CrashDuringFsyncKeepsSyncedBytesAndLosesRepliesAndTheBatch) {
   SimWorld world(4);
-  world.network().min_latency = absl::Microseconds(100);
-  world.network().max_latency = absl::Microseconds(100);
-  world.network().jitter = absl::ZeroDuration();
-  world.disk_options().min_sync = absl::Milliseconds(2);
-  world.disk_options().max_sync = absl::Milliseconds(2);
-  world.AddActor("node-1", [&](Env* env) {
-    return std::make_unique<GroupCommitActor>(env);
-  });
+  AddGroupCommitNode(world, absl::Milliseconds(2));
   std::vector<std::string> outcomes;
   auto send = [&](const std::string& id) {
     world.ClientSend(
