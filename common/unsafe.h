@@ -12,6 +12,9 @@ struct UnsafeModes {
   bool no_seqno_check = false;  // R5 off: replicas apply whatever arrives last
   bool early_ack = false;  // R3/R10 off: the primary acks before replicas apply
   bool no_resync = false;  // R7 off: a new primary skips resync and trim
+  // R11 off: a primary answers a 409, an update's noop or a delete's not_found
+  // at once, without confirming its term with its in-sync copies first.
+  bool no_conflict_barrier = false;
 };
 
 }  // namespace seqsim
