@@ -71,9 +71,16 @@ constexpr size_t kRecoveryBatch = 128;
 constexpr absl::Duration kAsyncSyncInterval = absl::Seconds(1);
 // An error type the coordinating node retries on (the request did not execute).
 constexpr char kRetryableType[] = "unavailable_shards_exception";
-// An error for writes failed by a primary that learnt it is stale (R8). Not
-// retried: the write may have reached some copies.
-constexpr char kStalePrimaryType[] = "shard_not_in_primary_mode_exception";
+// R12: a write whose outcome cannot be known (see node.h): a primary that may
+// have stamped it lost its term, or the node it was forwarded to was replaced
+// as primary before it answered. Never retried: it may be applied.
+constexpr char kOutcomeUnknownType[] = "write_outcome_unknown_exception";
+// A node that has no cluster state yet (just started, not joined): document
+// requests wait for the first state, then fail as Elasticsearch does while the
+// state is not recovered.
+constexpr char kNoStateType[] = "cluster_block_exception";
+constexpr char kNoStateReason[] =
+    "blocked by: [SERVICE_UNAVAILABLE/1/state not recovered / initialized];";
 
 std::string ShardName(const std::string& index, int shard) {
   return absl::StrCat("[", index, "][", shard, "]");
@@ -110,6 +117,22 @@ bool NeverDelivered(const absl::Status& status) {
 pb::Error RetryableError(const std::string& reason) {
   return ToError(
       EsStatus(absl::StatusCode::kUnavailable, kRetryableType, reason, 503));
+}
+
+pb::Error NoStateError() {
+  return ToError(EsStatus(absl::StatusCode::kUnavailable, kNoStateType,
+                          kNoStateReason, 503));
+}
+
+// R12: the 503 of a write that may or may not have been applied.
+pb::Error OutcomeUnknownError(const std::string& why, const std::string& index,
+                              const std::string& uuid, int shard) {
+  return ToError(
+      EsStatus(
+          absl::StatusCode::kUnavailable, kOutcomeUnknownType,
+          absl::StrCat(why, "; the write may or may not have been applied"),
+          503),
+      index, uuid, shard);
 }
 
 bool QueryMatches(const pb::Query& query, const std::string& id,
@@ -331,6 +354,11 @@ struct WriteCtx {
   bool create_sent = false;
   pb::Error last_error;
   absl::AnyInvocable<void(pb::WriteResponse&&)> done;
+  // R12: the forward waiting for its reply (0: none), the node and the
+  // primary term it was sent to. Replies of an abandoned attempt are ignored.
+  uint64_t forward_attempt = 0;
+  std::string forward_node;
+  int64_t forward_term = 0;
 };
 
 struct GetCtx {
@@ -555,9 +583,7 @@ struct Node::State {
   void CloseCopy(const CopyKey& key, bool remove_data, const std::string& why) {
     LocalCopy* copy = FindCopy(key);
     if (copy == nullptr) return;
-    FailInFlight(copy, ToError(EsStatus(
-                           absl::StatusCode::kUnavailable, kStalePrimaryType,
-                           absl::StrCat(Name(*copy), " closed: ", why), 503)));
+    FailInFlight(copy, absl::StrCat(Name(*copy), " closed: ", why));
     if (copy->engine->NeedsSync()) (void)copy->engine->Sync();
     Log(absl::StrCat(me(), " closes ", Name(*copy), ": ", why,
                      remove_data ? "; its data is removed" : ""));
@@ -829,13 +855,8 @@ struct Node::State {
     const bool was_replica =
         copy->role == Role::kReplica || copy->role == Role::kRecovering;
     if (!copy->inflight.empty()) {
-      FailInFlight(
-          copy,
-          ToError(EsStatus(absl::StatusCode::kUnavailable, kStalePrimaryType,
-                           absl::StrCat(Name(*copy), " primary term [",
-                                        old_term, "] was superseded"),
-                           503),
-                  copy->index, copy->key.first, copy->key.second));
+      FailInFlight(copy, absl::StrCat(Name(*copy), " primary term [", old_term,
+                                      "] was superseded"));
     }
     engine.AdvanceTerm(routing.primary_term());
     copy->role = Role::kPrimary;
@@ -948,13 +969,8 @@ struct Node::State {
 
   void Demote(LocalCopy* copy, const std::string& why) {
     Log(absl::StrCat(me(), " stops being primary of ", Name(*copy), ": ", why));
-    FailInFlight(
-        copy,
-        ToError(EsStatus(absl::StatusCode::kUnavailable, kStalePrimaryType,
-                         absl::StrCat(Name(*copy), " is no longer primary on ",
-                                      me(), ": ", why),
-                         503),
-                copy->index, copy->key.first, copy->key.second));
+    FailInFlight(copy, absl::StrCat(Name(*copy), " is no longer primary on ",
+                                    me(), ": ", why));
     copy->tracker.reset();
     copy->stale = false;
     copy->reporting.clear();
@@ -971,17 +987,15 @@ struct Node::State {
                      copy->engine->term(), "): ", why, "; fails ",
                      copy->inflight.size(),
                      " in-flight writes and acks nothing"));
-    FailInFlight(
-        copy,
-        ToError(
-            EsStatus(absl::StatusCode::kUnavailable, kStalePrimaryType,
-                     absl::StrCat(Name(*copy), " primary term [",
-                                  copy->engine->term(), "] is stale: ", why),
-                     503),
-            copy->index, copy->key.first, copy->key.second));
+    FailInFlight(copy, absl::StrCat(Name(*copy), " primary term [",
+                                    copy->engine->term(), "] is stale: ", why));
   }
 
-  void FailInFlight(LocalCopy* copy, const pb::Error& error) {
+  // R8/R12: every write in flight on `copy` was stamped and may have reached
+  // some copies: each is answered as an unknown outcome, never retried.
+  void FailInFlight(LocalCopy* copy, const std::string& why) {
+    const pb::Error error = OutcomeUnknownError(
+        why, copy->index, copy->key.first, copy->key.second);
     auto inflight = std::move(copy->inflight);
     copy->inflight.clear();
     for (auto& [id, write] : inflight) {
@@ -1061,9 +1075,11 @@ struct Node::State {
     ctx->last_error = std::move(why);
     if (env->Now() >= ctx->deadline) {
       pb::Error error = ctx->last_error;
-      error.set_reason(absl::StrCat(error.reason(), " Timeout: [",
-                                    absl::FormatDuration(options.write_timeout),
-                                    "]"));
+      if (error.type() != kNoStateType) {
+        error.set_reason(
+            absl::StrCat(error.reason(), " Timeout: [",
+                         absl::FormatDuration(options.write_timeout), "]"));
+      }
       FailWrite(ctx, std::move(error));
       return;
     }
@@ -1071,6 +1087,11 @@ struct Node::State {
   }
 
   void RouteWrite(const std::shared_ptr<WriteCtx>& ctx) {
+    if (!ctx->done) return;  // answered meanwhile (R12: abandoned forward)
+    if (!has_state) {
+      RetryWrite(ctx, NoStateError());
+      return;
+    }
     const pb::WriteRequest& request = ctx->request;
     const pb::IndexMeta* index = FindIndex(request.index());
     if (index == nullptr) {
@@ -1101,7 +1122,7 @@ struct Node::State {
                                              ShardName(index->name(), shard))));
         return;
       }
-      ForwardWrite(ctx, primary->node_id());
+      ForwardWrite(ctx, primary->node_id(), routing->primary_term());
       return;
     }
     // wait_for_active_shards: a check before the write starts.
@@ -1129,10 +1150,16 @@ struct Node::State {
     }
     LocalCopy* copy = FindCopy(index->uuid(), shard);
     if (copy == nullptr || copy->role != Role::kPrimary || copy->stale) {
-      RetryWrite(ctx, RetryableError(absl::StrCat(
-                          ShardName(index->name(), shard), " primary on ", me(),
-                          copy != nullptr && copy->stale ? " is stale"
-                                                         : " is not ready")));
+      // Nothing was stamped: a forwarded write goes back to its coordinating
+      // node at once, which routes it by its own (maybe newer) state.
+      pb::Error why = RetryableError(absl::StrCat(
+          ShardName(index->name(), shard), " primary on ", me(),
+          copy != nullptr && copy->stale ? " is stale" : " is not ready"));
+      if (ctx->forwarded) {
+        FailWrite(ctx, std::move(why));
+      } else {
+        RetryWrite(ctx, std::move(why));
+      }
       return;
     }
     ExecutePrimaryWrite(copy, ctx);
@@ -1166,8 +1193,47 @@ struct Node::State {
         options.rpc_timeout);
   }
 
+  // R12: while a forwarded write waits for its reply, every applied cluster
+  // state is checked; once it names another primary (or a newer term, or no
+  // primary) the node the write went to may have stamped it and may never
+  // answer (paused, cut off): the client gets the unknown-outcome 503 at once
+  // instead of waiting for the timeout. Not retried: it may have been applied.
+  void WatchForward(const std::shared_ptr<WriteCtx>& ctx, uint64_t attempt) {
+    state_waiters.push_back(
+        std::make_shared<absl::AnyInvocable<void()>>([this, ctx, attempt]() {
+          if (!ctx->done || ctx->forward_attempt != attempt) return;
+          const pb::IndexMeta* index = FindIndex(ctx->request.index());
+          const pb::ShardRouting* routing =
+              index ? FindRouting(*index, ctx->request.shard()) : nullptr;
+          const pb::ShardCopy* primary =
+              routing ? PrimaryOf(*routing) : nullptr;
+          if (primary != nullptr && primary->node_id() == ctx->forward_node &&
+              routing->primary_term() == ctx->forward_term) {
+            WatchForward(ctx, attempt);
+            return;
+          }
+          ctx->forward_attempt = 0;
+          Log(absl::StrCat(me(), " gives up waiting for ", ctx->forward_node,
+                           " on write [", ctx->request.index(), "][",
+                           ctx->request.id(), "]: cluster state version ",
+                           cluster_state.version(), " replaced it as primary"));
+          FailWrite(
+              ctx, OutcomeUnknownError(
+                       absl::StrCat("primary node ", ctx->forward_node,
+                                    " was replaced (primary term [",
+                                    ctx->forward_term, "]) before it answered"),
+                       ctx->request.index(), index ? index->uuid() : "",
+                       ctx->request.shard()));
+        }));
+  }
+
   void ForwardWrite(const std::shared_ptr<WriteCtx>& ctx,
-                    const std::string& primary_node) {
+                    const std::string& primary_node, int64_t term) {
+    const uint64_t attempt = next_write_id++;
+    ctx->forward_attempt = attempt;
+    ctx->forward_node = primary_node;
+    ctx->forward_term = term;
+    WatchForward(ctx, attempt);
     pb::Envelope envelope;
     *envelope.mutable_write() = ctx->request;
     const absl::Duration remaining =
@@ -1176,7 +1242,10 @@ struct Node::State {
         std::max<int64_t>(1, absl::ToInt64Milliseconds(remaining))));
     Send(
         primary_node, std::move(envelope),
-        [this, ctx, primary_node](const absl::StatusOr<pb::Envelope>& reply) {
+        [this, ctx, primary_node,
+         attempt](const absl::StatusOr<pb::Envelope>& reply) {
+          if (ctx->forward_attempt != attempt) return;  // abandoned (R12)
+          ctx->forward_attempt = 0;
           if (!reply.ok()) {
             if (NeverDelivered(reply.status())) {
               RetryWrite(
@@ -1227,8 +1296,19 @@ struct Node::State {
     ShardEngine& engine = *copy->engine;
     absl::StatusOr<WriteResult> result = engine.PrimaryWrite(ctx->request);
     if (!result.ok()) {
-      FailWrite(ctx, ToError(result.status(), copy->index, copy->key.first,
-                             copy->key.second));
+      pb::Error error = ToError(result.status(), copy->index, copy->key.first,
+                                copy->key.second);
+      const int status = HttpStatus(result.status());
+      if (status == 409 || status == 404) {
+        // A version conflict or a missing document: a read (R11).
+        AnswerAfterBarrier(copy, ctx, [error = std::move(error)]() mutable {
+          pb::WriteResponse response;
+          *response.mutable_error() = std::move(error);
+          return response;
+        });
+        return;
+      }
+      FailWrite(ctx, std::move(error));
       return;
     }
     pb::WriteResponse response;
@@ -1251,7 +1331,9 @@ struct Node::State {
         response.set_primary_term(doc->term);
       }
       response.mutable_shards()->set_total(0);
-      FinishWrite(ctx, std::move(response));
+      AnswerAfterBarrier(copy, ctx, [response = std::move(response)]() mutable {
+        return std::move(response);
+      });
       return;
     }
     pb::Operation op = std::move(result->op);
@@ -1315,6 +1397,43 @@ struct Node::State {
       it->second->durable = true;
       MaybeComplete(copy, write_id);
     });
+  }
+
+  // R11: an answer that needs no replication (a 409, an update's 404 or
+  // noop) claims the document's state as this primary read it. It is given
+  // only after the read barrier confirms this primary's term with its in-sync
+  // copies and the state read is on all of them; if it does not hold (a newer
+  // term exists), the request was not executed and is routed again (R12): a
+  // forwarded one goes back to its coordinating node as retryable. A delete
+  // of a missing document consumes a seq_no and is replicated (its
+  // not_found is confirmed by the replication round), so it needs no barrier.
+  // `answer` makes the reply. unsafe.no_conflict_barrier answers at once.
+  void AnswerAfterBarrier(LocalCopy* copy, const std::shared_ptr<WriteCtx>& ctx,
+                          absl::AnyInvocable<pb::WriteResponse()> answer) {
+    if (options.unsafe.no_conflict_barrier) {
+      FinishWrite(ctx, answer());
+      return;
+    }
+    const StoredDoc* doc =
+        copy->engine->GetIncludingTombstone(ctx->request.id());
+    const SeqNo needed = doc != nullptr ? doc->seq_no : kNoOpsPerformed;
+    ReadBarrier(copy->incarnation, copy->engine->term(), needed, ctx->deadline,
+                [this, ctx, answer = std::move(answer)](
+                    const absl::Status& confirmed) mutable {
+                  if (confirmed.ok()) {
+                    FinishWrite(ctx, answer());
+                    return;
+                  }
+                  pb::Error why = RetryableError(absl::StrCat(
+                      "[", ctx->request.index(), "][", ctx->request.shard(),
+                      "] primary on ", me(),
+                      " could not confirm its term: ", confirmed.message()));
+                  if (ctx->forwarded) {
+                    FailWrite(ctx, std::move(why));
+                  } else {
+                    RetryWrite(ctx, std::move(why));
+                  }
+                });
   }
 
   void MaybeComplete(LocalCopy* copy, uint64_t write_id) {
@@ -2274,9 +2393,12 @@ struct Node::State {
   }
 
   void RetryGet(const std::shared_ptr<GetCtx>& ctx, const std::string& why) {
+    RetryGet(ctx, RetryableError(why));
+  }
+  void RetryGet(const std::shared_ptr<GetCtx>& ctx, pb::Error why) {
     if (env->Now() >= ctx->deadline) {
       pb::GetResponse response;
-      *response.mutable_error() = RetryableError(why);
+      *response.mutable_error() = std::move(why);
       FinishGet(ctx, std::move(response));
       return;
     }
@@ -2284,6 +2406,10 @@ struct Node::State {
   }
 
   void RouteGet(const std::shared_ptr<GetCtx>& ctx) {
+    if (!has_state) {
+      RetryGet(ctx, NoStateError());
+      return;
+    }
     const pb::IndexMeta* index = FindIndex(ctx->request.index());
     if (index == nullptr) {
       pb::GetResponse response;
@@ -2350,30 +2476,47 @@ struct Node::State {
   // in-sync copy: an unacknowledged write can no longer be lost). A stale
   // primary therefore never serves a stale or dirty read.
   void PrimaryRead(LocalCopy* copy, const std::shared_ptr<GetCtx>& ctx) {
-    pb::GetResponse value = ReadLocal(*copy, ctx->request.id());
-    const SeqNo needed = value.found() ? value.seq_no() : kNoOpsPerformed;
-    ReadBarrier(copy->incarnation, copy->engine->term(), ctx, std::move(value),
-                needed);
+    auto value =
+        std::make_shared<pb::GetResponse>(ReadLocal(*copy, ctx->request.id()));
+    const SeqNo needed = value->found() ? value->seq_no() : kNoOpsPerformed;
+    ReadBarrier(copy->incarnation, copy->engine->term(), needed, ctx->deadline,
+                [this, ctx, value](const absl::Status& confirmed) {
+                  if (confirmed.ok()) {
+                    FinishGet(ctx, std::move(*value));
+                  } else {
+                    RetryGet(ctx, std::string(confirmed.message()));
+                  }
+                });
   }
+
+  // Called once: OK when the barrier held, else why it did not.
+  using BarrierDone = absl::AnyInvocable<void(const absl::Status&)>;
 
   // One read barrier round, shared by its replies.
   struct ReadBarrierRound {
     uint64_t incarnation = 0;
     PrimaryTerm term = kUnassignedTerm;
-    std::shared_ptr<GetCtx> ctx;
     SeqNo needed = kNoOpsPerformed;
+    absl::Duration deadline;
     int pending = 0;
     bool failed = false;
-    pb::GetResponse value;
+    BarrierDone done;
   };
 
-  void ReadBarrier(uint64_t incarnation, PrimaryTerm term,
-                   const std::shared_ptr<GetCtx>& ctx, pb::GetResponse value,
-                   SeqNo needed) {
+  // The read barrier (GET, and R11's answers without replication): `done`
+  // gets OK once every in-sync replica answered an empty replicate under
+  // `term` (none has adopted a newer term, so no newer primary can have
+  // acknowledged a write) and `needed` is at or below the global checkpoint
+  // (the state read is on every in-sync copy: an unacknowledged write it
+  // shows can no longer be lost). It fails if the copy is no longer primary
+  // of `term`, a replica did not confirm (a newer term fences this primary:
+  // R8), or the global checkpoint does not reach `needed` by `deadline`.
+  void ReadBarrier(uint64_t incarnation, PrimaryTerm term, SeqNo needed,
+                   absl::Duration deadline, BarrierDone done) {
     LocalCopy* copy = FindCopy(incarnation);
     if (copy == nullptr || copy->role != Role::kPrimary || copy->stale ||
         copy->engine->term() != term) {
-      RetryGet(ctx, "the primary changed during the read");
+      done(absl::UnavailableError("the primary changed during the read"));
       return;
     }
     copy->tracker->UpdateLocalCheckpoint(me(),
@@ -2383,16 +2526,16 @@ struct Node::State {
     const std::vector<std::string>& replicas =
         copy->tracker->in_sync_replicas();
     if (replicas.empty() && needed <= copy->engine->global_checkpoint()) {
-      FinishGet(ctx, std::move(value));
+      done(absl::OkStatus());
       return;
     }
     auto round = std::make_shared<ReadBarrierRound>();
     round->incarnation = incarnation;
     round->term = term;
-    round->ctx = ctx;
     round->needed = needed;
+    round->deadline = deadline;
     round->pending = static_cast<int>(replicas.size());
-    round->value = std::move(value);
+    round->done = std::move(done);
     if (replicas.empty()) {
       round->pending = 1;
       SettleReadBarrier(round);
@@ -2426,29 +2569,30 @@ struct Node::State {
     }
   }
 
-  // One reply of the round is in: once all are, answers, retries, or waits
-  // for the global checkpoint to cover the document.
+  // One reply of the round is in: once all are, answers, fails, or waits
+  // for the global checkpoint to cover `needed`.
   void SettleReadBarrier(const std::shared_ptr<ReadBarrierRound>& round) {
     if (--round->pending > 0) return;
-    const std::shared_ptr<GetCtx>& ctx = round->ctx;
     LocalCopy* copy = FindCopy(round->incarnation);
     if (round->failed || copy == nullptr || copy->stale ||
         copy->role != Role::kPrimary || copy->engine->term() != round->term) {
-      RetryGet(ctx, "a replica did not confirm the primary's term");
+      round->done(absl::UnavailableError(
+          "a replica did not confirm the primary's term"));
       return;
     }
     copy->engine->UpdateGlobalCheckpoint(copy->tracker->GlobalCheckpoint());
     if (round->needed <= copy->engine->global_checkpoint()) {
-      FinishGet(ctx, std::move(round->value));
+      round->done(absl::OkStatus());
       return;
     }
-    if (env->Now() >= ctx->deadline) {
-      RetryGet(ctx, "the document's last write is not yet on every copy");
+    if (env->Now() >= round->deadline) {
+      round->done(absl::UnavailableError(
+          "the document's last write is not yet on every copy"));
       return;
     }
     After(absl::Milliseconds(1), [this, round]() {
-      ReadBarrier(round->incarnation, round->term, round->ctx,
-                  std::move(round->value), round->needed);
+      ReadBarrier(round->incarnation, round->term, round->needed,
+                  round->deadline, std::move(round->done));
     });
   }
 
@@ -2775,9 +2919,29 @@ struct Node::State {
         StartGet(request.get(), from_node, std::move(respond));
         return;
       }
-      case pb::Envelope::kSearch:
-        HandleSearch(request.search(), std::move(respond));
+      case pb::Envelope::kSearch: {
+        if (has_state) {
+          HandleSearch(request.search(), std::move(respond));
+          return;
+        }
+        // No cluster state yet: wait for the first one (or fail as ES does).
+        auto search = std::make_shared<pb::SearchRequest>(request.search());
+        auto shared_respond = std::make_shared<RespondFn>(std::move(respond));
+        auto fn = std::make_shared<absl::AnyInvocable<void(bool)>>(
+            [this, search, shared_respond](bool ready) {
+              if (ready) {
+                HandleSearch(std::move(*search), std::move(*shared_respond));
+                return;
+              }
+              pb::Envelope envelope;
+              *envelope.mutable_search_response()->mutable_error() =
+                  NoStateError();
+              (*shared_respond)(std::move(envelope));
+            });
+        WaitUntil([this]() { return has_state; },
+                  env->Now() + options.rpc_timeout, fn);
         return;
+      }
       case pb::Envelope::kShardSearch:
         HandleShardSearch(request.shard_search(), std::move(respond));
         return;

@@ -288,7 +288,8 @@ TEST_F(NodeTest,
   EXPECT_TRUE(HasError((*first)->write_response().error()));
   EXPECT_TRUE(HasError((*second)->write_response().error()));
   EXPECT_EQ((*first)->write_response().error().type(),
-            "shard_not_in_primary_mode_exception");
+            "write_outcome_unknown_exception");
+  EXPECT_EQ((*first)->write_response().error().status(), 503);
   EXPECT_EQ((*first)->write_response().shards().successful(), 0);
   EXPECT_EQ(StatusOf("node-1").role(), "stale");
   EXPECT_TRUE(
@@ -565,6 +566,287 @@ TEST_F(NodeTest, ForwardedWriteIsRetriedOnlyWhenThePrimaryWasNeverReached) {
   cluster_.RunUntil([&] { return refused->has_value(); });
   ASSERT_TRUE(refused->has_value());
   EXPECT_FALSE(HasError((*refused)->write_response().error()));
+}
+
+// ---- R11: answers without replication are reads
+// ------------------------------------------------------------
+
+// x = A is on every copy (term 1, primary node-1); then node-1 is cut off:
+// node-2 is promoted (term 2) and node-1 does not hear of it. x = B is written
+// through the new primary. Returns B's reply.
+class DeposedPrimaryTest : public NodeTest {
+ protected:
+  void SetUp() override {}
+  pb::WriteResponse Depose(
+      const std::function<void(NodeOptions&)>& tweak = nullptr,
+      const std::string& b_source = R"({"v":"B"})",
+      pb::WriteRequest::Kind b_kind = pb::WriteRequest::INDEX) {
+    Boot({"node-1", "node-2", "node-3"}, tweak);
+    Publish({ThreeCopies()});
+    auto a = Write("node-1", "x", R"({"v":"A"})");
+    cluster_.RunFor(absl::Milliseconds(250));  // replicate, then a gcp sync
+    EXPECT_TRUE(a->has_value());
+    Publish({Index("idx", 2,
+                   {Routing(0, 2, {{"node-2", true}, {"node-3"}},
+                            {"node-2", "node-3"})})},
+            {"node-2", "node-3"});
+    pb::Envelope b = WriteEnvelope("idx", "x", b_source);
+    b.mutable_write()->set_kind(b_kind);
+    auto reply = cluster_.Client("node-2", b);
+    cluster_.DeliverAll();
+    EXPECT_TRUE(reply->has_value());
+    EXPECT_EQ(StatusOf("node-1").role(), "primary") << "node-1 still thinks so";
+    return reply->has_value() ? (*reply)->write_response()
+                              : pb::WriteResponse();
+  }
+
+  // Sends `request` to node-1 and runs until it is answered.
+  pb::WriteResponse AskDeposed(pb::Envelope request,
+                               const std::string& to = "node-1") {
+    auto reply = cluster_.Client(to, std::move(request));
+    cluster_.RunUntil([&] { return reply->has_value(); });
+    EXPECT_TRUE(reply->has_value());
+    return reply->has_value() ? (*reply)->write_response()
+                              : pb::WriteResponse();
+  }
+
+  pb::Envelope CasOnB(const pb::WriteResponse& b) {
+    pb::Envelope cas = WriteEnvelope("idx", "x", R"({"v":"C"})");
+    cas.mutable_write()->set_if_seq_no(b.seq_no());
+    cas.mutable_write()->set_if_primary_term(b.primary_term());
+    return cas;
+  }
+};
+
+// The issue's reproduction: the CAS names the document's current version
+// (written by the new primary), so a 409 from the deposed primary would be a
+// definite wrong answer. Its barrier finds its term superseded, and the write
+// goes to the new primary, where the CAS succeeds.
+TEST_F(DeposedPrimaryTest, R11_CasConflictOnADeposedPrimaryIsReroutedNot409) {
+  const pb::WriteResponse b = Depose();
+  ASSERT_FALSE(HasError(b.error())) << b.error().reason();
+  ASSERT_EQ(b.primary_term(), 2);
+  const pb::WriteResponse cas = AskDeposed(CasOnB(b));
+  EXPECT_NE(cas.error().status(), 409) << cas.error().reason();
+  EXPECT_FALSE(HasError(cas.error())) << cas.error().reason();
+  EXPECT_EQ(cas.result(), "updated");
+  EXPECT_EQ(cas.primary_term(), 2);
+  EXPECT_EQ(cas.seq_no(), b.seq_no() + 1);
+  EXPECT_TRUE(Logged("node-1 is a stale primary of [idx][0] (term 1)"))
+      << Log();
+}
+
+// The same CAS forwarded by a node that still routes by the old state: the
+// deposed primary hands it back as retryable (nothing was executed), so that
+// the coordinating node routes it again.
+TEST_F(DeposedPrimaryTest,
+       R11_ForwardedConflictOnADeposedPrimaryIsRetriedOnTheNewPrimary) {
+  const pb::WriteResponse b = Depose();
+  // The CAS reaches node-1 as forwarded by node-3 (as node-3 would have done
+  // by the old routing).
+  auto reply = cluster_.Client("node-1", CasOnB(b));
+  auto index = cluster_.FindRequest(pb::Envelope::kWrite, "client", "node-1");
+  ASSERT_TRUE(index.has_value());
+  cluster_.queue[*index].envelope.set_from("node-3");
+  cluster_.Deliver(*index);
+  cluster_.RunUntil([&] { return reply->has_value(); });
+  ASSERT_TRUE(reply->has_value());
+  const pb::WriteResponse& response = (*reply)->write_response();
+  EXPECT_EQ(response.error().type(), "unavailable_shards_exception")
+      << "a retryable refusal, not a 409: " << response.error().reason();
+  EXPECT_EQ(StatusOf("node-2").max_seq_no(), b.seq_no()) << "nothing applied";
+}
+
+TEST_F(DeposedPrimaryTest, R11_CreateOfADeletedDocOnADeposedPrimaryIsNot409) {
+  const pb::WriteResponse deleted =
+      Depose(nullptr, "", pb::WriteRequest::DELETE);
+  ASSERT_EQ(deleted.result(), "deleted");
+  pb::Envelope create = WriteEnvelope("idx", "x", R"({"v":"C"})");
+  create.mutable_write()->set_kind(pb::WriteRequest::CREATE);
+  const pb::WriteResponse created = AskDeposed(create);
+  EXPECT_FALSE(HasError(created.error())) << created.error().reason();
+  EXPECT_EQ(created.result(), "created");
+  EXPECT_EQ(created.primary_term(), 2);
+}
+
+TEST_F(DeposedPrimaryTest, R11_UpdateOnADeposedPrimaryIsNotANoop) {
+  Depose();
+  pb::Envelope update;
+  update.mutable_write()->set_index("idx");
+  update.mutable_write()->set_id("x");
+  update.mutable_write()->set_kind(pb::WriteRequest::UPDATE);
+  update.mutable_write()->set_update_doc(R"({"v":"A"})");
+  update.mutable_write()->set_detect_noop(true);
+  const pb::WriteResponse updated = AskDeposed(update);
+  EXPECT_FALSE(HasError(updated.error())) << updated.error().reason();
+  EXPECT_EQ(updated.result(), "updated") << "x is B: setting A changes it";
+  EXPECT_EQ(updated.primary_term(), 2);
+}
+
+TEST_F(DeposedPrimaryTest, R11_NoConflictBarrierPlantedBugAnswers409AtOnce) {
+  const pb::WriteResponse b =
+      Depose([](NodeOptions& o) { o.unsafe.no_conflict_barrier = true; });
+  const pb::WriteResponse cas = AskDeposed(CasOnB(b));
+  EXPECT_EQ(cas.error().status(), 409);
+  EXPECT_EQ(cas.error().type(), "version_conflict_engine_exception");
+}
+
+// On a primary that is still current the 409 is given after the barrier: one
+// empty replicate per in-sync replica, answered under its term.
+TEST_F(NodeTest, R11_ConflictIsAnsweredOnlyAfterTheReplicasConfirmTheTerm) {
+  Boot({"node-1", "node-2"});
+  Publish({Index(
+      "idx", 1,
+      {Routing(0, 1, {{"node-1", true}, {"node-2"}}, {"node-1", "node-2"})})});
+  Write("node-1", "x", R"({"v":1})");
+  cluster_.RunFor(absl::Milliseconds(250));
+  pb::Envelope create = WriteEnvelope("idx", "x", R"({"v":2})");
+  create.mutable_write()->set_kind(pb::WriteRequest::CREATE);
+  auto reply = cluster_.Client("node-1", create);
+  DeliverClientRequest("node-1");
+  EXPECT_FALSE(reply->has_value()) << "answered before the barrier";
+  EXPECT_EQ(cluster_.CountRequests(pb::Envelope::kReplicate, "node-2"), 1);
+  cluster_.DeliverAll();
+  ASSERT_TRUE(reply->has_value());
+  EXPECT_EQ((*reply)->write_response().error().status(), 409);
+  EXPECT_EQ(StatusOf("node-1").max_seq_no(), 0) << "no seq_no consumed";
+}
+
+// ---- R12: reroute
+// ------------------------------------------------------------------------------
+
+// node-2 forwards a write to node-1, which is paused (the request sits
+// undelivered). Once node-2 applies the state that promotes another copy it
+// answers at once with the unknown-outcome 503 instead of waiting for the
+// write timeout.
+TEST_F(NodeTest, R12_ForwardedWriteToAReplacedPrimaryIsAnsweredAtOnce) {
+  Boot({"node-1", "node-2", "node-3"});
+  Publish({ThreeCopies()});
+  auto reply = Write("node-2", "a", R"({"n":1})");
+  DeliverClientRequest("node-2");
+  auto forwarded =
+      cluster_.FindRequest(pb::Envelope::kWrite, "node-2", "node-1");
+  ASSERT_TRUE(forwarded.has_value());
+  Message paused = cluster_.Take(*forwarded);  // node-1 never reads it
+  cluster_.RunFor(absl::Milliseconds(500));
+  EXPECT_FALSE(reply->has_value());
+  const absl::Duration promoted_at = cluster_.now();
+  cluster_.down.insert("node-1");
+  Publish({Index("idx", 2,
+                 {Routing(0, 2, {{"node-2", true}, {"node-3"}},
+                          {"node-2", "node-3"})})},
+          {"node-2", "node-3"});
+  ASSERT_TRUE(reply->has_value()) << Log();
+  EXPECT_EQ(cluster_.now(), promoted_at);
+  const pb::WriteResponse& response = (*reply)->write_response();
+  EXPECT_EQ(response.error().type(), "write_outcome_unknown_exception");
+  EXPECT_EQ(response.error().status(), 503);
+  EXPECT_TRUE(absl::StrContains(response.error().reason(),
+                                "primary node node-1 was replaced"))
+      << response.error().reason();
+  // A new write goes to the new primary.
+  auto next = Write("node-3", "b", R"({"n":2})");
+  cluster_.DeliverAll();
+  ASSERT_TRUE(next->has_value());
+  EXPECT_EQ((*next)->write_response().primary_term(), 2);
+}
+
+TEST_F(NodeTest, R12_BulkItemsForwardedToAReplacedPrimaryAreAnsweredAtOnce) {
+  Boot({"node-1", "node-2", "node-3"});
+  Publish({ThreeCopies()});
+  pb::Envelope bulk;
+  for (const char* id : {"a", "b"}) {
+    pb::WriteRequest* item = bulk.mutable_bulk()->add_items();
+    item->set_index("idx");
+    item->set_id(id);
+    item->set_source("{}");
+  }
+  auto reply = cluster_.Client("node-2", bulk);
+  cluster_.Deliver(*cluster_.FindRequest(pb::Envelope::kBulk, "client"));
+  ASSERT_EQ(cluster_.CountRequests(pb::Envelope::kWrite, "node-1"), 2);
+  while (auto index =
+             cluster_.FindRequest(pb::Envelope::kWrite, "node-2", "node-1")) {
+    cluster_.Take(*index);  // node-1 is paused
+  }
+  cluster_.down.insert("node-1");
+  Publish({Index("idx", 2,
+                 {Routing(0, 2, {{"node-2", true}, {"node-3"}},
+                          {"node-2", "node-3"})})},
+          {"node-2", "node-3"});
+  ASSERT_TRUE(reply->has_value()) << Log();
+  const pb::BulkResponse& response = (*reply)->bulk_response();
+  ASSERT_EQ(response.items_size(), 2);
+  for (const auto& item : response.items()) {
+    EXPECT_EQ(item.error().type(), "write_outcome_unknown_exception");
+  }
+}
+
+// ---- a node without a cluster state
+// ----------------------------------------------------------------
+
+// Just started and not joined yet: a document request is not answered
+// "index_not_found" (the index exists); it waits for the first state.
+TEST_F(NodeTest, NoStateDocumentRequestsWaitForTheFirstClusterState) {
+  cluster_.down.insert(kCoordinatorId);
+  Boot({"node-1"});
+  coordinator_->state.clear_indices();
+  *coordinator_->state.add_indices() =
+      Index("idx", 0, {Routing(0, 1, {{"node-1", true}}, {"node-1"})});
+  coordinator_->Bump();
+  pb::Envelope get;
+  get.mutable_get()->set_index("idx");
+  get.mutable_get()->set_id("a");
+  auto got = cluster_.Client("node-1", get);
+  auto written = Write("node-1", "a", "{}");
+  pb::Envelope search;
+  search.mutable_search()->add_indices("idx");
+  search.mutable_search()->set_size(10);
+  auto found = cluster_.Client("node-1", search);
+  cluster_.RunFor(absl::Milliseconds(300));
+  EXPECT_FALSE(got->has_value());
+  EXPECT_FALSE(written->has_value());
+  EXPECT_FALSE(found->has_value());
+  cluster_.down.clear();
+  cluster_.RunUntil([&] {
+    return got->has_value() && written->has_value() && found->has_value();
+  });
+  ASSERT_TRUE(got->has_value() && written->has_value() && found->has_value());
+  EXPECT_FALSE(HasError((*got)->get_response().error()))
+      << (*got)->get_response().error().type();
+  EXPECT_EQ((*written)->write_response().result(), "created");
+  EXPECT_FALSE(HasError((*found)->search_response().error()));
+}
+
+TEST_F(NodeTest, NoStateDocumentRequestsFailWith503ClusterBlockAtTheDeadline) {
+  cluster_.down.insert(kCoordinatorId);
+  Boot({"node-1"});
+  pb::Envelope get;
+  get.mutable_get()->set_index("idx");
+  get.mutable_get()->set_id("a");
+  auto got = cluster_.Client("node-1", get);
+  pb::Envelope bulk;
+  pb::WriteRequest* item = bulk.mutable_bulk()->add_items();
+  item->set_index("idx");
+  item->set_id("a");
+  item->set_source("{}");
+  auto bulked = cluster_.Client("node-1", bulk);
+  pb::Envelope search;
+  search.mutable_search()->add_indices("idx");
+  auto found = cluster_.Client("node-1", search);
+  cluster_.RunUntil([&] {
+    return got->has_value() && bulked->has_value() && found->has_value();
+  });
+  ASSERT_TRUE(got->has_value() && bulked->has_value() && found->has_value());
+  for (const pb::Error* error : {&(*got)->get_response().error(),
+                                 &(*bulked)->bulk_response().items(0).error(),
+                                 &(*found)->search_response().error()}) {
+    EXPECT_EQ(error->type(), "cluster_block_exception");
+    EXPECT_EQ(error->status(), 503);
+    EXPECT_EQ(error->reason(),
+              "blocked by: [SERVICE_UNAVAILABLE/1/state not recovered / "
+              "initialized];");
+  }
+  EXPECT_FALSE(nodes_["node-1"]->Status().coordinator_reachable());
 }
 
 // ---- recovery
