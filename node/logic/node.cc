@@ -410,6 +410,8 @@ struct Node::State {
 
   // Called once after the next applied cluster state.
   std::vector<std::shared_ptr<absl::AnyInvocable<void()>>> state_waiters;
+  // R12: forwarded writes waiting for their reply, by attempt (CheckForwards).
+  std::map<uint64_t, std::shared_ptr<WriteCtx>> forwards;
   // Released by Flush() once the copy's translog is durable; by the
   // incarnation of the copy.
   using DurableWaiters =
@@ -802,6 +804,7 @@ struct Node::State {
         }
       }
     }
+    CheckForwards();
     auto waiters = std::move(state_waiters);
     state_waiters.clear();
     for (auto& waiter : waiters) {
@@ -1198,33 +1201,37 @@ struct Node::State {
   // primary) the node the write went to may have stamped it and may never
   // answer (paused, cut off): the client gets the unknown-outcome 503 at once
   // instead of waiting for the timeout. Not retried: it may have been applied.
-  void WatchForward(const std::shared_ptr<WriteCtx>& ctx, uint64_t attempt) {
-    state_waiters.push_back(
-        std::make_shared<absl::AnyInvocable<void()>>([this, ctx, attempt]() {
-          if (!ctx->done || ctx->forward_attempt != attempt) return;
-          const pb::IndexMeta* index = FindIndex(ctx->request.index());
-          const pb::ShardRouting* routing =
-              index ? FindRouting(*index, ctx->request.shard()) : nullptr;
-          const pb::ShardCopy* primary =
-              routing ? PrimaryOf(*routing) : nullptr;
-          if (primary != nullptr && primary->node_id() == ctx->forward_node &&
-              routing->primary_term() == ctx->forward_term) {
-            WatchForward(ctx, attempt);
-            return;
-          }
-          ctx->forward_attempt = 0;
-          Log(absl::StrCat(me(), " gives up waiting for ", ctx->forward_node,
-                           " on write [", ctx->request.index(), "][",
-                           ctx->request.id(), "]: cluster state version ",
-                           cluster_state.version(), " replaced it as primary"));
-          FailWrite(
-              ctx, OutcomeUnknownError(
-                       absl::StrCat("primary node ", ctx->forward_node,
-                                    " was replaced (primary term [",
-                                    ctx->forward_term, "]) before it answered"),
-                       ctx->request.index(), index ? index->uuid() : "",
-                       ctx->request.shard()));
-        }));
+  void CheckForwards() {
+    std::vector<std::shared_ptr<WriteCtx>> replaced;
+    for (auto it = forwards.begin(); it != forwards.end();) {
+      const WriteCtx& ctx = *it->second;
+      const pb::IndexMeta* index = FindIndex(ctx.request.index());
+      const pb::ShardRouting* routing =
+          index ? FindRouting(*index, ctx.request.shard()) : nullptr;
+      const pb::ShardCopy* primary = routing ? PrimaryOf(*routing) : nullptr;
+      if (primary != nullptr && primary->node_id() == ctx.forward_node &&
+          routing->primary_term() == ctx.forward_term) {
+        ++it;
+        continue;
+      }
+      replaced.push_back(std::move(it->second));
+      it = forwards.erase(it);
+    }
+    for (const std::shared_ptr<WriteCtx>& ctx : replaced) {
+      ctx->forward_attempt = 0;
+      const pb::IndexMeta* index = FindIndex(ctx->request.index());
+      Log(absl::StrCat(me(), " stops waiting for ", ctx->forward_node,
+                       " on a write of [", ctx->request.index(), "][",
+                       ctx->request.id(), "]: cluster state version ",
+                       cluster_state.version(), " replaced it as primary"));
+      FailWrite(ctx,
+                OutcomeUnknownError(
+                    absl::StrCat("primary node ", ctx->forward_node,
+                                 " was replaced (primary term [",
+                                 ctx->forward_term, "]) before it answered"),
+                    ctx->request.index(), index ? index->uuid() : "",
+                    ctx->request.shard()));
+    }
   }
 
   void ForwardWrite(const std::shared_ptr<WriteCtx>& ctx,
@@ -1233,7 +1240,7 @@ struct Node::State {
     ctx->forward_attempt = attempt;
     ctx->forward_node = primary_node;
     ctx->forward_term = term;
-    WatchForward(ctx, attempt);
+    forwards[attempt] = ctx;
     pb::Envelope envelope;
     *envelope.mutable_write() = ctx->request;
     const absl::Duration remaining =
@@ -1246,6 +1253,7 @@ struct Node::State {
          attempt](const absl::StatusOr<pb::Envelope>& reply) {
           if (ctx->forward_attempt != attempt) return;  // abandoned (R12)
           ctx->forward_attempt = 0;
+          forwards.erase(attempt);
           if (!reply.ok()) {
             if (NeverDelivered(reply.status())) {
               RetryWrite(

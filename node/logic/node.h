@@ -9,6 +9,51 @@
 // Thread-safety: none; the runtime (live executor or lab event loop) calls it
 // one event at a time. It never blocks, reads a clock or opens a socket:
 // everything goes through Env.
+//
+// R11 (answers without replication are reads): a 409 of any kind (if_seq_no /
+// if_primary_term mismatch, create on an existing document, external
+// version), an update's 404 document_missing_exception and an update's
+// "noop" claim the document's state and change nothing. The primary gives
+// them only after the read barrier that real-time GET uses: every in-sync
+// replica answers an empty replicate under the primary's term, and the
+// document's seq_no is at or below the global checkpoint. If the barrier
+// fails (a replica holds a newer term: the primary is fenced, R8) the request
+// was not executed and is routed again (R12). A delete of a missing document
+// consumes a seq_no and is replicated like any delete (as in Elasticsearch),
+// so its "not_found" is already confirmed by the replication round.
+// UnsafeModes::no_conflict_barrier answers at once (a planted bug).
+//
+// R12 (reroute) and the unknown outcome. A write is routed again, by the
+// next cluster state (or after a short delay) until its deadline, only when it
+// certainly was not executed: the connection to the primary's node was
+// refused; the primary refused it before stamping (not primary yet, stale:
+// HTTP 503 unavailable_shards_exception, which a coordinating node retries);
+// the R11 barrier failed. Every other write whose primary fails keeps its
+// single attempt and is answered promptly with
+//   HTTP 503, type "write_outcome_unknown_exception", reason "<why>; the
+//   write may or may not have been applied"
+// when (a) the primary that stamped it loses its term while the write is in
+// flight (demoted by a cluster state, fenced by a replica or the coordinator,
+// or its copy closed), or (b) the write was forwarded to another node and
+// this node applies a cluster state that names another primary or a newer
+// term before that node answered (a paused or cut-off primary: the client is
+// answered within a cluster-state publication, not at the write timeout).
+// Such a write may be applied (the old primary may have stamped it and
+// replicated it to a copy that is promoted and resyncs it) or not, so it is
+// never retried: a retry could apply it twice. A retry keyed by a request id
+// stamped into the operation would be safe only if the new primary could
+// tell, from a history that certainly holds every older-term operation it
+// kept, whether the attempt survives; a copy recovered from a snapshot or
+// with discarded history cannot, so this is not done.
+// Transport failures after the request was sent keep their own types:
+// 503 node_disconnected_exception (reset) and 504 timeout_exception.
+//
+// No cluster state yet (just started, not joined): writes, bulk items, GETs
+// and searches wait for the first state until their deadline (writes: the
+// request timeout or write_timeout; GET and search: rpc_timeout), then fail
+// as Elasticsearch does while the state is not recovered: HTTP 503
+// cluster_block_exception "blocked by: [SERVICE_UNAVAILABLE/1/state not
+// recovered / initialized];".
 #ifndef SEQSIM_NODE_LOGIC_NODE_H_
 #define SEQSIM_NODE_LOGIC_NODE_H_
 
