@@ -749,6 +749,16 @@ TEST_F(NodeTest, R12_ForwardedWriteToAReplacedPrimaryIsAnsweredAtOnce) {
   cluster_.DeliverAll();
   ASSERT_TRUE(next->has_value());
   EXPECT_EQ((*next)->write_response().primary_term(), 2);
+  // node-1 resumes and handles the held write under its old term: its
+  // replicas refuse it, it is never acknowledged, and node-2 ignores the late
+  // reply (the client was answered once).
+  cluster_.down.clear();
+  cluster_.queue.push_back(std::move(paused));
+  cluster_.DeliverAll();
+  EXPECT_EQ(StatusOf("node-1").role(), "stale");
+  EXPECT_EQ((*reply)->write_response().error().type(),
+            "write_outcome_unknown_exception");
+  EXPECT_FALSE(LocalGet("node-2", "a").found());
 }
 
 TEST_F(NodeTest, R12_BulkItemsForwardedToAReplacedPrimaryAreAnsweredAtOnce) {
