@@ -23,6 +23,7 @@ import statistics
 import sys
 import time
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import livebench as lb  # noqa: E402
 
@@ -103,6 +104,7 @@ async def worker(i, port, keepalive, rnd, end, args, rng):
 async def run_round(cl, mode, k, args, seed):
     rnd = Round(mode)
     keepalive = mode == "keep-alive"
+    wall0 = time.time()
     cpu0 = lb.self_cpu_seconds()
     node_cpu0 = {n: lb.proc_cpu_seconds(cl.pid(n)) for n in range(1, 4)}
     t0 = time.monotonic()
@@ -123,11 +125,13 @@ async def run_round(cl, mode, k, args, seed):
     rnd.node_cpu = sum((lb.proc_cpu_seconds(cl.pid(n)) or 0) - (node_cpu0[n] or 0)
                        for n in range(1, 4))
     rnd.rate = rnd.cycles / args.seconds
+    rnd.dead, rnd.promoted = cl.flaps(wall0, time.time())
     lb.log(f"round {k} {mode}: {rnd.rate:.0f} cycles/s, CAS p50 "
            f"{lb.fmt_ms(lb.percentile(rnd.cas_lat, 50))} p99 {lb.fmt_ms(lb.percentile(rnd.cas_lat, 99))}"
            f" max {lb.fmt_ms(max(rnd.cas_lat) if rnd.cas_lat else None)} ms, 409 {rnd.conflicts}, "
            f"errors {dict(rnd.errors)}, connects {rnd.connects}, client CPU "
-           f"{rnd.client_cpu:.1f}s / {wall:.1f}s, nodes CPU {rnd.node_cpu:.1f}s")
+           f"{rnd.client_cpu:.1f}s / {wall:.1f}s, nodes CPU {rnd.node_cpu:.1f}s, node-dead "
+           f"declarations {rnd.dead}, promotions {rnd.promoted}")
     await asyncio.sleep(args.pause)
     return rnd
 
@@ -151,11 +155,26 @@ def main():
         cl.up()
         lb.create_index(cl.rest(1), INDEX, 1, 2)
         # Every document exists before the first round, so that all rounds do the same work.
-        lines = "".join(f'{{"index":{{"_id":"{d}"}}}}\n{{"w":-1,"n":0}}\n' for d in range(args.docs))
-        st, res = lb.http_call(cl.rest(1), "POST", f"/{INDEX}/_bulk", lines.encode(), timeout=60)
-        if st != 200 or res.get("errors"):
-            raise RuntimeError(f"bulk load of {args.docs} docs: {st} {str(res)[:300]}")
-
+        todo = list(range(args.docs))
+        for attempt in range(1, 6):
+            lines = "".join(f'{{"index":{{"_id":"{d}"}}}}\n{{"w":-1,"n":0}}\n' for d in todo)
+            st, res = lb.http_call(cl.rest(1), "POST", f"/{INDEX}/_bulk", lines.encode(),
+                                   timeout=60)
+            if st != 200 or not isinstance(res, dict):
+                raise RuntimeError(f"bulk load: {st} {str(res)[:300]}")
+            failed = [(d, it["index"]) for d, it in zip(todo, res["items"])
+                      if it["index"].get("status", 500) >= 300]
+            if not failed:
+                break
+            why = collections.Counter(f"{it.get('status')} {it.get('error', {}).get('type')}"
+                                      for _, it in failed)
+            cl.events.append(f"bulk load attempt {attempt}: {len(failed)} of {len(todo)} items "
+                             f"failed: {dict(why)}")
+            lb.log(cl.events[-1])
+            todo = [d for d, _ in failed]
+            time.sleep(1)
+        else:
+            raise RuntimeError(f"bulk load: {len(todo)} docs still failing after 5 attempts")
         async def all_rounds():
             for k in range(1, args.trials + 1):
                 for mode in ("keep-alive", "new connection"):
@@ -176,12 +195,14 @@ def main():
         print(f"\n### Read-then-CAS, {args.workers} workers, {args.docs} docs, "
               f"{args.seconds:.0f} s rounds\n")
         heads = ["round", "mode", "cycles/s", "CAS p50 ms", "CAS p99 ms", "CAS max ms", "409s",
-                 "errors", "connections opened", "client CPU s / wall s", "nodes' CPU s"]
+                 "errors", "connections opened", "client CPU s / wall s", "nodes' CPU s",
+                 "node-dead declarations / promotions (coordinator log)"]
         rows = [[i // 2 + 1, r.mode, f"{r.rate:.0f}", lb.fmt_ms(lb.percentile(r.cas_lat, 50)),
                  lb.fmt_ms(lb.percentile(r.cas_lat, 99)),
                  lb.fmt_ms(max(r.cas_lat) if r.cas_lat else None), r.conflicts,
                  ", ".join(f"{k}: {v}" for k, v in sorted(r.errors.items())) or "0",
-                 r.connects, f"{r.client_cpu:.1f} / {r.wall:.1f}", f"{r.node_cpu:.1f}"]
+                 r.connects, f"{r.client_cpu:.1f} / {r.wall:.1f}", f"{r.node_cpu:.1f}",
+                 f"{r.dead} / {r.promoted}"]
                 for i, r in enumerate(rounds)]
         print(lb.md_table(heads, rows))
         print()

@@ -33,6 +33,7 @@ import statistics
 import sys
 import time
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import livebench as lb  # noqa: E402
 
@@ -319,7 +320,7 @@ def summarize(results, cl, args):
         rows.append([r["mode"], r["trial"], f"node-{r['victim']}", lb.fmt_ms(r["failover"]),
                      lb.fmt_ms(r["first_new_sent"]), lb.fmt_ms(lg["dead"]),
                      lb.fmt_ms(lg["committed"]), lb.fmt_ms(lg["applied"]), r["writes"], r["acks"],
-                     r["no_answer_5s"], r["never"],
+                     r["no_answer_5s"], r["late"], r["never"],
                      ", ".join(f"{k}: {v}" for k, v in sorted(r["outcomes"].items())) or "-",
                      f"{len(rb['missing'])}/{len(rb['changed'])}",
                      f"{len(rb2['missing'])}/{len(rb2['changed'])}",
@@ -328,7 +329,7 @@ def summarize(results, cl, args):
     print(lb.md_table(["mode", "#", "primary", "failover ms", "first new-term write sent (ms)",
                        "coord: dead (ms)", "coord: new term committed (ms)",
                        "client node applied (ms)", "writes", "acked", "no answer in 5 s",
-                       "never answered", "non-2xx / errors", "lost/changed (right after)",
+                       "answered after 5 s", "never answered (patience)", "non-2xx / errors", "lost/changed (right after)",
                        "lost/changed (after green)", "max write latency ms", "ticks skipped (max in flight)",
                        "green again s"],
                       rows))

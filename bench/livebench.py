@@ -334,6 +334,18 @@ class Cluster:
             if waited < 1:
                 time.sleep(1)
 
+    def flaps(self, since_wall, until_wall=None):
+        """(node-dead declarations, primary promotions) in the coordinator's log in a window."""
+        dead = promoted = 0
+        for t, line in read_log(self.log_path("coordinator"), since_wall):
+            if t < since_wall or (until_wall is not None and t > until_wall):
+                continue
+            if "cluster state version" in line:
+                continue
+            dead += "missed heartbeats" in line and ": dead" in line
+            promoted += " to primary of " in line and "promote " in line
+        return dead, promoted
+
     def wait_green(self, timeout_s=60):
         """Waits (bounded) until the coordinator reports green with every node alive."""
         t0 = time.monotonic()

@@ -20,6 +20,7 @@ import signal
 import sys
 import time
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import livebench as lb  # noqa: E402
 
@@ -203,6 +204,7 @@ async def run_trial(cl, port, k, args):
     base_f, base_k, _ = await probes(port, args.baseline_seconds, args.interval_ms / 1000,
                                      args.probe_timeout, kept)
     load = Load(port, args)
+    wall0 = time.time()
     t0 = time.monotonic()
     load.start()
     # Let the connections open (bounded), then probe.
@@ -221,6 +223,9 @@ async def run_trial(cl, port, k, args):
         kept.close()
     recovery = await wait_responsive(port, args.recovery_seconds)
     node = lb.proc_summary(cl.pid(1))
+    dead, promoted = cl.flaps(wall0)
+    if dead:
+        node += f"; coordinator declared node-1 dead {dead} time(s)"
     if recovery is None:
         cl.events.append(f"trial {k}: node-1 did not answer GET / within {args.recovery_seconds:.0f}s"
                          f" after every load connection was closed (node-1: {node})")
@@ -265,6 +270,12 @@ def main():
         async def all_trials():
             for k in range(1, args.trials + 1):
                 results.append(await run_trial(cl, port, k, args))
+                if results[-1]["recovery"] is None and k < args.trials:
+                    # A wedged node would spoil the next trial's baseline: start afresh.
+                    lb.log("node-1 still wedged: restarting the cluster for the next trial")
+                    cl.events.append(f"trial {k}: cluster restarted before the next trial")
+                    cl.down()
+                    cl.up()
         asyncio.run(all_trials())
     except KeyboardInterrupt:
         lb.log("interrupted: cleaning up")
