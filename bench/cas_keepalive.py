@@ -180,10 +180,12 @@ def main():
                 for mode in ("keep-alive", "new connection"):
                     rounds.append(await run_round(cl, mode, k, args, args.seed * 1000 + len(rounds)))
         asyncio.run(all_rounds())
+    except lb.RunDeadline as e:  # before KeyboardInterrupt, its base class
+        lb.log(f"{e}: cleaning up")
+        cl.events.append(f"run stopped early: {e}")
     except KeyboardInterrupt:
         lb.log("interrupted: cleaning up")
-    except lb.RunDeadline as e:
-        lb.log(f"{e}: cleaning up")
+        cl.events.append("run interrupted")
     except Exception as e:  # noqa: BLE001
         lb.log(f"ERROR: {type(e).__name__}: {e}")
         cl.events.append(f"run stopped early: {type(e).__name__}: {e}")

@@ -400,10 +400,12 @@ def main():
                 for k in range(1, args.trials + 1):
                     results.append(await run_trial(cl, mode, k, args))
         asyncio.run(all_trials())
+    except lb.RunDeadline as e:  # before KeyboardInterrupt, its base class
+        lb.log(f"{e}: cleaning up")
+        cl.events.append(f"run stopped early: {e}")
     except KeyboardInterrupt:
         lb.log("interrupted: cleaning up")
-    except lb.RunDeadline as e:
-        lb.log(f"{e}: cleaning up")
+        cl.events.append("run interrupted")
     except Exception as e:  # noqa: BLE001 - report what was measured, then fail
         lb.log(f"ERROR: {type(e).__name__}: {e}")
         cl.events.append(f"run stopped early: {type(e).__name__}: {e}")

@@ -30,8 +30,10 @@ HOST = "127.0.0.1"
 LINGER0 = struct.pack("ii", 1, 0)
 
 
-class RunDeadline(BaseException):
-    """The whole run took longer than --max-seconds."""
+class RunDeadline(KeyboardInterrupt):
+    """The whole run took longer than --max-seconds. A KeyboardInterrupt, because asyncio lets
+    only those (and SystemExit) out of a task: anything else raised by a signal handler inside
+    a task would end just that task."""
 
 
 def log(msg):
@@ -71,7 +73,9 @@ def add_common_args(parser, trials, max_seconds):
 
 
 def install_deadline(seconds):
-    """SIGALRM after `seconds` raises RunDeadline; SIGTERM/SIGHUP act like Ctrl-C."""
+    """SIGALRM after `seconds` raises RunDeadline; SIGINT/SIGTERM/SIGHUP raise KeyboardInterrupt
+    at once (our own SIGINT handler also keeps asyncio.run from installing its own, which only
+    cancels the main task and could leave the run going until every wait has expired)."""
 
     def on_alarm(signum, frame):
         raise RunDeadline(f"run exceeded --max-seconds={seconds:.0f}")
@@ -80,6 +84,7 @@ def install_deadline(seconds):
         raise KeyboardInterrupt(f"signal {signum}")
 
     signal.signal(signal.SIGALRM, on_alarm)
+    signal.signal(signal.SIGINT, on_term)
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGHUP, on_term)
     signal.alarm(max(1, int(seconds)))

@@ -277,10 +277,12 @@ def main():
                     cl.down()
                     cl.up()
         asyncio.run(all_trials())
+    except lb.RunDeadline as e:  # before KeyboardInterrupt, its base class
+        lb.log(f"{e}: cleaning up")
+        cl.events.append(f"run stopped early: {e}")
     except KeyboardInterrupt:
         lb.log("interrupted: cleaning up")
-    except lb.RunDeadline as e:
-        lb.log(f"{e}: cleaning up")
+        cl.events.append("run interrupted")
     except Exception as e:  # noqa: BLE001
         lb.log(f"ERROR: {type(e).__name__}: {e}")
         cl.events.append(f"run stopped early: {type(e).__name__}: {e}")
