@@ -107,7 +107,7 @@ std::string DecodeUrl(const std::string& text, bool plus_is_space) {
           i += 5;
           continue;
         }
-      } else if (i + 2 < text.size() + 0 && HexValue(text[i + 1]) >= 0 &&
+      } else if (i + 2 < text.size() && HexValue(text[i + 1]) >= 0 &&
                  HexValue(text[i + 2]) >= 0) {
         out += static_cast<char>(HexValue(text[i + 1]) * 16 +
                                  HexValue(text[i + 2]));
