@@ -7,7 +7,7 @@ PACKAGES=(
   build-essential cmake pkg-config git curl ca-certificates
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev
-  libspdlog-dev nlohmann-json3-dev libcpp-httplib-dev libgoogle-perftools-dev
+  libspdlog-dev nlohmann-json3-dev libcpp-httplib-dev libboost-dev libgoogle-perftools-dev
 )
 # Extras by request: SEQSIM_SETUP_EXTRA="nodejs npm chromium" scripts/setup.sh
 if [[ -n "${SEQSIM_SETUP_EXTRA:-}" ]]; then

@@ -711,6 +711,56 @@ struct Node::State {
         options.rpc_timeout);
   }
 
+  // A client's read of the cluster state (_cluster/health, _cat): the
+  // coordinator's current state when `from_coordinator` (as Elasticsearch
+  // reads the elected master's), else this node's applied one. A node without
+  // a state yet answers 503, as Elasticsearch does before its state is
+  // recovered, never an empty cluster.
+  void HandleGetClusterState(const pb::GetClusterStateRequest& request,
+                             RespondFn respond) {
+    pb::Envelope envelope;
+    pb::GetClusterStateResponse* response =
+        envelope.mutable_get_cluster_state_response();
+    if (!has_state) {
+      *response->mutable_error() = ToError(
+          EsStatus(absl::StatusCode::kUnavailable, "cluster_block_exception",
+                   "blocked by: [SERVICE_UNAVAILABLE/1/state not recovered / "
+                   "initialized];",
+                   503));
+      respond(std::move(envelope));
+      return;
+    }
+    if (!request.from_coordinator()) {
+      *response->mutable_state() = cluster_state;
+      respond(std::move(envelope));
+      return;
+    }
+    pb::Envelope ask;
+    ask.mutable_get_cluster_state();
+    Send(
+        kCoordinatorId, std::move(ask),
+        [respond = std::make_shared<RespondFn>(std::move(respond))](
+            const absl::StatusOr<pb::Envelope>& reply) {
+          pb::Envelope envelope;
+          pb::GetClusterStateResponse* response =
+              envelope.mutable_get_cluster_state_response();
+          if (reply.ok() && reply->has_get_cluster_state_response() &&
+              reply->get_cluster_state_response().state().version() > 0) {
+            *response->mutable_state() =
+                reply->get_cluster_state_response().state();
+          } else {
+            *response->mutable_error() = ToError(
+                EsStatus(absl::StatusCode::kUnavailable,
+                         "master_not_discovered_exception",
+                         reply.ok() ? "the coordinator has no cluster state"
+                                    : std::string(reply.status().message()),
+                         503));
+          }
+          (*respond)(std::move(envelope));
+        },
+        options.rpc_timeout);
+  }
+
   // Catches up with a state whose publication this node missed.
   void FetchClusterState() {
     pb::Envelope envelope;
@@ -2982,13 +3032,9 @@ struct Node::State {
         respond(std::move(envelope));
         return;
       }
-      case pb::Envelope::kGetClusterState: {
-        pb::Envelope envelope;
-        *envelope.mutable_get_cluster_state_response()->mutable_state() =
-            cluster_state;
-        respond(std::move(envelope));
+      case pb::Envelope::kGetClusterState:
+        HandleGetClusterState(request.get_cluster_state(), std::move(respond));
         return;
-      }
       case pb::Envelope::kNodeStatus: {
         pb::Envelope envelope;
         *envelope.mutable_node_status_response() = Status();

@@ -22,20 +22,28 @@
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "boost/asio/redirect_error.hpp"
+#include "boost/asio/steady_timer.hpp"
+#include "boost/asio/this_coro.hpp"
+#include "boost/asio/use_awaitable.hpp"
 #include "common/es_error.h"
 #include "common/status_macros.h"
 #include "coordinator/logic/coordinator.h"
-#include "httplib.h"
+#include "node/rest/co_status.h"
+#include "node/rest/http_server.h"
 #include "node/rest/rest_util.h"
 #include "spdlog/spdlog.h"
 
 namespace seqsim {
 namespace {
 
+namespace asio = boost::asio;
 using rest::Json;
 
 constexpr absl::Duration kDefaultDispatchTimeout = absl::Seconds(60);
 constexpr absl::Duration kNodeStatusTimeout = absl::Seconds(5);
+// How often a _cluster/health wait re-reads the cluster state.
+constexpr absl::Duration kHealthPollInterval = absl::Milliseconds(100);
 
 // One HTTP answer before rendering (filter_path, pretty, content type).
 struct Reply {
@@ -68,12 +76,12 @@ Reply SimpleErrorReply(int status, const std::string& message) {
 
 // The request as the handlers see it.
 struct Ctx {
-  const httplib::Request& req;
+  const http::Request& req;
   std::vector<std::string> segments;
 
-  bool Has(const std::string& key) const { return req.has_param(key.c_str()); }
+  bool Has(const std::string& key) const { return req.HasParam(key); }
   std::string Param(const std::string& key) const {
-    return rest::ValidUtf8(req.get_param_value(key.c_str()));
+    return rest::ValidUtf8(req.Param(key));
   }
   const std::string& Index() const { return segments[0]; }
 };
@@ -84,8 +92,11 @@ absl::StatusOr<bool> BoolParam(const Ctx& c, const std::string& key,
   return rest::ParseBool(key, c.Param(key));
 }
 
-// Parses `text` as JSON; nullopt when it is not valid JSON.
+// Parses `text` as JSON; nullopt when it is not valid JSON or nests deeper
+// than rest::kMaxJsonDepth (callers that answer the depth error check
+// rest::CheckJsonDepth first).
 std::optional<Json> ParseJson(const std::string& text) {
+  if (!rest::CheckJsonDepth(text).ok()) return std::nullopt;
   Json parsed = Json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (parsed.is_discarded()) return std::nullopt;
   return parsed;
@@ -190,9 +201,9 @@ Json WriteJson(const pb::WriteResponse& response,
   return out;
 }
 
-std::string ContentTypeFor(const httplib::Request& req) {
+std::string ContentTypeFor(const http::Request& req) {
   for (const char* header : {"Accept", "Content-Type"}) {
-    std::string value = absl::AsciiStrToLower(req.get_header_value(header));
+    std::string value = absl::AsciiStrToLower(req.Header(header));
     if (!absl::StrContains(value, "application/vnd.elasticsearch+")) continue;
     size_t at = value.find("compatible-with=");
     std::string version = "8";
@@ -246,51 +257,6 @@ absl::StatusOr<std::vector<const pb::IndexMeta*>> ResolveIndices(
   return out;
 }
 
-// cpp-httplib 0.11 never reads the body of a GET, but Elasticsearch does
-// (`GET /_search {"query": ...}` is its documented form). Such a request is
-// read as a POST (see Start) and this header keeps the method the client sent.
-constexpr char kOriginalMethodHeader[] = "X-Seqsim-Original-Method";
-
-// The method the client sent.
-std::string ClientMethod(const httplib::Request& req) {
-  if (req.has_header(kOriginalMethodHeader))
-    return req.get_header_value(kOriginalMethodHeader);
-  return req.method;
-}
-
-// cpp-httplib reads some bodies by their Content-Type: a multipart/form-data
-// body is parsed into files (its bytes never reach req.body, and a malformed
-// one is answered 400 before any handler runs) and the fields of a form body
-// are added to the URL parameters. Elasticsearch reads neither and answers 406.
-// So a Content-Type seqsim does not read is moved under this header before the
-// body is read (see Start), and ContentTypeValues reads it back.
-constexpr char kRefusedContentTypeHeader[] = "X-Seqsim-Refused-Content-Type";
-
-std::vector<std::string> HeaderValues(const httplib::Request& req,
-                                      const char* name) {
-  std::vector<std::string> values;
-  const size_t count = req.get_header_value_count(name);
-  for (size_t i = 0; i < count; ++i) {
-    values.push_back(req.get_header_value(name, i));
-  }
-  return values;
-}
-
-// Every Content-Type header value the client sent, as sent.
-std::vector<std::string> ContentTypeValues(const httplib::Request& req) {
-  std::vector<std::string> values =
-      HeaderValues(req, kRefusedContentTypeHeader);
-  if (values.empty()) values = HeaderValues(req, "Content-Type");
-  return values;
-}
-
-bool HasBody(const httplib::Request& req) {
-  if (req.has_header("Transfer-Encoding")) return true;
-  uint64_t length = 0;
-  return absl::SimpleAtoi(req.get_header_value("Content-Length"), &length) &&
-         length > 0;
-}
-
 std::string HostOf(const std::string& address) {
   size_t colon = address.rfind(':');
   return colon == std::string::npos ? address : address.substr(0, colon);
@@ -310,7 +276,9 @@ class RestServer::Impl {
   int port() const { return port_; }
 
  private:
-  using Handler = std::function<absl::StatusOr<Reply>(const Ctx&)>;
+  template <typename T>
+  using Async = asio::awaitable<T>;
+  using Handler = std::function<Async<absl::StatusOr<Reply>>(const Ctx&)>;
   struct MethodHandler {
     std::vector<std::string> methods;
     std::vector<std::string> params;
@@ -320,49 +288,66 @@ class RestServer::Impl {
     std::vector<std::string> pattern;  // "*" matches any one segment
     std::vector<MethodHandler> handlers;
   };
+  // Whether dispatcher replies may still be handed to the IO threads (false
+  // once Stop() began).
+  struct Liveness {
+    absl::Mutex mu;
+    bool alive ABSL_GUARDED_BY(mu) = true;
+  };
 
   void BuildRoutes();
-  void Serve(const httplib::Request& req, httplib::Response& res);
-  Reply RouteRequest(const httplib::Request& req);
-  void Render(const httplib::Request& req, const Reply& reply,
-              httplib::Response& res);
+  Async<http::Response> Serve(http::Request& req);
+  Async<Reply> RouteRequest(const http::Request& req);
+  http::Response Render(const http::Request& req, const Reply& reply) const;
+  http::Response ProtocolError(int status, const std::string& method,
+                               const std::string& path) const;
 
-  // Dispatch and wait (the REST threads block; the actors never do).
-  absl::StatusOr<pb::Envelope> Call(
+  // Wraps `fn` so that it runs on `executor` (the waiting request's strand)
+  // when the dispatcher replies, on whatever thread; dropped after Stop().
+  DispatchReply ResumeOn(
+      asio::any_io_executor executor,
+      std::function<void(absl::StatusOr<pb::Envelope>)> fn) const;
+  // Dispatches and suspends until the reply (or `timeout`): holds no thread.
+  Async<absl::StatusOr<pb::Envelope>> Call(
       pb::Envelope request, absl::Duration timeout = kDefaultDispatchTimeout);
-  absl::StatusOr<pb::ClusterState> GetState();
+  // The node's applied cluster state, or (from_coordinator) the
+  // coordinator's current one, as Elasticsearch reads the elected master's.
+  // The node's error (503 while it has no state, or cannot reach the
+  // coordinator) as a status.
+  Async<absl::StatusOr<pb::ClusterState>> GetState(
+      bool from_coordinator = false);
   // node_status of every node in `state`, by node id; silent nodes are left
   // out.
-  std::map<std::string, pb::NodeStatusResponse> NodeStatuses(
+  Async<std::map<std::string, pb::NodeStatusResponse>> NodeStatuses(
       const pb::ClusterState& state);
 
   absl::Status ApplyWriteParams(const Ctx& c, pb::WriteRequest& write);
-  absl::StatusOr<Reply> Write(const pb::WriteRequest& write,
-                              const std::string& http_timeout);
+  Async<absl::StatusOr<Reply>> Write(const pb::WriteRequest& write,
+                                     std::string http_timeout);
 
-  absl::StatusOr<Reply> Root(const Ctx& c);
-  absl::StatusOr<Reply> IndexDoc(const Ctx& c, bool create_route);
-  absl::StatusOr<Reply> GetDoc(const Ctx& c, bool source_only);
-  absl::StatusOr<Reply> DeleteDoc(const Ctx& c);
-  absl::StatusOr<Reply> UpdateDoc(const Ctx& c);
-  absl::StatusOr<Reply> Bulk(const Ctx& c, const std::string& default_index);
-  absl::StatusOr<Reply> Search(const Ctx& c, const std::string& indices);
-  absl::StatusOr<Reply> CreateIndex(const Ctx& c);
-  absl::StatusOr<Reply> DeleteIndex(const Ctx& c);
-  absl::StatusOr<Reply> GetIndex(const Ctx& c);
-  absl::StatusOr<Reply> Refresh(const Ctx& c, const std::string& indices);
-  absl::StatusOr<Reply> CatShards(const Ctx& c, const std::string& indices);
-  absl::StatusOr<Reply> CatIndices(const Ctx& c, const std::string& indices);
-  absl::StatusOr<Reply> Health(const Ctx& c, const std::string& index);
+  Async<absl::StatusOr<Reply>> Root(const Ctx& c);
+  Async<absl::StatusOr<Reply>> IndexDoc(const Ctx& c, bool create_route);
+  Async<absl::StatusOr<Reply>> GetDoc(const Ctx& c, bool source_only);
+  Async<absl::StatusOr<Reply>> DeleteDoc(const Ctx& c);
+  Async<absl::StatusOr<Reply>> UpdateDoc(const Ctx& c);
+  Async<absl::StatusOr<Reply>> Bulk(const Ctx& c, std::string default_index);
+  Async<absl::StatusOr<Reply>> Search(const Ctx& c, std::string indices);
+  Async<absl::StatusOr<Reply>> CreateIndex(const Ctx& c);
+  Async<absl::StatusOr<Reply>> DeleteIndex(const Ctx& c);
+  Async<absl::StatusOr<Reply>> GetIndex(const Ctx& c);
+  Async<absl::StatusOr<Reply>> Refresh(const Ctx& c, std::string indices);
+  Async<absl::StatusOr<Reply>> CatShards(const Ctx& c, std::string indices);
+  Async<absl::StatusOr<Reply>> CatIndices(const Ctx& c, std::string indices);
+  Async<absl::StatusOr<Reply>> Health(const Ctx& c, std::string index);
 
   // Constant after construction.
   Dispatcher* const dispatcher_;
   const RestOptions options_;
   std::vector<RouteEntry> routes_;
+  const std::shared_ptr<Liveness> liveness_ = std::make_shared<Liveness>();
 
   // Set by Start(), cleared by Stop() (one thread).
-  std::unique_ptr<httplib::Server> server_;
-  std::thread thread_;
+  std::unique_ptr<http::Server> server_;
   int port_ = 0;
 };
 
@@ -542,7 +527,8 @@ void RestServer::Impl::BuildRoutes() {
        }}});
 }
 
-Reply RestServer::Impl::RouteRequest(const httplib::Request& req) {
+asio::awaitable<Reply> RestServer::Impl::RouteRequest(
+    const http::Request& req) {
   Ctx c{req, {}};
   for (absl::string_view part :
        absl::StrSplit(req.path, '/', absl::SkipEmpty())) {
@@ -569,10 +555,10 @@ Reply RestServer::Impl::RouteRequest(const httplib::Request& req) {
     }
     if (literals == best) candidates.push_back(&route);
   }
-  const std::string client_method = ClientMethod(req);
+  const std::string client_method = req.method;
   const std::string method = client_method == "HEAD" ? "GET" : client_method;
   if (candidates.empty()) {
-    return ErrorReply(
+    co_return ErrorReply(
         rest::MakeError(400, "illegal_argument_exception",
                         absl::StrCat("no handler found for uri [", req.path,
                                      "] and method [", client_method, "]")));
@@ -588,8 +574,9 @@ Reply RestServer::Impl::RouteRequest(const httplib::Request& req) {
         // reads, whatever the endpoint; requests without one are not checked.
         if (!req.body.empty()) {
           if (std::optional<std::string> refused =
-                  rest::RefusedContentTypeMessage(ContentTypeValues(req))) {
-            return SimpleErrorReply(406, *refused);
+                  rest::RefusedContentTypeMessage(
+                      req.HeaderValues("Content-Type"))) {
+            co_return SimpleErrorReply(406, *refused);
           }
         }
         std::set<std::string> unknown;
@@ -604,14 +591,14 @@ Reply RestServer::Impl::RouteRequest(const httplib::Request& req) {
           std::vector<std::string> quoted;
           for (const std::string& key : unknown)
             quoted.push_back(absl::StrCat("[", key, "]"));
-          return StatusReply(IllegalArgument(absl::StrCat(
+          co_return StatusReply(IllegalArgument(absl::StrCat(
               "request [", req.path, "] contains unrecognized parameter",
               unknown.size() > 1 ? "s" : "", ": ",
               absl::StrJoin(quoted, ", "))));
         }
-        absl::StatusOr<Reply> reply = handler.handler(c);
-        if (!reply.ok()) return StatusReply(reply.status());
-        return *std::move(reply);
+        absl::StatusOr<Reply> reply = co_await handler.handler(c);
+        if (!reply.ok()) co_return StatusReply(reply.status());
+        co_return *std::move(reply);
       }
     }
   }
@@ -625,82 +612,151 @@ Reply RestServer::Impl::RouteRequest(const httplib::Request& req) {
                         "] and method [", client_method, "], allowed: [",
                         absl::StrJoin(allowed, ", "), "]"));
   reply.headers.emplace_back("Allow", absl::StrJoin(allowed, ","));
-  return reply;
+  co_return reply;
 }
 
-void RestServer::Impl::Render(const httplib::Request& req, const Reply& reply,
-                              httplib::Response& res) {
+http::Response RestServer::Impl::Render(const http::Request& req,
+                                        const Reply& reply) const {
+  http::Response res;
   res.status = reply.status;
+  res.headers.emplace_back("X-Elastic-Product", "Elasticsearch");
   for (const auto& [name, value] : reply.headers)
-    res.set_header(name.c_str(), value);
+    res.headers.emplace_back(name, value);
   if (reply.text.has_value()) {
-    res.set_content(*reply.text, "text/plain; charset=UTF-8");
-    return;
+    res.content_type = "text/plain; charset=UTF-8";
+    res.body = *reply.text;
+    return res;
   }
   Json body = reply.body;
-  if (req.has_param("filter_path")) {
-    body = rest::FilterPath(body, req.get_param_value("filter_path"));
+  if (req.HasParam("filter_path")) {
+    body = rest::FilterPath(body, req.Param("filter_path"));
   }
-  bool pretty =
-      req.has_param("pretty") && req.get_param_value("pretty") != "false";
-  std::string text =
-      pretty ? rest::EsPretty(body)
-             : body.dump(-1, ' ', false, Json::error_handler_t::replace);
-  res.set_content(text, ContentTypeFor(req).c_str());
+  bool pretty = req.HasParam("pretty") && req.Param("pretty") != "false";
+  res.body = pretty ? rest::EsPretty(body)
+                    : body.dump(-1, ' ', false, Json::error_handler_t::replace);
+  res.content_type = ContentTypeFor(req);
+  return res;
 }
 
-void RestServer::Impl::Serve(const httplib::Request& req,
-                             httplib::Response& res) {
-  Render(req, RouteRequest(req), res);
+http::Response RestServer::Impl::ProtocolError(int status,
+                                               const std::string& method,
+                                               const std::string& path) const {
+  pb::Error error;
+  if (status == 413) {
+    error = rest::MakeError(
+        413, "content_too_long_exception",
+        absl::StrCat("request body is too large, the maximum is [",
+                     options_.max_body_bytes, "] bytes"));
+  } else {
+    error = rest::MakeError(
+        status, "illegal_argument_exception",
+        absl::StrCat("malformed HTTP request [", method, " ", path, "]"));
+  }
+  http::Response res;
+  res.status = status;
+  res.headers.emplace_back("X-Elastic-Product", "Elasticsearch");
+  res.content_type = "application/json; charset=UTF-8";
+  res.body = rest::ErrorBody(error).dump(-1, ' ', false,
+                                         Json::error_handler_t::replace);
+  return res;
+}
+
+asio::awaitable<http::Response> RestServer::Impl::Serve(http::Request& req) {
+  Reply reply;
+  try {
+    reply = co_await RouteRequest(req);
+  } catch (const std::exception& e) {
+    spdlog::warn("rest: request failed with an exception: {}", e.what());
+    reply = ErrorReply(rest::MakeError(500, "exception", e.what()));
+  }
+  co_return Render(req, reply);
 }
 
 // ---------------------------------------------------------------------------------------
 // Dispatch
 
-absl::StatusOr<pb::Envelope> RestServer::Impl::Call(pb::Envelope request,
-                                                    absl::Duration timeout) {
-  struct Pending {
-    absl::Mutex mu;
-    bool done = false;
-    absl::StatusOr<pb::Envelope> result;
-  };
-  auto pending = std::make_shared<Pending>();
-  dispatcher_->Dispatch(std::move(request),
-                        [pending](absl::StatusOr<pb::Envelope> reply) {
-                          absl::MutexLock lock(&pending->mu);
-                          if (pending->done) return;
-                          pending->result = std::move(reply);
-                          pending->done = true;
-                        });
-  absl::MutexLock lock(&pending->mu);
-  if (!pending->mu.AwaitWithTimeout(absl::Condition(&pending->done), timeout)) {
-    pending->done = true;
-    return EsStatus(absl::StatusCode::kDeadlineExceeded, "timeout_exception",
-                    "timed out waiting for the node to answer", 504);
-  }
-  return std::move(pending->result);
+namespace {
+
+std::chrono::steady_clock::duration ToChrono(absl::Duration d) {
+  if (d > absl::Hours(24 * 365)) d = absl::Hours(24 * 365);
+  if (d < absl::ZeroDuration()) d = absl::ZeroDuration();
+  return std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+      absl::ToChronoNanoseconds(d));
 }
 
-absl::StatusOr<pb::ClusterState> RestServer::Impl::GetState() {
+}  // namespace
+
+DispatchReply RestServer::Impl::ResumeOn(
+    asio::any_io_executor executor,
+    std::function<void(absl::StatusOr<pb::Envelope>)> fn) const {
+  return [liveness = liveness_, executor = std::move(executor),
+          fn = std::move(fn)](absl::StatusOr<pb::Envelope> reply) mutable {
+    absl::MutexLock lock(&liveness->mu);
+    if (!liveness->alive) return;
+    asio::post(executor, [fn, reply = std::move(reply)]() mutable {
+      fn(std::move(reply));
+    });
+  };
+}
+
+asio::awaitable<absl::StatusOr<pb::Envelope>> RestServer::Impl::Call(
+    pb::Envelope request, absl::Duration timeout) {
+  // The timer doubles as the wake-up: the reply cancels it, the deadline
+  // fires it; both run on this request's strand.
+  struct Pending {
+    explicit Pending(const asio::any_io_executor& executor) : timer(executor) {}
+    asio::steady_timer timer;
+    std::optional<absl::StatusOr<pb::Envelope>> result;
+  };
+  asio::any_io_executor executor = co_await asio::this_coro::executor;
+  auto pending = std::make_shared<Pending>(executor);
+  pending->timer.expires_after(ToChrono(timeout));
+  dispatcher_->Dispatch(
+      std::move(request),
+      ResumeOn(executor, [pending](absl::StatusOr<pb::Envelope> reply) {
+        if (pending->result.has_value()) return;
+        pending->result = std::move(reply);
+        pending->timer.cancel();
+      }));
+  if (!pending->result.has_value()) {
+    boost::system::error_code ec;
+    co_await pending->timer.async_wait(
+        asio::redirect_error(asio::use_awaitable, ec));
+  }
+  if (!pending->result.has_value()) {
+    pending->result =
+        EsStatus(absl::StatusCode::kDeadlineExceeded, "timeout_exception",
+                 "timed out waiting for the node to answer", 504);
+  }
+  co_return std::move(*pending->result);
+}
+
+asio::awaitable<absl::StatusOr<pb::ClusterState>> RestServer::Impl::GetState(
+    bool from_coordinator) {
   pb::Envelope request;
-  request.mutable_get_cluster_state();
-  ASSIGN_OR_RETURN(pb::Envelope reply, Call(std::move(request)));
+  request.mutable_get_cluster_state()->set_from_coordinator(from_coordinator);
+  CO_ASSIGN_OR_RETURN(pb::Envelope reply, co_await Call(std::move(request)));
   if (!reply.has_get_cluster_state_response()) {
-    return absl::InternalError(
+    co_return absl::InternalError(
         "node answered get_cluster_state with another message");
   }
-  return reply.get_cluster_state_response().state();
+  const pb::GetClusterStateResponse& response =
+      reply.get_cluster_state_response();
+  if (HasError(response.error())) co_return FromError(response.error());
+  co_return response.state();
 }
 
-std::map<std::string, pb::NodeStatusResponse> RestServer::Impl::NodeStatuses(
-    const pb::ClusterState& state) {
+asio::awaitable<std::map<std::string, pb::NodeStatusResponse>>
+RestServer::Impl::NodeStatuses(const pb::ClusterState& state) {
   struct Pending {
-    absl::Mutex mu;
+    explicit Pending(const asio::any_io_executor& executor) : timer(executor) {}
+    asio::steady_timer timer;
     int outstanding = 0;
     std::map<std::string, pb::NodeStatusResponse> statuses;
-    bool Done() const { return outstanding == 0; }
   };
-  auto pending = std::make_shared<Pending>();
+  asio::any_io_executor executor = co_await asio::this_coro::executor;
+  auto pending = std::make_shared<Pending>(executor);
+  pending->timer.expires_after(ToChrono(kNodeStatusTimeout));
   std::vector<std::string> ids;
   for (const pb::NodeInfo& node : state.nodes()) {
     if (node.alive()) ids.push_back(node.id());
@@ -711,18 +767,20 @@ std::map<std::string, pb::NodeStatusResponse> RestServer::Impl::NodeStatuses(
     request.mutable_node_status();
     dispatcher_->DispatchTo(
         id, std::move(request),
-        [pending, id](absl::StatusOr<pb::Envelope> reply) {
-          absl::MutexLock lock(&pending->mu);
+        ResumeOn(executor, [pending, id](absl::StatusOr<pb::Envelope> reply) {
           if (reply.ok() && reply->has_node_status_response()) {
             pending->statuses[id] = reply->node_status_response();
           }
-          --pending->outstanding;
-        });
+          if (--pending->outstanding == 0) pending->timer.cancel();
+        }));
   }
-  absl::MutexLock lock(&pending->mu);
-  pending->mu.AwaitWithTimeout(absl::Condition(pending.get(), &Pending::Done),
-                               kNodeStatusTimeout);
-  return pending->statuses;
+  if (pending->outstanding > 0) {
+    boost::system::error_code ec;
+    co_await pending->timer.async_wait(
+        asio::redirect_error(asio::use_awaitable, ec));
+  }
+  // Late answers change a map nobody reads any more.
+  co_return pending->statuses;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -799,31 +857,32 @@ absl::Status RestServer::Impl::ApplyWriteParams(const Ctx& c,
   return absl::OkStatus();
 }
 
-absl::StatusOr<Reply> RestServer::Impl::Write(
-    const pb::WriteRequest& write, const std::string& /*http_timeout*/) {
+asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::Write(
+    const pb::WriteRequest& write, std::string /*http_timeout*/) {
   pb::Envelope request;
   *request.mutable_write() = write;
   absl::Duration wait = kDefaultDispatchTimeout;
   if (write.timeout_ms() > 0)
     wait = absl::Milliseconds(write.timeout_ms()) + absl::Seconds(30);
-  ASSIGN_OR_RETURN(pb::Envelope reply, Call(std::move(request), wait));
+  CO_ASSIGN_OR_RETURN(pb::Envelope reply,
+                      co_await Call(std::move(request), wait));
   if (!reply.has_write_response()) {
-    return absl::InternalError("node answered a write with another message");
+    co_return absl::InternalError("node answered a write with another message");
   }
   const pb::WriteResponse& response = reply.write_response();
-  if (HasError(response.error())) return ErrorReply(response.error());
+  if (HasError(response.error())) co_return ErrorReply(response.error());
   Reply out;
   out.status = WriteHttpStatus(response);
   out.body = WriteJson(response, write);
-  return out;
+  co_return out;
 }
 
-absl::StatusOr<Reply> RestServer::Impl::IndexDoc(const Ctx& c,
-                                                 bool create_route) {
+asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::IndexDoc(
+    const Ctx& c, bool create_route) {
   pb::WriteRequest write;
   write.set_index(c.Index());
   if (std::optional<pb::Error> bad = rest::ValidateIndexName(c.Index())) {
-    return ErrorReply(*bad);
+    co_return ErrorReply(*bad);
   }
   write.set_kind(create_route ? pb::WriteRequest::CREATE
                               : pb::WriteRequest::INDEX);
@@ -839,29 +898,31 @@ absl::StatusOr<Reply> RestServer::Impl::IndexDoc(const Ctx& c,
     if (op_type == "create") {
       write.set_kind(pb::WriteRequest::CREATE);
     } else if (op_type != "index") {
-      return IllegalArgument(absl::StrCat(
+      co_return IllegalArgument(absl::StrCat(
           "opType must be 'create' or 'index', found: [", op_type, "]"));
     }
   }
-  RETURN_IF_ERROR(ApplyWriteParams(c, write));
+  CO_RETURN_IF_ERROR(ApplyWriteParams(c, write));
   if (write.id().size() > 512) {
-    return ValidationFailed(
+    co_return ValidationFailed(
         {absl::StrCat("id [", write.id(),
                       "] is too long, must be no longer than 512 bytes "
                       "but was: ",
                       write.id().size())});
   }
-  if (IsBlank(c.req.body)) return BodyRequired();
+  if (IsBlank(c.req.body)) co_return BodyRequired();
+  CO_RETURN_IF_ERROR(rest::CheckJsonDepth(c.req.body));
   std::optional<Json> doc = ParseJson(c.req.body);
   if (!doc.has_value() || !doc->is_object())
-    return ErrorReply(DocumentUnparsable());
+    co_return ErrorReply(DocumentUnparsable());
   write.set_source(c.req.body);
-  return Write(write, c.Param("timeout"));
+  co_return co_await Write(write, c.Param("timeout"));
 }
 
-absl::StatusOr<Reply> RestServer::Impl::GetDoc(const Ctx& c, bool source_only) {
+asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::GetDoc(
+    const Ctx& c, bool source_only) {
   for (const char* flag : {"realtime", "refresh"}) {
-    RETURN_IF_ERROR(BoolParam(c, flag, true).status());
+    CO_RETURN_IF_ERROR(BoolParam(c, flag, true).status());
   }
   bool with_source = true;
   if (c.Has("_source")) {
@@ -871,45 +932,46 @@ absl::StatusOr<Reply> RestServer::Impl::GetDoc(const Ctx& c, bool source_only) {
   pb::Envelope request;
   request.mutable_get()->set_index(c.Index());
   request.mutable_get()->set_id(c.segments[2]);
-  ASSIGN_OR_RETURN(pb::Envelope reply, Call(std::move(request)));
+  CO_ASSIGN_OR_RETURN(pb::Envelope reply, co_await Call(std::move(request)));
   if (!reply.has_get_response()) {
-    return absl::InternalError("node answered a get with another message");
+    co_return absl::InternalError("node answered a get with another message");
   }
   const pb::GetResponse& get = reply.get_response();
-  if (HasError(get.error())) return ErrorReply(get.error());
+  if (HasError(get.error())) co_return ErrorReply(get.error());
   Reply out;
   if (source_only) {
     if (!get.found()) {
-      return EsStatus(absl::StatusCode::kNotFound,
-                      "resource_not_found_exception",
-                      absl::StrCat("Document not found [", c.Index(), "]/[",
-                                   c.segments[2], "]"));
+      co_return EsStatus(absl::StatusCode::kNotFound,
+                         "resource_not_found_exception",
+                         absl::StrCat("Document not found [", c.Index(), "]/[",
+                                      c.segments[2], "]"));
     }
     out.body = SourceJson(get.source());
-    return out;
+    co_return out;
   }
   out.body["_index"] = get.index().empty() ? c.Index() : get.index();
   out.body["_id"] = get.id().empty() ? c.segments[2] : get.id();
   if (!get.found()) {
     out.status = 404;
     out.body["found"] = false;
-    return out;
+    co_return out;
   }
   out.body["_version"] = get.version();
   out.body["_seq_no"] = get.seq_no();
   out.body["_primary_term"] = get.primary_term();
   out.body["found"] = true;
   if (with_source) out.body["_source"] = SourceJson(get.source());
-  return out;
+  co_return out;
 }
 
-absl::StatusOr<Reply> RestServer::Impl::DeleteDoc(const Ctx& c) {
+asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::DeleteDoc(
+    const Ctx& c) {
   pb::WriteRequest write;
   write.set_index(c.Index());
   write.set_id(c.segments[2]);
   write.set_kind(pb::WriteRequest_Kind_DELETE);
-  RETURN_IF_ERROR(ApplyWriteParams(c, write));
-  return Write(write, c.Param("timeout"));
+  CO_RETURN_IF_ERROR(ApplyWriteParams(c, write));
+  co_return co_await Write(write, c.Param("timeout"));
 }
 
 // Reads an update body ({"doc", "doc_as_upsert", "upsert", "detect_noop",
@@ -965,28 +1027,30 @@ absl::Status ParseUpdateBody(const Json& body, pb::WriteRequest& write) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<Reply> RestServer::Impl::UpdateDoc(const Ctx& c) {
+asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::UpdateDoc(
+    const Ctx& c) {
   pb::WriteRequest write;
   write.set_index(c.Index());
   if (std::optional<pb::Error> bad = rest::ValidateIndexName(c.Index())) {
-    return ErrorReply(*bad);
+    co_return ErrorReply(*bad);
   }
   write.set_id(c.segments[2]);
   write.set_kind(pb::WriteRequest::UPDATE);
-  RETURN_IF_ERROR(ApplyWriteParams(c, write));
+  CO_RETURN_IF_ERROR(ApplyWriteParams(c, write));
   if (c.Has("retry_on_conflict")) {
-    ASSIGN_OR_RETURN(
+    CO_ASSIGN_OR_RETURN(
         int32_t retries,
         rest::ParseInt("retry_on_conflict", c.Param("retry_on_conflict")));
     write.set_retry_on_conflict(retries);
   }
-  if (IsBlank(c.req.body)) return BodyRequired();
+  if (IsBlank(c.req.body)) co_return BodyRequired();
+  CO_RETURN_IF_ERROR(rest::CheckJsonDepth(c.req.body));
   std::optional<Json> body = ParseJson(c.req.body);
-  if (!body.has_value()) return BodyUnparsable();
-  RETURN_IF_ERROR(ParseUpdateBody(*body, write));
+  if (!body.has_value()) co_return BodyUnparsable();
+  CO_RETURN_IF_ERROR(ParseUpdateBody(*body, write));
   if (c.Has("_source") && c.Param("_source") != "false")
     write.set_return_source(true);
-  return Write(write, c.Param("timeout"));
+  co_return co_await Write(write, c.Param("timeout"));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1027,13 +1091,13 @@ Json BulkItemJson(const BulkItem& item, const pb::WriteResponse* response) {
 
 }  // namespace
 
-absl::StatusOr<Reply> RestServer::Impl::Bulk(const Ctx& c,
-                                             const std::string& default_index) {
+asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::Bulk(
+    const Ctx& c, std::string default_index) {
   absl::Time start = absl::Now();
   const std::string& text = c.req.body;
-  if (text.empty()) return BodyRequired();
+  if (text.empty()) co_return BodyRequired();
   if (text.back() != '\n') {
-    return IllegalArgument(
+    co_return IllegalArgument(
         "The bulk request must be terminated by a newline [\\n]");
   }
   std::vector<std::string> lines = absl::StrSplit(text, '\n');
@@ -1043,17 +1107,18 @@ absl::StatusOr<Reply> RestServer::Impl::Bulk(const Ctx& c,
   for (size_t i = 0; i < lines.size(); ++i) {
     const int line_number = static_cast<int>(i) + 1;
     if (IsBlank(lines[i])) continue;
+    CO_RETURN_IF_ERROR(rest::CheckJsonDepth(lines[i]));
     std::optional<Json> action_line = ParseJson(lines[i]);
     if (!action_line.has_value()) {
-      return EsStatus(
+      co_return EsStatus(
           absl::StatusCode::kInvalidArgument, "x_content_parse_exception",
           absl::StrCat("[", line_number,
                        ":1] Malformed action/metadata line: not valid JSON"));
     }
     if (!action_line->is_object() || action_line->size() != 1) {
-      return MalformedLine(line_number,
-                           absl::StrCat("expected START_OBJECT but found [",
-                                        TokenName(*action_line), "]"));
+      co_return MalformedLine(line_number,
+                              absl::StrCat("expected START_OBJECT but found [",
+                                           TokenName(*action_line), "]"));
     }
     BulkItem item;
     item.action = action_line->begin().key();
@@ -1067,16 +1132,16 @@ absl::StatusOr<Reply> RestServer::Impl::Bulk(const Ctx& c,
     } else if (item.action == "delete") {
       item.write.set_kind(pb::WriteRequest_Kind_DELETE);
     } else {
-      return MalformedLine(
+      co_return MalformedLine(
           line_number,
           absl::StrCat("expected field [create], [delete], [index] or "
                        "[update] but found [",
                        item.action, "]"));
     }
     if (!meta.is_object()) {
-      return MalformedLine(line_number,
-                           absl::StrCat("expected START_OBJECT but found [",
-                                        TokenName(meta), "]"));
+      co_return MalformedLine(line_number,
+                              absl::StrCat("expected START_OBJECT but found [",
+                                           TokenName(meta), "]"));
     }
     std::string index = default_index;
     for (auto it = meta.begin(); it != meta.end(); ++it) {
@@ -1098,19 +1163,19 @@ absl::StatusOr<Reply> RestServer::Impl::Bulk(const Ctx& c,
                                             : value.dump());
       } else if (key == "if_seq_no") {
         int64_t n = 0;
-        RETURN_IF_ERROR(as_long(&n));
+        CO_RETURN_IF_ERROR(as_long(&n));
         item.write.set_if_seq_no(n);
       } else if (key == "if_primary_term") {
         int64_t n = 0;
-        RETURN_IF_ERROR(as_long(&n));
+        CO_RETURN_IF_ERROR(as_long(&n));
         item.write.set_if_primary_term(n);
       } else if (key == "version") {
         int64_t n = 0;
-        RETURN_IF_ERROR(as_long(&n));
+        CO_RETURN_IF_ERROR(as_long(&n));
         item.write.set_version(n);
       } else if (key == "retry_on_conflict") {
         int64_t n = 0;
-        RETURN_IF_ERROR(as_long(&n));
+        CO_RETURN_IF_ERROR(as_long(&n));
         item.write.set_retry_on_conflict(static_cast<int32_t>(n));
       } else if (key == "version_type" && value.is_string()) {
         std::string type = value.get<std::string>();
@@ -1119,7 +1184,7 @@ absl::StatusOr<Reply> RestServer::Impl::Bulk(const Ctx& c,
         } else if (type == "external_gte") {
           item.write.set_version_type(pb::VERSION_EXTERNAL_GTE);
         } else if (type != "internal") {
-          return IllegalArgument(
+          co_return IllegalArgument(
               absl::StrCat("No version type match [", type, "]"));
         }
       } else if (key == "routing" || key == "require_alias" ||
@@ -1127,7 +1192,7 @@ absl::StatusOr<Reply> RestServer::Impl::Bulk(const Ctx& c,
                  key == "require_data_stream" || key == "_source") {
         // Accepted and ignored: seqsim routes by _id only.
       } else {
-        return IllegalArgument(
+        co_return IllegalArgument(
             absl::StrCat("Action/metadata line [", line_number,
                          "] contains an unknown parameter [", key, "]"));
       }
@@ -1152,14 +1217,18 @@ absl::StatusOr<Reply> RestServer::Impl::Bulk(const Ctx& c,
         items.push_back(std::move(item));
         break;
       }
+      absl::Status depth = rest::CheckJsonDepth(lines[i]);
       std::optional<Json> source = ParseJson(lines[i]);
       if (item.write.kind() == pb::WriteRequest::UPDATE) {
+        CO_RETURN_IF_ERROR(depth);
         if (!source.has_value()) {
-          return EsStatus(
+          co_return EsStatus(
               absl::StatusCode::kInvalidArgument, "x_content_parse_exception",
               absl::StrCat("[", i + 1, ":1] failed to parse update request"));
         }
-        RETURN_IF_ERROR(ParseUpdateBody(*source, item.write));
+        CO_RETURN_IF_ERROR(ParseUpdateBody(*source, item.write));
+      } else if (!depth.ok()) {
+        if (!item.error.has_value()) item.error = ToError(depth);
       } else if (!source.has_value() || !source->is_object()) {
         if (!item.error.has_value()) item.error = DocumentUnparsable();
       } else {
@@ -1169,7 +1238,7 @@ absl::StatusOr<Reply> RestServer::Impl::Bulk(const Ctx& c,
     items.push_back(std::move(item));
   }
   if (items.empty()) validation.push_back("no requests added");
-  if (!validation.empty()) return ValidationFailed(validation);
+  if (!validation.empty()) co_return ValidationFailed(validation);
 
   pb::Envelope request;
   std::vector<int> sent;  // positions in `items` of the forwarded requests
@@ -1180,9 +1249,10 @@ absl::StatusOr<Reply> RestServer::Impl::Bulk(const Ctx& c,
   }
   pb::BulkResponse response;
   if (!sent.empty()) {
-    ASSIGN_OR_RETURN(pb::Envelope reply, Call(std::move(request)));
+    CO_ASSIGN_OR_RETURN(pb::Envelope reply, co_await Call(std::move(request)));
     if (!reply.has_bulk_response()) {
-      return absl::InternalError("node answered a bulk with another message");
+      co_return absl::InternalError(
+          "node answered a bulk with another message");
     }
     response = reply.bulk_response();
   }
@@ -1211,7 +1281,7 @@ absl::StatusOr<Reply> RestServer::Impl::Bulk(const Ctx& c,
   out.body["took"] = std::max<int64_t>(
       response.took_ms(), absl::ToInt64Milliseconds(absl::Now() - start));
   out.body["items"] = std::move(json_items);
-  return out;
+  co_return out;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1273,8 +1343,8 @@ absl::Status ParseQuery(const Json& query, pb::Query& out) {
 
 }  // namespace
 
-absl::StatusOr<Reply> RestServer::Impl::Search(const Ctx& c,
-                                               const std::string& indices) {
+asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::Search(
+    const Ctx& c, std::string indices) {
   pb::SearchRequest search;
   if (!indices.empty() && indices != "_all" && indices != "*") {
     for (absl::string_view index :
@@ -1286,8 +1356,9 @@ absl::StatusOr<Reply> RestServer::Impl::Search(const Ctx& c,
   bool seq_no_primary_term = false, version = false, total_as_int = false;
   search.mutable_query()->mutable_match_all();
   if (!IsBlank(c.req.body)) {
+    CO_RETURN_IF_ERROR(rest::CheckJsonDepth(c.req.body));
     std::optional<Json> body = ParseJson(c.req.body);
-    if (!body.has_value() || !body->is_object()) return BodyUnparsable();
+    if (!body.has_value() || !body->is_object()) co_return BodyUnparsable();
     for (auto it = body->begin(); it != body->end(); ++it) {
       const std::string& key = it.key();
       const Json& value = it.value();
@@ -1302,14 +1373,14 @@ absl::StatusOr<Reply> RestServer::Impl::Search(const Ctx& c,
       };
       if (key == "query") {
         search.clear_query();
-        RETURN_IF_ERROR(ParseQuery(value, *search.mutable_query()));
+        CO_RETURN_IF_ERROR(ParseQuery(value, *search.mutable_query()));
       } else if (key == "size") {
-        RETURN_IF_ERROR(integer(&size));
+        CO_RETURN_IF_ERROR(integer(&size));
       } else if (key == "from") {
-        RETURN_IF_ERROR(integer(&from));
+        CO_RETURN_IF_ERROR(integer(&from));
       } else if (key == "seq_no_primary_term" || key == "version") {
         if (!value.is_boolean()) {
-          return ParsingError(
+          co_return ParsingError(
               absl::StrCat("[", key, "] failed to parse field"));
         }
         (key == "version" ? version : seq_no_primary_term) = value.get<bool>();
@@ -1319,51 +1390,57 @@ absl::StatusOr<Reply> RestServer::Impl::Search(const Ctx& c,
         // Accepted; seqsim always counts every hit and returns the whole
         // source.
       } else {
-        return ParsingError(absl::StrCat("Unknown key for a ", TokenName(value),
-                                         " in [", key, "]."));
+        co_return ParsingError(absl::StrCat(
+            "Unknown key for a ", TokenName(value), " in [", key, "]."));
       }
     }
   }
   if (c.Has("size")) {
-    ASSIGN_OR_RETURN(size, rest::ParseInt("size", c.Param("size")));
+    CO_ASSIGN_OR_RETURN(size, rest::ParseInt("size", c.Param("size")));
   }
   if (c.Has("from")) {
-    ASSIGN_OR_RETURN(from, rest::ParseInt("from", c.Param("from")));
+    CO_ASSIGN_OR_RETURN(from, rest::ParseInt("from", c.Param("from")));
   }
   if (c.Has("seq_no_primary_term")) {
-    ASSIGN_OR_RETURN(
+    CO_ASSIGN_OR_RETURN(
         seq_no_primary_term,
         rest::ParseBool("seq_no_primary_term", c.Param("seq_no_primary_term")));
   }
   if (c.Has("version")) {
-    ASSIGN_OR_RETURN(version, rest::ParseBool("version", c.Param("version")));
+    CO_ASSIGN_OR_RETURN(version,
+                        rest::ParseBool("version", c.Param("version")));
   }
-  ASSIGN_OR_RETURN(total_as_int, BoolParam(c, "rest_total_hits_as_int", false));
+  CO_ASSIGN_OR_RETURN(total_as_int,
+                      BoolParam(c, "rest_total_hits_as_int", false));
   if (size < 0) {
-    return IllegalArgument(absl::StrCat(
+    co_return IllegalArgument(absl::StrCat(
         "[size] parameter cannot be negative, found [", size, "]"));
   }
   if (from < 0) {
-    return IllegalArgument(absl::StrCat(
+    co_return IllegalArgument(absl::StrCat(
         "[from] parameter cannot be negative but was [", from, "]"));
   }
-  if (from + size > 10000) {
-    return IllegalArgument(
+  // Both are non-negative here, so their sum fits in 64 unsigned bits.
+  const uint64_t window =
+      static_cast<uint64_t>(from) + static_cast<uint64_t>(size);
+  if (window > 10000) {
+    co_return IllegalArgument(
         absl::StrCat("Result window is too large, from + size must be less "
                      "than or equal to: [10000] but "
                      "was [",
-                     from + size, "]."));
+                     window, "]."));
   }
   search.set_size(static_cast<int32_t>(size));
   search.set_from(static_cast<int32_t>(from));
   pb::Envelope request;
   *request.mutable_search() = search;
-  ASSIGN_OR_RETURN(pb::Envelope reply, Call(std::move(request)));
+  CO_ASSIGN_OR_RETURN(pb::Envelope reply, co_await Call(std::move(request)));
   if (!reply.has_search_response()) {
-    return absl::InternalError("node answered a search with another message");
+    co_return absl::InternalError(
+        "node answered a search with another message");
   }
   const pb::SearchResponse& response = reply.search_response();
-  if (HasError(response.error())) return ErrorReply(response.error());
+  if (HasError(response.error())) co_return ErrorReply(response.error());
   Reply out;
   out.body["took"] = response.took_ms();
   out.body["timed_out"] = false;
@@ -1396,31 +1473,33 @@ absl::StatusOr<Reply> RestServer::Impl::Search(const Ctx& c,
   }
   hits["hits"] = std::move(list);
   out.body["hits"] = std::move(hits);
-  return out;
+  co_return out;
 }
 
 // ---------------------------------------------------------------------------------------
 // Indices
 
-absl::StatusOr<Reply> RestServer::Impl::CreateIndex(const Ctx& c) {
+asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::CreateIndex(
+    const Ctx& c) {
   if (std::optional<pb::Error> bad = rest::ValidateIndexName(c.Index())) {
-    return ErrorReply(*bad);
+    co_return ErrorReply(*bad);
   }
   pb::CreateIndexRequest create;
   create.set_index(c.Index());
   create.set_number_of_replicas(-1);
   if (!IsBlank(c.req.body)) {
+    CO_RETURN_IF_ERROR(rest::CheckJsonDepth(c.req.body));
     std::optional<Json> body = ParseJson(c.req.body);
-    if (!body.has_value() || !body->is_object()) return BodyUnparsable();
+    if (!body.has_value() || !body->is_object()) co_return BodyUnparsable();
     for (auto it = body->begin(); it != body->end(); ++it) {
       if (it.key() == "mappings" || it.key() == "aliases")
         continue;  // accepted, unused
       if (it.key() != "settings") {
-        return EsStatus(
+        co_return EsStatus(
             absl::StatusCode::kInvalidArgument, "parse_exception",
             absl::StrCat("unknown key [", it.key(), "] for create index"));
       }
-      if (!it.value().is_object()) return BodyUnparsable();
+      if (!it.value().is_object()) co_return BodyUnparsable();
       // Flatten {"index": {...}} and "index.x" into plain setting names.
       std::vector<std::pair<std::string, Json>> settings;
       for (auto s = it.value().begin(); s != it.value().end(); ++s) {
@@ -1443,7 +1522,7 @@ absl::StatusOr<Reply> RestServer::Impl::CreateIndex(const Ctx& c) {
         if (!n.has_value() || *n < minimum || *n > 1024) {
           std::string shown =
               value.is_string() ? value.get<std::string>() : value.dump();
-          return IllegalArgument(absl::StrCat(
+          co_return IllegalArgument(absl::StrCat(
               "Failed to parse value [", shown, "] for setting [index.", name,
               "] must be ", n.has_value() && *n > 1024 ? "<= 1024" : "",
               n.has_value() && *n > 1024 ? "" : absl::StrCat(">= ", minimum)));
@@ -1458,40 +1537,42 @@ absl::StatusOr<Reply> RestServer::Impl::CreateIndex(const Ctx& c) {
   }
   pb::Envelope request;
   *request.mutable_create_index() = create;
-  ASSIGN_OR_RETURN(pb::Envelope reply, Call(std::move(request)));
+  CO_ASSIGN_OR_RETURN(pb::Envelope reply, co_await Call(std::move(request)));
   if (!reply.has_create_index_response()) {
-    return absl::InternalError(
+    co_return absl::InternalError(
         "node answered create_index with another message");
   }
   const pb::CreateIndexResponse& response = reply.create_index_response();
-  if (HasError(response.error())) return ErrorReply(response.error());
+  if (HasError(response.error())) co_return ErrorReply(response.error());
   Reply out;
   out.body["acknowledged"] = response.acknowledged();
   out.body["shards_acknowledged"] = response.shards_acknowledged();
   out.body["index"] = response.index().empty() ? c.Index() : response.index();
-  return out;
+  co_return out;
 }
 
-absl::StatusOr<Reply> RestServer::Impl::DeleteIndex(const Ctx& c) {
+asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::DeleteIndex(
+    const Ctx& c) {
   pb::Envelope request;
   request.mutable_delete_index()->set_index(c.Index());
-  ASSIGN_OR_RETURN(pb::Envelope reply, Call(std::move(request)));
+  CO_ASSIGN_OR_RETURN(pb::Envelope reply, co_await Call(std::move(request)));
   if (!reply.has_delete_index_response()) {
-    return absl::InternalError(
+    co_return absl::InternalError(
         "node answered delete_index with another message");
   }
   const pb::DeleteIndexResponse& response = reply.delete_index_response();
-  if (HasError(response.error())) return ErrorReply(response.error());
+  if (HasError(response.error())) co_return ErrorReply(response.error());
   Reply out;
   out.body["acknowledged"] = response.acknowledged();
-  return out;
+  co_return out;
 }
 
-absl::StatusOr<Reply> RestServer::Impl::GetIndex(const Ctx& c) {
-  ASSIGN_OR_RETURN(pb::ClusterState state, GetState());
+asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::GetIndex(
+    const Ctx& c) {
+  CO_ASSIGN_OR_RETURN(pb::ClusterState state, co_await GetState());
   pb::Error missing;
   auto indices = ResolveIndices(state, c.Index(), &missing);
-  if (!indices.ok()) return ErrorReply(missing);
+  if (!indices.ok()) co_return ErrorReply(missing);
   Reply out;
   for (const pb::IndexMeta* index : *indices) {
     Json settings = Json::object();
@@ -1508,16 +1589,16 @@ absl::StatusOr<Reply> RestServer::Impl::GetIndex(const Ctx& c) {
     entry["settings"] = Json{{"index", std::move(settings)}};
     out.body[index->name()] = std::move(entry);
   }
-  return out;
+  co_return out;
 }
 
-absl::StatusOr<Reply> RestServer::Impl::Refresh(const Ctx& c,
-                                                const std::string& indices) {
+asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::Refresh(
+    const Ctx& c, std::string indices) {
   (void)c;
-  ASSIGN_OR_RETURN(pb::ClusterState state, GetState());
+  CO_ASSIGN_OR_RETURN(pb::ClusterState state, co_await GetState());
   pb::Error missing;
   auto resolved = ResolveIndices(state, indices, &missing);
-  if (!resolved.ok()) return ErrorReply(missing);
+  if (!resolved.ok()) co_return ErrorReply(missing);
   int total = 0, successful = 0;
   for (const pb::IndexMeta* index : *resolved) {
     total += std::max(1, index->number_of_shards()) *
@@ -1531,7 +1612,7 @@ absl::StatusOr<Reply> RestServer::Impl::Refresh(const Ctx& c,
   Reply out;
   out.body["_shards"] =
       Json{{"total", total}, {"successful", successful}, {"failed", 0}};
-  return out;
+  co_return out;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1636,13 +1717,16 @@ std::string Str(int64_t value) { return absl::StrCat(value); }
 
 }  // namespace
 
-absl::StatusOr<Reply> RestServer::Impl::CatShards(const Ctx& c,
-                                                  const std::string& indices) {
-  ASSIGN_OR_RETURN(pb::ClusterState state, GetState());
+asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::CatShards(
+    const Ctx& c, std::string indices) {
+  // Elasticsearch reads the elected master's state unless local=true.
+  CO_ASSIGN_OR_RETURN(bool local, BoolParam(c, "local", false));
+  CO_ASSIGN_OR_RETURN(pb::ClusterState state, co_await GetState(!local));
   pb::Error missing;
   auto resolved = ResolveIndices(state, indices, &missing);
-  if (!resolved.ok()) return ErrorReply(missing);
-  std::map<std::string, pb::NodeStatusResponse> statuses = NodeStatuses(state);
+  if (!resolved.ok()) co_return ErrorReply(missing);
+  std::map<std::string, pb::NodeStatusResponse> statuses =
+      co_await NodeStatuses(state);
   std::map<std::string, std::string> ips;
   for (const pb::NodeInfo& node : state.nodes())
     ips[node.id()] = HostOf(node.rest_address());
@@ -1709,19 +1793,22 @@ absl::StatusOr<Reply> RestServer::Impl::CatShards(const Ctx& c,
       {"seq_no.local_checkpoint", {"sql", "localCheckpoint"}, true},
       {"seq_no.global_checkpoint", {"sqg", "globalCheckpoint"}, true},
   };
-  return CatTable(
+  co_return CatTable(
       c, kColumns,
       {"index", "shard", "prirep", "state", "docs", "store", "ip", "node"},
       rows);
 }
 
-absl::StatusOr<Reply> RestServer::Impl::CatIndices(const Ctx& c,
-                                                   const std::string& indices) {
-  ASSIGN_OR_RETURN(pb::ClusterState state, GetState());
+asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::CatIndices(
+    const Ctx& c, std::string indices) {
+  // Elasticsearch reads the elected master's state unless local=true.
+  CO_ASSIGN_OR_RETURN(bool local, BoolParam(c, "local", false));
+  CO_ASSIGN_OR_RETURN(pb::ClusterState state, co_await GetState(!local));
   pb::Error missing;
   auto resolved = ResolveIndices(state, indices, &missing);
-  if (!resolved.ok()) return ErrorReply(missing);
-  std::map<std::string, pb::NodeStatusResponse> statuses = NodeStatuses(state);
+  if (!resolved.ok()) co_return ErrorReply(missing);
+  std::map<std::string, pb::NodeStatusResponse> statuses =
+      co_await NodeStatuses(state);
   std::vector<CatRow> rows;
   for (const pb::IndexMeta* index : *resolved) {
     int64_t docs = 0;
@@ -1765,7 +1852,7 @@ absl::StatusOr<Reply> RestServer::Impl::CatIndices(const Ctx& c,
       {"store.size", {"ss", "storeSize"}, true},
       {"pri.store.size", {}, true},
   };
-  return CatTable(
+  co_return CatTable(
       c, kColumns,
       {"health", "status", "index", "uuid", "pri", "rep", "docs.count",
        "docs.deleted", "store.size", "pri.store.size"},
@@ -1775,20 +1862,20 @@ absl::StatusOr<Reply> RestServer::Impl::CatIndices(const Ctx& c,
 // ---------------------------------------------------------------------------------------
 // Cluster
 
-absl::StatusOr<Reply> RestServer::Impl::Health(const Ctx& c,
-                                               const std::string& index) {
+asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::Health(
+    const Ctx& c, std::string index) {
   std::string wanted;
   if (c.Has("wait_for_status")) {
     wanted = c.Param("wait_for_status");
     if (wanted != "green" && wanted != "yellow" && wanted != "red") {
-      return IllegalArgument(
+      co_return IllegalArgument(
           absl::StrCat("unknown cluster health status [", wanted, "]"));
     }
   }
   absl::Duration timeout = absl::Seconds(30);
   if (c.Has("timeout")) {
-    ASSIGN_OR_RETURN(timeout,
-                     rest::ParseTimeValue("timeout", c.Param("timeout")));
+    CO_ASSIGN_OR_RETURN(timeout,
+                        rest::ParseTimeValue("timeout", c.Param("timeout")));
   }
   // wait_for_nodes: N, >=N, <=N, >N, <N (and ge(N), le(N), gt(N), lt(N)).
   std::string nodes_op;
@@ -1814,8 +1901,8 @@ absl::StatusOr<Reply> RestServer::Impl::Health(const Ctx& c,
       }
     }
     if (!absl::SimpleAtoi(spec, &nodes_wanted) || nodes_wanted < 0) {
-      return IllegalArgument(absl::StrCat("failed to parse wait_for_nodes [",
-                                          c.Param("wait_for_nodes"), "]"));
+      co_return IllegalArgument(absl::StrCat("failed to parse wait_for_nodes [",
+                                             c.Param("wait_for_nodes"), "]"));
     }
   }
   auto nodes_ok = [&](int n) {
@@ -1826,12 +1913,29 @@ absl::StatusOr<Reply> RestServer::Impl::Health(const Ctx& c,
     if (nodes_op == "<") return n < nodes_wanted;
     return n == nodes_wanted;
   };
+  // Elasticsearch reads the elected master's state unless local=true.
+  CO_ASSIGN_OR_RETURN(bool local, BoolParam(c, "local", false));
   const absl::Time deadline = absl::Now() + timeout;
   pb::ClusterState state;
   ClusterHealth health;
   bool satisfied = false;
   while (true) {
-    ASSIGN_OR_RETURN(state, GetState());
+    absl::StatusOr<pb::ClusterState> read = co_await GetState(!local);
+    // Without a cluster state (or coordinator) yet, Elasticsearch's health
+    // waits for one until its timeout, then answers the 503.
+    const bool unavailable = !read.ok() && HttpStatus(read.status()) == 503;
+    if (!read.ok() && (!unavailable || absl::Now() >= deadline)) {
+      co_return read.status();
+    }
+    if (unavailable) {
+      asio::steady_timer pause(
+          co_await asio::this_coro::executor,
+          ToChrono(std::min(kHealthPollInterval, deadline - absl::Now())));
+      boost::system::error_code ec;
+      co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      continue;
+    }
+    state = *std::move(read);
     bool index_known = index.empty();
     if (!index_known) {
       pb::Error missing;
@@ -1848,7 +1952,11 @@ absl::StatusOr<Reply> RestServer::Impl::Health(const Ctx& c,
                                                        HealthRank(wanted))) &&
                 nodes_ok(health.number_of_nodes);
     if (satisfied || absl::Now() >= deadline) break;
-    absl::SleepFor(std::min(absl::Milliseconds(50), deadline - absl::Now()));
+    asio::steady_timer pause(
+        co_await asio::this_coro::executor,
+        ToChrono(std::min(kHealthPollInterval, deadline - absl::Now())));
+    boost::system::error_code ec;
+    co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
   }
   Reply out;
   out.status = satisfied ? 200 : 408;
@@ -1873,14 +1981,14 @@ absl::StatusOr<Reply> RestServer::Impl::Health(const Ctx& c,
                     health.unassigned_shards;
   body["active_shards_percent_as_number"] =
       total == 0 ? 100.0 : 100.0 * health.active_shards / total;
-  return out;
+  co_return out;
 }
 
-absl::StatusOr<Reply> RestServer::Impl::Root(const Ctx& c) {
+asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::Root(const Ctx& c) {
   (void)c;
   std::string cluster_uuid = "_na_";
   std::string cluster_name = dispatcher_->ClusterName();
-  absl::StatusOr<pb::ClusterState> state = GetState();
+  absl::StatusOr<pb::ClusterState> state = co_await GetState();
   if (state.ok()) {
     if (!state->cluster_uuid().empty()) cluster_uuid = state->cluster_uuid();
     if (!state->cluster_name().empty()) cluster_name = state->cluster_name();
@@ -1901,120 +2009,38 @@ absl::StatusOr<Reply> RestServer::Impl::Root(const Ctx& c) {
   version["minimum_index_compatibility_version"] = "7.0.0";
   out.body["version"] = std::move(version);
   out.body["tagline"] = "You Know, for Search";
-  return out;
+  co_return out;
 }
 
 // ---------------------------------------------------------------------------------------
 // Server lifecycle
 
 absl::Status RestServer::Impl::Start() {
-  server_ = std::make_unique<httplib::Server>();
-  const int threads = std::max(2, options_.threads);
-  server_->new_task_queue = [threads] {
-    return new httplib::ThreadPool(threads);
-  };
-  server_->set_default_headers({{"X-Elastic-Product", "Elasticsearch"}});
-  server_->set_payload_max_length(options_.max_body_bytes);
-  // Runs before httplib decides whether and how to read a body: a GET that
-  // carries one is read as a POST, and a Content-Type seqsim does not read is
-  // put aside so that httplib reads the body as plain bytes (the request object
-  // is httplib's own mutable local).
-  server_->set_pre_routing_handler([](const httplib::Request& req,
-                                      httplib::Response&) {
-    auto& mutable_req = const_cast<httplib::Request&>(req);
-    // A request with neither Content-Length nor Transfer-Encoding has no body
-    // (RFC 9112, 6.3), but httplib would read one until the client closes the
-    // connection: `curl -XPOST host/idx/_refresh` (no body, no length) waited
-    // for the read timeout and got a 400.
-    if (!req.has_header("Content-Length") &&
-        !req.has_header("Transfer-Encoding")) {
-      mutable_req.headers.emplace("Content-Length", "0");
-    }
-    mutable_req.headers.erase(kOriginalMethodHeader);
-    mutable_req.headers.erase(kRefusedContentTypeHeader);
-    if (req.method == "GET" && HasBody(req)) {
-      mutable_req.headers.emplace(kOriginalMethodHeader, "GET");
-      mutable_req.method = "POST";
-    }
-    std::vector<std::string> types = HeaderValues(req, "Content-Type");
-    if (!types.empty() && rest::RefusedContentTypeMessage(types).has_value()) {
-      mutable_req.headers.erase("Content-Type");
-      for (std::string& type : types) {
-        mutable_req.headers.emplace(kRefusedContentTypeHeader, std::move(type));
-      }
-    }
-    return httplib::Server::HandlerResponse::Unhandled;
-  });
-  server_->set_keep_alive_timeout(5);
-  auto serve = [this](const httplib::Request& req, httplib::Response& res) {
-    Serve(req, res);
-  };
-  server_->Get(".*", serve);
-  server_->Post(".*", serve);
-  server_->Put(".*", serve);
-  server_->Delete(".*", serve);
-  server_->Patch(".*", serve);
-  server_->Options(".*", serve);
-  const size_t max_body = options_.max_body_bytes;
-  server_->set_error_handler(httplib::Server::HandlerWithResponse(
-      [max_body](const httplib::Request& req, httplib::Response& res) {
-        if (!res.body.empty())
-          return httplib::Server::HandlerResponse::Unhandled;
-        pb::Error error;
-        if (res.status == 413) {
-          error = rest::MakeError(
-              413, "content_too_long_exception",
-              absl::StrCat("request body is too large, the maximum is [",
-                           max_body, "] bytes"));
-        } else {
-          error = rest::MakeError(
-              res.status, "illegal_argument_exception",
-              absl::StrCat("malformed HTTP request [", ClientMethod(req), " ",
-                           req.path, "]"));
-        }
-        res.set_content(rest::ErrorBody(error).dump(),
-                        "application/json; charset=UTF-8");
-        return httplib::Server::HandlerResponse::Handled;
-      }));
-  server_->set_exception_handler([](const httplib::Request&,
-                                    httplib::Response& res,
-                                    std::exception_ptr ep) {
-    std::string what = "unknown error";
-    try {
-      std::rethrow_exception(ep);
-    } catch (const std::exception& e) {
-      what = e.what();
-    } catch (...) {
-    }
-    spdlog::warn("rest: request failed with an exception: {}", what);
-    pb::Error error = rest::MakeError(500, "exception", what);
-    res.status = 500;
-    res.set_content(rest::ErrorBody(error).dump(-1, ' ', false,
-                                                Json::error_handler_t::replace),
-                    "application/json; charset=UTF-8");
-  });
-  if (options_.port == 0) {
-    port_ = server_->bind_to_any_port(options_.host);
-    if (port_ <= 0) {
-      return absl::UnavailableError(
-          absl::StrCat("REST: cannot bind any port on ", options_.host));
-    }
-  } else {
-    if (!server_->bind_to_port(options_.host.c_str(), options_.port)) {
-      return absl::UnavailableError(
-          absl::StrCat("REST: cannot listen on ", options_.host, ":",
-                       options_.port, " (port in use or address unavailable)"));
-    }
-    port_ = options_.port;
+  http::Options options;
+  options.host = options_.host;
+  options.port = options_.port;
+  options.max_body_bytes = options_.max_body_bytes;
+  options.io_threads = std::max(1, options_.io_threads);
+  server_ = std::make_unique<http::Server>(
+      options, [this](http::Request& req) { return Serve(req); },
+      [this](int status, const std::string& method, const std::string& path) {
+        return ProtocolError(status, method, path);
+      });
+  if (absl::Status status = server_->Start(); !status.ok()) {
+    server_.reset();
+    return status;
   }
-  thread_ = std::thread([this] { server_->listen_after_bind(); });
+  port_ = server_->port();
   return absl::OkStatus();
 }
 
 void RestServer::Impl::Stop() {
   if (server_ == nullptr) return;
-  server_->stop();
-  if (thread_.joinable()) thread_.join();
+  {
+    absl::MutexLock lock(&liveness_->mu);
+    liveness_->alive = false;
+  }
+  server_->Stop();
   server_.reset();
 }
 

@@ -45,7 +45,8 @@ void Pretty(const Json& value, int depth, std::string& out) {
       if (!first) out += ",\n";
       first = false;
       out += indent;
-      out += Json(it.key()).dump();
+      out +=
+          Json(it.key()).dump(-1, ' ', false, Json::error_handler_t::replace);
       out += " : ";
       Pretty(it.value(), depth + 1, out);
     }
@@ -384,6 +385,52 @@ std::string GenerateId() {
   std::string id;
   absl::WebSafeBase64Escape(bytes, &id);
   return id;
+}
+
+absl::Status CheckJsonDepth(std::string_view text) {
+  int depth = 0;
+  int line = 1;
+  size_t line_start = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;  // the escaped character never ends the string
+      } else if (c == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    switch (c) {
+      case '"':
+        in_string = true;
+        break;
+      case '\n':
+        ++line;
+        line_start = i + 1;
+        break;
+      case '{':
+      case '[':
+        if (++depth > kMaxJsonDepth) {
+          return EsStatus(
+              absl::StatusCode::kInvalidArgument, "x_content_parse_exception",
+              absl::StrCat(
+                  "[", line, ":", i - line_start + 1,
+                  "] Document nesting depth (", depth,
+                  ") exceeds the maximum allowed (", kMaxJsonDepth,
+                  ", from `StreamReadConstraints.getMaxNestingDepth()`)"));
+        }
+        break;
+      case '}':
+      case ']':
+        if (depth > 0) --depth;
+        break;
+      default:
+        break;
+    }
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace seqsim::rest

@@ -82,6 +82,18 @@ bool IsSupportedBodyContentType(std::string_view value);
 std::optional<std::string> RefusedContentTypeMessage(
     const std::vector<std::string>& content_types);
 
+// Elasticsearch 8's JSON nesting limit (Jackson's
+// StreamReadConstraints.getMaxNestingDepth(), 1000 objects and arrays).
+inline constexpr int kMaxJsonDepth = 1000;
+
+// OK when `text` nests objects and arrays at most kMaxJsonDepth deep (counted
+// by one pass over the bytes, without recursion, before any parser runs),
+// else 400 x_content_parse_exception "[LINE:COL] Document nesting depth (1001)
+// exceeds the maximum allowed (1000, from
+// `StreamReadConstraints.getMaxNestingDepth()`)". Brackets inside strings do
+// not count; the text need not be valid JSON.
+absl::Status CheckJsonDepth(std::string_view text);
+
 // A 20-character URL-safe base64 id from 15 random bytes (thread-safe).
 std::string GenerateId();
 

@@ -1224,5 +1224,79 @@ TEST_F(NodeTest, NodeStatusAndFaultAreAnswered) {
   EXPECT_TRUE(HasError((*fault_reply)->fault_response().error()));
 }
 
+// ---- cluster-state reads (_cluster/health, _cat)
+
+pb::Envelope GetClusterState(bool from_coordinator) {
+  pb::Envelope envelope;
+  envelope.mutable_get_cluster_state()->set_from_coordinator(from_coordinator);
+  return envelope;
+}
+
+TEST_F(NodeTest, NodeWithoutAClusterStateAnswers503StateNotRecovered) {
+  coordinator_ = std::make_unique<FakeCoordinator>(
+      cluster_.AddEnv(kCoordinatorId), std::vector<std::string>{"node-1"});
+  cluster_.AddActor(kCoordinatorId, coordinator_.get());
+  NodeOptions options;
+  options.id = "node-1";
+  options.grpc_address = "127.0.0.1:node-1";
+  nodes_["node-1"] = std::make_unique<Node>(cluster_.AddEnv("node-1"), options);
+  cluster_.AddActor("node-1", nodes_["node-1"].get());
+  // Not started: it has not joined and holds no state.
+  for (bool from_coordinator : {false, true}) {
+    auto reply = cluster_.Client("node-1", GetClusterState(from_coordinator));
+    cluster_.DeliverAll();
+    ASSERT_TRUE(reply->has_value());
+    const pb::GetClusterStateResponse& response =
+        (*reply)->get_cluster_state_response();
+    EXPECT_EQ(response.error().status(), 503);
+    EXPECT_EQ(response.error().type(), "cluster_block_exception");
+    EXPECT_EQ(response.error().reason(),
+              "blocked by: [SERVICE_UNAVAILABLE/1/state not recovered / "
+              "initialized];");
+    EXPECT_EQ(response.state().nodes_size(), 0);
+  }
+}
+
+TEST_F(NodeTest, ClusterStateReadIsTheCoordinatorsUnlessLocal) {
+  Boot({"node-1", "node-2"});
+  Publish({ThreeCopies()}, {"node-1", "node-2"});
+  // The coordinator moves on; node-1 does not hear of it.
+  coordinator_->state.clear_indices();
+  coordinator_->Bump();
+  const int64_t current = coordinator_->state.version();
+
+  auto local = cluster_.Client("node-1", GetClusterState(false));
+  cluster_.DeliverAll();
+  ASSERT_TRUE(local->has_value());
+  EXPECT_FALSE(HasError((*local)->get_cluster_state_response().error()));
+  EXPECT_LT((*local)->get_cluster_state_response().state().version(), current);
+  EXPECT_EQ((*local)->get_cluster_state_response().state().indices_size(), 1);
+
+  auto master = cluster_.Client("node-1", GetClusterState(true));
+  cluster_.DeliverAll();
+  ASSERT_TRUE(master->has_value());
+  EXPECT_FALSE(HasError((*master)->get_cluster_state_response().error()));
+  EXPECT_EQ((*master)->get_cluster_state_response().state().version(), current);
+  EXPECT_EQ((*master)->get_cluster_state_response().state().indices_size(), 0);
+}
+
+TEST_F(NodeTest, ClusterStateReadWithTheCoordinatorUnreachableIs503) {
+  Boot({"node-1"});
+  auto reply = cluster_.Client("node-1", GetClusterState(true));
+  auto request =
+      cluster_.FindRequest(pb::Envelope::kGetClusterState, "", "node-1");
+  ASSERT_TRUE(request.has_value());
+  cluster_.Deliver(*request);
+  auto ask = cluster_.FindRequest(pb::Envelope::kGetClusterState, "node-1",
+                                  kCoordinatorId);
+  ASSERT_TRUE(ask.has_value());
+  cluster_.Drop(*ask);
+  cluster_.RunFor(absl::Seconds(3));
+  ASSERT_TRUE(reply->has_value());
+  EXPECT_EQ((*reply)->get_cluster_state_response().error().status(), 503);
+  EXPECT_EQ((*reply)->get_cluster_state_response().error().type(),
+            "master_not_discovered_exception");
+}
+
 }  // namespace
 }  // namespace seqsim

@@ -17,6 +17,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/ascii.h"
@@ -1279,6 +1280,214 @@ TEST(ContentTypeRules, SupportedBodyTypes) {
       rest::RefusedContentTypeMessage({"application/json", "application/json"}),
       "Content-Type header [application/json,application/json] is not "
       "supported");
+}
+
+// ---------------------------------------------------------------------------------------
+// Input limits (issue 12, section 6): JSON nested deeper than Elasticsearch's
+// 1000 levels is refused with a 400 before any parser recurses into it.
+
+std::string Nested(int depth, const std::string& leaf = "1") {
+  return std::string(depth, '[') + leaf + std::string(depth, ']');
+}
+
+void ExpectTooDeep(const httplib::Result& result) {
+  ASSERT_TRUE(result);
+  EXPECT_EQ(result->status, 400) << result->body;
+  Json body = Json::parse(result->body, nullptr, false);
+  EXPECT_EQ(body["error"]["type"], "x_content_parse_exception") << result->body;
+  EXPECT_NE(body["error"]["reason"].get<std::string>().find(
+                "Document nesting depth (1001) exceeds the maximum allowed "
+                "(1000, from `StreamReadConstraints.getMaxNestingDepth()`)"),
+            std::string::npos)
+      << result->body;
+}
+
+TEST_F(RestTest, JsonNestedDeeperThan1000IsRefusedForEveryBodyKind) {
+  const std::string deep = Nested(20000);  // under the 64 KiB body limit
+  ExpectTooDeep(client_->Put("/idx/_doc/1", R"({"a":)" + deep + "}", kJson));
+  ExpectTooDeep(
+      client_->Post("/idx/_update/1", R"({"doc":{"a":)" + deep + "}}", kJson));
+  ExpectTooDeep(client_->Post(
+      "/idx/_update/1", R"({"doc":{},"upsert":{"a":)" + deep + "}}", kJson));
+  ExpectTooDeep(client_->Put(
+      "/idx", R"({"settings":{"number_of_shards":)" + deep + "}}", kJson));
+  ExpectTooDeep(client_->Post("/_search", R"({"query":)" + deep + "}", kJson));
+  ExpectTooDeep(client_->Post(
+      "/_bulk",
+      "{\"update\":{\"_index\":\"i\",\"_id\":\"1\"}}\n{\"doc\":{\"a\":" +
+          std::string(2000, '[') + "\n",
+      "application/x-ndjson"));
+  ExpectTooDeep(client_->Post("/_bulk", std::string(5000, '{') + "\n",
+                              "application/x-ndjson"));
+  EXPECT_TRUE(Sent().empty());
+}
+
+TEST_F(RestTest, BulkIndexItemNestedTooDeepFailsAloneWithTheDepthError) {
+  auto result = client_->Post(
+      "/_bulk",
+      "{\"index\":{\"_index\":\"i\",\"_id\":\"1\"}}\n{\"a\":" + Nested(1500) +
+          "}\n{\"index\":{\"_index\":\"i\",\"_id\":\"2\"}}\n{}\n",
+      "application/x-ndjson");
+  ASSERT_TRUE(result);
+  EXPECT_EQ(result->status, 200);
+  Json body = Body(result);
+  EXPECT_EQ(body["errors"], true);
+  EXPECT_EQ(body["items"][0]["index"]["status"], 400);
+  EXPECT_EQ(body["items"][0]["index"]["error"]["type"],
+            "x_content_parse_exception");
+  EXPECT_EQ(body["items"][1]["index"]["status"], 201);
+}
+
+TEST_F(RestTest, JsonNestedExactly1000DeepIsAccepted) {
+  auto result =
+      client_->Put("/idx/_doc/1",
+                   R"({"a":)" + Nested(999) + R"(,"s":"[[[[{{{{\"]]"})", kJson);
+  ASSERT_TRUE(result);
+  EXPECT_EQ(result->status, 201) << result->body;
+}
+
+TEST_F(RestTest, HugeFromOrSizeGetsTheResultWindowErrorWithoutOverflow) {
+  auto from = client_->Post(
+      "/_search", R"({"from": 9223372036854775807, "size": 10})", kJson);
+  ASSERT_TRUE(from);
+  EXPECT_EQ(from->status, 400);
+  EXPECT_EQ(Body(from)["error"]["reason"],
+            "Result window is too large, from + size must be less than or "
+            "equal to: [10000] but was [9223372036854775817].");
+  auto both = client_->Post(
+      "/_search",
+      R"({"from": 9223372036854775807, "size": 9223372036854775807})", kJson);
+  ASSERT_TRUE(both);
+  EXPECT_EQ(both->status, 400);
+  EXPECT_EQ(Body(both)["error"]["reason"],
+            "Result window is too large, from + size must be less than or "
+            "equal to: [10000] but was [18446744073709551614].");
+  EXPECT_TRUE(Sent().empty());
+}
+
+// ---------------------------------------------------------------------------------------
+// Cluster-state reads (issue 12, section 3): the coordinator's state unless
+// local=true; 503 while the node has none.
+
+TEST_F(RestTest, HealthAndCatReadTheCoordinatorsStateUnlessLocal) {
+  for (const char* path : {"/_cluster/health", "/_cluster/health/movies",
+                           "/_cat/shards", "/_cat/indices"}) {
+    for (bool local : {false, true}) {
+      const std::string url = std::string(path) + (local ? "?local=true" : "");
+      const size_t before = Sent().size();
+      auto result = client_->Get(url);
+      ASSERT_TRUE(result) << url;
+      EXPECT_EQ(result->status, 200) << url;
+      std::vector<pb::Envelope> sent = Sent();
+      ASSERT_GT(sent.size(), before) << url;
+      ASSERT_TRUE(sent[before].has_get_cluster_state()) << url;
+      EXPECT_EQ(sent[before].get_cluster_state().from_coordinator(), !local)
+          << url;
+    }
+  }
+}
+
+TEST_F(RestTest, NodeWithoutClusterStateAnswers503NeverGreenWithNoNodes) {
+  dispatcher_.answer = [](const std::string&, const pb::Envelope& request) {
+    pb::Envelope reply = DefaultAnswer(request);
+    if (request.has_get_cluster_state()) {
+      reply.mutable_get_cluster_state_response()->clear_state();
+      *reply.mutable_get_cluster_state_response()->mutable_error() =
+          rest::MakeError(503, "cluster_block_exception",
+                          "blocked by: [SERVICE_UNAVAILABLE/1/state not "
+                          "recovered / initialized];");
+    }
+    return reply;
+  };
+  for (const char* path : {"/_cluster/health?timeout=200ms",
+                           "/_cluster/health?local=true&timeout=0s",
+                           "/_cat/shards", "/_cat/indices?local=true"}) {
+    auto result = client_->Get(path);
+    ASSERT_TRUE(result) << path;
+    EXPECT_EQ(result->status, 503) << path;
+    Json body = Body(result);
+    EXPECT_EQ(body["status"], 503) << path;
+    EXPECT_EQ(body["error"]["type"], "cluster_block_exception") << path;
+    EXPECT_EQ(body["error"]["reason"],
+              "blocked by: [SERVICE_UNAVAILABLE/1/state not recovered / "
+              "initialized];")
+        << path;
+  }
+}
+
+// A request waiting for the node holds no thread: with far more waiting
+// requests than IO threads, another request is still answered at once.
+TEST_F(RestTest, WaitingRequestsHoldNoThread) {
+  absl::Mutex mu;
+  std::vector<DispatchReply> parked;
+  dispatcher_.answer = nullptr;
+  class ParkingDispatcher : public Dispatcher {
+   public:
+    ParkingDispatcher(absl::Mutex* mu, std::vector<DispatchReply>* parked)
+        : mu_(mu), parked_(parked) {}
+    void Dispatch(pb::Envelope request, DispatchReply reply) override {
+      if (request.has_get()) {
+        absl::MutexLock lock(mu_);
+        parked_->push_back(std::move(reply));
+        return;
+      }
+      pb::Envelope state;
+      *state.mutable_get_cluster_state_response()->mutable_state() =
+          GreenState();
+      reply(std::move(state));
+    }
+    void DispatchTo(const std::string&, pb::Envelope request,
+                    DispatchReply reply) override {
+      Dispatch(std::move(request), std::move(reply));
+    }
+    std::string NodeId() const override { return "node-1"; }
+    std::string ClusterName() const override { return "seqsim"; }
+
+   private:
+    absl::Mutex* mu_;
+    std::vector<DispatchReply>* parked_;
+  } parking(&mu, &parked);
+  RestOptions options;
+  options.port = 0;
+  RestServer server(&parking, options);
+  ASSERT_TRUE(server.Start().ok());
+  constexpr int kWaiting = 32;
+  std::vector<std::thread> clients;
+  std::atomic<int> found{0};
+  for (int i = 0; i < kWaiting; ++i) {
+    clients.emplace_back([&server, &found] {
+      httplib::Client client("127.0.0.1", server.port());
+      client.set_read_timeout(30, 0);
+      auto result = client.Get("/movies/_doc/1");
+      if (result && result->status == 200) ++found;
+    });
+  }
+  auto parked_count = [&] {
+    absl::MutexLock lock(&mu);
+    return static_cast<int>(parked.size());
+  };
+  const absl::Time deadline = absl::Now() + absl::Seconds(20);
+  while (parked_count() < kWaiting && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  ASSERT_EQ(parked_count(), kWaiting);
+  httplib::Client client("127.0.0.1", server.port());
+  client.set_read_timeout(5, 0);
+  auto root = client.Get("/");
+  ASSERT_TRUE(root);
+  EXPECT_EQ(root->status, 200);
+  {
+    absl::MutexLock lock(&mu);
+    for (DispatchReply& reply : parked) {
+      pb::Envelope envelope;
+      envelope.mutable_get_response()->set_found(true);
+      envelope.mutable_get_response()->set_source("{}");
+      reply(std::move(envelope));
+    }
+  }
+  for (std::thread& t : clients) t.join();
+  EXPECT_EQ(found.load(), kWaiting);
+  server.Stop();
 }
 
 }  // namespace
