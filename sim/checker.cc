@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <limits>
 #include <map>
 #include <set>
 #include <utility>
@@ -22,6 +23,9 @@ struct Operation {
   Fn f = Fn::kRead;
   int64_t value = kNil;     // write/cas: the new value; read: the value read
   int64_t expected = kNil;  // cas
+  // A definite answer that changed nothing but says what the document was
+  // (see Outcome in history.h).
+  Outcome outcome = Outcome::kNone;
   int64_t call = 0;
   int64_t ret = kForever;
   int64_t call_order =
@@ -44,27 +48,94 @@ std::string Describe(const Operation& op) {
       what = absl::StrCat("cas ", ValueText(op.expected), " -> ",
                           ValueText(op.value));
       break;
+    case Fn::kCreate:
+      what = absl::StrCat("create ", ValueText(op.value));
+      break;
+    case Fn::kUpdate:
+      what = absl::StrCat("update ", ValueText(op.value));
+      break;
+    case Fn::kDelete:
+      what = "delete";
+      break;
+  }
+  switch (op.outcome) {
+    case Outcome::kNone:
+      break;
+    case Outcome::kConflict:
+      absl::StrAppend(&what, " -> 409 conflict (claims ",
+                      op.f == Fn::kCas ? absl::StrCat("the register was not ",
+                                                      ValueText(op.expected))
+                                       : std::string("the document existed"),
+                      ")");
+      break;
+    case Outcome::kNotFound:
+      absl::StrAppend(&what, " -> not_found (claims the document was absent)");
+      break;
+    case Outcome::kNoop:
+      absl::StrAppend(&what, " -> noop (claims the register held ",
+                      ValueText(op.value), ")");
+      break;
   }
   return absl::StrCat(
       "process ", op.process, " ", what, " [", op.call, ", ",
       op.ret == kForever ? std::string("?") : absl::StrCat(op.ret), "]");
 }
 
-// The register model. Returns false if `op` cannot happen in `state`.
+// The register model (kNil = no document). Returns false if `op` cannot
+// happen in `state`. A definite answer that changed nothing is a read of the
+// document: it happens only in a state where that answer is right (a cas
+// conflict where the register is not at the expected value, a create conflict
+// where the document exists, a noop where it holds the update's value, a
+// not_found where it is absent).
 bool Step(int64_t state, const Operation& op, int64_t* next) {
+  *next = state;
   switch (op.f) {
     case Fn::kRead:
-      *next = state;
       return op.value == state;
     case Fn::kWrite:
       *next = op.value;
       return true;
     case Fn::kCas:
+      if (op.outcome == Outcome::kConflict) return state != op.expected;
       if (state != op.expected) return false;
       *next = op.value;
       return true;
+    case Fn::kCreate:
+      if (op.outcome == Outcome::kConflict) return state != kNil;
+      if (state != kNil) return false;
+      *next = op.value;
+      return true;
+    case Fn::kUpdate:
+      if (op.outcome == Outcome::kNotFound) return state == kNil;
+      if (op.outcome == Outcome::kNoop) return state == op.value;
+      // "updated": the document existed and the merge changed it.
+      if (state == kNil || state == op.value) return false;
+      *next = op.value;
+      return true;
+    case Fn::kDelete:
+      if (op.outcome == Outcome::kNotFound) return state == kNil;
+      // "deleted": the document existed.
+      if (state == kNil) return false;
+      *next = kNil;
+      return true;
   }
   return false;
+}
+
+// True if `op`'s answer claims the register was NOT at some value (so an
+// indeterminate write of a value nobody observed may be what made it true).
+bool ClaimsInequality(const Operation& op) {
+  if (op.ret == kForever) return false;
+  switch (op.f) {
+    case Fn::kCas:
+    case Fn::kCreate:
+      return op.outcome == Outcome::kConflict;
+    case Fn::kUpdate:
+    case Fn::kDelete:
+      return op.outcome == Outcome::kNone;
+    default:
+      return false;
+  }
 }
 
 // The memo key: the set of linearized operations (stored as the count of
@@ -324,7 +395,8 @@ CheckResult CheckLinearizable(const std::vector<HistoryEvent>& history,
       op.process = e.process;
       op.f = e.f;
       op.value = e.f == Fn::kRead ? kNil : e.value;
-      op.expected = e.expected;
+      op.expected = e.f == Fn::kCas ? e.expected : kNil;
+      if (e.f == Fn::kDelete) op.value = kNil;
       op.call = e.time;
       op.call_order = order;
       op.ret_order = std::numeric_limits<int64_t>::max();
@@ -342,9 +414,18 @@ CheckResult CheckLinearizable(const std::vector<HistoryEvent>& history,
         op.ret = e.time;
         op.ret_order = order;
         if (op.f == Fn::kRead) op.value = e.value;
+        op.outcome = e.outcome;
         break;
       case EventType::kFail:
-        op.process = -1;  // marks: had no effect, dropped below
+        if (e.outcome == Outcome::kConflict ||
+            e.outcome == Outcome::kNotFound) {
+          // A definite answer about the document: checked like a read.
+          op.outcome = e.outcome;
+          op.ret = e.time;
+          op.ret_order = order;
+        } else {
+          op.process = -1;  // marks: had no effect, dropped below
+        }
         break;
       case EventType::kInfo:
         if (op.f == Fn::kRead)
@@ -361,20 +442,32 @@ CheckResult CheckLinearizable(const std::vector<HistoryEvent>& history,
   }
   for (auto& [key, all] : by_key) {
     // An indeterminate write whose value nobody observed (no read returned it,
-    // no cas expected it) may as well never have happened: dropping it keeps
-    // every linearization valid and keeps the search small when many operations
-    // time out.
+    // no cas expected it, no noop claimed it) may as well never have happened:
+    // dropping it keeps every linearization valid and keeps the search small
+    // when many operations time out. Unless an answer that claims the register
+    // was NOT at some value (a cas or create conflict, an update, a delete)
+    // completed after the write was invoked: the unobserved write may be what
+    // made that claim true.
     std::set<int64_t> observed;
+    int64_t last_inequality_ret = std::numeric_limits<int64_t>::min();
     for (const auto& op : all) {
       if (op.process < 0) continue;
       if (op.f == Fn::kRead && op.ret != kForever) observed.insert(op.value);
       if (op.f == Fn::kCas) observed.insert(op.expected);
+      if (op.f == Fn::kUpdate && op.outcome == Outcome::kNoop)
+        observed.insert(op.value);
+      if (op.ret != kForever &&
+          ((op.f == Fn::kCreate && op.outcome == Outcome::kNone) ||
+           op.outcome == Outcome::kNotFound))
+        observed.insert(kNil);
+      if (ClaimsInequality(op))
+        last_inequality_ret = std::max(last_inequality_ret, op.ret);
     }
     std::vector<Operation> ops;
     for (auto& op : all) {
       if (op.process < 0) continue;
       if (op.f != Fn::kRead && op.ret == kForever &&
-          observed.count(op.value) == 0)
+          observed.count(op.value) == 0 && op.call > last_inequality_ret)
         continue;
       ops.push_back(op);
     }

@@ -37,6 +37,26 @@ const char* FnName(Fn f) {
       return "write";
     case Fn::kCas:
       return "cas";
+    case Fn::kCreate:
+      return "create";
+    case Fn::kUpdate:
+      return "update";
+    case Fn::kDelete:
+      return "delete";
+  }
+  return "?";
+}
+
+const char* OutcomeName(Outcome outcome) {
+  switch (outcome) {
+    case Outcome::kNone:
+      return "";
+    case Outcome::kConflict:
+      return "conflict";
+    case Outcome::kNotFound:
+      return "not_found";
+    case Outcome::kNoop:
+      return "noop";
   }
   return "?";
 }
@@ -50,10 +70,14 @@ std::string ToJsonLine(const HistoryEvent& e) {
   } else {
     value = e.value == kNil ? "null" : absl::StrCat(e.value);
   }
-  return absl::StrCat("{\"process\":", e.process, ",\"type\":\"",
-                      EventTypeName(e.type), "\",\"f\":\"", FnName(e.f),
-                      "\",\"key\":", Json(e.key).dump(), ",\"value\":", value,
-                      ",\"time\":", e.time, "}");
+  return absl::StrCat(
+      "{\"process\":", e.process, ",\"type\":\"", EventTypeName(e.type),
+      "\",\"f\":\"", FnName(e.f), "\",\"key\":", Json(e.key).dump(),
+      ",\"value\":", value, ",\"time\":", e.time,
+      e.outcome == Outcome::kNone
+          ? std::string()
+          : absl::StrCat(",\"result\":\"", OutcomeName(e.outcome), "\""),
+      "}");
 }
 
 absl::StatusOr<HistoryEvent> ParseJsonLine(const std::string& line) {
@@ -85,8 +109,15 @@ absl::StatusOr<HistoryEvent> ParseJsonLine(const std::string& line) {
     e.f = Fn::kWrite;
   } else if (f == "cas") {
     e.f = Fn::kCas;
+  } else if (f == "create") {
+    e.f = Fn::kCreate;
+  } else if (f == "update") {
+    e.f = Fn::kUpdate;
+  } else if (f == "delete") {
+    e.f = Fn::kDelete;
   } else {
-    return absl::InvalidArgumentError("\"f\" must be read, write or cas");
+    return absl::InvalidArgumentError(
+        "\"f\" must be read, write, cas, create, update or delete");
   }
   if (j.contains("key")) {
     if (j["key"].is_string()) {
@@ -113,6 +144,19 @@ absl::StatusOr<HistoryEvent> ParseJsonLine(const std::string& line) {
     if (auto s = scalar(value[1], &e.value); !s.ok()) return s;
   } else if (auto s = scalar(value, &e.value); !s.ok()) {
     return s;
+  }
+  if (j.contains("result") && !j["result"].is_null()) {
+    const Json& r = j["result"];
+    if (r == "conflict") {
+      e.outcome = Outcome::kConflict;
+    } else if (r == "not_found") {
+      e.outcome = Outcome::kNotFound;
+    } else if (r == "noop") {
+      e.outcome = Outcome::kNoop;
+    } else {
+      return absl::InvalidArgumentError(
+          "\"result\" must be conflict, not_found or noop");
+    }
   }
   if (j.contains("time")) {
     if (!j["time"].is_number())
@@ -169,6 +213,8 @@ std::string ToPorcupineJson(const std::vector<HistoryEvent>& events) {
     out["Value"] = done != nullptr && inv.f == Fn::kRead
                        ? ValueJson(done->value)
                        : Json(nullptr);
+    if (done != nullptr && done->outcome != Outcome::kNone)
+      out["Result"] = OutcomeName(done->outcome);
     op["Output"] = out;
     op["Return"] = ret;
     return op;
@@ -183,8 +229,10 @@ std::string ToPorcupineJson(const std::vector<HistoryEvent>& events) {
     if (it == open.end()) continue;
     const HistoryEvent& inv = events[it->second];
     open.erase(it);
-    if (e.type == EventType::kFail) continue;
-    if (e.type == EventType::kOk) {
+    if (inv.f != Fn::kRead && inv.f != Fn::kWrite && inv.f != Fn::kCas)
+      continue;
+    if (e.type == EventType::kFail && e.outcome == Outcome::kNone) continue;
+    if (e.type == EventType::kOk || e.type == EventType::kFail) {
       by_key[inv.key].push_back(op_json(inv, e.time, &e));
     } else if (inv.f != Fn::kRead) {
       by_key[inv.key].push_back(op_json(inv, end, nullptr));
@@ -192,7 +240,7 @@ std::string ToPorcupineJson(const std::vector<HistoryEvent>& events) {
   }
   for (const auto& [process, index] : open) {
     const HistoryEvent& inv = events[index];
-    if (inv.f != Fn::kRead)
+    if (inv.f == Fn::kWrite || inv.f == Fn::kCas)
       by_key[inv.key].push_back(op_json(inv, end, nullptr));
   }
   Json all = Json::object();

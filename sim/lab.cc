@@ -78,6 +78,12 @@ class Lab {
     int index = 0;
     int64_t process = 0;
     int generation = 0;
+    // The node this client believes holds the primary, as of
+    // believed_at_ns: the client learns the routing from the coordinator at
+    // most once a second, so after a failover it may still send to a deposed
+    // primary (what R11 is about).
+    std::string believed_primary;
+    int64_t believed_at_ns = -1;
   };
 
   // world_.actor() of a node or the coordinator. The invariant checks ask
@@ -133,6 +139,9 @@ class Lab {
     return nullptr;
   }
   std::string PrimaryNode();
+  // `c`'s belief of where the primary of `key`'s shard is (refreshed at most
+  // once a second of virtual time); "" if unknown.
+  const std::string& BelievedPrimary(Client* c, const std::string& key);
   std::string Key(int k) const { return absl::StrCat("k", k); }
   int ShardOf(const std::string& key) const {
     return ShardForId(key, config_.shards);
@@ -147,7 +156,8 @@ class Lab {
   void Write(Client* c, const std::string& key, const std::string& to, bool cas,
              int64_t expected, int64_t seq_no, int64_t term);
   void Record(EventType type, int64_t process, Fn f, const std::string& key,
-              int64_t value, int64_t expected = kNil);
+              int64_t value, int64_t expected = kNil,
+              Outcome outcome = Outcome::kNone);
   void Indeterminate(Client* c) {
     ++c->generation;
     c->process =
@@ -300,7 +310,7 @@ void Lab::Note(const std::string& what) {
 }
 
 void Lab::Record(EventType type, int64_t process, Fn f, const std::string& key,
-                 int64_t value, int64_t expected) {
+                 int64_t value, int64_t expected, Outcome outcome) {
   if (config_.trace) {
     std::string text = value == kNil ? "" : absl::StrCat(value);
     if (f == Fn::kCas) {
@@ -310,11 +320,14 @@ void Lab::Record(EventType type, int64_t process, Fn f, const std::string& key,
     }
     result_->timeline.push_back(
         {world_.now_ns() / 1000,
-         timeline::ClientEvent{.process = absl::StrCat(process),
-                               .type = EventTypeName(type),
-                               .f = FnName(f),
-                               .key = key,
-                               .value = text}});
+         timeline::ClientEvent{
+             .process = absl::StrCat(process),
+             .type = EventTypeName(type),
+             .f = FnName(f),
+             .key = key,
+             .value = outcome == Outcome::kNone
+                          ? text
+                          : absl::StrCat(text, " ", OutcomeName(outcome))}});
   }
   HistoryEvent e;
   e.process = process;
@@ -323,6 +336,7 @@ void Lab::Record(EventType type, int64_t process, Fn f, const std::string& key,
   e.key = key;
   e.value = value;
   e.expected = expected;
+  e.outcome = outcome;
   e.time = world_.now_ns();
   if (world_.tracing())
     world_.Trace(absl::StrCat("client-", process), ToJsonLine(e));
@@ -343,6 +357,27 @@ std::string Lab::PrimaryNode() {
     if (copy.primary()) return copy.node_id();
   }
   return "";
+}
+
+const std::string& Lab::BelievedPrimary(Client* c, const std::string& key) {
+  constexpr int64_t kRefreshNs = 1000 * 1000000LL;
+  if (c->believed_at_ns < 0 ||
+      world_.now_ns() - c->believed_at_ns >= kRefreshNs) {
+    c->believed_at_ns = world_.now_ns();
+    c->believed_primary.clear();
+    Coordinator* coord = coordinator();
+    const pb::IndexMeta* index =
+        coord != nullptr ? LabIndex(coord->state()) : nullptr;
+    if (index != nullptr) {
+      for (const auto& routing : index->shards()) {
+        if (routing.shard() != ShardOf(key)) continue;
+        for (const auto& copy : routing.copies()) {
+          if (copy.primary()) c->believed_primary = copy.node_id();
+        }
+      }
+    }
+  }
+  return c->believed_primary;
 }
 
 bool Lab::Setup() {
@@ -464,7 +499,15 @@ void Lab::Read(Client* c, const std::string& key, const std::string& to,
         Record(EventType::kOk, process, Fn::kRead, key, value);
         if (then_cas && get.found() && value != kNil &&
             world_.now_ns() < workload_end_ns_) {
-          Write(c, key, to, true, value, get.seq_no(), get.primary_term());
+          // Half the CAS go where the client believes the primary is (a
+          // correct expectation sent to a primary that may have been deposed
+          // since: R11), half through the node that answered the read.
+          std::string cas_to = to;
+          if (rng_.Chance(0.5)) {
+            const std::string& believed = BelievedPrimary(c, key);
+            if (!believed.empty()) cas_to = believed;
+          }
+          Write(c, key, cas_to, true, value, get.seq_no(), get.primary_term());
           return;
         }
         Done(c);
@@ -518,7 +561,15 @@ void Lab::Write(Client* c, const std::string& key, const std::string& to,
           // retry a forwarded write only when the primary was never reached, so
           // a CAS that did apply never comes back as a conflict with its own
           // effect.
-          if (status >= 400 && status < 500) {
+          //
+          // A 409 is more than "no effect": it is a claim that the document
+          // was not at the expected version, which the checker verifies (R11:
+          // a deposed primary must not answer it from its stale copy).
+          if (status == 409 &&
+              response.error().type() == "version_conflict_engine_exception") {
+            Record(EventType::kFail, process, f, key, value, expected,
+                   Outcome::kConflict);
+          } else if (status >= 400 && status < 500) {
             Record(EventType::kFail, process, f, key, value, expected);
           } else {
             Record(EventType::kInfo, process, f, key, value, expected);
@@ -1359,10 +1410,13 @@ absl::StatusOr<UnsafeModes> ParseUnsafe(const std::string& list) {
       modes.early_ack = true;
     } else if (name == "no-resync") {
       modes.no_resync = true;
+    } else if (name == "no-conflict-barrier") {
+      modes.no_conflict_barrier = true;
     } else {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "unknown --unsafe mode '", std::string(name),
-          "' (expected no-fencing, no-seqno-check, early-ack, no-resync)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("unknown --unsafe mode '", std::string(name),
+                       "' (expected no-fencing, no-seqno-check, early-ack, "
+                       "no-resync, no-conflict-barrier)"));
     }
   }
   return modes;
@@ -1374,6 +1428,7 @@ std::string UnsafeName(const UnsafeModes& m) {
   if (m.no_seqno_check) names.push_back("no-seqno-check");
   if (m.early_ack) names.push_back("early-ack");
   if (m.no_resync) names.push_back("no-resync");
+  if (m.no_conflict_barrier) names.push_back("no-conflict-barrier");
   return absl::StrJoin(names, ",");
 }
 

@@ -21,9 +21,14 @@
 //   linearizable              the history is linearizable per document.
 // A violation stops the run and names the event after which it was seen.
 //
-// Client outcomes: ok; fail = certainly had no effect (4xx, a 409 version
-// conflict included, or the connection was refused); info = indeterminate
-// (timeout, 5xx, connection reset). Every operation is checked for
+// Client outcomes: ok; fail = certainly had no effect (4xx, or the connection
+// was refused); a 409 version conflict is a fail with result "conflict", which
+// the checker verifies as a claim that the document was not at the expected
+// version; info = indeterminate (timeout, 5xx, connection reset). Workload:
+// reads, writes, and reads followed by a CAS with the version read; half the
+// CAS go to the node the client believes holds the primary (it refreshes that
+// belief from the coordinator at most once a second), so CAS reach primaries
+// that a fault has just deposed (R11). Every operation is checked for
 // linearizability, reads under faults included: seqsim's GET is real time on
 // the primary behind a read barrier (its in-sync replicas confirm its term), so
 // a primary that has not yet learnt that its term is superseded answers no

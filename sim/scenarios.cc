@@ -9,11 +9,14 @@
 #include <utility>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "coordinator/logic/coordinator.h"
 #include "nlohmann/json.hpp"
 #include "node/logic/node.h"
+#include "sim/checker.h"
+#include "sim/history.h"
 #include "sim/lab.h"
 #include "sim/sim_world.h"
 #include "sim/timeline/render.h"
@@ -27,6 +30,15 @@ constexpr uint64_t kSeed = 7;
 std::string NodeName(int n) { return absl::StrCat("node-", n); }
 
 bool HasError(const pb::Error& e) { return !e.type().empty(); }
+
+// {"v":N} -> N; kNil otherwise.
+int64_t SourceValue(const std::string& source) {
+  int64_t v = 0;
+  if (absl::StartsWith(source, "{\"v\":") && absl::EndsWith(source, "}") &&
+      absl::SimpleAtoi(source.substr(5, source.size() - 6), &v))
+    return v;
+  return kNil;
+}
 
 // "index(doc 7, seq_no 6, term 1)" for the drawing's labels.
 std::string OpLabel(const pb::Operation& op) {
@@ -80,6 +92,9 @@ struct WriteOptions {
   int64_t if_seq_no = -2;  // -2 = no CAS
   int64_t if_primary_term = 0;
   int64_t external_version = -1;  // -1 = internal versioning
+  // A CAS: the value of the version it expects, for the history (kNil: the
+  // history records the CAS as a plain write, and a conflict as no effect).
+  int64_t expected = kNil;
 };
 
 struct Reply {
@@ -228,6 +243,22 @@ class Script {
   // Acknowledged writes: doc -> (seq_no, value or -1 for a delete), the
   // highest seq_no acknowledged.
   std::map<std::string, std::pair<int64_t, int64_t>> acked_;
+  // The clients' operations, one process per operation, checked for
+  // linearizability by Finish.
+  std::vector<HistoryEvent> history_;
+  int64_t next_process_ = 0;
+  HistoryEvent& Record(int64_t process, EventType type, Fn f,
+                       const std::string& id, int64_t value, int64_t expected) {
+    HistoryEvent& e = history_.emplace_back();
+    e.process = process;
+    e.type = type;
+    e.f = f;
+    e.key = id;
+    e.value = value;
+    e.expected = expected;
+    e.time = world_.now_ns();
+    return e;
+  }
 };
 
 void HoldingNode::Handle(const pb::Envelope& request, RespondFn respond) {
@@ -544,20 +575,39 @@ std::shared_ptr<Reply> Script::Write(const std::string& client,
            .value =
                o.kind == pb::WriteRequest::DELETE ? "" : absl::StrCat(value)}});
   const bool is_delete = o.kind == pb::WriteRequest::DELETE;
+  const Fn f = is_delete                                 ? Fn::kDelete
+               : o.kind == pb::WriteRequest::CREATE      ? Fn::kCreate
+               : o.if_seq_no >= -1 && o.expected != kNil ? Fn::kCas
+                                                         : Fn::kWrite;
+  const int64_t process = next_process_++;
+  const int64_t history_value = is_delete ? kNil : value;
+  Record(process, EventType::kInvoke, f, id, history_value, o.expected);
   world_.ClientSend(
       client, to, std::move(request),
-      [this, reply, client, id, value,
-       is_delete](const absl::StatusOr<pb::Envelope>& answer) {
+      [this, reply, client, id, value, is_delete, f, process, history_value,
+       expected = o.expected](const absl::StatusOr<pb::Envelope>& answer) {
         reply->done = true;
         std::string type = "info";
         if (!answer.ok()) {
           reply->error = answer.status().ToString();
+          Record(process, EventType::kInfo, f, id, history_value, expected);
         } else if (HasError(answer->write_response().error())) {
           const pb::Error& e = answer->write_response().error();
           reply->error =
               absl::StrCat(e.status(), " ", e.type(), ": ", e.reason());
           type = e.status() >= 400 && e.status() < 500 ? "fail" : "info";
+          HistoryEvent& done = Record(
+              process, type == "fail" ? EventType::kFail : EventType::kInfo, f,
+              id, history_value, expected);
+          if (e.status() == 409 &&
+              e.type() == "version_conflict_engine_exception" &&
+              (f == Fn::kCas || f == Fn::kCreate))
+            done.outcome = Outcome::kConflict;
         } else {
+          HistoryEvent& done =
+              Record(process, EventType::kOk, f, id, history_value, expected);
+          if (is_delete && answer->write_response().result() == "not_found")
+            done.outcome = Outcome::kNotFound;
           reply->ok = true;
           reply->write = answer->write_response();
           type = "ok";
@@ -598,20 +648,27 @@ std::shared_ptr<Reply> Script::Get(const std::string& client,
   const bool narrate = !absl::StartsWith(client, "final");
   if (narrate)
     world_.Trace(client, absl::StrCat("reads doc ", id, " from ", to));
+  const int64_t process = next_process_++;
+  Record(process, EventType::kInvoke, Fn::kRead, id, kNil, kNil);
   world_.ClientSend(
       client, to, std::move(request),
-      [this, reply, client, id,
-       narrate](const absl::StatusOr<pb::Envelope>& answer) {
+      [this, reply, client, id, narrate,
+       process](const absl::StatusOr<pb::Envelope>& answer) {
         reply->done = true;
         if (!answer.ok()) {
           reply->error = answer.status().ToString();
+          Record(process, EventType::kInfo, Fn::kRead, id, kNil, kNil);
         } else if (HasError(answer->get_response().error())) {
           const pb::Error& e = answer->get_response().error();
           reply->error =
               absl::StrCat(e.status(), " ", e.type(), ": ", e.reason());
+          Record(process, EventType::kFail, Fn::kRead, id, kNil, kNil);
         } else {
           reply->ok = true;
           reply->get = answer->get_response();
+          Record(process, EventType::kOk, Fn::kRead, id,
+                 reply->get.found() ? SourceValue(reply->get.source()) : kNil,
+                 kNil);
         }
         if (!narrate) return;
         world_.Trace(
@@ -791,7 +848,11 @@ void Script::Finish(const std::vector<std::string>& ids) {
                              ") is not what the copies hold: ", first_text));
       return;
     }
-  }
+  }  // Every answer the clients got, the definite 409s included (a claim about
+  // the document: R11), must fit one order of the operations.
+  const CheckResult check = CheckLinearizable(history_);
+  if (check.verdict != Verdict::kLinearizable)
+    Violation("linearizable", check.explanation);
 }
 
 // ---- The scenarios --------------------------------------------------------
@@ -929,6 +990,50 @@ void StalePrimary(Script& s) {
   s.WaitFor([stale]() { return stale->done; }, 5000);
   s.Fact("stale-write", stale->ok ? "ok" : stale->error);
   s.Finish({"7"});
+}
+
+// deposed-cas: a CAS with a correct expectation reaches the primary after a
+// replica was promoted in its place (issue 12, R11).
+void DeposedCas(Script& s) {
+  const std::string old_primary = s.P();
+  auto a = s.Write("client-A", old_primary, "x", 1);
+  s.WaitFor([a]() { return a->done; }, 3000);
+  s.Say(absl::StrCat("hold the coordinator's messages to ", old_primary,
+                     " so that it wakes up not knowing what happened"));
+  s.Hold(old_primary,
+         [](const pb::Envelope& m) { return m.from() == kCoordinatorId; });
+  s.Pause(old_primary);
+  const std::string promoted = s.WaitForNewPrimary(1, 10000);
+  s.Say(absl::StrCat("the coordinator promoted ", promoted, " in term ",
+                     s.PrimaryTerm()));
+  s.Fact("promoted", promoted);
+  s.Advance(200);  // the new primary applies the new cluster state
+  auto b = s.Write("client-B", promoted, "x", 2);
+  s.WaitFor([b]() { return b->done; }, 3000);
+  s.Fact("x=B", b->ok ? absl::StrCat("seq_no ", b->write.seq_no(), " term ",
+                                     b->write.primary_term())
+                      : b->error);
+  auto read = s.Get("client-C", promoted, "x");
+  s.WaitFor([read]() { return read->done; }, 3000);
+  s.Say(absl::StrCat("client-C sends its CAS with the version it read to ",
+                     old_primary, ", which it still believes is the primary"));
+  auto cas = s.Write("client-C", old_primary, "x", 3,
+                     WriteOptions{.if_seq_no = read->get.seq_no(),
+                                  .if_primary_term = read->get.primary_term(),
+                                  .expected = SourceValue(read->get.source())});
+  s.Advance(10);
+  s.Resume(old_primary);
+  s.Advance(5);
+  s.Say(
+      absl::StrCat("stop holding the coordinator's messages to ", old_primary));
+  s.StopHolding(old_primary);
+  s.ReleaseAll(old_primary);
+  s.WaitFor([cas]() { return cas->done; }, 5000);
+  s.Fact("deposed-cas", cas->ok
+                            ? absl::StrCat("ok seq_no ", cas->write.seq_no(),
+                                           " term ", cas->write.primary_term())
+                            : cas->error);
+  s.Finish({"x"});
 }
 
 // resync: the primary dies with operations above the global checkpoint that
@@ -1092,6 +1197,28 @@ const std::vector<Entry>& Entries() {
         "succeeded on a history the new primary does not share.",
         "replica-term-fencing"},
        StalePrimary},
+      {{"deposed-cas",
+        "a CAS reaches a deposed primary: it must not answer 409 from its "
+        "stale copy",
+        "The primary P holds x = {\"v\":1}. P is paused and a replica is "
+        "promoted in term 2; x = {\"v\":2} is written through the new "
+        "primary. A client reads x with its seq_no and term and sends a CAS "
+        "with exactly that expectation to P, which it still believes is the "
+        "primary. P's copy of x is the overwritten version, so a conflict "
+        "check against it would answer 409 although the expectation is right. "
+        "A 409 needs no replication, so it is a read of the document (R11): P "
+        "gives it only after its in-sync copies confirm its term. They have "
+        "moved to term 2, so P learns it is stale and the CAS is rerouted to "
+        "the new primary (R12), where it succeeds, or answered as unknown "
+        "(5xx); never with a definite wrong answer.",
+        "no-conflict-barrier",
+        "With --unsafe=no-conflict-barrier P answers the CAS at once from its "
+        "stale copy: 409 \"current document has seqNo [0] and primary term "
+        "[1]\" while x is at the expected seq_no and term. The 409 claims x "
+        "was not at the expected version at any instant of the CAS, which no "
+        "order of the operations explains: the history is not linearizable.",
+        "linearizable"},
+       DeposedCas},
       {{"resync",
         "promotion with operations above the global checkpoint: resync, trim, "
         "gap no-op",

@@ -120,10 +120,13 @@ BENCHMARK_CAPTURE(BM_LabRun, all, std::string("all"))
 
 // A linearizable history of `ops` operations on 5 keys by 8 processes whose
 // operations overlap their neighbours' (reads, writes and CAS on a real
-// register).
-std::vector<HistoryEvent> MakeHistory(int ops) {
+// register). With `claims`, half the CAS expect an overwritten value and
+// fail with result "conflict" (a claim the checker verifies), and 2% of the
+// writes time out ("info") after taking effect.
+std::vector<HistoryEvent> MakeHistory(int ops, bool claims = false) {
   Rng rng(42);
   std::vector<int64_t> value(5, kNil);
+  std::vector<int64_t> previous(5, kNil);
   struct Timed {
     int64_t time;
     int64_t order;
@@ -147,11 +150,20 @@ std::vector<HistoryEvent> MakeHistory(int ops) {
     } else if (r == 1) {
       inv.f = done.f = Fn::kWrite;
       inv.value = done.value = next_value++;
+      previous[key] = value[key];
       value[key] = inv.value;
+      if (claims && rng.Below(50) == 0) done.type = EventType::kInfo;
+    } else if (claims && previous[key] != kNil && rng.Below(2) == 0) {
+      inv.f = done.f = Fn::kCas;
+      inv.expected = done.expected = previous[key];
+      inv.value = done.value = next_value++;
+      done.type = EventType::kFail;
+      done.outcome = Outcome::kConflict;
     } else {
       inv.f = done.f = Fn::kCas;
       inv.expected = done.expected = value[key];
       inv.value = done.value = next_value++;
+      previous[key] = value[key];
       value[key] = inv.value;
     }
     inv.time = lin - rng.Range(0, 35);
@@ -170,7 +182,7 @@ std::vector<HistoryEvent> MakeHistory(int ops) {
 
 void BM_Checker(benchmark::State& state) {
   const std::vector<HistoryEvent> history =
-      MakeHistory(static_cast<int>(state.range(0)));
+      MakeHistory(static_cast<int>(state.range(0)), state.range(1) != 0);
   for (auto _ : state) {
     const CheckResult r = CheckLinearizable(history, absl::Seconds(60));
     if (r.verdict != Verdict::kLinearizable)
@@ -179,7 +191,13 @@ void BM_Checker(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations() * state.range(0));
 }
-BENCHMARK(BM_Checker)->Arg(10000)->Arg(100000)->Unit(benchmark::kMillisecond);
+// Arg 1: 1 = with CAS conflicts and timed-out writes (see MakeHistory).
+BENCHMARK(BM_Checker)
+    ->Args({10000, 0})
+    ->Args({100000, 0})
+    ->Args({10000, 1})
+    ->Args({100000, 1})
+    ->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace seqsim::sim

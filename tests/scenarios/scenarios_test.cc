@@ -126,6 +126,30 @@ TEST(ScenarioStalePrimary, WithoutFencingAReplicaAcksAnOldTerm) {
   EXPECT_EQ(r.violation, "replica-term-fencing");
 }
 
+// R11: a 409 needs no replication, so a deposed primary may give it only
+// after its in-sync copies confirm its term; the CAS is rerouted to the new
+// primary (R12) or answered as unknown, never with a definite wrong 409.
+TEST(ScenarioDeposedCas, DeposedPrimaryGivesNoDefiniteWrong409) {
+  ScriptedResult r = RunAndCompare("deposed-cas");
+  EXPECT_TRUE(r.passed) << r.violation << ": " << r.detail;
+  EXPECT_EQ(r.facts.at("promoted"), "node-2");
+  EXPECT_EQ(r.facts.at("x=B"), "seq_no 1 term 2");
+  EXPECT_THAT(r.facts.at("deposed-cas"),
+              ::testing::Not(HasSubstr("version_conflict_engine_exception")));
+}
+
+TEST(ScenarioDeposedCas, WithoutConflictBarrierTheDeposedPrimaryAnswers409) {
+  ScriptedResult r = RunAndCompare("deposed-cas", "no-conflict-barrier");
+  EXPECT_FALSE(r.passed);
+  EXPECT_EQ(r.violation, "linearizable");
+  EXPECT_THAT(r.detail, HasSubstr("409 conflict (claims the register was not "
+                                  "2)"));
+  EXPECT_THAT(r.facts.at("deposed-cas"),
+              HasSubstr("409 version_conflict_engine_exception: [x]: version "
+                        "conflict, required seqNo [1], primary term [2]. "
+                        "current document has seqNo [0] and primary term [1]"));
+}
+
 TEST(ScenarioResync, NewPrimaryResyncsTrimsAndFillsGaps) {
   ScriptedResult r = RunAndCompare("resync");
   EXPECT_TRUE(r.passed) << r.violation << ": " << r.detail;
@@ -165,8 +189,8 @@ TEST(ScenarioAckedWrite, EarlyAckLosesAnAcknowledgedWrite) {
 TEST(ScenarioList, EveryUnsafeModeIsPairedWithAScenario) {
   std::set<std::string> paired;
   for (const auto& s : ScriptedScenarios()) paired.insert(s.unsafe);
-  for (const char* mode :
-       {"no-fencing", "no-seqno-check", "early-ack", "no-resync"}) {
+  for (const char* mode : {"no-fencing", "no-seqno-check", "early-ack",
+                           "no-resync", "no-conflict-barrier"}) {
     EXPECT_EQ(paired.count(mode), 1u) << mode;
   }
 }

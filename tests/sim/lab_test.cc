@@ -92,7 +92,8 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(PlantedBug{"no-fencing", "partition"},
                       PlantedBug{"no-seqno-check", "reorder"},
                       PlantedBug{"early-ack", "none"},
-                      PlantedBug{"no-resync", "kill"}),
+                      PlantedBug{"no-resync", "kill"},
+                      PlantedBug{"no-conflict-barrier", "partition"}),
     [](const auto& info) {
       std::string name = info.param.unsafe;
       for (char& ch : name) {
@@ -217,6 +218,17 @@ TEST(LabConfig, RejectsUnknownNemesisScenarioAndUnsafeMode) {
   ASSERT_TRUE(modes.ok());
   EXPECT_TRUE(modes->early_ack && modes->no_resync && !modes->no_fencing);
   EXPECT_EQ(UnsafeName(*modes), "early-ack,no-resync");
+  modes = ParseUnsafe("no-conflict-barrier");
+  ASSERT_TRUE(modes.ok());
+  EXPECT_TRUE(modes->no_conflict_barrier && !modes->no_resync);
+  EXPECT_EQ(UnsafeName(*modes), "no-conflict-barrier");
+  LabConfig replay;
+  replay.seed = 3;
+  replay.nemesis = "partition";
+  replay.unsafe = *modes;
+  EXPECT_EQ(ReplayCommand(replay),
+            "seqsim-lab run --seed=3 --nemesis=partition "
+            "--unsafe=no-conflict-barrier --out=lab-3");
 }
 
 }  // namespace
