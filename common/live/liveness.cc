@@ -1,10 +1,14 @@
 #include "common/live/liveness.h"
 
+#include <algorithm>
 #include <chrono>
 #include <utility>
 
 #include "common/env.h"
 #include "common/live/executor.h"
+#include "common/live/transport.h"
+#include "grpcpp/grpcpp.h"
+#include "proto/seqsim.grpc.pb.h"
 
 namespace seqsim {
 namespace {
@@ -20,11 +24,8 @@ int64_t SteadyNs() { return absl::ToInt64Nanoseconds(Executor::SteadyNow()); }
 }  // namespace
 
 LivenessBeacon::LivenessBeacon(LivenessOptions options,
-                               std::shared_ptr<Transport> transport,
                                std::shared_ptr<FaultTable> faults)
-    : options_(std::move(options)),
-      transport_(std::move(transport)),
-      faults_(std::move(faults)) {}
+    : options_(std::move(options)), faults_(std::move(faults)) {}
 
 LivenessBeacon::~LivenessBeacon() { Stop(); }
 
@@ -55,16 +56,30 @@ void LivenessBeacon::Stop() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     stopping_ = true;
+    if (in_flight_ != nullptr) in_flight_->TryCancel();
     wake_.notify_all();
   }
   if (thread_.joinable()) thread_.join();
 }
 
 void LivenessBeacon::Loop() {
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);  // its own connection
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 50);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 50);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 500);
+  args.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);
+  std::unique_ptr<pb::Coordination::Stub> coordinator =
+      pb::Coordination::NewStub(
+          grpc::CreateCustomChannel(options_.coordinator_address,
+                                    grpc::InsecureChannelCredentials(), args));
+  auto next = std::chrono::steady_clock::now();
   std::unique_lock<std::mutex> lock(mu_);
   while (!stopping_) {
-    wake_.wait_for(lock, absl::ToChronoNanoseconds(options_.interval),
-                   [this] { return stopping_; });
+    next += absl::ToChronoNanoseconds(options_.interval);
+    // A slow reply does not push the beats after it back.
+    next = std::max(next, std::chrono::steady_clock::now());
+    wake_.wait_until(lock, next, [this] { return stopping_; });
     if (stopping_) return;
     const int64_t version = reported_version_.load();
     if (version < 0) continue;  // not joined yet
@@ -74,16 +89,21 @@ void LivenessBeacon::Loop() {
     }
     if (faults_->IsPartitioned(kCoordinatorId)) continue;
     if (faults_->DelayFor(kCoordinatorId) > absl::ZeroDuration()) continue;
-    pb::Envelope heartbeat;
-    heartbeat.set_from(options_.node_id);
-    heartbeat.mutable_heartbeat()->set_node_id(options_.node_id);
-    heartbeat.mutable_heartbeat()->set_state_version(version);
+    pb::HeartbeatRequest heartbeat;
+    heartbeat.set_node_id(options_.node_id);
+    heartbeat.set_state_version(version);
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() +
+                         absl::ToChronoMilliseconds(options_.rpc_timeout));
+    context.AddMetadata(kFromMetadataKey, options_.node_id);
+    in_flight_ = &context;  // Stop() cancels it
     lock.unlock();
-    transport_->Call(kCoordinatorId, options_.coordinator_address,
-                     std::move(heartbeat), options_.rpc_timeout,
-                     [](absl::StatusOr<pb::Envelope>) {});
+    pb::HeartbeatResponse response;
+    // The reply changes nothing here: the actor's own heartbeats act on it.
+    (void)coordinator->Heartbeat(&context, heartbeat, &response);
     ++sent_;
     lock.lock();
+    in_flight_ = nullptr;
   }
 }
 

@@ -33,7 +33,7 @@
 
 #include "absl/time/time.h"
 #include "common/live/fault_table.h"
-#include "common/live/transport.h"
+#include "grpcpp/grpcpp.h"
 #include "proto/seqsim.pb.h"
 
 namespace seqsim {
@@ -48,8 +48,7 @@ struct LivenessOptions {
 
 class LivenessBeacon {
  public:
-  LivenessBeacon(LivenessOptions options, std::shared_ptr<Transport> transport,
-                 std::shared_ptr<FaultTable> faults);
+  LivenessBeacon(LivenessOptions options, std::shared_ptr<FaultTable> faults);
   ~LivenessBeacon();  // Stop()s.
   LivenessBeacon(const LivenessBeacon&) = delete;
   LivenessBeacon& operator=(const LivenessBeacon&) = delete;
@@ -69,7 +68,6 @@ class LivenessBeacon {
   void Loop();
 
   const LivenessOptions options_;
-  const std::shared_ptr<Transport> transport_;
   const std::shared_ptr<FaultTable> faults_;
 
   // The highest state version the node reported (-1: no heartbeat of the
@@ -80,7 +78,9 @@ class LivenessBeacon {
 
   std::mutex mu_;
   std::condition_variable wake_;
-  bool stopping_ = false;  // guarded by mu_
+  // Guarded by mu_.
+  bool stopping_ = false;
+  grpc::ClientContext* in_flight_ = nullptr;  // the heartbeat being sent
   std::thread thread_;
 };
 

@@ -160,7 +160,7 @@ int Run(int argc, char** argv) {
   liveness.coordinator_address = coordinator;
   liveness.interval = options.heartbeat_interval;
   liveness.rpc_timeout = options.rpc_timeout;
-  auto beacon = std::make_shared<LivenessBeacon>(liveness, transport, faults);
+  auto beacon = std::make_shared<LivenessBeacon>(liveness, faults);
   env->SetSendObserver([beacon](const pb::Envelope& request) {
     beacon->ObserveOutgoing(request);
   });
