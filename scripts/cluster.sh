@@ -159,16 +159,22 @@ cmd_up() {
   start_coordinator
   for ((n = 1; n <= count; n++)); do start_node "$n"; done
   echo "cluster.sh: started coordinator and $count node(s); waiting for green (up to ${up_timeout_s}s)"
-  if ! "$bin/seqsim-ctl" health --coordinator="$(coord_addr)" --wait=green --min_nodes="$count" \
-    --timeout_ms=$((up_timeout_s * 1000)); then
-    echo "cluster.sh: the cluster did not become green; logs in $logs" >&2
-    for f in "$logs"/*.log; do echo "--- $f"; tail -n 5 "$f"; done >&2
-    exit 1
-  fi
-  local deadline=$((SECONDS + up_timeout_s))
+  # Short health waits, with a look at every started process in between: a process that
+  # exits during start-up fails `up` at once, naming it, instead of after the whole timeout.
+  local deadline=$((SECONDS + up_timeout_s)) health=""
+  until health=$("$bin/seqsim-ctl" health --coordinator="$(coord_addr)" --wait=green \
+    --min_nodes="$count" --timeout_ms=1000 2>&1); do
+    local name
+    for name in coordinator $(for ((n = 1; n <= count; n++)); do echo "node-$n"; done); do
+      alive "$(pid_of "$name")" || up_failed "$name exited during start-up" "$name"
+    done
+    ((SECONDS < deadline)) || up_failed "the cluster did not become green within ${up_timeout_s}s ($health)"
+  done
+  echo "$health"
   for ((n = 1; n <= count; n++)); do
     until curl -fsS -o /dev/null "http://$host:$(rest_port "$n")/" 2>/dev/null; do
-      ((SECONDS < deadline)) || die "REST of node-$n did not answer; see $logs/node-$n.log"
+      alive "$(pid_of "node-$n")" || up_failed "node-$n exited during start-up" "node-$n"
+      ((SECONDS < deadline)) || up_failed "REST of node-$n did not answer within ${up_timeout_s}s" "node-$n"
       sleep 0.2
     done
   done
@@ -190,6 +196,22 @@ Try:
   scripts/cluster.sh pause 1; sleep 1; scripts/cluster.sh status; scripts/cluster.sh resume 1
   scripts/cluster.sh down
 TRY
+}
+
+# A failed `up`: says what failed and why (the tail of the process's log, or of every log),
+# stops everything this `up` started, and exits 1.
+up_failed() {
+  local why=$1 name=${2:-} f
+  echo "cluster.sh: up failed: $why" >&2
+  if [[ -n "$name" ]]; then
+    echo "cluster.sh: last lines of $logs/$name.log:" >&2
+    tail -n 5 "$logs/$name.log" 2>/dev/null | sed 's/^/  /' >&2
+  else
+    for f in "$logs"/*.log; do echo "--- $f"; tail -n 5 "$f"; done >&2
+  fi
+  echo "cluster.sh: stopping what this up started" >&2
+  cmd_down >&2
+  exit 1
 }
 
 stop_pid_file() {

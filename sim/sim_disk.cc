@@ -1,5 +1,6 @@
 #include "sim/sim_disk.h"
 
+#include <algorithm>
 #include <set>
 #include <utility>
 
@@ -20,6 +21,11 @@ class SimFile final : public WritableFile {
   absl::Status Sync() override {
     if (closed_) return absl::FailedPreconditionError("sync of a closed file");
     const bool dirty = file_->synced < file_->data.size();
+    if (dirty && !stats_->sync_failure.ok()) {
+      file_->lost_from = std::min(file_->lost_from, file_->synced);
+      file_->synced = file_->data.size();  // the kernel marks the pages clean
+      return stats_->sync_failure;
+    }
     file_->synced = file_->data.size();
     ++stats_->syncs;
     if (dirty && stats_->on_sync) stats_->on_sync();
@@ -137,8 +143,10 @@ void SimDisk::Crash(Rng* torn) {
     if (torn != nullptr && file->data.size() > file->synced) {
       keep += torn->Below(file->data.size() - file->synced + 1);
     }
+    keep = std::min(keep, file->lost_from);  // a failed fsync lost the rest
     file->data.resize(keep);
     file->synced = keep;
+    file->lost_from = UINT64_MAX;
   }
 }
 

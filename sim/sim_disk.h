@@ -9,7 +9,8 @@
 // atomic write; none of these change what the lab sees unless it uses them.
 //
 // Thread-safety: none; owned by the SimWorld, used by one actor at a time.
-// Invariant: for every file, synced <= data.size().
+// Invariant: for every file, synced <= data.size(); a crash keeps
+// min(synced, lost_from) bytes.
 #ifndef SEQSIM_SIM_SIM_DISK_H_
 #define SEQSIM_SIM_SIM_DISK_H_
 
@@ -68,6 +69,13 @@ class SimDisk final : public Disk {
   void FailAtomicWrites(absl::Status status) {
     atomic_write_failure_ = std::move(status);
   }
+  // While `status` is not OK, every WritableFile::Sync() with unsynced bytes
+  // fails with it, and those bytes are lost as on Linux after a failed fsync:
+  // they stay readable until a crash, but a later Sync() that succeeds does not
+  // make them durable (Crash() cuts the file before them). OkStatus() heals.
+  void FailSyncs(absl::Status status) {
+    stats_->sync_failure = std::move(status);
+  }
   // Called for every fsync that has work to do: a WritableFile::Sync() with
   // unsynced bytes, and every WriteFileAtomic (the lab charges time for them).
   void SetSyncObserver(std::function<void()> observer) {
@@ -81,11 +89,14 @@ class SimDisk final : public Disk {
   struct File {
     std::string data;
     uint64_t synced = 0;
+    // The offset of the first byte a failed Sync() lost (UINT64_MAX: none).
+    uint64_t lost_from = UINT64_MAX;
   };
   // Shared with open handles, which may outlive the disk.
   struct Stats {
     int syncs = 0;
     std::function<void()> on_sync;
+    absl::Status sync_failure;
   };
 
  private:

@@ -47,6 +47,7 @@ void LiveEnv::Cancel(TimerId id) { executor_->Cancel(id); }
 void LiveEnv::Send(const std::string& to, pb::Envelope request,
                    ReplyFn on_reply, absl::Duration timeout) {
   request.set_from(id_);
+  if (send_observer_) send_observer_(request);
   auto reply = std::make_shared<ReplyFn>(std::move(on_reply));
   std::optional<std::string> address = PeerAddress(to);
   if (!address.has_value()) {

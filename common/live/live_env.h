@@ -12,6 +12,7 @@
 #ifndef SEQSIM_COMMON_LIVE_LIVE_ENV_H_
 #define SEQSIM_COMMON_LIVE_LIVE_ENV_H_
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <random>
@@ -46,6 +47,11 @@ class LiveEnv final : public Env {
   Disk* disk() override { return disk_.get(); }
   void Log(std::string_view line) override;
 
+  // If set (before the actor starts), sees every request the actor sends.
+  void SetSendObserver(std::function<void(const pb::Envelope&)> observer) {
+    send_observer_ = std::move(observer);
+  }
+
   // The address last set for `id`, if any.
   std::optional<std::string> PeerAddress(const std::string& id) const;
   const std::string& id() const { return id_; }
@@ -58,8 +64,9 @@ class LiveEnv final : public Env {
   const std::shared_ptr<FaultTable> faults_;
   const std::unique_ptr<Disk> disk_;
 
-  // Executor thread only.
+  // Executor thread only (send_observer_: set before the actor starts).
   std::mt19937_64 random_;
+  std::function<void(const pb::Envelope&)> send_observer_;
 
   mutable absl::Mutex mu_;
   absl::flat_hash_map<std::string, std::string> addresses_ ABSL_GUARDED_BY(mu_);

@@ -7,8 +7,11 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <functional>
+#include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "common/live/transport.h"
@@ -81,10 +84,12 @@ grpc::ServerUnaryReactor* Serve(const ActorHost& host,
         return grpc::Status::OK;
       });
   Actor* actor = host.actor;
-  host.executor->Post([actor, request = std::move(request),
-                       finisher]() mutable {
+  host.executor->Post([actor, request = std::move(request), finisher,
+                       observer = host.reply_observer]() mutable {
     actor->Handle(request,
-                  [finisher = std::move(finisher)](pb::Envelope reply) mutable {
+                  [finisher = std::move(finisher),
+                   observer = std::move(observer)](pb::Envelope reply) mutable {
+                    if (observer) observer(reply);
                     finisher->Finish(reply);
                   });
   });
@@ -182,6 +187,32 @@ grpc::ServerUnaryReactor* AdminService::NodeStatus(
       &pb::Envelope::mutable_node_status_response);
 }
 
+namespace {
+
+// True if /proc/net/tcp or tcp6 lists a socket in LISTEN state on `port`, on
+// any local address.
+bool HasListener(int port) {
+  for (const char* table : {"/proc/net/tcp", "/proc/net/tcp6"}) {
+    std::ifstream in(table);
+    std::string line;
+    std::getline(in, line);  // header
+    while (std::getline(in, line)) {
+      // "  sl  local_address rem_address   st ..." with
+      // local_address = HEXADDR:HEXPORT and st = 0A for LISTEN.
+      std::istringstream fields(line);
+      std::string slot, local, remote, state;
+      if (!(fields >> slot >> local >> remote >> state)) continue;
+      size_t colon = local.rfind(':');
+      if (colon == std::string::npos || state != "0A") continue;
+      if (std::strtol(local.c_str() + colon + 1, nullptr, 16) == port)
+        return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
 absl::Status CheckPortFree(const std::string& host, int port) {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0)
@@ -200,6 +231,12 @@ absl::Status CheckPortFree(const std::string& host, int port) {
   int err = errno;
   ::close(fd);
   if (rc == 0) return absl::OkStatus();
+  // SO_REUSEADDR lets a bind pass a TIME-WAIT (or FIN-WAIT) connection only if
+  // that connection's socket had SO_REUSEADDR too: the leftovers of a killed
+  // server that listened with SO_REUSEPORT alone still refuse this bind,
+  // although the server's own listener will bind fine. So a refused bind means
+  // "in use" only when something really listens on the port.
+  if (err == EADDRINUSE && !HasListener(port)) return absl::OkStatus();
   if (err == EADDRINUSE) {
     return absl::UnavailableError(
         absl::StrCat("port ", port, " on ", host, " is already in use"));
@@ -214,6 +251,8 @@ absl::StatusOr<std::unique_ptr<grpc::Server>> StartGrpcServer(
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  builder.SetMaxReceiveMessageSize(kMaxGrpcMessageBytes);
+  builder.SetMaxSendMessageSize(kMaxGrpcMessageBytes);
   int bound_port = 0;
   builder.AddListeningPort(absl::StrCat(host, ":", port),
                            grpc::InsecureServerCredentials(), &bound_port);

@@ -13,6 +13,7 @@
 #ifndef SEQSIM_COMMON_LIVE_SERVER_ADAPTERS_H_
 #define SEQSIM_COMMON_LIVE_SERVER_ADAPTERS_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -32,6 +33,9 @@ struct ActorHost {
   Actor* actor = nullptr;
   std::shared_ptr<Executor> executor;
   std::shared_ptr<FaultTable> faults;
+  // If set, sees every reply of the actor before it is sent (on the executor
+  // thread): a node's LivenessBeacon reads its publish replies.
+  std::function<void(const pb::Envelope& reply)> reply_observer;
 };
 
 class DocumentsService final : public pb::Documents::CallbackService {
@@ -156,14 +160,15 @@ class AdminService final : public pb::Admin::CallbackService {
   const bool forward_node_status_;
 };
 
-// "port 9300 on 127.0.0.1 is already in use" (kUnavailable) unless `port` can
-// be bound on `host` right now (without SO_REUSEPORT, so a live gRPC server is
-// detected).
+// "port 9300 on 127.0.0.1 is already in use" (kUnavailable) if a socket
+// listens on `port` (with or without SO_REUSEPORT). Connections left in
+// TIME-WAIT by a killed or stopped server never count: a restart right after a
+// kill succeeds.
 absl::Status CheckPortFree(const std::string& host, int port);
 
 // Builds and starts a gRPC server on host:port with `services` and server
 // reflection. SO_REUSEPORT is off, so a second server on the same port fails
-// instead of sharing it.
+// instead of sharing it. Messages up to kMaxGrpcMessageBytes pass both ways.
 absl::StatusOr<std::unique_ptr<grpc::Server>> StartGrpcServer(
     const std::string& host, int port,
     const std::vector<grpc::Service*>& services);

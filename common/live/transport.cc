@@ -84,6 +84,8 @@ std::shared_ptr<Transport::Peer> Transport::PeerFor(
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 50);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 500);
   args.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);
+  args.SetMaxReceiveMessageSize(kMaxGrpcMessageBytes);
+  args.SetMaxSendMessageSize(kMaxGrpcMessageBytes);
   auto peer = std::make_shared<Peer>();
   peer->channel = grpc::CreateCustomChannel(
       address, grpc::InsecureChannelCredentials(), args);

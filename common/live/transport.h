@@ -29,6 +29,12 @@ namespace seqsim {
 
 inline constexpr char kFromMetadataKey[] = "x-seqsim-from";
 
+// The largest gRPC message every seqsim channel and server sends and accepts:
+// the REST body limit (http.max_content_length, 100 MiB) plus 16 MiB for the
+// envelope, so that whatever REST accepted (a document, a bulk request) can be
+// replicated, recovered and read through any node. gRPC's default is 4 MiB.
+inline constexpr int kMaxGrpcMessageBytes = (100 + 16) * 1024 * 1024;
+
 // gRPC status -> absl status (UNAVAILABLE/CANCELLED -> kUnavailable,
 // DEADLINE_EXCEEDED -> kDeadlineExceeded, other codes kept).
 absl::Status FromGrpcStatus(const grpc::Status& status);

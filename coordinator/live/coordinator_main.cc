@@ -104,7 +104,8 @@ int Run(int argc, char** argv) {
   Coordinator* coordinator_ptr = coordinator.get();
   executor->SetFlushHook([coordinator_ptr] { coordinator_ptr->Flush(); });
 
-  ActorHost actor_host{kCoordinatorId, coordinator_ptr, executor, faults};
+  ActorHost actor_host{kCoordinatorId, coordinator_ptr, executor, faults,
+                       /*reply_observer=*/nullptr};
   CoordinationService coordination(actor_host);
   AdminService admin(actor_host, /*forward_node_status=*/false);
   absl::StatusOr<std::unique_ptr<grpc::Server>> server =

@@ -49,6 +49,32 @@ absl::Status InvalidIndexName(const std::string& name, const std::string& why) {
                   absl::StrCat("Invalid index name [", name, "], ", why), 400);
 }
 
+// Elasticsearch's cluster.max_shards_per_node (default 1000) times the nodes
+// in the cluster: a new index whose copies (shards x (1 + replicas), counted in
+// 64 bits so that no replica count overflows) would pass it is refused with
+// ES's 400 validation_exception (ShardLimitValidator).
+constexpr int64_t kMaxShardsPerNode = 1000;
+
+absl::Status CheckShardLimit(const pb::ClusterState& state, int shards,
+                             int replicas) {
+  int64_t open = 0;
+  for (const pb::IndexMeta& index : state.indices()) {
+    open += static_cast<int64_t>(index.number_of_shards()) *
+            (1 + static_cast<int64_t>(index.number_of_replicas()));
+  }
+  const int64_t adding =
+      static_cast<int64_t>(shards) * (1 + static_cast<int64_t>(replicas));
+  const int64_t limit =
+      kMaxShardsPerNode * std::max<int64_t>(1, state.nodes_size());
+  if (open + adding <= limit) return absl::OkStatus();
+  return EsStatus(
+      absl::StatusCode::kInvalidArgument, "validation_exception",
+      absl::StrCat("Validation Failed: 1: this action would add [", adding,
+                   "] shards, but this cluster currently has [", open, "]/[",
+                   limit, "] maximum normal shards open;"),
+      400);
+}
+
 // Elasticsearch's MetadataCreateIndexService.validateIndexName rules, in its
 // order.
 absl::Status ValidateIndexName(const std::string& name) {
@@ -677,6 +703,10 @@ struct Coordinator::State {
           ToError(IllegalArgument("join without a node id"));
       return reply;
     }
+    if (absl::Status valid = ValidateNodeId(id); !valid.ok()) {
+      *response->mutable_error() = ToError(IllegalArgument(valid.message()));
+      return reply;
+    }
     if (!join.node().grpc_address().empty()) {
       env->SetPeerAddress(id, join.node().grpc_address());
     }
@@ -964,6 +994,11 @@ struct Coordinator::State {
                      name, "");
       return reply;
     }
+    if (absl::Status limit = CheckShardLimit(cluster, shards, replicas);
+        !limit.ok()) {
+      *response->mutable_error() = IndexError(limit, name, "");
+      return reply;
+    }
     pb::ClusterState next = cluster;
     pb::IndexMeta* index = next.add_indices();
     index->set_name(name);
@@ -1184,6 +1219,20 @@ void Coordinator::Flush() {}
 const pb::ClusterState& Coordinator::state() const { return state_->cluster; }
 
 absl::Status Coordinator::start_status() const { return state_->start_status; }
+
+absl::Status ValidateNodeId(absl::string_view id) {
+  if (id.empty() || id.find_first_of(" \t\r\n/:,") != absl::string_view::npos) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "node id '", id, "' must be a non-empty name like node-1"));
+  }
+  if (id == kCoordinatorId || id == "client") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("node id '", id, "' is reserved (it names the ",
+                     id == kCoordinatorId ? "coordinator" : "anonymous caller",
+                     "); pick a name like node-1"));
+  }
+  return absl::OkStatus();
+}
 
 ClusterHealth ComputeHealth(const pb::ClusterState& state,
                             const std::string& index) {

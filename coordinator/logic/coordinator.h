@@ -32,6 +32,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "common/env.h"
 #include "proto/seqsim.pb.h"
@@ -86,6 +87,14 @@ struct ClusterHealth {
 };
 ClusterHealth ComputeHealth(const pb::ClusterState& state,
                             const std::string& index = "");
+
+// The one validator of a node id (node start-up, Join): OK for a non-empty name
+// without whitespace, '/', ':' or ','; kInvalidArgument (with a reason fit for
+// a start-up error) for anything else, and for the reserved peer ids
+// kCoordinatorId and "client" (the id the gRPC adapters give a caller that
+// names none): a node with such an id would receive the coordinator's or an
+// anonymous caller's traffic.
+absl::Status ValidateNodeId(absl::string_view id);
 
 }  // namespace seqsim
 

@@ -1,6 +1,7 @@
 #include "node/engine/shard_engine.h"
 
 #include <algorithm>
+#include <limits>
 #include <utility>
 
 #include "absl/container/btree_map.h"
@@ -425,8 +426,23 @@ struct ShardEngine::Impl {
         }
         return request.version();
       default:
-        return doc == nullptr ? 1 : doc->version + 1;
+        return InternalNextVersion(request.id(), doc);
     }
+  }
+
+  // The internal _version after `doc` (previous + 1, 1 for a new document). A
+  // document whose _version is already the largest long (set by an external
+  // write) can not be bumped: 400, nothing changes (instead of a signed
+  // overflow to a negative version).
+  static absl::StatusOr<Version> InternalNextVersion(const std::string& id,
+                                                     const StoredDoc* doc) {
+    if (doc == nullptr) return 1;
+    if (doc->version == std::numeric_limits<Version>::max()) {
+      return IllegalArgument(absl::StrCat(
+          "[", id, "]: version [", doc->version,
+          "] is the largest _version; an internal write can not increment it"));
+    }
+    return doc->version + 1;
   }
 
   pb::Operation Stamp(pb::OpType type, const std::string& id,
@@ -506,8 +522,8 @@ struct ShardEngine::Impl {
       RETURN_IF_ERROR(ValidateSource(*upsert));
       result.result = "created";
       result.source = *upsert;
-      pb::Operation op = Stamp(pb::OP_INDEX, request.id(),
-                               doc == nullptr ? 1 : doc->version + 1);
+      ASSIGN_OR_RETURN(Version version, InternalNextVersion(request.id(), doc));
+      pb::Operation op = Stamp(pb::OP_INDEX, request.id(), version);
       op.set_source(*upsert);
       RETURN_IF_ERROR(Commit(std::move(op), doc, &result));
       return result;
@@ -522,9 +538,10 @@ struct ShardEngine::Impl {
       result.op = OpFromDoc(request.id(), *doc);
       return result;
     }
+    ASSIGN_OR_RETURN(Version version, InternalNextVersion(request.id(), doc));
     result.result = "updated";
     result.source = merged;
-    pb::Operation op = Stamp(pb::OP_INDEX, request.id(), doc->version + 1);
+    pb::Operation op = Stamp(pb::OP_INDEX, request.id(), version);
     op.set_source(std::move(merged));
     RETURN_IF_ERROR(Commit(std::move(op), doc, &result));
     return result;
@@ -911,7 +928,11 @@ bool ShardEngine::NeedsSync() const { return impl_->translog->NeedsSync(); }
 
 absl::Status ShardEngine::Sync() {
   RETURN_IF_ERROR(impl_->sticky_failure);
-  return impl_->translog->Sync();
+  absl::Status status = impl_->translog->Sync();
+  // A failed fsync is final: the kernel may have dropped the dirty pages, and
+  // a later fsync would report success for bytes that never reached the disk.
+  if (!status.ok()) impl_->sticky_failure = status;
+  return status;
 }
 
 const EngineOptions& ShardEngine::options() const { return impl_->options; }

@@ -18,10 +18,12 @@
 #include "common/live/executor.h"
 #include "common/live/fault_table.h"
 #include "common/live/live_env.h"
+#include "common/live/liveness.h"
 #include "common/live/posix_disk.h"
 #include "common/live/process.h"
 #include "common/live/server_adapters.h"
 #include "common/live/transport.h"
+#include "coordinator/logic/coordinator.h"
 #include "node/live/live_dispatcher.h"
 #include "node/logic/node.h"
 #include "spdlog/sinks/stdout_color_sinks.h"
@@ -98,9 +100,8 @@ int Run(int argc, char** argv) {
   const std::string coordinator = absl::GetFlag(FLAGS_coordinator);
   const std::string data_dir = absl::GetFlag(FLAGS_data_dir);
   const std::string fsync = absl::GetFlag(FLAGS_fsync);
-  if (id.empty() || id.find_first_of(" \t/:,") != std::string::npos) {
-    FailSetup(kProgram, absl::StrCat("--id='", id,
-                                     "' must be a non-empty name like node-1"));
+  if (absl::Status valid = ValidateNodeId(id); !valid.ok()) {
+    FailSetup(kProgram, absl::StrCat("--id: ", valid.message()));
   }
   CheckPort("grpc_port", grpc_port);
   if (rest_port != 0) CheckPort("rest_port", rest_port);
@@ -152,11 +153,24 @@ int Run(int argc, char** argv) {
   auto env = std::make_unique<LiveEnv>(id, executor, transport, faults,
                                        std::make_unique<PosixDisk>(data_dir));
   env->SetPeerAddress(kCoordinatorId, coordinator);
+  // Heartbeats from a thread of their own, so that a busy actor is not taken
+  // for a dead one (common/live/liveness.h).
+  LivenessOptions liveness;
+  liveness.node_id = id;
+  liveness.coordinator_address = coordinator;
+  liveness.interval = options.heartbeat_interval;
+  liveness.rpc_timeout = options.rpc_timeout;
+  auto beacon = std::make_shared<LivenessBeacon>(liveness, faults);
+  env->SetSendObserver([beacon](const pb::Envelope& request) {
+    beacon->ObserveOutgoing(request);
+  });
   auto node = std::make_unique<Node>(env.get(), options);
   Node* node_ptr = node.get();
   executor->SetFlushHook([node_ptr] { node_ptr->Flush(); });
 
-  ActorHost actor_host{id, node_ptr, executor, faults};
+  ActorHost actor_host{
+      id, node_ptr, executor, faults,
+      [beacon](const pb::Envelope& reply) { beacon->ObserveReply(reply); }};
   DocumentsService documents(actor_host);
   ReplicationService replication(actor_host);
   PublicationService publication(actor_host);
@@ -185,6 +199,7 @@ int Run(int argc, char** argv) {
 
   executor->Post([node_ptr] { node_ptr->Start(); });
   executor->Start();
+  beacon->Start();
   spdlog::info(
       "{} up: gRPC {}:{} REST {} coordinator {} data {} fsync={}", id, host,
       grpc_port,
@@ -196,6 +211,7 @@ int Run(int argc, char** argv) {
 #ifdef SEQSIM_HAVE_REST
   if (rest) rest->Stop();
 #endif
+  beacon->Stop();
   // The batch in progress finishes (with its flush); queued requests are
   // answered UNAVAILABLE.
   executor->Stop();

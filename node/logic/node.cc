@@ -777,9 +777,14 @@ struct Node::State {
 
   void AsyncSyncTick() {
     After(kAsyncSyncInterval, [this]() { AsyncSyncTick(); });
+    std::vector<std::tuple<CopyKey, uint64_t, absl::Status>> failures;
     for (auto& [key, copy] : copies) {
-      if (copy->engine->NeedsSync()) (void)copy->engine->Sync();
+      if (!copy->engine->NeedsSync()) continue;
+      absl::Status status = copy->engine->Sync();
+      if (!status.ok()) failures.emplace_back(key, copy->incarnation, status);
     }
+    for (const auto& [key, incarnation, status] : failures)
+      FailCopyOnDiskError(key, incarnation, status);
   }
 
   // ---- cluster state
@@ -1909,8 +1914,40 @@ struct Node::State {
     return copy;
   }
 
+  // How far above a replica's local checkpoint (or the request's global
+  // checkpoint, whichever is higher: a recovering copy is far behind) a
+  // replicated operation's seq_no may be. Honest primaries stay well within
+  // it (the gap is the operations in flight); a bogus seq_no beyond it would
+  // make this copy, once promoted, fill that many no-ops (R7) before serving.
+  static constexpr SeqNo kMaxReplicatedSeqNoLead = 1'000'000;
+
+  // 400 if an operation of `request` is beyond kMaxReplicatedSeqNoLead.
+  static absl::Status CheckReplicatedSeqNos(const pb::ReplicateRequest& request,
+                                            const LocalCopy& copy) {
+    const SeqNo base =
+        std::max(copy.engine->local_checkpoint(), request.global_checkpoint());
+    for (const pb::Operation& op : request.ops()) {
+      if (op.seq_no() < 0 ||
+          op.seq_no() - std::max<SeqNo>(base, -1) > kMaxReplicatedSeqNoLead) {
+        return IllegalArgument(absl::StrCat(
+            "operation seq_no [", op.seq_no(), "] is out of range: more than [",
+            kMaxReplicatedSeqNoLead, "] above the local checkpoint [",
+            copy.engine->local_checkpoint(), "] and the global checkpoint [",
+            request.global_checkpoint(), "], or negative"));
+      }
+    }
+    return absl::OkStatus();
+  }
+
   void HandleReplicate(const pb::Envelope& envelope, RespondFn respond) {
     const pb::ReplicateRequest& request = envelope.replicate();
+    if (LocalCopy* target = FindCopyByRef(request.shard())) {
+      if (absl::Status bound = CheckReplicatedSeqNos(request, *target);
+          !bound.ok()) {
+        RespondReplicaError(target, bound, respond);
+        return;
+      }
+    }
     LocalCopy* copy = FenceAndApply(request.shard(), request.primary_term(),
                                     request.global_checkpoint(), request.ops(),
                                     "replicate", envelope.from(), respond);
@@ -3120,8 +3157,51 @@ struct Node::State {
     return nullptr;
   }
 
+  // A copy whose translog fsync failed (R10): the bytes since the last good
+  // fsync may be lost, and its engine refuses every later write and fsync. Like
+  // Elasticsearch failing the shard, the node stops serving the copy (closes
+  // it, keeping its files) and reports it failed to the coordinator, which
+  // removes it from the in-sync set (a primary's in-sync replica takes over).
+  void FailCopyOnDiskError(const CopyKey& key, uint64_t incarnation,
+                           const absl::Status& status) {
+    LocalCopy* copy = FindCopy(key, incarnation);
+    if (copy == nullptr) return;
+    const std::string reason =
+        absl::StrCat("translog fsync failed: ", status.message());
+    pb::ShardFailedRequest failed;
+    failed.mutable_shard()->set_index(copy->index);
+    failed.mutable_shard()->set_shard(key.second);
+    failed.set_failed_node(me());
+    failed.set_primary_term(copy->engine->term());
+    failed.set_reason(reason);
+    failed.set_sender(me());
+    Log(absl::StrCat(me(), " fails its copy of ", Name(*copy), " (", reason,
+                     "): stops serving it and reports it to the coordinator"));
+    CloseCopy(key, /*remove_data=*/false, reason);
+    ReportOwnCopyFailed(std::move(failed), kOwnCopyFailedAttempts);
+  }
+  static constexpr int kOwnCopyFailedAttempts = 50;
+  void ReportOwnCopyFailed(pb::ShardFailedRequest failed, int attempts_left) {
+    pb::Envelope envelope;
+    *envelope.mutable_shard_failed() = failed;
+    Send(
+        kCoordinatorId, std::move(envelope),
+        [this, failed = std::move(failed),
+         attempts_left](const absl::StatusOr<pb::Envelope>& reply) mutable {
+          // Answered (acknowledged, or refused for a superseded term): done.
+          if (reply.ok() && reply->has_shard_failed_response()) return;
+          if (attempts_left <= 1) return;
+          After(RetryDelay(),
+                [this, failed = std::move(failed), attempts_left]() mutable {
+                  ReportOwnCopyFailed(std::move(failed), attempts_left - 1);
+                });
+        },
+        options.rpc_timeout);
+  }
+
   void Flush() {
     flush_synced_count = 0;
+    std::vector<std::tuple<CopyKey, uint64_t, absl::Status>> disk_failures;
     if (options.fsync_per_request) {
       for (auto& [key, copy] : copies) {
         if (copy->engine->NeedsSync()) {
@@ -3129,6 +3209,7 @@ struct Node::State {
           if (!status.ok()) {
             Log(absl::StrCat(me(), " cannot fsync the translog of ",
                              Name(*copy), ": ", status.ToString()));
+            disk_failures.emplace_back(key, copy->incarnation, status);
           }
           SetSynced(copy->incarnation, std::move(status));
         }
@@ -3154,11 +3235,17 @@ struct Node::State {
       // operations.
       if (!durable_waiters.empty() && options.fsync_per_request) {
         for (auto& [key, copy] : copies) {
-          if (copy->engine->NeedsSync())
-            SetSynced(copy->incarnation, copy->engine->Sync());
+          if (!copy->engine->NeedsSync()) continue;
+          absl::Status status = copy->engine->Sync();
+          if (!status.ok())
+            disk_failures.emplace_back(key, copy->incarnation, status);
+          SetSynced(copy->incarnation, std::move(status));
         }
       }
     }
+    // Every waiter of a failed copy got the error above; now the copy goes.
+    for (const auto& [key, incarnation, status] : disk_failures)
+      FailCopyOnDiskError(key, incarnation, status);
   }
 };
 

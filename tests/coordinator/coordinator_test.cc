@@ -950,6 +950,47 @@ TEST(IndexAdmin, BadShardCountsAreIllegalArguments) {
   EXPECT_EQ(h.state().indices_size(), 0);
 }
 
+// Issue 12, section 6: a replica count that would overflow `1 + replicas`, or
+// more copies than the cluster's shard limit (1000 per node), is ES's
+// validation_exception and changes nothing.
+TEST(IndexAdmin, AbsurdCopyCountsAreRefusedByTheShardLimit) {
+  Harness h;
+  h.Join("node-1");
+  h.Join("node-2");
+  const int64_t version = h.state().version();
+  pb::CreateIndexResponse huge = h.CreateIndex("a", 1, 2147483647);
+  EXPECT_EQ(huge.error().status(), 400);
+  EXPECT_EQ(huge.error().type(), "validation_exception");
+  EXPECT_EQ(huge.error().reason(),
+            "Validation Failed: 1: this action would add [2147483648] shards, "
+            "but this cluster currently has [0]/[2000] maximum normal shards "
+            "open;");
+  EXPECT_EQ(h.CreateIndex("b", 1024, 1000).error().type(),
+            "validation_exception");
+  ASSERT_TRUE(h.CreateIndex("c", 1000, 0).acknowledged());
+  pb::CreateIndexResponse over = h.CreateIndex("d", 1001, 0);
+  EXPECT_EQ(over.error().reason(),
+            "Validation Failed: 1: this action would add [1001] shards, but "
+            "this cluster currently has [1000]/[2000] maximum normal shards "
+            "open;");
+  ASSERT_TRUE(h.CreateIndex("e", 500, 1).error().type().empty());
+  EXPECT_EQ(h.state().indices_size(), 2);
+  EXPECT_GT(h.state().version(), version);
+}
+
+TEST(Membership, JoinWithAReservedIdIsRefusedAndChangesNothing) {
+  Harness h;
+  for (const char* id : {"coordinator", "client"}) {
+    pb::Envelope request;
+    request.set_from(id);
+    request.mutable_join()->mutable_node()->set_id(id);
+    request.mutable_join()->mutable_node()->set_grpc_address("127.0.0.1:1");
+    pb::JoinResponse response = h.Call(std::move(request)).join_response();
+    EXPECT_EQ(response.error().type(), "illegal_argument_exception") << id;
+  }
+  EXPECT_EQ(h.state().nodes_size(), 0);
+}
+
 TEST(IndexAdmin, DeleteMissingIndexIsIndexNotFound) {
   Harness h;
   pb::DeleteIndexResponse response = h.DeleteIndex("x");

@@ -1,5 +1,8 @@
 // R1 (stamping) and R2 (concurrency control on the primary), with
 // Elasticsearch's exact errors (ES-SEMANTICS.md).
+#include <limits>
+
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "node/engine/json_source.h"
@@ -267,6 +270,27 @@ TEST(R2ExternalVersioning, MissingDocumentTakesTheGivenVersion) {
   EXPECT_EQ(result.result, "created");
   EXPECT_EQ(result.op.version(), 42);
   EXPECT_EQ(engine->Get("1")->version, 42);
+}
+
+// Issue 12, section 6: an internal write on a document whose external _version
+// is the largest long would overflow `version + 1`: 400, nothing changes.
+TEST(R1Stamping, InternalWriteOnTheLargestVersionIs400AndChangesNothing) {
+  sim::SimDisk disk;
+  auto engine = OpenPrimary(&disk);
+  const int64_t max = std::numeric_limits<int64_t>::max();
+  MustWrite(*engine, External(IndexRequest("1", R"({"a":1})"), max));
+  const std::string reason = absl::StrCat(
+      "[1]: version [", max,
+      "] is the largest _version; an internal write can not increment it");
+  for (const pb::WriteRequest& request :
+       {IndexRequest("1", R"({"a":2})"), DeleteRequest("1"),
+        UpdateRequest("1", R"({"a":3})")}) {
+    absl::StatusOr<WriteResult> result = engine->PrimaryWrite(request);
+    ExpectEsError(result.status(), "illegal_argument_exception", 400, reason);
+  }
+  EXPECT_EQ(engine->max_seq_no(), 0);
+  EXPECT_EQ(engine->Get("1")->version, max);
+  EXPECT_EQ(engine->Get("1")->source, R"({"a":1})");
 }
 
 TEST(R2ExternalVersioning, OnlyAStrictlyHigherVersionIsAccepted) {

@@ -133,8 +133,10 @@ LiveCluster::LiveCluster(LiveClusterOptions options)
   char* made = ::mkdtemp(buffer.data());
   root_ = made != nullptr ? std::string(made) : base;
   coordinator_port_ = PickFreePort();
-  for (int n = 1; n <= options_.nodes; ++n)
+  for (int n = 1; n <= options_.nodes; ++n) {
     grpc_ports_.push_back(PickFreePort());
+    rest_ports_.push_back(options_.rest ? PickFreePort() : 0);
+  }
 }
 
 LiveCluster::~LiveCluster() {
@@ -185,6 +187,57 @@ pid_t LiveCluster::Spawn(const std::string& binary,
   return pid;
 }
 
+HttpResult HttpRequest(int port, const std::string& method,
+                       const std::string& path, const std::string& body,
+                       absl::Duration timeout) {
+  HttpResult result;
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return result;
+  timeval tv = absl::ToTimeval(timeout);
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  address.sin_port = htons(static_cast<uint16_t>(port));
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) !=
+      0) {
+    ::close(fd);
+    return result;
+  }
+  std::string request = absl::StrCat(
+      method, " ", path,
+      " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n",
+      body.empty() ? ""
+                   : absl::StrCat("Content-Type: application/json\r\n"
+                                  "Content-Length: ",
+                                  body.size(), "\r\n"),
+      "\r\n", body);
+  for (size_t sent = 0; sent < request.size();) {
+    ssize_t n =
+        ::send(fd, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
+    if (n <= 0) {
+      ::close(fd);
+      return result;
+    }
+    sent += static_cast<size_t>(n);
+  }
+  std::string response;
+  char buffer[65536];
+  while (true) {
+    ssize_t n = ::read(fd, buffer, sizeof(buffer));
+    if (n <= 0) break;
+    response.append(buffer, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  size_t space = response.find(' ');
+  size_t end = response.find("\r\n\r\n");
+  if (space == std::string::npos || end == std::string::npos) return result;
+  result.status = std::atoi(response.c_str() + space + 1);
+  result.body = response.substr(end + 4);
+  return result;
+}
+
 void LiveCluster::Start() {
   StartCoordinator();
   for (int n = 1; n <= options_.nodes; ++n) StartNode(n);
@@ -227,17 +280,18 @@ void LiveCluster::StartNode(int n) {
   // A first start that loses its port to another process picks another one.
   const bool first_start = !node_pids_.contains(n);
   for (int attempt = 0; attempt < 5; ++attempt) {
-    node_pids_[n] = Spawn(
-        "seqsim-node",
-        {absl::StrCat("--id=", NodeId(n)), "--host=127.0.0.1",
-         absl::StrCat("--grpc_port=", grpc_ports_[n - 1]), "--rest_port=0",
-         absl::StrCat("--coordinator=", CoordinatorAddress()),
-         absl::StrCat("--data_dir=", root_, "/", NodeId(n)),
-         absl::StrCat("--heartbeat_interval_ms=",
-                      options_.heartbeat_interval_ms),
-         absl::StrCat("--rpc_timeout_ms=", options_.rpc_timeout_ms),
-         absl::StrCat("--write_timeout_ms=", options_.write_timeout_ms)},
-        absl::StrCat(root_, "/", NodeId(n), ".log"));
+    node_pids_[n] =
+        Spawn("seqsim-node",
+              {absl::StrCat("--id=", NodeId(n)), "--host=127.0.0.1",
+               absl::StrCat("--grpc_port=", grpc_ports_[n - 1]),
+               absl::StrCat("--rest_port=", rest_ports_[n - 1]),
+               absl::StrCat("--coordinator=", CoordinatorAddress()),
+               absl::StrCat("--data_dir=", root_, "/", NodeId(n)),
+               absl::StrCat("--heartbeat_interval_ms=",
+                            options_.heartbeat_interval_ms),
+               absl::StrCat("--rpc_timeout_ms=", options_.rpc_timeout_ms),
+               absl::StrCat("--write_timeout_ms=", options_.write_timeout_ms)},
+              absl::StrCat(root_, "/", NodeId(n), ".log"));
     bool exited = false;
     WaitFor(
         [&] { return NodeStatus(n).ok() || (exited = Exited(node_pids_[n])); },
@@ -246,7 +300,15 @@ void LiveCluster::StartNode(int n) {
     node_pids_[n] = -1;
     if (!first_start) return;
     grpc_ports_[n - 1] = PickFreePort();
+    if (options_.rest) rest_ports_[n - 1] = PickFreePort();
   }
+}
+
+std::string LiveCluster::NodeLog(int n) const {
+  std::ifstream in(absl::StrCat(root_, "/", NodeId(n), ".log"));
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
 }
 
 void LiveCluster::KillCoordinator() {

@@ -41,6 +41,16 @@ struct ProcessResult {
 ProcessResult RunToCompletion(const std::vector<std::string>& argv,
                               absl::Duration timeout);
 
+// One HTTP/1.1 request on its own connection (Connection: close), bounded by
+// `timeout`: {status (0 if no answer), body}.
+struct HttpResult {
+  int status = 0;
+  std::string body;
+};
+HttpResult HttpRequest(int port, const std::string& method,
+                       const std::string& path, const std::string& body = "",
+                       absl::Duration timeout = absl::Seconds(30));
+
 struct LiveClusterOptions {
   int nodes = 3;
   int heartbeat_interval_ms = 50;
@@ -48,6 +58,8 @@ struct LiveClusterOptions {
   int check_interval_ms = 25;
   int rpc_timeout_ms = 1000;
   int write_timeout_ms = 5000;
+  // Nodes also serve REST on a free port each (RestPort); off: --rest_port=0.
+  bool rest = false;
 };
 
 class LiveCluster {
@@ -70,6 +82,9 @@ class LiveCluster {
   std::string NodeId(int n) const { return "node-" + std::to_string(n); }
   int NodeNumber(const std::string& id) const;  // "node-2" -> 2
   std::string NodeAddress(int n) const;
+  int RestPort(int n) const { return rest_ports_[n - 1]; }  // 0 without rest
+  // The text of node n's log (every start appends to it).
+  std::string NodeLog(int n) const;
   std::string CoordinatorAddress() const;
   const std::string& data_dir() const { return root_; }
 
@@ -124,6 +139,7 @@ class LiveCluster {
   std::string bin_dir_;
   int coordinator_port_ = 0;
   std::vector<int> grpc_ports_;  // index n-1
+  std::vector<int> rest_ports_;  // index n-1; 0 without options_.rest
   pid_t coordinator_pid_ = -1;
   bool coordinator_started_ = false;
   std::map<int, pid_t> node_pids_;

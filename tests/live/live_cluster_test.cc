@@ -4,8 +4,10 @@
 #include "tests/live/live_cluster.h"
 
 #include <atomic>
+#include <fstream>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -13,7 +15,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
+#include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
+#include "proto/seqsim.grpc.pb.h"
 
 namespace seqsim::testing {
 namespace {
@@ -369,6 +373,163 @@ TEST(LiveCoordinator, RestartedCoordinatorKeepsClusterStateAndNodesReconnect) {
       << "nodes did not reconnect to the restarted coordinator";
   ASSERT_NO_FATAL_FAILURE(WriteAcked(cluster, 2, 5, 5, 3));
   ExpectConverged(cluster, {1, 2, 3});
+}
+
+// Issue 12, section 6: a replicate request whose seq_no is far above the
+// replica's checkpoints is refused (400) and changes nothing, so that a later
+// promotion of that replica never has to fill a gap of that size.
+TEST(LiveInput, ReplicateWithAHugeSeqNoIsRefusedAndChangesNothing) {
+  LiveCluster cluster;
+  ASSERT_NO_FATAL_FAILURE(StartWithIndex(cluster));
+  ASSERT_NO_FATAL_FAILURE(WriteAcked(cluster, 1, 0, 3, 3));
+  const int replica = OtherThan(cluster.PrimaryOf(kIndex));
+  std::optional<pb::ShardStatus> before = cluster.CopyStatus(replica, kIndex);
+  ASSERT_TRUE(before.has_value());
+  pb::Envelope request;
+  pb::ReplicateRequest* replicate = request.mutable_replicate();
+  replicate->mutable_shard()->set_index(kIndex);
+  replicate->mutable_shard()->set_shard(0);
+  replicate->set_primary_term(before->primary_term());
+  replicate->set_global_checkpoint(before->global_checkpoint());
+  pb::Operation* op = replicate->add_ops();
+  op->set_seq_no(int64_t{1} << 40);
+  op->set_primary_term(before->primary_term());
+  op->set_version(1);
+  op->set_type(pb::OP_INDEX);
+  op->set_id("far-away");
+  op->set_source("{}");
+  absl::StatusOr<pb::Envelope> reply = cluster.CallNode(replica, request);
+  ASSERT_TRUE(reply.ok()) << reply.status();
+  EXPECT_EQ(reply->replicate_response().error().type(),
+            "illegal_argument_exception")
+      << reply->replicate_response().error().reason();
+  std::optional<pb::ShardStatus> after = cluster.CopyStatus(replica, kIndex);
+  ASSERT_TRUE(after.has_value());
+  EXPECT_EQ(after->max_seq_no(), before->max_seq_no());
+  EXPECT_EQ(after->local_checkpoint(), before->local_checkpoint());
+}
+
+// Issue 12, section 6: a document above gRPC's default 4 MiB message size (but
+// within REST's 100 MB) is replicated and read through every node.
+TEST(LiveInput, SixMegabyteDocumentIsReplicatedAndReadThroughEveryNode) {
+  LiveClusterOptions options;
+  options.rest = true;
+  LiveCluster cluster(options);
+  ASSERT_NO_FATAL_FAILURE(StartWithIndex(cluster));
+  const std::string blob(6 * 1024 * 1024, 'x');
+  const std::string doc = absl::StrCat(R"({"blob":")", blob, R"("})");
+  HttpResult put = HttpRequest(cluster.RestPort(1), "PUT",
+                               absl::StrCat("/", kIndex, "/_doc/big"), doc);
+  ASSERT_EQ(put.status, 201) << put.body.substr(0, 500);
+  EXPECT_NE(put.body.find(R"("successful":3)"), std::string::npos)
+      << put.body.substr(0, 500);
+  for (int n = 1; n <= 3; ++n) {
+    HttpResult get = HttpRequest(cluster.RestPort(n), "GET",
+                                 absl::StrCat("/", kIndex, "/_doc/big"));
+    EXPECT_EQ(get.status, 200)
+        << "via node-" << n << ": " << get.body.substr(0, 500);
+    EXPECT_NE(get.body.find(blob), std::string::npos) << "via node-" << n;
+  }
+  EXPECT_TRUE(cluster.WaitGreen());
+  ExpectConverged(cluster, {1, 2, 3});
+}
+
+// Issue 12, section 5: a plain bulk load with the default failure-detection
+// timings (those of scripts/cluster.sh) declares no node dead and bumps no
+// term: busy nodes still heartbeat.
+TEST(LiveLoad, BulkLoadDeclaresNoNodeDeadAndBumpsNoTerm) {
+  LiveClusterOptions options;
+  options.heartbeat_interval_ms = 100;
+  options.heartbeat_timeout_ms = 500;
+  options.check_interval_ms = 50;
+  options.rpc_timeout_ms = 2000;
+  options.write_timeout_ms = 30000;
+  LiveCluster cluster(options);
+  ASSERT_NO_FATAL_FAILURE(StartWithIndex(cluster));
+  const int64_t term = cluster.Routing(kIndex)->primary_term();
+  constexpr int kSenders = 4;
+  constexpr int kBulksPerSender = 15;
+  constexpr int kDocsPerBulk = 500;
+  std::atomic<int> acked{0};
+  std::atomic<int> failed{0};
+  std::vector<std::thread> senders;
+  for (int s = 0; s < kSenders; ++s) {
+    senders.emplace_back([&, s] {
+      for (int b = 0; b < kBulksPerSender; ++b) {
+        pb::Envelope request;
+        for (int d = 0; d < kDocsPerBulk; ++d) {
+          pb::WriteRequest* item = request.mutable_bulk()->add_items();
+          item->set_index(kIndex);
+          item->set_id(absl::StrCat("s", s, "-", b, "-", d));
+          item->set_source(
+              absl::StrCat(R"({"payload":")", std::string(180, 'p'), R"("})"));
+        }
+        absl::StatusOr<pb::Envelope> reply =
+            cluster.CallNode(1 + s % 3, std::move(request), absl::Seconds(60));
+        if (!reply.ok()) {
+          failed += kDocsPerBulk;
+          continue;
+        }
+        for (const pb::WriteResponse& item : reply->bulk_response().items()) {
+          (item.error().type().empty() ? acked : failed) += 1;
+        }
+      }
+    });
+  }
+  for (std::thread& sender : senders) sender.join();
+  EXPECT_EQ(failed.load(), 0);
+  EXPECT_EQ(acked.load(), kSenders * kBulksPerSender * kDocsPerBulk);
+  EXPECT_EQ(cluster.Routing(kIndex)->primary_term(), term)
+      << "the primary moved under load";
+  absl::StatusOr<pb::ClusterState> state = cluster.State();
+  ASSERT_TRUE(state.ok()) << state.status();
+  for (const pb::NodeInfo& node : state->nodes())
+    EXPECT_TRUE(node.alive()) << node.id();
+  std::ifstream log(cluster.data_dir() + "/coordinator.log");
+  std::string line;
+  while (std::getline(log, line)) {
+    EXPECT_EQ(line.find("missed heartbeats"), std::string::npos) << line;
+  }
+}
+
+// Issue 12, section 1: the connections a killed node leaves in TIME-WAIT on its
+// REST and gRPC ports never block its restart, which comes at once (no wait).
+TEST(LiveRestart, KilledNodeRestartsAtOnceAfterConnectionPerRequestClients) {
+  LiveClusterOptions options;
+  options.nodes = 1;
+  options.rest = true;
+  LiveCluster cluster(options);
+  ASSERT_NO_FATAL_FAILURE(cluster.Start());
+  const int rest = cluster.RestPort(1);
+  // 30 REST requests, each on its own connection, closed by the server.
+  for (int i = 0; i < 30; ++i) {
+    ASSERT_EQ(HttpRequest(rest, "GET", "/").status, 200) << "request " << i;
+  }
+  // 30 gRPC channels of their own, still open when the node is killed.
+  std::vector<std::shared_ptr<grpc::Channel>> channels;
+  for (int i = 0; i < 30; ++i) {
+    grpc::ChannelArguments args;
+    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+    channels.push_back(grpc::CreateCustomChannel(
+        cluster.NodeAddress(1), grpc::InsecureChannelCredentials(), args));
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::seconds(10));
+    pb::NodeStatusRequest request;
+    pb::NodeStatusResponse response;
+    grpc::Status status = pb::Admin::NewStub(channels.back())
+                              ->NodeStatus(&context, request, &response);
+    ASSERT_TRUE(status.ok())
+        << "channel " << i << ": " << status.error_message();
+  }
+  cluster.KillNode(1);
+  cluster.StartNode(1);
+  ASSERT_TRUE(cluster.NodeRunning(1))
+      << "the restart right after the kill failed:\n"
+      << cluster.NodeLog(1);
+  EXPECT_EQ(cluster.NodeLog(1).find("already in use"), std::string::npos);
+  EXPECT_EQ(HttpRequest(rest, "GET", "/").status, 200);
+  EXPECT_TRUE(cluster.WaitGreen());
 }
 
 }  // namespace

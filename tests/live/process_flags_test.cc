@@ -14,11 +14,15 @@
 namespace seqsim::testing {
 namespace {
 
-// Holds a listening socket on a free loopback port.
+// Holds a listening socket on a free loopback port (bound with SO_REUSEPORT,
+// as cpp-httplib binds, if `reuseport`).
 class BusyPort {
  public:
-  BusyPort() {
+  explicit BusyPort(bool reuseport = false) {
     fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (reuseport)
+      ::setsockopt(fd_, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
     sockaddr_in address{};
     address.sin_family = AF_INET;
     address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -72,6 +76,20 @@ TEST(NodeProcess, BusyRestPortExitsWithCodeTwoAndNamesThePort) {
       << result.output;
 }
 
+// A listener that allows SO_REUSEPORT sharing is still a busy port: the node
+// does not start beside it (its REST server would share the port silently).
+TEST(NodeProcess, ReuseportListenerOnRestPortStillExitsWithBusyPort) {
+  BusyPort busy(/*reuseport=*/true);
+  ProcessResult result = Node({absl::StrCat("--grpc_port=", PickFreePort()),
+                               absl::StrCat("--rest_port=", busy.port()),
+                               absl::StrCat("--data_dir=", TempDir())});
+  EXPECT_EQ(result.exit_code, 2) << result.output;
+  EXPECT_NE(result.output.find(absl::StrCat("seqsim-node: port ", busy.port(),
+                                            " on 127.0.0.1 is already in use")),
+            std::string::npos)
+      << result.output;
+}
+
 TEST(NodeProcess, BadFlagValueExitsWithCodeTwoAndSaysWhy) {
   ProcessResult fsync = Node({"--fsync=sometimes", "--rest_port=0"});
   EXPECT_EQ(fsync.exit_code, 2) << fsync.output;
@@ -95,6 +113,21 @@ TEST(NodeProcess, BadFlagValueExitsWithCodeTwoAndSaysWhy) {
   EXPECT_EQ(unknown.exit_code, 2) << unknown.output;
   EXPECT_NE(unknown.output.find("no_such_flag"), std::string::npos)
       << unknown.output;
+}
+
+// Issue 12, section 6: the coordinator's id and the anonymous caller's id are
+// not node ids.
+TEST(NodeProcess, ReservedIdsAreRefusedAtStartUp) {
+  for (const std::string id : {"coordinator", "client"}) {
+    ProcessResult result =
+        Node({"--id=" + id, absl::StrCat("--grpc_port=", PickFreePort()),
+              "--rest_port=0", absl::StrCat("--data_dir=", TempDir())});
+    EXPECT_EQ(result.exit_code, 2) << result.output;
+    EXPECT_NE(result.output.find("seqsim-node: --id: node id '" + id +
+                                 "' is reserved"),
+              std::string::npos)
+        << result.output;
+  }
 }
 
 TEST(NodeProcess, UnusableDataDirExitsWithCodeTwo) {

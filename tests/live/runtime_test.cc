@@ -1,16 +1,23 @@
 // The live runtime's building blocks: executor batching (group commit), timers,
-// the POSIX disk's durability operations, the fault table.
+// the POSIX disk's durability operations, the fault table, the port check.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <filesystem>
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "common/live/executor.h"
 #include "common/live/fault_table.h"
 #include "common/live/posix_disk.h"
+#include "common/live/server_adapters.h"
 #include "gtest/gtest.h"
 
 namespace seqsim {
@@ -63,6 +70,50 @@ TEST(Executor, TimersRunInDeadlineOrderAndCancelledTimersNeverRun) {
   executor.Stop();
   absl::MutexLock lock(&mu);
   EXPECT_EQ(order, (std::vector<int>{1, 2, 3}));
+}
+
+// Issue 12, section 7: timer deadlines are read on the executor's clock (the
+// steady clock by default, as LiveEnv::Now), never on the wall clock.
+TEST(Executor, TimersFollowTheInjectedMonotonicClockNotTheWallClock) {
+  std::atomic<int64_t> now_ms{1000};
+  Executor executor("test", [&] { return absl::Milliseconds(now_ms.load()); });
+  executor.Start();
+  absl::Notification fired;
+  executor.After(absl::Hours(1), [&] { fired.Notify(); });
+  // A round trip through the queue: the timer is not due on the clock yet.
+  absl::Notification round_trip;
+  executor.Post([&] { round_trip.Notify(); });
+  ASSERT_TRUE(round_trip.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  EXPECT_FALSE(fired.HasBeenNotified());
+  // The hour passes on the clock, not on the wall.
+  now_ms += 3600 * 1000;
+  executor.Post([] {});  // wakes the thread to look at the clock again
+  EXPECT_TRUE(fired.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  executor.Stop();
+  const absl::Duration steady = Executor::SteadyNow();
+  EXPECT_LE(steady, Executor::SteadyNow());
+}
+
+// Issue 12, section 5: a timer (a heartbeat) that falls due while a long batch
+// runs is not held back until the batch ends.
+TEST(Executor, ATimerDueDuringALongBatchRunsBeforeTheRestOfTheBatch) {
+  std::atomic<int64_t> now_ms{0};
+  Executor executor("test", [&] { return absl::Milliseconds(now_ms.load()); });
+  std::vector<std::string> order;  // executor thread only until `done`
+  absl::Notification done;
+  executor.After(absl::Milliseconds(20), [&] { order.push_back("timer"); });
+  for (int i = 0; i < 5; ++i) {
+    executor.Post([&, i] {
+      now_ms += 30;  // a slow task of the batch
+      order.push_back("task" + std::to_string(i));
+    });
+  }
+  executor.Post([&] { done.Notify(); });
+  executor.Start();
+  ASSERT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  executor.Stop();
+  EXPECT_EQ(order, (std::vector<std::string>{"task0", "timer", "task1", "task2",
+                                             "task3", "task4"}));
 }
 
 TEST(Executor, PostAfterStopDropsTheTask) {
@@ -137,6 +188,69 @@ TEST(FaultTable, PartitionIsTwoWayUntilHealAndDelayIsPerPeer) {
   EXPECT_TRUE(faults.Apply(heal).partitioned().empty());
   EXPECT_FALSE(faults.IsPartitioned("node-2"));
   EXPECT_EQ(faults.DelayFor("node-3"), absl::ZeroDuration());
+}
+
+namespace port_check {
+
+// A loopback listener bound with SO_REUSEPORT only (as cpp-httplib binds), on
+// an OS-chosen port.
+int ReuseportListener(int* port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)),
+            0);
+  EXPECT_EQ(::listen(fd, 16), 0);
+  socklen_t length = sizeof(address);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
+  *port = ntohs(address.sin_port);
+  return fd;
+}
+
+// Connects to 127.0.0.1:port and returns the client socket.
+int Connect(int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  address.sin_port = htons(static_cast<uint16_t>(port));
+  EXPECT_EQ(
+      ::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
+  return fd;
+}
+
+}  // namespace port_check
+
+TEST(CheckPortFree, ConnectionsInTimeWaitDoNotMakeThePortBusy) {
+  int port = 0;
+  int listener = port_check::ReuseportListener(&port);
+  // Ten connection-per-request exchanges, each closed by the server first:
+  // every one leaves a TIME-WAIT entry on the server's port.
+  for (int i = 0; i < 10; ++i) {
+    int client = port_check::Connect(port);
+    int served = ::accept(listener, nullptr, nullptr);
+    ASSERT_GE(served, 0);
+    ::close(served);
+    char byte;
+    EXPECT_EQ(::read(client, &byte, 1), 0);  // the server's FIN
+    ::close(client);
+  }
+  ::close(listener);  // the server is gone; only TIME-WAIT remains
+  absl::Status status = CheckPortFree("127.0.0.1", port);
+  EXPECT_TRUE(status.ok()) << status;
+}
+
+TEST(CheckPortFree, AListenerIsBusyEvenWithReuseport) {
+  int port = 0;
+  int listener = port_check::ReuseportListener(&port);
+  absl::Status status = CheckPortFree("127.0.0.1", port);
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable) << status;
+  EXPECT_EQ(status.message(),
+            absl::StrCat("port ", port, " on 127.0.0.1 is already in use"));
+  ::close(listener);
 }
 
 }  // namespace
