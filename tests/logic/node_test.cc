@@ -1280,6 +1280,45 @@ TEST_F(NodeTest, ClusterStateReadIsTheCoordinatorsUnlessLocal) {
   EXPECT_EQ((*master)->get_cluster_state_response().state().indices_size(), 0);
 }
 
+TEST_F(NodeTest, ConcurrentCoordinatorStateReadsShareOneRequest) {
+  Boot({"node-1", "node-2"});
+  Publish({ThreeCopies()}, {"node-1", "node-2"});
+  // Many health waits at once: one get_cluster_state to the coordinator, and
+  // every reader gets its answer.
+  std::vector<decltype(cluster_.Client("node-1", GetClusterState(true)))>
+      readers;
+  for (int i = 0; i < 20; ++i) {
+    readers.push_back(cluster_.Client("node-1", GetClusterState(true)));
+  }
+  for (int i = 0; i < 20; ++i) {
+    auto request =
+        cluster_.FindRequest(pb::Envelope::kGetClusterState, "", "node-1");
+    ASSERT_TRUE(request.has_value());
+    cluster_.Deliver(*request);
+  }
+  EXPECT_EQ(
+      cluster_.CountRequests(pb::Envelope::kGetClusterState, kCoordinatorId),
+      1);
+  cluster_.DeliverAll();
+  for (const auto& reader : readers) {
+    ASSERT_TRUE(reader->has_value());
+    EXPECT_FALSE(HasError((*reader)->get_cluster_state_response().error()));
+    EXPECT_EQ((*reader)->get_cluster_state_response().state().version(),
+              coordinator_->state.version());
+  }
+  // A read after that one finished asks again.
+  auto later = cluster_.Client("node-1", GetClusterState(true));
+  auto request =
+      cluster_.FindRequest(pb::Envelope::kGetClusterState, "", "node-1");
+  ASSERT_TRUE(request.has_value());
+  cluster_.Deliver(*request);
+  EXPECT_EQ(
+      cluster_.CountRequests(pb::Envelope::kGetClusterState, kCoordinatorId),
+      1);
+  cluster_.DeliverAll();
+  EXPECT_TRUE(later->has_value());
+}
+
 TEST_F(NodeTest, ClusterStateReadWithTheCoordinatorUnreachableIs503) {
   Boot({"node-1"});
   auto reply = cluster_.Client("node-1", GetClusterState(true));
