@@ -2722,8 +2722,7 @@ struct Node::State {
   std::vector<pb::SearchHit> SearchLocal(const LocalCopy& copy,
                                          const pb::Query& query) {
     std::vector<pb::SearchHit> hits;
-    for (const auto& [id, doc] : copy.engine->LiveDocs()) {
-      if (!QueryMatches(query, id, doc.source)) continue;
+    auto add_hit = [&](const std::string& id, const StoredDoc& doc) {
       pb::SearchHit hit;
       hit.set_index(copy.index);
       hit.set_id(id);
@@ -2732,6 +2731,22 @@ struct Node::State {
       hit.set_primary_term(doc.term);
       hit.set_source(doc.source);
       hits.push_back(std::move(hit));
+    };
+    if (query.kind_case() == pb::Query::kIds) {
+      // An ids query looks each id up (in id order, as the scan below gives
+      // them) instead of copying and scanning every live document: reading
+      // back 1,000 ids of a 200k-document shard costs 1,000 look-ups.
+      std::vector<std::string> ids(query.ids().values().begin(),
+                                   query.ids().values().end());
+      std::sort(ids.begin(), ids.end());
+      ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+      for (const std::string& id : ids) {
+        if (const StoredDoc* doc = copy.engine->Get(id)) add_hit(id, *doc);
+      }
+      return hits;
+    }
+    for (const auto& [id, doc] : copy.engine->LiveDocs()) {
+      if (QueryMatches(query, id, doc.source)) add_hit(id, doc);
     }
     return hits;
   }

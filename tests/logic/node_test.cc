@@ -1142,6 +1142,31 @@ TEST_F(NodeTest, SearchFansOutToEveryShardPrimaryAndMergesHits) {
   EXPECT_EQ((*by_id)->search_response().total(), 1);
 }
 
+TEST_F(NodeTest, IdsSearchGivesEachLiveIdOnceInIdOrder) {
+  Boot({"node-1"});
+  Publish({Index("idx", 0, {Routing(0, 1, {{"node-1", true}}, {"node-1"})})});
+  for (const char* id : {"b", "a", "c", "gone"}) Write("node-1", id, "{}");
+  pb::Envelope remove = WriteEnvelope("idx", "gone", "");
+  remove.mutable_write()->set_kind(pb::WriteRequest::DELETE);
+  cluster_.Client("node-1", remove);
+  cluster_.DeliverAll();
+
+  pb::Envelope search;
+  search.mutable_search()->add_indices("idx");
+  search.mutable_search()->set_size(10);
+  for (const char* id : {"c", "nosuch", "a", "gone", "c"}) {
+    search.mutable_search()->mutable_query()->mutable_ids()->add_values(id);
+  }
+  auto reply = cluster_.Client("node-1", search);
+  cluster_.DeliverAll();
+  ASSERT_TRUE(reply->has_value());
+  const pb::SearchResponse& found = (*reply)->search_response();
+  EXPECT_EQ(found.total(), 2);
+  ASSERT_EQ(found.hits_size(), 2);
+  EXPECT_EQ(found.hits(0).id(), "a");
+  EXPECT_EQ(found.hits(1).id(), "c");
+}
+
 TEST_F(NodeTest, WriteToUnknownIndexAutoCreatesItThenWrites) {
   Boot({"node-1", "node-2"});
   auto reply = Write("node-2", "a", R"({"n":1})", "logs");
