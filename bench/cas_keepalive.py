@@ -18,7 +18,6 @@ import collections
 import json
 import os
 import random
-import signal
 import statistics
 import sys
 import time
@@ -151,7 +150,7 @@ def main():
     lb.raise_nofile(args.workers * 2 + 200)
     cl = lb.Cluster(args, nodes=3)
     rounds = []
-    try:
+    with lb.measured_run(cl):
         cl.up()
         lb.create_index(cl.rest(1), INDEX, 1, 2)
         # Every document exists before the first round, so that all rounds do the same work.
@@ -180,19 +179,6 @@ def main():
                 for mode in ("keep-alive", "new connection"):
                     rounds.append(await run_round(cl, mode, k, args, args.seed * 1000 + len(rounds)))
         asyncio.run(all_rounds())
-    except lb.RunDeadline as e:  # before KeyboardInterrupt, its base class
-        lb.log(f"{e}: cleaning up")
-        cl.events.append(f"run stopped early: {e}")
-    except KeyboardInterrupt:
-        lb.log("interrupted: cleaning up")
-        cl.events.append("run interrupted")
-    except Exception as e:  # noqa: BLE001
-        lb.log(f"ERROR: {type(e).__name__}: {e}")
-        cl.events.append(f"run stopped early: {type(e).__name__}: {e}")
-    finally:
-        signal.alarm(0)
-        cl.down()
-    lb.log(f"load average at end: {lb.loadavg()}")
     if rounds:
         print(f"\n### Read-then-CAS, {args.workers} workers, {args.docs} docs, "
               f"{args.seconds:.0f} s rounds\n")
@@ -224,10 +210,7 @@ def main():
         print(lb.md_table(["mode", "rounds", "cycles/s (median)", "cycles/s (range)",
                            "CAS p50 ms", "CAS p99 ms", "CAS max ms", "409s", "errors",
                            "client CPU (of one core)"], srows))
-    if cl.events:
-        print("\n### Events\n")
-        for e in cl.events:
-            print(f"- {e}")
+    lb.print_events(cl)
     return 0 if rounds else 1
 
 

@@ -391,7 +391,7 @@ def main():
     lb.raise_nofile(args.max_inflight + 100)
     cl = lb.Cluster(args, nodes=3)
     results = []
-    try:
+    with lb.measured_run(cl):
         cl.up()
         lb.create_index(cl.rest(1), INDEX, 1, 2)
 
@@ -400,28 +400,12 @@ def main():
                 for k in range(1, args.trials + 1):
                     results.append(await run_trial(cl, mode, k, args))
         asyncio.run(all_trials())
-    except lb.RunDeadline as e:  # before KeyboardInterrupt, its base class
-        lb.log(f"{e}: cleaning up")
-        cl.events.append(f"run stopped early: {e}")
-    except KeyboardInterrupt:
-        lb.log("interrupted: cleaning up")
-        cl.events.append("run interrupted")
-    except Exception as e:  # noqa: BLE001 - report what was measured, then fail
-        lb.log(f"ERROR: {type(e).__name__}: {e}")
-        cl.events.append(f"run stopped early: {type(e).__name__}: {e}")
-    finally:
-        signal.alarm(0)
-        cl.down()
-    lb.log(f"load average at end: {lb.loadavg()}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1, default=str)
     if results:
         summarize(results, cl, args)
-    if cl.events:
-        print("\n### Events\n")
-        for e in cl.events:
-            print(f"- {e}")
+    lb.print_events(cl)
     return 0 if results else 1
 
 

@@ -12,6 +12,7 @@ TIME-WAIT entry on the server's port, which the runtime of issue 12 item 1 canno
 
 import argparse
 import asyncio
+import contextlib
 import datetime
 import http.client
 import json
@@ -513,3 +514,31 @@ class Conn:
         if not keepalive or r.headers.get("connection", "").lower() == "close":
             self.close()
         return r
+
+
+@contextlib.contextmanager
+def measured_run(cl):
+    """The body of a measurement: a deadline, Ctrl-C or an error stops it and is noted in
+    cl.events (what was measured so far is still reported); the cluster always goes down."""
+    try:
+        yield
+    except RunDeadline as e:  # before KeyboardInterrupt, its base class
+        log(f"{e}: cleaning up")
+        cl.events.append(f"run stopped early: {e}")
+    except KeyboardInterrupt:
+        log("interrupted: cleaning up")
+        cl.events.append("run interrupted")
+    except Exception as e:  # noqa: BLE001 - report what was measured, then fail
+        log(f"ERROR: {type(e).__name__}: {e}")
+        cl.events.append(f"run stopped early: {type(e).__name__}: {e}")
+    finally:
+        signal.alarm(0)
+        cl.down()
+    log(f"load average at end: {loadavg()}")
+
+
+def print_events(cl):
+    if cl.events:
+        print("\n### Events\n")
+        for e in cl.events:
+            print(f"- {e}")

@@ -16,7 +16,6 @@ import argparse
 import asyncio
 import collections
 import os
-import signal
 import sys
 import time
 
@@ -257,7 +256,7 @@ def main():
     nofile = lb.raise_nofile(args.idle + args.waiting + 600)
     cl = lb.Cluster(args, nodes=args.nodes)
     results = []
-    try:
+    with lb.measured_run(cl):
         cl.up()
         port = cl.rest(1)
         try:
@@ -277,19 +276,6 @@ def main():
                     cl.down()
                     cl.up()
         asyncio.run(all_trials())
-    except lb.RunDeadline as e:  # before KeyboardInterrupt, its base class
-        lb.log(f"{e}: cleaning up")
-        cl.events.append(f"run stopped early: {e}")
-    except KeyboardInterrupt:
-        lb.log("interrupted: cleaning up")
-        cl.events.append("run interrupted")
-    except Exception as e:  # noqa: BLE001
-        lb.log(f"ERROR: {type(e).__name__}: {e}")
-        cl.events.append(f"run stopped early: {type(e).__name__}: {e}")
-    finally:
-        signal.alarm(0)
-        cl.down()
-    lb.log(f"load average at end: {lb.loadavg()}")
     heads = ["trial / probe", "sent", "answered", "p50 ms", "p99 ms", "max ms",
              f"timed out ({args.probe_timeout:.0f} s)", "failed", "failures"]
     rows = []
@@ -319,10 +305,7 @@ def main():
                             lb.fmt_ms(r["recovery"]), r["node"],
                             ", ".join(f"{k}: {v}" for k, v in sorted(r["load"].items()))]
                            for r in results]))
-    if cl.events:
-        print("\n### Events\n")
-        for e in cl.events:
-            print(f"- {e}")
+    lb.print_events(cl)
     return 0 if results else 1
 
 
