@@ -302,11 +302,15 @@ class RestServer::Impl {
   http::Response ProtocolError(int status, const std::string& method,
                                const std::string& path) const;
 
-  // Wraps `fn` so that it runs on `executor` (the waiting request's strand)
-  // when the dispatcher replies, on whatever thread; dropped after Stop().
+  // Wraps `fn` so that it runs on the strand of `waiter->timer` (the waiting
+  // request's) when the dispatcher replies, on whatever thread. The reply
+  // holds `waiter` only weakly and no Asio object at all, since a dispatcher
+  // may keep it after Stop() destroyed the IO context: a reply after Stop(),
+  // or after the request stopped waiting, is dropped.
+  template <typename Waiter>
   DispatchReply ResumeOn(
-      asio::any_io_executor executor,
-      std::function<void(absl::StatusOr<pb::Envelope>)> fn) const;
+      const std::shared_ptr<Waiter>& waiter,
+      std::function<void(Waiter&, absl::StatusOr<pb::Envelope>)> fn) const;
   // Dispatches and suspends until the reply (or `timeout`): holds no thread.
   Async<absl::StatusOr<pb::Envelope>> Call(
       pb::Envelope request, absl::Duration timeout = kDefaultDispatchTimeout);
@@ -686,15 +690,22 @@ std::chrono::steady_clock::duration ToChrono(absl::Duration d) {
 
 }  // namespace
 
+template <typename Waiter>
 DispatchReply RestServer::Impl::ResumeOn(
-    asio::any_io_executor executor,
-    std::function<void(absl::StatusOr<pb::Envelope>)> fn) const {
-  return [liveness = liveness_, executor = std::move(executor),
+    const std::shared_ptr<Waiter>& waiter,
+    std::function<void(Waiter&, absl::StatusOr<pb::Envelope>)> fn) const {
+  return [liveness = liveness_, weak = std::weak_ptr<Waiter>(waiter),
           fn = std::move(fn)](absl::StatusOr<pb::Envelope> reply) mutable {
+    // Stop() clears `alive` under `mu` before it stops the IO context, so
+    // while it is set the context (and the strand posted to) is alive.
     absl::MutexLock lock(&liveness->mu);
     if (!liveness->alive) return;
-    asio::post(executor, [fn, reply = std::move(reply)]() mutable {
-      fn(std::move(reply));
+    std::shared_ptr<Waiter> strong = weak.lock();
+    if (strong == nullptr) return;  // the request no longer waits
+    asio::any_io_executor executor = strong->timer.get_executor();
+    asio::post(executor, [strong = std::move(strong), fn,
+                          reply = std::move(reply)]() mutable {
+      fn(*strong, std::move(reply));
     });
   };
 }
@@ -713,11 +724,12 @@ asio::awaitable<absl::StatusOr<pb::Envelope>> RestServer::Impl::Call(
   pending->timer.expires_after(ToChrono(timeout));
   dispatcher_->Dispatch(
       std::move(request),
-      ResumeOn(executor, [pending](absl::StatusOr<pb::Envelope> reply) {
-        if (pending->result.has_value()) return;
-        pending->result = std::move(reply);
-        pending->timer.cancel();
-      }));
+      ResumeOn<Pending>(
+          pending, [](Pending& waiting, absl::StatusOr<pb::Envelope> reply) {
+            if (waiting.result.has_value()) return;
+            waiting.result = std::move(reply);
+            waiting.timer.cancel();
+          }));
   if (!pending->result.has_value()) {
     boost::system::error_code ec;
     co_await pending->timer.async_wait(
@@ -767,11 +779,12 @@ RestServer::Impl::NodeStatuses(const pb::ClusterState& state) {
     request.mutable_node_status();
     dispatcher_->DispatchTo(
         id, std::move(request),
-        ResumeOn(executor, [pending, id](absl::StatusOr<pb::Envelope> reply) {
+        ResumeOn<Pending>(pending, [id](Pending& waiting,
+                                        absl::StatusOr<pb::Envelope> reply) {
           if (reply.ok() && reply->has_node_status_response()) {
-            pending->statuses[id] = reply->node_status_response();
+            waiting.statuses[id] = reply->node_status_response();
           }
-          if (--pending->outstanding == 0) pending->timer.cancel();
+          if (--waiting.outstanding == 0) waiting.timer.cancel();
         }));
   }
   if (pending->outstanding > 0) {

@@ -1490,5 +1490,78 @@ TEST_F(RestTest, WaitingRequestsHoldNoThread) {
   server.Stop();
 }
 
+// A node that stops while requests wait for it (SIGTERM under load): the
+// dispatcher may answer, and drop, those requests' replies after the REST
+// server and its IO threads are gone. Doing so touches nothing of the server
+// (under ASan this was a heap-use-after-free of the request's strand and
+// timer), and the server stops without waiting for them.
+TEST(RestServerStop, RepliesKeptPastStopAreDroppedWithoutTouchingTheServer) {
+  class ParkingDispatcher : public Dispatcher {
+   public:
+    void Dispatch(pb::Envelope request, DispatchReply reply) override {
+      if (request.has_get() || request.has_node_status()) {
+        absl::MutexLock lock(&mu_);
+        parked_.push_back(std::move(reply));
+        return;
+      }
+      pb::Envelope state;
+      *state.mutable_get_cluster_state_response()->mutable_state() =
+          GreenState();
+      reply(std::move(state));
+    }
+    void DispatchTo(const std::string&, pb::Envelope request,
+                    DispatchReply reply) override {
+      Dispatch(std::move(request), std::move(reply));
+    }
+    std::string NodeId() const override { return "node-1"; }
+    std::string ClusterName() const override { return "seqsim"; }
+    int parked() {
+      absl::MutexLock lock(&mu_);
+      return static_cast<int>(parked_.size());
+    }
+    std::vector<DispatchReply> TakeParked() {
+      absl::MutexLock lock(&mu_);
+      return std::move(parked_);
+    }
+
+   private:
+    absl::Mutex mu_;
+    std::vector<DispatchReply> parked_ ABSL_GUARDED_BY(mu_);
+  } parking;
+  RestOptions options;
+  options.port = 0;
+  auto server = std::make_unique<RestServer>(&parking, options);
+  ASSERT_TRUE(server->Start().ok());
+  const int port = server->port();
+  // One request waits in a dispatch (GET), one in the node_status fan-out of
+  // _cat/shards (two nodes in GreenState).
+  std::vector<std::thread> clients;
+  std::atomic<int> answered{0};
+  for (const char* path : {"/movies/_doc/1", "/_cat/shards"}) {
+    clients.emplace_back([port, path, &answered] {
+      httplib::Client client("127.0.0.1", port);
+      client.set_read_timeout(30, 0);
+      if (client.Get(path)) ++answered;
+    });
+  }
+  const absl::Time deadline = absl::Now() + absl::Seconds(20);
+  while (parking.parked() < 3 && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  ASSERT_EQ(parking.parked(), 3);
+  server->Stop();
+  server.reset();
+  // Stop closed the waiting connections without an answer.
+  for (std::thread& t : clients) t.join();
+  EXPECT_EQ(answered.load(), 0);
+  std::vector<DispatchReply> parked = parking.TakeParked();
+  for (DispatchReply& reply : parked) {
+    pb::Envelope envelope;
+    envelope.mutable_get_response()->set_found(true);
+    reply(std::move(envelope));
+  }
+  parked.clear();  // destroys the replies after the server
+}
+
 }  // namespace
 }  // namespace seqsim
