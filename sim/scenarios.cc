@@ -967,12 +967,9 @@ void LostUpdate(Script& s) {
   s.Finish({"counter", "counter-cas"});
 }
 
-// stale-primary: the primary is paused, a replica is promoted, the old
-// primary wakes up and is fenced by its replicas.
-void StalePrimary(Script& s) {
-  const std::string old_primary = s.P();
-  auto w = s.Write("client-A", old_primary, "7", 1);
-  s.WaitFor([w]() { return w->done; }, 3000);
+// Holds the coordinator's messages to `old_primary`, pauses it and waits until
+// the coordinator promotes another copy; returns the new primary's node.
+std::string PauseUntilReplaced(Script& s, const std::string& old_primary) {
   s.Say(absl::StrCat("hold the coordinator's messages to ", old_primary,
                      " so that it wakes up not knowing what happened"));
   s.Hold(old_primary,
@@ -982,6 +979,16 @@ void StalePrimary(Script& s) {
   s.Say(absl::StrCat("the coordinator promoted ", promoted, " in term ",
                      s.PrimaryTerm()));
   s.Fact("promoted", promoted);
+  return promoted;
+}
+
+// stale-primary: the primary is paused, a replica is promoted, the old
+// primary wakes up and is fenced by its replicas.
+void StalePrimary(Script& s) {
+  const std::string old_primary = s.P();
+  auto w = s.Write("client-A", old_primary, "7", 1);
+  s.WaitFor([w]() { return w->done; }, 3000);
+  const std::string promoted = PauseUntilReplaced(s, old_primary);
   s.Advance(200);
   auto stale =
       s.Write("client-B", old_primary, "7", 2);  // waits in the paused node
@@ -998,15 +1005,7 @@ void DeposedCas(Script& s) {
   const std::string old_primary = s.P();
   auto a = s.Write("client-A", old_primary, "x", 1);
   s.WaitFor([a]() { return a->done; }, 3000);
-  s.Say(absl::StrCat("hold the coordinator's messages to ", old_primary,
-                     " so that it wakes up not knowing what happened"));
-  s.Hold(old_primary,
-         [](const pb::Envelope& m) { return m.from() == kCoordinatorId; });
-  s.Pause(old_primary);
-  const std::string promoted = s.WaitForNewPrimary(1, 10000);
-  s.Say(absl::StrCat("the coordinator promoted ", promoted, " in term ",
-                     s.PrimaryTerm()));
-  s.Fact("promoted", promoted);
+  const std::string promoted = PauseUntilReplaced(s, old_primary);
   s.Advance(200);  // the new primary applies the new cluster state
   auto b = s.Write("client-B", promoted, "x", 2);
   s.WaitFor([b]() { return b->done; }, 3000);
