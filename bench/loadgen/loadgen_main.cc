@@ -77,7 +77,7 @@ ABSL_FLAG(std::string, pids, "",
           "order (empty: no signal, a fault-free run)");
 ABSL_FLAG(double, before_s, 1, "failover: writes before the signal");
 ABSL_FLAG(double, after_s, 3, "failover: writes after the signal");
-ABSL_FLAG(int32_t, max_inflight, 200, "failover: writes in flight at most");
+ABSL_FLAG(int32_t, max_inflight, 1000, "failover: writes in flight at most");
 ABSL_FLAG(double, timeout_s, 30, "Per-request timeout (failover: patience)");
 ABSL_FLAG(bool, json, false, "Print the summary as one JSON object");
 ABSL_FLAG(bool, progress, true, "Print a progress line every second");
