@@ -53,6 +53,9 @@ ABSL_FLAG(
 ABSL_FLAG(
     std::string, fsync, "request",
     "Translog durability: request (fsync before every ack, grouped) or async");
+ABSL_FLAG(bool, batch_per_flush, true,
+          "Replicate the writes of one executor batch in one request per "
+          "replica, and forward them in one bulk per primary's node");
 
 namespace seqsim {
 namespace {
@@ -146,6 +149,7 @@ int Run(int argc, char** argv) {
   options.write_timeout =
       absl::Milliseconds(absl::GetFlag(FLAGS_write_timeout_ms));
   options.fsync_per_request = fsync == "request";
+  options.batch_per_flush = absl::GetFlag(FLAGS_batch_per_flush);
 
   auto executor = std::make_shared<Executor>(id);
   auto faults = std::make_shared<FaultTable>();

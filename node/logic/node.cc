@@ -1313,25 +1313,37 @@ struct Node::State {
         std::max(ctx->deadline - env->Now(), absl::Milliseconds(1));
     envelope.mutable_write()->set_timeout_ms(static_cast<int32_t>(
         std::max<int64_t>(1, absl::ToInt64Milliseconds(remaining))));
+    if (batch_depth > 0 || options.batch_per_flush) {
+      QueueForward(primary_node, ctx, attempt, remaining,
+                   std::move(*envelope.mutable_write()));
+      return;
+    }
     Send(
         primary_node, std::move(envelope),
         [this, ctx, primary_node,
          attempt](const absl::StatusOr<pb::Envelope>& reply) {
-          if (ctx->forward_attempt != attempt) return;  // abandoned (R12)
-          ctx->forward_attempt = 0;
-          forwards.erase(attempt);
-          if (!reply.ok()) {
-            if (NeverDelivered(reply.status())) {
-              RetryWrite(
-                  ctx, RetryableError(absl::StrCat(
-                           "primary node ", primary_node, " is unreachable")));
-              return;
-            }
-            // The primary may have executed it (its reply was lost, or it
-            // crashed after applying): retrying could apply it twice, so the
-            // outcome is reported as unknown.
-            FailWrite(
-                ctx,
+          OnForwardReply(ctx, primary_node, attempt, reply);
+        },
+        remaining + options.rpc_timeout);
+  }
+
+  // The answer to a forwarded write (attempt `attempt` to `primary_node`).
+  void OnForwardReply(const std::shared_ptr<WriteCtx>& ctx,
+                      const std::string& primary_node, uint64_t attempt,
+                      const absl::StatusOr<pb::Envelope>& reply) {
+    if (ctx->forward_attempt != attempt) return;  // abandoned (R12)
+    ctx->forward_attempt = 0;
+    forwards.erase(attempt);
+    if (!reply.ok()) {
+      if (NeverDelivered(reply.status())) {
+        RetryWrite(ctx, RetryableError(absl::StrCat(
+                            "primary node ", primary_node, " is unreachable")));
+        return;
+      }
+      // The primary may have executed it (its reply was lost, or it
+      // crashed after applying): retrying could apply it twice, so the
+      // outcome is reported as unknown.
+      FailWrite(ctx,
                 ToError(EsStatus(
                     reply.status().code() == absl::StatusCode::kDeadlineExceeded
                         ? absl::StatusCode::kDeadlineExceeded
@@ -1344,23 +1356,159 @@ struct Node::State {
                     reply.status().code() == absl::StatusCode::kDeadlineExceeded
                         ? 504
                         : 503)));
-            return;
-          }
-          if (!reply->has_write_response()) {
-            FailWrite(
-                ctx,
+      return;
+    }
+    if (!reply->has_write_response()) {
+      FailWrite(ctx,
                 ToError(absl::InternalError("unexpected reply to a write")));
-            return;
-          }
-          const pb::WriteResponse& response = reply->write_response();
-          if (HasError(response.error()) &&
-              response.error().type() == kRetryableType) {
-            RetryWrite(ctx, response.error());
-            return;
-          }
-          FinishWrite(ctx, pb::WriteResponse(response));
-        },
-        remaining + options.rpc_timeout);
+      return;
+    }
+    const pb::WriteResponse& response = reply->write_response();
+    if (HasError(response.error()) &&
+        response.error().type() == kRetryableType) {
+      RetryWrite(ctx, response.error());
+      return;
+    }
+    FinishWrite(ctx, pb::WriteResponse(response));
+  }
+
+  // ---- bulk batches (issue 15)
+  // ----------------------------------------------------------
+  // While HandleBulk routes its items (batch_depth > 0), the items that reach
+  // a local primary are replicated in one ReplicateRequest per target, and the
+  // items forwarded to another node travel in one BulkRequest per node, as
+  // Elasticsearch groups a bulk per shard. Every item keeps its own write id,
+  // forward attempt and R12 check, so each is answered as if it had been sent
+  // on its own. Single writes never batch.
+  int batch_depth = 0;
+  struct PendingReplication {
+    uint64_t incarnation = 0;
+    PrimaryTerm term = 0;
+    std::vector<std::string> targets;
+    std::vector<pb::Operation> ops;
+    std::vector<uint64_t> write_ids;
+  };
+  std::vector<PendingReplication> pending_replication;
+  struct PendingForward {
+    std::string node;
+    absl::Duration remaining;  // the longest of the items'
+    pb::Envelope bulk;
+    std::vector<std::pair<std::shared_ptr<WriteCtx>, uint64_t>> writes;
+  };
+  std::vector<PendingForward> pending_forwards;
+
+  void QueueReplication(LocalCopy* copy,
+                        const std::vector<std::string>& targets,
+                        pb::Operation&& op, uint64_t write_id) {
+    PendingReplication* batch = nullptr;
+    for (PendingReplication& p : pending_replication) {
+      if (p.incarnation == copy->incarnation &&
+          p.term == copy->engine->term() && p.targets == targets) {
+        batch = &p;
+      }
+    }
+    if (batch == nullptr) {
+      batch = &pending_replication.emplace_back();
+      batch->incarnation = copy->incarnation;
+      batch->term = copy->engine->term();
+      batch->targets = targets;
+    }
+    batch->ops.push_back(std::move(op));
+    batch->write_ids.push_back(write_id);
+  }
+
+  void QueueForward(const std::string& node,
+                    const std::shared_ptr<WriteCtx>& ctx, uint64_t attempt,
+                    absl::Duration remaining, pb::WriteRequest&& write) {
+    PendingForward* batch = nullptr;
+    for (PendingForward& p : pending_forwards) {
+      if (p.node == node) batch = &p;
+    }
+    if (batch == nullptr) {
+      batch = &pending_forwards.emplace_back();
+      batch->node = node;
+      batch->remaining = remaining;
+    }
+    batch->remaining = std::max(batch->remaining, remaining);
+    batch->bulk.mutable_bulk()->add_items()->Swap(&write);
+    batch->writes.emplace_back(ctx, attempt);
+  }
+
+  // Sends what the bulk scope queued.
+  void SendBatches() {
+    std::vector<PendingReplication> replication;
+    replication.swap(pending_replication);
+    for (PendingReplication& batch : replication) {
+      LocalCopy* copy = FindCopy(batch.incarnation);
+      // Fenced or closed meanwhile: its writes in flight were failed then.
+      if (copy == nullptr || copy->role != Role::kPrimary || copy->stale ||
+          copy->engine->term() != batch.term) {
+        continue;
+      }
+      pb::Envelope replicate = ReplicateEnvelope(*copy);
+      for (pb::Operation& op : batch.ops)
+        replicate.mutable_replicate()->add_ops()->Swap(&op);
+      auto ids = std::make_shared<const std::vector<uint64_t>>(
+          std::move(batch.write_ids));
+      for (size_t i = 0; i < batch.targets.size(); ++i) {
+        const std::string& target = batch.targets[i];
+        pb::Envelope envelope = i + 1 < batch.targets.size()
+                                    ? pb::Envelope(replicate)
+                                    : std::move(replicate);
+        const uint64_t incarnation = copy->incarnation;
+        const PrimaryTerm term = batch.term;
+        Send(
+            target, std::move(envelope),
+            [this, incarnation, target, ids,
+             term](const absl::StatusOr<pb::Envelope>& reply) {
+              for (uint64_t id : *ids)
+                OnReplicaReply(incarnation, target, id, term, reply);
+            },
+            options.rpc_timeout);
+      }
+    }
+    std::vector<PendingForward> forwarded;
+    forwarded.swap(pending_forwards);
+    for (PendingForward& batch : forwarded) {
+      // Items answered meanwhile (R12: a newer state replaced the primary)
+      // are not sent: their "unknown" answer stays true.
+      pb::Envelope bulk;
+      std::vector<std::pair<std::shared_ptr<WriteCtx>, uint64_t>> live;
+      for (size_t k = 0; k < batch.writes.size(); ++k) {
+        if (batch.writes[k].first->forward_attempt != batch.writes[k].second)
+          continue;
+        bulk.mutable_bulk()->add_items()->Swap(
+            batch.bulk.mutable_bulk()->mutable_items(static_cast<int>(k)));
+        live.push_back(std::move(batch.writes[k]));
+      }
+      if (live.empty()) continue;
+      batch.bulk = std::move(bulk);
+      batch.writes = std::move(live);
+      auto writes = std::make_shared<
+          std::vector<std::pair<std::shared_ptr<WriteCtx>, uint64_t>>>(
+          std::move(batch.writes));
+      const std::string node = batch.node;
+      Send(
+          node, std::move(batch.bulk),
+          [this, node, writes](const absl::StatusOr<pb::Envelope>& reply) {
+            for (size_t k = 0; k < writes->size(); ++k) {
+              const auto& [ctx, attempt] = (*writes)[k];
+              if (!reply.ok()) {
+                OnForwardReply(ctx, node, attempt, reply.status());
+                continue;
+              }
+              pb::Envelope item;
+              if (reply->has_bulk_response() &&
+                  k < static_cast<size_t>(
+                          reply->bulk_response().items_size())) {
+                *item.mutable_write_response() =
+                    reply->bulk_response().items(static_cast<int>(k));
+              }
+              OnForwardReply(ctx, node, attempt, item);
+            }
+          },
+          batch.remaining + options.rpc_timeout);
+    }
   }
 
   // ---- client writes: the primary (R1-R3, R8, R10)
@@ -1440,8 +1588,11 @@ struct Node::State {
     write->response = std::move(response);
     copy->inflight.Add(write_id, std::move(write));
 
-    // One request for every target (the last one takes it).
-    if (!targets.empty()) {
+    // One request for every target (the last one takes it); in a bulk scope
+    // one request per target for the whole batch.
+    if (!targets.empty() && (batch_depth > 0 || options.batch_per_flush)) {
+      QueueReplication(copy, targets, std::move(op), write_id);
+    } else if (!targets.empty()) {
       pb::Envelope replicate = ReplicateEnvelope(*copy);
       replicate.mutable_replicate()->add_ops()->Swap(&op);
       for (size_t i = 0; i + 1 < targets.size(); ++i) {
@@ -3147,6 +3298,7 @@ struct Node::State {
       ctx->respond = nullptr;
       respond(std::move(envelope));
     };
+    ++batch_depth;
     for (int i = 0; i < request.items_size(); ++i) {
       StartWrite(request.items(i), from_node,
                  [ctx, i, finish_one](pb::WriteResponse&& item) mutable {
@@ -3154,6 +3306,7 @@ struct Node::State {
                    finish_one();
                  });
     }
+    if (--batch_depth == 0 && !options.batch_per_flush) SendBatches();
     finish_one();
   }
 
@@ -3226,6 +3379,7 @@ struct Node::State {
   }
 
   void Flush() {
+    SendBatches();
     flush_synced_count = 0;
     std::vector<std::tuple<CopyKey, uint64_t, absl::Status>> disk_failures;
     if (options.fsync_per_request) {
@@ -3272,6 +3426,9 @@ struct Node::State {
     // Every waiter of a failed copy got the error above; now the copy goes.
     for (const auto& [key, incarnation, status] : disk_failures)
       FailCopyOnDiskError(key, incarnation, status);
+    // Writes queued by the replies released above go out now, not at the
+    // next batch (there may be none).
+    SendBatches();
   }
 };
 

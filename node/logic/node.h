@@ -85,6 +85,11 @@ struct NodeOptions {
   // History kept below the global checkpoint for operations-based recovery
   // (EngineOptions::retain_ops_below_global_checkpoint); -1 keeps everything.
   int64_t retain_ops_below_global_checkpoint = -1;
+  // Live runtime (issue 15): the writes handled in one executor batch are
+  // replicated in one request per target, and the writes forwarded to one
+  // primary's node travel in one bulk, sent when Flush() starts (before the
+  // translog fsync). Off in the lab: its runs and goldens stay as they are.
+  bool batch_per_flush = false;
   UnsafeModes unsafe;
 };
 

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/es_error.h"
 #include "node/logic/routing.h"
@@ -773,9 +774,10 @@ TEST_F(NodeTest, R12_BulkItemsForwardedToAReplacedPrimaryAreAnsweredAtOnce) {
   }
   auto reply = cluster_.Client("node-2", bulk);
   cluster_.Deliver(*cluster_.FindRequest(pb::Envelope::kBulk, "client"));
-  ASSERT_EQ(cluster_.CountRequests(pb::Envelope::kWrite, "node-1"), 2);
+  // Both items travel in one per-node bulk (issue 15).
+  ASSERT_EQ(cluster_.CountRequests(pb::Envelope::kBulk, "node-1"), 1);
   while (auto index =
-             cluster_.FindRequest(pb::Envelope::kWrite, "node-2", "node-1")) {
+             cluster_.FindRequest(pb::Envelope::kBulk, "node-2", "node-1")) {
     cluster_.Take(*index);  // node-1 is paused
   }
   cluster_.down.insert("node-1");
@@ -789,6 +791,116 @@ TEST_F(NodeTest, R12_BulkItemsForwardedToAReplacedPrimaryAreAnsweredAtOnce) {
   for (const auto& item : response.items()) {
     EXPECT_EQ(item.error().type(), "write_outcome_unknown_exception");
   }
+}
+
+// ---- bulk batches (issue 15)
+// -------------------------------------------------------------------
+
+pb::Envelope BulkOf(int items) {
+  pb::Envelope bulk;
+  for (int i = 0; i < items; ++i) {
+    pb::WriteRequest* item = bulk.mutable_bulk()->add_items();
+    item->set_index("idx");
+    item->set_id(absl::StrCat("doc-", i));
+    item->set_source(absl::StrCat(R"({"n":)", i, "}"));
+  }
+  return bulk;
+}
+
+// A bulk sent to a node that holds no primary crosses to the primary's node
+// as one request, and the primary replicates the whole batch in one request
+// per replica; every item is still stamped, replicated and acknowledged on its
+// own (its own seq_no, _shards of 3).
+TEST_F(NodeTest, R3_BulkItemsOfOneShardTravelAsOneRequestPerNode) {
+  Boot({"node-1", "node-2", "node-3"});
+  Publish({ThreeCopies()});
+  auto reply = cluster_.Client("node-2", BulkOf(10));
+  cluster_.Deliver(*cluster_.FindRequest(pb::Envelope::kBulk, "client"));
+  EXPECT_EQ(cluster_.CountRequests(pb::Envelope::kWrite), 0);
+  auto forwarded =
+      cluster_.FindRequest(pb::Envelope::kBulk, "node-2", "node-1");
+  ASSERT_TRUE(forwarded.has_value()) << Log();
+  EXPECT_EQ(cluster_.queue[*forwarded].envelope.bulk().items_size(), 10);
+  cluster_.Deliver(*forwarded);
+  ASSERT_EQ(cluster_.CountRequests(pb::Envelope::kReplicate, "node-2"), 1);
+  ASSERT_EQ(cluster_.CountRequests(pb::Envelope::kReplicate, "node-3"), 1);
+  auto replicate =
+      cluster_.FindRequest(pb::Envelope::kReplicate, "node-1", "node-3");
+  EXPECT_EQ(cluster_.queue[*replicate].envelope.replicate().ops_size(), 10);
+  cluster_.DeliverAll();
+  ASSERT_TRUE(reply->has_value()) << Log();
+  const pb::BulkResponse& response = (*reply)->bulk_response();
+  ASSERT_EQ(response.items_size(), 10);
+  for (int i = 0; i < 10; ++i) {
+    const pb::WriteResponse& item = response.items(i);
+    EXPECT_FALSE(item.has_error()) << item.error().reason();
+    EXPECT_EQ(item.id(), absl::StrCat("doc-", i));
+    EXPECT_EQ(item.seq_no(), i);
+    EXPECT_EQ(item.shards().total(), 3);
+    EXPECT_EQ(item.shards().successful(), 3);
+  }
+  EXPECT_EQ(StatusOf("node-3").docs(), 10);
+  EXPECT_EQ(StatusOf("node-3").local_checkpoint(), 9);
+  EXPECT_TRUE(LocalGet("node-3", "doc-9").found());
+}
+
+// R3 for a batch: a replica that fails the batch is reported once, and every
+// item waits for the coordinator to remove it, then reports it in _shards.
+TEST_F(NodeTest, R3_ABulkBatchWaitsForTheCoordinatorLikeSingleWrites) {
+  Boot({"node-1", "node-2", "node-3"});
+  Publish({ThreeCopies()});
+  cluster_.down.insert("node-3");
+  auto reply = cluster_.Client("node-1", BulkOf(4));
+  cluster_.Deliver(*cluster_.FindRequest(pb::Envelope::kBulk, "client"));
+  DeliverRoundTrip(pb::Envelope::kReplicate, "node-2");
+  DeliverRoundTrip(pb::Envelope::kReplicate, "node-3");  // fails: down
+  EXPECT_EQ(cluster_.CountRequests(pb::Envelope::kShardFailed), 1);
+  EXPECT_FALSE(reply->has_value())
+      << "acked before the coordinator removed node-3";
+  DeliverRoundTrip(pb::Envelope::kShardFailed, kCoordinatorId);
+  cluster_.DeliverAll();
+  ASSERT_TRUE(reply->has_value()) << Log();
+  const pb::BulkResponse& response = (*reply)->bulk_response();
+  ASSERT_EQ(response.items_size(), 4);
+  for (const pb::WriteResponse& item : response.items()) {
+    EXPECT_FALSE(item.has_error()) << item.error().reason();
+    EXPECT_EQ(item.shards().successful(), 2);
+    ASSERT_EQ(item.shards().failures_size(), 1);
+    EXPECT_EQ(item.shards().failures(0).node(), "node-3");
+  }
+}
+
+// The live runtime's batch_per_flush: the writes a node handles in one
+// executor batch (before its Flush) are forwarded to the primary's node in one
+// bulk and replicated in one request per replica; each is still answered on
+// its own.
+TEST_F(NodeTest, R3_BatchPerFlushSendsOneExecutorBatchTogether) {
+  Boot({"node-1", "node-2", "node-3"},
+       [](NodeOptions& options) { options.batch_per_flush = true; });
+  Publish({ThreeCopies()});
+  cluster_.auto_flush = false;
+  auto a = Write("node-2", "a", R"({"n":1})");
+  auto b = Write("node-2", "b", R"({"n":2})");
+  DeliverClientRequest("node-2");
+  DeliverClientRequest("node-2");
+  EXPECT_EQ(cluster_.CountRequests(pb::Envelope::kBulk, "node-1"), 0)
+      << "sent before the batch ended";
+  nodes_["node-2"]->Flush();
+  EXPECT_EQ(cluster_.CountRequests(pb::Envelope::kWrite, "node-1"), 0);
+  auto forwarded =
+      cluster_.FindRequest(pb::Envelope::kBulk, "node-2", "node-1");
+  ASSERT_TRUE(forwarded.has_value()) << Log();
+  EXPECT_EQ(cluster_.queue[*forwarded].envelope.bulk().items_size(), 2);
+  cluster_.Deliver(*forwarded);
+  nodes_["node-1"]->Flush();
+  EXPECT_EQ(cluster_.CountRequests(pb::Envelope::kReplicate, "node-3"), 1);
+  cluster_.auto_flush = true;
+  cluster_.DeliverAll();
+  ASSERT_TRUE(a->has_value() && b->has_value()) << Log();
+  EXPECT_EQ((*a)->write_response().seq_no(), 0);
+  EXPECT_EQ((*b)->write_response().seq_no(), 1);
+  EXPECT_EQ((*b)->write_response().shards().successful(), 3);
+  EXPECT_EQ(StatusOf("node-3").docs(), 2);
 }
 
 // ---- a node without a cluster state
