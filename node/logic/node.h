@@ -85,6 +85,10 @@ struct NodeOptions {
   // History kept below the global checkpoint for operations-based recovery
   // (EngineOptions::retain_ops_below_global_checkpoint); -1 keeps everything.
   int64_t retain_ops_below_global_checkpoint = -1;
+  // The cluster this node belongs to (its cluster identity's uuid): cluster
+  // states of another cluster are refused. Empty (the lab, no identity): the
+  // uuid of the first state applied is kept for the life of the process.
+  std::string cluster_uuid;
   UnsafeModes unsafe;
 };
 
