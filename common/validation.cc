@@ -201,8 +201,9 @@ bool IsValidUtf8(absl::string_view text) {
 
 absl::Status ValidateNodeId(absl::string_view id) {
   if (id.empty() || id.size() > kMaxNodeIdBytes || !IsValidUtf8(id) ||
-      id.find_first_of(std::string(" \t\r\n/:,\0", 9)) !=
-          absl::string_view::npos) {
+      id.find_first_of(std::string(" \t\r\n/\\:,\0", 10)) !=
+          absl::string_view::npos ||
+      id == "." || id == "..") {
     return absl::InvalidArgumentError(absl::StrCat(
         "node id ", Quote(id), " must be a non-empty name like node-1"));
   }

@@ -45,11 +45,11 @@ bool IsValidUtf8(absl::string_view text);
 
 // The one validator of a node id (node start-up, Join, every id in a cluster
 // state): OK for a non-empty UTF-8 name of at most kMaxNodeIdBytes without
-// whitespace, '/', ':' or ','; kInvalidArgument (with a reason fit for a
-// start-up error) for anything else, and for the reserved peer ids
-// kCoordinatorId and "client" (the id the gRPC adapters give a caller that
-// names none): a node with such an id would receive the coordinator's or an
-// anonymous caller's traffic.
+// whitespace, '/', '\', ':' or ',' and other than "." and "..";
+// kInvalidArgument (with a reason fit for a start-up error) for anything else,
+// and for the reserved peer ids kCoordinatorId and "client" (the id the gRPC
+// adapters give a caller that names none): a node with such an id would receive
+// the coordinator's or an anonymous caller's traffic.
 absl::Status ValidateNodeId(absl::string_view id);
 
 // An index name as a message may carry it (the REST layer and the coordinator
