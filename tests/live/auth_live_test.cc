@@ -9,6 +9,8 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -328,6 +330,38 @@ TEST(ClusterIdentityLive, IdentityReadableByOthersIsRefusedAtStartUp) {
   EXPECT_EQ(result.exit_code, 2) << result.output;
   EXPECT_TRUE(absl::StrContains(result.output, "readable by others"))
       << result.output;
+}
+
+// Durable state that fails validation on restart (a shard directory of an
+// index whose name is a path, a uuid that is not one) is reported and skipped:
+// the node starts, joins and serves instead of crash-looping.
+TEST(ClusterIdentityLive, InvalidShardMetadataOnDiskIsReportedNotFatal) {
+  LiveClusterOptions options;
+  options.nodes = 1;
+  LiveCluster cluster(options);
+  ASSERT_NO_FATAL_FAILURE(cluster.Start());
+  cluster.KillNode(1);
+  const std::string shards = cluster.data_dir() + "/node-1/shards";
+  for (const auto& [uuid, name] :
+       std::vector<std::pair<std::string, std::string>>{
+           {"AAAAAAAAAAAAAAAAAAAAAA", "../../escape"},
+           {"not a uuid", "fine"}}) {
+    std::filesystem::create_directories(shards + "/" + uuid + "/0");
+    std::ofstream(shards + "/" + uuid + "/0/meta")
+        << R"({"index":")" << name << R"(","index_uuid":")" << uuid
+        << R"(","shard":0})";
+  }
+  cluster.StartNode(1);
+  ASSERT_TRUE(cluster.NodeRunning(1)) << cluster.NodeLog(1);
+  EXPECT_TRUE(cluster.WaitGreen());
+  const std::string log = cluster.NodeLog(1);
+  EXPECT_TRUE(
+      absl::StrContains(log, "cannot open shards/AAAAAAAAAAAAAAAAAAAAAA/0"))
+      << log;
+  EXPECT_TRUE(absl::StrContains(log, "is a path")) << log;
+  EXPECT_TRUE(absl::StrContains(log, "not URL-safe base64")) << log;
+  ASSERT_TRUE(cluster.CreateIndex("books", 1, 0).ok());
+  EXPECT_TRUE(cluster.WaitGreen());
 }
 
 // Mutual TLS (nodes on several hosts): the cluster replicates over TLS, and a
