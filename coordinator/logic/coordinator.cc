@@ -783,6 +783,18 @@ struct Coordinator::State {
                                const std::string& from) {
     pb::Envelope reply = Reply();
     auto* response = reply.mutable_heartbeat_response();
+    // A node beats for itself: a heartbeat naming another node would keep a
+    // dead node "alive" (issue 13).
+    if (!heartbeat.node_id().empty() && heartbeat.node_id() != from) {
+      *response->mutable_error() = ToError(EsStatus(
+          absl::StatusCode::kFailedPrecondition, "illegal_state_exception",
+          absl::StrCat("heartbeat of node [", heartbeat.node_id(),
+                       "] refused: it comes from another sender"),
+          409));
+      reply.set_refused(
+          static_cast<int>(absl::StatusCode::kFailedPrecondition));
+      return reply;
+    }
     const std::string id =
         heartbeat.node_id().empty() ? from : heartbeat.node_id();
     pb::NodeInfo* known = FindNode(&cluster, id);

@@ -205,6 +205,12 @@ TEST_F(ForgedMessages, ForgedJoinIsRefusedAndAddsNoNode) {
     EXPECT_EQ(reply.status().code(), absl::StatusCode::kFailedPrecondition)
         << reply.status();
   }
+  // Nor beat for another node (it would keep a dead node alive).
+  pb::Envelope beat;
+  beat.mutable_heartbeat()->set_node_id("node-2");
+  std::unique_ptr<Transport> other = As("seqsim-test", cluster_->identity());
+  EXPECT_EQ(Send(*other, 0, beat).status().code(),
+            absl::StatusCode::kFailedPrecondition);
   // An invalid node id or address.
   std::unique_ptr<Transport> member = As("node-9", cluster_->identity());
   pb::Envelope join;
