@@ -14,6 +14,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
@@ -204,7 +205,7 @@ absl::StatusOr<std::shared_ptr<const ClusterIdentity>> LoadClusterIdentity(
   if ((info.st_mode & 077) != 0) {
     return absl::PermissionDeniedError(absl::StrCat(
         "cluster identity ", path, " is readable by others (mode ",
-        absl::Dec(info.st_mode & 0777), " decimal); chmod 600 it"));
+        absl::StrFormat("%03o", info.st_mode & 0777), "); chmod 600 it"));
   }
   absl::StatusOr<std::string> text = ReadWholeFile(path);
   if (!text.ok()) return text.status();

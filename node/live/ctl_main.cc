@@ -474,8 +474,9 @@ int Run(int argc, char** argv) {
   }
   const std::string command = positional[1];
   if (command == "identity") {
+    const int made = MakeIdentity();
     std::fflush(nullptr);
-    ::_exit(MakeIdentity());
+    ::_exit(made);
   }
   absl::StatusOr<std::shared_ptr<const ClusterIdentity>> identity =
       IdentityFromFlag(absl::GetFlag(FLAGS_cluster_identity));
