@@ -355,9 +355,14 @@ class Cluster:
     def wait_green(self, timeout_s=60):
         """Waits (bounded) until the coordinator reports green with every node alive."""
         t0 = time.monotonic()
+        # The identity cluster.sh up made (issue 13); its per-process file under TLS.
+        identity = os.path.join(self.args.data, "tls", "ctl.identity")
+        if not os.path.exists(identity):
+            identity = os.path.join(self.args.data, "cluster.identity")
         p = subprocess.run([os.path.join(self.bin, "seqsim-ctl"), "health",
                             f"--coordinator={HOST}:{self.args.coord_port}", "--wait=green",
-                            f"--min_nodes={self.nodes}", f"--timeout_ms={int(timeout_s * 1000)}"],
+                            f"--min_nodes={self.nodes}", f"--timeout_ms={int(timeout_s * 1000)}",
+                            f"--cluster_identity={identity}"],
                            capture_output=True, text=True, timeout=timeout_s + 10)
         if p.returncode != 0:
             raise RuntimeError(f"cluster not green within {timeout_s}s: {p.stdout[-500:]}"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs a local seqsim cluster: one coordinator and N nodes on loopback (DESIGN.md section 1).
 #
-#   scripts/cluster.sh up [--nodes N]   build, start, wait until green, print the endpoints
+#   scripts/cluster.sh up [--nodes N] [--tls]   build, start, wait until green, print the endpoints
 #   scripts/cluster.sh down             stop every process started here (pid files), keep data
 #   scripts/cluster.sh status           processes (up/down/paused) and every shard copy
 #   scripts/cluster.sh kill N           SIGKILL node N
@@ -15,6 +15,12 @@
 # SEQSIM_DATA (data dir, default ./data), SEQSIM_REST_BASE (9199), SEQSIM_GRPC_BASE (9299),
 # SEQSIM_COORD_PORT (9400), SEQSIM_BUILD_DIR (build/), SEQSIM_HEARTBEAT_MS,
 # SEQSIM_HEARTBEAT_TIMEOUT_MS, SEQSIM_UP_TIMEOUT_S (60), SEQSIM_SKIP_BUILD=1 (use the binaries as built).
+#
+# Internal gRPC is authenticated: `up` creates the cluster identity DATA/cluster.identity
+# (cluster uuid + secret, mode 0600) once and passes it to every process and to seqsim-ctl
+# (--cluster_identity). `up --tls` also makes a CA and a certificate per process under
+# DATA/tls/ (scripts/tls-certs.sh) and runs every internal call over mutual TLS; the choice
+# is kept until `wipe`.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -30,6 +36,8 @@ heartbeat_timeout_ms="${SEQSIM_HEARTBEAT_TIMEOUT_MS:-500}"
 up_timeout_s="${SEQSIM_UP_TIMEOUT_S:-60}"
 logs="$data/logs"
 pids="$data/pids"
+identity="$data/cluster.identity"
+tls_dir="$data/tls"
 # Each process gets its own session: Ctrl-C on `up` or closing the terminal leaves it running.
 detach=""
 command -v setsid >/dev/null 2>&1 && detach=setsid
@@ -81,6 +89,31 @@ check_node_number() {
   [[ "${1:-}" =~ ^[1-9][0-9]*$ ]] || die "expected a node number (1, 2, ...), got '${1:-}'"
 }
 
+# The identity file process NAME presents: DATA/cluster.identity, or with TLS its own
+# DATA/tls/NAME.identity (its certificate).
+identity_of() {
+  if [[ -f "$tls_dir/ctl.identity" ]]; then echo "$tls_dir/$1.identity"; else echo "$identity"; fi
+}
+
+ctl() { "$bin/seqsim-ctl" "$@" --cluster_identity="$(identity_of ctl)"; }
+
+# Creates the cluster identity (and with --tls the certificates of NAMES) if missing.
+make_identity() {
+  local tls=$1 name
+  shift
+  mkdir -p "$data"
+  [[ -f "$identity" ]] || "$bin/seqsim-ctl" identity --out="$identity" >/dev/null \
+    || die "cannot create the cluster identity $identity"
+  [[ "$tls" == 1 || -f "$tls_dir/ctl.identity" ]] || return 0
+  bash "$root/scripts/tls-certs.sh" "$tls_dir" "$@" || die "cannot make the TLS certificates in $tls_dir"
+  for name in "$@"; do
+    [[ -f "$tls_dir/$name.identity" ]] && continue
+    "$bin/seqsim-ctl" identity --from="$identity" --tls_ca=ca.pem --tls_cert="$name.pem" \
+      --tls_key="$name.key" --out="$tls_dir/$name.identity" >/dev/null \
+      || die "cannot create $tls_dir/$name.identity"
+  done
+}
+
 need_bins() {
   local b
   for b in seqsim-node seqsim-coordinator seqsim-ctl; do
@@ -91,7 +124,7 @@ need_bins() {
 start_coordinator() {
   $detach "$bin/seqsim-coordinator" --host="$host" --port="$coord_port" \
     --data_dir="$data/coordinator" --heartbeat_timeout_ms="$heartbeat_timeout_ms" \
-    >>"$logs/coordinator.log" 2>&1 &
+    --cluster_identity="$(identity_of coordinator)" >>"$logs/coordinator.log" 2>&1 &
   echo $! >"$pids/coordinator.pid"
 }
 
@@ -101,7 +134,8 @@ start_node() {
   if [[ ! -f "$flags_file" ]]; then
     printf '%s\n' "--id=node-$n" "--host=$host" "--grpc_port=$(grpc_port "$n")" \
       "--rest_port=$(rest_port "$n")" "--coordinator=$(coord_addr)" \
-      "--data_dir=$data/node-$n" "--heartbeat_interval_ms=$heartbeat_ms" >"$flags_file"
+      "--data_dir=$data/node-$n" "--heartbeat_interval_ms=$heartbeat_ms" \
+      "--cluster_identity=$(identity_of "node-$n")" >"$flags_file"
   fi
   local flags=()
   mapfile -t flags <"$flags_file"
@@ -112,8 +146,7 @@ start_node() {
 # Waits (bounded) until node N answers NodeStatus over gRPC.
 wait_node() {
   local n=$1 deadline=$((SECONDS + up_timeout_s))
-  until "$bin/seqsim-ctl" status --nodes="$host:$(grpc_port "$n")" --timeout_ms=1000 \
-    >/dev/null 2>&1; do
+  until ctl status --nodes="$host:$(grpc_port "$n")" --timeout_ms=1000 >/dev/null 2>&1; do
     alive "$(pid_of "node-$n")" || die "node-$n exited; see $logs/node-$n.log: $(tail -n 3 "$logs/node-$n.log" 2>/dev/null)"
     ((SECONDS < deadline)) || die "node-$n did not answer within ${up_timeout_s}s; see $logs/node-$n.log"
     sleep 0.2
@@ -121,12 +154,13 @@ wait_node() {
 }
 
 cmd_up() {
-  local count=3
+  local count=3 tls=0
   while [[ $# -gt 0 ]]; do
     case "$1" in
       --nodes) count="${2:-}"; shift 2 || die "--nodes needs a number" ;;
       --nodes=*) count="${1#--nodes=}"; shift ;;
-      *) die "up: unknown argument '$1' (usage: up [--nodes N])" ;;
+      --tls) tls=1; shift ;;
+      *) die "up: unknown argument '$1' (usage: up [--nodes N] [--tls])" ;;
     esac
   done
   [[ "$count" =~ ^[1-9][0-9]*$ ]] || die "--nodes must be a positive number, got '$count'"
@@ -156,13 +190,14 @@ cmd_up() {
   fi
   mkdir -p "$logs" "$pids"
   rm -f "$pids"/*.pid "$pids"/*.flags
+  make_identity "$tls" coordinator ctl $(for ((n = 1; n <= count; n++)); do echo "node-$n"; done)
   start_coordinator
   for ((n = 1; n <= count; n++)); do start_node "$n"; done
   echo "cluster.sh: started coordinator and $count node(s); waiting for green (up to ${up_timeout_s}s)"
   # Short health waits, with a look at every started process in between: a process that
   # exits during start-up fails `up` at once, naming it, instead of after the whole timeout.
   local deadline=$((SECONDS + up_timeout_s)) health=""
-  until health=$("$bin/seqsim-ctl" health --coordinator="$(coord_addr)" --wait=green \
+  until health=$(ctl health --coordinator="$(coord_addr)" --wait=green \
     --min_nodes="$count" --timeout_ms=1000 2>&1); do
     local name
     for name in coordinator $(for ((n = 1; n <= count; n++)); do echo "node-$n"; done); do
@@ -180,6 +215,11 @@ cmd_up() {
   done
   echo
   echo "seqsim cluster is up (data in $data, logs in $logs)"
+  if [[ -f "$tls_dir/ctl.identity" ]]; then
+    echo "  internal gRPC: mutual TLS (CA $tls_dir/ca.pem) + cluster identity $identity"
+  else
+    echo "  internal gRPC: authenticated with the cluster identity $identity"
+  fi
   echo "  coordinator  gRPC $(coord_addr)"
   for ((n = 1; n <= count; n++)); do
     echo "  node-$n       REST http://$host:$(rest_port "$n")   gRPC $host:$(grpc_port "$n")"
@@ -254,11 +294,11 @@ cmd_status() {
   done
   echo
   need_bins
-  "$bin/seqsim-ctl" health --coordinator="$(coord_addr)" --timeout_ms=2000 || true
+  ctl health --coordinator="$(coord_addr)" --timeout_ms=2000 || true
   echo
   local addrs
   addrs=$(node_addrs)
-  [[ -z "$addrs" ]] || "$bin/seqsim-ctl" status --nodes="$addrs" --timeout_ms=1000 || true
+  [[ -z "$addrs" ]] || ctl status --nodes="$addrs" --timeout_ms=1000 || true
 }
 
 signal_node() {
@@ -293,7 +333,7 @@ cmd_restart() {
 }
 
 fault() {
-  "$bin/seqsim-ctl" "$@" --timeout_ms=2000
+  ctl "$@" --timeout_ms=2000
 }
 
 cmd_partition() {

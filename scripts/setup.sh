@@ -8,6 +8,7 @@ PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev
   libspdlog-dev nlohmann-json3-dev libcpp-httplib-dev libboost-dev libgoogle-perftools-dev
+  openssl
 )
 # Extras by request: SEQSIM_SETUP_EXTRA="nodejs npm chromium" scripts/setup.sh
 if [[ -n "${SEQSIM_SETUP_EXTRA:-}" ]]; then

@@ -70,9 +70,8 @@ void LivenessBeacon::Loop() {
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 500);
   args.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);
   std::unique_ptr<pb::Coordination::Stub> coordinator =
-      pb::Coordination::NewStub(
-          grpc::CreateCustomChannel(options_.coordinator_address,
-                                    grpc::InsecureChannelCredentials(), args));
+      pb::Coordination::NewStub(NewIdentityChannel(
+          options_.identity.get(), options_.coordinator_address, args));
   auto next = std::chrono::steady_clock::now();
   std::unique_lock<std::mutex> lock(mu_);
   while (!stopping_) {
@@ -96,6 +95,7 @@ void LivenessBeacon::Loop() {
     context.set_deadline(std::chrono::system_clock::now() +
                          absl::ToChronoMilliseconds(options_.rpc_timeout));
     context.AddMetadata(kFromMetadataKey, options_.node_id);
+    AttachIdentity(options_.identity.get(), &context);
     in_flight_ = &context;  // Stop() cancels it
     lock.unlock();
     pb::HeartbeatResponse response;

@@ -33,6 +33,7 @@
 
 #include "absl/time/time.h"
 #include "common/live/fault_table.h"
+#include "common/live/identity.h"
 #include "grpcpp/grpcpp.h"
 #include "proto/seqsim.pb.h"
 
@@ -44,6 +45,8 @@ struct LivenessOptions {
   absl::Duration interval = absl::Milliseconds(100);
   absl::Duration rpc_timeout = absl::Seconds(2);
   absl::Duration actor_stall_limit = absl::Seconds(30);
+  // Presented on every heartbeat (null: unauthenticated).
+  std::shared_ptr<const ClusterIdentity> identity;
 };
 
 class LivenessBeacon {

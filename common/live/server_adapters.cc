@@ -15,6 +15,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/live/transport.h"
+#include "common/validation.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 
 namespace seqsim {
@@ -25,6 +26,31 @@ std::string CallerId(grpc::CallbackServerContext* context) {
   auto it = metadata.find(kFromMetadataKey);
   if (it == metadata.end()) return "client";
   return std::string(it->second.data(), it->second.size());
+}
+
+// The reason of a refused reply: its body's `error.reason` (every response
+// that can be refused has one).
+std::string RefusalReason(const google::protobuf::Message& response) {
+  const google::protobuf::FieldDescriptor* field =
+      response.GetDescriptor()->FindFieldByName("error");
+  if (field == nullptr || field->message_type() != pb::Error::descriptor())
+    return "refused";
+  const auto& error = static_cast<const pb::Error&>(
+      response.GetReflection()->GetMessage(response, field));
+  return error.reason();
+}
+
+// The refusal of an invalid request (common/validation.h); not logged (a
+// fuzzer would fill the log).
+grpc::Status Invalid(const absl::Status& status) {
+  return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                      std::string(status.message()));
+}
+
+grpc::Status Authenticate(const ActorHost& host,
+                          grpc::CallbackServerContext* context) {
+  if (host.authenticator == nullptr) return grpc::Status::OK;
+  return host.authenticator->Check(context->client_metadata());
 }
 
 // Finishes one unary call exactly once: with the actor's reply (moved into the
@@ -61,10 +87,18 @@ grpc::ServerUnaryReactor* Serve(const ActorHost& host,
                                 bool (pb::Envelope::*has)() const,
                                 Response* (pb::Envelope::*field)()) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (grpc::Status auth = Authenticate(host, context); !auth.ok()) {
+    reactor->Finish(auth);
+    return reactor;
+  }
   std::string from = CallerId(context);
   if (host.faults->IsPartitioned(from)) {
     reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
                                  absl::StrCat("partitioned from ", from)));
+    return reactor;
+  }
+  if (absl::Status valid = ValidateMessage(request); !valid.ok()) {
+    reactor->Finish(Invalid(valid));
     return reactor;
   }
   request.set_from(from);
@@ -79,6 +113,10 @@ grpc::ServerUnaryReactor* Serve(const ActorHost& host,
           return grpc::Status(grpc::StatusCode::INTERNAL,
                               absl::StrCat("actor answered with envelope body ",
                                            reply.body_case()));
+        }
+        if (reply.refused() != 0) {
+          return grpc::Status(static_cast<grpc::StatusCode>(reply.refused()),
+                              RefusalReason(*(reply.*field)()));
         }
         response->Swap((reply.*field)());
         return grpc::Status::OK;
@@ -162,8 +200,18 @@ SEQSIM_SERVE(CoordinationService, GetClusterState, pb::GetClusterStateRequest,
 grpc::ServerUnaryReactor* AdminService::Fault(
     grpc::CallbackServerContext* context, const pb::FaultRequest* request,
     pb::FaultResponse* response) {
-  *response = host_.faults->Apply(*request);
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (grpc::Status auth = Authenticate(host_, context); !auth.ok()) {
+    reactor->Finish(auth);
+    return reactor;
+  }
+  pb::Envelope envelope;
+  *envelope.mutable_fault() = *request;
+  if (absl::Status valid = ValidateMessage(envelope); !valid.ok()) {
+    reactor->Finish(Invalid(valid));
+    return reactor;
+  }
+  *response = host_.faults->Apply(*request);
   reactor->Finish(grpc::Status::OK);
   return reactor;
 }
@@ -172,10 +220,14 @@ grpc::ServerUnaryReactor* AdminService::NodeStatus(
     grpc::CallbackServerContext* context, const pb::NodeStatusRequest* request,
     pb::NodeStatusResponse* response) {
   if (!forward_node_status_) {
+    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    if (grpc::Status auth = Authenticate(host_, context); !auth.ok()) {
+      reactor->Finish(auth);
+      return reactor;
+    }
     response->set_node_id(host_.id);
     for (const std::string& peer : host_.faults->Partitioned())
       response->add_partitioned(peer);
-    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
     reactor->Finish(grpc::Status::OK);
     return reactor;
   }
@@ -247,7 +299,8 @@ absl::Status CheckPortFree(const std::string& host, int port) {
 
 absl::StatusOr<std::unique_ptr<grpc::Server>> StartGrpcServer(
     const std::string& host, int port,
-    const std::vector<grpc::Service*>& services) {
+    const std::vector<grpc::Service*>& services,
+    const ClusterIdentity* identity) {
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
@@ -255,7 +308,7 @@ absl::StatusOr<std::unique_ptr<grpc::Server>> StartGrpcServer(
   builder.SetMaxSendMessageSize(kMaxGrpcMessageBytes);
   int bound_port = 0;
   builder.AddListeningPort(absl::StrCat(host, ":", port),
-                           grpc::InsecureServerCredentials(), &bound_port);
+                           ServerCredentials(identity), &bound_port);
   for (grpc::Service* service : services) builder.RegisterService(service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || bound_port == 0) {

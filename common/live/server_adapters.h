@@ -1,6 +1,9 @@
 // Server adapters: the gRPC callback services of a node and of the coordinator.
 //
-// Each handler translates and nothing else (DESIGN.md section 2): it wraps the
+// Each handler first checks the call's cluster credentials (UNAUTHENTICATED;
+// common/live/identity.h) and the request (common/validation.h,
+// INVALID_ARGUMENT), then translates and nothing else (DESIGN.md section 2):
+// it wraps the
 // typed request in an Envelope whose `from` is the caller's `x-seqsim-from`
 // metadata, posts `actor->Handle(envelope, respond)` to the actor's Executor
 // and finishes the call when the actor responds. A caller that the FaultTable
@@ -22,6 +25,7 @@
 #include "common/env.h"
 #include "common/live/executor.h"
 #include "common/live/fault_table.h"
+#include "common/live/identity.h"
 #include "grpcpp/grpcpp.h"
 #include "proto/seqsim.grpc.pb.h"
 
@@ -36,6 +40,9 @@ struct ActorHost {
   // If set, sees every reply of the actor before it is sent (on the executor
   // thread): a node's LivenessBeacon reads its publish replies.
   std::function<void(const pb::Envelope& reply)> reply_observer;
+  // Checks every call's cluster credentials before anything else (null: no
+  // authentication).
+  std::shared_ptr<CallAuthenticator> authenticator;
 };
 
 class DocumentsService final : public pb::Documents::CallbackService {
@@ -169,9 +176,12 @@ absl::Status CheckPortFree(const std::string& host, int port);
 // Builds and starts a gRPC server on host:port with `services` and server
 // reflection. SO_REUSEPORT is off, so a second server on the same port fails
 // instead of sharing it. Messages up to kMaxGrpcMessageBytes pass both ways.
+// With a TLS `identity` it listens with mutual TLS (ServerCredentials); the
+// services check each call's credentials (ActorHost::authenticator).
 absl::StatusOr<std::unique_ptr<grpc::Server>> StartGrpcServer(
     const std::string& host, int port,
-    const std::vector<grpc::Service*>& services);
+    const std::vector<grpc::Service*>& services,
+    const ClusterIdentity* identity = nullptr);
 
 }  // namespace seqsim
 

@@ -30,14 +30,15 @@ struct CallState {
 // Starts one typed unary call. `start(context, request, response, on_done)`
 // issues it on a stub; `field(envelope)` is the reply's slot in an Envelope.
 template <typename Request, typename Response, typename Start, typename Field>
-void Invoke(const std::string& self_id, const std::string& to, Request request,
-            absl::Duration timeout, Start start, Field field,
-            Transport::Callback done) {
+void Invoke(const std::string& self_id, const ClusterIdentity* identity,
+            const std::string& to, Request request, absl::Duration timeout,
+            Start start, Field field, Transport::Callback done) {
   auto call = std::make_shared<CallState<Request, Response>>();
   call->request = std::move(request);
   call->context.set_deadline(std::chrono::system_clock::now() +
                              absl::ToChronoMilliseconds(timeout));
   call->context.AddMetadata(kFromMetadataKey, self_id);
+  AttachIdentity(identity, &call->context);
   start(&call->context, &call->request, &call->response,
         [call, to, field, done = std::move(done)](grpc::Status status) {
           if (!status.ok()) {
@@ -68,7 +69,9 @@ absl::Status FromGrpcStatus(const grpc::Status& status) {
   }
 }
 
-Transport::Transport(std::string self_id) : self_id_(std::move(self_id)) {}
+Transport::Transport(std::string self_id,
+                     std::shared_ptr<const ClusterIdentity> identity)
+    : self_id_(std::move(self_id)), identity_(std::move(identity)) {}
 
 Transport::~Transport() = default;
 
@@ -87,8 +90,7 @@ std::shared_ptr<Transport::Peer> Transport::PeerFor(
   args.SetMaxReceiveMessageSize(kMaxGrpcMessageBytes);
   args.SetMaxSendMessageSize(kMaxGrpcMessageBytes);
   auto peer = std::make_shared<Peer>();
-  peer->channel = grpc::CreateCustomChannel(
-      address, grpc::InsecureChannelCredentials(), args);
+  peer->channel = NewIdentityChannel(identity_.get(), address, args);
   peer->documents = pb::Documents::NewStub(peer->channel);
   peer->replication = pb::Replication::NewStub(peer->channel);
   peer->coordination = pb::Coordination::NewStub(peer->channel);
@@ -105,7 +107,7 @@ std::shared_ptr<Transport::Peer> Transport::PeerFor(
   case pb::Envelope::kCase: {                                          \
     Request typed = std::move(*request.mutable_##req_field());         \
     Invoke<Request, Response>(                                         \
-        self_id_, to, std::move(typed), timeout,                       \
+        self_id_, identity_.get(), to, std::move(typed), timeout,      \
         [peer](grpc::ClientContext* c, const Request* q, Response* r,  \
                std::function<void(grpc::Status)> cb) {                 \
           peer->stub->async()->Method(c, q, r, std::move(cb));         \

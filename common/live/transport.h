@@ -3,9 +3,11 @@
 // in proto/seqsim.proto), with the callback async client API, and hands back
 // the reply wrapped in an Envelope.
 //
-// Every call carries the gRPC metadata `x-seqsim-from: <self id>` and a
-// deadline. gRPC UNAVAILABLE / CANCELLED become kUnavailable, DEADLINE_EXCEEDED
-// kDeadlineExceeded. Channels (and their stubs) are cached per address.
+// Every call carries the gRPC metadata `x-seqsim-from: <self id>`, the
+// cluster identity's credentials (common/live/identity.h; none when the
+// identity is null) and a deadline. gRPC UNAVAILABLE / CANCELLED become
+// kUnavailable, DEADLINE_EXCEEDED kDeadlineExceeded. Channels (and their stubs)
+// are cached per address.
 //
 // Thread-safety: every method may be called from any thread; `done` runs on a
 // gRPC thread (CallSync blocks the caller instead).
@@ -21,6 +23,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/live/identity.h"
 #include "grpcpp/grpcpp.h"
 #include "proto/seqsim.grpc.pb.h"
 #include "proto/seqsim.pb.h"
@@ -43,8 +46,10 @@ class Transport {
  public:
   using Callback = std::function<void(absl::StatusOr<pb::Envelope>)>;
 
-  // `self_id` goes into every call's `x-seqsim-from` metadata.
-  explicit Transport(std::string self_id);
+  // `self_id` goes into every call's `x-seqsim-from` metadata; `identity`
+  // (may be null: unauthenticated) is presented on every call.
+  explicit Transport(std::string self_id,
+                     std::shared_ptr<const ClusterIdentity> identity = nullptr);
   ~Transport();
 
   // Sends `request` (one of the request bodies) to the process at `address`,
@@ -68,6 +73,7 @@ class Transport {
   std::shared_ptr<Peer> PeerFor(const std::string& address);
 
   const std::string self_id_;
+  const std::shared_ptr<const ClusterIdentity> identity_;
   absl::Mutex mu_;
   absl::flat_hash_map<std::string, std::shared_ptr<Peer>> peers_
       ABSL_GUARDED_BY(mu_);

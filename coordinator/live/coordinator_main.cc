@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/live/executor.h"
 #include "common/live/fault_table.h"
+#include "common/live/identity.h"
 #include "common/live/live_env.h"
 #include "common/live/posix_disk.h"
 #include "common/live/process.h"
@@ -37,6 +38,8 @@ ABSL_FLAG(int32_t, check_interval_ms, 50,
 ABSL_FLAG(int32_t, rpc_timeout_ms, 2000,
           "Timeout of publications to nodes (ms)");
 ABSL_FLAG(std::string, cluster_name, "seqsim", "Cluster name (GET / shows it)");
+
+ABSL_FLAG(std::string, cluster_identity, "", seqsim::kIdentityFlagHelp);
 
 namespace seqsim {
 namespace {
@@ -77,6 +80,10 @@ int Run(int argc, char** argv) {
     FailSetup(kProgram, absl::StrCat("data dir ", data_dir,
                                      " is not usable: ", status.message()));
   }
+  absl::StatusOr<std::shared_ptr<const ClusterIdentity>> identity =
+      IdentityFromFlag(absl::GetFlag(FLAGS_cluster_identity));
+  if (!identity.ok())
+    FailSetup(kProgram, std::string(identity.status().message()));
   if (absl::Status status = CheckPortFree(host, port); !status.ok()) {
     FailSetup(kProgram, std::string(status.message()));
   }
@@ -93,10 +100,11 @@ int Run(int argc, char** argv) {
   options.check_interval =
       absl::Milliseconds(absl::GetFlag(FLAGS_check_interval_ms));
   options.rpc_timeout = absl::Milliseconds(absl::GetFlag(FLAGS_rpc_timeout_ms));
+  if (*identity != nullptr) options.cluster_uuid = (*identity)->cluster_uuid;
 
   auto executor = std::make_shared<Executor>(kCoordinatorId);
   auto faults = std::make_shared<FaultTable>();
-  auto transport = std::make_shared<Transport>(kCoordinatorId);
+  auto transport = std::make_shared<Transport>(kCoordinatorId, *identity);
   auto env =
       std::make_unique<LiveEnv>(kCoordinatorId, executor, transport, faults,
                                 std::make_unique<PosixDisk>(data_dir));
@@ -104,12 +112,17 @@ int Run(int argc, char** argv) {
   Coordinator* coordinator_ptr = coordinator.get();
   executor->SetFlushHook([coordinator_ptr] { coordinator_ptr->Flush(); });
 
-  ActorHost actor_host{kCoordinatorId, coordinator_ptr, executor, faults,
-                       /*reply_observer=*/nullptr};
+  ActorHost actor_host{
+      kCoordinatorId,
+      coordinator_ptr,
+      executor,
+      faults,
+      /*reply_observer=*/nullptr,
+      std::make_shared<CallAuthenticator>(*identity, kCoordinatorId)};
   CoordinationService coordination(actor_host);
   AdminService admin(actor_host, /*forward_node_status=*/false);
   absl::StatusOr<std::unique_ptr<grpc::Server>> server =
-      StartGrpcServer(host, port, {&coordination, &admin});
+      StartGrpcServer(host, port, {&coordination, &admin}, identity->get());
   if (!server.ok()) FailSetup(kProgram, std::string(server.status().message()));
 
   // Start() reloads the persisted cluster state; a corrupt or unreadable state
@@ -126,10 +139,19 @@ int Run(int argc, char** argv) {
     FailSetup(kProgram, absl::StrCat("cannot start from ", data_dir, ": ",
                                      status.message()));
   }
+  if (*identity == nullptr) {
+    spdlog::warn(
+        "coordinator: no --cluster_identity: internal gRPC is NOT "
+        "authenticated");
+  }
   spdlog::info(
-      "coordinator up: gRPC {}:{} cluster {} data {} heartbeat_timeout {}ms",
-      host, port, cluster_name, data_dir,
-      absl::GetFlag(FLAGS_heartbeat_timeout_ms));
+      "coordinator up: gRPC {}:{} ({}) cluster {} data {} heartbeat_timeout "
+      "{}ms",
+      host, port,
+      *identity == nullptr ? "unauthenticated"
+      : (*identity)->tls() ? "mutual TLS + cluster secret"
+                           : "cluster secret",
+      cluster_name, data_dir, absl::GetFlag(FLAGS_heartbeat_timeout_ms));
 
   int signal_number = WaitForTerminationSignal();
   spdlog::info("coordinator stopping on signal {}", signal_number);

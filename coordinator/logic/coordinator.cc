@@ -78,6 +78,11 @@ absl::Status CheckShardLimit(const pb::ClusterState& state, int shards,
 // Elasticsearch's MetadataCreateIndexService.validateIndexName rules, in its
 // order.
 absl::Status ValidateIndexName(const std::string& name) {
+  if (!IsValidUtf8(name)) {
+    return EsStatus(absl::StatusCode::kInvalidArgument,
+                    "invalid_index_name_exception",
+                    "Invalid index name, must be valid UTF-8", 400);
+  }
   for (char c : name) {
     if (c == '\\' || c == '/' || c == '*' || c == '?' || c == '"' || c == '<' ||
         c == '>' || c == '|' || c == ' ' || c == ',') {
@@ -694,10 +699,23 @@ struct Coordinator::State {
     return reply;
   }
 
-  pb::Envelope HandleJoin(const pb::JoinRequest& join) {
+  pb::Envelope HandleJoin(const pb::JoinRequest& join,
+                          const std::string& from) {
     pb::Envelope reply = Reply();
     auto* response = reply.mutable_join_response();
     const std::string& id = join.node().id();
+    // A node joins as itself: a join naming another node (an invented one, or
+    // a real one whose place it would take) changes nothing (issue 13).
+    if (!id.empty() && from != id) {
+      *response->mutable_error() = ToError(EsStatus(
+          absl::StatusCode::kFailedPrecondition, "illegal_state_exception",
+          absl::StrCat("join of node [", id,
+                       "] refused: it comes from another sender"),
+          409));
+      reply.set_refused(
+          static_cast<int>(absl::StatusCode::kFailedPrecondition));
+      return reply;
+    }
     if (id.empty()) {
       *response->mutable_error() =
           ToError(IllegalArgument("join without a node id"));
@@ -765,6 +783,18 @@ struct Coordinator::State {
                                const std::string& from) {
     pb::Envelope reply = Reply();
     auto* response = reply.mutable_heartbeat_response();
+    // A node beats for itself: a heartbeat naming another node would keep a
+    // dead node "alive" (issue 13).
+    if (!heartbeat.node_id().empty() && heartbeat.node_id() != from) {
+      *response->mutable_error() = ToError(EsStatus(
+          absl::StatusCode::kFailedPrecondition, "illegal_state_exception",
+          absl::StrCat("heartbeat of node [", heartbeat.node_id(),
+                       "] refused: it comes from another sender"),
+          409));
+      reply.set_refused(
+          static_cast<int>(absl::StatusCode::kFailedPrecondition));
+      return reply;
+    }
     const std::string id =
         heartbeat.node_id().empty() ? from : heartbeat.node_id();
     pb::NodeInfo* known = FindNode(&cluster, id);
@@ -1099,7 +1129,8 @@ struct Coordinator::State {
     if (absl::IsNotFound(bytes.status())) {
       pb::ClusterState fresh;
       fresh.set_cluster_name(options.cluster_name);
-      fresh.set_cluster_uuid(NewUuid(env));
+      fresh.set_cluster_uuid(
+          options.cluster_uuid.empty() ? NewUuid(env) : options.cluster_uuid);
       Log(absl::StrCat("no cluster state at [", options.state_path,
                        "]: new cluster [", options.cluster_name, "] uuid [",
                        fresh.cluster_uuid(), "]"));
@@ -1120,6 +1151,22 @@ struct Coordinator::State {
                        " bytes that are not a cluster state); refusing to "
                        "start: restore it or wipe "
                        "the coordinator's data directory"));
+    }
+    if (!options.cluster_uuid.empty() &&
+        loaded.cluster_uuid() != options.cluster_uuid) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "the cluster state file [", options.state_path,
+          "] belongs to cluster [", loaded.cluster_uuid(),
+          "] but the cluster identity names cluster [", options.cluster_uuid,
+          "]; refusing to start: use that cluster's identity or wipe the "
+          "coordinator's data directory"));
+    }
+    if (absl::Status valid = ValidateClusterState(loaded); !valid.ok()) {
+      return absl::DataLossError(absl::StrCat(
+          "the cluster state file [", options.state_path,
+          "] holds an invalid cluster state (", valid.message(),
+          "); refusing to start: restore it or wipe the coordinator's data "
+          "directory"));
     }
     cluster = loaded;
     if (loaded.cluster_name() != options.cluster_name) {
@@ -1179,7 +1226,7 @@ void Coordinator::Handle(const pb::Envelope& request, RespondFn respond) {
   }
   switch (request.body_case()) {
     case pb::Envelope::kJoin:
-      respond(s.HandleJoin(request.join()));
+      respond(s.HandleJoin(request.join(), request.from()));
       return;
     case pb::Envelope::kHeartbeat:
       respond(s.HandleHeartbeat(request.heartbeat(), request.from()));
@@ -1219,20 +1266,6 @@ void Coordinator::Flush() {}
 const pb::ClusterState& Coordinator::state() const { return state_->cluster; }
 
 absl::Status Coordinator::start_status() const { return state_->start_status; }
-
-absl::Status ValidateNodeId(absl::string_view id) {
-  if (id.empty() || id.find_first_of(" \t\r\n/:,") != absl::string_view::npos) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "node id '", id, "' must be a non-empty name like node-1"));
-  }
-  if (id == kCoordinatorId || id == "client") {
-    return absl::InvalidArgumentError(
-        absl::StrCat("node id '", id, "' is reserved (it names the ",
-                     id == kCoordinatorId ? "coordinator" : "anonymous caller",
-                     "); pick a name like node-1"));
-  }
-  return absl::OkStatus();
-}
 
 ClusterHealth ComputeHealth(const pb::ClusterState& state,
                             const std::string& index) {

@@ -35,6 +35,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "common/env.h"
+#include "common/validation.h"
 #include "proto/seqsim.pb.h"
 
 namespace seqsim {
@@ -48,6 +49,10 @@ struct CoordinatorOptions {
   absl::Duration rpc_timeout = absl::Seconds(2);
   // Where the cluster state is kept, relative to the Env's data directory.
   std::string state_path = "cluster_state.pb";
+  // The cluster's uuid (its cluster identity's): a new cluster state takes it,
+  // and a stored state of another cluster is refused at start. Empty: a random
+  // one for a new cluster (the lab, no identity).
+  std::string cluster_uuid;
 };
 
 class Coordinator final : public Actor {
@@ -88,13 +93,8 @@ struct ClusterHealth {
 ClusterHealth ComputeHealth(const pb::ClusterState& state,
                             const std::string& index = "");
 
-// The one validator of a node id (node start-up, Join): OK for a non-empty name
-// without whitespace, '/', ':' or ','; kInvalidArgument (with a reason fit for
-// a start-up error) for anything else, and for the reserved peer ids
-// kCoordinatorId and "client" (the id the gRPC adapters give a caller that
-// names none): a node with such an id would receive the coordinator's or an
-// anonymous caller's traffic.
-absl::Status ValidateNodeId(absl::string_view id);
+// ValidateNodeId (node start-up, Join, cluster states) is in
+// common/validation.h.
 
 }  // namespace seqsim
 

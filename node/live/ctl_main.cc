@@ -10,6 +10,9 @@
 //   --replicas=2 seqsim-ctl write --node=127.0.0.1:9300 --index=books --id=1
 //   --json='{"title":"x"}' seqsim-ctl get --node=127.0.0.1:9300 --index=books
 //   --id=1
+//   seqsim-ctl identity --out=data/cluster.identity [--from=FILE]
+//   [--tls_ca=ca.pem --tls_cert=node.pem --tls_key=node.key]
+// Every command but `identity` presents --cluster_identity on its calls.
 //
 // Exit status: 0 on success, 1 when a process is unreachable, a request fails
 // or a wait times out (with a one-line message on stderr), 2 on bad usage.
@@ -33,6 +36,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "common/env.h"
+#include "common/live/identity.h"
 #include "common/live/process.h"
 #include "common/live/transport.h"
 #include "coordinator/logic/coordinator.h"
@@ -58,6 +62,17 @@ ABSL_FLAG(std::string, json, "{}", "write: the document (JSON)");
 ABSL_FLAG(int32_t, shards, 1, "create-index: number of shards");
 ABSL_FLAG(int32_t, replicas, 1, "create-index: number of replicas");
 ABSL_FLAG(int32_t, count, 1000, "load: number of writes");
+ABSL_FLAG(std::string, cluster_identity, "", seqsim::kIdentityFlagHelp);
+ABSL_FLAG(std::string, out, "",
+          "identity: the file to create (mode 0600; never overwritten)");
+ABSL_FLAG(std::string, from, "",
+          "identity: copy the cluster uuid and secret of this identity file "
+          "(another host's or another node's file of the same cluster)");
+ABSL_FLAG(std::string, tls_ca, "",
+          "identity: the cluster CA certificate (PEM) for mutual TLS");
+ABSL_FLAG(std::string, tls_cert, "",
+          "identity: this process's certificate (PEM, signed by the CA)");
+ABSL_FLAG(std::string, tls_key, "", "identity: this process's private key");
 ABSL_FLAG(int32_t, concurrency, 16, "load: writes in flight at once");
 
 namespace seqsim {
@@ -395,24 +410,61 @@ int Load(Transport& transport) {
   return failed > 0 ? 1 : 0;
 }
 
+// Writes a new cluster identity (or a copy of --from's uuid and secret) to
+// --out, with the TLS file names if given.
+int MakeIdentity() {
+  const std::string out = absl::GetFlag(FLAGS_out);
+  if (out.empty()) Fail("identity needs --out=FILE");
+  ClusterIdentity identity;
+  if (const std::string from = absl::GetFlag(FLAGS_from); !from.empty()) {
+    absl::StatusOr<std::shared_ptr<const ClusterIdentity>> base =
+        LoadClusterIdentity(from);
+    if (!base.ok()) Fail(std::string(base.status().message()));
+    identity.cluster_uuid = (*base)->cluster_uuid;
+    identity.secret = (*base)->secret;
+  } else {
+    absl::StatusOr<ClusterIdentity> fresh = NewClusterIdentity();
+    if (!fresh.ok()) Fail(std::string(fresh.status().message()));
+    identity = std::move(*fresh);
+  }
+  absl::Status written = WriteClusterIdentity(
+      identity, out, absl::GetFlag(FLAGS_tls_ca), absl::GetFlag(FLAGS_tls_cert),
+      absl::GetFlag(FLAGS_tls_key));
+  if (!written.ok()) Fail(std::string(written.message()));
+  // Read back: the TLS files must exist and be PEM.
+  absl::StatusOr<std::shared_ptr<const ClusterIdentity>> check =
+      LoadClusterIdentity(out);
+  if (!check.ok()) {
+    ::unlink(out.c_str());
+    Fail(std::string(check.status().message()));
+  }
+  std::printf("cluster identity %s: cluster uuid %s%s\n", out.c_str(),
+              identity.cluster_uuid.c_str(),
+              (*check)->tls() ? ", mutual TLS" : "");
+  return 0;
+}
+
 int Run(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "COMMAND [flags]: operate a live seqsim cluster over gRPC.\n"
       "Commands: status, health, state, partition, delay, heal, create-index, "
-      "write, get, load.\n"
+      "write, get, load, identity.\n"
       "Examples:\n"
       "  seqsim-ctl status "
       "--nodes=127.0.0.1:9300,127.0.0.1:9301,127.0.0.1:9302\n"
       "  seqsim-ctl health --coordinator=127.0.0.1:9400 --wait=green "
       "--timeout_ms=30000\n"
       "  seqsim-ctl partition --node=127.0.0.1:9300 --peers=node-2\n"
-      "  seqsim-ctl heal --node=127.0.0.1:9300");
+      "  seqsim-ctl heal --node=127.0.0.1:9300\n"
+      "  seqsim-ctl identity --out=data/cluster.identity\n"
+      "Every command but identity takes --cluster_identity=FILE.");
   std::vector<char*> positional = ParseFlagsOrExit(kProgram, argc, argv);
   if (positional.size() != 2) {
     std::fprintf(
         stderr,
         "%s: expected one command (status, health, state, partition, delay, "
-        "heal, create-index, write, get, load); --help lists the flags\n",
+        "heal, create-index, write, get, load, identity); --help lists the "
+        "flags\n",
         kProgram);
     return kExitBadSetup;
   }
@@ -421,7 +473,19 @@ int Run(int argc, char** argv) {
     return kExitBadSetup;
   }
   const std::string command = positional[1];
-  Transport transport("seqsim-ctl");
+  if (command == "identity") {
+    const int made = MakeIdentity();
+    std::fflush(nullptr);
+    ::_exit(made);
+  }
+  absl::StatusOr<std::shared_ptr<const ClusterIdentity>> identity =
+      IdentityFromFlag(absl::GetFlag(FLAGS_cluster_identity));
+  if (!identity.ok()) {
+    std::fprintf(stderr, "%s: %s\n", kProgram,
+                 std::string(identity.status().message()).c_str());
+    return kExitBadSetup;
+  }
+  Transport transport("seqsim-ctl", *identity);
   int code = kExitBadSetup;
   if (command == "status") {
     code = Status(transport);

@@ -17,6 +17,7 @@
 #include "absl/strings/str_split.h"
 #include "common/live/executor.h"
 #include "common/live/fault_table.h"
+#include "common/live/identity.h"
 #include "common/live/live_env.h"
 #include "common/live/liveness.h"
 #include "common/live/posix_disk.h"
@@ -56,6 +57,8 @@ ABSL_FLAG(
 ABSL_FLAG(bool, batch_per_flush, true,
           "Replicate the writes of one executor batch in one request per "
           "replica, and forward them in one bulk per primary's node");
+
+ABSL_FLAG(std::string, cluster_identity, "", seqsim::kIdentityFlagHelp);
 
 namespace seqsim {
 namespace {
@@ -124,6 +127,10 @@ int Run(int argc, char** argv) {
     FailSetup(kProgram, absl::StrCat("data dir ", data_dir,
                                      " is not usable: ", status.message()));
   }
+  absl::StatusOr<std::shared_ptr<const ClusterIdentity>> identity =
+      IdentityFromFlag(absl::GetFlag(FLAGS_cluster_identity));
+  if (!identity.ok())
+    FailSetup(kProgram, std::string(identity.status().message()));
   if (absl::Status status = CheckPortFree(host, grpc_port); !status.ok()) {
     FailSetup(kProgram, std::string(status.message()));
   }
@@ -150,10 +157,11 @@ int Run(int argc, char** argv) {
       absl::Milliseconds(absl::GetFlag(FLAGS_write_timeout_ms));
   options.fsync_per_request = fsync == "request";
   options.batch_per_flush = absl::GetFlag(FLAGS_batch_per_flush);
+  if (*identity != nullptr) options.cluster_uuid = (*identity)->cluster_uuid;
 
   auto executor = std::make_shared<Executor>(id);
   auto faults = std::make_shared<FaultTable>();
-  auto transport = std::make_shared<Transport>(id);
+  auto transport = std::make_shared<Transport>(id, *identity);
   auto env = std::make_unique<LiveEnv>(id, executor, transport, faults,
                                        std::make_unique<PosixDisk>(data_dir));
   env->SetPeerAddress(kCoordinatorId, coordinator);
@@ -164,6 +172,7 @@ int Run(int argc, char** argv) {
   liveness.coordinator_address = coordinator;
   liveness.interval = options.heartbeat_interval;
   liveness.rpc_timeout = options.rpc_timeout;
+  liveness.identity = *identity;
   auto beacon = std::make_shared<LivenessBeacon>(liveness, faults);
   env->SetSendObserver([beacon](const pb::Envelope& request) {
     beacon->ObserveOutgoing(request);
@@ -173,14 +182,19 @@ int Run(int argc, char** argv) {
   executor->SetFlushHook([node_ptr] { node_ptr->Flush(); });
 
   ActorHost actor_host{
-      id, node_ptr, executor, faults,
-      [beacon](const pb::Envelope& reply) { beacon->ObserveReply(reply); }};
+      id,
+      node_ptr,
+      executor,
+      faults,
+      [beacon](const pb::Envelope& reply) { beacon->ObserveReply(reply); },
+      std::make_shared<CallAuthenticator>(*identity, id)};
   DocumentsService documents(actor_host);
   ReplicationService replication(actor_host);
   PublicationService publication(actor_host);
   AdminService admin(actor_host, /*forward_node_status=*/true);
   absl::StatusOr<std::unique_ptr<grpc::Server>> server = StartGrpcServer(
-      host, grpc_port, {&documents, &replication, &publication, &admin});
+      host, grpc_port, {&documents, &replication, &publication, &admin},
+      identity->get());
   if (!server.ok()) FailSetup(kProgram, std::string(server.status().message()));
 
   LiveDispatcher dispatcher(node_ptr, executor, transport, faults, id,
@@ -204,9 +218,16 @@ int Run(int argc, char** argv) {
   executor->Post([node_ptr] { node_ptr->Start(); });
   executor->Start();
   beacon->Start();
+  if (*identity == nullptr) {
+    spdlog::warn(
+        "{}: no --cluster_identity: internal gRPC is NOT authenticated", id);
+  }
   spdlog::info(
-      "{} up: gRPC {}:{} REST {} coordinator {} data {} fsync={}", id, host,
-      grpc_port,
+      "{} up: gRPC {}:{} ({}) REST {} coordinator {} data {} fsync={}", id,
+      host, grpc_port,
+      *identity == nullptr ? "unauthenticated"
+      : (*identity)->tls() ? "mutual TLS + cluster secret"
+                           : "cluster secret",
       rest_port != 0 ? absl::StrCat("http://", host, ":", rest_port) : "off",
       coordinator, data_dir, fsync);
 

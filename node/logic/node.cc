@@ -55,6 +55,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/es_error.h"
+#include "common/validation.h"
 #include "nlohmann/json.hpp"
 #include "node/engine/replication_tracker.h"
 #include "node/engine/shard_engine.h"
@@ -550,6 +551,11 @@ struct Node::State {
   absl::StatusOr<LocalCopy*> OpenCopy(const std::string& uuid,
                                       const std::string& index, int shard) {
     if (LocalCopy* existing = FindCopy(uuid, shard)) return existing;
+    // The name goes into a JSON file and the uuid names a directory: never
+    // open a copy for either if invalid (a strict JSON dump would throw).
+    if (absl::Status valid = ValidateIndexNameText(index); !valid.ok())
+      return valid;
+    if (absl::Status valid = ValidateUuid(uuid); !valid.ok()) return valid;
     CopyKey key{uuid, shard};
     const std::string dir = ShardDir(uuid, shard);
     nlohmann::json meta = {
@@ -660,10 +666,16 @@ struct Node::State {
             After(RetryDelay(), [this]() { SendJoin(); });
             return;
           }
+          // A reply to this node's own call to the coordinator.
+          if (!ApplyCheckedState(reply->join_response().state(), kCoordinatorId)
+                   .ok()) {
+            coordinator_reachable = false;
+            After(RetryDelay(), [this]() { SendJoin(); });
+            return;
+          }
           joined = true;
           coordinator_reachable = true;
           heartbeat_failed = false;
-          ApplyState(reply->join_response().state());
           StartHeartbeats();
         },
         options.rpc_timeout);
@@ -780,7 +792,8 @@ struct Node::State {
         kCoordinatorId, std::move(envelope),
         [this](const absl::StatusOr<pb::Envelope>& reply) {
           if (reply.ok() && reply->has_get_cluster_state_response()) {
-            ApplyState(reply->get_cluster_state_response().state());
+            (void)ApplyCheckedState(reply->get_cluster_state_response().state(),
+                                    kCoordinatorId);
           }
         },
         options.rpc_timeout);
@@ -800,6 +813,72 @@ struct Node::State {
 
   // ---- cluster state
   // ------------------------------------------------------------------------
+  // How far a cluster state's version may jump past the applied one. The
+  // coordinator bumps it once per change; a node that missed a million
+  // changes is not a real case, a forged state of version 2^31 is (issue 13).
+  static constexpr int64_t kMaxStateVersionLead = 1'000'000;
+
+  // OK if `state`, sent by `from`, may be applied after the applied state: it
+  // comes from the coordinator of this node's cluster, does not jump more than
+  // kMaxStateVersionLead versions, and lowers no shard's primary term
+  // (kFailedPrecondition).
+  absl::Status CheckStateCanFollow(const pb::ClusterState& state,
+                                   const std::string& from) const {
+    // Its form (names, uuids, ranges) was checked where it entered
+    // (ValidateMessage at the gRPC adapter); this is what needs the node's
+    // own state.
+    if (from != kCoordinatorId) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "cluster state version ", state.version(),
+          " refused: it comes from [", from, "], not the coordinator"));
+    }
+    const std::string& cluster = !options.cluster_uuid.empty()
+                                     ? options.cluster_uuid
+                                 : has_state ? cluster_state.cluster_uuid()
+                                             : state.cluster_uuid();
+    if (state.cluster_uuid() != cluster) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("cluster state version ", state.version(),
+                       " refused: it is of cluster [", state.cluster_uuid(),
+                       "], this node belongs to cluster [", cluster, "]"));
+    }
+    if (!has_state || state.version() <= cluster_state.version())
+      return absl::OkStatus();
+    if (state.version() - cluster_state.version() > kMaxStateVersionLead) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "cluster state version ", state.version(),
+          " refused: it is more than ", kMaxStateVersionLead,
+          " versions ahead of the applied version ", cluster_state.version()));
+    }
+    for (const pb::IndexMeta& index : state.indices()) {
+      const pb::IndexMeta* applied = FindIndexByUuid(index.uuid());
+      if (applied == nullptr) continue;
+      for (const pb::ShardRouting& routing : index.shards()) {
+        const pb::ShardRouting* before = FindRouting(*applied, routing.shard());
+        if (before != nullptr &&
+            routing.primary_term() < before->primary_term()) {
+          return absl::FailedPreconditionError(absl::StrCat(
+              "cluster state version ", state.version(), " refused: it lowers ",
+              ShardName(index.name(), routing.shard()), "'s primary term from ",
+              before->primary_term(), " to ", routing.primary_term()));
+        }
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  // ApplyState if CheckStateCanFollow allows it, else logs why and returns
+  // the refusal.
+  absl::Status ApplyCheckedState(const pb::ClusterState& state,
+                                 const std::string& from) {
+    if (absl::Status can = CheckStateCanFollow(state, from); !can.ok()) {
+      Log(absl::StrCat(me(), " ", can.message()));
+      return can;
+    }
+    ApplyState(state);
+    return absl::OkStatus();
+  }
+
   void ApplyState(const pb::ClusterState& state) {
     if (has_state && state.version() <= cluster_state.version()) {
       if (state.version() < cluster_state.version()) {
@@ -3239,8 +3318,20 @@ struct Node::State {
         HandleRecoveryOps(request, std::move(respond));
         return;
       case pb::Envelope::kPublish: {
-        ApplyState(request.publish().state());
         pb::Envelope envelope;
+        if (absl::Status can =
+                ApplyCheckedState(request.publish().state(), request.from());
+            !can.ok()) {
+          *envelope.mutable_publish_response()->mutable_error() = ToError(
+              EsStatus(can.code(), "illegal_state_exception", can.message(),
+                       can.code() == absl::StatusCode::kInvalidArgument ? 400
+                                                                        : 409));
+          envelope.mutable_publish_response()->set_applied_version(
+              has_state ? cluster_state.version() : 0);
+          envelope.set_refused(static_cast<int>(can.code()));
+          respond(std::move(envelope));
+          return;
+        }
         envelope.mutable_publish_response()->set_applied_version(
             has_state ? cluster_state.version() : 0);
         respond(std::move(envelope));

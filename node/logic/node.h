@@ -90,6 +90,10 @@ struct NodeOptions {
   // primary's node travel in one bulk, sent when Flush() starts (before the
   // translog fsync). Off in the lab: its runs and goldens stay as they are.
   bool batch_per_flush = false;
+  // The cluster this node belongs to (its cluster identity's uuid): cluster
+  // states of another cluster are refused. Empty (the lab, no identity): the
+  // uuid of the first state applied is kept for the life of the process.
+  std::string cluster_uuid;
   UnsafeModes unsafe;
 };
 

@@ -124,14 +124,44 @@ ProcessResult RunToCompletion(const std::vector<std::string>& argv,
 }
 
 LiveCluster::LiveCluster(LiveClusterOptions options)
-    : options_(options),
-      bin_dir_(BinDir()),
-      transport_(new Transport("seqsim-test")) {
+    : options_(options), bin_dir_(BinDir()) {
   std::string base = fs::temp_directory_path().string() + "/seqsim-live-XXXXXX";
   std::vector<char> buffer(base.begin(), base.end());
   buffer.push_back('\0');
   char* made = ::mkdtemp(buffer.data());
   root_ = made != nullptr ? std::string(made) : base;
+  // The cluster identity, as scripts/cluster.sh up makes it.
+  absl::StatusOr<ClusterIdentity> fresh = NewClusterIdentity();
+  EXPECT_TRUE(fresh.ok()) << fresh.status();
+  if (fresh.ok()) {
+    absl::Status written =
+        WriteClusterIdentity(*fresh, root_ + "/cluster.identity");
+    EXPECT_TRUE(written.ok()) << written;
+  }
+  if (options_.tls) {
+    std::vector<std::string> names = {"coordinator", "seqsim-test"};
+    for (int n = 1; n <= options_.nodes; ++n) names.push_back(NodeId(n));
+    std::vector<std::string> certs = {
+        "/bin/bash", std::string(SEQSIM_SOURCE_DIR) + "/scripts/tls-certs.sh",
+        root_ + "/tls"};
+    certs.insert(certs.end(), names.begin(), names.end());
+    ProcessResult made_certs = RunToCompletion(certs, absl::Seconds(60));
+    EXPECT_EQ(made_certs.exit_code, 0) << made_certs.output;
+    for (const std::string& name : names) {
+      ProcessResult copied = RunToCompletion(
+          {bin_dir_ + "/seqsim-ctl", "identity",
+           "--from=" + root_ + "/cluster.identity", "--tls_ca=ca.pem",
+           "--tls_cert=" + name + ".pem", "--tls_key=" + name + ".key",
+           "--out=" + IdentityPath(name)},
+          absl::Seconds(30));
+      EXPECT_EQ(copied.exit_code, 0) << copied.output;
+    }
+  }
+  absl::StatusOr<std::shared_ptr<const ClusterIdentity>> loaded =
+      LoadClusterIdentity(IdentityPath());
+  EXPECT_TRUE(loaded.ok()) << loaded.status();
+  if (loaded.ok()) identity_ = *loaded;
+  transport_ = std::make_unique<Transport>("seqsim-test", identity_);
   coordinator_port_ = PickFreePort();
   for (int n = 1; n <= options_.nodes; ++n) {
     grpc_ports_.push_back(PickFreePort());
@@ -245,6 +275,11 @@ void LiveCluster::Start() {
                            << options_.nodes << " nodes";
 }
 
+std::string LiveCluster::IdentityPath(const std::string& process) const {
+  if (!options_.tls) return root_ + "/cluster.identity";
+  return absl::StrCat(root_, "/tls/", process, ".identity");
+}
+
 void LiveCluster::StartCoordinator() {
   // A first start that loses its port to another process picks another one; a
   // restart keeps the port the nodes know.
@@ -258,7 +293,8 @@ void LiveCluster::StartCoordinator() {
          absl::StrCat("--heartbeat_timeout_ms=", options_.heartbeat_timeout_ms),
          absl::StrCat("--check_interval_ms=", options_.check_interval_ms),
          absl::StrCat("--rpc_timeout_ms=", options_.rpc_timeout_ms),
-         "--cluster_name=live-test"},
+         "--cluster_name=live-test",
+         "--cluster_identity=" + IdentityPath("coordinator")},
         root_ + "/coordinator.log");
     bool exited = false;
     // Answers GetClusterState once it listens.
@@ -290,7 +326,8 @@ void LiveCluster::StartNode(int n) {
                absl::StrCat("--heartbeat_interval_ms=",
                             options_.heartbeat_interval_ms),
                absl::StrCat("--rpc_timeout_ms=", options_.rpc_timeout_ms),
-               absl::StrCat("--write_timeout_ms=", options_.write_timeout_ms)},
+               absl::StrCat("--write_timeout_ms=", options_.write_timeout_ms),
+               "--cluster_identity=" + IdentityPath(NodeId(n))},
               absl::StrCat(root_, "/", NodeId(n), ".log"));
     bool exited = false;
     WaitFor(

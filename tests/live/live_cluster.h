@@ -1,7 +1,9 @@
 // LiveCluster: a real seqsim cluster for integration tests. Starts
 // seqsim-coordinator and N seqsim-node processes (fork/exec of the binaries
 // next to the test binary) on free loopback ports with temporary data
-// directories and short timings, talks to them over gRPC, and kills every child
+// directories and short timings, with a cluster identity of its own (every
+// process and the harness's Transport present it: authentication is on), talks
+// to them over gRPC, and kills every child
 // it started when it goes away (and if the test process dies:
 // PR_SET_PDEATHSIG).
 //
@@ -21,6 +23,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/live/identity.h"
 #include "common/live/transport.h"
 #include "proto/seqsim.pb.h"
 
@@ -60,6 +63,9 @@ struct LiveClusterOptions {
   int write_timeout_ms = 5000;
   // Nodes also serve REST on a free port each (RestPort); off: --rest_port=0.
   bool rest = false;
+  // Internal gRPC over mutual TLS (scripts/tls-certs.sh makes a CA and a
+  // certificate per process); off: the shared-secret identity alone.
+  bool tls = false;
 };
 
 class LiveCluster {
@@ -87,6 +93,12 @@ class LiveCluster {
   std::string NodeLog(int n) const;
   std::string CoordinatorAddress() const;
   const std::string& data_dir() const { return root_; }
+  // The cluster identity file every process gets (--cluster_identity), and
+  // the harness's own (with TLS, each process has its own file).
+  std::string IdentityPath(const std::string& process = "seqsim-test") const;
+  const std::shared_ptr<const ClusterIdentity>& identity() const {
+    return identity_;
+  }
 
   // RPCs (from "seqsim-test").
   absl::StatusOr<pb::Envelope> CallNode(
@@ -143,6 +155,7 @@ class LiveCluster {
   pid_t coordinator_pid_ = -1;
   bool coordinator_started_ = false;
   std::map<int, pid_t> node_pids_;
+  std::shared_ptr<const ClusterIdentity> identity_;
   std::unique_ptr<Transport> transport_;
 };
 

@@ -515,6 +515,7 @@ TEST(LiveRestart, KilledNodeRestartsAtOnceAfterConnectionPerRequestClients) {
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() +
                          std::chrono::seconds(10));
+    AttachIdentity(cluster.identity().get(), &context);
     pb::NodeStatusRequest request;
     pb::NodeStatusResponse response;
     grpc::Status status = pb::Admin::NewStub(channels.back())

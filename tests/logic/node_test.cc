@@ -176,13 +176,62 @@ TEST_F(NodeTest, ClusterStatesApplyInVersionOrderOnly) {
   newer.mutable_publish()->mutable_state()->set_version(5);
   pb::Envelope older = newer;
   older.mutable_publish()->mutable_state()->set_version(4);
-  cluster_.Client("node-1", newer);
-  cluster_.Client("node-1", older);
+  cluster_.Client("node-1", newer, kCoordinatorId);
+  cluster_.Client("node-1", older, kCoordinatorId);
   cluster_.DeliverAll();
   EXPECT_EQ(nodes_["node-1"]->cluster_state().version(), 5);
   EXPECT_TRUE(
       Logged("node-1 ignores cluster state version 4: it applied version 5"))
       << Log();
+}
+
+// Issue 13: a cluster state is applied only from the coordinator of the
+// node's cluster, and only if it can follow the applied one; a refused one
+// changes nothing and says why (FAILED_PRECONDITION in Envelope.refused).
+TEST_F(NodeTest, ClusterStateIsRefusedUnlessItCanFollowFromTheCoordinator) {
+  Boot({"node-1", "node-2", "node-3"});
+  Publish({ThreeCopies()});
+  const int64_t applied = nodes_["node-1"]->cluster_state().version();
+  ASSERT_GT(applied, 0);
+  auto publish = [&](const std::string& from, int64_t version,
+                     const std::string& uuid, int64_t term) {
+    pb::Envelope request;
+    pb::ClusterState* state = request.mutable_publish()->mutable_state();
+    *state = coordinator_->state;
+    state->set_version(version);
+    state->set_cluster_uuid(uuid);
+    state->mutable_indices(0)->mutable_shards(0)->set_primary_term(term);
+    auto reply = cluster_.Client("node-1", request, from);
+    cluster_.DeliverAll();
+    return reply;
+  };
+  const std::string uuid = coordinator_->state.cluster_uuid();
+  struct Case {
+    std::string from;
+    int64_t version;
+    std::string uuid;
+    int64_t term;
+    std::string why;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"node-2", applied + 1, uuid, 1, "not the coordinator"},
+           {kCoordinatorId, applied + 1, "another-cluster", 1, "of cluster"},
+           {kCoordinatorId, 2147483647, uuid, 1, "versions ahead"},
+           {kCoordinatorId, applied + 1, uuid, 0, "lowers [idx][0]"}}) {
+    auto reply = publish(c.from, c.version, c.uuid, c.term);
+    ASSERT_TRUE(reply->has_value()) << c.why;
+    EXPECT_EQ((*reply)->refused(),
+              static_cast<int>(absl::StatusCode::kFailedPrecondition))
+        << c.why;
+    EXPECT_TRUE(
+        absl::StrContains((*reply)->publish_response().error().reason(), c.why))
+        << (*reply)->DebugString();
+    EXPECT_EQ(nodes_["node-1"]->cluster_state().version(), applied) << c.why;
+  }
+  EXPECT_EQ(nodes_["node-1"]->Status().shards_size(), 1);
+  // The coordinator's next state still applies.
+  Publish({ThreeCopies(2)});
+  EXPECT_GT(nodes_["node-1"]->cluster_state().version(), applied);
 }
 
 TEST_F(NodeTest, PublishSetsPeerAddressesAndOpensAssignedCopies) {

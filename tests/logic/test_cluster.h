@@ -197,12 +197,14 @@ class TestCluster {
     if (it != actors_.end()) it->second->Flush();
   }
 
-  // A client request into actor `to`; the reply lands in the returned slot.
-  std::shared_ptr<std::optional<pb::Envelope>> Client(const std::string& to,
-                                                      pb::Envelope request) {
+  // A client request into actor `to` (sent as `from`); the reply lands in
+  // the returned slot.
+  std::shared_ptr<std::optional<pb::Envelope>> Client(
+      const std::string& to, pb::Envelope request,
+      const std::string& from = "client") {
     auto slot = std::make_shared<std::optional<pb::Envelope>>();
     Send(
-        "client", to, std::move(request),
+        from, to, std::move(request),
         [slot](const absl::StatusOr<pb::Envelope>& reply) {
           if (reply.ok()) *slot = *reply;
         },

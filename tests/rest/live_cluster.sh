@@ -49,7 +49,7 @@ PY
 
 start_live_cluster() {
   local bin="$1" nodes="${2:-2}"
-  for b in seqsim-coordinator seqsim-node; do
+  for b in seqsim-coordinator seqsim-node seqsim-ctl; do
     if [[ ! -x "$bin/$b" ]]; then echo "missing $bin/$b (build it first)" >&2; exit 1; fi
   done
   trap stop_live_cluster EXIT
@@ -57,8 +57,12 @@ start_live_cluster() {
   local ports
   read -r -a ports <<<"$(free_ports $((1 + 2 * nodes)))"
   local coord_port=${ports[0]}
+  # Internal gRPC authenticated, as scripts/cluster.sh runs it (issue 13).
+  local identity="$LIVE_DIR/cluster.identity"
+  "$bin/seqsim-ctl" identity --out="$identity" >/dev/null
   "$bin/seqsim-coordinator" --host=127.0.0.1 --port="$coord_port" \
-    --data_dir="$LIVE_DIR/coordinator" >"$LIVE_DIR/coordinator.log" 2>&1 &
+    --data_dir="$LIVE_DIR/coordinator" --cluster_identity="$identity" \
+    >"$LIVE_DIR/coordinator.log" 2>&1 &
   LIVE_PIDS+=($!)
   local n
   REST_URLS=""
@@ -66,7 +70,7 @@ start_live_cluster() {
     "$bin/seqsim-node" --id="node-$n" --host=127.0.0.1 \
       --grpc_port="${ports[$((2 * n - 1))]}" --rest_port="${ports[$((2 * n))]}" \
       --coordinator="127.0.0.1:$coord_port" --data_dir="$LIVE_DIR/node-$n" \
-      >"$LIVE_DIR/node-$n.log" 2>&1 &
+      --cluster_identity="$identity" >"$LIVE_DIR/node-$n.log" 2>&1 &
     LIVE_PIDS+=($!)
     REST_URLS="${REST_URLS:+$REST_URLS }http://127.0.0.1:${ports[$((2 * n))]}"
   done
