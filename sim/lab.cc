@@ -1399,38 +1399,10 @@ const std::map<std::string, Scenario>& Scenarios() {
 }
 
 absl::StatusOr<UnsafeModes> ParseUnsafe(const std::string& list) {
-  UnsafeModes modes;
-  if (list.empty() || list == "none") return modes;
-  for (absl::string_view name : absl::StrSplit(list, ',')) {
-    if (name == "no-fencing") {
-      modes.no_fencing = true;
-    } else if (name == "no-seqno-check") {
-      modes.no_seqno_check = true;
-    } else if (name == "early-ack") {
-      modes.early_ack = true;
-    } else if (name == "no-resync") {
-      modes.no_resync = true;
-    } else if (name == "no-conflict-barrier") {
-      modes.no_conflict_barrier = true;
-    } else {
-      return absl::InvalidArgumentError(
-          absl::StrCat("unknown --unsafe mode '", std::string(name),
-                       "' (expected no-fencing, no-seqno-check, early-ack, "
-                       "no-resync, no-conflict-barrier)"));
-    }
-  }
-  return modes;
+  return ParseUnsafeModes(list);
 }
 
-std::string UnsafeName(const UnsafeModes& m) {
-  std::vector<std::string> names;
-  if (m.no_fencing) names.push_back("no-fencing");
-  if (m.no_seqno_check) names.push_back("no-seqno-check");
-  if (m.early_ack) names.push_back("early-ack");
-  if (m.no_resync) names.push_back("no-resync");
-  if (m.no_conflict_barrier) names.push_back("no-conflict-barrier");
-  return absl::StrJoin(names, ",");
-}
+std::string UnsafeName(const UnsafeModes& m) { return UnsafeModesName(m); }
 
 absl::Status ValidateConfig(const LabConfig& config) {
   const auto& names = NemesisNames();

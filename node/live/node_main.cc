@@ -24,6 +24,7 @@
 #include "common/live/process.h"
 #include "common/live/server_adapters.h"
 #include "common/live/transport.h"
+#include "common/unsafe.h"
 #include "coordinator/logic/coordinator.h"
 #include "node/live/live_dispatcher.h"
 #include "node/logic/node.h"
@@ -59,6 +60,11 @@ ABSL_FLAG(bool, batch_per_flush, true,
           "replica, and forward them in one bulk per primary's node");
 
 ABSL_FLAG(std::string, cluster_identity, "", seqsim::kIdentityFlagHelp);
+ABSL_FLAG(std::string, unsafe, "",
+          "Planted bugs for fault-injection experiments, comma-separated: "
+          "no-fencing, no-seqno-check, early-ack, no-resync, "
+          "no-conflict-barrier. Each switches off one replication rule; "
+          "off unless given here (never in a real cluster)");
 
 namespace seqsim {
 namespace {
@@ -122,6 +128,9 @@ int Run(int argc, char** argv) {
     FailSetup(kProgram,
               absl::StrCat("--fsync=", fsync, " must be request or async"));
   }
+  absl::StatusOr<UnsafeModes> unsafe =
+      ParseUnsafeModes(absl::GetFlag(FLAGS_unsafe));
+  if (!unsafe.ok()) FailSetup(kProgram, std::string(unsafe.status().message()));
   if (data_dir.empty()) FailSetup(kProgram, "--data_dir must not be empty");
   if (absl::Status status = CheckWritableDir(data_dir); !status.ok()) {
     FailSetup(kProgram, absl::StrCat("data dir ", data_dir,
@@ -158,6 +167,15 @@ int Run(int argc, char** argv) {
   options.fsync_per_request = fsync == "request";
   options.batch_per_flush = absl::GetFlag(FLAGS_batch_per_flush);
   if (*identity != nullptr) options.cluster_uuid = (*identity)->cluster_uuid;
+  options.unsafe = *unsafe;
+  const std::string unsafe_name = UnsafeModesName(*unsafe);
+  if (!unsafe_name.empty()) {
+    spdlog::error(
+        "UNSAFE: {} runs with planted bugs --unsafe={}: rules switched off: "
+        "{}. It can lose acknowledged writes or serve stale data; for "
+        "fault-injection experiments only",
+        id, unsafe_name, UnsafeRulesBroken(*unsafe));
+  }
 
   auto executor = std::make_shared<Executor>(id);
   auto faults = std::make_shared<FaultTable>();
@@ -223,13 +241,14 @@ int Run(int argc, char** argv) {
         "{}: no --cluster_identity: internal gRPC is NOT authenticated", id);
   }
   spdlog::info(
-      "{} up: gRPC {}:{} ({}) REST {} coordinator {} data {} fsync={}", id,
+      "{} up: gRPC {}:{} ({}) REST {} coordinator {} data {} fsync={}{}", id,
       host, grpc_port,
       *identity == nullptr ? "unauthenticated"
       : (*identity)->tls() ? "mutual TLS + cluster secret"
                            : "cluster secret",
       rest_port != 0 ? absl::StrCat("http://", host, ":", rest_port) : "off",
-      coordinator, data_dir, fsync);
+      coordinator, data_dir, fsync,
+      unsafe_name.empty() ? "" : absl::StrCat(" UNSAFE=", unsafe_name));
 
   int signal_number = WaitForTerminationSignal();
   spdlog::info("{} stopping on signal {}", id, signal_number);
