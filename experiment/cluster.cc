@@ -405,15 +405,20 @@ std::vector<std::string> ExperimentCluster::CheckCrashes() {
 absl::Status ExperimentCluster::Fault(const std::string& node,
                                       pb::FaultRequest::Action action,
                                       const std::vector<std::string>& peers,
-                                      int delay_ms) {
+                                      int delay_ms, double probability) {
   pb::Envelope request;
   pb::FaultRequest* fault = request.mutable_fault();
   fault->set_action(action);
   for (const std::string& peer : peers) fault->add_peers(peer);
   fault->set_delay_ms(delay_ms);
+  fault->set_probability(probability);
   absl::StatusOr<pb::Envelope> reply = transport_->CallSync(
       node, GrpcAddress(node), std::move(request), absl::Seconds(2));
-  return reply.status();
+  if (!reply.ok()) return reply.status();
+  if (reply->fault_response().has_error()) {
+    return absl::InvalidArgumentError(reply->fault_response().error().reason());
+  }
+  return absl::OkStatus();
 }
 
 void ExperimentCluster::HealNetwork() {

@@ -94,7 +94,8 @@ class ExperimentCluster {
 
   // Admin.Fault on `node`.
   absl::Status Fault(const std::string& node, pb::FaultRequest::Action action,
-                     const std::vector<std::string>& peers, int delay_ms = 0);
+                     const std::vector<std::string>& peers, int delay_ms = 0,
+                     double probability = 0);
   // Clears every network fault on every running, unpaused node.
   void HealNetwork();
 

@@ -24,7 +24,8 @@ bool IsProcessKind(const std::string& kind) {
 
 const std::vector<std::string>& NemesisKinds() {
   static const std::vector<std::string> kKinds = {
-      "kill", "pause", "coordinator", "partition", "delay"};
+      "kill",  "pause", "coordinator", "partition",
+      "delay", "drop",  "duplicate"};
   return kKinds;
 }
 
@@ -84,9 +85,15 @@ std::vector<PlannedFault> PlanSchedule(const std::vector<std::string>& kinds,
             "isolate-primary", "isolate-replica", "primary-coordinator",
             "majority-minority"};
         f.target = kShapes[rng.Below(4)];
-      } else {
+      } else if (f.kind == "delay") {
         f.target = "primary-links";
         f.delay_ms = static_cast<int>(rng.Range(50, 300));
+      } else if (f.kind == "drop") {
+        f.target = "primary-links";
+        f.probability = 0.1 + 0.3 * dice;  // 10-40% of the messages lost
+      } else {                             // duplicate
+        f.target = "primary-links";
+        f.probability = 0.2 + 0.4 * dice;  // 20-60% sent twice
       }
       f.pick = static_cast<int64_t>(rng.Next() >> 2);
       plan.push_back(f);
@@ -223,13 +230,24 @@ void Nemesis::Begin(const PlannedFault& f) {
       running.nodes.push_back(node);
       applied = true;
     };
-    if (f.kind == "delay") {
+    if (f.kind == "delay" || f.kind == "drop" || f.kind == "duplicate") {
       std::vector<std::string> replicas = Replicas(f.pick);
       if (!primary.empty() && !replicas.empty()) {
-        absl::Status s = cluster_->Fault(primary, pb::FaultRequest::DELAY,
-                                         replicas, f.delay_ms);
-        detail = absl::StrCat(primary, " -> ", absl::StrJoin(replicas, ","),
-                              " delayed ", f.delay_ms, " ms");
+        const pb::FaultRequest::Action action =
+            f.kind == "delay"  ? pb::FaultRequest::DELAY
+            : f.kind == "drop" ? pb::FaultRequest::DROP
+                               : pb::FaultRequest::DUPLICATE;
+        absl::Status s = cluster_->Fault(primary, action, replicas, f.delay_ms,
+                                         f.probability);
+        detail = absl::StrCat(
+            primary, " -> ", absl::StrJoin(replicas, ","),
+            f.kind == "delay" ? absl::StrCat(" delayed ", f.delay_ms, " ms")
+            : f.kind == "drop"
+                ? absl::StrCat(" lose ", static_cast<int>(f.probability * 100),
+                               "% of messages")
+                : absl::StrCat(" duplicate ",
+                               static_cast<int>(f.probability * 100),
+                               "% of messages"));
         if (s.ok()) {
           running.nodes.push_back(primary);
           applied = true;

@@ -20,6 +20,9 @@
 //               replica | cut the primary off from the coordinator only | a
 //               majority/minority split of nodes and coordinator
 //   delay       delay the primary's traffic to its replicas by 50-300 ms
+//   drop        lose 10-40% of the primary's messages to its replicas (half
+//               of the losses drop the request, half its reply)
+//   duplicate   send 20-60% of the primary's replication messages twice
 //
 // Thread-safety: Nemesis is driven from one thread (the runner's main thread:
 // the processes it restarts die with the thread that started them,
@@ -46,12 +49,14 @@ absl::StatusOr<std::vector<std::string>> ParseNemesis(const std::string& list);
 struct PlannedFault {
   int64_t start_ms = 0;  // since the workload started
   int64_t end_ms = 0;
-  std::string kind;    // kill | pause | coordinator | partition | delay
-  std::string target;  // primary | replica | node | coordinator | isolate-
-                       // primary | isolate-replica | primary-coordinator |
-                       // majority-minority
-  int delay_ms = 0;    // delay only
-  int64_t pick = 0;    // a random number to pick among equal candidates
+  std::string kind;        // kill | pause | coordinator | partition | delay |
+                           // drop | duplicate
+  std::string target;      // primary | replica | node | coordinator | isolate-
+                           // primary | isolate-replica | primary-coordinator |
+                           // majority-minority
+  int delay_ms = 0;        // delay only
+  double probability = 0;  // drop, duplicate: chance per message
+  int64_t pick = 0;        // a random number to pick among equal candidates
 };
 
 std::vector<PlannedFault> PlanSchedule(const std::vector<std::string>& kinds,

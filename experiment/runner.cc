@@ -93,6 +93,8 @@ Json ScheduleJson(const std::vector<PlannedFault>& schedule) {
               {"fault", f.kind},
               {"target", f.target}};
     if (f.kind == "delay") j["delay_ms"] = f.delay_ms;
+    if (f.kind == "drop" || f.kind == "duplicate")
+      j["probability"] = f.probability;
     out.push_back(j);
   }
   return out;

@@ -63,16 +63,43 @@ void LiveEnv::Send(const std::string& to, pb::Envelope request,
     });
     return;
   }
+  const FaultTable::Loss loss = faults_->NextLoss(to);
+  if (loss == FaultTable::Loss::kRequest) {
+    executor_->After(std::min(kDropPause, timeout), [reply, to]() {
+      (*reply)(absl::UnavailableError(
+          absl::StrCat("message to ", to, " lost (injected drop)")));
+    });
+    return;
+  }
+  // As in the lab (sim_world.cc): client document operations are not
+  // idempotent and no transport retries them, so only replication and
+  // coordination messages are duplicated.
+  const bool duplicate = request.body_case() != pb::Envelope::kWrite &&
+                         request.body_case() != pb::Envelope::kBulk &&
+                         request.body_case() != pb::Envelope::kCreateIndex &&
+                         request.body_case() != pb::Envelope::kDeleteIndex &&
+                         faults_->NextDuplicated(to);
   auto send = [executor = executor_, transport = transport_, faults = faults_,
                to, address = *address, request = std::move(request), reply,
-               timeout]() mutable {
+               timeout, loss, duplicate]() mutable {
+    if (duplicate) {
+      // The copy's reply is ignored: the receiver sees the message twice.
+      transport->Call(to, address, pb::Envelope(request), timeout,
+                      [](absl::StatusOr<pb::Envelope>) {});
+    }
     transport->Call(
         to, address, std::move(request), timeout,
-        [executor, faults, to, reply](absl::StatusOr<pb::Envelope> result) {
+        [executor, faults, to, reply,
+         loss](absl::StatusOr<pb::Envelope> result) {
           // A partition set while the call was in flight drops the reply too.
           if (result.ok() && faults->IsPartitioned(to)) {
             result =
                 absl::UnavailableError(absl::StrCat("partitioned from ", to));
+          }
+          // The request was delivered and executed; its reply is lost.
+          if (result.ok() && loss == FaultTable::Loss::kReply) {
+            result = absl::UnavailableError(
+                absl::StrCat("reply from ", to, " lost (injected drop)"));
           }
           executor->Post([reply, result = std::move(result)]() mutable {
             (*reply)(std::move(result));

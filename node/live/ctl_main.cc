@@ -5,6 +5,8 @@
 //   --timeout_ms=30000] seqsim-ctl state --coordinator=127.0.0.1:9400
 //   seqsim-ctl partition --node=127.0.0.1:9300 --peers=node-2,node-3
 //   seqsim-ctl delay --node=127.0.0.1:9300 --peers=node-2 --delay_ms=200
+//   seqsim-ctl drop --node=127.0.0.1:9300 --peers=node-2 --probability=0.2
+//   seqsim-ctl duplicate --node=127.0.0.1:9300 --peers=node-2 --probability=0.3
 //   seqsim-ctl heal --node=127.0.0.1:9300
 //   seqsim-ctl create-index --node=127.0.0.1:9300 --index=books --shards=1
 //   --replicas=2 seqsim-ctl write --node=127.0.0.1:9300 --index=books --id=1
@@ -56,6 +58,8 @@ ABSL_FLAG(int32_t, timeout_ms, 5000,
 ABSL_FLAG(std::string, peers, "",
           "partition/delay: comma-separated peer ids (node-2,coordinator)");
 ABSL_FLAG(int32_t, delay_ms, 100, "delay: added latency (ms)");
+ABSL_FLAG(double, probability, 0.1,
+          "drop, duplicate: chance per message, within [0, 1]");
 ABSL_FLAG(std::string, index, "", "Index name");
 ABSL_FLAG(std::string, id, "", "Document id");
 ABSL_FLAG(std::string, json, "{}", "write: the document (JSON)");
@@ -238,10 +242,17 @@ int Fault(Transport& transport, pb::FaultRequest::Action action) {
     }
     for (const std::string& peer : peers) fault->add_peers(peer);
     fault->set_delay_ms(absl::GetFlag(FLAGS_delay_ms));
+    fault->set_probability(absl::GetFlag(FLAGS_probability));
   }
   absl::StatusOr<pb::Envelope> reply =
       Call(transport, "node", address, request);
   if (!reply.ok()) Fail(Unreachable("node", address, reply.status()));
+  if (reply->fault_response().has_error()) {
+    std::fprintf(stderr, "%s: %s refused the fault: %s\n", kProgram,
+                 address.c_str(),
+                 reply->fault_response().error().reason().c_str());
+    return kExitBadSetup;
+  }
   std::printf(
       "%s partitioned from: [%s]\n", address.c_str(),
       absl::StrJoin(reply->fault_response().partitioned(), ",").c_str());
@@ -447,8 +458,8 @@ int MakeIdentity() {
 int Run(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "COMMAND [flags]: operate a live seqsim cluster over gRPC.\n"
-      "Commands: status, health, state, partition, delay, heal, create-index, "
-      "write, get, load, identity.\n"
+      "Commands: status, health, state, partition, delay, drop, duplicate, "
+      "heal, create-index, write, get, load, identity.\n"
       "Examples:\n"
       "  seqsim-ctl status "
       "--nodes=127.0.0.1:9300,127.0.0.1:9301,127.0.0.1:9302\n"
@@ -497,6 +508,10 @@ int Run(int argc, char** argv) {
     code = Fault(transport, pb::FaultRequest::PARTITION);
   } else if (command == "delay") {
     code = Fault(transport, pb::FaultRequest::DELAY);
+  } else if (command == "drop") {
+    code = Fault(transport, pb::FaultRequest::DROP);
+  } else if (command == "duplicate") {
+    code = Fault(transport, pb::FaultRequest::DUPLICATE);
   } else if (command == "heal") {
     code = Fault(transport, pb::FaultRequest::HEAL);
   } else if (command == "create-index") {

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cmath>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -188,6 +189,49 @@ TEST(FaultTable, PartitionIsTwoWayUntilHealAndDelayIsPerPeer) {
   EXPECT_TRUE(faults.Apply(heal).partitioned().empty());
   EXPECT_FALSE(faults.IsPartitioned("node-2"));
   EXPECT_EQ(faults.DelayFor("node-3"), absl::ZeroDuration());
+}
+
+TEST(FaultTable, DropAndDuplicateArePerPeerUntilHealAndBadValuesAreRefused) {
+  FaultTable faults;
+  pb::FaultRequest drop;
+  drop.set_action(pb::FaultRequest::DROP);
+  drop.add_peers("node-2");
+  drop.set_probability(1.0);
+  EXPECT_FALSE(faults.Apply(drop).has_error());
+  pb::FaultRequest duplicate;
+  duplicate.set_action(pb::FaultRequest::DUPLICATE);
+  duplicate.add_peers("node-3");
+  duplicate.set_probability(1.0);
+  EXPECT_FALSE(faults.Apply(duplicate).has_error());
+  int requests_lost = 0;
+  int replies_lost = 0;
+  for (int i = 0; i < 200; ++i) {
+    const FaultTable::Loss loss = faults.NextLoss("node-2");
+    ASSERT_NE(loss, FaultTable::Loss::kNone);
+    (loss == FaultTable::Loss::kRequest ? requests_lost : replies_lost)++;
+    EXPECT_EQ(faults.NextLoss("node-3"), FaultTable::Loss::kNone);
+    EXPECT_TRUE(faults.NextDuplicated("node-3"));
+    EXPECT_FALSE(faults.NextDuplicated("node-2"));
+  }
+  // Both halves of a loss happen: the sender cannot tell which it was.
+  EXPECT_GT(requests_lost, 0);
+  EXPECT_GT(replies_lost, 0);
+
+  for (double bad : {-0.1, 1.5, std::nan("")}) {
+    pb::FaultRequest refused = drop;
+    refused.set_probability(bad);
+    refused.clear_peers();
+    refused.add_peers("node-4");
+    pb::FaultResponse response = faults.Apply(refused);
+    ASSERT_TRUE(response.has_error()) << bad;
+    EXPECT_EQ(response.error().status(), 400);
+    EXPECT_EQ(faults.NextLoss("node-4"), FaultTable::Loss::kNone);
+  }
+  pb::FaultRequest heal;
+  heal.set_action(pb::FaultRequest::HEAL);
+  faults.Apply(heal);
+  EXPECT_EQ(faults.NextLoss("node-2"), FaultTable::Loss::kNone);
+  EXPECT_FALSE(faults.NextDuplicated("node-3"));
 }
 
 namespace port_check {
