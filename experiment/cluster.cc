@@ -20,6 +20,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "common/env.h"
+#include "common/live/identity.h"
 #include "coordinator/logic/coordinator.h"
 
 namespace seqsim::experiment {
@@ -89,12 +90,13 @@ int PickFreePort() {
   return 0;
 }
 
-std::unique_ptr<Transport> MakeTransport() {
-  return std::make_unique<Transport>("seqsim-experiment");
+std::unique_ptr<Transport> NewRunnerTransport(
+    std::shared_ptr<const ClusterIdentity> identity = nullptr) {
+  return std::make_unique<Transport>("seqsim-experiment", std::move(identity));
 }
 
 ExperimentCluster::ExperimentCluster(ClusterOptions options)
-    : options_(std::move(options)), transport_(MakeTransport()) {
+    : options_(std::move(options)), transport_(NewRunnerTransport()) {
   if (owns_processes()) {
     for (int n = 1; n <= options_.nodes; ++n)
       node_ids_.push_back(absl::StrCat("node-", n));
@@ -137,11 +139,13 @@ std::vector<std::string> ExperimentCluster::NodeArgv(int n) const {
       absl::StrCat("--write_timeout_ms=", options_.write_timeout_ms)};
   if (!options_.unsafe.empty())
     argv.push_back(absl::StrCat("--unsafe=", options_.unsafe));
+  if (!identity_path_.empty())
+    argv.push_back(absl::StrCat("--cluster_identity=", identity_path_));
   return argv;
 }
 
 std::vector<std::string> ExperimentCluster::CoordinatorArgv() const {
-  return {
+  std::vector<std::string> argv = {
       options_.bin_dir + "/seqsim-coordinator",
       "--host=127.0.0.1",
       absl::StrCat("--port=", PortOf(CoordinatorAddress())),
@@ -150,6 +154,9 @@ std::vector<std::string> ExperimentCluster::CoordinatorArgv() const {
       absl::StrCat("--check_interval_ms=", options_.check_interval_ms),
       absl::StrCat("--rpc_timeout_ms=", options_.rpc_timeout_ms),
       "--cluster_name=seqsim-experiment"};
+  if (!identity_path_.empty())
+    argv.push_back(absl::StrCat("--cluster_identity=", identity_path_));
+  return argv;
 }
 
 std::string ExperimentCluster::LogPath(const std::string& name) const {
@@ -275,11 +282,29 @@ absl::Status ExperimentCluster::Attach(absl::Duration timeout) {
 
 absl::Status ExperimentCluster::Start(absl::Duration timeout) {
   if (!owns_processes()) {
+    absl::StatusOr<std::shared_ptr<const ClusterIdentity>> identity =
+        IdentityFromFlag(options_.identity_file);
+    if (!identity.ok()) return identity.status();
+    transport_ = NewRunnerTransport(*identity);
     if (absl::Status s = Attach(timeout); !s.ok()) return s;
   } else {
     std::error_code ec;
     fs::create_directories(options_.data_dir, ec);
     fs::create_directories(options_.log_dir, ec);
+    // Internal gRPC is authenticated (issue 13): a new identity per cluster,
+    // presented by every process and by this runner's fault RPCs.
+    absl::StatusOr<ClusterIdentity> fresh = NewClusterIdentity();
+    if (!fresh.ok()) return fresh.status();
+    identity_path_ = absl::StrCat(options_.data_dir, "/cluster.identity");
+    fs::remove(identity_path_, ec);
+    if (absl::Status s = WriteClusterIdentity(*fresh, identity_path_);
+        !s.ok()) {
+      return s;
+    }
+    absl::StatusOr<std::shared_ptr<const ClusterIdentity>> identity =
+        LoadClusterIdentity(identity_path_);
+    if (!identity.ok()) return identity.status();
+    transport_ = NewRunnerTransport(*identity);
     for (const char* binary : {"seqsim-node", "seqsim-coordinator"}) {
       const std::string path = absl::StrCat(options_.bin_dir, "/", binary);
       if (::access(path.c_str(), X_OK) != 0) {

@@ -47,6 +47,10 @@ struct ClusterOptions {
   int write_timeout_ms = 5000;
   // Attach instead of starting: the coordinator's host:port ("" = start).
   std::string attach;
+  // The attached cluster's identity file (scripts/cluster.sh up makes
+  // DATA/cluster.identity); "" = unauthenticated. A cluster this runner starts
+  // gets a new identity in data_dir/cluster.identity.
+  std::string identity_file;
 };
 
 // A loopback port that was free a moment ago, below the ephemeral range and
@@ -129,7 +133,9 @@ class ExperimentCluster {
 
   const ClusterOptions options_;
   std::vector<std::string> node_ids_;
+  // Made by Start() with the cluster's identity.
   std::unique_ptr<Transport> transport_;
+  std::string identity_path_;  // passed to every process it starts
 
   mutable absl::Mutex mu_;
   std::string coordinator_address_ ABSL_GUARDED_BY(mu_);

@@ -83,6 +83,8 @@ std::string Usage() {
       "experiments/<workload>-seed<N>-<time>)\n"
       "  --attach=HOST:PORT       use the running cluster of this coordinator "
       "(network faults only)\n"
+      "  --cluster-identity=FILE  with --attach: the cluster's identity file "
+      "(cluster.sh makes DATA/cluster.identity)\n"
       "  --bin-dir=DIR            where seqsim-node and seqsim-coordinator "
       "are (default: next to this binary)\n"
       "  --request-timeout=SECONDS   per REST request (default 5)\n"
@@ -179,6 +181,11 @@ absl::StatusOr<ExperimentOptions> ParseOptions(
         !absl::SimpleAtoi(parts[1], &port) || port < 1 || port > 65535)
       return Bad("attach", v, "expected the coordinator's host:port");
     o.attach = v;
+    return absl::OkStatus();
+  };
+  setters["cluster-identity"] = [&](const std::string& v) -> absl::Status {
+    if (v.empty()) return Bad("cluster-identity", v, "expected a file");
+    o.cluster_identity = v;
     return absl::OkStatus();
   };
   setters["bin-dir"] = [&](const std::string& v) -> absl::Status {

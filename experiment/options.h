@@ -27,10 +27,11 @@ struct ExperimentOptions {
   int nodes = 3;
   int shards = 1;
   int replicas = 2;
-  std::string unsafe;   // as given to every node, "" = none
-  std::string out;      // result folder ("" = experiments/<name>)
-  std::string attach;   // coordinator host:port of a running cluster
-  std::string bin_dir;  // "" = next to this binary
+  std::string unsafe;            // as given to every node, "" = none
+  std::string out;               // result folder ("" = experiments/<name>)
+  std::string attach;            // coordinator host:port of a running cluster
+  std::string cluster_identity;  // with --attach: its identity file
+  std::string bin_dir;           // "" = next to this binary
   absl::Duration request_timeout = absl::Seconds(5);
   absl::Duration heal_timeout = absl::Seconds(60);
   absl::Duration checker_time_limit = absl::Seconds(60);

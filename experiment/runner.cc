@@ -160,6 +160,7 @@ int RunExperiment(const ExperimentOptions& o) {
   cluster_options.unsafe = o.unsafe;
   cluster_options.heartbeat_timeout_ms = o.heartbeat_timeout_ms;
   cluster_options.attach = o.attach;
+  cluster_options.identity_file = o.cluster_identity;
   ExperimentCluster cluster(cluster_options);
   if (absl::Status s = cluster.Start(absl::Seconds(60)); !s.ok())
     return finish_unknown(absl::StrCat("cluster start: ", s.message()));
