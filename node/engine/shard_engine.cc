@@ -111,6 +111,8 @@ struct ShardEngine::Impl {
   // hashing.
   absl::flat_hash_map<std::string, StoredDoc> docs;
   int64_t live_docs = 0;
+  // Bytes of the live documents' ids and sources (_cat's store columns).
+  int64_t live_bytes = 0;
   // Last operation processed for each retained seq_no. Every processed seq_no
   // above history_floor is here; operations at or below it may have been
   // discarded.
@@ -148,6 +150,8 @@ struct ShardEngine::Impl {
   void SetDocAt(const pb::Operation& op, bool inserted, StoredDoc* doc_ptr) {
     StoredDoc& doc = *doc_ptr;
     const bool was_live = !inserted && !doc.deleted;
+    if (was_live)
+      live_bytes -= static_cast<int64_t>(op.id().size() + doc.source.size());
     doc.deleted = op.type() == pb::OP_DELETE;
     if (doc.deleted) {
       doc.source.clear();
@@ -158,12 +162,17 @@ struct ShardEngine::Impl {
     doc.seq_no = op.seq_no();
     doc.term = op.primary_term();
     live_docs += (doc.deleted ? 0 : 1) - (was_live ? 1 : 0);
+    if (!doc.deleted)
+      live_bytes += static_cast<int64_t>(op.id().size() + doc.source.size());
   }
 
   void EraseDoc(const std::string& id) {
     auto it = docs.find(id);
     if (it == docs.end()) return;
-    if (!it->second.deleted) --live_docs;
+    if (!it->second.deleted) {
+      --live_docs;
+      live_bytes -= static_cast<int64_t>(id.size() + it->second.source.size());
+    }
     docs.erase(it);
   }
 
@@ -370,6 +379,7 @@ struct ShardEngine::Impl {
         }
         docs.clear();
         live_docs = 0;
+        live_bytes = 0;
         history.clear();
         base_ops.clear();
         checkpoints.Reset(lcp, max_seq_no);
@@ -866,6 +876,7 @@ absl::Status ShardEngine::InstallSnapshot(
   Impl& impl = *impl_;
   impl.docs.clear();
   impl.live_docs = 0;
+  impl.live_bytes = 0;
   impl.history.clear();
   impl.base_ops.clear();
   impl.checkpoints.Reset(local_checkpoint, max_seq_no);
@@ -915,6 +926,7 @@ std::vector<std::pair<std::string, StoredDoc>> ShardEngine::AllDocs() const {
 }
 
 int64_t ShardEngine::doc_count() const { return impl_->live_docs; }
+int64_t ShardEngine::live_bytes() const { return impl_->live_bytes; }
 
 ShardEngine::Counters ShardEngine::counters() const {
   const Impl& impl = *impl_;

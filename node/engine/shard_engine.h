@@ -220,6 +220,8 @@ class ShardEngine {
   // Live documents in id order.
   std::vector<std::pair<std::string, StoredDoc>> LiveDocs() const;
   int64_t doc_count() const;
+  // Bytes of the live documents' ids and sources (the store size _cat shows).
+  int64_t live_bytes() const;
   // term(), max_seq_no(), local_checkpoint(), global_checkpoint() and
   // doc_count() in one call (read after every lab event).
   struct Counters {

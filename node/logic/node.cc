@@ -143,6 +143,13 @@ bool QueryMatches(const pb::Query& query, const std::string& id,
       return std::find(query.ids().values().begin(), query.ids().values().end(),
                        id) != query.ids().values().end();
     case pb::Query::kTerm: {
+      // _id is a field like any other to a term query (ids looks it up).
+      if (query.term().field() == "_id") {
+        nlohmann::json value =
+            nlohmann::json::parse(query.term().value_json(), nullptr, false);
+        return value.is_string() ? value.get<std::string>() == id
+                                 : value.dump() == id;
+      }
       nlohmann::json doc = nlohmann::json::parse(source, nullptr, false);
       nlohmann::json value =
           nlohmann::json::parse(query.term().value_json(), nullptr, false);
@@ -2941,6 +2948,8 @@ struct Node::State {
       response.set_found(false);
       return response;
     }
+    response.set_index_uuid(copy.key.first);
+    response.set_shard(copy.key.second);
     response.set_found(true);
     response.set_version(doc->version);
     response.set_seq_no(doc->seq_no);
@@ -3241,6 +3250,7 @@ struct Node::State {
       shard->set_local_checkpoint(copy->engine->local_checkpoint());
       shard->set_global_checkpoint(copy->engine->global_checkpoint());
       shard->set_docs(copy->engine->doc_count());
+      shard->set_store_bytes(copy->engine->live_bytes());
       shard->set_in_sync(copy->in_sync);
     }
     return status;

@@ -51,12 +51,15 @@ struct Reply {
   Json body = Json::object();
   std::optional<std::string> text;  // text/plain (_cat tables) instead of JSON
   std::vector<std::pair<std::string, std::string>> headers;
+  // An error body: Elasticsearch renders these without filter_path.
+  bool error = false;
 };
 
 Reply ErrorReply(const pb::Error& error) {
   Reply reply;
   reply.status = error.status() == 0 ? 500 : error.status();
   reply.body = rest::ErrorBody(error);
+  reply.error = true;
   return reply;
 }
 
@@ -71,6 +74,7 @@ Reply SimpleErrorReply(int status, const std::string& message) {
   reply.status = status;
   reply.body["error"] = message;
   reply.body["status"] = status;
+  reply.error = true;
   return reply;
 }
 
@@ -102,11 +106,98 @@ std::optional<Json> ParseJson(const std::string& text) {
   return parsed;
 }
 
-// A stored document for embedding in a reply (kept as a string if it is not
-// JSON).
+// Stored sources travel through a reply's Json as marked strings and are
+// written out byte for byte when the reply is rendered (Elasticsearch returns
+// the source as sent: 123456789012345678901234567890 is not re-serialized as
+// a double). The mark starts with a per-process random id no document holds.
+const std::string& RawMark() {
+  static const std::string* const mark =
+      new std::string(absl::StrCat("\x01", rest::GenerateId(), "\x01"));
+  return *mark;
+}
+
+bool IsRawSource(const Json& value) {
+  return value.is_string() &&
+         absl::StartsWith(value.get_ref<const std::string&>(), RawMark());
+}
+
+// Replaces every marked source under `value` by its parsed form (for
+// filter_path paths that select fields inside a source).
+void ParseRawSources(Json& value) {
+  if (IsRawSource(value)) {
+    value = Json::parse(
+        value.get_ref<const std::string&>().substr(RawMark().size()), nullptr,
+        /*allow_exceptions=*/false);
+    return;
+  }
+  if (value.is_structured()) {
+    for (Json& child : value) ParseRawSources(child);
+  }
+}
+
+// Replaces every marked source under `value` by a short token (mark, '#',
+// position in `raw`) and moves its bytes to `raw`.
+void ExtractRawSources(Json& value, std::vector<std::string>& raw) {
+  if (IsRawSource(value)) {
+    raw.push_back(value.get_ref<const std::string&>().substr(RawMark().size()));
+    value = Json(absl::StrCat(RawMark(), "#", raw.size() - 1));
+    return;
+  }
+  if (value.is_structured()) {
+    for (Json& child : value) ExtractRawSources(child, raw);
+  }
+}
+
+// `text` (a rendered reply) with each token of ExtractRawSources replaced by
+// its source, pretty-printed at the token's depth when `pretty`.
+std::string SpliceRawSources(const std::string& text,
+                             const std::vector<std::string>& raw, bool pretty) {
+  if (raw.empty()) return text;
+  const std::string token =
+      Json(absl::StrCat(RawMark(), "#"))
+          .dump(-1, ' ', false, Json::error_handler_t::replace);
+  // The dumped token without its closing quote (the mark escaped, then #).
+  const std::string open = token.substr(0, token.size() - 1);
+  std::string out;
+  size_t at = 0;
+  while (true) {
+    const size_t found = text.find(open, at);
+    if (found == std::string::npos) break;
+    size_t end = found + open.size();
+    size_t index = 0;
+    while (end < text.size() && absl::ascii_isdigit(text[end])) {
+      index = index * 10 + static_cast<size_t>(text[end] - '0');
+      ++end;
+    }
+    if (end >= text.size() || text[end] != '"' || index >= raw.size()) {
+      out.append(text, at, end - at);
+      at = end;
+      continue;
+    }
+    out.append(text, at, found - at);
+    if (pretty) {
+      const size_t line = out.rfind('\n');
+      size_t spaces = 0;
+      for (size_t k = line == std::string::npos ? 0 : line + 1;
+           k < out.size() && out[k] == ' '; ++k) {
+        ++spaces;
+      }
+      out += rest::PrettyRawJson(raw[index], static_cast<int>(spaces / 2));
+    } else {
+      out += raw[index];
+    }
+    at = end + 1;
+  }
+  out.append(text, at, std::string::npos);
+  return out;
+}
+
+// A stored document for embedding in a reply: written out as stored when it
+// is JSON, else kept as a string.
 Json SourceJson(const std::string& bytes) {
-  std::optional<Json> parsed = ParseJson(bytes);
-  if (parsed.has_value()) return *parsed;
+  if (rest::CheckJsonDepth(bytes).ok() && Json::accept(bytes)) {
+    return Json(absl::StrCat(RawMark(), bytes));
+  }
   return Json(bytes);
 }
 
@@ -140,6 +231,114 @@ std::optional<int64_t> JsonInteger(const Json& value) {
   return std::nullopt;
 }
 
+std::string TokenName(const Json& value);
+
+// What of `_source` a reply shows: Elasticsearch's FetchSourceContext.
+struct SourceSpec {
+  bool fetch = true;
+  bool given = false;  // a _source parameter or field was present
+  std::vector<std::string> includes;
+  std::vector<std::string> excludes;
+};
+
+std::vector<std::string> CommaList(const std::string& text) {
+  std::vector<std::string> out;
+  for (absl::string_view part : absl::StrSplit(text, ',', absl::SkipEmpty())) {
+    absl::string_view trimmed = absl::StripAsciiWhitespace(part);
+    if (!trimmed.empty()) out.emplace_back(trimmed);
+  }
+  return out;
+}
+
+// `_source` ("true", "false" or includes), `_source_includes`,
+// `_source_excludes` URL parameters.
+SourceSpec SourceSpecFromParams(const Ctx& c) {
+  SourceSpec spec;
+  if (c.Has("_source")) {
+    spec.given = true;
+    const std::string value = c.Param("_source");
+    if (value == "false") {
+      spec.fetch = false;
+    } else if (value != "true" && !value.empty()) {
+      spec.includes = CommaList(value);
+    }
+  }
+  if (c.Has("_source_includes")) {
+    spec.given = true;
+    spec.includes = CommaList(c.Param("_source_includes"));
+  }
+  if (c.Has("_source_excludes")) {
+    spec.given = true;
+    spec.excludes = CommaList(c.Param("_source_excludes"));
+  }
+  return spec;
+}
+
+// A `_source` field of a body: true/false, a pattern, a list of patterns, or
+// {"includes": ..., "excludes": ...}.
+absl::StatusOr<SourceSpec> SourceSpecFromJson(const Json& value,
+                                              const std::string& where) {
+  SourceSpec spec;
+  spec.given = true;
+  auto patterns = [&](const Json& list,
+                      std::vector<std::string>* out) -> absl::Status {
+    if (list.is_string()) {
+      out->push_back(list.get<std::string>());
+      return absl::OkStatus();
+    }
+    if (!list.is_array()) {
+      return EsStatus(absl::StatusCode::kInvalidArgument, "parsing_exception",
+                      absl::StrCat("Unknown key for a ", TokenName(list),
+                                   " in [", where, "]."));
+    }
+    for (const Json& pattern : list) {
+      if (!pattern.is_string()) {
+        return EsStatus(absl::StatusCode::kInvalidArgument, "parsing_exception",
+                        absl::StrCat("Unknown key for a ", TokenName(pattern),
+                                     " in [", where, "]."));
+      }
+      out->push_back(pattern.get<std::string>());
+    }
+    return absl::OkStatus();
+  };
+  if (value.is_boolean()) {
+    spec.fetch = value.get<bool>();
+  } else if (value.is_string() || value.is_array()) {
+    RETURN_IF_ERROR(patterns(value, &spec.includes));
+  } else if (value.is_object()) {
+    for (auto it = value.begin(); it != value.end(); ++it) {
+      if (it.key() == "includes" || it.key() == "include") {
+        RETURN_IF_ERROR(patterns(it.value(), &spec.includes));
+      } else if (it.key() == "excludes" || it.key() == "exclude") {
+        RETURN_IF_ERROR(patterns(it.value(), &spec.excludes));
+      } else {
+        return EsStatus(
+            absl::StatusCode::kInvalidArgument, "parsing_exception",
+            absl::StrCat("Unknown key for a ", TokenName(it.value()), " in [",
+                         it.key(), "]."));
+      }
+    }
+  } else {
+    return EsStatus(
+        absl::StatusCode::kInvalidArgument, "parsing_exception",
+        absl::StrCat("Expected one of [VALUE_BOOLEAN, VALUE_STRING, "
+                     "START_ARRAY, START_OBJECT] but found [",
+                     TokenName(value), "]"));
+  }
+  return spec;
+}
+
+// The source to show under `spec`: as stored when nothing is filtered, else
+// filtered (nullopt when not fetched).
+std::optional<Json> ShownSource(const std::string& bytes,
+                                const SourceSpec& spec) {
+  if (!spec.fetch) return std::nullopt;
+  if (spec.includes.empty() && spec.excludes.empty()) return SourceJson(bytes);
+  std::optional<Json> parsed = ParseJson(bytes);
+  if (!parsed.has_value()) return Json(bytes);
+  return rest::FilterSource(*parsed, spec.includes, spec.excludes);
+}
+
 std::string TokenName(const Json& value) {
   if (value.is_object()) return "START_OBJECT";
   if (value.is_array()) return "START_ARRAY";
@@ -171,6 +370,19 @@ Json ShardsJson(const pb::ShardsInfo& shards) {
   return out;
 }
 
+// 404 for a write with require_alias=true to `index`, which is not an alias.
+pb::Error RequireAliasError(const std::string& index) {
+  pb::Error error =
+      rest::MakeError(404, "index_not_found_exception",
+                      absl::StrCat("no such index [", index,
+                                   "] and [require_alias] request "
+                                   "flag is [true] and [",
+                                   index, "] is not an alias"));
+  error.set_index(index);
+  error.set_index_uuid("_na_");
+  return error;
+}
+
 int WriteHttpStatus(const pb::WriteResponse& response) {
   if (response.result() == "created") return 201;
   if (response.result() == "not_found") return 404;
@@ -178,14 +390,18 @@ int WriteHttpStatus(const pb::WriteResponse& response) {
 }
 
 // _index, _id, _version, result, _shards, _seq_no, _primary_term (+ get for
-// update).
+// update, its _source shaped by `source`).
 Json WriteJson(const pb::WriteResponse& response,
-               const pb::WriteRequest& request) {
+               const pb::WriteRequest& request, const SourceSpec& source) {
   Json out = Json::object();
   out["_index"] = response.index().empty() ? request.index() : response.index();
   out["_id"] = response.id().empty() ? request.id() : response.id();
   out["_version"] = response.version();
   out["result"] = response.result();
+  // refresh=true: Elasticsearch refreshed the copies before answering.
+  if (request.refresh() == "true" && response.result() != "noop") {
+    out["forced_refresh"] = true;
+  }
   out["_shards"] = ShardsJson(response.shards());
   out["_seq_no"] = response.seq_no();
   out["_primary_term"] = response.primary_term();
@@ -195,7 +411,9 @@ Json WriteJson(const pb::WriteResponse& response,
     get["_seq_no"] = response.seq_no();
     get["_primary_term"] = response.primary_term();
     get["found"] = true;
-    get["_source"] = SourceJson(response.source());
+    if (std::optional<Json> shown = ShownSource(response.source(), source)) {
+      get["_source"] = *std::move(shown);
+    }
     out["get"] = std::move(get);
   }
   return out;
@@ -326,8 +544,9 @@ class RestServer::Impl {
       const pb::ClusterState& state);
 
   absl::Status ApplyWriteParams(const Ctx& c, pb::WriteRequest& write);
+  // Sends one write; `source` shapes an update's "get" (with return_source).
   Async<absl::StatusOr<Reply>> Write(const pb::WriteRequest& write,
-                                     std::string http_timeout);
+                                     SourceSpec source = {});
 
   Async<absl::StatusOr<Reply>> Root(const Ctx& c);
   Async<absl::StatusOr<Reply>> IndexDoc(const Ctx& c, bool create_route);
@@ -395,6 +614,9 @@ const std::vector<std::string> kBulkParams = {"refresh",
                                               "require_data_stream",
                                               "list_executed_pipelines"};
 const std::vector<std::string> kSearchParams = {"size",
+                                                "_source_includes",
+                                                "_source_excludes",
+                                                "stored_fields",
                                                 "from",
                                                 "seq_no_primary_term",
                                                 "version",
@@ -632,12 +854,21 @@ http::Response RestServer::Impl::Render(const http::Request& req,
     return res;
   }
   Json body = reply.body;
-  if (req.HasParam("filter_path")) {
-    body = rest::FilterPath(body, req.Param("filter_path"));
+  // As in Elasticsearch, filter_path shapes answers, never error bodies.
+  if (req.HasParam("filter_path") && !reply.error) {
+    const std::string filter_path = req.Param("filter_path");
+    if (rest::FilterPathReachesInto(filter_path, "_source")) {
+      ParseRawSources(body);
+    }
+    body = rest::FilterPath(body, filter_path);
   }
+  std::vector<std::string> raw;
+  ExtractRawSources(body, raw);
   bool pretty = req.HasParam("pretty") && req.Param("pretty") != "false";
-  res.body = pretty ? rest::EsPretty(body)
-                    : body.dump(-1, ' ', false, Json::error_handler_t::replace);
+  res.body = SpliceRawSources(
+      pretty ? rest::EsPretty(body)
+             : body.dump(-1, ' ', false, Json::error_handler_t::replace),
+      raw, pretty);
   res.content_type = ContentTypeFor(req);
   return res;
 }
@@ -846,7 +1077,10 @@ absl::Status RestServer::Impl::ApplyWriteParams(const Ctx& c,
       return IllegalArgument(
           absl::StrCat("Unknown value for refresh: [", refresh, "]."));
     }
+    if (refresh != "false")
+      write.set_refresh(refresh.empty() ? "true" : refresh);
   }
+
   if (c.Has("wait_for_active_shards")) {
     std::string count = c.Param("wait_for_active_shards");
     if (count != "all" && count != "index-setting") {
@@ -871,7 +1105,7 @@ absl::Status RestServer::Impl::ApplyWriteParams(const Ctx& c,
 }
 
 asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::Write(
-    const pb::WriteRequest& write, std::string /*http_timeout*/) {
+    const pb::WriteRequest& write, SourceSpec source) {
   pb::Envelope request;
   *request.mutable_write() = write;
   absl::Duration wait = kDefaultDispatchTimeout;
@@ -886,7 +1120,7 @@ asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::Write(
   if (HasError(response.error())) co_return ErrorReply(response.error());
   Reply out;
   out.status = WriteHttpStatus(response);
-  out.body = WriteJson(response, write);
+  out.body = WriteJson(response, write, source);
   co_return out;
 }
 
@@ -916,6 +1150,9 @@ asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::IndexDoc(
     }
   }
   CO_RETURN_IF_ERROR(ApplyWriteParams(c, write));
+  // seqsim has no aliases: no index name is one.
+  CO_ASSIGN_OR_RETURN(bool require_alias, BoolParam(c, "require_alias", false));
+  if (require_alias) co_return ErrorReply(RequireAliasError(write.index()));
   if (write.id().size() > 512) {
     co_return ValidationFailed(
         {absl::StrCat("id [", write.id(),
@@ -929,18 +1166,38 @@ asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::IndexDoc(
   if (!doc.has_value() || !doc->is_object())
     co_return ErrorReply(DocumentUnparsable());
   write.set_source(c.req.body);
-  co_return co_await Write(write, c.Param("timeout"));
+  co_return co_await Write(write);
 }
 
 asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::GetDoc(
     const Ctx& c, bool source_only) {
+  // realtime=false reads what a refresh made visible; seqsim makes every
+  // write visible when it is acknowledged (README), so both read the same.
   for (const char* flag : {"realtime", "refresh"}) {
     CO_RETURN_IF_ERROR(BoolParam(c, flag, true).status());
   }
-  bool with_source = true;
-  if (c.Has("_source")) {
-    std::string value = c.Param("_source");
-    if (value == "false") with_source = false;
+  SourceSpec source = SourceSpecFromParams(c);
+  // stored_fields without _source among them and without a _source parameter
+  // fetches no source (no field is stored apart from it).
+  if (c.Has("stored_fields") && !source.given) {
+    const std::vector<std::string> fields = CommaList(c.Param("stored_fields"));
+    source.fetch =
+        std::find(fields.begin(), fields.end(), "_source") != fields.end();
+  }
+  std::optional<int64_t> version;
+  if (c.Has("version")) {
+    CO_ASSIGN_OR_RETURN(version,
+                        rest::ParseLong("version", c.Param("version")));
+  }
+  if (c.Has("version_type")) {
+    const std::string type = c.Param("version_type");
+    if (type == "force") {
+      co_return IllegalArgument("version type [force] may no longer be used");
+    }
+    if (type != "internal" && type != "external" && type != "external_gte") {
+      co_return IllegalArgument(
+          absl::StrCat("No version type match [", type, "]"));
+    }
   }
   pb::Envelope request;
   request.mutable_get()->set_index(c.Index());
@@ -951,6 +1208,18 @@ asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::GetDoc(
   }
   const pb::GetResponse& get = reply.get_response();
   if (HasError(get.error())) co_return ErrorReply(get.error());
+  // Every version type compares a read the same way: the stored version must
+  // be the one asked for (VersionType.isVersionConflictForReads).
+  if (version.has_value() && *version != -3 && get.found() &&
+      get.version() != *version) {
+    co_return ErrorReply(
+        ToError(VersionConflict(absl::StrCat(
+                    "[", c.segments[2],
+                    "]: version conflict, current version [", get.version(),
+                    "] is different than the one provided [", *version, "]")),
+                get.index().empty() ? c.Index() : get.index(), get.index_uuid(),
+                get.shard()));
+  }
   Reply out;
   if (source_only) {
     if (!get.found()) {
@@ -959,7 +1228,8 @@ asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::GetDoc(
                          absl::StrCat("Document not found [", c.Index(), "]/[",
                                       c.segments[2], "]"));
     }
-    out.body = SourceJson(get.source());
+    std::optional<Json> shown = ShownSource(get.source(), source);
+    out.body = shown.has_value() ? *std::move(shown) : Json::object();
     co_return out;
   }
   out.body["_index"] = get.index().empty() ? c.Index() : get.index();
@@ -973,7 +1243,9 @@ asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::GetDoc(
   out.body["_seq_no"] = get.seq_no();
   out.body["_primary_term"] = get.primary_term();
   out.body["found"] = true;
-  if (with_source) out.body["_source"] = SourceJson(get.source());
+  if (std::optional<Json> shown = ShownSource(get.source(), source)) {
+    out.body["_source"] = *std::move(shown);
+  }
   co_return out;
 }
 
@@ -984,12 +1256,14 @@ asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::DeleteDoc(
   write.set_id(c.segments[2]);
   write.set_kind(pb::WriteRequest_Kind_DELETE);
   CO_RETURN_IF_ERROR(ApplyWriteParams(c, write));
-  co_return co_await Write(write, c.Param("timeout"));
+  co_return co_await Write(write);
 }
 
 // Reads an update body ({"doc", "doc_as_upsert", "upsert", "detect_noop",
-// "_source"}) into `write`. Shared by _update and _bulk.
-absl::Status ParseUpdateBody(const Json& body, pb::WriteRequest& write) {
+// "_source", "if_seq_no", "if_primary_term"}) into `write`, its `_source` into
+// `*source`. Shared by _update and _bulk.
+absl::Status ParseUpdateBody(const Json& body, pb::WriteRequest& write,
+                             SourceSpec* source) {
   write.set_detect_noop(true);
   if (!body.is_object()) return BodyUnparsable();
   bool has_doc = false;
@@ -1026,14 +1300,32 @@ absl::Status ParseUpdateBody(const Json& body, pb::WriteRequest& write) {
         write.set_detect_noop(value.get<bool>());
       }
     } else if (key == "_source") {
-      write.set_return_source(!(value.is_boolean() && !value.get<bool>()));
+      ASSIGN_OR_RETURN(*source, SourceSpecFromJson(value, "_source"));
+      write.set_return_source(source->fetch);
+    } else if (key == "if_seq_no" || key == "if_primary_term") {
+      if (!value.is_number_integer()) {
+        return EsStatus(
+            absl::StatusCode::kInvalidArgument, "x_content_parse_exception",
+            absl::StrCat("[UpdateRequest] failed to parse field [", key, "]"));
+      }
+      if (key == "if_seq_no") {
+        write.set_if_seq_no(value.get<int64_t>());
+      } else {
+        write.set_if_primary_term(value.get<int64_t>());
+      }
     } else if (key == "script" || key == "scripted_upsert") {
       return IllegalArgument(
           "seqsim does not support scripted updates; use [doc]");
     } else {
-      return EsStatus(
-          absl::StatusCode::kInvalidArgument, "x_content_parse_exception",
-          absl::StrCat("[UpdateRequest] unknown field [", key, "]"));
+      // The fields UpdateRequest's parser declares, for the suggestion.
+      static const std::vector<std::string> kFields = {
+          "script",  "scripted_upsert", "upsert",
+          "doc",     "doc_as_upsert",   "detect_noop",
+          "_source", "if_seq_no",       "if_primary_term"};
+      return EsStatus(absl::StatusCode::kInvalidArgument,
+                      "x_content_parse_exception",
+                      absl::StrCat("[UpdateRequest] unknown field [", key, "]",
+                                   rest::DidYouMean(key, kFields)));
     }
   }
   if (!has_doc) return ValidationFailed({"script or doc is missing"});
@@ -1050,6 +1342,8 @@ asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::UpdateDoc(
   write.set_id(c.segments[2]);
   write.set_kind(pb::WriteRequest::UPDATE);
   CO_RETURN_IF_ERROR(ApplyWriteParams(c, write));
+  CO_ASSIGN_OR_RETURN(bool require_alias, BoolParam(c, "require_alias", false));
+  if (require_alias) co_return ErrorReply(RequireAliasError(write.index()));
   if (c.Has("retry_on_conflict")) {
     CO_ASSIGN_OR_RETURN(
         int32_t retries,
@@ -1060,10 +1354,15 @@ asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::UpdateDoc(
   CO_RETURN_IF_ERROR(rest::CheckJsonDepth(c.req.body));
   std::optional<Json> body = ParseJson(c.req.body);
   if (!body.has_value()) co_return BodyUnparsable();
-  CO_RETURN_IF_ERROR(ParseUpdateBody(*body, write));
-  if (c.Has("_source") && c.Param("_source") != "false")
-    write.set_return_source(true);
-  co_return co_await Write(write, c.Param("timeout"));
+  SourceSpec source;
+  source.given = false;
+  CO_RETURN_IF_ERROR(ParseUpdateBody(*body, write, &source));
+  // The URL's _source parameters win over the body's.
+  if (SourceSpec from_url = SourceSpecFromParams(c); from_url.given) {
+    source = std::move(from_url);
+    write.set_return_source(source.fetch);
+  }
+  co_return co_await Write(write, source);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1076,6 +1375,7 @@ struct BulkItem {
   std::string action;  // index | create | update | delete
   pb::WriteRequest write;
   std::optional<pb::Error> error;
+  SourceSpec source;  // update: what its "get" shows
 };
 
 absl::Status MalformedLine(int line, const std::string& why) {
@@ -1096,7 +1396,7 @@ Json BulkItemJson(const BulkItem& item, const pb::WriteResponse* response) {
     fields.erase("root_cause");
     body["error"] = std::move(fields);
   } else {
-    body = WriteJson(*response, item.write);
+    body = WriteJson(*response, item.write, item.source);
     body["status"] = WriteHttpStatus(*response);
   }
   return Json{{item.action, std::move(body)}};
@@ -1115,6 +1415,13 @@ asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::Bulk(
   }
   std::vector<std::string> lines = absl::StrSplit(text, '\n');
   lines.pop_back();  // after the final newline
+  // The URL's refresh, wait_for_active_shards and timeout apply to every
+  // item; its _source parameters and require_alias are each item's default.
+  pb::WriteRequest defaults;
+  CO_RETURN_IF_ERROR(ApplyWriteParams(c, defaults));
+  CO_ASSIGN_OR_RETURN(const bool default_require_alias,
+                      BoolParam(c, "require_alias", false));
+  const SourceSpec default_source = SourceSpecFromParams(c);
   std::vector<BulkItem> items;
   std::vector<std::string> validation;
   for (size_t i = 0; i < lines.size(); ++i) {
@@ -1128,12 +1435,21 @@ asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::Bulk(
           absl::StrCat("[", line_number,
                        ":1] Malformed action/metadata line: not valid JSON"));
     }
-    if (!action_line->is_object() || action_line->size() != 1) {
+    if (!action_line->is_object()) {
       co_return MalformedLine(line_number,
                               absl::StrCat("expected START_OBJECT but found [",
                                            TokenName(*action_line), "]"));
     }
+    if (action_line->empty()) {
+      co_return MalformedLine(line_number,
+                              "expected FIELD_NAME but found [END_OBJECT]");
+    }
+    // Elasticsearch reads the first action of the line.
     BulkItem item;
+    item.write = defaults;
+    item.source = default_source;
+    bool require_alias = default_require_alias;
+    bool id_given = false;
     item.action = action_line->begin().key();
     const Json& meta = action_line->begin().value();
     if (item.action == "index") {
@@ -1172,6 +1488,7 @@ asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::Bulk(
       if (key == "_index" && value.is_string()) {
         index = value.get<std::string>();
       } else if (key == "_id" && (value.is_string() || value.is_number())) {
+        id_given = true;
         item.write.set_id(value.is_string() ? value.get<std::string>()
                                             : value.dump());
       } else if (key == "if_seq_no") {
@@ -1200,9 +1517,17 @@ asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::Bulk(
           co_return IllegalArgument(
               absl::StrCat("No version type match [", type, "]"));
         }
-      } else if (key == "routing" || key == "require_alias" ||
-                 key == "pipeline" || key == "dynamic_templates" ||
-                 key == "require_data_stream" || key == "_source") {
+      } else if (key == "require_alias") {
+        if (!value.is_boolean()) {
+          co_return IllegalArgument(absl::StrCat(
+              "Failed to parse [require_alias] of action/metadata line [",
+              line_number, "]"));
+        }
+        require_alias = value.get<bool>();
+      } else if (key == "_source") {
+        CO_ASSIGN_OR_RETURN(item.source, SourceSpecFromJson(value, "_source"));
+      } else if (key == "routing" || key == "pipeline" ||
+                 key == "dynamic_templates" || key == "require_data_stream") {
         // Accepted and ignored: seqsim routes by _id only.
       } else {
         co_return IllegalArgument(
@@ -1212,9 +1537,14 @@ asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::Bulk(
     }
     item.write.set_index(index);
     if (index.empty()) validation.push_back("index is missing");
-    if (item.write.id().empty()) {
-      if (item.write.kind() == pb::WriteRequest::INDEX ||
-          item.write.kind() == pb::WriteRequest::CREATE) {
+    const bool indexes = item.write.kind() == pb::WriteRequest::INDEX ||
+                         item.write.kind() == pb::WriteRequest::CREATE;
+    if (indexes && id_given && item.write.id().empty()) {
+      // An empty _id is not a request for a generated one.
+      item.error = rest::MakeError(400, "illegal_argument_exception",
+                                   "if _id is specified it must not be empty");
+    } else if (item.write.id().empty()) {
+      if (indexes) {
         item.write.set_id(rest::GenerateId());
         item.write.set_auto_generated_id(true);
         item.write.set_kind(pb::WriteRequest::CREATE);
@@ -1222,7 +1552,14 @@ asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::Bulk(
         validation.push_back("id is missing");
       }
     }
-    if (!index.empty()) item.error = rest::ValidateIndexName(index);
+    if (!index.empty() && !item.error.has_value()) {
+      item.error = rest::ValidateIndexName(index);
+    }
+    // seqsim has no aliases: no index name is one.
+    if (!index.empty() && require_alias && !item.error.has_value() &&
+        item.write.kind() != pb::WriteRequest_Kind_DELETE) {
+      item.error = RequireAliasError(index);
+    }
     if (item.write.kind() != pb::WriteRequest_Kind_DELETE) {
       ++i;
       if (i >= lines.size()) {
@@ -1239,7 +1576,10 @@ asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::Bulk(
               absl::StatusCode::kInvalidArgument, "x_content_parse_exception",
               absl::StrCat("[", i + 1, ":1] failed to parse update request"));
         }
-        CO_RETURN_IF_ERROR(ParseUpdateBody(*source, item.write));
+        SourceSpec body_source;
+        CO_RETURN_IF_ERROR(ParseUpdateBody(*source, item.write, &body_source));
+        if (body_source.given) item.source = body_source;
+        item.write.set_return_source(item.source.given && item.source.fetch);
       } else if (!depth.ok()) {
         if (!item.error.has_value()) item.error = ToError(depth);
       } else if (!source.has_value() || !source->is_object()) {
@@ -1367,6 +1707,12 @@ asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::Search(
   }
   int64_t size = 10, from = 0;
   bool seq_no_primary_term = false, version = false, total_as_int = false;
+  SourceSpec source;
+  // stored_fields: "_none_" drops the hits' metadata too; any other list
+  // (no field is stored apart from _source) drops the source unless asked.
+  std::optional<std::vector<std::string>> stored_fields;
+  // track_total_hits: true counts all, false none, N up to N (default 10000).
+  std::optional<int64_t> track_total_hits = 10000;
   search.mutable_query()->mutable_match_all();
   if (!IsBlank(c.req.body)) {
     CO_RETURN_IF_ERROR(rest::CheckJsonDepth(c.req.body));
@@ -1397,11 +1743,44 @@ asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::Search(
               absl::StrCat("[", key, "] failed to parse field"));
         }
         (key == "version" ? version : seq_no_primary_term) = value.get<bool>();
-      } else if (key == "track_total_hits" || key == "_source" ||
-                 key == "timeout" || key == "stored_fields" ||
-                 key == "explain" || key == "min_score") {
-        // Accepted; seqsim always counts every hit and returns the whole
-        // source.
+      } else if (key == "_source") {
+        CO_ASSIGN_OR_RETURN(source, SourceSpecFromJson(value, "_source"));
+      } else if (key == "stored_fields") {
+        std::vector<std::string> fields;
+        if (value.is_string()) {
+          fields.push_back(value.get<std::string>());
+        } else if (value.is_array()) {
+          for (const Json& field : value) {
+            if (!field.is_string()) {
+              co_return ParsingError(
+                  "Expected [VALUE_STRING] in [stored_fields] but found [" +
+                  TokenName(field) + "]");
+            }
+            fields.push_back(field.get<std::string>());
+          }
+        } else {
+          co_return ParsingError(absl::StrCat(
+              "Unknown key for a ", TokenName(value), " in [stored_fields]."));
+        }
+        stored_fields = std::move(fields);
+      } else if (key == "track_total_hits") {
+        if (value.is_boolean()) {
+          track_total_hits = value.get<bool>() ? std::optional<int64_t>()
+                                               : std::optional<int64_t>(-1);
+        } else if (value.is_number_integer()) {
+          track_total_hits = value.get<int64_t>();
+          if (*track_total_hits < 0) {
+            co_return IllegalArgument(
+                "[track_total_hits] parameter must be positive or equals to "
+                "-1, got " +
+                absl::StrCat(*track_total_hits));
+          }
+        } else {
+          co_return ParsingError(
+              absl::StrCat("[track_total_hits] failed to parse field"));
+        }
+      } else if (key == "timeout") {
+        // Accepted: a seqsim search never times out before it is answered.
       } else {
         co_return ParsingError(absl::StrCat(
             "Unknown key for a ", TokenName(value), " in [", key, "]."));
@@ -1425,6 +1804,51 @@ asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::Search(
   }
   CO_ASSIGN_OR_RETURN(total_as_int,
                       BoolParam(c, "rest_total_hits_as_int", false));
+  if (SourceSpec from_url = SourceSpecFromParams(c); from_url.given) {
+    source = std::move(from_url);
+  }
+  if (c.Has("stored_fields"))
+    stored_fields = CommaList(c.Param("stored_fields"));
+  if (c.Has("track_total_hits")) {
+    const std::string value = c.Param("track_total_hits");
+    if (value == "true" || value.empty()) {
+      track_total_hits.reset();
+    } else if (value == "false") {
+      track_total_hits = -1;
+    } else {
+      CO_ASSIGN_OR_RETURN(int64_t n, rest::ParseInt("track_total_hits", value));
+      if (n < 0) {
+        co_return IllegalArgument(absl::StrCat(
+            "[track_total_hits] parameter must be positive or equals to -1, "
+            "got ",
+            n));
+      }
+      track_total_hits = n;
+    }
+  }
+  if (total_as_int && track_total_hits.has_value() && *track_total_hits != -1 &&
+      *track_total_hits != 10000) {
+    // Elasticsearch: an exact int total needs every hit counted.
+    co_return IllegalArgument(
+        "[rest_total_hits_as_int] cannot be used if the tracking of total "
+        "hits is not accurate, got " +
+        absl::StrCat(*track_total_hits));
+  }
+  bool no_metadata = false;
+  if (stored_fields.has_value()) {
+    no_metadata = std::find(stored_fields->begin(), stored_fields->end(),
+                            "_none_") != stored_fields->end();
+    if (no_metadata && source.given && source.fetch) {
+      co_return EsStatus(absl::StatusCode::kInvalidArgument,
+                         "search_phase_execution_exception",
+                         "[stored_fields] cannot be disabled if [_source] is "
+                         "requested");
+    }
+    if (!source.given) {
+      source.fetch = std::find(stored_fields->begin(), stored_fields->end(),
+                               "_source") != stored_fields->end();
+    }
+  }
   if (size < 0) {
     co_return IllegalArgument(absl::StrCat(
         "[size] parameter cannot be negative, found [", size, "]"));
@@ -1439,9 +1863,12 @@ asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::Search(
   if (window > 10000) {
     co_return IllegalArgument(
         absl::StrCat("Result window is too large, from + size must be less "
-                     "than or equal to: [10000] but "
-                     "was [",
-                     window, "]."));
+                     "than or equal to: [10000] but was [",
+                     window,
+                     "]. See the scroll api for a more efficient way to "
+                     "request large data sets. This limit can be set by "
+                     "changing the [index.max_result_window] index level "
+                     "setting."));
   }
   search.set_size(static_cast<int32_t>(size));
   search.set_from(static_cast<int32_t>(from));
@@ -1466,14 +1893,22 @@ asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::Search(
   Json hits = Json::object();
   if (total_as_int) {
     hits["total"] = response.total();
-  } else {
+  } else if (!track_total_hits.has_value() ||
+             response.total() <= *track_total_hits) {
     hits["total"] = Json{{"value", response.total()}, {"relation", "eq"}};
+  } else if (*track_total_hits >= 0) {
+    hits["total"] = Json{{"value", *track_total_hits}, {"relation", "gte"}};
   }
   hits["max_score"] = response.hits_size() > 0 ? Json(1.0) : Json(nullptr);
   Json list = Json::array();
   for (const pb::SearchHit& hit : response.hits()) {
     Json h = Json::object();
     h["_index"] = hit.index();
+    if (no_metadata) {
+      h["_score"] = 1.0;
+      list.push_back(std::move(h));
+      continue;
+    }
     h["_id"] = hit.id();
     if (version) h["_version"] = hit.version();
     if (seq_no_primary_term) {
@@ -1481,7 +1916,9 @@ asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::Search(
       h["_primary_term"] = hit.primary_term();
     }
     h["_score"] = 1.0;
-    h["_source"] = SourceJson(hit.source());
+    if (std::optional<Json> shown = ShownSource(hit.source(), source)) {
+      h["_source"] = *std::move(shown);
+    }
     list.push_back(std::move(h));
   }
   hits["hits"] = std::move(list);
@@ -1728,6 +2165,18 @@ absl::StatusOr<Reply> CatTable(const Ctx& c,
 
 std::string Str(int64_t value) { return absl::StrCat(value); }
 
+// A byte-size cell: in the `bytes=` unit when one is given (whole units, as
+// Elasticsearch's RestTable), else human-readable ("4.5kb"); an unknown unit
+// reads as none.
+std::string SizeCell(const Ctx& c, int64_t bytes) {
+  if (c.Has("bytes")) {
+    if (std::optional<int64_t> unit = rest::ByteUnitSize(c.Param("bytes"))) {
+      return Str(bytes / *unit);
+    }
+  }
+  return rest::ByteSizeString(bytes);
+}
+
 }  // namespace
 
 asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::CatShards(
@@ -1775,6 +2224,7 @@ asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::CatShards(
             if (s.index() != index->name() || s.shard() != shard->shard())
               continue;
             row["docs"] = Str(s.docs());
+            row["store"] = SizeCell(c, s.store_bytes());
             row["seq_no.max"] = Str(s.max_seq_no());
             row["seq_no.local_checkpoint"] = Str(s.local_checkpoint());
             row["seq_no.global_checkpoint"] = Str(s.global_checkpoint());
@@ -1822,31 +2272,50 @@ asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::CatIndices(
   if (!resolved.ok()) co_return ErrorReply(missing);
   std::map<std::string, pb::NodeStatusResponse> statuses =
       co_await NodeStatuses(state);
+  // health=green|yellow|red keeps the indices of that health.
+  std::string health_filter;
+  if (c.Has("health")) {
+    health_filter = absl::AsciiStrToLower(c.Param("health"));
+    if (health_filter != "green" && health_filter != "yellow" &&
+        health_filter != "red") {
+      co_return IllegalArgument(absl::StrCat("unknown cluster health status [",
+                                             c.Param("health"), "]"));
+    }
+  }
   std::vector<CatRow> rows;
   for (const pb::IndexMeta* index : *resolved) {
-    int64_t docs = 0;
+    const std::string health = ComputeHealth(state, index->name()).status;
+    if (!health_filter.empty() && health != health_filter) continue;
+    int64_t docs = 0, store = 0, primary_store = 0;
     bool counted = false;
     for (const pb::ShardRouting& shard : index->shards()) {
       for (const pb::ShardCopy& copy : shard.copies()) {
-        if (!copy.primary()) continue;
         auto status = statuses.find(copy.node_id());
         if (status == statuses.end()) continue;
         for (const pb::ShardStatus& s : status->second.shards()) {
-          if (s.index() == index->name() && s.shard() == shard.shard()) {
-            docs += s.docs();
-            counted = true;
+          if (s.index() != index->name() || s.shard() != shard.shard()) {
+            continue;
           }
+          store += s.store_bytes();
+          if (!copy.primary()) continue;
+          primary_store += s.store_bytes();
+          docs += s.docs();
+          counted = true;
         }
       }
     }
     CatRow row;
-    row["health"] = ComputeHealth(state, index->name()).status;
+    row["health"] = health;
     row["status"] = "open";
     row["index"] = index->name();
     row["uuid"] = index->uuid();
     row["pri"] = Str(std::max(1, index->number_of_shards()));
     row["rep"] = Str(index->number_of_replicas());
-    if (counted) row["docs.count"] = Str(docs);
+    if (counted) {
+      row["docs.count"] = Str(docs);
+      row["store.size"] = SizeCell(c, store);
+      row["pri.store.size"] = SizeCell(c, primary_store);
+    }
     row["docs.deleted"] = "0";
     rows.push_back(std::move(row));
   }

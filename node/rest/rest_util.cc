@@ -132,6 +132,43 @@ std::optional<Json> Filter(const Json& value, const std::vector<Path>& paths) {
   return out;
 }
 
+// Removes from `value` every field a path of `paths` names entirely (a path
+// that ends there); arrays are transparent. Objects emptied this way stay, as
+// `{}`.
+void Exclude(Json& value, const std::vector<Path>& paths) {
+  if (value.is_array()) {
+    for (Json& element : value) Exclude(element, paths);
+    return;
+  }
+  if (!value.is_object()) return;
+  std::vector<std::string> dropped;
+  for (auto it = value.begin(); it != value.end(); ++it) {
+    std::vector<Path> next;
+    bool drop = false;
+    for (const Path& path : paths) {
+      if (path.empty()) continue;
+      if (path[0] == "**") {
+        next.push_back(path);
+        if (path.size() == 1) {
+          drop = true;
+        } else if (Glob(path[1], it.key())) {
+          if (path.size() == 2) drop = true;
+          next.push_back(Path(path.begin() + 2, path.end()));
+        }
+      } else if (Glob(path[0], it.key())) {
+        if (path.size() == 1) drop = true;
+        next.push_back(Path(path.begin() + 1, path.end()));
+      }
+    }
+    if (drop) {
+      dropped.push_back(it.key());
+    } else if (!next.empty()) {
+      Exclude(it.value(), next);
+    }
+  }
+  for (const std::string& key : dropped) value.erase(key);
+}
+
 // RFC 7230 `token`: the characters a media type and subtype are made of.
 bool IsToken(absl::string_view text) {
   constexpr absl::string_view kSymbols = "!#$%&'*+-.^_`|~";
@@ -211,17 +248,40 @@ std::string EsPretty(const Json& value) {
 }
 
 Json FilterPath(const Json& value, const std::string& filter_path) {
-  std::vector<Path> paths;
+  std::vector<Path> includes, excludes;
   for (absl::string_view raw : absl::StrSplit(filter_path, ',')) {
     absl::string_view trimmed = absl::StripAsciiWhitespace(raw);
-    if (trimmed.empty() || trimmed[0] == '-')
-      continue;  // exclusions: not supported
-    paths.push_back(absl::StrSplit(trimmed, '.'));
+    if (trimmed.empty() || trimmed == "-") continue;
+    if (trimmed[0] == '-') {
+      excludes.push_back(absl::StrSplit(trimmed.substr(1), '.'));
+    } else {
+      includes.push_back(absl::StrSplit(trimmed, '.'));
+    }
   }
-  if (paths.empty()) return value;
-  std::optional<Json> kept = Filter(value, paths);
-  if (!kept.has_value()) return Json::object();
-  return *kept;
+  Json out = value;
+  if (!includes.empty()) {
+    std::optional<Json> kept = Filter(value, includes);
+    out = kept.has_value() ? *std::move(kept) : Json::object();
+  }
+  if (!excludes.empty()) Exclude(out, excludes);
+  return out;
+}
+
+bool FilterPathReachesInto(const std::string& filter_path,
+                           std::string_view field) {
+  for (absl::string_view raw : absl::StrSplit(filter_path, ',')) {
+    absl::string_view trimmed = absl::StripAsciiWhitespace(raw);
+    if (!trimmed.empty() && trimmed[0] == '-') trimmed.remove_prefix(1);
+    const std::vector<absl::string_view> parts = absl::StrSplit(trimmed, '.');
+    for (size_t i = 0; i < parts.size(); ++i) {
+      if (parts[i] == "**") return true;
+      if (i + 1 < parts.size() &&
+          Glob(parts[i], absl::string_view(field.data(), field.size()))) {
+        return true;
+      }
+    }
+  }
+  return false;
 }
 
 std::optional<std::string> InvalidIndexNameReason(const std::string& name) {
@@ -431,6 +491,262 @@ absl::Status CheckJsonDepth(std::string_view text) {
     }
   }
   return absl::OkStatus();
+}
+
+namespace {
+
+// Copies the JSON string token starting at text[*i] (a quote) verbatim.
+void CopyString(std::string_view text, size_t* i, std::string& out) {
+  const size_t start = *i;
+  size_t k = start + 1;
+  while (k < text.size() && text[k] != '"') k += text[k] == '\\' ? 2 : 1;
+  k = std::min(k + 1, text.size());
+  out.append(text.substr(start, k - start));
+  *i = k;
+}
+
+void SkipSpace(std::string_view text, size_t* i) {
+  while (*i < text.size() && (text[*i] == ' ' || text[*i] == '\t' ||
+                              text[*i] == '\n' || text[*i] == '\r')) {
+    ++*i;
+  }
+}
+
+// One JSON value of `text` at *i, pretty-printed as Pretty() prints a Json,
+// its scalars copied byte for byte.
+void PrettyRaw(std::string_view text, size_t* i, int depth, std::string& out) {
+  SkipSpace(text, i);
+  if (*i >= text.size()) return;
+  const char c = text[*i];
+  if (c == '{' || c == '[') {
+    const char close = c == '{' ? '}' : ']';
+    ++*i;
+    SkipSpace(text, i);
+    if (*i < text.size() && text[*i] == close) {
+      ++*i;
+      out += c == '{' ? "{ }" : "[ ]";
+      return;
+    }
+    const std::string indent(2 * (depth + 1), ' ');
+    out += c;
+    out += '\n';
+    bool first = true;
+    while (*i < text.size()) {
+      SkipSpace(text, i);
+      if (*i >= text.size()) break;
+      if (text[*i] == close) {
+        ++*i;
+        break;
+      }
+      if (text[*i] == ',') {
+        ++*i;
+        continue;
+      }
+      if (!first) out += ",\n";
+      first = false;
+      out += indent;
+      if (c == '{') {
+        CopyString(text, i, out);
+        SkipSpace(text, i);
+        if (*i < text.size() && text[*i] == ':') ++*i;
+        out += " : ";
+      }
+      PrettyRaw(text, i, depth + 1, out);
+    }
+    out += '\n';
+    out += std::string(2 * depth, ' ');
+    out += close;
+    return;
+  }
+  if (c == '"') {
+    CopyString(text, i, out);
+    return;
+  }
+  const size_t start = *i;
+  while (*i < text.size() && !absl::StrContains(",]} \t\r\n", text[*i])) ++*i;
+  out.append(text.substr(start, *i - start));
+}
+
+// Whether some extension of `text` matches `pattern` (`*` = any run).
+bool GlobPrefix(std::string_view pattern, std::string_view text) {
+  std::vector<bool> at(pattern.size() + 1, false);
+  auto close = [&](std::vector<bool>& states) {
+    for (size_t p = 0; p < pattern.size(); ++p) {
+      if (states[p] && pattern[p] == '*') states[p + 1] = true;
+    }
+  };
+  at[0] = true;
+  close(at);
+  for (char c : text) {
+    std::vector<bool> next(pattern.size() + 1, false);
+    bool any = false;
+    for (size_t p = 0; p < pattern.size(); ++p) {
+      if (!at[p]) continue;
+      if (pattern[p] == '*') {
+        next[p] = any = true;
+      } else if (pattern[p] == c) {
+        next[p + 1] = any = true;
+      }
+    }
+    if (!any) return false;
+    close(next);
+    at = std::move(next);
+  }
+  return true;
+}
+
+struct SourceFilterSpec {
+  const std::vector<std::string>& includes;
+  const std::vector<std::string>& excludes;
+  bool Excluded(const std::string& path) const {
+    for (const std::string& pattern : excludes) {
+      if (Glob(pattern, path)) return true;
+    }
+    return false;
+  }
+  bool Included(const std::string& path) const {
+    for (const std::string& pattern : includes) {
+      if (Glob(pattern, path)) return true;
+    }
+    return false;
+  }
+  bool MayIncludeBelow(const std::string& path) const {
+    for (const std::string& pattern : includes) {
+      if (GlobPrefix(pattern, path + ".")) return true;
+    }
+    return false;
+  }
+};
+
+// `value` at `path` filtered; nullopt when nothing of it is kept.
+std::optional<Json> FilterSourceValue(const Json& value,
+                                      const std::string& path, bool included,
+                                      const SourceFilterSpec& spec) {
+  if (value.is_object()) {
+    Json out = Json::object();
+    for (auto it = value.begin(); it != value.end(); ++it) {
+      const std::string child =
+          path.empty() ? it.key() : absl::StrCat(path, ".", it.key());
+      if (spec.Excluded(child)) continue;
+      const bool child_included = included || spec.Included(child);
+      if (!child_included && !spec.MayIncludeBelow(child)) continue;
+      std::optional<Json> kept =
+          FilterSourceValue(it.value(), child, child_included, spec);
+      if (kept.has_value()) out[it.key()] = std::move(*kept);
+    }
+    if (out.empty() && !included) return std::nullopt;
+    return out;
+  }
+  if (value.is_array()) {
+    Json out = Json::array();
+    for (const Json& element : value) {
+      std::optional<Json> kept =
+          FilterSourceValue(element, path, included, spec);
+      if (kept.has_value()) out.push_back(std::move(*kept));
+    }
+    if (out.empty() && !included) return std::nullopt;
+    return out;
+  }
+  if (!included) return std::nullopt;
+  return value;
+}
+
+}  // namespace
+
+std::string PrettyRawJson(std::string_view json, int depth) {
+  std::string out;
+  size_t i = 0;
+  PrettyRaw(json, &i, depth, out);
+  return out;
+}
+
+Json FilterSource(const Json& source, const std::vector<std::string>& includes,
+                  const std::vector<std::string>& excludes) {
+  SourceFilterSpec spec{includes, excludes};
+  std::optional<Json> kept =
+      FilterSourceValue(source, "", includes.empty(), spec);
+  return kept.has_value() ? *std::move(kept) : Json::object();
+}
+
+std::string ByteSizeString(int64_t bytes) {
+  static const struct {
+    int64_t size;
+    const char* suffix;
+  } kUnits[] = {{int64_t{1} << 50, "pb"},
+                {int64_t{1} << 40, "tb"},
+                {int64_t{1} << 30, "gb"},
+                {int64_t{1} << 20, "mb"},
+                {int64_t{1} << 10, "kb"}};
+  if (bytes < 0) bytes = 0;
+  for (const auto& unit : kUnits) {
+    if (bytes < unit.size) continue;
+    // Elasticsearch keeps one decimal, truncated, and drops a ".0".
+    const int64_t whole = bytes / unit.size;
+    const int64_t tenth = static_cast<int64_t>(
+        (static_cast<__int128>(bytes % unit.size) * 10) / unit.size);
+    return tenth == 0 ? absl::StrCat(whole, unit.suffix)
+                      : absl::StrCat(whole, ".", tenth, unit.suffix);
+  }
+  return absl::StrCat(bytes, "b");
+}
+
+std::optional<int64_t> ByteUnitSize(std::string_view unit) {
+  static const std::pair<const char*, int64_t> kUnits[] = {
+      {"b", 1},
+      {"k", int64_t{1} << 10},
+      {"kb", int64_t{1} << 10},
+      {"m", int64_t{1} << 20},
+      {"mb", int64_t{1} << 20},
+      {"g", int64_t{1} << 30},
+      {"gb", int64_t{1} << 30},
+      {"t", int64_t{1} << 40},
+      {"tb", int64_t{1} << 40},
+      {"p", int64_t{1} << 50},
+      {"pb", int64_t{1} << 50}};
+  const std::string lower =
+      absl::AsciiStrToLower(absl::string_view(unit.data(), unit.size()));
+  for (const auto& [name, size] : kUnits) {
+    if (lower == name) return size;
+  }
+  return std::nullopt;
+}
+
+float LevenshteinSimilarity(std::string_view a, std::string_view b) {
+  if (a.empty() || b.empty()) return a.size() == b.size() ? 1.0f : 0.0f;
+  std::vector<size_t> previous(a.size() + 1), current(a.size() + 1);
+  for (size_t i = 0; i <= a.size(); ++i) previous[i] = i;
+  for (size_t j = 1; j <= b.size(); ++j) {
+    current[0] = j;
+    for (size_t i = 1; i <= a.size(); ++i) {
+      const size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+      current[i] = std::min(
+          {current[i - 1] + 1, previous[i] + 1, previous[i - 1] + cost});
+    }
+    std::swap(previous, current);
+  }
+  return 1.0f - static_cast<float>(previous[a.size()]) /
+                    static_cast<float>(std::max(a.size(), b.size()));
+}
+
+std::string DidYouMean(std::string_view unknown,
+                       const std::vector<std::string>& candidates) {
+  std::vector<std::pair<float, std::string>> scored;
+  for (const std::string& candidate : candidates) {
+    const float similarity = LevenshteinSimilarity(unknown, candidate);
+    if (similarity > 0.5f) scored.emplace_back(similarity, candidate);
+  }
+  if (scored.empty()) return "";
+  std::sort(scored.begin(), scored.end(), [](const auto& a, const auto& b) {
+    if (a.first != b.first) return a.first > b.first;
+    return a.second < b.second;
+  });
+  if (scored.size() == 1) {
+    return absl::StrCat(" did you mean [", scored[0].second, "]?");
+  }
+  std::vector<std::string> names;
+  for (const auto& entry : scored) names.push_back(entry.second);
+  return absl::StrCat(" did you mean any of [", absl::StrJoin(names, ", "),
+                      "]?");
 }
 
 }  // namespace seqsim::rest

@@ -40,9 +40,43 @@ Json ErrorBody(const pb::Error& error);
 std::string EsPretty(const Json& value);
 
 // Keeps only the fields named by `filter_path` (comma-separated dotted paths;
-// `*` matches any characters inside one name, `**` any number of names). Arrays
-// are transparent.
+// `*` matches any characters inside one name, `**` any number of names), then
+// removes those named by its exclusions (`-path`), as Elasticsearch does with
+// both kinds. Arrays are transparent.
 Json FilterPath(const Json& value, const std::string& filter_path);
+
+// Whether a path of `filter_path` (inclusion or exclusion) may select
+// something inside a field named `field` (a pattern segment matching it is
+// followed by another, or `**` appears).
+bool FilterPathReachesInto(const std::string& filter_path,
+                           std::string_view field);
+
+// The JSON value `json` (valid JSON) pretty-printed as EsPretty prints a Json
+// nested `depth` levels deep (without the final line feed), its strings and
+// numbers copied byte for byte: 123456789012345678901234567890 stays as sent.
+std::string PrettyRawJson(std::string_view json, int depth);
+
+// `source` filtered as Elasticsearch filters `_source` (`_source_includes`,
+// `_source_excludes`): patterns are dotted full paths with `*` wildcards; an
+// included object is kept whole, less the excluded paths; arrays are
+// transparent. Empty `includes` keeps everything not excluded.
+Json FilterSource(const Json& source, const std::vector<std::string>& includes,
+                  const std::vector<std::string>& excludes);
+
+// Elasticsearch's ByteSizeValue.toString(): "225b", "4.5kb", "12mb" (one
+// decimal, truncated, ".0" dropped).
+std::string ByteSizeString(int64_t bytes);
+// The size of a `bytes=` unit of the _cat APIs (b, k, kb, m, mb, ... pb), or
+// nullopt.
+std::optional<int64_t> ByteUnitSize(std::string_view unit);
+
+// Lucene's LevenshteinDistance.getDistance: 1 - edits / longer length.
+float LevenshteinSimilarity(std::string_view a, std::string_view b);
+// Elasticsearch's suggestion after "unknown field [x]": " did you mean [y]?",
+// " did you mean any of [y, z]?" (candidates more than 0.5 similar, most
+// similar first), or "".
+std::string DidYouMean(std::string_view unknown,
+                       const std::vector<std::string>& candidates);
 
 // The full reason ("Invalid index name [Foo], must be lowercase") when `name`
 // is not a valid index name, else nullopt.

@@ -1303,6 +1303,39 @@ TEST_F(NodeTest, SearchFansOutToEveryShardPrimaryAndMergesHits) {
   EXPECT_EQ((*by_id)->search_response().total(), 1);
 }
 
+// Issue 16: a term query on _id matches the document with that id, as in
+// Elasticsearch (it matched nothing: _id is not a field of the source).
+TEST_F(NodeTest, TermQueryOnIdMatchesThatDocument) {
+  Boot({"node-1"});
+  Publish({Index("idx", 0, {Routing(0, 1, {{"node-1", true}}, {"node-1"})})});
+  for (const char* id : {"1", "2", "x"}) Write("node-1", id, R"({"_id":"2"})");
+  cluster_.DeliverAll();
+  auto term_search = [&](const std::string& value_json) {
+    pb::Envelope search;
+    search.mutable_search()->add_indices("idx");
+    search.mutable_search()->set_size(10);
+    search.mutable_search()->mutable_query()->mutable_term()->set_field("_id");
+    search.mutable_search()->mutable_query()->mutable_term()->set_value_json(
+        value_json);
+    auto reply = cluster_.Client("node-1", search);
+    cluster_.DeliverAll();
+    return reply;
+  };
+  auto by_string = term_search(R"("1")");
+  auto by_number = term_search("2");
+  auto none = term_search(R"("nosuch")");
+  ASSERT_TRUE(by_string->has_value() && by_number->has_value() &&
+              none->has_value());
+  ASSERT_EQ((*by_string)->search_response().hits_size(), 1);
+  EXPECT_EQ((*by_string)->search_response().hits(0).id(), "1");
+  ASSERT_EQ((*by_number)->search_response().hits_size(), 1);
+  EXPECT_EQ((*by_number)->search_response().hits(0).id(), "2");
+  EXPECT_EQ((*none)->search_response().total(), 0);
+  // The status's store size: the live documents' ids and sources.
+  EXPECT_EQ(StatusOf("node-1").store_bytes(),
+            3 * static_cast<int64_t>(std::string(R"({"_id":"2"})").size()) + 3);
+}
+
 TEST_F(NodeTest, IdsSearchGivesEachLiveIdOnceInIdOrder) {
   Boot({"node-1"});
   Publish({Index("idx", 0, {Routing(0, 1, {{"node-1", true}}, {"node-1"})})});

@@ -1353,7 +1353,10 @@ TEST_F(RestTest, HugeFromOrSizeGetsTheResultWindowErrorWithoutOverflow) {
   EXPECT_EQ(from->status, 400);
   EXPECT_EQ(Body(from)["error"]["reason"],
             "Result window is too large, from + size must be less than or "
-            "equal to: [10000] but was [9223372036854775817].");
+            "equal to: [10000] but was [9223372036854775817]. See the scroll "
+            "api for a more "
+            "efficient way to request large data sets. This limit can be set "
+            "by changing the [index.max_result_window] index level setting.");
   auto both = client_->Post(
       "/_search",
       R"({"from": 9223372036854775807, "size": 9223372036854775807})", kJson);
@@ -1361,7 +1364,10 @@ TEST_F(RestTest, HugeFromOrSizeGetsTheResultWindowErrorWithoutOverflow) {
   EXPECT_EQ(both->status, 400);
   EXPECT_EQ(Body(both)["error"]["reason"],
             "Result window is too large, from + size must be less than or "
-            "equal to: [10000] but was [18446744073709551614].");
+            "equal to: [10000] but was [18446744073709551614]. See the scroll "
+            "api for a more "
+            "efficient way to request large data sets. This limit can be set "
+            "by changing the [index.max_result_window] index level setting.");
   EXPECT_TRUE(Sent().empty());
 }
 

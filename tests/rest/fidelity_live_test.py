@@ -1,0 +1,173 @@
+#!/usr/bin/env python3
+"""Issue 16 over real HTTP against a live 3-node cluster: the behaviours that differed from
+Elasticsearch on features seqsim claims, and the parameters it accepted and then ignored.
+
+Usage: fidelity_live_test.py URL1 URL2 URL3 (started by run_fidelity_live_test.sh, which always
+stops the processes). Python 3 standard library only; no fixed sleeps.
+"""
+
+import http.client
+import json
+import sys
+import urllib.parse
+
+NODES = sys.argv[1:]
+if len(NODES) < 3:
+    sys.exit("usage: fidelity_live_test.py URL1 URL2 URL3")
+
+failures = []
+passed = 0
+
+
+def check(name, cond, detail=""):
+    global passed
+    if cond:
+        passed += 1
+        print(f"ok   {name}")
+    else:
+        failures.append(name)
+        print(f"FAIL {name}" + (f": {detail}" if detail else ""))
+
+
+class Resp:
+    def __init__(self, method, url, status, raw):
+        self.method, self.url, self.status, self.raw = method, url, status, raw
+        try:
+            self.json = json.loads(raw) if raw else None
+        except ValueError:
+            self.json = None
+
+    def __repr__(self):
+        return f"{self.method} {self.url} -> {self.status} {self.raw[:600]!r}"
+
+    def reason(self):
+        return ((self.json or {}).get("error") or {}).get("reason")
+
+
+def call(method, path, body=None, base=None, ctype="application/json"):
+    base = base or NODES[0]
+    parsed = urllib.parse.urlsplit(base)
+    conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=60)
+    headers = {}
+    data = None
+    if body is not None:
+        data = (json.dumps(body) if isinstance(body, (dict, list)) else body).encode()
+        headers["Content-Type"] = ctype
+    try:
+        conn.request(method, path, body=data, headers=headers)
+        r = conn.getresponse()
+        return Resp(method, base + path, r.status, r.read())
+    finally:
+        conn.close()
+
+
+r = call("PUT", "/fid", {"settings": {"number_of_shards": 2, "number_of_replicas": 2}})
+check("create fid (2 shards, 2 replicas)", r.status == 200, repr(r))
+r = call("GET", "/_cluster/health/fid?wait_for_status=green&timeout=30s")
+check("fid is green", r.status == 200 and r.json["status"] == "green", repr(r))
+
+# _source comes back as sent, through every node.
+raw = '{"big":123456789012345678901234567890,"f":1.10,"t":"Dune"}'
+r = call("PUT", "/fid/_doc/1?refresh=true", raw)
+check("index a document with refresh=true answers forced_refresh",
+      r.status == 201 and r.json.get("forced_refresh") is True
+      and list(r.json)[:5] == ["_index", "_id", "_version", "result", "forced_refresh"],
+      repr(r))
+for base in NODES:
+    r = call("GET", "/fid/_source/1", base=base)
+    check(f"GET _source through {base} is the stored bytes", r.raw == raw.encode(), repr(r))
+r = call("GET", "/fid/_doc/1")
+check("GET _doc embeds the stored bytes", (b'"_source":' + raw.encode() + b"}") in r.raw,
+      repr(r))
+r = call("POST", "/fid/_search", {"query": {"ids": {"values": ["1"]}}})
+check("search hits embed the stored bytes", (b'"_source":' + raw.encode()) in r.raw, repr(r))
+
+# term on _id.
+r = call("POST", "/fid/_search", {"query": {"term": {"_id": "1"}}})
+check("term on _id finds the document", r.status == 200
+      and r.json["hits"]["total"]["value"] == 1
+      and r.json["hits"]["hits"][0]["_id"] == "1", repr(r))
+
+# _bulk with an empty _id fails that item only.
+bulk = ('{"index":{"_index":"fid","_id":""}}\n{"a":1}\n'
+        '{"index":{"_index":"fid","_id":"b1"}}\n{"a":2}\n')
+r = call("POST", "/_bulk", bulk, ctype="application/x-ndjson")
+items = (r.json or {}).get("items", [])
+check("bulk: empty _id is a 400 item, the next item is written",
+      r.status == 200 and r.json["errors"] is True and len(items) == 2
+      and items[0]["index"]["status"] == 400
+      and items[0]["index"]["error"]["reason"] == "if _id is specified it must not be empty"
+      and items[1]["index"]["status"] == 201, repr(r))
+r = call("POST", "/_bulk", "{}\n{}\n", ctype="application/x-ndjson")
+check("bulk: {} action line names END_OBJECT", r.status == 400 and r.reason() ==
+      "Malformed action/metadata line [1], expected FIELD_NAME but found [END_OBJECT]", repr(r))
+
+# filter_path exclusions, and never on errors.
+r = call("GET", "/fid/_doc/1?filter_path=-_source,-_seq_no,-_primary_term")
+check("filter_path exclusions", r.status == 200 and r.json == {
+    "_index": "fid", "_id": "1", "_version": 1, "found": True}, repr(r))
+r = call("GET", "/nope/_doc/1?filter_path=found")
+check("filter_path leaves an error body whole", r.status == 404
+      and r.json["error"]["type"] == "index_not_found_exception" and r.json["status"] == 404,
+      repr(r))
+
+# _cat store columns filled, in Elasticsearch's column order.
+r = call("GET", "/_cat/shards/fid")
+rows = [line.split() for line in r.raw.decode().splitlines()]
+check("_cat/shards rows have all 8 default columns, store before ip",
+      r.status == 200 and len(rows) == 6 and all(len(row) == 8 for row in rows)
+      and all(row[5].endswith("b") and row[6] == "127.0.0.1" for row in rows), repr(r))
+r = call("GET", "/_cat/indices/fid?format=json&h=index,store.size,pri.store.size&bytes=b")
+check("_cat/indices store sizes (bytes=b): all copies = 3 x primaries",
+      r.status == 200 and int(r.json[0]["store.size"]) == 3 * int(r.json[0]["pri.store.size"])
+      and int(r.json[0]["pri.store.size"]) > 0, repr(r))
+r = call("GET", "/_cat/indices?h=index&health=green")
+check("_cat/indices?health=green lists fid", r.status == 200 and "fid" in r.raw.decode().split(),
+      repr(r))
+r = call("GET", "/_cat/indices?h=index&health=red")
+check("_cat/indices?health=red lists none", r.status == 200 and r.raw == b"", repr(r))
+
+# GET ?version=.
+r = call("GET", "/fid/_doc/1?version=1")
+check("GET with the current version", r.status == 200, repr(r))
+r = call("GET", "/fid/_doc/1?version=7")
+check("GET with another version is a 409", r.status == 409 and r.reason() ==
+      "[1]: version conflict, current version [1] is different than the one provided [7]"
+      and r.json["error"]["index"] == "fid", repr(r))
+
+# _source filtering and stored_fields.
+r = call("GET", "/fid/_doc/1?_source_includes=t&filter_path=_source")
+check("GET _source_includes", r.json == {"_source": {"t": "Dune"}}, repr(r))
+r = call("GET", "/fid/_doc/1?stored_fields=x")
+check("GET stored_fields drops the source", r.status == 200 and "_source" not in r.json,
+      repr(r))
+r = call("POST", "/fid/_search?filter_path=hits.hits._source",
+         {"query": {"ids": {"values": ["1"]}}, "_source": {"excludes": ["big", "f"]}})
+check("search _source excludes", r.json == {"hits": {"hits": [{"_source": {"t": "Dune"}}]}},
+      repr(r))
+r = call("POST", "/fid/_update/1?_source_includes=f", {"doc": {"t": "Dune 2"}})
+check("update _source_includes shapes the get", r.status == 200
+      and r.json["get"]["_source"] == {"f": 1.1}, repr(r))
+
+# require_alias: seqsim has no aliases.
+r = call("PUT", "/fid/_doc/2?require_alias=true", {"a": 1})
+check("require_alias=true is a 404", r.status == 404 and r.reason() ==
+      "no such index [fid] and [require_alias] request flag is [true] and [fid] is not an alias",
+      repr(r))
+r = call("GET", "/fid/_doc/2")
+check("... and wrote nothing", r.status == 404 and r.json["found"] is False, repr(r))
+
+# messages.
+r = call("POST", "/fid/_update/1", {"dok": {"a": 1}})
+check("update unknown field suggests doc",
+      r.status == 400 and r.reason() == "[UpdateRequest] unknown field [dok] did you mean [doc]?",
+      repr(r))
+r = call("GET", "/fid/_search?from=10000&size=1")
+check("result window names the scroll api", r.status == 400
+      and "See the scroll api for a more efficient way" in (r.reason() or ""), repr(r))
+
+print()
+print(f"{passed} checks passed, {len(failures)} failed")
+for f in failures:
+    print(f"  failed: {f}")
+sys.exit(1 if failures else 0)
