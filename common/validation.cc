@@ -482,7 +482,13 @@ absl::Status ValidateMessage(const pb::Envelope& request) {
     case pb::Envelope::kFault: {
       const pb::FaultRequest& fault = request.fault();
       if (!pb::FaultRequest::Action_IsValid(fault.action()))
-        return Invalid("fault action", "is not partition, heal or delay");
+        return Invalid("fault action",
+                       "is not partition, heal, delay, drop or duplicate");
+      if ((fault.action() == pb::FaultRequest::DROP ||
+           fault.action() == pb::FaultRequest::DUPLICATE) &&
+          !(fault.probability() >= 0 && fault.probability() <= 1)) {
+        return Invalid("probability", "must be within [0, 1]");
+      }
       for (const std::string& peer : fault.peers()) {
         if (absl::Status s = Text("peer", peer, 255); !s.ok()) return s;
       }

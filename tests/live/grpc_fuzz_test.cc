@@ -299,9 +299,16 @@ std::vector<Method> Methods() {
         "Admin/Fault" + where, coordinator,
         [](pb::Envelope* e) { return e->mutable_fault(); },
         [](pb::Envelope* e, Random& r) {
-          if (r.OneIn(2)) {
+          if (r.OneIn(3)) {
             e->mutable_fault()->set_action(
-                static_cast<pb::FaultRequest::Action>(3 + r.Below(100)));
+                static_cast<pb::FaultRequest::Action>(5 + r.Below(100)));
+          } else if (r.OneIn(2)) {
+            e->mutable_fault()->set_action(r.OneIn(2)
+                                               ? pb::FaultRequest::DROP
+                                               : pb::FaultRequest::DUPLICATE);
+            e->mutable_fault()->set_probability(
+                r.OneIn(2) ? -0.5 - static_cast<double>(r.Below(9))
+                           : 1.5 + static_cast<double>(r.Below(9)));
           } else {
             e->mutable_fault()->set_delay_ms(-1 - static_cast<int>(r.Below(9)));
           }
