@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "sim/timeline/render.h"
 
 namespace seqsim::experiment {
 namespace {
@@ -23,28 +24,7 @@ constexpr int kRight = 20;
 constexpr int kTop = 40;
 constexpr int kBottom = 50;
 
-std::string Xml(const std::string& text) {
-  std::string out;
-  for (char c : text) {
-    switch (c) {
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '&':
-        out += "&amp;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
+std::string Xml(const std::string& text) { return timeline::XmlEscape(text); }
 
 double X(int64_t t_ns, int64_t end_ns) {
   const double w = kWidth - kLeft - kRight;

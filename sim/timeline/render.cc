@@ -14,26 +14,8 @@
 #include "nlohmann/json.hpp"
 
 namespace seqsim::timeline {
-namespace {
 
-// Geometry, in SVG pixels.
-constexpr int kMargin = 20;
-constexpr int kTimeColumnWidth = 90;
-constexpr int kLaneWidth = 120;
-constexpr int kClientSlotWidth =
-    18;  // one column per concurrent client operation
-constexpr int kRowHeight = 24;
-constexpr int kPanelWidth = 100;
-constexpr int kPanelGap = 8;
-constexpr int kLegendItemWidth = 150;
-constexpr int kNarrativeMaxChars = 150;
-constexpr double kCharWidth = 6.6;
-
-// ---------------------------------------------------------------------------------------------
-// Text helpers.
-
-// Escapes for XML text and attributes; control characters become spaces.
-std::string Xml(const std::string& s) {
+std::string XmlEscape(const std::string& s) {
   std::string out;
   out.reserve(s.size());
   for (char c : s) {
@@ -63,6 +45,26 @@ std::string Xml(const std::string& s) {
   }
   return out;
 }
+
+namespace {
+
+std::string Xml(const std::string& s) { return XmlEscape(s); }
+
+// Geometry, in SVG pixels.
+constexpr int kMargin = 20;
+constexpr int kTimeColumnWidth = 90;
+constexpr int kLaneWidth = 120;
+constexpr int kClientSlotWidth =
+    18;  // one column per concurrent client operation
+constexpr int kRowHeight = 24;
+constexpr int kPanelWidth = 100;
+constexpr int kPanelGap = 8;
+constexpr int kLegendItemWidth = 150;
+constexpr int kNarrativeMaxChars = 150;
+constexpr double kCharWidth = 6.6;
+
+// ---------------------------------------------------------------------------------------------
+// Text helpers.
 
 // Number of UTF-8 code points (for width estimates).
 int CodePoints(const std::string& s) {

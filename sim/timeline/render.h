@@ -41,6 +41,10 @@ struct RenderOptions {
   int max_rows = 2000;
 };
 
+// Escapes for XML text and attributes; control characters become spaces.
+// Shared by every SVG seqsim draws.
+std::string XmlEscape(const std::string& s);
+
 // The diagram as a standalone SVG document (with title, explanation and
 // legend).
 std::string RenderSvg(const std::vector<Event>& events,
