@@ -229,8 +229,6 @@ std::string ToPorcupineJson(const std::vector<HistoryEvent>& events) {
     if (it == open.end()) continue;
     const HistoryEvent& inv = events[it->second];
     open.erase(it);
-    if (inv.f != Fn::kRead && inv.f != Fn::kWrite && inv.f != Fn::kCas)
-      continue;
     if (e.type == EventType::kFail && e.outcome == Outcome::kNone) continue;
     if (e.type == EventType::kOk || e.type == EventType::kFail) {
       by_key[inv.key].push_back(op_json(inv, e.time, &e));
@@ -240,7 +238,7 @@ std::string ToPorcupineJson(const std::vector<HistoryEvent>& events) {
   }
   for (const auto& [process, index] : open) {
     const HistoryEvent& inv = events[index];
-    if (inv.f == Fn::kWrite || inv.f == Fn::kCas)
+    if (inv.f != Fn::kRead)
       by_key[inv.key].push_back(op_json(inv, end, nullptr));
   }
   Json all = Json::object();

@@ -66,9 +66,12 @@ std::string FormatHistory(const std::vector<HistoryEvent>& events);
 // Porcupine's format: {"<key>":
 // [{"ClientId","Input":{"Op","Value","Expected"},"Call",
 // "Output":{"Value","Ok"},"Return"}]}, one list per key; indeterminate
-// operations return at the end of the history. Failed operations without a
+// operations return at the end of the history with Output.Ok false. Failed
+// operations without a
 // result are left out (they had no effect); a cas conflict is exported with
-// Output.Result "conflict". Only read, write and cas are exported.
+// Output.Result "conflict" (create: "conflict", delete: "not_found", update:
+// "noop" / "not_found", as in the history's "result"). Every function is
+// exported; an indeterminate read is left out (it claims nothing).
 std::string ToPorcupineJson(const std::vector<HistoryEvent>& events);
 
 }  // namespace seqsim::sim
