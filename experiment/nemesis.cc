@@ -180,6 +180,16 @@ void Nemesis::Tick(absl::Duration elapsed) {
       ++i;
     }
   }
+  for (auto it = pending_heal_.begin(); it != pending_heal_.end();) {
+    const std::string& node = *it;
+    if (!cluster_->Running(node) ||
+        (!cluster_->Paused(node) &&
+         cluster_->Fault(node, pb::FaultRequest::HEAL, {}).ok())) {
+      it = pending_heal_.erase(it);
+    } else {
+      ++it;
+    }
+  }
   while (next_ < schedule_.size() && schedule_[next_].start_ms <= now_ms) {
     Begin(schedule_[next_]);
     ++next_;
@@ -221,6 +231,11 @@ void Nemesis::Begin(const PlannedFault& f) {
     std::vector<std::string> targets;
     auto partition = [&](const std::string& node,
                          const std::vector<std::string>& peers) {
+      if (!cluster_->Running(node) || cluster_->Paused(node)) {
+        absl::StrAppend(&detail, detail.empty() ? "" : "; ", node,
+                        " is down or paused: its side not applied");
+        return;
+      }
       absl::Status s =
           cluster_->Fault(node, pb::FaultRequest::PARTITION, peers);
       if (!s.ok()) {
@@ -260,7 +275,8 @@ void Nemesis::Begin(const PlannedFault& f) {
     } else if (f.target == "primary-coordinator") {
       if (!primary.empty()) {
         partition(primary, {kCoordinatorId});
-        detail = absl::StrCat(primary, " | coordinator");
+        detail = absl::StrCat(primary, " | coordinator",
+                              detail.empty() ? "" : "; ", detail);
       }
     } else if (f.target == "isolate-primary" || f.target == "isolate-replica") {
       std::string isolated = primary;
@@ -280,7 +296,8 @@ void Nemesis::Begin(const PlannedFault& f) {
         for (const std::string& n : all) {
           if (n != isolated && cluster_->Running(n)) partition(n, {isolated});
         }
-        detail = absl::StrCat(isolated, " | everyone else");
+        detail = absl::StrCat(isolated, " | everyone else",
+                              detail.empty() ? "" : "; ", detail);
       }
     } else {  // majority-minority: {some nodes + coordinator} | {the others}
       std::vector<std::string> order = all;
@@ -300,7 +317,8 @@ void Nemesis::Begin(const PlannedFault& f) {
       b_peers.push_back(kCoordinatorId);
       for (const std::string& n : side_b) partition(n, b_peers);
       detail = absl::StrCat(absl::StrJoin(side_a, ","), ",coordinator | ",
-                            absl::StrJoin(side_b, ","));
+                            absl::StrJoin(side_b, ","),
+                            detail.empty() ? "" : "; ", detail);
     }
     if (!applied && detail.empty()) detail = "no target in the current routing";
   }
@@ -322,10 +340,18 @@ void Nemesis::End(Running& running) {
         absl::StrAppend(&detail, name, " did not restart; ");
     } else if (f.kind == "pause") {
       cluster_->Resume(name);
+    } else if (!cluster_->Running(name)) {
+      // Killed meanwhile: it restarts without faults.
+    } else if (cluster_->Paused(name)) {
+      pending_heal_.insert(name);
+      absl::StrAppend(&detail, name, " is paused: healed when it resumes; ");
     } else {
       absl::Status s = cluster_->Fault(name, pb::FaultRequest::HEAL, {});
-      if (!s.ok())
-        absl::StrAppend(&detail, "heal of ", name, ": ", s.message(), "; ");
+      if (!s.ok()) {
+        pending_heal_.insert(name);
+        absl::StrAppend(&detail, "heal of ", name, ": ", s.message(),
+                        " (retried); ");
+      }
     }
   }
   Record("end", f, running.nodes, detail);
@@ -334,6 +360,7 @@ void Nemesis::End(Running& running) {
 void Nemesis::HealAll() {
   for (Running& running : running_) End(running);
   running_.clear();
+  pending_heal_.clear();
   next_ = schedule_.size();
   for (const std::string& name : cluster_->node_ids()) {
     if (cluster_->Paused(name)) cluster_->Resume(name);

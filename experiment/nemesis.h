@@ -31,6 +31,7 @@
 #define SEQSIM_EXPERIMENT_NEMESIS_H_
 
 #include <cstdint>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -111,6 +112,9 @@ class Nemesis {
   const std::vector<PlannedFault> schedule_;
   size_t next_ = 0;
   std::vector<Running> running_;
+  // Nodes whose network faults could not be cleared at a fault's end (paused
+  // then): cleared as soon as they answer again.
+  std::set<std::string> pending_heal_;
   std::vector<NemesisRecord> records_;
   int started_ = 0;
 };
