@@ -1595,6 +1595,9 @@ struct Node::State {
           },
           batch.remaining + options.rpc_timeout);
     }
+    // Read barriers last: their rounds start after the batch's writes went
+    // out, so a replica's answer can already cover a write a read saw.
+    if (!pending_barriers.empty()) SendReadBarriers();
   }
 
   // ---- client writes: the primary (R1-R3, R8, R10)
@@ -2879,6 +2882,12 @@ struct Node::State {
     round->deadline = deadline;
     round->pending = static_cast<int>(replicas.size());
     round->done = std::move(done);
+    if (options.batch_per_flush && !replicas.empty()) {
+      // One round per copy and executor batch, started after every read of
+      // the batch was taken (issue 15): sent by SendBatches().
+      QueueReadBarrier(std::move(round));
+      return;
+    }
     if (replicas.empty()) {
       round->pending = 1;
       SettleReadBarrier(round);
@@ -2909,6 +2918,82 @@ struct Node::State {
             SettleReadBarrier(round);
           },
           options.rpc_timeout);
+    }
+  }
+
+  // Read barriers of one executor batch (batch_per_flush), by copy.
+  struct PendingBarriers {
+    uint64_t incarnation = 0;
+    PrimaryTerm term = kUnassignedTerm;
+    std::vector<std::shared_ptr<ReadBarrierRound>> rounds;
+  };
+  std::vector<PendingBarriers> pending_barriers;
+
+  void QueueReadBarrier(std::shared_ptr<ReadBarrierRound> round) {
+    for (PendingBarriers& p : pending_barriers) {
+      if (p.incarnation == round->incarnation && p.term == round->term) {
+        p.rounds.push_back(std::move(round));
+        return;
+      }
+    }
+    PendingBarriers& p = pending_barriers.emplace_back();
+    p.incarnation = round->incarnation;
+    p.term = round->term;
+    p.rounds.push_back(std::move(round));
+  }
+
+  // One empty replicate per in-sync replica settles every queued round of
+  // the copy, as if each had sent its own.
+  void SendReadBarriers() {
+    std::vector<PendingBarriers> batches;
+    batches.swap(pending_barriers);
+    for (PendingBarriers& batch : batches) {
+      LocalCopy* copy = FindCopy(batch.incarnation);
+      if (copy == nullptr || copy->role != Role::kPrimary || copy->stale ||
+          copy->engine->term() != batch.term) {
+        for (auto& round : batch.rounds)
+          round->done(
+              absl::UnavailableError("the primary changed during the read"));
+        continue;
+      }
+      const std::vector<std::string>& replicas =
+          copy->tracker->in_sync_replicas();
+      auto rounds =
+          std::make_shared<std::vector<std::shared_ptr<ReadBarrierRound>>>(
+              std::move(batch.rounds));
+      for (auto& round : *rounds)
+        round->pending = std::max<int>(1, static_cast<int>(replicas.size()));
+      if (replicas.empty()) {
+        for (auto& round : *rounds) SettleReadBarrier(round);
+        continue;
+      }
+      for (const std::string& target : replicas) {
+        pb::Envelope envelope;
+        pb::ReplicateRequest* replicate = envelope.mutable_replicate();
+        replicate->mutable_shard()->set_index(copy->index);
+        replicate->mutable_shard()->set_shard(copy->key.second);
+        replicate->set_primary_term(batch.term);
+        replicate->set_global_checkpoint(copy->engine->global_checkpoint());
+        replicate->set_max_seq_no_of_updates_or_deletes(
+            copy->engine->max_seq_no_of_updates_or_deletes());
+        replicate->set_primary_node(me());
+        const uint64_t incarnation = batch.incarnation;
+        const PrimaryTerm term = batch.term;
+        Send(
+            target, std::move(envelope),
+            [this, target, rounds, incarnation,
+             term](const absl::StatusOr<pb::Envelope>& reply) {
+              const bool ok = reply.ok() && reply->has_replicate_response() &&
+                              !HasError(reply->replicate_response().error());
+              for (auto& round : *rounds) {
+                if (!ok) round->failed = true;
+              }
+              if (FindCopy(incarnation) != nullptr)
+                OnReplicaReply(incarnation, target, 0, term, reply);
+              for (auto& round : *rounds) SettleReadBarrier(round);
+            },
+            options.rpc_timeout);
+      }
     }
   }
 

@@ -952,6 +952,38 @@ TEST_F(NodeTest, R3_BatchPerFlushSendsOneExecutorBatchTogether) {
   EXPECT_EQ(StatusOf("node-3").docs(), 2);
 }
 
+// batch_per_flush: the real-time GETs a primary takes in one executor batch
+// share one read-barrier round (one empty replicate per in-sync replica), and
+// each is answered once that round confirmed the term.
+TEST_F(NodeTest, R11_BatchPerFlushGetsShareOneReadBarrierRound) {
+  Boot({"node-1", "node-2", "node-3"},
+       [](NodeOptions& options) { options.batch_per_flush = true; });
+  Publish({ThreeCopies()});
+  auto written = Write("node-1", "a", R"({"n":1})");
+  cluster_.DeliverAll();
+  ASSERT_TRUE(written->has_value());
+  cluster_.auto_flush = false;
+  pb::Envelope get;
+  get.mutable_get()->set_index("idx");
+  get.mutable_get()->set_id("a");
+  std::vector<std::shared_ptr<std::optional<pb::Envelope>>> replies;
+  for (int i = 0; i < 3; ++i) replies.push_back(cluster_.Client("node-1", get));
+  while (auto index = cluster_.FindRequest(pb::Envelope::kGet, "client"))
+    cluster_.Deliver(*index);
+  EXPECT_EQ(cluster_.CountRequests(pb::Envelope::kReplicate), 0);
+  nodes_["node-1"]->Flush();
+  EXPECT_EQ(cluster_.CountRequests(pb::Envelope::kReplicate, "node-2"), 1);
+  EXPECT_EQ(cluster_.CountRequests(pb::Envelope::kReplicate, "node-3"), 1);
+  for (const auto& reply : replies) EXPECT_FALSE(reply->has_value());
+  cluster_.auto_flush = true;
+  cluster_.DeliverAll();
+  for (const auto& reply : replies) {
+    ASSERT_TRUE(reply->has_value()) << Log();
+    EXPECT_TRUE((*reply)->get_response().found());
+    EXPECT_EQ((*reply)->get_response().seq_no(), 0);
+  }
+}
+
 // ---- a node without a cluster state
 // ----------------------------------------------------------------
 
