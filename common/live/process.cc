@@ -11,6 +11,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage_config.h"
 #include "absl/strings/match.h"
+#include "absl/synchronization/mutex.h"
 
 namespace seqsim {
 namespace {
@@ -64,6 +65,10 @@ std::vector<char*> ParseFlagsOrExit(const std::string& program, int argc,
   std::vector<char*> positional = absl::ParseCommandLine(argc, argv);
   parsing_flags = false;
   return positional;
+}
+
+void DisableMutexDeadlockDetection() {
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
 }
 
 void BlockTerminationSignals() {

@@ -30,6 +30,12 @@ void BlockTerminationSignals();
 // Waits for SIGTERM, SIGINT or SIGHUP; returns its number.
 int WaitForTerminationSignal();
 
+// Turns off Abseil's mutex deadlock detection (call first thing in main).
+// Debian builds Abseil without NDEBUG, so every absl::Mutex lock, gRPC's own
+// included, records lock-order edges in a global graph: a few per cent of a
+// node's CPU under load (issue 15). The lab and the tests keep it on.
+void DisableMutexDeadlockDetection();
+
 }  // namespace seqsim
 
 #endif  // SEQSIM_COMMON_LIVE_PROCESS_H_

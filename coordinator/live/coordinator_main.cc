@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdio>
 #include <future>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -14,6 +15,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
+#include "common/live/connection_watch.h"
 #include "common/live/executor.h"
 #include "common/live/fault_table.h"
 #include "common/live/identity.h"
@@ -35,6 +37,10 @@ ABSL_FLAG(int32_t, heartbeat_timeout_ms, 500,
           "over (ms)");
 ABSL_FLAG(int32_t, check_interval_ms, 50,
           "How often dead nodes are looked for (ms)");
+ABSL_FLAG(bool, watch_connections, true,
+          "Declare a node dead as soon as its connection drops and its port "
+          "refuses new ones (a killed process), as Elasticsearch does, "
+          "instead of waiting for --heartbeat_timeout_ms");
 ABSL_FLAG(int32_t, rpc_timeout_ms, 2000,
           "Timeout of publications to nodes (ms)");
 ABSL_FLAG(std::string, cluster_name, "seqsim", "Cluster name (GET / shows it)");
@@ -52,6 +58,7 @@ void CheckPositive(const char* flag, int value) {
 }
 
 int Run(int argc, char** argv) {
+  DisableMutexDeadlockDetection();
   BlockTerminationSignals();
   absl::SetProgramUsageMessage(
       "owns the seqsim cluster state.\n"
@@ -110,7 +117,33 @@ int Run(int argc, char** argv) {
                                 std::make_unique<PosixDisk>(data_dir));
   auto coordinator = std::make_unique<Coordinator>(env.get(), options);
   Coordinator* coordinator_ptr = coordinator.get();
-  executor->SetFlushHook([coordinator_ptr] { coordinator_ptr->Flush(); });
+  // A killed node is declared dead as soon as its connection drops and its
+  // port refuses (common/live/connection_watch.h), not after the heartbeat
+  // timeout.
+  std::weak_ptr<Executor> weak_executor = executor;
+  auto watch = std::make_unique<ConnectionWatch>(
+      *identity, [weak_executor, coordinator_ptr](const std::string& node_id,
+                                                  absl::Duration observed_at,
+                                                  const std::string& reason) {
+        if (auto executor = weak_executor.lock()) {
+          executor->Post([coordinator_ptr, node_id, observed_at, reason] {
+            coordinator_ptr->NodeUnreachable(node_id, observed_at, reason);
+          });
+        }
+      });
+  ConnectionWatch* watch_ptr = watch.get();
+  const bool watch_connections = absl::GetFlag(FLAGS_watch_connections);
+  executor->SetFlushHook([coordinator_ptr, watch_ptr, watch_connections,
+                          version = int64_t{-1}]() mutable {
+    coordinator_ptr->Flush();
+    const pb::ClusterState& state = coordinator_ptr->state();
+    if (!watch_connections || state.version() == version) return;
+    version = state.version();
+    std::map<std::string, std::string> nodes;
+    for (const pb::NodeInfo& node : state.nodes())
+      nodes[node.id()] = node.grpc_address();
+    watch_ptr->SetNodes(std::move(nodes));
+  });
 
   ActorHost actor_host{
       kCoordinatorId,
@@ -135,6 +168,7 @@ int Run(int argc, char** argv) {
     started.set_value(coordinator_ptr->start_status());
   });
   executor->Start();
+  if (watch_connections) watch->Start();
   if (absl::Status status = start_status.get(); !status.ok()) {
     FailSetup(kProgram, absl::StrCat("cannot start from ", data_dir, ": ",
                                      status.message()));
@@ -155,6 +189,7 @@ int Run(int argc, char** argv) {
 
   int signal_number = WaitForTerminationSignal();
   spdlog::info("coordinator stopping on signal {}", signal_number);
+  watch->Stop();
   executor->Stop();
   coordinator.reset();
   (*server)->Shutdown(std::chrono::system_clock::now() +

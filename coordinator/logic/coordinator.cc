@@ -199,6 +199,9 @@ struct Coordinator::State {
     int publish_failures = 0;  // in a row; only the first is logged
     bool retry_scheduled = false;
     TimerId retry_timer = 0;
+    // Set by NodeUnreachable (its process is gone), cleared when it is heard
+    // from again: dead without waiting for heartbeat_timeout.
+    std::string unreachable;
   };
   // (index uuid, shard, node): a copy removed from a node is not assigned there
   // again until the node has applied the state without it (so it sees the
@@ -661,7 +664,9 @@ struct Coordinator::State {
     for (const pb::NodeInfo& node : cluster.nodes()) {
       bool holds_copies = CopiesOnNode(cluster, node.id()) > 0;
       if (!node.alive() && !holds_copies) continue;
-      if (now - peers[node.id()].last_seen > options.heartbeat_timeout) {
+      const Peer& peer = peers[node.id()];
+      if (now - peer.last_seen > options.heartbeat_timeout ||
+          (node.alive() && !peer.unreachable.empty())) {
         any_dead = true;
         break;
       }
@@ -671,12 +676,17 @@ struct Coordinator::State {
     for (pb::NodeInfo& node : *next.mutable_nodes()) {
       bool holds_copies = CopiesOnNode(next, node.id()) > 0;
       if (!node.alive() && !holds_copies) continue;
-      absl::Duration silent = now - peers[node.id()].last_seen;
-      if (silent <= options.heartbeat_timeout) continue;
-      std::string why = absl::StrCat(
-          node.id(), " missed heartbeats for ",
-          absl::FormatDuration(absl::Trunc(silent, absl::Milliseconds(1))),
-          ": dead");
+      const Peer& peer = peers[node.id()];
+      absl::Duration silent = now - peer.last_seen;
+      const bool gone = node.alive() && !peer.unreachable.empty();
+      if (silent <= options.heartbeat_timeout && !gone) continue;
+      std::string why =
+          silent > options.heartbeat_timeout
+              ? absl::StrCat(node.id(), " missed heartbeats for ",
+                             absl::FormatDuration(
+                                 absl::Trunc(silent, absl::Milliseconds(1))),
+                             ": dead")
+              : absl::StrCat(node.id(), " ", peer.unreachable, ": dead");
       Log(why);
       node.set_alive(false);
       RemoveNodeCopies(&next, node.id(), absl::StrCat(node.id(), " is dead"));
@@ -766,6 +776,7 @@ struct Coordinator::State {
     Log(absl::StrCat(why, holding));
     Peer& peer = peers[id];
     peer.last_seen = env->Now();
+    peer.unreachable.clear();
     peer.applied_version = 0;
     Allocate(&next);
     if (!SameContent(&next)) {
@@ -805,6 +816,7 @@ struct Coordinator::State {
     }
     Peer& peer = peers[id];
     peer.last_seen = env->Now();
+    peer.unreachable.clear();
     peer.applied_version = heartbeat.state_version();
     if (!known->alive()) {
       // Back after being declared dead, or after this coordinator restarted.
@@ -1201,6 +1213,22 @@ Coordinator::~Coordinator() {
   for (auto& [id, peer] : state_->peers) {
     if (peer.retry_scheduled) state_->env->Cancel(peer.retry_timer);
   }
+}
+
+void Coordinator::NodeUnreachable(const std::string& node_id,
+                                  absl::Duration observed_at,
+                                  const std::string& reason) {
+  State& s = *state_;
+  if (!s.start_status.ok()) return;
+  const pb::NodeInfo* node = nullptr;
+  for (const pb::NodeInfo& n : s.cluster.nodes()) {
+    if (n.id() == node_id) node = &n;
+  }
+  if (node == nullptr || !node->alive()) return;
+  State::Peer& peer = s.peers[node_id];
+  if (peer.last_seen > observed_at) return;  // heard from since: back
+  peer.unreachable = reason.empty() ? "is unreachable" : reason;
+  s.CheckNodes();
 }
 
 void Coordinator::Start() {

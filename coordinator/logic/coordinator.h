@@ -14,8 +14,9 @@
 //   is acknowledged; versions strictly increase, across restarts too.
 // - A node gets states from here one at a time, newest last.
 // - Lease: a primary is never moved away from a node (except at its own
-//   shard-failed request or its restart join) before heartbeat_timeout has
-//   passed since this coordinator last heard from it.
+//   shard-failed request, its restart join, or NodeUnreachable: its process
+//   is gone) before heartbeat_timeout has passed since this coordinator last
+//   heard from it.
 // - The last in-sync copy of a shard is never promoted over: with no started
 //   in-sync replica the shard stays red, and its node keeps its place in the
 //   in-sync set and gets the primary back (term + 1) when it returns; no state
@@ -65,6 +66,16 @@ class Coordinator final : public Actor {
   void Flush() override;
 
   const pb::ClusterState& state() const;
+
+  // The runtime saw `node_id`'s process go away at `observed_at` (Env::Now's
+  // clock): its connection closed and its port refuses new ones, as
+  // Elasticsearch's coordinator treats a node whose connection drops. The node
+  // is declared dead at once (its primaries promoted, R7) instead of after
+  // heartbeat_timeout, unless it was heard from after `observed_at` (it came
+  // back). A paused or partitioned node keeps its connection and is still
+  // found by missed heartbeats. The lab never calls this.
+  void NodeUnreachable(const std::string& node_id, absl::Duration observed_at,
+                       const std::string& reason);
 
   // OK once Start() has loaded (or created) and persisted the cluster state. An
   // error (e.g. a corrupt state file) means the coordinator refuses to serve:

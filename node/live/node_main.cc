@@ -94,6 +94,7 @@ void CheckHostPort(const char* flag, const std::string& address) {
 }
 
 int Run(int argc, char** argv) {
+  DisableMutexDeadlockDetection();
   BlockTerminationSignals();
   absl::SetProgramUsageMessage(
       "one seqsim node (gRPC + Elasticsearch REST).\n"

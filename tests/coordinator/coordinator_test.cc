@@ -528,6 +528,43 @@ TEST(Promotion, NeverMovesAPrimaryBeforeHeartbeatTimeoutSinceItsLastHeartbeat) {
   EXPECT_EQ(h.PrimaryNode("idx"), "node-2");
 }
 
+TEST(Promotion, NodeWhoseProcessIsGoneIsDeadAtOnceWithoutWaitingForHeartbeats) {
+  // The live runtime's ConnectionWatch reports a node whose connection dropped
+  // and whose port refuses: promotion (R7) follows at once, not after
+  // heartbeat_timeout.
+  Harness h;
+  h.ClusterWithStartedIndex({"node-1", "node-2", "node-3"}, "idx", 1, 1);
+  h.Heartbeat("node-1");
+  const std::string replica = h.ReplicaOn("idx");
+  const int64_t version = h.state().version();
+  h.coordinator().NodeUnreachable("node-1", h.env.Now(), "refuses connections");
+  EXPECT_EQ(h.PrimaryNode("idx"), replica);
+  EXPECT_EQ(h.Routing("idx").primary_term(), 2);
+  EXPECT_FALSE(h.state().nodes(0).alive());
+  EXPECT_GT(h.state().version(), version);
+  bool logged = false;
+  for (const std::string& line : h.env.log)
+    logged |= absl::StrContains(line, "node-1 refuses connections: dead");
+  EXPECT_TRUE(logged);
+  ExpectRoutingInvariants(h.state());
+}
+
+TEST(Promotion, UnreachableReportOlderThanTheNodesLastHeartbeatChangesNothing) {
+  // A node that restarted and heartbeat after the connection loss was seen is
+  // back: the stale report must not kill it. Unknown nodes are ignored too.
+  Harness h;
+  h.ClusterWithStartedIndex({"node-1", "node-2"}, "idx", 1, 1);
+  const absl::Duration lost_at = h.env.Now();
+  h.env.Advance(absl::Milliseconds(5));
+  h.Heartbeat("node-1");
+  const int64_t version = h.state().version();
+  h.coordinator().NodeUnreachable("node-1", lost_at, "refuses connections");
+  h.coordinator().NodeUnreachable("node-9", h.env.Now(), "refuses");
+  EXPECT_EQ(h.PrimaryNode("idx"), "node-1");
+  EXPECT_TRUE(h.state().nodes(0).alive());
+  EXPECT_EQ(h.state().version(), version);
+}
+
 TEST(ShardFailed, PrimaryReportingItsOwnCopyHandsThePrimaryToAnInSyncReplica) {
   Harness h;
   h.ClusterWithStartedIndex({"node-1", "node-2"}, "idx", 1, 1);

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <fstream>
+#include <iterator>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -231,6 +232,54 @@ TEST(LiveFailover,
   EXPECT_EQ(rejoined->role(), "replica");
   EXPECT_EQ(rejoined->primary_term(), old_term + 1);
   ExpectSameDocuments(cluster, {1, 2, 3}, Ids(0, 20));
+}
+
+TEST(LiveFailover,
+     KilledPrimaryIsReplacedWhenItsConnectionDropsNotAfterTimeout) {
+  // The coordinator watches each node's connection (common/live/
+  // connection_watch.h): a SIGKILLed primary is replaced as soon as its port
+  // refuses, long before a 60 s heartbeat timeout would notice. A paused node
+  // keeps its connection, so the timeout still decides for it (the test
+  // above).
+  LiveClusterOptions options;
+  options.heartbeat_timeout_ms = 60000;
+  LiveCluster cluster(options);
+  ASSERT_NO_FATAL_FAILURE(StartWithIndex(cluster));
+  ASSERT_NO_FATAL_FAILURE(WriteAcked(cluster, 1, 0, 10, 3));
+  const int old_primary = cluster.PrimaryOf(kIndex);
+  const int64_t old_term = cluster.Routing(kIndex)->primary_term();
+  const int other = OtherThan(old_primary);
+
+  cluster.KillNode(old_primary);
+  const absl::Time killed_at = absl::Now();
+  ASSERT_TRUE(LiveCluster::WaitFor(
+      [&] {
+        std::optional<pb::ShardRouting> routing = cluster.Routing(kIndex);
+        const int primary = cluster.PrimaryOf(kIndex);
+        return routing.has_value() && primary != 0 && primary != old_primary &&
+               routing->primary_term() == old_term + 1;
+      },
+      absl::Seconds(30)))
+      << "no replica was promoted within half the heartbeat timeout";
+  std::cout << "failover: promoted "
+            << absl::ToInt64Milliseconds(absl::Now() - killed_at)
+            << " ms after node-" << old_primary << " was killed\n";
+  std::ifstream log_file(cluster.data_dir() + "/coordinator.log");
+  const std::string log((std::istreambuf_iterator<char>(log_file)),
+                        std::istreambuf_iterator<char>());
+  EXPECT_NE(log.find("refuses new ones (its process is gone): dead"),
+            std::string::npos);
+  for (int i = 10; i < 15; ++i) {
+    absl::StatusOr<pb::WriteResponse> reply =
+        cluster.Write(other, kIndex, absl::StrCat("d-", i), Doc(i));
+    ASSERT_TRUE(reply.ok()) << reply.status();
+    ASSERT_EQ(reply->error().type(), "") << reply->error().reason();
+    EXPECT_EQ(reply->primary_term(), old_term + 1);
+  }
+  // The killed node comes back as a replica and catches up.
+  cluster.StartNode(old_primary);
+  ASSERT_TRUE(cluster.WaitGreen());
+  ExpectSameDocuments(cluster, {1, 2, 3}, Ids(0, 15));
 }
 
 TEST(LiveRecovery, KilledReplicaRestartsAndCatchesUpByReplayingOperations) {
@@ -489,6 +538,7 @@ TEST(LiveLoad, BulkLoadDeclaresNoNodeDeadAndBumpsNoTerm) {
   std::string line;
   while (std::getline(log, line)) {
     EXPECT_EQ(line.find("missed heartbeats"), std::string::npos) << line;
+    EXPECT_EQ(line.find("process is gone"), std::string::npos) << line;
   }
 }
 
