@@ -1,5 +1,6 @@
 #include "node/rest/http_server.h"
 
+#include <pthread.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -216,7 +217,10 @@ absl::Status Server::Impl::Start() {
   asio::co_spawn(acceptor_->get_executor(), Accept(), asio::detached);
   const int threads = std::max(1, options_.io_threads);
   for (int i = 0; i < threads; ++i) {
-    threads_.emplace_back([io = io_.get()] { io->run(); });
+    threads_.emplace_back([io = io_.get()] {
+      pthread_setname_np(pthread_self(), "rest-io");
+      io->run();
+    });
   }
   return absl::OkStatus();
 }
