@@ -13,6 +13,11 @@
 #include "absl/strings/match.h"
 #include "absl/synchronization/mutex.h"
 
+// gperftools' C interface, resolved only when tcmalloc is linked or preloaded.
+extern "C" int MallocExtension_SetNumericProperty(const char* property,
+                                                  size_t value)
+    __attribute__((weak));
+
 namespace seqsim {
 namespace {
 
@@ -69,6 +74,12 @@ std::vector<char*> ParseFlagsOrExit(const std::string& program, int argc,
 
 void DisableMutexDeadlockDetection() {
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+}
+
+bool UseLeanAllocator() {
+  return MallocExtension_SetNumericProperty != nullptr &&
+         MallocExtension_SetNumericProperty(
+             "tcmalloc.aggressive_memory_decommit", 1) != 0;
 }
 
 void BlockTerminationSignals() {

@@ -36,6 +36,14 @@ int WaitForTerminationSignal();
 // node's CPU under load (issue 15). The lab and the tests keep it on.
 void DisableMutexDeadlockDetection();
 
+// When the process runs on tcmalloc (seqsim-node and seqsim-coordinator link it
+// where libgoogle-perftools-dev is installed), asks it to return freed spans to
+// the kernel at once. Bulk loads allocate and free in bursts: tcmalloc is ~1.2x
+// faster than glibc malloc there, and with this setting keeps the same RSS
+// (without it, ~30% more). Returns false (and does nothing) under glibc
+// malloc. Call first thing in main.
+bool UseLeanAllocator();
+
 }  // namespace seqsim
 
 #endif  // SEQSIM_COMMON_LIVE_PROCESS_H_

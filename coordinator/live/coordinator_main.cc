@@ -59,6 +59,7 @@ void CheckPositive(const char* flag, int value) {
 
 int Run(int argc, char** argv) {
   DisableMutexDeadlockDetection();
+  UseLeanAllocator();
   BlockTerminationSignals();
   absl::SetProgramUsageMessage(
       "owns the seqsim cluster state.\n"

@@ -95,6 +95,7 @@ void CheckHostPort(const char* flag, const std::string& address) {
 
 int Run(int argc, char** argv) {
   DisableMutexDeadlockDetection();
+  const bool tcmalloc = UseLeanAllocator();
   BlockTerminationSignals();
   absl::SetProgramUsageMessage(
       "one seqsim node (gRPC + Elasticsearch REST).\n"
@@ -242,13 +243,14 @@ int Run(int argc, char** argv) {
         "{}: no --cluster_identity: internal gRPC is NOT authenticated", id);
   }
   spdlog::info(
-      "{} up: gRPC {}:{} ({}) REST {} coordinator {} data {} fsync={}{}", id,
-      host, grpc_port,
+      "{} up: gRPC {}:{} ({}) REST {} coordinator {} data {} fsync={} "
+      "malloc={}{}",
+      id, host, grpc_port,
       *identity == nullptr ? "unauthenticated"
       : (*identity)->tls() ? "mutual TLS + cluster secret"
                            : "cluster secret",
       rest_port != 0 ? absl::StrCat("http://", host, ":", rest_port) : "off",
-      coordinator, data_dir, fsync,
+      coordinator, data_dir, fsync, tcmalloc ? "tcmalloc" : "glibc",
       unsafe_name.empty() ? "" : absl::StrCat(" UNSAFE=", unsafe_name));
 
   int signal_number = WaitForTerminationSignal();
