@@ -86,6 +86,7 @@ pb::Operation OpFromDoc(const std::string& id, const StoredDoc& doc) {
   op.set_type(doc.deleted ? pb::OP_DELETE : pb::OP_INDEX);
   op.set_id(id);
   if (!doc.deleted) op.set_source(doc.source);
+  if (!doc.routing.empty()) op.set_routing(doc.routing);
   return op;
 }
 
@@ -158,6 +159,7 @@ struct ShardEngine::Impl {
     } else {
       doc.source = op.source();
     }
+    doc.routing = doc.deleted ? std::string() : op.routing();
     doc.version = op.version();
     doc.seq_no = op.seq_no();
     doc.term = op.primary_term();
@@ -498,6 +500,7 @@ struct ShardEngine::Impl {
     result.result = live ? "updated" : "created";
     pb::Operation op = Stamp(pb::OP_INDEX, request.id(), version);
     op.set_source(request.source());
+    op.set_routing(request.routing());
     RETURN_IF_ERROR(Commit(std::move(op), doc, &result));
     return result;
   }
@@ -535,6 +538,7 @@ struct ShardEngine::Impl {
       ASSIGN_OR_RETURN(Version version, InternalNextVersion(request.id(), doc));
       pb::Operation op = Stamp(pb::OP_INDEX, request.id(), version);
       op.set_source(*upsert);
+      op.set_routing(request.routing());
       RETURN_IF_ERROR(Commit(std::move(op), doc, &result));
       return result;
     }
@@ -553,6 +557,7 @@ struct ShardEngine::Impl {
     result.source = merged;
     pb::Operation op = Stamp(pb::OP_INDEX, request.id(), version);
     op.set_source(std::move(merged));
+    op.set_routing(request.routing());
     RETURN_IF_ERROR(Commit(std::move(op), doc, &result));
     return result;
   }

@@ -51,7 +51,8 @@ inline constexpr PrimaryTerm kUnassignedTerm = 0;
 // true) that keeps its seq_no and term so that an older operation can never
 // resurrect the document (R5).
 struct StoredDoc {
-  std::string source;  // JSON bytes; empty for a tombstone
+  std::string source;   // JSON bytes; empty for a tombstone
+  std::string routing;  // the `routing` it was written with; empty: none
   Version version = 0;
   SeqNo seq_no = kUnassignedSeqNo;
   PrimaryTerm term = kUnassignedTerm;

@@ -1259,7 +1259,9 @@ struct Node::State {
                                                   "] index is being created")));
       return;
     }
-    const int shard = ShardForId(request.id(), index->number_of_shards());
+    const int shard = ShardForRouting(
+        request.routing().empty() ? request.id() : request.routing(),
+        index->number_of_shards());
     ctx->request.set_shard(shard);
     const pb::ShardRouting* routing = FindRouting(*index, shard);
     const pb::ShardCopy* primary = routing ? PrimaryOf(*routing) : nullptr;
@@ -2764,7 +2766,10 @@ struct Node::State {
       FinishGet(ctx, std::move(response));
       return;
     }
-    const int shard = ShardForId(ctx->request.id(), index->number_of_shards());
+    const int shard =
+        ShardForRouting(ctx->request.routing().empty() ? ctx->request.id()
+                                                       : ctx->request.routing(),
+                        index->number_of_shards());
     ctx->request.set_shard(shard);
     LocalCopy* local = FindCopy(index->uuid(), shard);
     if (local != nullptr && local->role == Role::kPrimary && !local->stale) {
@@ -3040,6 +3045,7 @@ struct Node::State {
     response.set_seq_no(doc->seq_no);
     response.set_primary_term(doc->term);
     response.set_source(doc->source);
+    response.set_routing(doc->routing);
     return response;
   }
 
@@ -3054,6 +3060,7 @@ struct Node::State {
       hit.set_seq_no(doc.seq_no);
       hit.set_primary_term(doc.term);
       hit.set_source(doc.source);
+      hit.set_routing(doc.routing);
       hits.push_back(std::move(hit));
     };
     if (query.kind_case() == pb::Query::kIds) {
@@ -3137,7 +3144,14 @@ struct Node::State {
     };
     std::vector<Target> targets;
     for (const pb::IndexMeta* index : indices) {
+      // `routing` values narrow the search to the shards they route to.
+      std::vector<bool> routed(std::max(1, index->number_of_shards()),
+                               ctx->request.routing().empty());
+      for (const std::string& value : ctx->request.routing()) {
+        routed[ShardForRouting(value, index->number_of_shards())] = true;
+      }
       for (int shard = 0; shard < index->number_of_shards(); ++shard) {
+        if (!routed[shard]) continue;
         const pb::ShardRouting* routing = FindRouting(*index, shard);
         const pb::ShardCopy* primary = routing ? PrimaryOf(*routing) : nullptr;
         std::string node;

@@ -1032,6 +1032,8 @@ RestServer::Impl::NodeStatuses(const pb::ClusterState& state) {
 
 absl::Status RestServer::Impl::ApplyWriteParams(const Ctx& c,
                                                 pb::WriteRequest& write) {
+  // An empty routing is no routing, as in Elasticsearch (routing("") -> null).
+  if (c.Has("routing")) write.set_routing(c.Param("routing"));
   if (c.Has("if_seq_no")) {
     ASSIGN_OR_RETURN(int64_t seq_no,
                      rest::ParseLong("if_seq_no", c.Param("if_seq_no")));
@@ -1202,6 +1204,7 @@ asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::GetDoc(
   pb::Envelope request;
   request.mutable_get()->set_index(c.Index());
   request.mutable_get()->set_id(c.segments[2]);
+  if (c.Has("routing")) request.mutable_get()->set_routing(c.Param("routing"));
   CO_ASSIGN_OR_RETURN(pb::Envelope reply, co_await Call(std::move(request)));
   if (!reply.has_get_response()) {
     co_return absl::InternalError("node answered a get with another message");
@@ -1242,6 +1245,7 @@ asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::GetDoc(
   out.body["_version"] = get.version();
   out.body["_seq_no"] = get.seq_no();
   out.body["_primary_term"] = get.primary_term();
+  if (!get.routing().empty()) out.body["_routing"] = get.routing();
   out.body["found"] = true;
   if (std::optional<Json> shown = ShownSource(get.source(), source)) {
     out.body["_source"] = *std::move(shown);
@@ -1526,9 +1530,21 @@ asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::Bulk(
         require_alias = value.get<bool>();
       } else if (key == "_source") {
         CO_ASSIGN_OR_RETURN(item.source, SourceSpecFromJson(value, "_source"));
-      } else if (key == "routing" || key == "pipeline" ||
-                 key == "dynamic_templates" || key == "require_data_stream") {
-        // Accepted and ignored: seqsim routes by _id only.
+      } else if (key == "routing") {
+        // A value of any simple type is read as text; null means none.
+        if (value.is_object() || value.is_array()) {
+          co_return MalformedLine(
+              line_number,
+              absl::StrCat("expected a simple value for field [routing] but "
+                           "found [",
+                           TokenName(value), "]"));
+        }
+        item.write.set_routing(value.is_string() ? value.get<std::string>()
+                               : value.is_null() ? std::string()
+                                                 : value.dump());
+      } else if (key == "pipeline" || key == "dynamic_templates" ||
+                 key == "require_data_stream") {
+        // Accepted and ignored: seqsim has no ingest pipelines or mappings.
       } else {
         co_return IllegalArgument(
             absl::StrCat("Action/metadata line [", line_number,
@@ -1872,6 +1888,12 @@ asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::Search(
   }
   search.set_size(static_cast<int32_t>(size));
   search.set_from(static_cast<int32_t>(from));
+  if (c.Has("routing")) {
+    for (absl::string_view value :
+         absl::StrSplit(c.Param("routing"), ',', absl::SkipEmpty())) {
+      search.add_routing(std::string(value));
+    }
+  }
   pb::Envelope request;
   *request.mutable_search() = search;
   CO_ASSIGN_OR_RETURN(pb::Envelope reply, co_await Call(std::move(request)));
@@ -1916,6 +1938,7 @@ asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::Search(
       h["_primary_term"] = hit.primary_term();
     }
     h["_score"] = 1.0;
+    if (!hit.routing().empty()) h["_routing"] = hit.routing();
     if (std::optional<Json> shown = ShownSource(hit.source(), source)) {
       h["_source"] = *std::move(shown);
     }

@@ -141,11 +141,50 @@ class NodeTest : public ::testing::Test {
 // ---- routing
 // ----------------------------------------------------------------------------
 
-TEST(Routing, ShardIsFnv1aOfIdModNumberOfShards) {
-  EXPECT_EQ(Fnv1a32(""), 2166136261u);
-  EXPECT_EQ(Fnv1a32("a"), 0xe40c292cu);
-  EXPECT_EQ(Fnv1a32("foobar"), 0xbf9cf968u);
-  EXPECT_EQ(ShardForId("a", 3), static_cast<int>(0xe40c292cu % 3));
+TEST(Routing, HashIsElasticsearchsMurmur3OfTheUtf16CodeUnits) {
+  // Elasticsearch's own known values (Murmur3HashFunctionTests).
+  EXPECT_EQ(static_cast<uint32_t>(EsRoutingHash("hell")), 0x5a0cb7c3u);
+  EXPECT_EQ(static_cast<uint32_t>(EsRoutingHash("hello")), 0xd7c31989u);
+  EXPECT_EQ(static_cast<uint32_t>(EsRoutingHash("hello w")), 0x22ab2984u);
+  EXPECT_EQ(static_cast<uint32_t>(EsRoutingHash("hello wo")), 0xdf0ca123u);
+  EXPECT_EQ(static_cast<uint32_t>(EsRoutingHash("hello wor")), 0xe7744d61u);
+  EXPECT_EQ(static_cast<uint32_t>(
+                EsRoutingHash("The quick brown fox jumps over the lazy dog")),
+            0xe07db09cu);
+  EXPECT_EQ(static_cast<uint32_t>(
+                EsRoutingHash("The quick brown fox jumps over the lazy cog")),
+            0x4e63d2adu);
+  // Beyond ASCII: one code unit (U+00E9), two (CJK), a surrogate pair
+  // (U+1F600), from an independent implementation of the same definition.
+  EXPECT_EQ(static_cast<uint32_t>(EsRoutingHash("\xc3\xa9")), 0x41e915ffu);
+  EXPECT_EQ(static_cast<uint32_t>(EsRoutingHash("\xe6\x97\xa5\xe6\x9c\xac")),
+            0xa4a1f0f3u);
+  EXPECT_EQ(static_cast<uint32_t>(EsRoutingHash("\xf0\x9f\x98\x80")),
+            0x56065e39u);
+  // Invalid UTF-8 hashes like U+FFFD, and never crashes.
+  EXPECT_EQ(EsRoutingHash("\xff"), EsRoutingHash("\xef\xbf\xbd"));
+  EXPECT_EQ(EsRoutingHash("\xe6\x97"), EsRoutingHash("\xef\xbf\xbd"));
+}
+
+TEST(Routing, RoutingNumShardsIsTheLargestShardsTimesPowerOfTwoUpTo1024) {
+  EXPECT_EQ(RoutingNumShards(1), 1024);
+  EXPECT_EQ(RoutingNumShards(2), 1024);
+  EXPECT_EQ(RoutingNumShards(3), 768);
+  EXPECT_EQ(RoutingNumShards(5), 640);
+  EXPECT_EQ(RoutingNumShards(7), 896);
+  EXPECT_EQ(RoutingNumShards(100), 800);
+  EXPECT_EQ(RoutingNumShards(1000), 2000);  // always splittable at least once
+}
+
+TEST(Routing, ShardIsFloorModOfTheHashOverRoutingShardsDividedByTheFactor) {
+  // "1": hash 0xf879cc33 = -126235597; floorMod(., 768) = 563; 563 / 256 = 2.
+  EXPECT_EQ(ShardForRouting("1", 3), 2);
+  EXPECT_EQ(ShardForRouting("2", 3), 1);
+  EXPECT_EQ(ShardForRouting("3", 3), 1);
+  EXPECT_EQ(ShardForRouting("1", 5), 4);
+  EXPECT_EQ(ShardForRouting("user-17", 10), 9);
+  EXPECT_EQ(ShardForRouting("kimchy", 7), 4);
+  EXPECT_EQ(ShardForRouting("\xf0\x9f\x98\x80", 7), 6);
   EXPECT_EQ(ShardForId("anything", 1), 0);
   EXPECT_EQ(ShardForId("anything", 0), 0);
 }

@@ -166,6 +166,67 @@ r = call("GET", "/fid/_search?from=10000&size=1")
 check("result window names the scroll api", r.status == 400
       and "See the scroll api for a more efficient way" in (r.reason() or ""), repr(r))
 
+# routing: Elasticsearch's shard function (Murmur3 of the routing value over the UTF-16 code
+# units, routing_num_shards 640 for 10 shards), _routing in replies, and a request with the
+# wrong routing goes to the shard that value routes to. Expected shards come from the
+# documented algorithm (tests/logic/node_test.cc derives them): "user-17" -> 9, "a" -> 2,
+# "kimchy" -> 0, "1" -> 8.
+def shard_docs(index):
+    r = call("GET", f"/_cat/shards/{index}?format=json&h=shard,prirep,docs")
+    return {int(row["shard"]): int(row["docs"] or 0) for row in (r.json or [])
+            if row["prirep"] == "p"}
+
+
+r = call("PUT", "/rt", {"settings": {"number_of_shards": 10, "number_of_replicas": 0}})
+check("10-shard index", r.status == 200, repr(r))
+call("GET", "/_cluster/health/rt?wait_for_status=green&timeout=30s")
+r = call("PUT", "/rt/_doc/a?routing=user-17", {"n": 1})
+check("index with routing", r.status == 201, repr(r))
+r = call("PUT", "/rt/_doc/1", {"n": 2})
+check("index without routing", r.status == 201, repr(r))
+docs = shard_docs("rt")
+check("routed doc on shard 9, id-routed doc on shard 8 (as Elasticsearch)",
+      docs.get(9) == 1 and docs.get(8) == 1 and sum(docs.values()) == 2, repr(docs))
+r = call("GET", "/rt/_doc/a?routing=user-17", base=NODES[1])
+check("get with the routing finds it and shows _routing", r.status == 200
+      and r.json.get("_routing") == "user-17" and list(r.json)[:7] == [
+          "_index", "_id", "_version", "_seq_no", "_primary_term", "_routing", "found"],
+      repr(r))
+r = call("GET", "/rt/_doc/a")
+check("get without routing looks on the id's shard (2) and finds nothing",
+      r.status == 404 and r.json["found"] is False, repr(r))
+r = call("GET", "/rt/_doc/1")
+check("a doc indexed without routing has no _routing", r.status == 200
+      and "_routing" not in r.json, repr(r))
+r = call("DELETE", "/rt/_doc/a?routing=kimchy")
+check("delete with the wrong routing is not_found", r.status == 404
+      and r.json["result"] == "not_found", repr(r))
+r = call("GET", "/rt/_doc/a?routing=user-17")
+check("... and deleted nothing", r.status == 200 and r.json["found"] is True, repr(r))
+r = call("POST", "/rt/_search?routing=user-17", {"query": {"match_all": {}}})
+hits = (r.json or {}).get("hits", {}).get("hits", [])
+check("search with routing searches only its shard, hits carry _routing",
+      r.status == 200 and [h["_id"] for h in hits] == ["a"]
+      and hits[0].get("_routing") == "user-17" and r.json["_shards"]["total"] == 1, repr(r))
+r = call("POST", "/rt/_search?routing=kimchy,user-17", {"query": {"match_all": {}}})
+check("routing values are a comma list", r.status == 200
+      and r.json["_shards"]["total"] == 2 and r.json["hits"]["total"]["value"] == 1, repr(r))
+r = call("POST", "/rt/_bulk", '{"index":{"_id":"b","routing":"user-17"}}\n{"n":3}\n'
+         '{"update":{"_id":"a","routing":"user-17"}}\n{"doc":{"n":4}}\n'
+         '{"delete":{"_id":"a","routing":"kimchy"}}\n', ctype="application/x-ndjson")
+items = [list(i.values())[0] for i in (r.json or {}).get("items", [])]
+check("bulk routes each item by its routing", r.status == 200
+      and [i["status"] for i in items] == [201, 200, 404], repr(r))
+check("... bulk-routed doc on shard 9", shard_docs("rt").get(9) == 2, repr(shard_docs("rt")))
+r = call("PUT", "/rt/_doc/c?routing=", {"n": 5})
+check("an empty routing is no routing", r.status == 201
+      and "_routing" not in call("GET", "/rt/_doc/c").json, repr(r))
+r = call("POST", "/rt/_bulk", '{"index":{"_id":"d","routing":{"x":1}}}\n{"n":1}\n',
+         ctype="application/x-ndjson")
+check("bulk routing must be a simple value", r.status == 400 and
+      "expected a simple value for field [routing] but found [START_OBJECT]" in (r.reason() or ""),
+      repr(r))
+
 print()
 print(f"{passed} checks passed, {len(failures)} failed")
 for f in failures:

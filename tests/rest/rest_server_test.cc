@@ -244,6 +244,63 @@ TEST_F(RestTest, IndexTranslatesCasAndVersionParamsIntoTheWriteRequest) {
   EXPECT_FALSE(sent[1].write().has_if_seq_no());
 }
 
+// `routing` reaches the node on every document API, bulk metadata included
+// (a bulk's URL routing is each item's default), and comes back as _routing.
+TEST_F(RestTest, RoutingIsSentWithEveryRequestAndShownAsUnderscoreRouting) {
+  dispatcher_.answer = [](const std::string&, const pb::Envelope& request) {
+    pb::Envelope reply = DefaultAnswer(request);
+    if (request.has_get()) {
+      pb::GetResponse* get = reply.mutable_get_response();
+      get->set_index("movies");
+      get->set_id("1");
+      get->set_found(true);
+      get->set_version(1);
+      get->set_primary_term(1);
+      get->set_routing(request.get().routing());
+      get->set_source(R"({"a":1})");
+    } else if (request.has_search()) {
+      pb::SearchHit* hit = reply.mutable_search_response()->add_hits();
+      hit->set_index("movies");
+      hit->set_id("1");
+      hit->set_routing("u1");
+      hit->set_source(R"({"a":1})");
+      reply.mutable_search_response()->set_total(1);
+    }
+    return reply;
+  };
+  ASSERT_TRUE(client_->Put("/movies/_doc/1?routing=u1", R"({"a":1})", kJson));
+  ASSERT_TRUE(client_->Delete("/movies/_doc/1?routing=u2"));
+  ASSERT_TRUE(
+      client_->Post("/movies/_update/1?routing=u3", R"({"doc":{}})", kJson));
+  auto get = client_->Get("/movies/_doc/1?routing=u4");
+  ASSERT_TRUE(get);
+  EXPECT_EQ(
+      get->body,
+      R"({"_index":"movies","_id":"1","_version":1,"_seq_no":0,)"
+      R"("_primary_term":1,"_routing":"u4","found":true,"_source":{"a":1}})");
+  ASSERT_TRUE(client_->Post("/movies/_bulk?routing=d",
+                            "{\"index\":{\"_id\":\"1\"}}\n{}\n"
+                            "{\"index\":{\"_id\":\"2\",\"routing\":7}}\n{}\n"
+                            "{\"delete\":{\"_id\":\"3\",\"routing\":\"u5\"}}\n",
+                            "application/x-ndjson"));
+  auto search = client_->Get("/movies/_search?routing=a,b");
+  ASSERT_TRUE(search);
+  EXPECT_EQ(Body(search)["hits"]["hits"][0]["_routing"], "u1");
+  std::vector<pb::Envelope> sent = Sent();
+  ASSERT_EQ(sent.size(), 6u);
+  EXPECT_EQ(sent[0].write().routing(), "u1");
+  EXPECT_EQ(sent[1].write().routing(), "u2");
+  EXPECT_EQ(sent[2].write().routing(), "u3");
+  EXPECT_EQ(sent[3].get().routing(), "u4");
+  ASSERT_EQ(sent[4].bulk().items_size(), 3);
+  EXPECT_EQ(sent[4].bulk().items(0).routing(), "d");
+  EXPECT_EQ(sent[4].bulk().items(1).routing(), "7");  // a number, as text
+  EXPECT_EQ(sent[4].bulk().items(2).routing(), "u5");
+  ASSERT_EQ(sent[5].search().routing_size(), 2);
+  EXPECT_EQ(sent[5].search().routing(0), "a");
+  EXPECT_EQ(sent[5].search().routing(1), "b");
+}
+
 TEST_F(RestTest, PostWithoutIdGeneratesA20CharacterIdAsCreate) {
   auto result = client_->Post("/movies/_doc", R"({"a":1})", kJson);
   ASSERT_TRUE(result);
