@@ -99,6 +99,10 @@ absl::Status Operation(const pb::Operation& op) {
       return s;
   }
   if (absl::Status s = Text("operation source", op.source()); !s.ok()) return s;
+  if (absl::Status s =
+          Text("operation routing", op.routing(), kMaxRoutingBytes);
+      !s.ok())
+    return s;
   return Text("operation noop_reason", op.noop_reason());
 }
 
@@ -113,6 +117,9 @@ absl::Status Operations(const Ops& ops) {
 absl::Status Write(const pb::WriteRequest& write) {
   if (absl::Status s = Index("index", write.index()); !s.ok()) return s;
   if (absl::Status s = Text("id", write.id(), kMaxDocIdBytes); !s.ok())
+    return s;
+  if (absl::Status s = Text("routing", write.routing(), kMaxRoutingBytes);
+      !s.ok())
     return s;
   if (!pb::WriteRequest::Kind_IsValid(write.kind()))
     return Invalid("kind", "is not index, create, delete or update");
@@ -150,6 +157,14 @@ absl::Status Search(const pb::SearchRequest& search) {
     if (absl::Status s = Index("indices", index); !s.ok()) return s;
   }
   if (absl::Status s = Query(search.query()); !s.ok()) return s;
+  if (absl::Status s =
+          Text("preference", search.preference(), kMaxRoutingBytes);
+      !s.ok())
+    return s;
+  for (const std::string& routing : search.routing()) {
+    if (absl::Status s = Text("routing", routing, kMaxRoutingBytes); !s.ok())
+      return s;
+  }
   return Number("shard", search.shard(), -1, kMaxShardsPerIndex - 1);
 }
 
@@ -282,6 +297,11 @@ absl::Status ValidateClusterState(const pb::ClusterState& state) {
                    index.number_of_replicas(), 0, kMaxReplicasPerIndex);
         !s.ok())
       return s;
+    if (absl::Status s =
+            Number(absl::StrCat("index ", name, " refresh_interval_ms"),
+                   index.refresh_interval_ms(), -1, kMaxProtocolNumber);
+        !s.ok())
+      return s;
     if (index.shards_size() != index.number_of_shards()) {
       return Invalid(
           absl::StrCat("index ", name),
@@ -345,17 +365,34 @@ absl::Status ValidateMessage(const pb::Envelope& request) {
       if (absl::Status s = Index("index", get.index()); !s.ok()) return s;
       if (absl::Status s = Text("id", get.id(), kMaxDocIdBytes); !s.ok())
         return s;
+      if (absl::Status s = Text("routing", get.routing(), kMaxRoutingBytes);
+          !s.ok())
+        return s;
+      if (absl::Status s =
+              Text("preference", get.preference(), kMaxRoutingBytes);
+          !s.ok())
+        return s;
       return Shard("shard", get.shard());
     }
     case pb::Envelope::kSearch:
       return Search(request.search());
     case pb::Envelope::kShardSearch:
       return Search(request.shard_search());
+    case pb::Envelope::kRefresh:
+      for (const std::string& index : request.refresh().indices()) {
+        if (absl::Status s = Index("indices", index); !s.ok()) return s;
+      }
+      return absl::OkStatus();
     case pb::Envelope::kCreateIndex: {
       const pb::CreateIndexRequest& create = request.create_index();
       if (absl::Status s = Index("index", create.index()); !s.ok()) return s;
       if (absl::Status s = Number("number_of_shards", create.number_of_shards(),
                                   0, kMaxShardsPerIndex);
+          !s.ok())
+        return s;
+      if (absl::Status s =
+              Number("refresh_interval_ms", create.refresh_interval_ms(), -1,
+                     kMaxProtocolNumber);
           !s.ok())
         return s;
       return Number("number_of_replicas", create.number_of_replicas(), -1,

@@ -33,6 +33,8 @@ inline constexpr int kMaxReplicasPerIndex = 1024;
 inline constexpr size_t kMaxIndexNameBytes = 255;
 // A document id's byte limit (Elasticsearch's).
 inline constexpr size_t kMaxDocIdBytes = 512;
+// A routing value's byte limit (Elasticsearch sets none; the wire needs one).
+inline constexpr size_t kMaxRoutingBytes = 4096;
 // A node id's byte limit.
 inline constexpr size_t kMaxNodeIdBytes = 255;
 // The largest seq_no, primary term or version a message may carry: far above

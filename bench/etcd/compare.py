@@ -39,12 +39,13 @@ HOST = "127.0.0.1"
 
 
 def ensure_etcd():
-    if shutil.which("etcd"):
+    # etcd-server brings the server only; etcdctl (the health check) is in etcd-client.
+    if shutil.which("etcd") and shutil.which("etcdctl"):
         return
-    log("etcd not found: apt-get install etcd-server (Debian's etcd 3.4)")
+    log("etcd or etcdctl not found: apt-get install etcd-server etcd-client (Debian's etcd 3.4)")
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    subprocess.run(["apt-get", "install", "-y", "--no-install-recommends", "etcd-server"],
-                   check=True, env=env)
+    subprocess.run(["apt-get", "install", "-y", "--no-install-recommends", "etcd-server",
+                    "etcd-client"], check=True, env=env)
 
 
 class Etcd:

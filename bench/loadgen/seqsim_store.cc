@@ -107,6 +107,17 @@ class SeqsimSession final : public Session {
 
   absl::StatusOr<int64_t> CountPresent(
       const std::vector<std::string>& keys) override {
+    // Search sees what a refresh made visible: refresh once, before the first
+    // read-back (the load is over by then), as an Elasticsearch client would.
+    if (!refreshed_) {
+      auto refreshed = conn_.Do("POST", absl::StrCat("/", index_, "/_refresh"),
+                                "", timeout_);
+      if (!refreshed.ok()) return refreshed.status();
+      if (refreshed->status != 200)
+        return absl::InternalError(
+            absl::StrCat("_refresh: ", Brief(*refreshed)));
+      refreshed_ = true;
+    }
     json ids = json::array();
     for (const std::string& k : keys) ids.push_back(k);
     json query = {{"query", {{"ids", {{"values", ids}}}}},
@@ -153,6 +164,7 @@ class SeqsimSession final : public Session {
   HttpConnection conn_;
   std::string index_;
   absl::Duration timeout_;
+  bool refreshed_ = false;  // CountPresent refreshed the index
   std::string body_;
 };
 

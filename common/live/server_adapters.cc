@@ -164,6 +164,8 @@ SEQSIM_SERVE(DocumentsService, CreateIndex, pb::CreateIndexRequest,
              pb::CreateIndexResponse, create_index, create_index_response)
 SEQSIM_SERVE(DocumentsService, DeleteIndex, pb::DeleteIndexRequest,
              pb::DeleteIndexResponse, delete_index, delete_index_response)
+SEQSIM_SERVE(DocumentsService, Refresh, pb::RefreshRequest, pb::RefreshResponse,
+             refresh, refresh_response)
 
 SEQSIM_SERVE(ReplicationService, Replicate, pb::ReplicateRequest,
              pb::ReplicateResponse, replicate, replicate_response)

@@ -63,6 +63,9 @@ class DocumentsService final : public pb::Documents::CallbackService {
   grpc::ServerUnaryReactor* ShardSearch(grpc::CallbackServerContext* context,
                                         const pb::SearchRequest* request,
                                         pb::SearchResponse* response) override;
+  grpc::ServerUnaryReactor* Refresh(grpc::CallbackServerContext* context,
+                                    const pb::RefreshRequest* request,
+                                    pb::RefreshResponse* response) override;
   grpc::ServerUnaryReactor* CreateIndex(
       grpc::CallbackServerContext* context,
       const pb::CreateIndexRequest* request,

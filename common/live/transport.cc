@@ -145,6 +145,8 @@ void Transport::Call(const std::string& to, const std::string& address,
                 pb::SearchResponse, search_response)
     SEQSIM_CALL(kShardSearch, shard_search, documents, ShardSearch,
                 pb::SearchRequest, pb::SearchResponse, search_response)
+    SEQSIM_CALL(kRefresh, refresh, documents, Refresh, pb::RefreshRequest,
+                pb::RefreshResponse, refresh_response)
     SEQSIM_CALL(kCreateIndex, create_index, documents, CreateIndex,
                 pb::CreateIndexRequest, pb::CreateIndexResponse,
                 create_index_response)

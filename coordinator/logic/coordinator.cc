@@ -1047,6 +1047,7 @@ struct Coordinator::State {
     index->set_uuid(NewUuid(env));
     index->set_number_of_shards(shards);
     index->set_number_of_replicas(replicas);
+    index->set_refresh_interval_ms(request.refresh_interval_ms());
     index->set_creation_date_ms(env->WallMillis());
     for (int i = 0; i < shards; ++i) index->add_shards()->set_shard(i);
     std::string why =

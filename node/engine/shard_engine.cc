@@ -129,6 +129,31 @@ struct ShardEngine::Impl {
   // A trim rolls a document back to it when no retained operation for the id
   // remains.
   absl::flat_hash_map<std::string, std::string> base_ops;
+  // The searchable view: for each id changed since the last refresh, its
+  // state at that refresh (nullopt: it did not exist then). Not kept while
+  // replaying (Open() refreshes at the end).
+  absl::flat_hash_map<std::string, std::optional<StoredDoc>> unrefreshed;
+  int64_t refreshed_live_docs = 0;
+  SeqNo refreshed_max_seq_no = kNoOpsPerformed;
+  int64_t refresh_count = 0;
+
+  // Records `id`'s state before its first change since the last refresh.
+  void BeforeChange(const std::string& id, const StoredDoc* old) {
+    if (replaying) return;
+    if (unrefreshed.contains(id)) return;
+    if (old == nullptr) {
+      unrefreshed.emplace(id, std::nullopt);
+    } else {
+      unrefreshed.emplace(id, *old);
+    }
+  }
+
+  void Refresh() {
+    unrefreshed.clear();
+    refreshed_live_docs = live_docs;
+    refreshed_max_seq_no = checkpoints.max_seq_no();
+    ++refresh_count;
+  }
 
   // Documents in id order.
   std::vector<std::pair<const std::string*, const StoredDoc*>> SortedDocs()
@@ -150,6 +175,7 @@ struct ShardEngine::Impl {
   // SetDoc on an entry already looked up (`inserted`: it was just created).
   void SetDocAt(const pb::Operation& op, bool inserted, StoredDoc* doc_ptr) {
     StoredDoc& doc = *doc_ptr;
+    BeforeChange(op.id(), inserted ? nullptr : &doc);
     const bool was_live = !inserted && !doc.deleted;
     if (was_live)
       live_bytes -= static_cast<int64_t>(op.id().size() + doc.source.size());
@@ -171,6 +197,7 @@ struct ShardEngine::Impl {
   void EraseDoc(const std::string& id) {
     auto it = docs.find(id);
     if (it == docs.end()) return;
+    BeforeChange(id, &it->second);
     if (!it->second.deleted) {
       --live_docs;
       live_bytes -= static_cast<int64_t>(id.size() + it->second.source.size());
@@ -592,6 +619,7 @@ absl::StatusOr<std::unique_ptr<ShardEngine>> ShardEngine::Open(
   // As Elasticsearch does on recovery from store: assume every op may have been
   // an update.
   impl.AdvanceMsu(impl.checkpoints.max_seq_no());
+  impl.Refresh();
   return engine;
 }
 
@@ -900,6 +928,8 @@ absl::Status ShardEngine::InstallSnapshot(
     }
   }
   impl.AdvanceMsu(impl.checkpoints.max_seq_no());
+  // A finished full-copy recovery is searchable at once.
+  impl.Refresh();
   return impl.RewriteTranslog();
 }
 
@@ -931,6 +961,44 @@ std::vector<std::pair<std::string, StoredDoc>> ShardEngine::AllDocs() const {
 }
 
 int64_t ShardEngine::doc_count() const { return impl_->live_docs; }
+
+void ShardEngine::Refresh() { impl_->Refresh(); }
+
+const StoredDoc* ShardEngine::GetRefreshed(const std::string& id) const {
+  auto old = impl_->unrefreshed.find(id);
+  if (old == impl_->unrefreshed.end()) return Get(id);
+  const std::optional<StoredDoc>& doc = old->second;
+  return doc.has_value() && !doc->deleted ? &*doc : nullptr;
+}
+
+std::vector<std::pair<std::string, StoredDoc>> ShardEngine::RefreshedLiveDocs()
+    const {
+  const Impl& impl = *impl_;
+  std::vector<std::pair<std::string, StoredDoc>> live;
+  live.reserve(impl.refreshed_live_docs);
+  for (const auto& [id, doc] : impl.docs) {
+    if (impl.unrefreshed.contains(id)) continue;
+    if (!doc.deleted) live.emplace_back(id, doc);
+  }
+  // Changed since the refresh (erased ones included): their state then.
+  for (const auto& [id, doc] : impl.unrefreshed) {
+    if (doc.has_value() && !doc->deleted) live.emplace_back(id, *doc);
+  }
+  std::sort(live.begin(), live.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  return live;
+}
+
+int64_t ShardEngine::refreshed_doc_count() const {
+  return impl_->refreshed_live_docs;
+}
+SeqNo ShardEngine::refreshed_max_seq_no() const {
+  return impl_->refreshed_max_seq_no;
+}
+int64_t ShardEngine::refresh_count() const { return impl_->refresh_count; }
+int64_t ShardEngine::unrefreshed_changes() const {
+  return static_cast<int64_t>(impl_->unrefreshed.size());
+}
 int64_t ShardEngine::live_bytes() const { return impl_->live_bytes; }
 
 ShardEngine::Counters ShardEngine::counters() const {

@@ -234,6 +234,31 @@ class ShardEngine {
   };
   Counters counters() const;
 
+  // ---- Refresh: the searchable view (near-real-time search)
+  // ---------------------------------------------------------------------
+  // Search and realtime=false GET see the copy as of its last Refresh(), as a
+  // Lucene reader sees the segments of the last refresh in Elasticsearch; GET
+  // (real-time) and every replication rule see the current state. Each copy
+  // refreshes on its own schedule, so a replica's search can lag its
+  // primary's. The view costs one entry per document changed since the last
+  // refresh (its state at that refresh); Refresh() drops them. Opening a copy
+  // (translog replay) and installing a snapshot end with a refresh, as
+  // Elasticsearch refreshes when a shard starts or a recovery finishes.
+  void Refresh();
+  // The document as the last refresh saw it (live only), or nullptr.
+  const StoredDoc* GetRefreshed(const std::string& id) const;
+  // Live documents of the last refresh, in id order.
+  std::vector<std::pair<std::string, StoredDoc>> RefreshedLiveDocs() const;
+  // Live documents of the last refresh (the `docs` of _cat/shards).
+  int64_t refreshed_doc_count() const;
+  // max_seq_no() at the last refresh: every operation at or below it that was
+  // processed before that refresh is visible (refresh=wait_for).
+  SeqNo refreshed_max_seq_no() const;
+  // Refreshes of this copy so far (_cat/shards refresh.total).
+  int64_t refresh_count() const;
+  // Documents changed since the last refresh.
+  int64_t unrefreshed_changes() const;
+
   // ---- Durability (R10)
   // ------------------------------------------------------------------- True if
   // operations were appended since the last Sync().

@@ -59,6 +59,7 @@
 #include "nlohmann/json.hpp"
 #include "node/engine/replication_tracker.h"
 #include "node/engine/shard_engine.h"
+#include "node/logic/preference.h"
 #include "node/logic/routing.h"
 
 namespace seqsim {
@@ -170,6 +171,24 @@ bool QueryMatches(const pb::Query& query, const std::string& id,
     default:
       return true;
   }
+}
+
+// The nodes of a shard's started copies, in routing order.
+std::vector<std::string> StartedNodes(const pb::ShardRouting& routing) {
+  std::vector<std::string> nodes;
+  for (const pb::ShardCopy& copy : routing.copies()) {
+    if (copy.state() == pb::ShardCopy::STARTED) nodes.push_back(copy.node_id());
+  }
+  return nodes;
+}
+
+absl::Status NoNodesWithCriteria(const Preference& preference,
+                                 const std::string& index, int shard) {
+  return EsStatus(
+      absl::StatusCode::kInvalidArgument, "illegal_argument_exception",
+      absl::StrCat("no data nodes with criteria [",
+                   absl::StrJoin(preference.nodes, ","), "] found for shard: [",
+                   index, "][", shard, "]"));
 }
 
 const pb::ShardCopy* PrimaryOf(const pb::ShardRouting& routing) {
@@ -329,6 +348,9 @@ struct LocalCopy {
   std::map<std::string, uint64_t> recovery_ids;
   bool stale = false;  // R8: learnt that its term is superseded
   InFlightWrites inflight;
+  // refresh=wait_for answers waiting for a refresh of this copy that covers
+  // their seq_no.
+  std::vector<std::pair<SeqNo, absl::AnyInvocable<void()>>> refresh_waiters;
   std::set<std::string>
       reporting;  // replicas reported to the coordinator, ack pending
   SeqNo last_synced_gcp = kUnassignedSeqNo;
@@ -553,6 +575,99 @@ struct Node::State {
     return ShardName(copy.index, copy.key.second);
   }
 
+  // ---- refresh: the searchable view of each copy
+  // ---------------------------------------------------------------
+  // Each copy refreshes on its own timer, every index.refresh_interval
+  // (default 1s; -1: never on schedule), so copies of one shard make writes
+  // searchable at different moments. GET stays real-time.
+  static constexpr int64_t kDefaultRefreshMs = 1000;
+  // index.max_refresh_listeners: more wait_for answers force a refresh.
+  static constexpr size_t kMaxRefreshListeners = 1000;
+
+  int64_t RefreshIntervalMs(const LocalCopy& copy) {
+    const pb::IndexMeta* index = FindIndexByUuid(copy.key.first);
+    if (index == nullptr || index->refresh_interval_ms() == 0)
+      return kDefaultRefreshMs;
+    return index->refresh_interval_ms();
+  }
+
+  // A copy's first scheduled refresh comes a fraction of the interval after
+  // it opens, the fraction fixed by the node, index and shard (a hash, not a
+  // random draw, so the lab's runs do not change): copies of one shard
+  // refresh at different phases, as copies that started at different moments
+  // do in Elasticsearch.
+  absl::Duration FirstRefreshDelay(const LocalCopy& copy) {
+    const int64_t ms = RefreshIntervalMs(copy);
+    const int64_t interval = ms > 0 ? ms : kDefaultRefreshMs;
+    const uint32_t h = Murmur3X86_32(
+        absl::StrCat(me(), "/", copy.key.first, "/", copy.key.second), 0);
+    return absl::Milliseconds(
+        std::max<int64_t>(1, interval * (h % 1000) / 1000));
+  }
+
+  void ScheduleRefresh(const LocalCopy& copy) {
+    const int64_t ms = RefreshIntervalMs(copy);
+    // Disabled: look again at the default pace (the setting may be another
+    // on the next state).
+    ScheduleRefresh(copy, absl::Milliseconds(ms > 0 ? ms : kDefaultRefreshMs));
+  }
+
+  void ScheduleRefresh(const LocalCopy& copy, absl::Duration delay) {
+    const uint64_t incarnation = copy.incarnation;
+    After(delay, [this, incarnation]() {
+      LocalCopy* copy = FindCopy(incarnation);
+      if (copy == nullptr) return;
+      if (RefreshIntervalMs(*copy) > 0 &&
+          copy->engine->unrefreshed_changes() > 0) {
+        RefreshCopy(copy);
+      }
+      ScheduleRefresh(*copy);
+    });
+  }
+
+  void RefreshCopy(LocalCopy* copy) {
+    copy->engine->Refresh();
+    const SeqNo visible = copy->engine->refreshed_max_seq_no();
+    std::vector<absl::AnyInvocable<void()>> ready;
+    auto& waiters = copy->refresh_waiters;
+    for (auto it = waiters.begin(); it != waiters.end();) {
+      if (it->first <= visible) {
+        ready.push_back(std::move(it->second));
+        it = waiters.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    for (auto& fn : ready) fn();
+  }
+
+  // Runs `fn` once a refresh of `copy` covers `seq_no`.
+  void WhenRefreshed(LocalCopy* copy, SeqNo seq_no,
+                     absl::AnyInvocable<void()> fn) {
+    if (copy->engine->refreshed_max_seq_no() >= seq_no) {
+      fn();
+      return;
+    }
+    copy->refresh_waiters.emplace_back(seq_no, std::move(fn));
+    if (copy->refresh_waiters.size() >= kMaxRefreshListeners) RefreshCopy(copy);
+  }
+
+  // _refresh on this node: its copies of `indices` (every copy when empty).
+  int RefreshLocal(const pb::RefreshRequest& request) {
+    int refreshed = 0;
+    for (auto& [key, copy] : copies) {
+      if (copy->role == Role::kRecovering) continue;
+      bool wanted = request.indices().empty();
+      for (const std::string& name : request.indices()) {
+        wanted = wanted || copy->index == name;
+      }
+      if (!wanted) continue;
+      RefreshCopy(copy.get());
+      ++refreshed;
+    }
+    return refreshed;
+  }
+
   // ---- shard copies on disk
   // ---------------------------------------------------------------
   absl::StatusOr<LocalCopy*> OpenCopy(const std::string& uuid,
@@ -592,6 +707,7 @@ struct Node::State {
     LocalCopy* raw = copy.get();
     copies_by_incarnation.emplace_back(raw->incarnation, raw);
     copies[key] = std::move(copy);
+    ScheduleRefresh(*raw, FirstRefreshDelay(*raw));
     Log(absl::StrCat(me(), " opens ", ShardName(index, shard), " (uuid ", uuid,
                      "): term ", raw->engine->term(), ", max_seq_no ",
                      raw->engine->max_seq_no(), ", local checkpoint ",
@@ -607,10 +723,14 @@ struct Node::State {
     if (copy->engine->NeedsSync()) (void)copy->engine->Sync();
     Log(absl::StrCat(me(), " closes ", Name(*copy), ": ", why,
                      remove_data ? "; its data is removed" : ""));
+    // Writes waiting for a refresh were acknowledged by every copy: they get
+    // their answer now.
+    auto waiters = std::move(copy->refresh_waiters);
     copies_by_incarnation.erase(FindIncarnation(copy->incarnation));
     copies.erase(key);
     if (remove_data)
       (void)env->disk()->RemoveAll(ShardDir(key.first, key.second));
+    for (auto& [seq_no, fn] : waiters) fn();
   }
 
   void OpenCopiesOnDisk() {
@@ -1475,8 +1595,11 @@ struct Node::State {
     std::vector<std::string> targets;
     std::vector<pb::Operation> ops;
     std::vector<uint64_t> write_ids;
+    bool refresh = false;  // some write asked refresh=true or wait_for
   };
   std::vector<PendingReplication> pending_replication;
+  // Spreads searches without preference over the started copies.
+  uint64_t search_rotation = 0;
   struct PendingForward {
     std::string node;
     absl::Duration remaining;  // the longest of the items'
@@ -1487,7 +1610,7 @@ struct Node::State {
 
   void QueueReplication(LocalCopy* copy,
                         const std::vector<std::string>& targets,
-                        pb::Operation&& op, uint64_t write_id) {
+                        pb::Operation&& op, uint64_t write_id, bool refresh) {
     PendingReplication* batch = nullptr;
     for (PendingReplication& p : pending_replication) {
       if (p.incarnation == copy->incarnation &&
@@ -1503,6 +1626,7 @@ struct Node::State {
     }
     batch->ops.push_back(std::move(op));
     batch->write_ids.push_back(write_id);
+    batch->refresh = batch->refresh || refresh;
   }
 
   void QueueForward(const std::string& node,
@@ -1536,6 +1660,7 @@ struct Node::State {
       pb::Envelope replicate = ReplicateEnvelope(*copy);
       for (pb::Operation& op : batch.ops)
         replicate.mutable_replicate()->add_ops()->Swap(&op);
+      if (batch.refresh) replicate.mutable_replicate()->set_refresh(true);
       auto ids = std::make_shared<const std::vector<uint64_t>>(
           std::move(batch.write_ids));
       for (size_t i = 0; i < batch.targets.size(); ++i) {
@@ -1650,6 +1775,13 @@ struct Node::State {
       return;
     }
     pb::Operation op = std::move(result->op);
+    // refresh=true: this copy refreshes now, the replicas as they apply it.
+    // wait_for: the answer waits for this copy's next refresh; the replicas
+    // refresh as they apply it, so it is searchable on every copy when
+    // acknowledged (Elasticsearch's replicas wait for their own refresh).
+    const std::string& refresh = ctx->request.refresh();
+    const bool replicas_refresh = refresh == "true" || refresh == "wait_for";
+    if (refresh == "true") RefreshCopy(copy);
     ReplicationTracker& tracker = *copy->tracker;
     tracker.UpdateLocalCheckpoint(me(), engine.local_checkpoint());
     engine.UpdateGlobalCheckpoint(tracker.GlobalCheckpoint());
@@ -1664,8 +1796,18 @@ struct Node::State {
     const pb::IndexMeta* index = FindIndexByUuid(copy->key.first);
     const int total = 1 + (index ? index->number_of_replicas() : 0);
     response.mutable_shards()->set_total(total);
-    write->done = [this, ctx](pb::WriteResponse&& r) {
-      FinishWrite(ctx, std::move(r));
+    write->done = [this, ctx, wait_for = refresh == "wait_for",
+                   incarnation = copy->incarnation](pb::WriteResponse&& r) {
+      LocalCopy* copy =
+          wait_for && !r.has_error() ? FindCopy(incarnation) : nullptr;
+      if (copy == nullptr) {
+        FinishWrite(ctx, std::move(r));
+        return;
+      }
+      const SeqNo seq_no = r.seq_no();
+      WhenRefreshed(copy, seq_no, [this, ctx, r = std::move(r)]() mutable {
+        FinishWrite(ctx, std::move(r));
+      });
     };
     if (options.unsafe.early_ack) {
       // Planted bug (R3/R10 off): ack right after the local apply.
@@ -1682,10 +1824,12 @@ struct Node::State {
     // One request for every target (the last one takes it); in a bulk scope
     // one request per target for the whole batch.
     if (!targets.empty() && (batch_depth > 0 || options.batch_per_flush)) {
-      QueueReplication(copy, targets, std::move(op), write_id);
+      QueueReplication(copy, targets, std::move(op), write_id,
+                       replicas_refresh);
     } else if (!targets.empty()) {
       pb::Envelope replicate = ReplicateEnvelope(*copy);
       replicate.mutable_replicate()->add_ops()->Swap(&op);
+      if (replicas_refresh) replicate.mutable_replicate()->set_refresh(true);
       for (size_t i = 0; i + 1 < targets.size(); ++i) {
         SendReplicateEnvelope(copy, targets[i], pb::Envelope(replicate),
                               write_id);
@@ -2208,6 +2352,7 @@ struct Node::State {
     copy->engine->AdvanceMaxSeqNoOfUpdatesOrDeletes(
         request.max_seq_no_of_updates_or_deletes());
     copy->engine->UpdateGlobalCheckpoint(request.global_checkpoint());
+    if (request.refresh()) RefreshCopy(copy);
     ReplyAfterDurable(copy, std::move(respond));
   }
 
@@ -2772,13 +2917,17 @@ struct Node::State {
                         index->number_of_shards());
     ctx->request.set_shard(shard);
     LocalCopy* local = FindCopy(index->uuid(), shard);
+    if (!ctx->request.preference().empty()) {
+      PreferredRead(*index, shard, local, ctx);
+      return;
+    }
     if (local != nullptr && local->role == Role::kPrimary && !local->stale) {
       PrimaryRead(local, ctx);
       return;
     }
     if (local != nullptr && ctx->request.prefer_local() &&
         local->role == Role::kReplica) {
-      FinishGet(ctx, ReadLocal(*local, ctx->request.id()));
+      FinishGet(ctx, ReadLocal(*local, ctx->request));
       return;
     }
     const pb::ShardRouting* routing = FindRouting(*index, shard);
@@ -2826,9 +2975,78 @@ struct Node::State {
   // seq_no is at or below the global checkpoint (the value read is on every
   // in-sync copy: an unacknowledged write can no longer be lost). A stale
   // primary therefore never serves a stale or dirty read.
+  // GET with `preference`: the chosen copy answers from its own state,
+  // without the read barrier (a replica may be behind its primary).
+  void PreferredRead(const pb::IndexMeta& index, int shard, LocalCopy* local,
+                     const std::shared_ptr<GetCtx>& ctx) {
+    absl::StatusOr<Preference> preference =
+        ParsePreference(ctx->request.preference());
+    if (!preference.ok()) {
+      pb::GetResponse response;
+      *response.mutable_error() = ToError(preference.status(), index.name());
+      FinishGet(ctx, std::move(response));
+      return;
+    }
+    const pb::ShardRouting* routing = FindRouting(index, shard);
+    std::optional<std::string> node =
+        routing ? PickCopy(*preference, StartedNodes(*routing), me(),
+                           search_rotation++)
+                : std::nullopt;
+    if (!node.has_value()) {
+      pb::GetResponse response;
+      *response.mutable_error() =
+          ToError(preference->kind == Preference::Kind::kOnlyNodes
+                      ? NoNodesWithCriteria(*preference, index.name(), shard)
+                      : EsStatus(absl::StatusCode::kUnavailable,
+                                 "no_shard_available_action_exception",
+                                 absl::StrCat("No shard available for [get [",
+                                              index.name(), "][", shard, "]]")),
+                  index.name());
+      FinishGet(ctx, std::move(response));
+      return;
+    }
+    if (*node == me()) {
+      if (local == nullptr || local->role == Role::kRecovering) {
+        RetryGet(ctx, absl::StrCat(me(), " has no started copy of ",
+                                   ShardName(index.name(), shard)));
+        return;
+      }
+      FinishGet(ctx, ReadLocal(*local, ctx->request));
+      return;
+    }
+    if (ctx->forwarded) {
+      pb::GetResponse response;
+      *response.mutable_error() = RetryableError(absl::StrCat(
+          me(), " holds no chosen copy of ", ShardName(index.name(), shard)));
+      FinishGet(ctx, std::move(response));
+      return;
+    }
+    // The chosen node reads its own copy.
+    pb::Envelope envelope;
+    *envelope.mutable_get() = ctx->request;
+    envelope.mutable_get()->set_preference("_only_local");
+    const std::string target = *node;
+    Send(
+        target, std::move(envelope),
+        [this, ctx, target](const absl::StatusOr<pb::Envelope>& reply) {
+          if (!reply.ok() || !reply->has_get_response()) {
+            RetryGet(ctx, absl::StrCat("node ", target, " is unreachable"));
+            return;
+          }
+          const pb::GetResponse& response = reply->get_response();
+          if (HasError(response.error()) &&
+              response.error().type() == kRetryableType) {
+            RetryGet(ctx, response.error().reason());
+            return;
+          }
+          FinishGet(ctx, pb::GetResponse(response));
+        },
+        options.rpc_timeout);
+  }
+
   void PrimaryRead(LocalCopy* copy, const std::shared_ptr<GetCtx>& ctx) {
     auto value =
-        std::make_shared<pb::GetResponse>(ReadLocal(*copy, ctx->request.id()));
+        std::make_shared<pb::GetResponse>(ReadLocal(*copy, ctx->request));
     const SeqNo needed = value->found() ? value->seq_no() : kNoOpsPerformed;
     ReadBarrier(copy->incarnation, copy->engine->term(), needed, ctx->deadline,
                 [this, ctx, value](const absl::Status& confirmed) {
@@ -3029,11 +3247,17 @@ struct Node::State {
     });
   }
 
-  pb::GetResponse ReadLocal(const LocalCopy& copy, const std::string& id) {
+  // GET on this copy: real-time (the current state), or with realtime=false
+  // what its last refresh made searchable; refresh=true refreshes it first.
+  pb::GetResponse ReadLocal(LocalCopy& copy, const pb::GetRequest& request) {
+    const std::string& id = request.id();
+    if (request.refresh()) RefreshCopy(&copy);
     pb::GetResponse response;
     response.set_index(copy.index);
     response.set_id(id);
-    const StoredDoc* doc = copy.engine->Get(id);
+    const StoredDoc* doc = request.not_realtime()
+                               ? copy.engine->GetRefreshed(id)
+                               : copy.engine->Get(id);
     if (doc == nullptr) {
       response.set_found(false);
       return response;
@@ -3072,11 +3296,12 @@ struct Node::State {
       std::sort(ids.begin(), ids.end());
       ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
       for (const std::string& id : ids) {
-        if (const StoredDoc* doc = copy.engine->Get(id)) add_hit(id, *doc);
+        if (const StoredDoc* doc = copy.engine->GetRefreshed(id))
+          add_hit(id, *doc);
       }
       return hits;
     }
-    for (const auto& [id, doc] : copy.engine->LiveDocs()) {
+    for (const auto& [id, doc] : copy.engine->RefreshedLiveDocs()) {
       if (QueryMatches(query, id, doc.source)) add_hit(id, doc);
     }
     return hits;
@@ -3135,6 +3360,16 @@ struct Node::State {
         indices.push_back(index);
       }
     }
+    absl::StatusOr<Preference> preference =
+        ParsePreference(request.preference());
+    if (!preference.ok()) {
+      pb::Envelope envelope;
+      *envelope.mutable_search_response()->mutable_error() =
+          ToError(preference.status());
+      auto done = std::move(ctx->respond);
+      done(std::move(envelope));
+      return;
+    }
     ctx->request = std::move(request);
     struct Target {
       std::string index;
@@ -3152,13 +3387,29 @@ struct Node::State {
       }
       for (int shard = 0; shard < index->number_of_shards(); ++shard) {
         if (!routed[shard]) continue;
+        if (!preference->shards.empty() && !preference->shards.count(shard))
+          continue;
+        // The copy that serves this shard (preference), among started ones.
         const pb::ShardRouting* routing = FindRouting(*index, shard);
-        const pb::ShardCopy* primary = routing ? PrimaryOf(*routing) : nullptr;
-        std::string node;
-        if (primary != nullptr && primary->state() == pb::ShardCopy::STARTED) {
-          node = primary->node_id();
+        std::optional<std::string> node =
+            routing ? PickCopy(*preference, StartedNodes(*routing), me(),
+                               search_rotation++)
+                    : std::nullopt;
+        if (!node.has_value() &&
+            preference->kind == Preference::Kind::kOnlyNodes) {
+          pb::Envelope envelope;
+          *envelope.mutable_search_response()->mutable_error() =
+              ToError(NoNodesWithCriteria(*preference, index->name(), shard));
+          auto done = std::move(ctx->respond);
+          done(std::move(envelope));
+          return;
         }
-        targets.push_back({index->name(), index->uuid(), shard, node});
+        if (!node.has_value() &&
+            preference->kind == Preference::Kind::kOnlyLocal) {
+          continue;  // not searched, as Elasticsearch skips it
+        }
+        targets.push_back(
+            {index->name(), index->uuid(), shard, node.value_or("")});
       }
     }
     ctx->pending = static_cast<int>(targets.size()) + 1;
@@ -3173,7 +3424,7 @@ struct Node::State {
         ctx->failures.push_back(std::move(failure));
       };
       if (target.node.empty()) {
-        fail("primary shard is not active");
+        fail("no active copy of the shard");
         FinishSearchPart(ctx);
         continue;
       }
@@ -3350,6 +3601,8 @@ struct Node::State {
       shard->set_global_checkpoint(copy->engine->global_checkpoint());
       shard->set_docs(copy->engine->doc_count());
       shard->set_store_bytes(copy->engine->live_bytes());
+      shard->set_refreshed_docs(copy->engine->refreshed_doc_count());
+      shard->set_refresh_total(copy->engine->refresh_count());
       shard->set_in_sync(copy->in_sync);
     }
     return status;
@@ -3400,6 +3653,13 @@ struct Node::State {
             });
         WaitUntil([this]() { return has_state; },
                   env->Now() + options.rpc_timeout, fn);
+        return;
+      }
+      case pb::Envelope::kRefresh: {
+        pb::Envelope envelope;
+        envelope.mutable_refresh_response()->set_refreshed(
+            RefreshLocal(request.refresh()));
+        respond(std::move(envelope));
         return;
       }
       case pb::Envelope::kShardSearch:

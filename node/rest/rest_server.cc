@@ -538,6 +538,10 @@ class RestServer::Impl {
   // coordinator) as a status.
   Async<absl::StatusOr<pb::ClusterState>> GetState(
       bool from_coordinator = false);
+  // `request` sent to every live node of `state`; the replies by node id
+  // (silent nodes, and those that fail, are left out after a timeout).
+  Async<std::map<std::string, pb::Envelope>> AskEveryNode(
+      const pb::ClusterState& state, const pb::Envelope& request);
   // node_status of every node in `state`, by node id; silent nodes are left
   // out.
   Async<std::map<std::string, pb::NodeStatusResponse>> NodeStatuses(
@@ -989,13 +993,14 @@ asio::awaitable<absl::StatusOr<pb::ClusterState>> RestServer::Impl::GetState(
   co_return response.state();
 }
 
-asio::awaitable<std::map<std::string, pb::NodeStatusResponse>>
-RestServer::Impl::NodeStatuses(const pb::ClusterState& state) {
+asio::awaitable<std::map<std::string, pb::Envelope>>
+RestServer::Impl::AskEveryNode(const pb::ClusterState& state,
+                               const pb::Envelope& request) {
   struct Pending {
     explicit Pending(const asio::any_io_executor& executor) : timer(executor) {}
     asio::steady_timer timer;
     int outstanding = 0;
-    std::map<std::string, pb::NodeStatusResponse> statuses;
+    std::map<std::string, pb::Envelope> replies;
   };
   asio::any_io_executor executor = co_await asio::this_coro::executor;
   auto pending = std::make_shared<Pending>(executor);
@@ -1006,15 +1011,11 @@ RestServer::Impl::NodeStatuses(const pb::ClusterState& state) {
   }
   pending->outstanding = static_cast<int>(ids.size());
   for (const std::string& id : ids) {
-    pb::Envelope request;
-    request.mutable_node_status();
     dispatcher_->DispatchTo(
-        id, std::move(request),
+        id, pb::Envelope(request),
         ResumeOn<Pending>(pending, [id](Pending& waiting,
                                         absl::StatusOr<pb::Envelope> reply) {
-          if (reply.ok() && reply->has_node_status_response()) {
-            waiting.statuses[id] = reply->node_status_response();
-          }
+          if (reply.ok()) waiting.replies[id] = *std::move(reply);
           if (--waiting.outstanding == 0) waiting.timer.cancel();
         }));
   }
@@ -1024,7 +1025,19 @@ RestServer::Impl::NodeStatuses(const pb::ClusterState& state) {
         asio::redirect_error(asio::use_awaitable, ec));
   }
   // Late answers change a map nobody reads any more.
-  co_return pending->statuses;
+  co_return pending->replies;
+}
+
+asio::awaitable<std::map<std::string, pb::NodeStatusResponse>>
+RestServer::Impl::NodeStatuses(const pb::ClusterState& state) {
+  pb::Envelope request;
+  request.mutable_node_status();
+  std::map<std::string, pb::NodeStatusResponse> statuses;
+  for (auto& [id, reply] : co_await AskEveryNode(state, request)) {
+    if (reply.has_node_status_response())
+      statuses[id] = std::move(*reply.mutable_node_status_response());
+  }
+  co_return statuses;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1173,11 +1186,10 @@ asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::IndexDoc(
 
 asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::GetDoc(
     const Ctx& c, bool source_only) {
-  // realtime=false reads what a refresh made visible; seqsim makes every
-  // write visible when it is acknowledged (README), so both read the same.
-  for (const char* flag : {"realtime", "refresh"}) {
-    CO_RETURN_IF_ERROR(BoolParam(c, flag, true).status());
-  }
+  // realtime=false reads what the copy's last refresh made searchable;
+  // refresh=true refreshes the copy first.
+  CO_ASSIGN_OR_RETURN(bool realtime, BoolParam(c, "realtime", true));
+  CO_ASSIGN_OR_RETURN(bool refresh, BoolParam(c, "refresh", false));
   SourceSpec source = SourceSpecFromParams(c);
   // stored_fields without _source among them and without a _source parameter
   // fetches no source (no field is stored apart from it).
@@ -1205,6 +1217,10 @@ asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::GetDoc(
   request.mutable_get()->set_index(c.Index());
   request.mutable_get()->set_id(c.segments[2]);
   if (c.Has("routing")) request.mutable_get()->set_routing(c.Param("routing"));
+  request.mutable_get()->set_not_realtime(!realtime);
+  if (c.Has("preference"))
+    request.mutable_get()->set_preference(c.Param("preference"));
+  request.mutable_get()->set_refresh(refresh);
   CO_ASSIGN_OR_RETURN(pb::Envelope reply, co_await Call(std::move(request)));
   if (!reply.has_get_response()) {
     co_return absl::InternalError("node answered a get with another message");
@@ -1894,6 +1910,7 @@ asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::Search(
       search.add_routing(std::string(value));
     }
   }
+  if (c.Has("preference")) search.set_preference(c.Param("preference"));
   pb::Envelope request;
   *request.mutable_search() = search;
   CO_ASSIGN_OR_RETURN(pb::Envelope reply, co_await Call(std::move(request)));
@@ -1988,6 +2005,18 @@ asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::CreateIndex(
         }
       }
       for (const auto& [name, value] : settings) {
+        if (name == "refresh_interval") {
+          // A time value; -1 (and 0) turn the scheduled refresh off.
+          std::string text =
+              value.is_string() ? value.get<std::string>() : value.dump();
+          CO_ASSIGN_OR_RETURN(
+              absl::Duration interval,
+              rest::ParseTimeValue("index.refresh_interval", text));
+          int64_t ms = absl::ToInt64Milliseconds(interval);
+          if (interval == absl::InfiniteDuration() || ms <= 0) ms = -1;
+          create.set_refresh_interval_ms(ms);
+          continue;
+        }
         if (name != "number_of_shards" && name != "number_of_replicas")
           continue;
         std::optional<int64_t> n = JsonInteger(value);
@@ -2053,6 +2082,15 @@ asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::GetIndex(
     settings["number_of_shards"] =
         absl::StrCat(std::max(1, index->number_of_shards()));
     settings["number_of_replicas"] = absl::StrCat(index->number_of_replicas());
+    // Shown only when set at creation, as Elasticsearch shows settings.
+    if (index->refresh_interval_ms() < 0) {
+      settings["refresh_interval"] = "-1";
+    } else if (index->refresh_interval_ms() > 0) {
+      settings["refresh_interval"] =
+          index->refresh_interval_ms() % 1000 == 0
+              ? absl::StrCat(index->refresh_interval_ms() / 1000, "s")
+              : absl::StrCat(index->refresh_interval_ms(), "ms");
+    }
     settings["uuid"] = index->uuid();
     settings["version"] = Json{{"created", "8500003"}};
     settings["provided_name"] = index->name();
@@ -2072,16 +2110,22 @@ asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::Refresh(
   pb::Error missing;
   auto resolved = ResolveIndices(state, indices, &missing);
   if (!resolved.ok()) co_return ErrorReply(missing);
+  // Every node refreshes its copies of the indices; a copy that is not
+  // started (recovering, unassigned) counts in total but not as successful.
+  pb::Envelope request;
   int total = 0, successful = 0;
   for (const pb::IndexMeta* index : *resolved) {
     total += std::max(1, index->number_of_shards()) *
              (1 + index->number_of_replicas());
-    for (const pb::ShardRouting& shard : index->shards()) {
-      for (const pb::ShardCopy& copy : shard.copies()) {
-        if (copy.state() == pb::ShardCopy::STARTED) ++successful;
-      }
+    request.mutable_refresh()->add_indices(index->name());
+  }
+  if (!resolved->empty()) {
+    for (const auto& [id, reply] : co_await AskEveryNode(state, request)) {
+      if (reply.has_refresh_response())
+        successful += reply.refresh_response().refreshed();
     }
   }
+  successful = std::min(successful, total);
   Reply out;
   out.body["_shards"] =
       Json{{"total", total}, {"successful", successful}, {"failed", 0}};
@@ -2246,7 +2290,10 @@ asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::CatShards(
           for (const pb::ShardStatus& s : status->second.shards()) {
             if (s.index() != index->name() || s.shard() != shard->shard())
               continue;
-            row["docs"] = Str(s.docs());
+            // What search sees, as Elasticsearch counts docs: the copy's
+            // last refresh.
+            row["docs"] = Str(s.refreshed_docs());
+            row["refresh.total"] = Str(s.refresh_total());
             row["store"] = SizeCell(c, s.store_bytes());
             row["seq_no.max"] = Str(s.max_seq_no());
             row["seq_no.local_checkpoint"] = Str(s.local_checkpoint());
@@ -2278,6 +2325,7 @@ asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::CatShards(
       {"seq_no.max", {"sqm", "maxSeqNo"}, true},
       {"seq_no.local_checkpoint", {"sql", "localCheckpoint"}, true},
       {"seq_no.global_checkpoint", {"sqg", "globalCheckpoint"}, true},
+      {"refresh.total", {"rto", "refreshTotal"}, true},
   };
   co_return CatTable(
       c, kColumns,
@@ -2322,7 +2370,7 @@ asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::CatIndices(
           store += s.store_bytes();
           if (!copy.primary()) continue;
           primary_store += s.store_bytes();
-          docs += s.docs();
+          docs += s.refreshed_docs();
           counted = true;
         }
       }

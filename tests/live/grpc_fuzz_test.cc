@@ -210,6 +210,12 @@ std::vector<Method> Methods() {
   add(
       "Documents/ShardSearch", false,
       [](pb::Envelope* e) { return e->mutable_shard_search(); }, nullptr);
+  add(
+      "Documents/Refresh", false,
+      [](pb::Envelope* e) { return e->mutable_refresh(); },
+      [](pb::Envelope* e, Random& r) {
+        e->mutable_refresh()->add_indices(BadName(r));
+      });
   for (bool coordinator : {false, true}) {
     const std::string service = coordinator ? "Coordination/" : "Documents/";
     add(

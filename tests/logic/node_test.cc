@@ -124,6 +124,34 @@ class NodeTest : public ::testing::Test {
     return slot->has_value() ? (*slot)->get_response() : pb::GetResponse();
   }
 
+  // _refresh on every node: their copies become searchable.
+  void RefreshAll() {
+    for (const auto& [id, node] : nodes_) {
+      pb::Envelope refresh;
+      refresh.mutable_refresh();
+      cluster_.Client(id, refresh);
+    }
+    cluster_.DeliverAll();
+  }
+
+  // The ids a match_all search finds on node `via` with `preference`.
+  std::vector<std::string> SearchIds(const std::string& via,
+                                     const std::string& preference = "") {
+    pb::Envelope search;
+    search.mutable_search()->add_indices("idx");
+    search.mutable_search()->set_size(100);
+    search.mutable_search()->set_preference(preference);
+    auto reply = cluster_.Client(via, search);
+    cluster_.DeliverAll();
+    std::vector<std::string> ids;
+    if (!reply->has_value()) return {"<no reply>"};
+    const pb::SearchResponse& response = (*reply)->search_response();
+    if (HasError(response.error()))
+      return {"<" + response.error().reason() + ">"};
+    for (const pb::SearchHit& hit : response.hits()) ids.push_back(hit.id());
+    return ids;
+  }
+
   bool Logged(const std::string& needle) const {
     return std::any_of(cluster_.log.begin(), cluster_.log.end(),
                        [&](const std::string& line) {
@@ -1349,6 +1377,7 @@ TEST_F(NodeTest, SearchFansOutToEveryShardPrimaryAndMergesHits) {
   cluster_.DeliverAll();
   EXPECT_GT(StatusOf("node-1").docs(), 0);
   EXPECT_GT(StatusOf("node-2", "idx", 1).docs(), 0);
+  RefreshAll();
 
   pb::Envelope search;
   search.mutable_search()->add_indices("idx");
@@ -1381,6 +1410,7 @@ TEST_F(NodeTest, TermQueryOnIdMatchesThatDocument) {
   Publish({Index("idx", 0, {Routing(0, 1, {{"node-1", true}}, {"node-1"})})});
   for (const char* id : {"1", "2", "x"}) Write("node-1", id, R"({"_id":"2"})");
   cluster_.DeliverAll();
+  RefreshAll();
   auto term_search = [&](const std::string& value_json) {
     pb::Envelope search;
     search.mutable_search()->add_indices("idx");
@@ -1407,6 +1437,136 @@ TEST_F(NodeTest, TermQueryOnIdMatchesThatDocument) {
             3 * static_cast<int64_t>(std::string(R"({"_id":"2"})").size()) + 3);
 }
 
+// ---- refresh and preference (issue 16)
+// ----------------------------------------------------------------------------
+
+TEST_F(NodeTest, EachCopyMakesWritesSearchableAtItsOwnRefreshGetIsRealTime) {
+  Boot({"node-1", "node-2", "node-3"});
+  Publish({ThreeCopies()});
+  auto written = Write("node-1", "a", R"({"v":1})");
+  cluster_.DeliverAll();
+  ASSERT_TRUE(written->has_value());
+  // Acknowledged by every copy, but no copy has refreshed since.
+  for (const char* node : {"node-1", "node-2", "node-3"}) {
+    EXPECT_TRUE(SearchIds("node-1", absl::StrCat("_only_nodes:", node)).empty())
+        << node;
+  }
+  EXPECT_TRUE(LocalGet("node-2", "a").found());  // GET is real-time
+  EXPECT_EQ(StatusOf("node-2").refreshed_docs(), 0);
+  cluster_.RunFor(absl::Milliseconds(1100));  // index.refresh_interval: 1s
+  for (const char* node : {"node-1", "node-2", "node-3"}) {
+    EXPECT_EQ(SearchIds("node-3", absl::StrCat("_only_nodes:", node)),
+              std::vector<std::string>{"a"})
+        << node;
+  }
+  EXPECT_EQ(StatusOf("node-2").refreshed_docs(), 1);
+  EXPECT_GE(StatusOf("node-2").refresh_total(), 1);
+}
+
+TEST_F(NodeTest, RefreshTrueMakesTheWriteSearchableOnEveryCopyWhenAcked) {
+  Boot({"node-1", "node-2", "node-3"});
+  Publish({ThreeCopies()});
+  pb::Envelope write = WriteEnvelope("idx", "a", "{}");
+  write.mutable_write()->set_refresh("true");
+  auto written = cluster_.Client("node-2", write);
+  cluster_.DeliverAll();
+  ASSERT_TRUE(written->has_value());
+  for (const char* node : {"node-1", "node-2", "node-3"}) {
+    EXPECT_EQ(SearchIds("node-1", absl::StrCat("_only_nodes:", node)),
+              std::vector<std::string>{"a"})
+        << node;
+  }
+}
+
+TEST_F(NodeTest, RefreshWaitForAnswersAfterTheRefreshThatShowsTheWrite) {
+  Boot({"node-1", "node-2", "node-3"});
+  Publish({ThreeCopies()});
+  pb::Envelope write = WriteEnvelope("idx", "a", "{}");
+  write.mutable_write()->set_refresh("wait_for");
+  auto written = cluster_.Client("node-1", write);
+  cluster_.DeliverAll();
+  EXPECT_FALSE(written->has_value());  // replicated, waiting for the refresh
+  cluster_.RunUntil([&] { return written->has_value(); });
+  ASSERT_TRUE(written->has_value());
+  EXPECT_EQ((*written)->write_response().result(), "created");
+  for (const char* node : {"node-1", "node-2", "node-3"}) {
+    EXPECT_EQ(SearchIds("node-1", absl::StrCat("_only_nodes:", node)),
+              std::vector<std::string>{"a"})
+        << node;
+  }
+}
+
+TEST_F(NodeTest, RefreshIntervalMinusOneLeavesWritesUnsearchableUntilRefresh) {
+  Boot({"node-1", "node-2", "node-3"});
+  pb::IndexMeta index = ThreeCopies();
+  index.set_refresh_interval_ms(-1);
+  Publish({index});
+  Write("node-1", "a", "{}");
+  cluster_.RunFor(absl::Seconds(5));
+  EXPECT_TRUE(SearchIds("node-1").empty());
+  EXPECT_TRUE(LocalGet("node-1", "a").found());
+  RefreshAll();
+  EXPECT_EQ(SearchIds("node-1"), std::vector<std::string>{"a"});
+}
+
+TEST_F(NodeTest, PreferenceValuesAndErrorsAsElasticsearch) {
+  Boot({"node-1", "node-2", "node-3"});
+  Publish({ThreeCopies()});
+  Write("node-1", "a", "{}");
+  cluster_.DeliverAll();
+  RefreshAll();
+  EXPECT_EQ(SearchIds("node-2", "_local"), std::vector<std::string>{"a"});
+  EXPECT_EQ(SearchIds("node-2", "_only_local"), std::vector<std::string>{"a"});
+  EXPECT_EQ(SearchIds("node-2", "_prefer_nodes:node-9"),
+            std::vector<std::string>{"a"});
+  EXPECT_EQ(SearchIds("node-2", "_shards:0|_only_nodes:node-*"),
+            std::vector<std::string>{"a"});
+  EXPECT_TRUE(SearchIds("node-2", "_shards:1").empty());
+  EXPECT_EQ(SearchIds("node-2", "my-session"), std::vector<std::string>{"a"});
+  EXPECT_EQ(SearchIds("node-2", "_only_nodes:node-9"),
+            std::vector<std::string>{
+                "<no data nodes with criteria [node-9] found for shard: "
+                "[idx][0]>"});
+  EXPECT_EQ(SearchIds("node-2", "_primary"),
+            std::vector<std::string>{"<no Preference for [_primary]>"});
+}
+
+// A GET with preference reads the chosen copy without the read barrier: a
+// replica that has not applied a write yet answers with its older view.
+TEST_F(NodeTest, GetWithPreferenceReadsThatCopyAndMaySeeAnOlderView) {
+  Boot({"node-1", "node-2", "node-3"});
+  Publish({ThreeCopies()});
+  // Delivers everything except the replicate requests to node-2 (in flight).
+  auto deliver_but_node2_replicates = [&] {
+    for (;;) {
+      auto next = cluster_.Find([](const Message& m) {
+        return m.is_reply || m.to != "node-2" ||
+               m.envelope.body_case() != pb::Envelope::kReplicate;
+      });
+      if (!next.has_value()) return;
+      cluster_.Deliver(*next);
+    }
+  };
+  Write("node-1", "a", "{}");
+  deliver_but_node2_replicates();
+  auto get_on = [&](const std::string& preference) {
+    pb::Envelope get;
+    get.mutable_get()->set_index("idx");
+    get.mutable_get()->set_id("a");
+    get.mutable_get()->set_preference(preference);
+    auto reply = cluster_.Client("node-3", get);
+    deliver_but_node2_replicates();
+    return reply->has_value() ? (*reply)->get_response() : pb::GetResponse();
+  };
+  EXPECT_TRUE(get_on("_only_nodes:node-1").found());
+  EXPECT_TRUE(get_on("_local").found());  // node-3 applied it
+  pb::GetResponse behind = get_on("_only_nodes:node-2");
+  EXPECT_FALSE(HasError(behind.error())) << behind.error().reason();
+  EXPECT_FALSE(behind.found());
+  cluster_.DeliverAll();
+  EXPECT_TRUE(get_on("_only_nodes:node-2").found());
+}
+
 TEST_F(NodeTest, IdsSearchGivesEachLiveIdOnceInIdOrder) {
   Boot({"node-1"});
   Publish({Index("idx", 0, {Routing(0, 1, {{"node-1", true}}, {"node-1"})})});
@@ -1415,6 +1575,7 @@ TEST_F(NodeTest, IdsSearchGivesEachLiveIdOnceInIdOrder) {
   remove.mutable_write()->set_kind(pb::WriteRequest::DELETE);
   cluster_.Client("node-1", remove);
   cluster_.DeliverAll();
+  RefreshAll();
 
   pb::Envelope search;
   search.mutable_search()->add_indices("idx");

@@ -172,6 +172,7 @@ check("result window names the scroll api", r.status == 400
 # documented algorithm (tests/logic/node_test.cc derives them): "user-17" -> 9, "a" -> 2,
 # "kimchy" -> 0, "1" -> 8.
 def shard_docs(index):
+    call("POST", f"/{index}/_refresh")  # docs counts what search sees
     r = call("GET", f"/_cat/shards/{index}?format=json&h=shard,prirep,docs")
     return {int(row["shard"]): int(row["docs"] or 0) for row in (r.json or [])
             if row["prirep"] == "p"}
@@ -226,6 +227,75 @@ r = call("POST", "/rt/_bulk", '{"index":{"_id":"d","routing":{"x":1}}}\n{"n":1}\
 check("bulk routing must be a simple value", r.status == 400 and
       "expected a simple value for field [routing] but found [START_OBJECT]" in (r.reason() or ""),
       repr(r))
+
+# refresh and near-real-time search: each copy refreshes on its own (index.refresh_interval,
+# default 1s; -1 off), search sees only refreshed documents, GET stays real-time;
+# preference picks the copy that answers.
+def hits(path, body=None, base=None):
+    r = call("POST", path, body or {"query": {"match_all": {}}}, base=base)
+    return sorted(h["_id"] for h in (r.json or {}).get("hits", {}).get("hits", [])), r
+
+
+r = call("PUT", "/nrt", {"settings": {"index": {"refresh_interval": "-1",
+                                                "number_of_replicas": 2}}})
+check("create with refresh_interval -1", r.status == 200, repr(r))
+call("GET", "/_cluster/health/nrt?wait_for_status=green&timeout=30s")
+r = call("GET", "/nrt")
+check("refresh_interval shown in the settings",
+      (r.json or {}).get("nrt", {}).get("settings", {}).get("index", {})
+      .get("refresh_interval") == "-1", repr(r))
+call("PUT", "/nrt/_doc/1", {"n": 1})
+ids, r = hits("/nrt/_search")
+check("an acknowledged write is not searchable before a refresh", ids == [], repr(r))
+r = call("GET", "/nrt/_doc/1")
+check("... GET is real-time", r.status == 200 and r.json["found"] is True, repr(r))
+r = call("GET", "/nrt/_doc/1?realtime=false")
+check("... GET realtime=false reads the refreshed view", r.status == 404
+      and r.json["found"] is False, repr(r))
+r = call("GET", "/_cat/shards/nrt?format=json&h=prirep,docs")
+check("... _cat/shards docs counts what search sees",
+      [row["docs"] for row in r.json or []] == ["0", "0", "0"], repr(r))
+r = call("POST", "/nrt/_refresh")
+check("_refresh refreshes every copy", r.status == 200
+      and r.json["_shards"] == {"total": 3, "successful": 3, "failed": 0}, repr(r))
+ids, r = hits("/nrt/_search")
+check("... then search finds it", ids == ["1"], repr(r))
+r = call("GET", "/nrt/_doc/1?realtime=false")
+check("... and GET realtime=false", r.status == 200, repr(r))
+r = call("PUT", "/nrt/_doc/2?refresh=true", {"n": 2})
+check("refresh=true answers forced_refresh", r.status == 201
+      and r.json.get("forced_refresh") is True, repr(r))
+for n in (1, 2, 3):
+    ids, r = hits(f"/nrt/_search?preference=_only_nodes:node-{n}")
+    check(f"... and is searchable on node-{n}'s copy", ids == ["1", "2"], repr(r))
+call("PUT", "/nrt/_doc/3", {"n": 3})
+r = call("GET", "/nrt/_doc/3?refresh=true&realtime=false")
+check("GET refresh=true refreshes the copy it reads", r.status == 200, repr(r))
+r = call("PUT", "/nrt/_doc/4?refresh=true", {"n": 4}, base=NODES[2])
+r = call("GET", "/nrt/_doc/4?preference=_only_nodes:node-2", base=NODES[0])
+check("GET with preference reads that node's copy", r.status == 200
+      and r.json["found"] is True, repr(r))
+r = call("POST", "/nrt/_search?preference=_primary", {})
+check("the removed _primary preference is refused", r.status == 400
+      and r.reason() == "no Preference for [_primary]", repr(r))
+r = call("POST", "/nrt/_search?preference=_only_nodes:nosuch", {})
+check("_only_nodes without a match", r.status == 400 and r.reason() ==
+      "no data nodes with criteria [nosuch] found for shard: [nrt][0]", repr(r))
+ids, r = hits("/nrt/_search?preference=_shards:0|_local")
+check("_shards:0|_local", ids == ["1", "2", "3", "4"], repr(r))
+
+r = call("PUT", "/nrt2", {"settings": {"refresh_interval": "200ms", "number_of_replicas": 2}})
+call("GET", "/_cluster/health/nrt2?wait_for_status=green&timeout=30s")
+r = call("PUT", "/nrt2/_doc/1?refresh=wait_for", {"n": 1})
+check("refresh=wait_for answers once a refresh shows the write", r.status == 201
+      and "forced_refresh" not in r.json, repr(r))
+for n in (1, 2, 3):
+    ids, r = hits(f"/nrt2/_search?preference=_only_nodes:node-{n}")
+    check(f"... searchable on node-{n}'s copy when answered", ids == ["1"], repr(r))
+r = call("PUT", "/nrt3", {"settings": {"refresh_interval": "soon"}})
+check("a bad refresh_interval is refused", r.status == 400 and r.reason() ==
+      "failed to parse setting [index.refresh_interval] with value [soon] as a time value: "
+      "unit is missing or unrecognized", repr(r))
 
 print()
 print(f"{passed} checks passed, {len(failures)} failed")

@@ -162,6 +162,7 @@ class FidelityTest : public ::testing::Test {
         shard->set_index(name);
         shard->set_shard(0);
         shard->set_docs(3);
+        shard->set_refreshed_docs(3);
         shard->set_store_bytes(4608);  // 4.5kb
       }
     }

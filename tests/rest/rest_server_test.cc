@@ -143,12 +143,16 @@ class RestTest : public ::testing::Test {
     } else if (request.has_get_cluster_state()) {
       *reply.mutable_get_cluster_state_response()->mutable_state() =
           GreenState();
+    } else if (request.has_refresh()) {
+      // Each node holds one copy of movies.
+      reply.mutable_refresh_response()->set_refreshed(1);
     } else if (request.has_node_status()) {
       pb::ShardStatus* shard =
           reply.mutable_node_status_response()->add_shards();
       shard->set_index("movies");
       shard->set_shard(0);
       shard->set_docs(3);
+      shard->set_refreshed_docs(3);
       shard->set_max_seq_no(4);
       shard->set_local_checkpoint(4);
       shard->set_global_checkpoint(3);

@@ -186,6 +186,16 @@ TEST(ScenarioAckedWrite, EarlyAckLosesAnAcknowledgedWrite) {
   EXPECT_EQ(r.violation, "acked-write-lost");
 }
 
+// Issue 16: search is near-real-time and per copy; GET is real-time.
+TEST(ScenarioNearRealTime, AReplicasSearchLagsItsPrimaryWhileGetIsCurrent) {
+  ScriptedResult r = RunAndCompare("near-real-time");
+  EXPECT_TRUE(r.passed) << r.violation << ": " << r.detail;
+  EXPECT_EQ(r.facts.at("write-acked"), "yes");
+  EXPECT_EQ(r.facts.at("replica-get-current"), "yes");
+  EXPECT_EQ(r.facts.at("searchable-everywhere"), "yes");
+  EXPECT_EQ(r.facts.at("replica-search-lags-primary"), "yes");
+}
+
 TEST(ScenarioList, EveryUnsafeModeIsPairedWithAScenario) {
   std::set<std::string> paired;
   for (const auto& s : ScriptedScenarios()) paired.insert(s.unsafe);
