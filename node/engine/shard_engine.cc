@@ -129,27 +129,40 @@ struct ShardEngine::Impl {
   // A trim rolls a document back to it when no retained operation for the id
   // remains.
   absl::flat_hash_map<std::string, std::string> base_ops;
-  // The searchable view: for each id changed since the last refresh, its
-  // state at that refresh (nullopt: it did not exist then). Not kept while
-  // replaying (Open() refreshes at the end).
-  absl::flat_hash_map<std::string, std::optional<StoredDoc>> unrefreshed;
+  // The searchable view. `generation` counts refreshes; a stored document
+  // whose change_gen is the current generation changed since the last
+  // refresh, and `unrefreshed` holds its state at that refresh if it had one
+  // (a document new since then has no entry: a bulk of new documents costs
+  // no copy). Not kept while replaying (Open() refreshes at the end).
+  uint64_t generation = 1;
+  absl::flat_hash_map<std::string, StoredDoc> unrefreshed;
+  int64_t changes_since_refresh = 0;
   int64_t refreshed_live_docs = 0;
   SeqNo refreshed_max_seq_no = kNoOpsPerformed;
   int64_t refresh_count = 0;
 
-  // Records `id`'s state before its first change since the last refresh.
-  void BeforeChange(const std::string& id, const StoredDoc* old) {
-    if (replaying) return;
-    if (unrefreshed.contains(id)) return;
-    if (old == nullptr) {
-      unrefreshed.emplace(id, std::nullopt);
-    } else {
-      unrefreshed.emplace(id, *old);
-    }
+  // Called before `doc` (just created when `inserted`) changes: keeps its
+  // state as of the last refresh on its first change since.
+  void BeforeChange(const std::string& id, bool inserted, StoredDoc& doc) {
+    if (replaying || doc.change_gen == generation) return;
+    if (!inserted) unrefreshed.try_emplace(id, doc);
+    doc.change_gen = generation;
+    ++changes_since_refresh;
+  }
+
+  // The state of `id` as of the last refresh, or nullptr (absent then).
+  const StoredDoc* Refreshed(const std::string& id) const {
+    auto it = docs.find(id);
+    if (it != docs.end() && it->second.change_gen != generation)
+      return &it->second;
+    auto old = unrefreshed.find(id);
+    return old == unrefreshed.end() ? nullptr : &old->second;
   }
 
   void Refresh() {
+    ++generation;
     unrefreshed.clear();
+    changes_since_refresh = 0;
     refreshed_live_docs = live_docs;
     refreshed_max_seq_no = checkpoints.max_seq_no();
     ++refresh_count;
@@ -175,7 +188,7 @@ struct ShardEngine::Impl {
   // SetDoc on an entry already looked up (`inserted`: it was just created).
   void SetDocAt(const pb::Operation& op, bool inserted, StoredDoc* doc_ptr) {
     StoredDoc& doc = *doc_ptr;
-    BeforeChange(op.id(), inserted ? nullptr : &doc);
+    BeforeChange(op.id(), inserted, doc);
     const bool was_live = !inserted && !doc.deleted;
     if (was_live)
       live_bytes -= static_cast<int64_t>(op.id().size() + doc.source.size());
@@ -197,7 +210,7 @@ struct ShardEngine::Impl {
   void EraseDoc(const std::string& id) {
     auto it = docs.find(id);
     if (it == docs.end()) return;
-    BeforeChange(id, &it->second);
+    BeforeChange(id, /*inserted=*/false, it->second);
     if (!it->second.deleted) {
       --live_docs;
       live_bytes -= static_cast<int64_t>(id.size() + it->second.source.size());
@@ -965,10 +978,8 @@ int64_t ShardEngine::doc_count() const { return impl_->live_docs; }
 void ShardEngine::Refresh() { impl_->Refresh(); }
 
 const StoredDoc* ShardEngine::GetRefreshed(const std::string& id) const {
-  auto old = impl_->unrefreshed.find(id);
-  if (old == impl_->unrefreshed.end()) return Get(id);
-  const std::optional<StoredDoc>& doc = old->second;
-  return doc.has_value() && !doc->deleted ? &*doc : nullptr;
+  const StoredDoc* doc = impl_->Refreshed(id);
+  return doc == nullptr || doc->deleted ? nullptr : doc;
 }
 
 std::vector<std::pair<std::string, StoredDoc>> ShardEngine::RefreshedLiveDocs()
@@ -977,12 +988,12 @@ std::vector<std::pair<std::string, StoredDoc>> ShardEngine::RefreshedLiveDocs()
   std::vector<std::pair<std::string, StoredDoc>> live;
   live.reserve(impl.refreshed_live_docs);
   for (const auto& [id, doc] : impl.docs) {
-    if (impl.unrefreshed.contains(id)) continue;
-    if (!doc.deleted) live.emplace_back(id, doc);
+    if (doc.change_gen != impl.generation && !doc.deleted)
+      live.emplace_back(id, doc);
   }
   // Changed since the refresh (erased ones included): their state then.
   for (const auto& [id, doc] : impl.unrefreshed) {
-    if (doc.has_value() && !doc->deleted) live.emplace_back(id, *doc);
+    if (!doc.deleted) live.emplace_back(id, doc);
   }
   std::sort(live.begin(), live.end(),
             [](const auto& a, const auto& b) { return a.first < b.first; });
@@ -997,7 +1008,7 @@ SeqNo ShardEngine::refreshed_max_seq_no() const {
 }
 int64_t ShardEngine::refresh_count() const { return impl_->refresh_count; }
 int64_t ShardEngine::unrefreshed_changes() const {
-  return static_cast<int64_t>(impl_->unrefreshed.size());
+  return impl_->changes_since_refresh;
 }
 int64_t ShardEngine::live_bytes() const { return impl_->live_bytes; }
 

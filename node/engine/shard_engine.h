@@ -57,6 +57,9 @@ struct StoredDoc {
   SeqNo seq_no = kUnassignedSeqNo;
   PrimaryTerm term = kUnassignedTerm;
   bool deleted = false;
+  // The engine's refresh generation of this entry's last change (the
+  // searchable view; see ShardEngine::Refresh).
+  uint64_t change_gen = 0;
 };
 
 // What a primary write did.
