@@ -181,6 +181,11 @@ absl::Status Search(const pb::SearchRequest& search) {
     if (absl::Status s = Number("sort mode", key.mode(), 0, 2); !s.ok())
       return s;
   }
+  for (const pb::SortValue& value : search.search_after()) {
+    if (absl::Status s = Text("search_after value", value.string_value());
+        !s.ok())
+      return s;
+  }
   return Number("shard", search.shard(), -1, kMaxShardsPerIndex - 1);
 }
 

@@ -3151,6 +3151,7 @@ struct Node::State {
       shard_search->add_indices(target.index);
       *shard_search->mutable_query() = ctx->request.query();
       *shard_search->mutable_sort() = ctx->request.sort();
+      *shard_search->mutable_search_after() = ctx->request.search_after();
       shard_search->set_from(ctx->request.from());
       shard_search->set_size(ctx->request.size());
       shard_search->set_shard(target.shard);

@@ -92,11 +92,12 @@ std::vector<Leaf> FieldValues(const DocView& doc, absl::string_view field) {
     leaves.push_back(std::move(leaf));
     return leaves;
   }
-  if (field == "_seq_no" || field == "_primary_term") {
+  if (field == "_seq_no" || field == "_primary_term" || field == "_version") {
     Leaf leaf;
     leaf.kind = Kind::kNumber;
-    leaf.number = static_cast<double>(field == "_seq_no" ? doc.stored.seq_no
-                                                         : doc.stored.term);
+    leaf.number = static_cast<double>(field == "_seq_no"    ? doc.stored.seq_no
+                                      : field == "_version" ? doc.stored.version
+                                                            : doc.stored.term);
     leaves.push_back(std::move(leaf));
     return leaves;
   }
@@ -465,6 +466,21 @@ int CompareSortValues(const pb::SortField& key, const pb::SortValue& a,
   return key.descending() ? -c : c;
 }
 
+// Whether `hit` comes strictly after the request's search_after values
+// (equal values on every key do not: Elasticsearch's search_after document
+// has the highest doc id).
+bool After(const pb::SearchRequest& request, const pb::SearchHit& hit) {
+  const auto& sort = request.sort();
+  for (int i = 0; i < sort.size() && i < request.search_after_size() &&
+                  i < hit.sort_values_size();
+       ++i) {
+    const int c =
+        CompareSortValues(sort[i], hit.sort_values(i), request.search_after(i));
+    if (c != 0) return c > 0;
+  }
+  return false;
+}
+
 }  // namespace
 
 std::vector<std::string> Analyze(absl::string_view text) {
@@ -515,7 +531,11 @@ int MinimumShouldMatch(int clauses, absl::string_view spec) {
         !std::isfinite(percent)) {
       return -1;
     }
-    const int calc = static_cast<int>(clauses * percent / 100.0);
+    // Truncated toward zero as Java's (int) cast; clamped first so that no
+    // percentage overflows the cast.
+    const double exact =
+        std::clamp(clauses * percent / 100.0, -1.0 - clauses, 1.0 + clauses);
+    const int calc = static_cast<int>(exact);
     result = calc < 0 ? clauses + calc : calc;
   } else {
     int calc;
@@ -546,7 +566,7 @@ absl::StatusOr<ShardResult> SearchShard(
     const auto& [id, stored] = docs[i];
     const DocView doc(index, id, stored);
     if (!Matches(request.query(), doc)) continue;
-    ++result.total;
+    ++result.total;  // search_after pages through the same total
     pb::SearchHit hit;
     hit.set_index(index);
     hit.set_id(id);
@@ -565,6 +585,7 @@ absl::StatusOr<ShardResult> SearchShard(
       if (!value.ok()) return value.status();
       *hit.add_sort_values() = *std::move(value);
     }
+    if (!request.search_after().empty() && !After(request, hit)) continue;
     matches.emplace_back(std::move(hit), i);
   }
   using Match = std::pair<pb::SearchHit, size_t>;

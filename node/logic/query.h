@@ -5,7 +5,7 @@
 // `<field>.keyword` (the whole string, up to 256 characters); numbers are
 // numeric, booleans boolean, objects hold subfields (dotted paths), arrays hold
 // several values. Metadata fields: `_id`, `_index` (keyword), `_seq_no`,
-// `_primary_term` (numbers).
+// `_primary_term`, `_version` (numbers).
 //
 // - term / terms: a text value matches a term equal to one of its words (the
 //   term is not analyzed: "Dune" matches nothing, "dune" matches "Dune"); a
@@ -64,7 +64,8 @@ struct ShardResult {
   std::vector<pb::SearchHit> hits;
 };
 
-// Evaluates `request` (query, sort, from + size) over `docs`, the live
+// Evaluates `request` (query, sort, search_after, from + size) over `docs`,
+// the live
 // documents of shard `shard` of `index` (any order). kInvalidArgument (400
 // illegal_argument_exception) for a sort Elasticsearch refuses: on a text
 // field, or on _id.

@@ -15,6 +15,9 @@ namespace {
 
 using Json = nlohmann::ordered_json;
 
+// index.max_result_window's default (seqsim has no index settings for it).
+constexpr int kMaxResultWindow = 10000;
+
 absl::Status ParsingError(const std::string& reason) {
   return EsStatus(absl::StatusCode::kInvalidArgument, "parsing_exception",
                   reason);
@@ -297,6 +300,12 @@ absl::Status ParseIds(const Json& body, pb::Query& out) {
         return ParsingError("[ids] query values must be strings");
       }
     }
+  }
+  if (out.ids().values_size() > kMaxResultWindow) {
+    return EsStatus(absl::StatusCode::kInvalidArgument, "query_shard_exception",
+                    absl::StrCat("failed to create query: Too many ids "
+                                 "specified, allowed max result window is [",
+                                 kMaxResultWindow, "]"));
   }
   return absl::OkStatus();
 }

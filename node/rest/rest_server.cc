@@ -1766,6 +1766,31 @@ asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::Search(
       } else if (key == "sort") {
         search.clear_sort();
         CO_RETURN_IF_ERROR(rest::ParseSort(value, *search.mutable_sort()));
+      } else if (key == "search_after") {
+        if (!value.is_array()) {
+          co_return ParsingError("[search_after] failed to parse field");
+        }
+        search.clear_search_after();
+        for (const Json& v : value) {
+          pb::SortValue* after = search.add_search_after();
+          // The sentinels a missing value prints as (SortValueJson) read
+          // back as missing.
+          if (v.is_null() || v == "Infinity" || v == "-Infinity" ||
+              v == std::numeric_limits<int64_t>::max() ||
+              v == std::numeric_limits<int64_t>::min()) {
+            after->set_missing(true);
+          } else if (v.is_number_integer()) {
+            after->set_long_value(v.get<int64_t>());
+          } else if (v.is_number()) {
+            after->set_double_value(v.get<double>());
+          } else if (v.is_string()) {
+            after->set_string_value(rest::ValidUtf8(v.get<std::string>()));
+          } else if (v.is_boolean()) {
+            after->set_long_value(v.get<bool>() ? 1 : 0);
+          } else {
+            co_return ParsingError("[search_after] failed to parse field");
+          }
+        }
       } else if (key == "track_scores") {
         if (!value.is_boolean()) {
           co_return ParsingError("[track_scores] failed to parse field");
@@ -1843,7 +1868,7 @@ asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::Search(
   CO_ASSIGN_OR_RETURN(total_as_int,
                       BoolParam(c, "rest_total_hits_as_int", false));
   if (c.Has("sort")) {
-    search.clear_sort();
+    // Added after the body's keys, as RestSearchAction adds them.
     CO_RETURN_IF_ERROR(
         rest::ParseSortParam(c.Param("sort"), *search.mutable_sort()));
   }
@@ -1877,6 +1902,20 @@ asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::Search(
         "[rest_total_hits_as_int] cannot be used if the tracking of total "
         "hits is not accurate, got " +
         absl::StrCat(*track_total_hits));
+  }
+  if (search.search_after_size() > 0) {
+    if (search.sort_size() == 0) {
+      co_return IllegalArgument("Sort must contain at least one field.");
+    }
+    if (search.search_after_size() != search.sort_size()) {
+      co_return IllegalArgument(
+          absl::StrCat("search_after has ", search.search_after_size(),
+                       " value(s) but sort has ", search.sort_size(), "."));
+    }
+    if (from != 0) {
+      co_return ValidationFailed(
+          {"`from` parameter must be set to 0 when `search_after` is used"});
+    }
   }
   bool no_metadata = false;
   if (stored_fields.has_value()) {
@@ -2234,11 +2273,6 @@ asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::MultiGet(
     source.fetch =
         std::find(fields.begin(), fields.end(), "_source") != fields.end();
   }
-  if (!index.empty()) {
-    if (std::optional<pb::Error> bad = rest::ValidateIndexName(index)) {
-      co_return ErrorReply(*bad);
-    }
-  }
   if (IsBlank(c.req.body)) {
     co_return EsStatus(absl::StatusCode::kInvalidArgument, "parse_exception",
                        "request body or source parameter is required");
@@ -2248,17 +2282,13 @@ asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::MultiGet(
   if (!body.has_value() || !body->is_object()) co_return BodyUnparsable();
   CO_ASSIGN_OR_RETURN(std::vector<MultiGetItem> items,
                       ParseMultiGetBody(*body, index, source));
-  // Per document: an invalid index name is that document's error; the others
-  // are read at once (one executor batch shares its read barriers).
+  // Every document is read at once (one executor batch shares its read
+  // barriers); a name that is no index is that document's
+  // index_not_found_exception, as for GET.
   std::vector<std::optional<pb::Error>> refused(items.size());
   std::vector<pb::Envelope> requests;
   std::vector<size_t> sent;
   for (size_t i = 0; i < items.size(); ++i) {
-    if (std::optional<pb::Error> bad =
-            rest::ValidateIndexName(*items[i].index)) {
-      refused[i] = *bad;
-      continue;
-    }
     pb::Envelope request;
     request.mutable_get()->set_index(*items[i].index);
     request.mutable_get()->set_id(*items[i].id);

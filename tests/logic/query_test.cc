@@ -177,6 +177,7 @@ TEST(QueryExists, NonNullValuesOnly) {
   EXPECT_EQ(Ids(Exists("author.name")), (Ids_{"1", "2", "3"}));
   EXPECT_EQ(Ids(Exists("title.keyword")), (Ids_{"1", "2", "3", "4"}));
   EXPECT_EQ(Ids(Exists("missing")), Ids_{});
+  EXPECT_EQ(Ids(Exists("_version")).size(), 5u);
 }
 
 TEST(QueryBool, MustFilterMustNotShould) {
@@ -220,6 +221,8 @@ TEST(MinimumShouldMatchSpec, AsElasticsearchComputesIt) {
   EXPECT_EQ(MinimumShouldMatch(2, "5"), 5);
   EXPECT_EQ(MinimumShouldMatch(2, "-5"), 0);
   EXPECT_EQ(MinimumShouldMatch(2, "x"), -1);
+  EXPECT_EQ(MinimumShouldMatch(2, "1e300%"), 3);  // more than the clauses
+  EXPECT_EQ(MinimumShouldMatch(2, "-1e300%"), 0);
 }
 
 pb::SortField Key(const std::string& field, bool descending = false) {
@@ -269,6 +272,27 @@ TEST(SortHits, SortValuesTravelWithTheHits) {
   EXPECT_EQ(result->hits[0].shard(), 3);
   EXPECT_EQ(result->hits[1].id(), "3");
   EXPECT_FALSE(result->hits[0].source().empty());
+}
+
+TEST(SortHits, SearchAfterKeepsHitsStrictlyAfterTheValuesAndTheTotal) {
+  pb::SearchRequest request;
+  request.mutable_query()->mutable_match_all();
+  *request.add_sort() = Key("rating", true);
+  request.set_size(10);
+  pb::SortValue* after = request.add_search_after();
+  after->set_double_value(4.5);
+  absl::StatusOr<ShardResult> result =
+      SearchShard(request, "books", 0, Books());
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->total, 5);
+  std::vector<std::string> ids;
+  for (const auto& hit : result->hits) ids.push_back(hit.id());
+  EXPECT_EQ(ids, (Ids_{"2", "3", "4", "5"}));  // 3.9, then the missing ones
+  // After a missing value (the sentinel read back): nothing is after it.
+  request.mutable_search_after(0)->set_missing(true);
+  result = SearchShard(request, "books", 0, Books());
+  ASSERT_TRUE(result.ok());
+  EXPECT_TRUE(result->hits.empty());
 }
 
 TEST(SortHits, TextFieldsAndIdAreRefusedAsElasticsearchDoes) {

@@ -166,6 +166,15 @@ r = search({"sort": [{"year": "asc"}, "_doc"], "from": 1, "size": 2,
 check("from/size page through the merged order", r.ids()[0] in ("2", "3") and len(r.ids()) == 2
       and [h["sort"][0] for h in r.json["hits"]["hits"]] == [1969, 1969], repr(r))
 
+page1 = search({"sort": [{"year": "desc"}, {"title.keyword": "asc"}], "size": 2,
+                "query": {"exists": {"field": "year"}}})
+page2 = search({"sort": [{"year": "desc"}, {"title.keyword": "asc"}], "size": 2,
+                "query": {"exists": {"field": "year"}},
+                "search_after": page1.json["hits"]["hits"][-1]["sort"]})
+check("search_after pages on from the last hit's sort values",
+      page1.ids() == ["4", "2"] and page2.ids() == ["3", "1"]
+      and page2.json["hits"]["total"]["value"] == 4, repr(page2))
+
 # ---- track_total_hits and the result window
 r = search({"track_total_hits": 2})
 check("track_total_hits: 2 caps at gte", r.json["hits"]["total"] == {"value": 2, "relation": "gte"},

@@ -110,6 +110,11 @@ TEST(QueryDsl, RefusalsWithElasticsearchsMessages) {
   EXPECT_EQ(Reason(R"({"match_all":{},"term":{"a":1}})"),
             "[match_all] malformed query, expected [END_OBJECT] but found "
             "[FIELD_NAME]");
+  Json ids = Json::array();
+  for (int i = 0; i <= 10000; ++i) ids.push_back(std::to_string(i));
+  EXPECT_EQ(Reason(Json{{"ids", {{"values", ids}}}}.dump()),
+            "failed to create query: Too many ids specified, allowed max "
+            "result window is [10000]");
   // Nested deeper than indices.query.bool.max_nested_depth (30).
   std::string deep = R"({"match_all":{}})";
   for (int i = 0; i < 30; ++i) deep = R"({"bool":{"must":[)" + deep + "]}}";
@@ -241,7 +246,8 @@ TEST_F(QueryApiTest, SortedHitsCarrySortValuesAndNoScores) {
   EXPECT_EQ(sent[0].search().sort(1).field(), "rating");
   EXPECT_EQ(sent[0].search().query().match().field(), "title");
 
-  // track_scores brings the scores back; the URL's sort replaces the body's.
+  // track_scores brings the scores back; the URL's sort keys come after the
+  // body's.
   auto scored = client_->Post("/books/_search?sort=year:asc&track_scores=true",
                               R"({"sort":["rating"]})", kJson);
   ASSERT_TRUE(scored);
@@ -249,9 +255,44 @@ TEST_F(QueryApiTest, SortedHitsCarrySortValuesAndNoScores) {
   EXPECT_EQ(body["hits"]["max_score"], 1.0);
   EXPECT_EQ(body["hits"]["hits"][0]["_score"], 1.0);
   sent = Sent();
-  ASSERT_EQ(sent[1].search().sort_size(), 1);
-  EXPECT_EQ(sent[1].search().sort(0).field(), "year");
-  EXPECT_FALSE(sent[1].search().sort(0).descending());
+  ASSERT_EQ(sent[1].search().sort_size(), 2);
+  EXPECT_EQ(sent[1].search().sort(0).field(), "rating");
+  EXPECT_EQ(sent[1].search().sort(1).field(), "year");
+  EXPECT_FALSE(sent[1].search().sort(1).descending());
+}
+
+TEST_F(QueryApiTest, SearchAfterReadsBackSortValuesAndIsValidated) {
+  dispatcher_.answer = [](const pb::Envelope&) { return SortedHits(); };
+  auto result =
+      client_->Post("/books/_search",
+                    R"({"sort":[{"year":"desc"},"rating","title.keyword"],)"
+                    R"("search_after":[1965,9223372036854775807,"Dune"]})",
+                    kJson);
+  ASSERT_TRUE(result);
+  EXPECT_EQ(result->status, 200) << result->body;
+  std::vector<pb::Envelope> sent = Sent();
+  ASSERT_EQ(sent.size(), 1u);
+  ASSERT_EQ(sent[0].search().search_after_size(), 3);
+  EXPECT_EQ(sent[0].search().search_after(0).long_value(), 1965);
+  EXPECT_TRUE(sent[0].search().search_after(1).missing());
+  EXPECT_EQ(sent[0].search().search_after(2).string_value(), "Dune");
+  struct Case {
+    std::string body, reason;
+  } cases[] = {
+      {R"({"search_after":[1]})", "Sort must contain at least one field."},
+      {R"({"sort":["a","b"],"search_after":[1]})",
+       "search_after has 1 value(s) but sort has 2."},
+      {R"({"sort":["a"],"search_after":[1],"from":2})",
+       "Validation Failed: 1: `from` parameter must be set to 0 when "
+       "`search_after` is used;"},
+  };
+  for (const Case& c : cases) {
+    auto refused = client_->Post("/books/_search", c.body, kJson);
+    ASSERT_TRUE(refused);
+    EXPECT_EQ(refused->status, 400) << c.body;
+    EXPECT_EQ(Body(refused)["error"]["reason"], c.reason) << c.body;
+  }
+  EXPECT_EQ(Sent().size(), 1u);
 }
 
 TEST_F(QueryApiTest, QueryRefusalsAreParsingExceptionsAndSendNothing) {
