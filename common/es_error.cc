@@ -132,8 +132,8 @@ absl::Status VersionConflict(absl::string_view reason) {
 absl::Status ValidationFailed(const std::vector<std::string>& messages) {
   std::string reason = "Validation Failed: ";
   for (size_t i = 0; i < messages.size(); ++i) {
+    // No space between messages (ValidationException.getMessage()).
     absl::StrAppend(&reason, i + 1, ": ", messages[i], ";");
-    if (i + 1 < messages.size()) reason += " ";
   }
   return EsStatus(absl::StatusCode::kInvalidArgument,
                   "action_request_validation_exception", reason);

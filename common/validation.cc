@@ -3,6 +3,7 @@
 #include <limits>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "common/env.h"
@@ -136,18 +137,43 @@ absl::Status Write(const pb::WriteRequest& write) {
   return absl::OkStatus();
 }
 
-absl::Status Query(const pb::Query& query) {
-  if (query.has_ids()) {
-    for (const std::string& id : query.ids().values()) {
-      if (absl::Status s = Text("ids value", id, kMaxDocIdBytes); !s.ok())
-        return s;
-    }
+// A query nests at most this deep (the REST layer refuses deeper than
+// Elasticsearch's 30).
+constexpr int kMaxQueryDepth = 32;
+
+absl::Status Query(const pb::Query& query, int depth = 1) {
+  if (depth > kMaxQueryDepth) {
+    return Invalid("query", absl::StrCat("nests deeper than ", kMaxQueryDepth));
   }
-  if (query.has_term()) {
-    if (absl::Status s = Text("term field", query.term().field()); !s.ok())
+  for (const std::string& id : query.ids().values()) {
+    if (absl::Status s = Text("ids value", id, kMaxDocIdBytes); !s.ok())
       return s;
-    if (absl::Status s = Text("term value", query.term().value_json()); !s.ok())
-      return s;
+  }
+  std::vector<const std::string*> texts = {
+      &query.term().field(),
+      &query.term().value_json(),
+      &query.terms().field(),
+      &query.match().field(),
+      &query.match().query_json(),
+      &query.match().minimum_should_match(),
+      &query.range().field(),
+      &query.range().gt_json(),
+      &query.range().gte_json(),
+      &query.range().lt_json(),
+      &query.range().lte_json(),
+      &query.exists().field(),
+      &query.bool_().minimum_should_match()};
+  for (const std::string& value : query.terms().values_json())
+    texts.push_back(&value);
+  for (const std::string* text : texts) {
+    if (absl::Status s = Text("query text", *text); !s.ok()) return s;
+  }
+  const pb::Query::Bool& b = query.bool_();
+  for (const auto* clauses :
+       {&b.must(), &b.should(), &b.must_not(), &b.filter()}) {
+    for (const pb::Query& clause : *clauses) {
+      if (absl::Status s = Query(clause, depth + 1); !s.ok()) return s;
+    }
   }
   return absl::OkStatus();
 }
@@ -163,6 +189,16 @@ absl::Status Search(const pb::SearchRequest& search) {
     return s;
   for (const std::string& routing : search.routing()) {
     if (absl::Status s = Text("routing", routing, kMaxRoutingBytes); !s.ok())
+      return s;
+  }
+  for (const pb::SortField& key : search.sort()) {
+    if (absl::Status s = Text("sort field", key.field()); !s.ok()) return s;
+    if (absl::Status s = Number("sort mode", key.mode(), 0, 2); !s.ok())
+      return s;
+  }
+  for (const pb::SortValue& value : search.search_after()) {
+    if (absl::Status s = Text("search_after value", value.string_value());
+        !s.ok())
       return s;
   }
   return Number("shard", search.shard(), -1, kMaxShardsPerIndex - 1);

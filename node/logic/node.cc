@@ -41,6 +41,7 @@
 #include <limits>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -60,6 +61,7 @@
 #include "node/engine/replication_tracker.h"
 #include "node/engine/shard_engine.h"
 #include "node/logic/preference.h"
+#include "node/logic/query.h"
 #include "node/logic/routing.h"
 
 namespace seqsim {
@@ -135,42 +137,6 @@ pb::Error OutcomeUnknownError(const std::string& why, const std::string& index,
           absl::StrCat(why, "; the write may or may not have been applied"),
           503),
       index, uuid, shard);
-}
-
-bool QueryMatches(const pb::Query& query, const std::string& id,
-                  const std::string& source) {
-  switch (query.kind_case()) {
-    case pb::Query::kIds:
-      return std::find(query.ids().values().begin(), query.ids().values().end(),
-                       id) != query.ids().values().end();
-    case pb::Query::kTerm: {
-      // _id is a field like any other to a term query (ids looks it up).
-      if (query.term().field() == "_id") {
-        nlohmann::json value =
-            nlohmann::json::parse(query.term().value_json(), nullptr, false);
-        return value.is_string() ? value.get<std::string>() == id
-                                 : value.dump() == id;
-      }
-      nlohmann::json doc = nlohmann::json::parse(source, nullptr, false);
-      nlohmann::json value =
-          nlohmann::json::parse(query.term().value_json(), nullptr, false);
-      if (doc.is_discarded() || value.is_discarded() || !doc.is_object())
-        return false;
-      auto it = doc.find(query.term().field());
-      if (it == doc.end()) return false;
-      if (*it == value) return true;
-      if (it->is_array()) {
-        for (const auto& element : *it) {
-          if (element == value) return true;
-        }
-      }
-      return false;
-    }
-    case pb::Query::kMatchAll:
-    case pb::Query::KIND_NOT_SET:
-    default:
-      return true;
-  }
 }
 
 // The nodes of a shard's started copies, in routing order.
@@ -3273,38 +3239,28 @@ struct Node::State {
     return response;
   }
 
-  std::vector<pb::SearchHit> SearchLocal(const LocalCopy& copy,
-                                         const pb::Query& query) {
-    std::vector<pb::SearchHit> hits;
-    auto add_hit = [&](const std::string& id, const StoredDoc& doc) {
-      pb::SearchHit hit;
-      hit.set_index(copy.index);
-      hit.set_id(id);
-      hit.set_version(doc.version);
-      hit.set_seq_no(doc.seq_no);
-      hit.set_primary_term(doc.term);
-      hit.set_source(doc.source);
-      hit.set_routing(doc.routing);
-      hits.push_back(std::move(hit));
-    };
-    if (query.kind_case() == pb::Query::kIds) {
-      // An ids query looks each id up (in id order, as the scan below gives
-      // them) instead of copying and scanning every live document: reading
-      // back 1,000 ids of a 200k-document shard costs 1,000 look-ups.
-      std::vector<std::string> ids(query.ids().values().begin(),
-                                   query.ids().values().end());
+  // The query of `request` over the local copy (query.h evaluates it).
+  absl::StatusOr<query::ShardResult> SearchLocal(
+      const LocalCopy& copy, const pb::SearchRequest& request) {
+    bool by_doc = false;
+    for (const auto& key : request.sort()) by_doc |= key.field() == "_doc";
+    if (request.query().kind_case() == pb::Query::kIds && !by_doc) {
+      // An ids query looks each id up instead of copying and scanning every
+      // live document: reading back 1,000 ids of a 200k-document shard costs
+      // 1,000 look-ups.
+      std::vector<std::string> ids(request.query().ids().values().begin(),
+                                   request.query().ids().values().end());
       std::sort(ids.begin(), ids.end());
       ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
-      for (const std::string& id : ids) {
+      std::vector<std::pair<std::string, StoredDoc>> docs;
+      for (std::string& id : ids) {
         if (const StoredDoc* doc = copy.engine->GetRefreshed(id))
-          add_hit(id, *doc);
+          docs.emplace_back(std::move(id), *doc);
       }
-      return hits;
+      return query::SearchShard(request, copy.index, copy.key.second, docs);
     }
-    for (const auto& [id, doc] : copy.engine->RefreshedLiveDocs()) {
-      if (QueryMatches(query, id, doc.source)) add_hit(id, doc);
-    }
-    return hits;
+    return query::SearchShard(request, copy.index, copy.key.second,
+                              copy.engine->RefreshedLiveDocs());
   }
 
   // shard_search: the local copy of one shard (request.indices(0),
@@ -3321,10 +3277,14 @@ struct Node::State {
         *response->mutable_error() = ToError(NoSuchShard(ref), name);
         break;
       }
-      for (auto& hit : SearchLocal(*copy, request.query()))
-        *response->add_hits() = std::move(hit);
+      absl::StatusOr<query::ShardResult> result = SearchLocal(*copy, request);
+      if (!result.ok()) {
+        *response->mutable_error() = ToError(result.status(), name);
+        break;
+      }
+      response->set_total(response->total() + result->total);
+      for (auto& hit : result->hits) *response->add_hits() = std::move(hit);
     }
-    response->set_total(response->hits_size());
     respond(std::move(envelope));
   }
 
@@ -3334,6 +3294,9 @@ struct Node::State {
     int successful = 0;
     std::vector<pb::ShardFailure> failures;
     std::vector<pb::SearchHit> hits;
+    int64_t total = 0;
+    // A shard's refusal of the query itself (400): the search fails with it.
+    std::optional<pb::Error> query_error;
     int64_t started_ms = 0;
     RespondFn respond;
   };
@@ -3433,8 +3396,13 @@ struct Node::State {
         if (copy == nullptr) {
           fail("no local copy");
         } else {
-          for (auto& hit : SearchLocal(*copy, ctx->request.query())) {
-            ctx->hits.push_back(std::move(hit));
+          absl::StatusOr<query::ShardResult> result =
+              SearchLocal(*copy, ctx->request);
+          if (!result.ok()) {
+            ctx->query_error = ToError(result.status(), target.index);
+          } else {
+            ctx->total += result->total;
+            for (auto& hit : result->hits) ctx->hits.push_back(std::move(hit));
           }
           ++ctx->successful;
         }
@@ -3445,15 +3413,23 @@ struct Node::State {
       pb::SearchRequest* shard_search = envelope.mutable_shard_search();
       shard_search->add_indices(target.index);
       *shard_search->mutable_query() = ctx->request.query();
+      *shard_search->mutable_sort() = ctx->request.sort();
+      *shard_search->mutable_search_after() = ctx->request.search_after();
+      shard_search->set_from(ctx->request.from());
+      shard_search->set_size(ctx->request.size());
       shard_search->set_shard(target.shard);
       Send(
           target.node, std::move(envelope),
           [this, ctx, fail](const absl::StatusOr<pb::Envelope>& reply) mutable {
             if (!reply.ok() || !reply->has_search_response()) {
               fail(reply.ok() ? "unexpected reply" : reply.status().ToString());
+            } else if (reply->search_response().error().status() == 400) {
+              ctx->query_error = reply->search_response().error();
+              ++ctx->successful;
             } else if (HasError(reply->search_response().error())) {
               fail(reply->search_response().error().reason());
             } else {
+              ctx->total += reply->search_response().total();
               for (const auto& hit : reply->search_response().hits())
                 ctx->hits.push_back(hit);
               ++ctx->successful;
@@ -3467,14 +3443,21 @@ struct Node::State {
 
   void FinishSearchPart(const std::shared_ptr<SearchCtx>& ctx) {
     if (--ctx->pending > 0 || !ctx->respond) return;
-    std::sort(ctx->hits.begin(), ctx->hits.end(),
-              [](const pb::SearchHit& a, const pb::SearchHit& b) {
-                return std::tie(a.index(), a.id()) <
-                       std::tie(b.index(), b.id());
-              });
     pb::Envelope envelope;
     pb::SearchResponse* response = envelope.mutable_search_response();
-    response->set_total(static_cast<int64_t>(ctx->hits.size()));
+    if (ctx->query_error.has_value()) {
+      *response->mutable_error() = *ctx->query_error;
+      auto respond = std::move(ctx->respond);
+      ctx->respond = nullptr;
+      respond(std::move(envelope));
+      return;
+    }
+    const auto& sort = ctx->request.sort();
+    std::sort(ctx->hits.begin(), ctx->hits.end(),
+              [&sort](const pb::SearchHit& a, const pb::SearchHit& b) {
+                return query::HitLess(sort, a, b);
+              });
+    response->set_total(ctx->total);
     const size_t from = static_cast<size_t>(std::max(0, ctx->request.from()));
     const size_t size = static_cast<size_t>(std::max(0, ctx->request.size()));
     for (size_t i = from; i < ctx->hits.size() && i < from + size; ++i) {

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <limits>
 #include <map>
 #include <memory>
 #include <optional>
@@ -31,6 +32,7 @@
 #include "coordinator/logic/coordinator.h"
 #include "node/rest/co_status.h"
 #include "node/rest/http_server.h"
+#include "node/rest/query_dsl.h"
 #include "node/rest/rest_util.h"
 #include "spdlog/spdlog.h"
 
@@ -559,6 +561,13 @@ class RestServer::Impl {
   Async<absl::StatusOr<Reply>> UpdateDoc(const Ctx& c);
   Async<absl::StatusOr<Reply>> Bulk(const Ctx& c, std::string default_index);
   Async<absl::StatusOr<Reply>> Search(const Ctx& c, std::string indices);
+  Async<absl::StatusOr<Reply>> Count(const Ctx& c, std::string indices);
+  Async<absl::StatusOr<Reply>> MultiGet(const Ctx& c, std::string index);
+  // Dispatches every request at once and suspends until all are answered (or
+  // `timeout`); the replies in request order.
+  Async<std::vector<absl::StatusOr<pb::Envelope>>> CallAll(
+      std::vector<pb::Envelope> requests,
+      absl::Duration timeout = kDefaultDispatchTimeout);
   Async<absl::StatusOr<Reply>> CreateIndex(const Ctx& c);
   Async<absl::StatusOr<Reply>> DeleteIndex(const Ctx& c);
   Async<absl::StatusOr<Reply>> GetIndex(const Ctx& c);
@@ -633,12 +642,20 @@ const std::vector<std::string> kSearchParams = {"size",
                                                 "routing",
                                                 "rest_total_hits_as_int",
                                                 "typed_keys",
+                                                "sort",
+                                                "track_scores",
                                                 "_source",
                                                 "request_cache",
                                                 "search_type",
                                                 "batched_reduce_size",
                                                 "ccs_minimize_roundtrips",
                                                 "allow_partial_search_results"};
+const std::vector<std::string> kCountParams = {
+    "ignore_unavailable", "allow_no_indices", "expand_wildcards", "preference",
+    "routing"};
+const std::vector<std::string> kMgetParams = {
+    "realtime", "refresh",          "routing",          "preference",
+    "_source",  "_source_includes", "_source_excludes", "stored_fields"};
 const std::vector<std::string> kIndexAdminParams = {"wait_for_active_shards",
                                                     "timeout",
                                                     "master_timeout",
@@ -694,6 +711,12 @@ void RestServer::Impl::BuildRoutes() {
   on({"_search"}, {{{"GET", "POST"}, kSearchParams, [this](const Ctx& c) {
                       return Search(c, "");
                     }}});
+  on({"_count"}, {{{"GET", "POST"}, kCountParams, [this](const Ctx& c) {
+                     return Count(c, "");
+                   }}});
+  on({"_mget"}, {{{"GET", "POST"}, kMgetParams, [this](const Ctx& c) {
+                    return MultiGet(c, "");
+                  }}});
   on({"_refresh"}, {{{"POST", "GET"}, kRefreshParams, [this](const Ctx& c) {
                        return Refresh(c, "");
                      }}});
@@ -751,6 +774,12 @@ void RestServer::Impl::BuildRoutes() {
   on({"*", "_search"}, {{{"GET", "POST"}, kSearchParams, [this](const Ctx& c) {
                            return Search(c, c.Index());
                          }}});
+  on({"*", "_count"}, {{{"GET", "POST"}, kCountParams, [this](const Ctx& c) {
+                          return Count(c, c.Index());
+                        }}});
+  on({"*", "_mget"}, {{{"GET", "POST"}, kMgetParams, [this](const Ctx& c) {
+                         return MultiGet(c, c.Index());
+                       }}});
   on({"*", "_refresh"},
      {{{"POST", "GET"}, kRefreshParams, [this](const Ctx& c) {
          return Refresh(c, c.Index());
@@ -1679,51 +1708,51 @@ absl::Status ParsingError(const std::string& reason) {
                   reason);
 }
 
-absl::Status ParseQuery(const Json& query, pb::Query& out) {
-  if (!query.is_object() || query.size() != 1) {
-    return ParsingError(
-        "[query] malformed query, expected exactly one query object");
+// A shard's refusal of the query (a sort on a text field, ...), as
+// Elasticsearch reports it when every shard fails the query phase.
+Reply SearchPhaseFailure(const pb::Error& error) {
+  Json cause = Json::object();
+  cause["type"] = error.type();
+  cause["reason"] = error.reason();
+  Json failure = Json::object();
+  failure["shard"] = 0;
+  failure["index"] = error.index();
+  failure["reason"] = cause;
+  if (!error.shard().empty()) {
+    int shard = 0;
+    if (absl::SimpleAtoi(error.shard(), &shard)) failure["shard"] = shard;
   }
-  const std::string& name = query.begin().key();
-  const Json& body = query.begin().value();
-  if (name == "match_all") {
-    out.mutable_match_all();
-  } else if (name == "ids") {
-    if (!body.is_object() || !body.contains("values") ||
-        !body["values"].is_array()) {
-      return ParsingError("[ids] query malformed, no [values] array");
-    }
-    for (const Json& value : body["values"]) {
-      if (value.is_string()) {
-        out.mutable_ids()->add_values(value.get<std::string>());
-      } else if (value.is_number()) {
-        out.mutable_ids()->add_values(value.dump());
-      } else {
-        return ParsingError("[ids] query values must be strings");
-      }
-    }
-  } else if (name == "term") {
-    if (!body.is_object() || body.size() != 1) {
-      return ParsingError("[term] query doesn't support multiple fields");
-    }
-    const std::string& field = body.begin().key();
-    Json value = body.begin().value();
-    if (value.is_object()) {
-      if (!value.contains("value")) {
-        return ParsingError(
-            "[term] query does not support a value-less object");
-      }
-      value = value["value"];
-    }
-    if (value.is_object() || value.is_array() || value.is_null()) {
-      return ParsingError("[term] query does not support array of values");
-    }
-    out.mutable_term()->set_field(field);
-    out.mutable_term()->set_value_json(value.dump());
-  } else {
-    return ParsingError(absl::StrCat("unknown query [", name, "]"));
+  Json inner = Json::object();
+  inner["root_cause"] = Json::array({cause});
+  inner["type"] = "search_phase_execution_exception";
+  inner["reason"] = "all shards failed";
+  inner["phase"] = "query";
+  inner["grouped"] = true;
+  inner["failed_shards"] = Json::array({failure});
+  inner["caused_by"] = cause;
+  Reply reply;
+  reply.status = error.status();
+  reply.body["error"] = std::move(inner);
+  reply.body["status"] = error.status();
+  reply.error = true;
+  return reply;
+}
+
+// A hit's sort value as Elasticsearch prints it; a missing one as the value
+// Elasticsearch substitutes (Long.MAX_VALUE / MIN_VALUE for numbers sorted
+// last / first, infinities for doubles, null for strings).
+Json SortValueJson(const pb::SortValue& value, const pb::SortField& key,
+                   bool numeric, bool floating) {
+  if (value.has_long_value()) return value.long_value();
+  if (value.has_double_value()) return value.double_value();
+  if (value.has_string_value()) return value.string_value();
+  const bool high = key.missing_first() == key.descending();
+  if (floating) return high ? "Infinity" : "-Infinity";
+  if (numeric) {
+    return high ? std::numeric_limits<int64_t>::max()
+                : std::numeric_limits<int64_t>::min();
   }
-  return absl::OkStatus();
+  return nullptr;
 }
 
 }  // namespace
@@ -1739,6 +1768,7 @@ asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::Search(
   }
   int64_t size = 10, from = 0;
   bool seq_no_primary_term = false, version = false, total_as_int = false;
+  bool track_scores = false;
   SourceSpec source;
   // stored_fields: "_none_" drops the hits' metadata too; any other list
   // (no field is stored apart from _source) drops the source unless asked.
@@ -1764,7 +1794,40 @@ asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::Search(
       };
       if (key == "query") {
         search.clear_query();
-        CO_RETURN_IF_ERROR(ParseQuery(value, *search.mutable_query()));
+        CO_RETURN_IF_ERROR(rest::ParseQuery(value, *search.mutable_query()));
+      } else if (key == "sort") {
+        search.clear_sort();
+        CO_RETURN_IF_ERROR(rest::ParseSort(value, *search.mutable_sort()));
+      } else if (key == "search_after") {
+        if (!value.is_array()) {
+          co_return ParsingError("[search_after] failed to parse field");
+        }
+        search.clear_search_after();
+        for (const Json& v : value) {
+          pb::SortValue* after = search.add_search_after();
+          // The sentinels a missing value prints as (SortValueJson) read
+          // back as missing.
+          if (v.is_null() || v == "Infinity" || v == "-Infinity" ||
+              v == std::numeric_limits<int64_t>::max() ||
+              v == std::numeric_limits<int64_t>::min()) {
+            after->set_missing(true);
+          } else if (v.is_number_integer()) {
+            after->set_long_value(v.get<int64_t>());
+          } else if (v.is_number()) {
+            after->set_double_value(v.get<double>());
+          } else if (v.is_string()) {
+            after->set_string_value(rest::ValidUtf8(v.get<std::string>()));
+          } else if (v.is_boolean()) {
+            after->set_long_value(v.get<bool>() ? 1 : 0);
+          } else {
+            co_return ParsingError("[search_after] failed to parse field");
+          }
+        }
+      } else if (key == "track_scores") {
+        if (!value.is_boolean()) {
+          co_return ParsingError("[track_scores] failed to parse field");
+        }
+        track_scores = value.get<bool>();
       } else if (key == "size") {
         CO_RETURN_IF_ERROR(integer(&size));
       } else if (key == "from") {
@@ -1836,6 +1899,12 @@ asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::Search(
   }
   CO_ASSIGN_OR_RETURN(total_as_int,
                       BoolParam(c, "rest_total_hits_as_int", false));
+  if (c.Has("sort")) {
+    // Added after the body's keys, as RestSearchAction adds them.
+    CO_RETURN_IF_ERROR(
+        rest::ParseSortParam(c.Param("sort"), *search.mutable_sort()));
+  }
+  CO_ASSIGN_OR_RETURN(track_scores, BoolParam(c, "track_scores", track_scores));
   if (SourceSpec from_url = SourceSpecFromParams(c); from_url.given) {
     source = std::move(from_url);
   }
@@ -1865,6 +1934,20 @@ asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::Search(
         "[rest_total_hits_as_int] cannot be used if the tracking of total "
         "hits is not accurate, got " +
         absl::StrCat(*track_total_hits));
+  }
+  if (search.search_after_size() > 0) {
+    if (search.sort_size() == 0) {
+      co_return IllegalArgument("Sort must contain at least one field.");
+    }
+    if (search.search_after_size() != search.sort_size()) {
+      co_return IllegalArgument(
+          absl::StrCat("search_after has ", search.search_after_size(),
+                       " value(s) but sort has ", search.sort_size(), "."));
+    }
+    if (from != 0) {
+      co_return ValidationFailed(
+          {"`from` parameter must be set to 0 when `search_after` is used"});
+    }
   }
   bool no_metadata = false;
   if (stored_fields.has_value()) {
@@ -1919,7 +2002,32 @@ asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::Search(
         "node answered a search with another message");
   }
   const pb::SearchResponse& response = reply.search_response();
-  if (HasError(response.error())) co_return ErrorReply(response.error());
+  if (HasError(response.error())) {
+    // A shard's refusal of the query names its index; the coordinating
+    // node's own refusals (a bad preference) are plain errors.
+    if (response.error().status() == 400 && !response.error().index().empty()) {
+      co_return SearchPhaseFailure(response.error());
+    }
+    co_return ErrorReply(response.error());
+  }
+  // Scores: every hit scores 1.0 (no relevance model); with a sort they are
+  // left out unless a key is _score or track_scores asks for them.
+  const auto& sort = search.sort();
+  bool scored = sort.empty() || track_scores;
+  for (const pb::SortField& key : sort) scored |= key.field() == "_score";
+  const Json score = scored ? Json(1.0) : Json(nullptr);
+  const bool max_score_shown =
+      sort.empty() || track_scores || sort[0].field() == "_score";
+  // Per sort key: whether any hit holds a number (a long or a double), which
+  // decides how a missing value prints.
+  std::vector<bool> numeric(sort.size()), floating(sort.size());
+  for (const pb::SearchHit& hit : response.hits()) {
+    for (int i = 0; i < hit.sort_values_size() && i < sort.size(); ++i) {
+      numeric[i] = numeric[i] || hit.sort_values(i).has_long_value() ||
+                   hit.sort_values(i).has_double_value();
+      floating[i] = floating[i] || hit.sort_values(i).has_double_value();
+    }
+  }
   Reply out;
   out.body["took"] = response.took_ms();
   out.body["timed_out"] = false;
@@ -1938,31 +2046,369 @@ asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::Search(
   } else if (*track_total_hits >= 0) {
     hits["total"] = Json{{"value", *track_total_hits}, {"relation", "gte"}};
   }
-  hits["max_score"] = response.hits_size() > 0 ? Json(1.0) : Json(nullptr);
+  hits["max_score"] =
+      response.hits_size() > 0 && max_score_shown ? Json(1.0) : Json(nullptr);
   Json list = Json::array();
   for (const pb::SearchHit& hit : response.hits()) {
     Json h = Json::object();
     h["_index"] = hit.index();
-    if (no_metadata) {
-      h["_score"] = 1.0;
-      list.push_back(std::move(h));
-      continue;
+    if (!no_metadata) {
+      h["_id"] = hit.id();
+      if (version) h["_version"] = hit.version();
+      if (seq_no_primary_term) {
+        h["_seq_no"] = hit.seq_no();
+        h["_primary_term"] = hit.primary_term();
+      }
     }
-    h["_id"] = hit.id();
-    if (version) h["_version"] = hit.version();
-    if (seq_no_primary_term) {
-      h["_seq_no"] = hit.seq_no();
-      h["_primary_term"] = hit.primary_term();
+    h["_score"] = score;
+    if (!no_metadata) {
+      if (!hit.routing().empty()) h["_routing"] = hit.routing();
+      if (std::optional<Json> shown = ShownSource(hit.source(), source)) {
+        h["_source"] = *std::move(shown);
+      }
     }
-    h["_score"] = 1.0;
-    if (!hit.routing().empty()) h["_routing"] = hit.routing();
-    if (std::optional<Json> shown = ShownSource(hit.source(), source)) {
-      h["_source"] = *std::move(shown);
+    if (!sort.empty()) {
+      Json values = Json::array();
+      for (int i = 0; i < sort.size() && i < hit.sort_values_size(); ++i) {
+        values.push_back(SortValueJson(hit.sort_values(i), sort[i], numeric[i],
+                                       floating[i]));
+      }
+      h["sort"] = std::move(values);
     }
     list.push_back(std::move(h));
   }
   hits["hits"] = std::move(list);
   out.body["hits"] = std::move(hits);
+  co_return out;
+}
+
+// ---------------------------------------------------------------------------------------
+// Count and multi-get
+
+asio::awaitable<std::vector<absl::StatusOr<pb::Envelope>>>
+RestServer::Impl::CallAll(std::vector<pb::Envelope> requests,
+                          absl::Duration timeout) {
+  struct Pending {
+    explicit Pending(const asio::any_io_executor& executor) : timer(executor) {}
+    asio::steady_timer timer;
+    size_t outstanding = 0;
+    std::vector<std::optional<absl::StatusOr<pb::Envelope>>> replies;
+  };
+  asio::any_io_executor executor = co_await asio::this_coro::executor;
+  auto pending = std::make_shared<Pending>(executor);
+  pending->timer.expires_after(ToChrono(timeout));
+  pending->outstanding = requests.size();
+  pending->replies.resize(requests.size());
+  for (size_t i = 0; i < requests.size(); ++i) {
+    dispatcher_->Dispatch(
+        std::move(requests[i]),
+        ResumeOn<Pending>(
+            pending, [i](Pending& waiting, absl::StatusOr<pb::Envelope> reply) {
+              if (waiting.replies[i].has_value()) return;
+              waiting.replies[i] = std::move(reply);
+              if (--waiting.outstanding == 0) waiting.timer.cancel();
+            }));
+  }
+  if (pending->outstanding > 0) {
+    boost::system::error_code ec;
+    co_await pending->timer.async_wait(
+        asio::redirect_error(asio::use_awaitable, ec));
+  }
+  std::vector<absl::StatusOr<pb::Envelope>> out;
+  out.reserve(pending->replies.size());
+  for (auto& reply : pending->replies) {
+    if (reply.has_value()) {
+      out.push_back(std::move(*reply));
+    } else {
+      out.push_back(EsStatus(absl::StatusCode::kDeadlineExceeded,
+                             "timeout_exception",
+                             "timed out waiting for the node to answer", 504));
+    }
+  }
+  co_return out;
+}
+
+asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::Count(
+    const Ctx& c, std::string indices) {
+  pb::SearchRequest search;
+  if (!indices.empty() && indices != "_all" && indices != "*") {
+    for (absl::string_view index :
+         absl::StrSplit(indices, ',', absl::SkipEmpty())) {
+      search.add_indices(std::string(index));
+    }
+  }
+  search.mutable_query()->mutable_match_all();
+  if (!IsBlank(c.req.body)) {
+    CO_RETURN_IF_ERROR(rest::CheckJsonDepth(c.req.body));
+    std::optional<Json> body = ParseJson(c.req.body);
+    if (!body.has_value() || !body->is_object()) co_return BodyUnparsable();
+    for (auto it = body->begin(); it != body->end(); ++it) {
+      if (it.key() != "query") {
+        co_return ParsingError(
+            absl::StrCat("request does not support [", it.key(), "]"));
+      }
+      search.clear_query();
+      CO_RETURN_IF_ERROR(rest::ParseQuery(it.value(), *search.mutable_query()));
+    }
+  }
+  search.set_size(0);
+  if (c.Has("routing")) {
+    for (absl::string_view value :
+         absl::StrSplit(c.Param("routing"), ',', absl::SkipEmpty())) {
+      search.add_routing(std::string(value));
+    }
+  }
+  if (c.Has("preference")) search.set_preference(c.Param("preference"));
+  pb::Envelope request;
+  *request.mutable_search() = std::move(search);
+  CO_ASSIGN_OR_RETURN(pb::Envelope reply, co_await Call(std::move(request)));
+  if (!reply.has_search_response()) {
+    co_return absl::InternalError("node answered a count with another message");
+  }
+  const pb::SearchResponse& response = reply.search_response();
+  if (HasError(response.error())) {
+    // A shard's refusal of the query names its index; the coordinating
+    // node's own refusals (a bad preference) are plain errors.
+    if (response.error().status() == 400 && !response.error().index().empty()) {
+      co_return SearchPhaseFailure(response.error());
+    }
+    co_return ErrorReply(response.error());
+  }
+  Reply out;
+  out.body["count"] = response.total();
+  Json shards = Json::object();
+  shards["total"] = response.shards().total();
+  shards["successful"] = response.shards().successful();
+  shards["skipped"] = 0;
+  shards["failed"] = response.shards().failed();
+  out.body["_shards"] = std::move(shards);
+  co_return out;
+}
+
+namespace {
+
+// One document of an _mget body, as Elasticsearch's MultiGetRequest.Item.
+struct MultiGetItem {
+  std::optional<std::string> index;
+  std::optional<std::string> id;
+  SourceSpec source;
+  std::optional<int64_t> version;
+  std::string routing;  // the item's, else the URL's
+};
+
+// The text of a metadata value (Elasticsearch reads numbers as their text).
+std::optional<std::string> MetadataText(const Json& value) {
+  if (value.is_string()) return rest::ValidUtf8(value.get<std::string>());
+  if (value.is_number() || value.is_boolean()) return value.dump();
+  return std::nullopt;
+}
+
+absl::Status MultiGetParseError(const std::string& reason) {
+  return EsStatus(absl::StatusCode::kInvalidArgument, "parse_exception",
+                  reason);
+}
+
+// The items of an _mget body, with the URL's index and source as defaults.
+absl::StatusOr<std::vector<MultiGetItem>> ParseMultiGetBody(
+    const Json& body, const std::string& default_index,
+    const SourceSpec& default_source, const std::string& default_routing) {
+  std::vector<MultiGetItem> items;
+  MultiGetItem defaults;
+  if (!default_index.empty()) defaults.index = default_index;
+  defaults.source = default_source;
+  defaults.routing = default_routing;
+  for (auto it = body.begin(); it != body.end(); ++it) {
+    const std::string& key = it.key();
+    const Json& value = it.value();
+    if (!value.is_array()) {
+      return ParsingError(
+          absl::StrCat("unexpected token [", TokenName(value),
+                       "], expected [FIELD_NAME] or [START_ARRAY]"));
+    }
+    if (key == "ids") {
+      for (const Json& id : value) {
+        std::optional<std::string> text = MetadataText(id);
+        if (!text.has_value() || !(id.is_string() || id.is_number())) {
+          return IllegalArgument("ids array element should only contain ids");
+        }
+        MultiGetItem item = defaults;
+        item.id = *text;
+        items.push_back(std::move(item));
+      }
+    } else if (key == "docs") {
+      for (const Json& doc : value) {
+        if (!doc.is_object()) {
+          return IllegalArgument("docs array element should include an object");
+        }
+        MultiGetItem item = defaults;
+        for (auto field = doc.begin(); field != doc.end(); ++field) {
+          const std::string& name = field.key();
+          const Json& v = field.value();
+          if (name == "_index" || name == "_id" || name == "routing") {
+            std::optional<std::string> text = MetadataText(v);
+            if (!text.has_value()) {
+              return MultiGetParseError(absl::StrCat(
+                  "failed to parse multi get request. unknown field [", name,
+                  "]"));
+            }
+            if (name == "_index") item.index = *text;
+            if (name == "_id") item.id = *text;
+            if (name == "routing") item.routing = *text;
+          } else if (name == "_source") {
+            ASSIGN_OR_RETURN(item.source, SourceSpecFromJson(v, "_source"));
+          } else if (name == "stored_fields") {
+            std::vector<std::string> fields;
+            if (v.is_string()) fields.push_back(v.get<std::string>());
+            if (v.is_array()) {
+              for (const Json& f : v) {
+                if (f.is_string()) fields.push_back(f.get<std::string>());
+              }
+            }
+            if (!item.source.given) {
+              item.source.fetch = std::find(fields.begin(), fields.end(),
+                                            "_source") != fields.end();
+            }
+          } else if (name == "version") {
+            std::optional<int64_t> n = JsonInteger(v);
+            if (!n.has_value()) {
+              return MultiGetParseError(
+                  "failed to parse multi get request. unknown field "
+                  "[version]");
+            }
+            item.version = *n;
+          } else if (name == "version_type" &&
+                     (v == "internal" || v == "external" ||
+                      v == "external_gte")) {
+            // Reads compare versions the same way for every type.
+          } else if (name == "fields") {
+            return ParsingError(
+                "Unsupported field [fields] used, expected [stored_fields] "
+                "instead");
+          } else {
+            return MultiGetParseError(absl::StrCat(
+                "failed to parse multi get request. unknown field [", name,
+                "]"));
+          }
+        }
+        items.push_back(std::move(item));
+      }
+    } else {
+      return ParsingError(absl::StrCat("unknown key [", key,
+                                       "] for a START_ARRAY, expected [docs] "
+                                       "or [ids]"));
+    }
+  }
+  std::vector<std::string> problems;
+  if (items.empty()) problems.push_back("no documents to get");
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (!items[i].index.has_value()) {
+      problems.push_back(absl::StrCat("index is missing for doc ", i));
+    }
+    if (!items[i].id.has_value()) {
+      problems.push_back(absl::StrCat("id is missing for doc ", i));
+    }
+  }
+  if (!problems.empty()) return ValidationFailed(problems);
+  return items;
+}
+
+}  // namespace
+
+asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::MultiGet(
+    const Ctx& c, std::string index) {
+  // realtime, refresh, routing and preference as on GET, for every item.
+  CO_ASSIGN_OR_RETURN(bool realtime, BoolParam(c, "realtime", true));
+  CO_ASSIGN_OR_RETURN(bool refresh, BoolParam(c, "refresh", false));
+  const std::string routing = c.Has("routing") ? c.Param("routing") : "";
+  const std::string preference =
+      c.Has("preference") ? c.Param("preference") : "";
+  SourceSpec source = SourceSpecFromParams(c);
+  if (c.Has("stored_fields") && !source.given) {
+    const std::vector<std::string> fields = CommaList(c.Param("stored_fields"));
+    source.fetch =
+        std::find(fields.begin(), fields.end(), "_source") != fields.end();
+  }
+  if (IsBlank(c.req.body)) {
+    co_return EsStatus(absl::StatusCode::kInvalidArgument, "parse_exception",
+                       "request body or source parameter is required");
+  }
+  CO_RETURN_IF_ERROR(rest::CheckJsonDepth(c.req.body));
+  std::optional<Json> body = ParseJson(c.req.body);
+  if (!body.has_value() || !body->is_object()) co_return BodyUnparsable();
+  CO_ASSIGN_OR_RETURN(std::vector<MultiGetItem> items,
+                      ParseMultiGetBody(*body, index, source, routing));
+  // Every document is read at once (one executor batch shares its read
+  // barriers); a name that is no index is that document's
+  // index_not_found_exception, as for GET.
+  std::vector<std::optional<pb::Error>> refused(items.size());
+  std::vector<pb::Envelope> requests;
+  std::vector<size_t> sent;
+  for (size_t i = 0; i < items.size(); ++i) {
+    pb::Envelope request;
+    request.mutable_get()->set_index(*items[i].index);
+    request.mutable_get()->set_id(*items[i].id);
+    request.mutable_get()->set_routing(items[i].routing);
+    request.mutable_get()->set_preference(preference);
+    request.mutable_get()->set_not_realtime(!realtime);
+    request.mutable_get()->set_refresh(refresh);
+    requests.push_back(std::move(request));
+    sent.push_back(i);
+  }
+  std::vector<absl::StatusOr<pb::Envelope>> replies =
+      co_await CallAll(std::move(requests));
+  std::vector<std::optional<pb::GetResponse>> gets(items.size());
+  for (size_t k = 0; k < sent.size(); ++k) {
+    const size_t i = sent[k];
+    if (!replies[k].ok()) {
+      refused[i] = ToError(replies[k].status(), *items[i].index);
+    } else if (!replies[k]->has_get_response()) {
+      refused[i] = ToError(
+          absl::InternalError("node answered a get with another message"));
+    } else if (HasError(replies[k]->get_response().error())) {
+      refused[i] = replies[k]->get_response().error();
+    } else {
+      gets[i] = replies[k]->get_response();
+    }
+  }
+  Reply out;
+  Json docs = Json::array();
+  for (size_t i = 0; i < items.size(); ++i) {
+    const MultiGetItem& item = items[i];
+    Json doc = Json::object();
+    doc["_index"] = *item.index;
+    doc["_id"] = *item.id;
+    if (!refused[i].has_value() && gets[i].has_value() && gets[i]->found() &&
+        item.version.has_value() && *item.version != -3 &&
+        gets[i]->version() != *item.version) {
+      refused[i] = ToError(
+          VersionConflict(absl::StrCat(
+              "[", *item.id, "]: version conflict, current version [",
+              gets[i]->version(), "] is different than the one provided [",
+              *item.version, "]")),
+          *item.index, gets[i]->index_uuid(), gets[i]->shard());
+    }
+    if (refused[i].has_value()) {
+      doc["error"] = rest::ErrorBody(*refused[i])["error"];
+      docs.push_back(std::move(doc));
+      continue;
+    }
+    const pb::GetResponse& get = *gets[i];
+    if (!get.found()) {
+      doc["found"] = false;
+      docs.push_back(std::move(doc));
+      continue;
+    }
+    doc["_version"] = get.version();
+    doc["_seq_no"] = get.seq_no();
+    doc["_primary_term"] = get.primary_term();
+    if (!get.routing().empty()) doc["_routing"] = get.routing();
+    doc["found"] = true;
+    if (std::optional<Json> shown = ShownSource(get.source(), item.source)) {
+      doc["_source"] = *std::move(shown);
+    }
+    docs.push_back(std::move(doc));
+  }
+  out.body["docs"] = std::move(docs);
   co_return out;
 }
 

@@ -172,7 +172,7 @@ TEST(R2Validation, InternalVersionIs400AndMessagesAreNumbered) {
       "Validation Failed: 1: internal versioning can not be used for "
       "optimistic "
       "concurrency control. Please use `if_seq_no` and `if_primary_term` "
-      "instead; 2: compare and write operations can not use versioning; 3: "
+      "instead;2: compare and write operations can not use versioning;3: "
       "ifSeqNo is set, but primary term is [0];");
 }
 

@@ -411,7 +411,7 @@ r = call("PUT", f"/rep3/_doc/1?if_seq_no={new[3]}&if_primary_term={new[4]}&versi
 expect_error("CAS with internal version: both ES messages", r, 400,
              "action_request_validation_exception",
              "Validation Failed: 1: internal versioning can not be used for optimistic "
-             "concurrency control. Please use `if_seq_no` and `if_primary_term` instead; "
+             "concurrency control. Please use `if_seq_no` and `if_primary_term` instead;"
              "2: compare and write operations can not use versioning;")
 r = call("PUT", "/rep3/_doc/1?version=3", {"title": "x"})
 expect_error("internal version for OCC", r, 400, "action_request_validation_exception",

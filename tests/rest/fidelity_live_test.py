@@ -219,6 +219,17 @@ items = [list(i.values())[0] for i in (r.json or {}).get("items", [])]
 check("bulk routes each item by its routing", r.status == 200
       and [i["status"] for i in items] == [201, 200, 404], repr(r))
 check("... bulk-routed doc on shard 9", shard_docs("rt").get(9) == 2, repr(shard_docs("rt")))
+r = call("POST", "/rt/_mget", {"docs": [{"_id": "b", "routing": "user-17"}, {"_id": "b"}]})
+docs = (r.json or {}).get("docs", [])
+check("mget routes each doc by its routing", r.status == 200 and len(docs) == 2
+      and docs[0].get("found") is True and docs[0].get("_routing") == "user-17"
+      and docs[1].get("found") is False, repr(r))
+r = call("POST", "/rt/_mget?routing=user-17", {"ids": ["b"]})
+check("mget takes the URL's routing as the default",
+      r.status == 200 and r.json["docs"][0].get("found") is True, repr(r))
+r = call("GET", "/rt/_count?routing=user-17")
+check("_count with routing counts only its shard", r.status == 200
+      and r.json["count"] == 2 and r.json["_shards"]["total"] == 1, repr(r))
 r = call("PUT", "/rt/_doc/c?routing=", {"n": 5})
 check("an empty routing is no routing", r.status == 201
       and "_routing" not in call("GET", "/rt/_doc/c").json, repr(r))

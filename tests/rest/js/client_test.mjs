@@ -76,6 +76,23 @@ async function main() {
   const plain = await client.search({ index, query: { ids: { values: ['3'] } } });
   check('search: no _seq_no without seq_no_primary_term',
     plain.hits.hits.length === 1 && plain.hits.hits[0]._seq_no === undefined, plain.hits);
+
+  // Issue 16: the query DSL, sort, _mget and _count through the client's own methods.
+  const match = await client.search({ index, query: { match: { title: 'DUNE arrival' } } });
+  check('search: match ORs analyzed words',
+    match.hits.hits.map((h) => h._id).sort().join() === '2,3', match.hits);
+  const sorted = await client.search({ index, sort: [{ year: 'desc' }],
+    query: { bool: { filter: [{ range: { year: { gte: 2015 } } }] } } });
+  check('search: sort with sort values',
+    sorted.hits.hits.map((h) => h.sort[0]).join() === '2021,2016,2015', sorted.hits);
+  const mget = await client.mget({ docs: [{ _index: index, _id: '1' }, { _index: index, _id: '9' }] });
+  check('mget: found and not found in order',
+    mget.docs.length === 2 && mget.docs[0].found === true &&
+    mget.docs[0]._source.year === 2015 && mget.docs[1].found === false, mget);
+  const ids = await client.mget({ index, ids: ['3', '2'] });
+  check('mget: ids', ids.docs.map((d) => d._id).join() === '3,2' && ids.docs.every((d) => d.found), ids);
+  const count = await client.count({ index, query: { range: { year: { gt: 2015 } } } });
+  check('count: with a query', count.count === 2 && count._shards.failed === 0, count);
 }
 
 main().then(() => {

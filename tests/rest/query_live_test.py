@@ -1,0 +1,236 @@
+#!/usr/bin/env python3
+"""Issue 16 over real HTTP against a live 3-node cluster: the query DSL (match, term, terms,
+range, exists, bool, ids, match_all), sort with its sort values, track_total_hits, from/size,
+_mget and _count, each through every node, searched across the shards of two indices.
+
+Usage: query_live_test.py URL1 URL2 URL3 (started by run_query_live_test.sh, which always stops
+the processes). Python 3 standard library only; no fixed sleeps.
+"""
+
+import http.client
+import json
+import sys
+import urllib.parse
+
+NODES = sys.argv[1:]
+if len(NODES) < 3:
+    sys.exit("usage: query_live_test.py URL1 URL2 URL3")
+
+failures = []
+passed = 0
+
+
+def check(name, cond, detail=""):
+    global passed
+    if cond:
+        passed += 1
+        print(f"ok   {name}")
+    else:
+        failures.append(name)
+        print(f"FAIL {name}" + (f": {detail}" if detail else ""))
+
+
+class Resp:
+    def __init__(self, method, url, status, raw):
+        self.method, self.url, self.status, self.raw = method, url, status, raw
+        try:
+            self.json = json.loads(raw) if raw else None
+        except ValueError:
+            self.json = None
+
+    def __repr__(self):
+        return f"{self.method} {self.url} -> {self.status} {self.raw[:600]!r}"
+
+    def reason(self):
+        return ((self.json or {}).get("error") or {}).get("reason")
+
+    def ids(self):
+        return [h["_id"] for h in ((self.json or {}).get("hits") or {}).get("hits", [])]
+
+
+def call(method, path, body=None, base=None, ctype="application/json"):
+    base = base or NODES[0]
+    parsed = urllib.parse.urlsplit(base)
+    conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=60)
+    headers = {}
+    data = None
+    if body is not None:
+        data = (json.dumps(body) if isinstance(body, (dict, list)) else body).encode()
+        headers["Content-Type"] = ctype
+    try:
+        conn.request(method, path, body=data, headers=headers)
+        r = conn.getresponse()
+        return Resp(method, base + path, r.status, r.read())
+    finally:
+        conn.close()
+
+
+def search(body, index="lib", base=None, params=""):
+    return call("POST", f"/{index}/_search{params}", body, base=base)
+
+
+r = call("PUT", "/lib", {"settings": {"number_of_shards": 3, "number_of_replicas": 1}})
+check("create lib (3 shards, 1 replica)", r.status == 200, repr(r))
+r = call("PUT", "/lib2", {"settings": {"number_of_shards": 1, "number_of_replicas": 1}})
+check("create lib2", r.status == 200, repr(r))
+r = call("GET", "/_cluster/health?wait_for_status=green&timeout=30s")
+check("cluster is green", r.status == 200 and r.json["status"] == "green", repr(r))
+
+BOOKS = {
+    "1": {"title": "Dune", "year": 1965, "tags": ["sf", "classic"], "rating": 4.5,
+          "author": {"name": "Frank Herbert"}},
+    "2": {"title": "Dune Messiah", "year": 1969, "tags": ["sf"], "rating": 3.9,
+          "author": {"name": "Frank Herbert"}},
+    "3": {"title": "The Left Hand of Darkness", "year": 1969, "available": True,
+          "author": {"name": "Ursula K. Le Guin"}},
+    "4": {"title": "Hyperion", "year": 1989, "available": False, "rating": None},
+    "5": {"note": "no title"},
+}
+lines = "".join(json.dumps({"index": {"_index": "lib", "_id": i}}) + "\n" + json.dumps(doc) + "\n"
+                for i, doc in BOOKS.items())
+lines += json.dumps({"index": {"_index": "lib2", "_id": "x"}}) + "\n"
+lines += json.dumps({"title": "Dune", "year": 2021}) + "\n"
+r = call("POST", "/_bulk?refresh=true", lines, ctype="application/x-ndjson")
+check("bulk 6 documents", r.status == 200 and r.json["errors"] is False, repr(r))
+
+# ---- queries, through every node
+for base in NODES:
+    r = search({"query": {"term": {"_id": "3"}}}, base=base)
+    check(f"term _id via {base}", r.status == 200 and r.ids() == ["3"], repr(r))
+    r = search({"query": {"match": {"title": "DUNE darkness"}}, "size": 10}, base=base)
+    check(f"match is an OR of analyzed words via {base}", r.status == 200
+          and sorted(r.ids()) == ["1", "2", "3"]
+          and r.json["hits"]["total"] == {"value": 3, "relation": "eq"}, repr(r))
+r = search({"query": {"match": {"title": {"query": "dune MESSIAH", "operator": "and"}}}})
+check("match operator and", r.ids() == ["2"], repr(r))
+r = search({"query": {"term": {"title": "Dune"}}})
+check("term is not analyzed: 'Dune' matches no word", r.status == 200 and r.ids() == [], repr(r))
+r = search({"query": {"term": {"title": {"value": "dune"}}}})
+check("term 'dune' matches the word", sorted(r.ids()) == ["1", "2"], repr(r))
+r = search({"query": {"term": {"title.keyword": "Dune"}}})
+check("term on .keyword matches the whole string", r.ids() == ["1"], repr(r))
+r = search({"query": {"terms": {"year": [1965, 1989]}}})
+check("terms", sorted(r.ids()) == ["1", "4"], repr(r))
+r = search({"query": {"range": {"year": {"gt": 1965, "lte": 1969}}}})
+check("range on numbers", sorted(r.ids()) == ["2", "3"], repr(r))
+r = search({"query": {"range": {"title.keyword": {"gte": "Dune", "lt": "I"}}}})
+check("range on strings", sorted(r.ids()) == ["1", "2", "4"], repr(r))
+r = search({"query": {"exists": {"field": "rating"}}})
+check("exists skips null", sorted(r.ids()) == ["1", "2"], repr(r))
+r = search({"query": {"bool": {"must": [{"match": {"author.name": "herbert"}}],
+                               "must_not": {"term": {"year": 1969}}}}})
+check("bool must + must_not", r.ids() == ["1"], repr(r))
+r = search({"query": {"bool": {"should": [{"term": {"year": 1965}},
+                                          {"term": {"available": False}}]}}})
+check("should-only bool requires one match", sorted(r.ids()) == ["1", "4"], repr(r))
+r = search({"query": {"bool": {"filter": {"exists": {"field": "title"}},
+                               "should": [{"term": {"year": 1965}},
+                                          {"term": {"available": False}}],
+                               "minimum_should_match": 2}}})
+check("bool minimum_should_match above the matches", r.ids() == [], repr(r))
+r = search({"query": {"ids": {"values": ["5", "4", "nope"]}}})
+check("ids", sorted(r.ids()) == ["4", "5"], repr(r))
+r = search({"query": {"match_all": {}}}, index="lib,lib2", params="?size=20")
+check("match_all over two indices", r.json["hits"]["total"]["value"] == 6
+      and r.json["_shards"]["total"] == 4, repr(r))
+r = search({"query": {"regexp": {"title": "d.*"}}})
+check("unknown query is a parsing_exception", r.status == 400
+      and r.json["error"]["root_cause"][0]["type"] == "parsing_exception"
+      and r.reason() == "unknown query [regexp]", repr(r))
+
+# ---- sort, sort values, scores
+r = search({"sort": [{"year": "desc"}, {"_doc": "asc"}], "query": {"exists": {"field": "year"}}})
+years = [h["sort"][0] for h in r.json["hits"]["hits"]]
+check("sort year desc carries sort values, no scores", r.status == 200
+      and years == [1989, 1969, 1969, 1965] and r.ids()[0] == "4"
+      and all(h["_score"] is None for h in r.json["hits"]["hits"])
+      and r.json["hits"]["max_score"] is None, repr(r))
+r = search({"sort": ["rating"], "_source": False})
+check("sort asc, a missing double last as Infinity", r.ids()[:2] == ["2", "1"]
+      and r.json["hits"]["hits"][0]["sort"] == [3.9]
+      and r.json["hits"]["hits"][4]["sort"] == ["Infinity"], repr(r))
+r = search({"sort": {"title.keyword": {"order": "desc"}}}, base=NODES[1])
+check("sort on a keyword", r.ids() == ["3", "4", "2", "1", "5"]
+      and r.json["hits"]["hits"][0]["sort"] == ["The Left Hand of Darkness"]
+      and r.json["hits"]["hits"][4]["sort"] == [None], repr(r))
+r = search(None, params="?sort=_seq_no:desc&size=2")
+check("sort=_seq_no:desc in the URL", r.status == 200 and len(r.ids()) == 2
+      and r.json["hits"]["hits"][0]["sort"][0] >= r.json["hits"]["hits"][1]["sort"][0], repr(r))
+r = search({"sort": ["title"]})
+check("sort on a text field: 400 search_phase_execution_exception", r.status == 400
+      and r.json["error"]["type"] == "search_phase_execution_exception"
+      and r.json["error"]["root_cause"][0]["type"] == "illegal_argument_exception"
+      and "Text fields are not optimised" in r.json["error"]["root_cause"][0]["reason"], repr(r))
+r = search({"sort": [{"year": "asc"}, "_doc"], "from": 1, "size": 2,
+            "query": {"exists": {"field": "year"}}})
+check("from/size page through the merged order", r.ids()[0] in ("2", "3") and len(r.ids()) == 2
+      and [h["sort"][0] for h in r.json["hits"]["hits"]] == [1969, 1969], repr(r))
+
+page1 = search({"sort": [{"year": "desc"}, {"title.keyword": "asc"}], "size": 2,
+                "query": {"exists": {"field": "year"}}})
+page2 = search({"sort": [{"year": "desc"}, {"title.keyword": "asc"}], "size": 2,
+                "query": {"exists": {"field": "year"}},
+                "search_after": page1.json["hits"]["hits"][-1]["sort"]})
+check("search_after pages on from the last hit's sort values",
+      page1.ids() == ["4", "2"] and page2.ids() == ["3", "1"]
+      and page2.json["hits"]["total"]["value"] == 4, repr(page2))
+
+# ---- track_total_hits and the result window
+r = search({"track_total_hits": 2})
+check("track_total_hits: 2 caps at gte", r.json["hits"]["total"] == {"value": 2, "relation": "gte"},
+      repr(r))
+r = search({"track_total_hits": False})
+check("track_total_hits: false leaves total out", "total" not in r.json["hits"], repr(r))
+r = search({"from": 9999, "size": 2})
+check("result window error names the scroll api", r.status == 400 and r.reason() == (
+    "Result window is too large, from + size must be less than or equal to: [10000] but was "
+    "[10001]. See the scroll api for a more efficient way to request large data sets. This limit "
+    "can be set by changing the [index.max_result_window] index level setting."), repr(r))
+
+# ---- _count
+for base in NODES:
+    r = call("GET", "/lib/_count", base=base)
+    check(f"_count via {base}", r.status == 200 and r.json == {
+        "count": 5, "_shards": {"total": 3, "successful": 3, "skipped": 0, "failed": 0}}, repr(r))
+r = call("POST", "/_count", {"query": {"match": {"title": "dune"}}})
+check("_count over every index with a query", r.status == 200 and r.json["count"] == 3, repr(r))
+r = call("POST", "/lib/_count", {"query": {"match": {"title": "dune"}}, "size": 1})
+check("_count refuses other keys", r.status == 400
+      and r.reason() == "request does not support [size]", repr(r))
+r = call("GET", "/nope/_count")
+check("_count of a missing index is a 404", r.status == 404
+      and r.json["error"]["type"] == "index_not_found_exception", repr(r))
+
+# ---- _mget: real-time (no refresh), through every node
+r = call("PUT", "/lib/_doc/rt", {"t": 1})
+check("write rt without refresh", r.status == 201, repr(r))
+for base in NODES:
+    r = call("POST", "/_mget", {"docs": [{"_index": "lib", "_id": "rt"},
+                                          {"_index": "lib", "_id": "nope"},
+                                          {"_index": "missing", "_id": "1"},
+                                          {"_index": "lib2", "_id": "x", "_source": ["year"]}]},
+             base=base)
+    docs = (r.json or {}).get("docs", [])
+    check(f"_mget docs via {base}", r.status == 200 and len(docs) == 4
+          and docs[0]["found"] is True and docs[0]["_source"] == {"t": 1}
+          and docs[0]["_version"] == 1 and "_seq_no" in docs[0] and "_primary_term" in docs[0]
+          and docs[1] == {"_index": "lib", "_id": "nope", "found": False}
+          and docs[2]["error"]["type"] == "index_not_found_exception"
+          and "found" not in docs[2]
+          and docs[3]["_source"] == {"year": 2021}, repr(r))
+r = call("GET", "/lib/_mget?_source_includes=title", {"ids": ["1", "2", "9"]})
+docs = (r.json or {}).get("docs", [])
+check("/lib/_mget ids with _source_includes", r.status == 200
+      and [d.get("found") for d in docs] == [True, True, False]
+      and docs[0]["_source"] == {"title": "Dune"}, repr(r))
+r = call("POST", "/_mget", {"docs": [{"_index": "lib"}]})
+check("_mget without an _id", r.status == 400
+      and r.reason() == "Validation Failed: 1: id is missing for doc 0;", repr(r))
+r = call("POST", "/lib/_mget", {"ids": []})
+check("_mget with no documents", r.status == 400
+      and r.reason() == "Validation Failed: 1: no documents to get;", repr(r))
+
+print(f"{passed} passed, {len(failures)} failed")
+if failures:
+    print("failed: " + "; ".join(failures))
+    sys.exit(1)
