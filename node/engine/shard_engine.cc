@@ -123,11 +123,20 @@ struct ShardEngine::Impl {
   // Reused buffer for serializing an operation in Record().
   std::string record_scratch;
   SeqNo history_floor = kNoOpsPerformed;
-  // For ids whose operations at or below history_floor were discarded
-  // (retention) or came from a snapshot: the newest such operation, serialized.
-  // A trim rolls a document back to it when no retained operation for the id
-  // remains.
+  // For ids whose document came from a retained operation (above
+  // history_floor) that replaced a state no longer in the history: that older
+  // state as an operation, serialized. A trim (only ever above the global
+  // checkpoint, so above the floor's reach) rolls a document back to it when
+  // no retained operation for the id remains. Only ids changed within the
+  // retained history have an entry: an entry goes once the history no longer
+  // holds the id's newer operation.
   absl::flat_hash_map<std::string, std::string> base_ops;
+  // The lowest seq_no the history must keep (SetRetainedSeqNo): history below
+  // min(global_checkpoint + 1, retained_seq_no) is dropped.
+  SeqNo retained_seq_no = 0;
+  // Tombstones by the seq_no of their delete, for PruneTombstones; an entry
+  // whose document changed since is skipped (and dropped) when reached.
+  absl::btree_map<SeqNo, std::string> tombstones;
 
   // Documents in id order.
   std::vector<std::pair<const std::string*, const StoredDoc*>> SortedDocs()
@@ -149,6 +158,11 @@ struct ShardEngine::Impl {
   // SetDoc on an entry already looked up (`inserted`: it was just created).
   void SetDocAt(const pb::Operation& op, bool inserted, StoredDoc* doc_ptr) {
     StoredDoc& doc = *doc_ptr;
+    if (!inserted && doc.seq_no <= history_floor && op.seq_no() > doc.seq_no) {
+      // The state replaced is no longer in the history: keep it for a trim.
+      base_ops.insert_or_assign(op.id(),
+                                OpFromDoc(op.id(), doc).SerializeAsString());
+    }
     const bool was_live = !inserted && !doc.deleted;
     if (was_live)
       live_bytes -= static_cast<int64_t>(op.id().size() + doc.source.size());
@@ -162,8 +176,11 @@ struct ShardEngine::Impl {
     doc.seq_no = op.seq_no();
     doc.term = op.primary_term();
     live_docs += (doc.deleted ? 0 : 1) - (was_live ? 1 : 0);
-    if (!doc.deleted)
+    if (!doc.deleted) {
       live_bytes += static_cast<int64_t>(op.id().size() + doc.source.size());
+    } else {
+      tombstones.insert_or_assign(doc.seq_no, op.id());
+    }
   }
 
   void EraseDoc(const std::string& id) {
@@ -229,23 +246,52 @@ struct ShardEngine::Impl {
     DiscardHistory();
   }
 
-  // Applies the retention policy: drops history at or below gcp - retain.
+  // Applies the retention policy: drops the history below
+  // min(global checkpoint + 1, retained_seq_no), and below
+  // global checkpoint - retain_ops_below_global_checkpoint + 1 when that is
+  // set.
   void DiscardHistory() {
+    SeqNo bound = std::min(global_checkpoint, retained_seq_no - 1);
     const int64_t retain = options.retain_ops_below_global_checkpoint;
-    if (retain < 0) return;
-    const SeqNo bound = global_checkpoint - retain;
+    if (retain >= 0) bound = std::max(bound, global_checkpoint - retain);
     if (bound <= history_floor) return;
+    pb::Operation op;
     history.ForEach([&](SeqNo seq_no, std::string_view bytes) {
       if (seq_no > bound) return false;
-      pb::Operation op;
       if (!op.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())) ||
           op.type() == pb::OP_NOOP)
         return true;
-      base_ops.insert_or_assign(op.id(), std::string(bytes));
+      // A trim can still roll the document back to this operation only while
+      // the document holds a newer, retained one.
+      auto doc = docs.find(op.id());
+      if (doc != docs.end() && doc->second.seq_no > bound) {
+        base_ops.insert_or_assign(op.id(), std::string(bytes));
+      } else {
+        base_ops.erase(op.id());
+      }
       return true;
     });
     history.EraseAtOrBelow(bound);
     history_floor = bound;
+  }
+
+  // Drops tombstones whose delete has seq_no <= min(bound, global
+  // checkpoint) (unsafe_early_gc: <= bound, ignoring the global checkpoint).
+  int64_t PruneTombstones(SeqNo bound) {
+    if (!options.unsafe_early_gc) bound = std::min(bound, global_checkpoint);
+    int64_t pruned = 0;
+    for (auto it = tombstones.begin();
+         it != tombstones.end() && it->first <= bound;
+         it = tombstones.erase(it)) {
+      auto doc = docs.find(it->second);
+      if (doc == docs.end() || !doc->second.deleted ||
+          doc->second.seq_no != it->first) {
+        continue;  // changed since: not this tombstone any more
+      }
+      docs.erase(doc);
+      ++pruned;
+    }
+    return pruned;
   }
 
   // The replica rule (R5), also used to replay the translog (`serialized`: as
@@ -382,6 +428,7 @@ struct ShardEngine::Impl {
         live_bytes = 0;
         history.clear();
         base_ops.clear();
+        tombstones.clear();
         checkpoints.Reset(lcp, max_seq_no);
         history_floor = floor;
         global_checkpoint = gcp;
@@ -836,6 +883,7 @@ absl::Status ShardEngine::TrimOperationsAbove(SeqNo above_seq_no,
     auto base = impl.base_ops.find(id);
     if (base != impl.base_ops.end() && op.ParseFromString(base->second)) {
       impl.SetDoc(op);
+      impl.base_ops.erase(base);
     } else {
       impl.EraseDoc(id);
     }
@@ -879,6 +927,7 @@ absl::Status ShardEngine::InstallSnapshot(
   impl.live_bytes = 0;
   impl.history.clear();
   impl.base_ops.clear();
+  impl.tombstones.clear();
   impl.checkpoints.Reset(local_checkpoint, max_seq_no);
   impl.history_floor = local_checkpoint;
   impl.global_checkpoint = std::min(global_checkpoint, local_checkpoint);
@@ -890,8 +939,6 @@ absl::Status ShardEngine::InstallSnapshot(
     if (op.seq_no() > local_checkpoint) {
       impl.history.Put(op.seq_no(), op.SerializeAsString());
       impl.checkpoints.MarkProcessed(op.seq_no());
-    } else {
-      impl.base_ops.insert_or_assign(op.id(), op.SerializeAsString());
     }
   }
   impl.AdvanceMsu(impl.checkpoints.max_seq_no());
@@ -935,6 +982,23 @@ ShardEngine::Counters ShardEngine::counters() const {
                   impl.live_docs};
 }
 int64_t ShardEngine::retained_ops() const { return impl_->history.size(); }
+int64_t ShardEngine::retained_base_ops() const {
+  return static_cast<int64_t>(impl_->base_ops.size());
+}
+
+void ShardEngine::SetRetainedSeqNo(SeqNo seq_no) {
+  impl_->retained_seq_no = seq_no;
+  impl_->DiscardHistory();
+}
+SeqNo ShardEngine::retained_seq_no() const { return impl_->retained_seq_no; }
+SeqNo ShardEngine::history_floor() const { return impl_->history_floor; }
+
+int64_t ShardEngine::PruneTombstones(SeqNo at_or_below) {
+  return impl_->PruneTombstones(at_or_below);
+}
+int64_t ShardEngine::tombstone_count() const {
+  return static_cast<int64_t>(impl_->docs.size()) - impl_->live_docs;
+}
 
 bool ShardEngine::NeedsSync() const { return impl_->translog->NeedsSync(); }
 

@@ -90,6 +90,9 @@ struct EngineOptions {
   bool unsafe_no_fencing =
       false;  // replicas accept operations with older terms
   bool unsafe_no_seqno_check = false;  // replicas apply whatever arrives last
+  // PruneTombstones ignores the global checkpoint (a planted bug: an older
+  // operation still in flight can resurrect a deleted document).
+  bool unsafe_early_gc = false;
   // History retention for operations-based recovery (R9): -1 keeps every
   // operation; a value N >= 0 discards history operations with seq_no <=
   // global_checkpoint() - N, so that a copy far enough behind needs a full-copy
@@ -217,6 +220,46 @@ class ShardEngine {
   std::vector<std::pair<std::string, StoredDoc>> AllDocs() const;
   // Number of operations retained in the history (for recovery and tests).
   int64_t retained_ops() const;
+  // Entries kept for trims whose history is gone (bounded by the retained
+  // history; for tests and memory accounting).
+  int64_t retained_base_ops() const;
+
+  // ---- History retention (R9) and tombstone GC (R5)
+  // History retention: every operation with seq_no >= min(global_checkpoint()
+  // + 1, seq_no) is kept; those below are dropped from memory, now and as the
+  // global checkpoint advances (the node passes the retention leases' minimum
+  // on a primary, a value above every seq_no on a replica). The default, 0,
+  // keeps everything. After a drop HasOperationsAbove(below the floor) is
+  // false: a copy that needs those recovers by a full copy.
+  void SetRetainedSeqNo(SeqNo seq_no);
+  SeqNo retained_seq_no() const;
+  // Every processed operation above history_floor() is in the history.
+  SeqNo history_floor() const;
+  // Tombstone GC (Elasticsearch's index.gc_deletes): forgets every tombstone
+  // whose delete has seq_no <= min(at_or_below, global_checkpoint()); the node
+  // passes the newest seq_no processed at least gc_deletes ago. Returns how
+  // many were dropped. Afterwards the id is unknown: a write to it starts at
+  // _version 1, as in Elasticsearch after gc_deletes.
+  //
+  // Why R5 still holds (an older operation never resurrects a deleted
+  // document) for every operation this copy can still receive: a tombstone
+  // at seq_no t is dropped only when t <= global checkpoint <= local
+  // checkpoint (UpdateGlobalCheckpoint caps it), so every seq_no <= t is
+  // already processed here. An operation older than the delete (seq_no < t)
+  // that arrives later, out of order, a duplicate, a resync or a recovery
+  // batch, is therefore refused as already processed before its document is
+  // even looked up; one that is not processed has seq_no > local checkpoint
+  // >= t and is newer than the delete, so applying it is what R5 asks. The
+  // local checkpoint never falls back below t: a trim (resync, recovery,
+  // replacement by a newer term) drops only operations above the global
+  // checkpoint, and a snapshot install replaces the whole copy with a
+  // primary's documents and a local checkpoint that is at least the primary's
+  // global checkpoint, at or above every tombstone that primary dropped.
+  // A trim that rolls a document back after its tombstone was dropped finds
+  // the delete in the retained history, or nothing: both mean "deleted".
+  int64_t PruneTombstones(SeqNo at_or_below);
+  // Tombstones currently held.
+  int64_t tombstone_count() const;
   // Live documents in id order.
   std::vector<std::pair<std::string, StoredDoc>> LiveDocs() const;
   int64_t doc_count() const;

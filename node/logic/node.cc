@@ -37,6 +37,7 @@
 #include "node/logic/node.h"
 
 #include <algorithm>
+#include <deque>
 #include <functional>
 #include <limits>
 #include <map>
@@ -353,6 +354,12 @@ struct LocalCopy {
   std::string recovered_allocation;
   std::string recovered_from;
   PrimaryTerm recovered_term = kUnassignedTerm;
+  // Tombstone GC (index.gc_deletes): samples (time, max_seq_no) of this copy,
+  // oldest first; the newest one at least gc_deletes old bounds which deletes
+  // are old enough to collect (gc_bound).
+  std::deque<std::pair<absl::Duration, SeqNo>> gc_samples;
+  SeqNo gc_bound = kNoOpsPerformed;
+  absl::Duration next_gc = absl::ZeroDuration();
 };
 
 struct WriteCtx {
@@ -579,6 +586,7 @@ struct Node::State {
     engine_options.shard = shard;
     engine_options.unsafe_no_fencing = options.unsafe.no_fencing;
     engine_options.unsafe_no_seqno_check = options.unsafe.no_seqno_check;
+    engine_options.unsafe_early_gc = options.unsafe.early_gc;
     engine_options.retain_ops_below_global_checkpoint =
         options.retain_ops_below_global_checkpoint;
     absl::StatusOr<std::unique_ptr<ShardEngine>> engine =
@@ -1031,6 +1039,8 @@ struct Node::State {
         (old_term != kUnassignedTerm && routing.primary_term() > old_term) ||
         engine.max_seq_no() >= 0;
     if (!promotion) {
+      engine.SetRetainedSeqNo(copy->tracker->RenewLeases(
+          env->Now(), options.retention_lease_period));
       Log(absl::StrCat(me(), " is primary of ", Name(*copy), " term ",
                        engine.term()));
       return;
@@ -1043,6 +1053,14 @@ struct Node::State {
     copy->tracker->UpdateLocalCheckpoint(me(), engine.local_checkpoint());
     const SeqNo gcp = engine.global_checkpoint();
     const SeqNo trim_above = engine.max_seq_no();
+    // The former primary's leases were not replicated here: stand in for
+    // them (the former primary's own copy first: it comes back trimmed to its
+    // global checkpoint, at or above this one) for one lease period.
+    copy->tracker->AddLease("inherited at promotion", gcp + 1, env->Now());
+    // A replica retained only what is above its global checkpoint; from now
+    // on the leases decide.
+    engine.SetRetainedSeqNo(
+        copy->tracker->RenewLeases(env->Now(), options.retention_lease_period));
     absl::StatusOr<std::vector<pb::Operation>> ops =
         engine.OperationsAbove(gcp);
     if (!ops.ok()) {
@@ -1834,7 +1852,13 @@ struct Node::State {
       } else {
         copy->tracker->UpdateLocalCheckpoint(target,
                                              response.local_checkpoint());
+        copy->tracker->UpdateReportedGlobalCheckpoint(
+            target, response.global_checkpoint());
         copy->engine->UpdateGlobalCheckpoint(copy->tracker->GlobalCheckpoint());
+        // Leases follow every reply: a copy that fails right after its first
+        // answers still has one (the tick alone could miss it).
+        copy->engine->SetRetainedSeqNo(copy->tracker->RenewLeases(
+            env->Now(), options.retention_lease_period));
         if (write_id != 0) {
           auto it = copy->inflight.find(write_id);
           if (it != copy->inflight.end() &&
@@ -1954,8 +1978,59 @@ struct Node::State {
 
   // Idle global-checkpoint sync: an empty replicate when the gcp moved since
   // last sent.
+  // ---- bounded memory: history retention (R9) and tombstone GC (R5)
+  // ----------------------------------------------------------------
+  // Renews the retention leases of a primary and drops the history below
+  // min(global checkpoint + 1, every live lease); a replica keeps what is
+  // above its global checkpoint (leases live on the primary only). Then
+  // collects the tombstones that are old enough.
+  void MaintainCopy(LocalCopy* copy) {
+    ShardEngine& engine = *copy->engine;
+    const absl::Duration now = env->Now();
+    SeqNo retained = std::numeric_limits<SeqNo>::max();
+    if (copy->role == Role::kPrimary && !copy->stale && copy->tracker) {
+      copy->tracker->UpdateLocalCheckpoint(me(), engine.local_checkpoint());
+      engine.UpdateGlobalCheckpoint(copy->tracker->GlobalCheckpoint());
+      retained =
+          copy->tracker->RenewLeases(now, options.retention_lease_period);
+    }
+    engine.SetRetainedSeqNo(retained);
+    CollectTombstones(copy, now);
+  }
+
+  // Drops the tombstones of deletes processed at least gc_deletes ago and at
+  // or below the global checkpoint. Cheap when not due: called after every
+  // replicate as well as on the tick, so that short lab settings collect
+  // promptly.
+  void CollectTombstones(LocalCopy* copy, absl::Duration now) {
+    if (options.gc_deletes == absl::InfiniteDuration()) return;
+    ShardEngine& engine = *copy->engine;
+    if (engine.tombstone_count() == 0) {
+      // Every later tombstone is above today's max_seq_no.
+      copy->gc_samples.clear();
+      return;
+    }
+    if (now < copy->next_gc) return;
+    const absl::Duration step =
+        std::max(options.gc_deletes / 8, absl::Microseconds(100));
+    copy->next_gc = now + step;
+    if (copy->gc_samples.empty() ||
+        copy->gc_samples.back().second != engine.max_seq_no()) {
+      copy->gc_samples.emplace_back(now, engine.max_seq_no());
+    }
+    while (!copy->gc_samples.empty() &&
+           now - copy->gc_samples.front().first >= options.gc_deletes) {
+      copy->gc_bound =
+          std::max(copy->gc_bound, copy->gc_samples.front().second);
+      copy->gc_samples.pop_front();
+    }
+    if (copy->gc_bound < 0) return;
+    engine.PruneTombstones(copy->gc_bound);
+  }
+
   void GlobalCheckpointSyncTick() {
     After(options.heartbeat_interval, [this]() { GlobalCheckpointSyncTick(); });
+    for (auto& [key, copy] : copies) MaintainCopy(copy.get());
     for (auto& [key, copy] : copies) {
       if (copy->role != Role::kPrimary || copy->stale || !copy->tracker)
         continue;
@@ -2206,6 +2281,7 @@ struct Node::State {
     copy->engine->AdvanceMaxSeqNoOfUpdatesOrDeletes(
         request.max_seq_no_of_updates_or_deletes());
     copy->engine->UpdateGlobalCheckpoint(request.global_checkpoint());
+    CollectTombstones(copy, env->Now());
     ReplyAfterDurable(copy, std::move(respond));
   }
 
