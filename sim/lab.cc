@@ -402,6 +402,10 @@ bool Lab::Setup() {
     options.unsafe = config_.unsafe;
     options.gc_deletes = config_.gc_deletes;
     options.retention_lease_period = config_.retention_lease_period;
+    options.translog_generation_threshold_bytes =
+        static_cast<uint64_t>(config_.translog_generation_bytes);
+    options.flush_threshold_bytes =
+        static_cast<uint64_t>(config_.flush_threshold_bytes);
     node_ids_.push_back(options.id);
     AddActor(options.id, [options](Env* env) {
       return std::make_unique<Node>(env, options);
@@ -1458,7 +1462,8 @@ const std::map<std::string, Scenario>& Scenarios() {
       // operations are deletes, tombstones are collected 2 ms after their
       // delete, retention leases expire 200 ms after a copy was last
       // tracked, so copies that come back after a kill or partition often
-      // need a full copy.
+      // need a full copy; translogs roll and flush every few operations, so
+      // restarts load snapshots.
       // Values given on the command line are kept.
       {"tiny-gc",
        [](LabConfig* c) {
@@ -1471,6 +1476,15 @@ const std::map<std::string, Scenario>& Scenarios() {
          }
          if (c->retention_lease_period == defaults.retention_lease_period) {
            c->retention_lease_period = absl::Milliseconds(200);
+         }
+         // A new translog generation every few operations, a flush (a
+         // snapshot of the copy) every few dozen.
+         if (c->translog_generation_bytes ==
+             defaults.translog_generation_bytes) {
+           c->translog_generation_bytes = 512;
+         }
+         if (c->flush_threshold_bytes == defaults.flush_threshold_bytes) {
+           c->flush_threshold_bytes = 4096;
          }
        }},
   };
@@ -1505,6 +1519,12 @@ absl::Status ValidateConfig(const LabConfig& config) {
   }
   if (config.delete_percent < 0 || config.delete_percent > 100) {
     return absl::InvalidArgumentError("--deletes must be 0..100");
+  }
+  if (config.translog_generation_bytes < 1 ||
+      config.flush_threshold_bytes < 1) {
+    return absl::InvalidArgumentError(
+        "--translog-generation-bytes and --flush-threshold-bytes must be >= "
+        "1");
   }
   if (config.gc_deletes < absl::ZeroDuration() ||
       config.retention_lease_period < absl::ZeroDuration()) {
@@ -1557,6 +1577,10 @@ std::string ReplayCommand(const LabConfig& config) {
   flag("lease-period-ms",
        absl::ToInt64Milliseconds(config.retention_lease_period),
        absl::ToInt64Milliseconds(defaults.retention_lease_period));
+  flag("translog-generation-bytes", config.translog_generation_bytes,
+       defaults.translog_generation_bytes);
+  flag("flush-threshold-bytes", config.flush_threshold_bytes,
+       defaults.flush_threshold_bytes);
   flag("workload-ms", absl::ToInt64Milliseconds(config.workload),
        absl::ToInt64Milliseconds(defaults.workload));
   if (config.fsync_min != defaults.fsync_min ||

@@ -49,6 +49,8 @@ constexpr char kUsage[] =
     "--fsync-us=0]\n"
     "                 [--deletes=PERCENT] [--gc-deletes-ms=60000] "
     "[--lease-period-ms=43200000]\n"
+    "                 [--translog-generation-bytes=67108864] "
+    "[--flush-threshold-bytes=67108864]\n"
     "  seqsim-lab sweep --seeds=A-B [--nemesis=all] [--unsafe=...] [--jobs=N] "
     "[same options]\n"
     "  seqsim-lab check FILE [--time-limit-ms=30000] [--porcupine=OUT.json]\n"
@@ -146,6 +148,17 @@ absl::Status TakeLabFlags(Args* args, LabConfig* config) {
       !s.ok())
     return s;
   config->retention_lease_period = absl::Milliseconds(v);
+  v = config->translog_generation_bytes;
+  if (auto s =
+          TakeInt(args, "translog-generation-bytes", 1, int64_t{1} << 40, &v);
+      !s.ok())
+    return s;
+  config->translog_generation_bytes = v;
+  v = config->flush_threshold_bytes;
+  if (auto s = TakeInt(args, "flush-threshold-bytes", 1, int64_t{1} << 40, &v);
+      !s.ok())
+    return s;
+  config->flush_threshold_bytes = v;
   v = absl::ToInt64Milliseconds(config->workload);
   if (auto s = TakeInt(args, "workload-ms", 100, 600000, &v); !s.ok()) return s;
   config->workload = absl::Milliseconds(v);

@@ -100,6 +100,8 @@ struct ShardEngine::Impl {
   std::unique_ptr<Translog> translog;
   // A translog append that failed inside a void method; reported by Sync().
   absl::Status sticky_failure;
+  // The last flush that failed (the generations it would have replaced stay).
+  absl::Status last_flush_failure;
   bool replaying = false;
 
   PrimaryTerm term = kUnassignedTerm;
@@ -333,9 +335,10 @@ struct ShardEngine::Impl {
     return ApplyOutcome::kApplied;
   }
 
-  // The whole state as translog records (term, base, documents, history).
-  std::string Dump() const {
-    std::string content;
+  // Appends the whole state as translog records (term, base, documents,
+  // history) to `*out`.
+  void AppendDump(std::string* out) const {
+    std::string& content = *out;
     std::string body;
     PutInt64(term, &body);
     EncodeRecord(RecordKind::kTerm, body, &content);
@@ -363,10 +366,30 @@ struct ShardEngine::Impl {
       EncodeRecord(RecordKind::kHistory, bytes, &content);
       return true;
     });
-    return content;
   }
 
-  absl::Status RewriteTranslog() { return translog->Rewrite(Dump()); }
+  // Flush: the whole state becomes the translog's durable snapshot, and the
+  // generations it covers are deleted (also how a trim or a snapshot install
+  // replaces the translog).
+  absl::Status RewriteTranslog() {
+    std::string content = translog->SnapshotHeader();
+    content.reserve(static_cast<size_t>(translog->snapshot_bytes()));
+    AppendDump(&content);
+    return translog->Commit(content);
+  }
+
+  // A flush once the generations since the last one hold more than the flush
+  // threshold, and at least as much as the snapshot (so that a flush never
+  // writes more than twice what was appended since the previous one).
+  void MaybeFlush() {
+    const uint64_t uncommitted = translog->uncommitted_bytes();
+    if (uncommitted < options.flush_threshold_bytes ||
+        uncommitted < translog->snapshot_bytes()) {
+      return;
+    }
+    absl::Status flushed = RewriteTranslog();
+    if (!flushed.ok()) last_flush_failure = flushed;
+  }
 
   // `scratch`: an operation reused across records (parsing into it reuses its
   // strings' buffers).
@@ -414,6 +437,8 @@ struct ShardEngine::Impl {
         UpdateGlobalCheckpoint(value);
         return absl::OkStatus();
       }
+      case RecordKind::kSnapshotHeader:
+        return absl::OkStatus();  // consumed by the Translog itself
       case RecordKind::kBase: {
         int64_t lcp = 0, max_seq_no = 0, floor = 0, gcp = 0, msu = 0;
         if (!GetInt64(record.body, &offset, &lcp) ||
@@ -620,16 +645,17 @@ absl::StatusOr<std::unique_ptr<ShardEngine>> ShardEngine::Open(
   std::unique_ptr<ShardEngine> engine(
       new ShardEngine(disk, std::move(options)));
   Impl& impl = *engine->impl_;
-  std::string content;
-  std::vector<TranslogRecord> records;
-  ASSIGN_OR_RETURN(
-      impl.translog,
-      Translog::Open(disk, impl.options.translog_path, &content, &records));
   impl.replaying = true;
   pb::Operation scratch;
-  for (const TranslogRecord& record : records) {
-    RETURN_IF_ERROR(impl.Replay(record, &scratch));
-  }
+  TranslogOptions translog_options;
+  translog_options.generation_threshold_bytes =
+      impl.options.translog_generation_threshold_bytes;
+  ASSIGN_OR_RETURN(
+      impl.translog,
+      Translog::Open(disk, impl.options.translog_path, translog_options,
+                     [&](const TranslogRecord& record) {
+                       return impl.Replay(record, &scratch);
+                     }));
   impl.replaying = false;
   // As Elasticsearch does on recovery from store: assume every op may have been
   // an update.
@@ -918,6 +944,60 @@ std::vector<pb::Operation> ShardEngine::Snapshot() const {
   return ops;
 }
 
+std::vector<pb::Operation> ShardEngine::SnapshotAtGlobalCheckpoint() const {
+  const Impl& impl = *impl_;
+  const SeqNo gcp = impl.global_checkpoint;
+  // The newest retained operation at or below the checkpoint, per id, for the
+  // ids whose document changed above it.
+  absl::flat_hash_map<std::string, pb::Operation> at_gcp;
+  bool changed_above = false;
+  for (const auto& [id, doc] : impl.docs) {
+    if (doc.seq_no > gcp) changed_above = true;
+  }
+  if (changed_above) {
+    pb::Operation op;
+    impl.history.ForEach([&](SeqNo seq_no, std::string_view bytes) {
+      if (seq_no > gcp) return false;
+      if (op.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())) &&
+          op.type() != pb::OP_NOOP) {
+        auto doc = impl.docs.find(op.id());
+        if (doc != impl.docs.end() && doc->second.seq_no > gcp) {
+          at_gcp.insert_or_assign(op.id(), op);
+        }
+      }
+      return true;
+    });
+  }
+  std::vector<pb::Operation> ops;
+  ops.reserve(impl.docs.size());
+  for (const auto& [id, doc] : impl.SortedDocs()) {
+    if (doc->seq_no <= gcp) {
+      ops.push_back(OpFromDoc(*id, *doc));
+      continue;
+    }
+    if (auto it = at_gcp.find(*id); it != at_gcp.end()) {
+      ops.push_back(it->second);
+      continue;
+    }
+    auto base = impl.base_ops.find(*id);
+    pb::Operation op;
+    if (base != impl.base_ops.end() && op.ParseFromString(base->second) &&
+        op.seq_no() <= gcp) {
+      ops.push_back(std::move(op));
+    }
+    // Else the id had no document at the checkpoint.
+  }
+  // Then every retained operation above the checkpoint, in seq_no order.
+  impl.history.ForEachAbove(gcp, [&](SeqNo, std::string_view bytes) {
+    pb::Operation& op = ops.emplace_back();
+    if (!op.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+      ops.pop_back();
+    }
+    return true;
+  });
+  return ops;
+}
+
 absl::Status ShardEngine::InstallSnapshot(
     const std::vector<pb::Operation>& docs, SeqNo max_seq_no,
     SeqNo local_checkpoint, SeqNo global_checkpoint, PrimaryTerm term) {
@@ -933,15 +1013,21 @@ absl::Status ShardEngine::InstallSnapshot(
   impl.global_checkpoint = std::min(global_checkpoint, local_checkpoint);
   impl.term = std::max(impl.term, term);
   impl.max_seq_no_of_updates_or_deletes = impl.checkpoints.max_seq_no();
+  // Documents (at or below the local checkpoint) first, then the history
+  // above it, applied by the replica rule (R5): it stays trimmable.
+  impl.replaying = true;  // the rewrite below records everything
+  absl::Status applied;
   for (const pb::Operation& op : docs) {
-    if (op.type() == pb::OP_NOOP) continue;
-    impl.SetDoc(op);
     if (op.seq_no() > local_checkpoint) {
-      impl.history.Put(op.seq_no(), op.SerializeAsString());
-      impl.checkpoints.MarkProcessed(op.seq_no());
+      absl::StatusOr<ApplyOutcome> outcome = impl.ApplyOnReplica(op);
+      if (!outcome.ok() && applied.ok()) applied = outcome.status();
+      continue;
     }
+    if (op.type() != pb::OP_NOOP) impl.SetDoc(op);
   }
+  impl.replaying = false;
   impl.AdvanceMsu(impl.checkpoints.max_seq_no());
+  RETURN_IF_ERROR(applied);
   return impl.RewriteTranslog();
 }
 
@@ -1007,8 +1093,30 @@ absl::Status ShardEngine::Sync() {
   absl::Status status = impl_->translog->Sync();
   // A failed fsync is final: the kernel may have dropped the dirty pages, and
   // a later fsync would report success for bytes that never reached the disk.
-  if (!status.ok()) impl_->sticky_failure = status;
+  if (!status.ok()) {
+    impl_->sticky_failure = status;
+    return status;
+  }
+  impl_->MaybeFlush();
   return status;
+}
+
+absl::Status ShardEngine::Flush() {
+  RETURN_IF_ERROR(impl_->sticky_failure);
+  absl::Status flushed = impl_->RewriteTranslog();
+  if (!flushed.ok()) impl_->last_flush_failure = flushed;
+  return flushed;
+}
+
+ShardEngine::TranslogStats ShardEngine::translog_stats() const {
+  const Translog& translog = *impl_->translog;
+  TranslogStats stats;
+  stats.generation = translog.generation();
+  stats.generations = translog.generation_count();
+  stats.uncommitted_bytes = translog.uncommitted_bytes();
+  stats.snapshot_bytes = translog.snapshot_bytes();
+  stats.last_flush_failure = impl_->last_flush_failure;
+  return stats;
 }
 
 const EngineOptions& ShardEngine::options() const { return impl_->options; }

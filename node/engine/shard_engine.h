@@ -80,8 +80,16 @@ enum class ApplyOutcome {
 };
 
 struct EngineOptions {
-  // Translog file, relative to the Disk's root, e.g. "shards/idx/0/translog".
+  // Translog file, relative to the Disk's root, e.g. "shards/idx/0/translog"
+  // (generation files and the snapshot are named after it: see Translog).
   std::string translog_path;
+  // index.translog.generation_threshold_size (Elasticsearch: 64mb).
+  uint64_t translog_generation_threshold_bytes = uint64_t{64} << 20;
+  // index.translog.flush_threshold_size: a Sync() that leaves more than this
+  // (and more than the last snapshot's size) in the translog's generations
+  // flushes (Flush()). Elasticsearch's default is 512mb; seqsim's snapshot is
+  // a full dump, so 64mb keeps a restart's replay short.
+  uint64_t flush_threshold_bytes = uint64_t{64} << 20;
   // Index name and uuid and shard number, for error bodies.
   std::string index;
   std::string index_uuid;
@@ -200,12 +208,23 @@ class ShardEngine {
   // current term
   // ("filling gaps"); returns the no-ops it created (to replicate).
   absl::StatusOr<std::vector<pb::Operation>> FillGapsWithNoOps();
-  // Full-copy recovery: a snapshot of every live document and tombstone as
-  // operations.
+  // Every live document and tombstone as operations (the current state).
   std::vector<pb::Operation> Snapshot() const;
-  // Replaces this copy's content with `docs` (from Snapshot() on the primary)
-  // and sets the checkpoints; the translog is rewritten to hold exactly these
-  // operations.
+  // Full-copy recovery: every document as it was at the global checkpoint,
+  // as operations (a document changed above it is given in its state at the
+  // checkpoint, rebuilt from the history and the states kept for trims, or
+  // left out if it did not exist then), followed by every retained operation
+  // above the checkpoint in seq_no order. The target installs it with local
+  // checkpoint = global_checkpoint() (InstallSnapshot): the operations above
+  // it enter its history, trimmable there. Operations above the global
+  // checkpoint may be unacknowledged and a later resync may have to drop them
+  // (R7), which a document state copied with them could not undo.
+  std::vector<pb::Operation> SnapshotAtGlobalCheckpoint() const;
+  // Replaces this copy's content with `docs` (from
+  // SnapshotAtGlobalCheckpoint() on the primary: documents at or below
+  // `local_checkpoint`, then operations above it, applied by the replica rule
+  // and kept in the history) and sets the checkpoints; the translog is
+  // rewritten (flushed) to hold exactly this state.
   absl::Status InstallSnapshot(const std::vector<pb::Operation>& docs,
                                SeqNo max_seq_no, SeqNo local_checkpoint,
                                SeqNo global_checkpoint, PrimaryTerm term);
@@ -281,8 +300,24 @@ class ShardEngine {
   // operations were appended since the last Sync().
   bool NeedsSync() const;
   // fsyncs the translog once, covering every operation appended so far (group
-  // commit).
+  // commit); then rolls the translog generation or flushes when a threshold
+  // is reached (a failed flush leaves the translog as it was and shows in
+  // translog_stats()).
   absl::Status Sync();
+  // Flush (seqsim's stand-in for a Lucene commit): writes the copy's whole
+  // state (documents, tombstones, checkpoints, term, retained history) as the
+  // translog's snapshot, durably and atomically, and deletes the generations
+  // it covers. A restart then loads the snapshot and replays only what was
+  // appended after it.
+  absl::Status Flush();
+  struct TranslogStats {
+    int64_t generation = 0;   // the current generation
+    int64_t generations = 0;  // generation files on disk
+    uint64_t uncommitted_bytes = 0;
+    uint64_t snapshot_bytes = 0;
+    absl::Status last_flush_failure;
+  };
+  TranslogStats translog_stats() const;
 
   const EngineOptions& options() const;
 

@@ -4,6 +4,7 @@
 // --data_dir, and joins the coordinator. SIGTERM / SIGINT shut it down cleanly.
 #include <unistd.h>
 
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <memory>
@@ -67,6 +68,16 @@ ABSL_FLAG(std::string, retention_lease_period, "12h",
           "index.soft_deletes.retention_lease.period: how long a primary keeps "
           "the history a copy that left needs for an operations-based "
           "recovery; an Elasticsearch time value");
+
+ABSL_FLAG(std::string, translog_generation_threshold_size, "64mb",
+          "index.translog.generation_threshold_size: the translog rolls to a "
+          "new generation file once the current one holds this much (a byte "
+          "size: 512kb, 64mb, 1gb)");
+ABSL_FLAG(std::string, translog_flush_threshold_size, "64mb",
+          "index.translog.flush_threshold_size: once the translog holds this "
+          "much (and at least the last snapshot's size) a flush writes a "
+          "durable snapshot of each shard copy and deletes the generations it "
+          "covers; a restart replays only what came after it");
 
 ABSL_FLAG(std::string, cluster_identity, "", seqsim::kIdentityFlagHelp);
 ABSL_FLAG(
@@ -137,7 +148,46 @@ absl::Duration TimeValueFlag(const char* flag, const std::string& value) {
   FailSetup(kProgram, absl::StrCat("--", flag, "=", value,
                                    " is not a time value (e.g. 500ms, 60s, "
                                    "5m, 12h, -1)"));
-  return absl::ZeroDuration();
+}
+
+// An Elasticsearch byte size ("512b", "64kb", "64mb", "1gb"; case-insensitive,
+// k/m/g alone too) of flag `flag`, > 0, or a setup failure.
+uint64_t ByteSizeFlag(const char* flag, const std::string& value) {
+  std::string lower = value;
+  for (char& c : lower) c = static_cast<char>(std::tolower(c));
+  struct Unit {
+    const char* suffix;
+    uint64_t scale;
+  };
+  static const Unit kUnits[] = {
+      {"kb", uint64_t{1} << 10},
+      {"mb", uint64_t{1} << 20},
+      {"gb", uint64_t{1} << 30},
+      {"tb", uint64_t{1} << 40},
+      {"k", uint64_t{1} << 10},
+      {"m", uint64_t{1} << 20},
+      {"g", uint64_t{1} << 30},
+      {"t", uint64_t{1} << 40},
+      {"b", 1},
+  };
+  for (const Unit& unit : kUnits) {
+    const std::string suffix = unit.suffix;
+    if (lower.size() <= suffix.size() ||
+        lower.compare(lower.size() - suffix.size(), suffix.size(), suffix) !=
+            0) {
+      continue;
+    }
+    uint64_t amount = 0;
+    if (absl::SimpleAtoi(lower.substr(0, lower.size() - suffix.size()),
+                         &amount) &&
+        amount > 0 && amount <= (uint64_t{1} << 50) / unit.scale) {
+      return amount * unit.scale;
+    }
+    break;
+  }
+  FailSetup(kProgram, absl::StrCat("--", flag, "=", value,
+                                   " is not a byte size > 0 (e.g. 512kb, "
+                                   "64mb, 1gb)"));
 }
 
 int Run(int argc, char** argv) {
@@ -220,6 +270,12 @@ int Run(int argc, char** argv) {
       TimeValueFlag("gc_deletes", absl::GetFlag(FLAGS_gc_deletes));
   options.retention_lease_period = TimeValueFlag(
       "retention_lease_period", absl::GetFlag(FLAGS_retention_lease_period));
+  options.translog_generation_threshold_bytes =
+      ByteSizeFlag("translog_generation_threshold_size",
+                   absl::GetFlag(FLAGS_translog_generation_threshold_size));
+  options.flush_threshold_bytes =
+      ByteSizeFlag("translog_flush_threshold_size",
+                   absl::GetFlag(FLAGS_translog_flush_threshold_size));
   const std::string unsafe_name = UnsafeModesName(*unsafe);
   if (!unsafe_name.empty()) {
     spdlog::error(

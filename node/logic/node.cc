@@ -343,7 +343,10 @@ struct LocalCopy {
   // replies report the local checkpoint capped at the global checkpoint, so
   // that the primary never counts an operation that the trim will drop (R6).
   PrimaryTerm awaiting_resync_term = kUnassignedTerm;
-  std::string recovery_source;    // the primary the running recovery talks to
+  std::string recovery_source;  // the primary the running recovery talks to
+  // The recovery snapshot installed last (sender, term, checkpoints and
+  // recovery attempt): a duplicate of it is refused.
+  std::string installed_snapshot;
   uint64_t recovery_attempt = 0;  // replies of older attempts are ignored
   // The assignment (allocation id), primary and term of the recovery that
   // succeeded: that primary has put the copy in its in-sync set, so while all
@@ -587,6 +590,9 @@ struct Node::State {
     engine_options.unsafe_no_fencing = options.unsafe.no_fencing;
     engine_options.unsafe_no_seqno_check = options.unsafe.no_seqno_check;
     engine_options.unsafe_early_gc = options.unsafe.early_gc;
+    engine_options.translog_generation_threshold_bytes =
+        options.translog_generation_threshold_bytes;
+    engine_options.flush_threshold_bytes = options.flush_threshold_bytes;
     engine_options.retain_ops_below_global_checkpoint =
         options.retain_ops_below_global_checkpoint;
     absl::StatusOr<std::unique_ptr<ShardEngine>> engine =
@@ -2445,6 +2451,26 @@ struct Node::State {
         request.shard(), request.primary_term(), request.global_checkpoint(),
         "recovery_snapshot", envelope.from(), respond);
     if (copy == nullptr) return;
+    // Only the recovery this copy is running installs a snapshot, once: a
+    // delayed or duplicated one would roll back a copy that has since caught
+    // up (and may already count as in sync).
+    const std::string snapshot_key = absl::StrCat(
+        envelope.from(), "/", request.primary_term(), "/", request.max_seq_no(),
+        "/", request.local_checkpoint(), "/", copy->recovery_attempt);
+    if (copy->role != Role::kRecovering || !copy->recovery_running ||
+        copy->recovery_source != envelope.from() ||
+        copy->installed_snapshot == snapshot_key) {
+      Log(absl::StrCat(me(), " ignores a recovery snapshot of ", Name(*copy),
+                       " from ", envelope.from(),
+                       ": not the one its running recovery expects"));
+      RespondReplicaError(copy,
+                          EsStatus(absl::StatusCode::kFailedPrecondition,
+                                   "illegal_state_exception",
+                                   "recovery snapshot is stale or a duplicate"),
+                          respond);
+      return;
+    }
+    copy->installed_snapshot = snapshot_key;
     std::vector<pb::Operation> docs(request.docs().begin(),
                                     request.docs().end());
     absl::Status installed = copy->engine->InstallSnapshot(
@@ -2455,9 +2481,11 @@ struct Node::State {
       return;
     }
     Log(absl::StrCat(me(), " installs a snapshot of ", Name(*copy), " from ",
-                     envelope.from(), ": ", docs.size(), " docs, max_seq_no ",
-                     request.max_seq_no(), ", local checkpoint ",
-                     request.local_checkpoint()));
+                     envelope.from(), ": documents at global checkpoint ",
+                     request.local_checkpoint(), " and ",
+                     copy->engine->retained_ops(),
+                     " operations above it; max_seq_no ", request.max_seq_no(),
+                     ", local checkpoint ", copy->engine->local_checkpoint()));
     ReplyAfterDurable(copy, std::move(respond));
   }
 
@@ -2538,9 +2566,13 @@ struct Node::State {
     }
     // File-based: the snapshot first; tracking starts once it is installed.
     ctx->mode = "file";
-    std::vector<pb::Operation> docs = engine.Snapshot();
-    ctx->docs_copied = static_cast<int64_t>(docs.size());
-    const SeqNo snapshot_lcp = engine.local_checkpoint();
+    // The documents as of the global checkpoint; what is above it follows as
+    // operations (trimmable on the target, see SnapshotAtGlobalCheckpoint).
+    std::vector<pb::Operation> docs = engine.SnapshotAtGlobalCheckpoint();
+    const SeqNo snapshot_lcp = engine.global_checkpoint();
+    ctx->docs_copied = std::count_if(
+        docs.begin(), docs.end(),
+        [&](const pb::Operation& op) { return op.seq_no() <= snapshot_lcp; });
     const SeqNo snapshot_max = engine.max_seq_no();
     pb::Envelope snapshot;
     pb::RecoverySnapshotRequest* body = snapshot.mutable_recovery_snapshot();
@@ -2558,8 +2590,7 @@ struct Node::State {
                      " is below the retained history)"));
     Send(
         ctx->target, std::move(snapshot),
-        [this, ctx, snapshot_lcp,
-         snapshot_max](const absl::StatusOr<pb::Envelope>& reply) {
+        [this, ctx, snapshot_max](const absl::StatusOr<pb::Envelope>& reply) {
           LocalCopy* copy = FindCopy(ctx->key, ctx->incarnation);
           if (copy == nullptr || copy->role != Role::kPrimary || copy->stale) {
             FailRecovery(ctx, "this node is no longer primary");
@@ -2573,8 +2604,8 @@ struct Node::State {
           }
           copy->tracker->AddTracking(
               ctx->target, reply->replicate_response().local_checkpoint());
-          SeqNo above = snapshot_lcp;
-          if (!copy->engine->HasOperationsAbove(above)) above = snapshot_max;
+          // The snapshot carried every operation up to snapshot_max.
+          SeqNo above = snapshot_max;
           absl::StatusOr<std::vector<pb::Operation>> ops =
               copy->engine->OperationsAbove(above);
           if (ops.ok()) ctx->ops = std::move(*ops);

@@ -96,6 +96,10 @@ struct NodeOptions {
   // the global checkpoint (ShardEngine::PruneTombstones says why R5 holds).
   // absl::InfiniteDuration() keeps tombstones forever.
   absl::Duration gc_deletes = absl::Seconds(60);
+  // Translog generations and flush (EngineOptions of the same names:
+  // index.translog.generation_threshold_size and flush_threshold_size).
+  uint64_t translog_generation_threshold_bytes = uint64_t{64} << 20;
+  uint64_t flush_threshold_bytes = uint64_t{64} << 20;
   // Live runtime (issue 15): the writes handled in one executor batch are
   // replicated in one request per target, and the writes forwarded to one
   // primary's node travel in one bulk, sent when Flush() starts (before the
