@@ -344,9 +344,9 @@ struct LocalCopy {
   // that the primary never counts an operation that the trim will drop (R6).
   PrimaryTerm awaiting_resync_term = kUnassignedTerm;
   std::string recovery_source;  // the primary the running recovery talks to
-  // The recovery snapshot installed last (sender, term, checkpoints and
-  // recovery attempt): a duplicate of it is refused.
-  std::string installed_snapshot;
+  // The recovery attempt that installed a snapshot last: a second snapshot
+  // in the same attempt is not installed.
+  uint64_t installed_snapshot_attempt = 0;
   uint64_t recovery_attempt = 0;  // replies of older attempts are ignored
   // The assignment (allocation id), primary and term of the recovery that
   // succeeded: that primary has put the copy in its in-sync set, so while all
@@ -2452,25 +2452,24 @@ struct Node::State {
         "recovery_snapshot", envelope.from(), respond);
     if (copy == nullptr) return;
     // Only the recovery this copy is running installs a snapshot, once: a
-    // delayed or duplicated one would roll back a copy that has since caught
-    // up (and may already count as in sync).
-    const std::string snapshot_key = absl::StrCat(
-        envelope.from(), "/", request.primary_term(), "/", request.max_seq_no(),
-        "/", request.local_checkpoint(), "/", copy->recovery_attempt);
+    // delayed or duplicated one, or one of a recovery started by a repeated
+    // start_recovery after this copy caught up, would roll back a copy that
+    // may already count as in sync. It is answered as if installed, with the
+    // checkpoints the copy holds: the primary goes on from there.
+    // One start_recovery asks for one snapshot: a second one in the same
+    // attempt comes from a duplicated start_recovery.
     if (copy->role != Role::kRecovering || !copy->recovery_running ||
         copy->recovery_source != envelope.from() ||
-        copy->installed_snapshot == snapshot_key) {
-      Log(absl::StrCat(me(), " ignores a recovery snapshot of ", Name(*copy),
-                       " from ", envelope.from(),
-                       ": not the one its running recovery expects"));
-      RespondReplicaError(copy,
-                          EsStatus(absl::StatusCode::kFailedPrecondition,
-                                   "illegal_state_exception",
-                                   "recovery snapshot is stale or a duplicate"),
-                          respond);
+        copy->installed_snapshot_attempt == copy->recovery_attempt) {
+      Log(absl::StrCat(me(), " keeps its copy of ", Name(*copy),
+                       " instead of a recovery snapshot from ", envelope.from(),
+                       " that its running recovery does not expect (local "
+                       "checkpoint ",
+                       copy->engine->local_checkpoint(), ")"));
+      ReplyAfterDurable(copy, std::move(respond));
       return;
     }
-    copy->installed_snapshot = snapshot_key;
+    copy->installed_snapshot_attempt = copy->recovery_attempt;
     std::vector<pb::Operation> docs(request.docs().begin(),
                                     request.docs().end());
     absl::Status installed = copy->engine->InstallSnapshot(
@@ -2604,8 +2603,11 @@ struct Node::State {
           }
           copy->tracker->AddTracking(
               ctx->target, reply->replicate_response().local_checkpoint());
-          // The snapshot carried every operation up to snapshot_max.
-          SeqNo above = snapshot_max;
+          // The snapshot carried every operation up to snapshot_max; a target
+          // that kept its own copy instead goes on from its checkpoint.
+          SeqNo above = std::min(
+              snapshot_max, reply->replicate_response().local_checkpoint());
+          if (!copy->engine->HasOperationsAbove(above)) above = snapshot_max;
           absl::StatusOr<std::vector<pb::Operation>> ops =
               copy->engine->OperationsAbove(above);
           if (ops.ok()) ctx->ops = std::move(*ops);
