@@ -164,7 +164,11 @@ int64_t ReplicationTracker::RenewLeases(absl::Duration now,
   }
   leases_.erase(std::remove_if(leases_.begin(), leases_.end(),
                                [&](const Lease& lease) {
-                                 return now - lease.renewed > period;
+                                 if (now - lease.renewed <= period) {
+                                   return false;
+                                 }
+                                 expired_.push_back(lease.holder);
+                                 return true;
                                }),
                 leases_.end());
   int64_t retained = GlobalCheckpoint() + 1;

@@ -35,6 +35,7 @@
 #include <cstdint>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/time/time.h"
@@ -96,6 +97,10 @@ class ReplicationTracker {
   // `now`.
   void AddLease(const std::string& holder, int64_t retaining_seq_no,
                 absl::Duration now);
+  // The holders whose leases expired since the last call (for log lines).
+  std::vector<std::string> TakeExpiredLeases() {
+    return std::exchange(expired_, {});
+  }
   // The live leases, by holder (as of the last RenewLeases).
   const std::vector<Lease>& leases() const { return leases_; }
 
@@ -119,6 +124,7 @@ class ReplicationTracker {
   std::vector<std::string> targets_;
   int64_t global_checkpoint_ = -1;
   std::vector<Lease> leases_;  // sorted by holder
+  std::vector<std::string> expired_;
 };
 
 }  // namespace seqsim

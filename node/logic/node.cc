@@ -1999,6 +1999,12 @@ struct Node::State {
       engine.UpdateGlobalCheckpoint(copy->tracker->GlobalCheckpoint());
       retained =
           copy->tracker->RenewLeases(now, options.retention_lease_period);
+      for (const std::string& holder : copy->tracker->TakeExpiredLeases()) {
+        Log(absl::StrCat(me(), " drops the retention lease of ", holder, " on ",
+                         Name(*copy), ": not renewed for ",
+                         absl::FormatDuration(options.retention_lease_period),
+                         "; history is kept from seq_no ", retained));
+      }
     }
     engine.SetRetainedSeqNo(retained);
     CollectTombstones(copy, now);
