@@ -646,6 +646,9 @@ absl::StatusOr<std::unique_ptr<ShardEngine>> ShardEngine::Open(
       new ShardEngine(disk, std::move(options)));
   Impl& impl = *engine->impl_;
   impl.replaying = true;
+  if (impl.options.discard_history_on_replay) {
+    impl.retained_seq_no = std::numeric_limits<SeqNo>::max();
+  }
   pb::Operation scratch;
   TranslogOptions translog_options;
   translog_options.generation_threshold_bytes =

@@ -106,6 +106,11 @@ struct EngineOptions {
   // global_checkpoint() - N, so that a copy far enough behind needs a full-copy
   // (file-based) recovery.
   int64_t retain_ops_below_global_checkpoint = -1;
+  // Open() starts with SetRetainedSeqNo(max): the replay keeps only the
+  // history above the global checkpoint (what a replica keeps; a primary's
+  // leases are not persisted, and its node sets the retention again). Off
+  // (the default, for engine tests): the replay keeps every operation.
+  bool discard_history_on_replay = false;
 };
 
 class ShardEngine {

@@ -593,6 +593,7 @@ struct Node::State {
     engine_options.translog_generation_threshold_bytes =
         options.translog_generation_threshold_bytes;
     engine_options.flush_threshold_bytes = options.flush_threshold_bytes;
+    engine_options.discard_history_on_replay = true;
     engine_options.retain_ops_below_global_checkpoint =
         options.retain_ops_below_global_checkpoint;
     absl::StatusOr<std::unique_ptr<ShardEngine>> engine =
