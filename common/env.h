@@ -61,6 +61,16 @@ class Disk {
       const std::string& path) = 0;
   // Whole content; NotFound if missing.
   virtual absl::StatusOr<std::string> ReadFile(const std::string& path) = 0;
+  // Up to `length` bytes of `path` from byte `offset` (fewer at the end of the
+  // file, none past it); NotFound if missing. For reading large files in
+  // bounded pieces (a translog on restart). The default reads the whole file.
+  virtual absl::StatusOr<std::string> ReadAt(const std::string& path,
+                                             uint64_t offset, size_t length) {
+    absl::StatusOr<std::string> all = ReadFile(path);
+    if (!all.ok()) return all.status();
+    if (offset >= all->size()) return std::string();
+    return all->substr(offset, length);
+  }
   // Writes `content` durably and atomically (temp file, fsync, rename, fsync
   // dir).
   virtual absl::Status WriteFileAtomic(const std::string& path,

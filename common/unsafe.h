@@ -28,13 +28,17 @@ struct UnsafeModes {
   // R11 off: a primary answers a 409, an update's noop or a delete's not_found
   // at once, without confirming its term with its in-sync copies first.
   bool no_conflict_barrier = false;
+  // R5 off for collected deletes: tombstones are dropped once gc_deletes has
+  // passed even above the global checkpoint, so an older operation still in
+  // flight can resurrect a deleted document.
+  bool early_gc = false;
 };
 
 // The names --unsafe accepts, in the order UnsafeModesName prints them.
 inline const std::vector<std::string>& UnsafeModeNames() {
   static const std::vector<std::string> kNames = {
-      "no-fencing", "no-seqno-check", "early-ack", "no-resync",
-      "no-conflict-barrier"};
+      "no-fencing", "no-seqno-check",      "early-ack",
+      "no-resync",  "no-conflict-barrier", "early-gc"};
   return kNames;
 }
 
@@ -54,6 +58,8 @@ inline absl::StatusOr<UnsafeModes> ParseUnsafeModes(absl::string_view list) {
       modes.no_resync = true;
     } else if (name == "no-conflict-barrier") {
       modes.no_conflict_barrier = true;
+    } else if (name == "early-gc") {
+      modes.early_gc = true;
     } else {
       return absl::InvalidArgumentError(
           absl::StrCat("unknown --unsafe mode '", name, "' (expected ",
@@ -71,6 +77,7 @@ inline std::string UnsafeModesName(const UnsafeModes& m) {
   if (m.early_ack) names.push_back("early-ack");
   if (m.no_resync) names.push_back("no-resync");
   if (m.no_conflict_barrier) names.push_back("no-conflict-barrier");
+  if (m.early_gc) names.push_back("early-gc");
   return absl::StrJoin(names, ",");
 }
 
@@ -84,6 +91,8 @@ inline std::string UnsafeRulesBroken(const UnsafeModes& m) {
   if (m.no_resync) rules.push_back("R7 resync (no-resync)");
   if (m.no_conflict_barrier)
     rules.push_back("R11 conflict barrier (no-conflict-barrier)");
+  if (m.early_gc)
+    rules.push_back("R5 tombstones kept to the global checkpoint (early-gc)");
   return absl::StrJoin(rules, ", ");
 }
 

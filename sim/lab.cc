@@ -153,6 +153,7 @@ class Lab {
   void Issue(Client* c);
   void Read(Client* c, const std::string& key, const std::string& to,
             bool then_cas);
+  void Delete(Client* c, const std::string& key, const std::string& to);
   void Write(Client* c, const std::string& key, const std::string& to, bool cas,
              int64_t expected, int64_t seq_no, int64_t term);
   void Record(EventType type, int64_t process, Fn f, const std::string& key,
@@ -399,6 +400,12 @@ bool Lab::Setup() {
     options.rpc_timeout = absl::Seconds(1);
     options.write_timeout = absl::Seconds(2);
     options.unsafe = config_.unsafe;
+    options.gc_deletes = config_.gc_deletes;
+    options.retention_lease_period = config_.retention_lease_period;
+    options.translog_generation_threshold_bytes =
+        static_cast<uint64_t>(config_.translog_generation_bytes);
+    options.flush_threshold_bytes =
+        static_cast<uint64_t>(config_.flush_threshold_bytes);
     node_ids_.push_back(options.id);
     AddActor(options.id, [options](Env* env) {
       return std::make_unique<Node>(env, options);
@@ -462,6 +469,12 @@ void Lab::Issue(Client* c) {
   ++busy_;
   const std::string key = Key(static_cast<int>(rng_.Below(config_.keys)));
   const std::string& to = node_ids_[rng_.Below(node_ids_.size())];
+  // Drawn only when deletes are on: runs without them replay unchanged.
+  if (config_.delete_percent > 0 &&
+      rng_.Below(100) < static_cast<uint64_t>(config_.delete_percent)) {
+    Delete(c, key, to);
+    return;
+  }
   const uint64_t r = rng_.Below(100);
   if (r < 35) {
     Read(c, key, to, false);
@@ -579,6 +592,57 @@ void Lab::Write(Client* c, const std::string& key, const std::string& to,
           return;
         }
         Record(EventType::kOk, process, f, key, value, expected);
+        int64_t& acked = acked_max_seq_no_[ShardOf(key)];
+        if (response.seq_no() > acked) {
+          acked = response.seq_no();
+          inputs_changed_ = true;
+        }
+        if (config_.check_every_event) CheckInvariants();
+        Done(c);
+      },
+      config_.client_timeout);
+}
+
+void Lab::Delete(Client* c, const std::string& key, const std::string& to) {
+  const int64_t process = c->process;
+  Record(EventType::kInvoke, process, Fn::kDelete, key, kNil);
+  pb::Envelope request;
+  pb::WriteRequest* write = request.mutable_write();
+  write->set_index(kIndex);
+  write->set_id(key);
+  write->set_kind(pb::WriteRequest::DELETE);
+  world_.ClientSend(
+      absl::StrCat("client-", c->index), to, std::move(request),
+      [this, c, key, process](const absl::StatusOr<pb::Envelope>& reply) {
+        if (!reply.ok() &&
+            absl::StartsWith(reply.status().message(), "connection refused")) {
+          Record(EventType::kFail, process, Fn::kDelete, key, kNil);
+          Done(c);
+          return;
+        }
+        if (!reply.ok() || !reply->has_write_response()) {
+          Record(EventType::kInfo, process, Fn::kDelete, key, kNil);
+          Indeterminate(c);
+          Done(c);
+          return;
+        }
+        const pb::WriteResponse& response = reply->write_response();
+        if (HasError(response.error())) {
+          const int status = response.error().status();
+          if (status >= 400 && status < 500) {
+            Record(EventType::kFail, process, Fn::kDelete, key, kNil);
+          } else {
+            Record(EventType::kInfo, process, Fn::kDelete, key, kNil);
+            Indeterminate(c);
+          }
+          Done(c);
+          return;
+        }
+        // "deleted": the document existed; "not_found": it was absent (a
+        // delete of a missing document still consumes a seq_no).
+        Record(EventType::kOk, process, Fn::kDelete, key, kNil, kNil,
+               response.result() == "not_found" ? Outcome::kNotFound
+                                                : Outcome::kNone);
         int64_t& acked = acked_max_seq_no_[ShardOf(key)];
         if (response.seq_no() > acked) {
           acked = response.seq_no();
@@ -1394,6 +1458,35 @@ const std::map<std::string, Scenario>& Scenarios() {
          c->keys = 1;
          c->clients = 6;
        }},
+      // Bounded memory with tiny thresholds (issue 17): a fifth of the
+      // operations are deletes, tombstones are collected 2 ms after their
+      // delete, retention leases expire 200 ms after a copy was last
+      // tracked, so copies that come back after a kill or partition often
+      // need a full copy; translogs roll and flush every few operations, so
+      // restarts load snapshots.
+      // Values given on the command line are kept.
+      {"tiny-gc",
+       [](LabConfig* c) {
+         const LabConfig defaults;
+         if (c->delete_percent == defaults.delete_percent) {
+           c->delete_percent = 20;
+         }
+         if (c->gc_deletes == defaults.gc_deletes) {
+           c->gc_deletes = absl::Milliseconds(2);
+         }
+         if (c->retention_lease_period == defaults.retention_lease_period) {
+           c->retention_lease_period = absl::Milliseconds(200);
+         }
+         // A new translog generation every few operations, a flush (a
+         // snapshot of the copy) every few dozen.
+         if (c->translog_generation_bytes ==
+             defaults.translog_generation_bytes) {
+           c->translog_generation_bytes = 512;
+         }
+         if (c->flush_threshold_bytes == defaults.flush_threshold_bytes) {
+           c->flush_threshold_bytes = 4096;
+         }
+       }},
   };
   return kScenarios;
 }
@@ -1423,6 +1516,20 @@ absl::Status ValidateConfig(const LabConfig& config) {
   }
   if (config.replicas < 0 || config.replicas >= config.nodes) {
     return absl::InvalidArgumentError("--replicas must be 0..nodes-1");
+  }
+  if (config.delete_percent < 0 || config.delete_percent > 100) {
+    return absl::InvalidArgumentError("--deletes must be 0..100");
+  }
+  if (config.translog_generation_bytes < 1 ||
+      config.flush_threshold_bytes < 1) {
+    return absl::InvalidArgumentError(
+        "--translog-generation-bytes and --flush-threshold-bytes must be >= "
+        "1");
+  }
+  if (config.gc_deletes < absl::ZeroDuration() ||
+      config.retention_lease_period < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        "--gc-deletes-ms and --lease-period-ms must be >= 0");
   }
   if (config.clients < 1 || config.keys < 1 || config.shards < 1) {
     return absl::InvalidArgumentError(
@@ -1464,6 +1571,16 @@ std::string ReplayCommand(const LabConfig& config) {
   flag("shards", config.shards, defaults.shards);
   flag("clients", config.clients, defaults.clients);
   flag("keys", config.keys, defaults.keys);
+  flag("deletes", config.delete_percent, defaults.delete_percent);
+  flag("gc-deletes-ms", absl::ToInt64Milliseconds(config.gc_deletes),
+       absl::ToInt64Milliseconds(defaults.gc_deletes));
+  flag("lease-period-ms",
+       absl::ToInt64Milliseconds(config.retention_lease_period),
+       absl::ToInt64Milliseconds(defaults.retention_lease_period));
+  flag("translog-generation-bytes", config.translog_generation_bytes,
+       defaults.translog_generation_bytes);
+  flag("flush-threshold-bytes", config.flush_threshold_bytes,
+       defaults.flush_threshold_bytes);
   flag("workload-ms", absl::ToInt64Milliseconds(config.workload),
        absl::ToInt64Milliseconds(defaults.workload));
   if (config.fsync_min != defaults.fsync_min ||

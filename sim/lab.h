@@ -80,6 +80,15 @@ struct LabConfig {
   absl::Duration fsync_min = absl::Microseconds(500);
   absl::Duration fsync_max = absl::Microseconds(3000);
   absl::Duration fsync_jitter = absl::Microseconds(500);
+  // Bounded memory (issue 17): index.gc_deletes and the retention-lease
+  // period of every node (NodeOptions), and the share of client operations
+  // that are deletes (0: none, so that older runs replay unchanged).
+  absl::Duration gc_deletes = absl::Seconds(60);
+  absl::Duration retention_lease_period = absl::Hours(12);
+  int delete_percent = 0;
+  // Translog generation and flush thresholds of every node (bytes).
+  int64_t translog_generation_bytes = int64_t{64} << 20;
+  int64_t flush_threshold_bytes = int64_t{64} << 20;
   bool trace = false;  // keep trace.log lines and the timeline events
   bool check_every_event = true;
   absl::Duration checker_time_limit = absl::Seconds(20);

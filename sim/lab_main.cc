@@ -41,12 +41,16 @@ constexpr char kUsage[] =
     "reorder|all]\n"
     "                 "
     "[--unsafe=no-fencing|no-seqno-check|early-ack|no-resync|no-conflict-"
-    "barrier] "
+    "barrier|early-gc] "
     "[--out=DIR]\n"
     "                 [--nodes=3] [--replicas=2] [--shards=1] [--clients=4] "
     "[--keys=3]\n"
     "                 [--workload-ms=4000] [--fsync-us=500-3000 | "
     "--fsync-us=0]\n"
+    "                 [--deletes=PERCENT] [--gc-deletes-ms=60000] "
+    "[--lease-period-ms=43200000]\n"
+    "                 [--translog-generation-bytes=67108864] "
+    "[--flush-threshold-bytes=67108864]\n"
     "  seqsim-lab sweep --seeds=A-B [--nemesis=all] [--unsafe=...] [--jobs=N] "
     "[same options]\n"
     "  seqsim-lab check FILE [--time-limit-ms=30000] [--porcupine=OUT.json]\n"
@@ -132,6 +136,29 @@ absl::Status TakeLabFlags(Args* args, LabConfig* config) {
   v = config->keys;
   if (auto s = TakeInt(args, "keys", 1, 1000, &v); !s.ok()) return s;
   config->keys = static_cast<int>(v);
+  v = config->delete_percent;
+  if (auto s = TakeInt(args, "deletes", 0, 100, &v); !s.ok()) return s;
+  config->delete_percent = static_cast<int>(v);
+  v = absl::ToInt64Milliseconds(config->gc_deletes);
+  if (auto s = TakeInt(args, "gc-deletes-ms", 0, int64_t{1} << 40, &v); !s.ok())
+    return s;
+  config->gc_deletes = absl::Milliseconds(v);
+  v = absl::ToInt64Milliseconds(config->retention_lease_period);
+  if (auto s = TakeInt(args, "lease-period-ms", 0, int64_t{1} << 40, &v);
+      !s.ok())
+    return s;
+  config->retention_lease_period = absl::Milliseconds(v);
+  v = config->translog_generation_bytes;
+  if (auto s =
+          TakeInt(args, "translog-generation-bytes", 1, int64_t{1} << 40, &v);
+      !s.ok())
+    return s;
+  config->translog_generation_bytes = v;
+  v = config->flush_threshold_bytes;
+  if (auto s = TakeInt(args, "flush-threshold-bytes", 1, int64_t{1} << 40, &v);
+      !s.ok())
+    return s;
+  config->flush_threshold_bytes = v;
   v = absl::ToInt64Milliseconds(config->workload);
   if (auto s = TakeInt(args, "workload-ms", 100, 600000, &v); !s.ok()) return s;
   config->workload = absl::Milliseconds(v);

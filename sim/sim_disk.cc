@@ -68,6 +68,15 @@ absl::StatusOr<std::string> SimDisk::ReadFile(const std::string& path) {
   return it->second->data;
 }
 
+absl::StatusOr<std::string> SimDisk::ReadAt(const std::string& path,
+                                            uint64_t offset, size_t length) {
+  auto it = files_.find(Normalize(path));
+  if (it == files_.end()) return absl::NotFoundError("no such file: " + path);
+  const std::string& data = it->second->data;
+  if (offset >= data.size()) return std::string();
+  return data.substr(offset, length);
+}
+
 absl::Status SimDisk::WriteFileAtomic(const std::string& path,
                                       std::string_view content) {
   const std::string p = Normalize(path);

@@ -158,6 +158,30 @@ absl::StatusOr<std::string> PosixDisk::ReadFile(const std::string& path) {
   return content;
 }
 
+absl::StatusOr<std::string> PosixDisk::ReadAt(const std::string& path,
+                                              uint64_t offset, size_t length) {
+  std::string full = Full(path);
+  int fd = ::open(full.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Errno("open", full, errno);
+  std::string content(length, '\0');
+  size_t got = 0;
+  while (got < length) {
+    ssize_t n = ::pread(fd, content.data() + got, length - got,
+                        static_cast<off_t>(offset + got));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int err = errno;
+      ::close(fd);
+      return Errno("read", full, err);
+    }
+    if (n == 0) break;
+    got += static_cast<size_t>(n);
+  }
+  ::close(fd);
+  content.resize(got);
+  return content;
+}
+
 absl::Status PosixDisk::WriteFileAtomic(const std::string& path,
                                         std::string_view content) {
   fs::path full = Full(path);

@@ -27,6 +27,8 @@ class PosixDisk final : public Disk {
   absl::StatusOr<std::unique_ptr<WritableFile>> OpenAppend(
       const std::string& path) override;
   absl::StatusOr<std::string> ReadFile(const std::string& path) override;
+  absl::StatusOr<std::string> ReadAt(const std::string& path, uint64_t offset,
+                                     size_t length) override;
   absl::Status WriteFileAtomic(const std::string& path,
                                std::string_view content) override;
   absl::Status Truncate(const std::string& path, uint64_t size) override;

@@ -112,4 +112,70 @@ int64_t ReplicationTracker::GlobalCheckpoint() {
   return global_checkpoint_;
 }
 
+void ReplicationTracker::UpdateReportedGlobalCheckpoint(const std::string& node,
+                                                        int64_t gcp) {
+  Copy* copy = Find(node);
+  if (copy == nullptr) return;
+  copy->reported_gcp = std::max(copy->reported_gcp, gcp);
+}
+
+void ReplicationTracker::AddLease(const std::string& holder,
+                                  int64_t retaining_seq_no,
+                                  absl::Duration now) {
+  auto it = std::lower_bound(leases_.begin(), leases_.end(), holder,
+                             [](const Lease& lease, const std::string& id) {
+                               return lease.holder < id;
+                             });
+  if (it != leases_.end() && it->holder == holder) {
+    it->retaining_seq_no = std::max(it->retaining_seq_no, retaining_seq_no);
+    it->renewed = now;
+    return;
+  }
+  leases_.insert(it, Lease{holder, retaining_seq_no, now});
+}
+
+int64_t ReplicationTracker::RenewLeases(absl::Duration now,
+                                        absl::Duration period) {
+  for (const Copy& copy : copies_) {
+    if (copy.node == primary_) continue;
+    auto it = std::lower_bound(leases_.begin(), leases_.end(), copy.node,
+                               [](const Lease& lease, const std::string& id) {
+                                 return lease.holder < id;
+                               });
+    const bool exists = it != leases_.end() && it->holder == copy.node;
+    // What the copy holds for sure: its local checkpoint, capped at the global
+    // checkpoint it knows when it reported one.
+    int64_t held = copy.checkpoint;
+    if (copy.reported_gcp != kUnknownCheckpoint) {
+      held = std::min(held, copy.reported_gcp);
+    }
+    if (held == kUnknownCheckpoint) {
+      // Nothing known yet (a copy just listed in sync): it holds back the
+      // global checkpoint itself, and keeps its lease alive.
+      if (exists) it->renewed = now;
+      continue;
+    }
+    if (!exists) {
+      leases_.insert(it, Lease{copy.node, held + 1, now});
+      continue;
+    }
+    it->retaining_seq_no = std::max(it->retaining_seq_no, held + 1);
+    it->renewed = now;
+  }
+  leases_.erase(std::remove_if(leases_.begin(), leases_.end(),
+                               [&](const Lease& lease) {
+                                 if (now - lease.renewed <= period) {
+                                   return false;
+                                 }
+                                 expired_.push_back(lease.holder);
+                                 return true;
+                               }),
+                leases_.end());
+  int64_t retained = GlobalCheckpoint() + 1;
+  for (const Lease& lease : leases_) {
+    retained = std::min(retained, lease.retaining_seq_no);
+  }
+  return retained;
+}
+
 }  // namespace seqsim

@@ -10,14 +10,35 @@
 // the lists of replicas writes go to are kept up to date as the group changes,
 // so that the write path reads them without building them.
 //
-// Thread-safety: none; owned by one actor. Pure: no clock, no I/O.
+// Retention leases (R9, Elasticsearch's peer-recovery retention leases): the
+// primary holds a lease per copy it replicates to, retaining every operation
+// from min(the copy's local checkpoint, the global checkpoint the copy
+// reported) + 1. Elasticsearch renews a peer-recovery lease at the copy's
+// global checkpoint + 1, not its local checkpoint + 1: a copy that restarts
+// trims what it holds above its global checkpoint (R7) and asks for
+// everything above it, so a lease at the local checkpoint would often be one
+// operation-range short. Leases are renewed while the copy is tracked (in
+// sync or recovering), never move back, and expire once not renewed for the
+// lease period (index.soft_deletes.retention_lease.period, 12h by default).
+// The history below min(global checkpoint + 1, every live lease) may be
+// dropped; a copy that comes back behind it recovers by a full copy.
+// Unlike Elasticsearch, leases are not replicated to the replicas: after a
+// promotion, the new primary holds one lease from its own global checkpoint + 1
+// for a lease period in their stead (AddLease), and builds leases anew for the
+// copies it tracks.
+//
+// Thread-safety: none; owned by one actor. Pure: no clock (time is passed in),
+// no I/O.
 #ifndef SEQSIM_NODE_ENGINE_REPLICATION_TRACKER_H_
 #define SEQSIM_NODE_ENGINE_REPLICATION_TRACKER_H_
 
 #include <cstdint>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
+
+#include "absl/time/time.h"
 
 namespace seqsim {
 
@@ -58,11 +79,37 @@ class ReplicationTracker {
   // returned before.
   int64_t GlobalCheckpoint();
 
+  // ---- Retention leases
+  // Records the global checkpoint a copy reported (its replication reply);
+  // ignores regressions and copies that are not tracked.
+  void UpdateReportedGlobalCheckpoint(const std::string& node, int64_t gcp);
+  struct Lease {
+    std::string holder;  // node id of the copy
+    int64_t retaining_seq_no = 0;
+    absl::Duration renewed;  // when it was last renewed (the caller's clock)
+  };
+  // Renews the lease of every tracked copy but the primary as of `now`, drops
+  // the leases not renewed since `now - period`, and returns the lowest seq_no
+  // the primary must still retain: min(GlobalCheckpoint() + 1, every lease).
+  int64_t RenewLeases(absl::Duration now, absl::Duration period);
+  // Adds (or renews, never moving it back) the lease of `holder`, a name that
+  // is no copy's: RenewLeases never renews it, so it expires one period after
+  // `now`.
+  void AddLease(const std::string& holder, int64_t retaining_seq_no,
+                absl::Duration now);
+  // The holders whose leases expired since the last call (for log lines).
+  std::vector<std::string> TakeExpiredLeases() {
+    return std::exchange(expired_, {});
+  }
+  // The live leases, by holder (as of the last RenewLeases).
+  const std::vector<Lease>& leases() const { return leases_; }
+
  private:
   struct Copy {
     std::string node;
     int64_t checkpoint = 0;
     bool in_sync = false;
+    int64_t reported_gcp = -2;  // unknown until the copy's first reply
   };
   // The copy of `node`, or nullptr if it is not tracked.
   Copy* Find(const std::string& node);
@@ -76,6 +123,8 @@ class ReplicationTracker {
   std::vector<std::string> in_sync_replicas_;
   std::vector<std::string> targets_;
   int64_t global_checkpoint_ = -1;
+  std::vector<Lease> leases_;  // sorted by holder
+  std::vector<std::string> expired_;
 };
 
 }  // namespace seqsim

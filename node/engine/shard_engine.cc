@@ -101,6 +101,8 @@ struct ShardEngine::Impl {
   std::unique_ptr<Translog> translog;
   // A translog append that failed inside a void method; reported by Sync().
   absl::Status sticky_failure;
+  // The last flush that failed (the generations it would have replaced stay).
+  absl::Status last_flush_failure;
   bool replaying = false;
 
   PrimaryTerm term = kUnassignedTerm;
@@ -124,10 +126,13 @@ struct ShardEngine::Impl {
   // Reused buffer for serializing an operation in Record().
   std::string record_scratch;
   SeqNo history_floor = kNoOpsPerformed;
-  // For ids whose operations at or below history_floor were discarded
-  // (retention) or came from a snapshot: the newest such operation, serialized.
-  // A trim rolls a document back to it when no retained operation for the id
-  // remains.
+  // For ids whose document came from a retained operation (above
+  // history_floor) that replaced a state no longer in the history: that older
+  // state as an operation, serialized. A trim (only ever above the global
+  // checkpoint, so above the floor's reach) rolls a document back to it when
+  // no retained operation for the id remains. Only ids changed within the
+  // retained history have an entry: an entry goes once the history no longer
+  // holds the id's newer operation.
   absl::flat_hash_map<std::string, std::string> base_ops;
   // The searchable view. `generation` counts refreshes; a stored document
   // whose change_gen is the current generation changed since the last
@@ -167,6 +172,12 @@ struct ShardEngine::Impl {
     refreshed_max_seq_no = checkpoints.max_seq_no();
     ++refresh_count;
   }
+  // The lowest seq_no the history must keep (SetRetainedSeqNo): history below
+  // min(global_checkpoint + 1, retained_seq_no) is dropped.
+  SeqNo retained_seq_no = 0;
+  // Tombstones by the seq_no of their delete, for PruneTombstones; an entry
+  // whose document changed since is skipped (and dropped) when reached.
+  absl::btree_map<SeqNo, std::string> tombstones;
 
   // Documents in id order.
   std::vector<std::pair<const std::string*, const StoredDoc*>> SortedDocs()
@@ -189,6 +200,11 @@ struct ShardEngine::Impl {
   void SetDocAt(const pb::Operation& op, bool inserted, StoredDoc* doc_ptr) {
     StoredDoc& doc = *doc_ptr;
     BeforeChange(op.id(), inserted, doc);
+    if (!inserted && doc.seq_no <= history_floor && op.seq_no() > doc.seq_no) {
+      // The state replaced is no longer in the history: keep it for a trim.
+      base_ops.insert_or_assign(op.id(),
+                                OpFromDoc(op.id(), doc).SerializeAsString());
+    }
     const bool was_live = !inserted && !doc.deleted;
     if (was_live)
       live_bytes -= static_cast<int64_t>(op.id().size() + doc.source.size());
@@ -203,8 +219,11 @@ struct ShardEngine::Impl {
     doc.seq_no = op.seq_no();
     doc.term = op.primary_term();
     live_docs += (doc.deleted ? 0 : 1) - (was_live ? 1 : 0);
-    if (!doc.deleted)
+    if (!doc.deleted) {
       live_bytes += static_cast<int64_t>(op.id().size() + doc.source.size());
+    } else {
+      tombstones.insert_or_assign(doc.seq_no, op.id());
+    }
   }
 
   void EraseDoc(const std::string& id) {
@@ -271,23 +290,52 @@ struct ShardEngine::Impl {
     DiscardHistory();
   }
 
-  // Applies the retention policy: drops history at or below gcp - retain.
+  // Applies the retention policy: drops the history below
+  // min(global checkpoint + 1, retained_seq_no), and below
+  // global checkpoint - retain_ops_below_global_checkpoint + 1 when that is
+  // set.
   void DiscardHistory() {
+    SeqNo bound = std::min(global_checkpoint, retained_seq_no - 1);
     const int64_t retain = options.retain_ops_below_global_checkpoint;
-    if (retain < 0) return;
-    const SeqNo bound = global_checkpoint - retain;
+    if (retain >= 0) bound = std::max(bound, global_checkpoint - retain);
     if (bound <= history_floor) return;
+    pb::Operation op;
     history.ForEach([&](SeqNo seq_no, std::string_view bytes) {
       if (seq_no > bound) return false;
-      pb::Operation op;
       if (!op.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())) ||
           op.type() == pb::OP_NOOP)
         return true;
-      base_ops.insert_or_assign(op.id(), std::string(bytes));
+      // A trim can still roll the document back to this operation only while
+      // the document holds a newer, retained one.
+      auto doc = docs.find(op.id());
+      if (doc != docs.end() && doc->second.seq_no > bound) {
+        base_ops.insert_or_assign(op.id(), std::string(bytes));
+      } else {
+        base_ops.erase(op.id());
+      }
       return true;
     });
     history.EraseAtOrBelow(bound);
     history_floor = bound;
+  }
+
+  // Drops tombstones whose delete has seq_no <= min(bound, global
+  // checkpoint) (unsafe_early_gc: <= bound, ignoring the global checkpoint).
+  int64_t PruneTombstones(SeqNo bound) {
+    if (!options.unsafe_early_gc) bound = std::min(bound, global_checkpoint);
+    int64_t pruned = 0;
+    for (auto it = tombstones.begin();
+         it != tombstones.end() && it->first <= bound;
+         it = tombstones.erase(it)) {
+      auto doc = docs.find(it->second);
+      if (doc == docs.end() || !doc->second.deleted ||
+          doc->second.seq_no != it->first) {
+        continue;  // changed since: not this tombstone any more
+      }
+      docs.erase(doc);
+      ++pruned;
+    }
+    return pruned;
   }
 
   // The replica rule (R5), also used to replay the translog (`serialized`: as
@@ -329,9 +377,10 @@ struct ShardEngine::Impl {
     return ApplyOutcome::kApplied;
   }
 
-  // The whole state as translog records (term, base, documents, history).
-  std::string Dump() const {
-    std::string content;
+  // Appends the whole state as translog records (term, base, documents,
+  // history) to `*out`.
+  void AppendDump(std::string* out) const {
+    std::string& content = *out;
     std::string body;
     PutInt64(term, &body);
     EncodeRecord(RecordKind::kTerm, body, &content);
@@ -359,10 +408,30 @@ struct ShardEngine::Impl {
       EncodeRecord(RecordKind::kHistory, bytes, &content);
       return true;
     });
-    return content;
   }
 
-  absl::Status RewriteTranslog() { return translog->Rewrite(Dump()); }
+  // Flush: the whole state becomes the translog's durable snapshot, and the
+  // generations it covers are deleted (also how a trim or a snapshot install
+  // replaces the translog).
+  absl::Status RewriteTranslog() {
+    std::string content = translog->SnapshotHeader();
+    content.reserve(static_cast<size_t>(translog->snapshot_bytes()));
+    AppendDump(&content);
+    return translog->Commit(content);
+  }
+
+  // A flush once the generations since the last one hold more than the flush
+  // threshold, and at least as much as the snapshot (so that a flush never
+  // writes more than twice what was appended since the previous one).
+  void MaybeFlush() {
+    const uint64_t uncommitted = translog->uncommitted_bytes();
+    if (uncommitted < options.flush_threshold_bytes ||
+        uncommitted < translog->snapshot_bytes()) {
+      return;
+    }
+    absl::Status flushed = RewriteTranslog();
+    if (!flushed.ok()) last_flush_failure = flushed;
+  }
 
   // `scratch`: an operation reused across records (parsing into it reuses its
   // strings' buffers).
@@ -410,6 +479,8 @@ struct ShardEngine::Impl {
         UpdateGlobalCheckpoint(value);
         return absl::OkStatus();
       }
+      case RecordKind::kSnapshotHeader:
+        return absl::OkStatus();  // consumed by the Translog itself
       case RecordKind::kBase: {
         int64_t lcp = 0, max_seq_no = 0, floor = 0, gcp = 0, msu = 0;
         if (!GetInt64(record.body, &offset, &lcp) ||
@@ -424,6 +495,7 @@ struct ShardEngine::Impl {
         live_bytes = 0;
         history.clear();
         base_ops.clear();
+        tombstones.clear();
         checkpoints.Reset(lcp, max_seq_no);
         history_floor = floor;
         global_checkpoint = gcp;
@@ -618,16 +690,20 @@ absl::StatusOr<std::unique_ptr<ShardEngine>> ShardEngine::Open(
   std::unique_ptr<ShardEngine> engine(
       new ShardEngine(disk, std::move(options)));
   Impl& impl = *engine->impl_;
-  std::string content;
-  std::vector<TranslogRecord> records;
+  impl.replaying = true;
+  if (impl.options.discard_history_on_replay) {
+    impl.retained_seq_no = std::numeric_limits<SeqNo>::max();
+  }
+  pb::Operation scratch;
+  TranslogOptions translog_options;
+  translog_options.generation_threshold_bytes =
+      impl.options.translog_generation_threshold_bytes;
   ASSIGN_OR_RETURN(
       impl.translog,
-      Translog::Open(disk, impl.options.translog_path, &content, &records));
-  impl.replaying = true;
-  pb::Operation scratch;
-  for (const TranslogRecord& record : records) {
-    RETURN_IF_ERROR(impl.Replay(record, &scratch));
-  }
+      Translog::Open(disk, impl.options.translog_path, translog_options,
+                     [&](const TranslogRecord& record) {
+                       return impl.Replay(record, &scratch);
+                     }));
   impl.replaying = false;
   // As Elasticsearch does on recovery from store: assume every op may have been
   // an update.
@@ -882,6 +958,7 @@ absl::Status ShardEngine::TrimOperationsAbove(SeqNo above_seq_no,
     auto base = impl.base_ops.find(id);
     if (base != impl.base_ops.end() && op.ParseFromString(base->second)) {
       impl.SetDoc(op);
+      impl.base_ops.erase(base);
     } else {
       impl.EraseDoc(id);
     }
@@ -916,6 +993,60 @@ std::vector<pb::Operation> ShardEngine::Snapshot() const {
   return ops;
 }
 
+std::vector<pb::Operation> ShardEngine::SnapshotAtGlobalCheckpoint() const {
+  const Impl& impl = *impl_;
+  const SeqNo gcp = impl.global_checkpoint;
+  // The newest retained operation at or below the checkpoint, per id, for the
+  // ids whose document changed above it.
+  absl::flat_hash_map<std::string, pb::Operation> at_gcp;
+  bool changed_above = false;
+  for (const auto& [id, doc] : impl.docs) {
+    if (doc.seq_no > gcp) changed_above = true;
+  }
+  if (changed_above) {
+    pb::Operation op;
+    impl.history.ForEach([&](SeqNo seq_no, std::string_view bytes) {
+      if (seq_no > gcp) return false;
+      if (op.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())) &&
+          op.type() != pb::OP_NOOP) {
+        auto doc = impl.docs.find(op.id());
+        if (doc != impl.docs.end() && doc->second.seq_no > gcp) {
+          at_gcp.insert_or_assign(op.id(), op);
+        }
+      }
+      return true;
+    });
+  }
+  std::vector<pb::Operation> ops;
+  ops.reserve(impl.docs.size());
+  for (const auto& [id, doc] : impl.SortedDocs()) {
+    if (doc->seq_no <= gcp) {
+      ops.push_back(OpFromDoc(*id, *doc));
+      continue;
+    }
+    if (auto it = at_gcp.find(*id); it != at_gcp.end()) {
+      ops.push_back(it->second);
+      continue;
+    }
+    auto base = impl.base_ops.find(*id);
+    pb::Operation op;
+    if (base != impl.base_ops.end() && op.ParseFromString(base->second) &&
+        op.seq_no() <= gcp) {
+      ops.push_back(std::move(op));
+    }
+    // Else the id had no document at the checkpoint.
+  }
+  // Then every retained operation above the checkpoint, in seq_no order.
+  impl.history.ForEachAbove(gcp, [&](SeqNo, std::string_view bytes) {
+    pb::Operation& op = ops.emplace_back();
+    if (!op.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+      ops.pop_back();
+    }
+    return true;
+  });
+  return ops;
+}
+
 absl::Status ShardEngine::InstallSnapshot(
     const std::vector<pb::Operation>& docs, SeqNo max_seq_no,
     SeqNo local_checkpoint, SeqNo global_checkpoint, PrimaryTerm term) {
@@ -925,22 +1056,27 @@ absl::Status ShardEngine::InstallSnapshot(
   impl.live_bytes = 0;
   impl.history.clear();
   impl.base_ops.clear();
+  impl.tombstones.clear();
   impl.checkpoints.Reset(local_checkpoint, max_seq_no);
   impl.history_floor = local_checkpoint;
   impl.global_checkpoint = std::min(global_checkpoint, local_checkpoint);
   impl.term = std::max(impl.term, term);
   impl.max_seq_no_of_updates_or_deletes = impl.checkpoints.max_seq_no();
+  // Documents (at or below the local checkpoint) first, then the history
+  // above it, applied by the replica rule (R5): it stays trimmable.
+  impl.replaying = true;  // the rewrite below records everything
+  absl::Status applied;
   for (const pb::Operation& op : docs) {
-    if (op.type() == pb::OP_NOOP) continue;
-    impl.SetDoc(op);
     if (op.seq_no() > local_checkpoint) {
-      impl.history.Put(op.seq_no(), op.SerializeAsString());
-      impl.checkpoints.MarkProcessed(op.seq_no());
-    } else {
-      impl.base_ops.insert_or_assign(op.id(), op.SerializeAsString());
+      absl::StatusOr<ApplyOutcome> outcome = impl.ApplyOnReplica(op);
+      if (!outcome.ok() && applied.ok()) applied = outcome.status();
+      continue;
     }
+    if (op.type() != pb::OP_NOOP) impl.SetDoc(op);
   }
+  impl.replaying = false;
   impl.AdvanceMsu(impl.checkpoints.max_seq_no());
+  RETURN_IF_ERROR(applied);
   // A finished full-copy recovery is searchable at once.
   impl.Refresh();
   return impl.RewriteTranslog();
@@ -1019,6 +1155,23 @@ ShardEngine::Counters ShardEngine::counters() const {
                   impl.live_docs};
 }
 int64_t ShardEngine::retained_ops() const { return impl_->history.size(); }
+int64_t ShardEngine::retained_base_ops() const {
+  return static_cast<int64_t>(impl_->base_ops.size());
+}
+
+void ShardEngine::SetRetainedSeqNo(SeqNo seq_no) {
+  impl_->retained_seq_no = seq_no;
+  impl_->DiscardHistory();
+}
+SeqNo ShardEngine::retained_seq_no() const { return impl_->retained_seq_no; }
+SeqNo ShardEngine::history_floor() const { return impl_->history_floor; }
+
+int64_t ShardEngine::PruneTombstones(SeqNo at_or_below) {
+  return impl_->PruneTombstones(at_or_below);
+}
+int64_t ShardEngine::tombstone_count() const {
+  return static_cast<int64_t>(impl_->docs.size()) - impl_->live_docs;
+}
 
 bool ShardEngine::NeedsSync() const { return impl_->translog->NeedsSync(); }
 
@@ -1027,8 +1180,30 @@ absl::Status ShardEngine::Sync() {
   absl::Status status = impl_->translog->Sync();
   // A failed fsync is final: the kernel may have dropped the dirty pages, and
   // a later fsync would report success for bytes that never reached the disk.
-  if (!status.ok()) impl_->sticky_failure = status;
+  if (!status.ok()) {
+    impl_->sticky_failure = status;
+    return status;
+  }
+  impl_->MaybeFlush();
   return status;
+}
+
+absl::Status ShardEngine::Flush() {
+  RETURN_IF_ERROR(impl_->sticky_failure);
+  absl::Status flushed = impl_->RewriteTranslog();
+  if (!flushed.ok()) impl_->last_flush_failure = flushed;
+  return flushed;
+}
+
+ShardEngine::TranslogStats ShardEngine::translog_stats() const {
+  const Translog& translog = *impl_->translog;
+  TranslogStats stats;
+  stats.generation = translog.generation();
+  stats.generations = translog.generation_count();
+  stats.uncommitted_bytes = translog.uncommitted_bytes();
+  stats.snapshot_bytes = translog.snapshot_bytes();
+  stats.last_flush_failure = impl_->last_flush_failure;
+  return stats;
 }
 
 const EngineOptions& ShardEngine::options() const { return impl_->options; }

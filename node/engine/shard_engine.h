@@ -84,8 +84,16 @@ enum class ApplyOutcome {
 };
 
 struct EngineOptions {
-  // Translog file, relative to the Disk's root, e.g. "shards/idx/0/translog".
+  // Translog file, relative to the Disk's root, e.g. "shards/idx/0/translog"
+  // (generation files and the snapshot are named after it: see Translog).
   std::string translog_path;
+  // index.translog.generation_threshold_size (Elasticsearch: 64mb).
+  uint64_t translog_generation_threshold_bytes = uint64_t{64} << 20;
+  // index.translog.flush_threshold_size: a Sync() that leaves more than this
+  // (and more than the last snapshot's size) in the translog's generations
+  // flushes (Flush()). Elasticsearch's default is 512mb; seqsim's snapshot is
+  // a full dump, so 64mb keeps a restart's replay short.
+  uint64_t flush_threshold_bytes = uint64_t{64} << 20;
   // Index name and uuid and shard number, for error bodies.
   std::string index;
   std::string index_uuid;
@@ -94,11 +102,19 @@ struct EngineOptions {
   bool unsafe_no_fencing =
       false;  // replicas accept operations with older terms
   bool unsafe_no_seqno_check = false;  // replicas apply whatever arrives last
+  // PruneTombstones ignores the global checkpoint (a planted bug: an older
+  // operation still in flight can resurrect a deleted document).
+  bool unsafe_early_gc = false;
   // History retention for operations-based recovery (R9): -1 keeps every
   // operation; a value N >= 0 discards history operations with seq_no <=
   // global_checkpoint() - N, so that a copy far enough behind needs a full-copy
   // (file-based) recovery.
   int64_t retain_ops_below_global_checkpoint = -1;
+  // Open() starts with SetRetainedSeqNo(max): the replay keeps only the
+  // history above the global checkpoint (what a replica keeps; a primary's
+  // leases are not persisted, and its node sets the retention again). Off
+  // (the default, for engine tests): the replay keeps every operation.
+  bool discard_history_on_replay = false;
 };
 
 class ShardEngine {
@@ -201,12 +217,23 @@ class ShardEngine {
   // current term
   // ("filling gaps"); returns the no-ops it created (to replicate).
   absl::StatusOr<std::vector<pb::Operation>> FillGapsWithNoOps();
-  // Full-copy recovery: a snapshot of every live document and tombstone as
-  // operations.
+  // Every live document and tombstone as operations (the current state).
   std::vector<pb::Operation> Snapshot() const;
-  // Replaces this copy's content with `docs` (from Snapshot() on the primary)
-  // and sets the checkpoints; the translog is rewritten to hold exactly these
-  // operations.
+  // Full-copy recovery: every document as it was at the global checkpoint,
+  // as operations (a document changed above it is given in its state at the
+  // checkpoint, rebuilt from the history and the states kept for trims, or
+  // left out if it did not exist then), followed by every retained operation
+  // above the checkpoint in seq_no order. The target installs it with local
+  // checkpoint = global_checkpoint() (InstallSnapshot): the operations above
+  // it enter its history, trimmable there. Operations above the global
+  // checkpoint may be unacknowledged and a later resync may have to drop them
+  // (R7), which a document state copied with them could not undo.
+  std::vector<pb::Operation> SnapshotAtGlobalCheckpoint() const;
+  // Replaces this copy's content with `docs` (from
+  // SnapshotAtGlobalCheckpoint() on the primary: documents at or below
+  // `local_checkpoint`, then operations above it, applied by the replica rule
+  // and kept in the history) and sets the checkpoints; the translog is
+  // rewritten (flushed) to hold exactly this state.
   absl::Status InstallSnapshot(const std::vector<pb::Operation>& docs,
                                SeqNo max_seq_no, SeqNo local_checkpoint,
                                SeqNo global_checkpoint, PrimaryTerm term);
@@ -221,6 +248,46 @@ class ShardEngine {
   std::vector<std::pair<std::string, StoredDoc>> AllDocs() const;
   // Number of operations retained in the history (for recovery and tests).
   int64_t retained_ops() const;
+  // Entries kept for trims whose history is gone (bounded by the retained
+  // history; for tests and memory accounting).
+  int64_t retained_base_ops() const;
+
+  // ---- History retention (R9) and tombstone GC (R5)
+  // History retention: every operation with seq_no >= min(global_checkpoint()
+  // + 1, seq_no) is kept; those below are dropped from memory, now and as the
+  // global checkpoint advances (the node passes the retention leases' minimum
+  // on a primary, a value above every seq_no on a replica). The default, 0,
+  // keeps everything. After a drop HasOperationsAbove(below the floor) is
+  // false: a copy that needs those recovers by a full copy.
+  void SetRetainedSeqNo(SeqNo seq_no);
+  SeqNo retained_seq_no() const;
+  // Every processed operation above history_floor() is in the history.
+  SeqNo history_floor() const;
+  // Tombstone GC (Elasticsearch's index.gc_deletes): forgets every tombstone
+  // whose delete has seq_no <= min(at_or_below, global_checkpoint()); the node
+  // passes the newest seq_no processed at least gc_deletes ago. Returns how
+  // many were dropped. Afterwards the id is unknown: a write to it starts at
+  // _version 1, as in Elasticsearch after gc_deletes.
+  //
+  // Why R5 still holds (an older operation never resurrects a deleted
+  // document) for every operation this copy can still receive: a tombstone
+  // at seq_no t is dropped only when t <= global checkpoint <= local
+  // checkpoint (UpdateGlobalCheckpoint caps it), so every seq_no <= t is
+  // already processed here. An operation older than the delete (seq_no < t)
+  // that arrives later, out of order, a duplicate, a resync or a recovery
+  // batch, is therefore refused as already processed before its document is
+  // even looked up; one that is not processed has seq_no > local checkpoint
+  // >= t and is newer than the delete, so applying it is what R5 asks. The
+  // local checkpoint never falls back below t: a trim (resync, recovery,
+  // replacement by a newer term) drops only operations above the global
+  // checkpoint, and a snapshot install replaces the whole copy with a
+  // primary's documents and a local checkpoint that is at least the primary's
+  // global checkpoint, at or above every tombstone that primary dropped.
+  // A trim that rolls a document back after its tombstone was dropped finds
+  // the delete in the retained history, or nothing: both mean "deleted".
+  int64_t PruneTombstones(SeqNo at_or_below);
+  // Tombstones currently held.
+  int64_t tombstone_count() const;
   // Live documents in id order.
   std::vector<std::pair<std::string, StoredDoc>> LiveDocs() const;
   int64_t doc_count() const;
@@ -267,8 +334,24 @@ class ShardEngine {
   // operations were appended since the last Sync().
   bool NeedsSync() const;
   // fsyncs the translog once, covering every operation appended so far (group
-  // commit).
+  // commit); then rolls the translog generation or flushes when a threshold
+  // is reached (a failed flush leaves the translog as it was and shows in
+  // translog_stats()).
   absl::Status Sync();
+  // Flush (seqsim's stand-in for a Lucene commit): writes the copy's whole
+  // state (documents, tombstones, checkpoints, term, retained history) as the
+  // translog's snapshot, durably and atomically, and deletes the generations
+  // it covers. A restart then loads the snapshot and replays only what was
+  // appended after it.
+  absl::Status Flush();
+  struct TranslogStats {
+    int64_t generation = 0;   // the current generation
+    int64_t generations = 0;  // generation files on disk
+    uint64_t uncommitted_bytes = 0;
+    uint64_t snapshot_bytes = 0;
+    absl::Status last_flush_failure;
+  };
+  TranslogStats translog_stats() const;
 
   const EngineOptions& options() const;
 

@@ -1,7 +1,9 @@
 #include "node/engine/translog.h"
 
+#include <algorithm>
 #include <array>
 #include <cstring>
+#include <map>
 #include <utility>
 
 #if defined(__x86_64__)
@@ -126,7 +128,7 @@ DecodedTranslog DecodeTranslog(std::string_view content) {
     std::string_view payload = content.substr(offset + 8, length);
     if (Crc32c(payload) != crc) break;  // corrupt
     const auto kind = static_cast<RecordKind>(static_cast<uint8_t>(payload[0]));
-    if (kind < RecordKind::kOperation || kind > RecordKind::kBaseOperation)
+    if (kind < RecordKind::kOperation || kind > RecordKind::kSnapshotHeader)
       break;
     decoded.records.push_back({kind, payload.substr(1)});
     offset += 8 + length;
@@ -158,26 +160,170 @@ bool GetInt64(std::string_view body, size_t* offset, int64_t* value) {
   return true;
 }
 
-absl::StatusOr<std::unique_ptr<Translog>> Translog::Open(
-    Disk* disk, const std::string& path, std::string* content,
-    std::vector<TranslogRecord>* records) {
-  std::unique_ptr<Translog> translog(new Translog(disk, path));
-  absl::StatusOr<std::string> read = disk->ReadFile(path);
-  if (read.ok()) {
-    *content = std::move(*read);
-    DecodedTranslog decoded = DecodeTranslog(*content);
-    if (decoded.intact_bytes < content->size()) {
-      RETURN_IF_ERROR(disk->Truncate(path, decoded.intact_bytes));
+RecordReader::RecordReader(Disk* disk, std::string path, size_t chunk_bytes)
+    : disk_(disk), path_(std::move(path)), chunk_bytes_(chunk_bytes) {}
+
+absl::StatusOr<std::optional<TranslogRecord>> RecordReader::Next() {
+  while (true) {
+    const size_t avail = buffer_.size() - pos_;
+    size_t want = 8;
+    if (avail >= 8) {
+      const char* p = buffer_.data() + pos_;
+      const uint32_t length = GetU32(p);
+      if (length == 0 || length > kMaxRecordBytes) {
+        clean_end_ = false;
+        return std::nullopt;  // a garbage length: corrupt
+      }
+      if (avail - 8 >= length) {
+        std::string_view payload(p + 8, length);
+        const auto kind =
+            static_cast<RecordKind>(static_cast<uint8_t>(payload[0]));
+        if (Crc32c(payload) != GetU32(p + 4) || kind < RecordKind::kOperation ||
+            kind > RecordKind::kSnapshotHeader) {
+          clean_end_ = false;
+          return std::nullopt;
+        }
+        pos_ += 8 + length;
+        return TranslogRecord{kind, payload.substr(1)};
+      }
+      want = 8 + static_cast<size_t>(length);
     }
-    *records = std::move(decoded.records);
-  } else if (!absl::IsNotFound(read.status())) {
-    return read.status();
+    if (eof_) {
+      clean_end_ = avail == 0;
+      return std::nullopt;
+    }
+    // Refill: drop what was consumed, read at least what the record needs.
+    buffer_.erase(0, pos_);
+    buffer_offset_ += pos_;
+    pos_ = 0;
+    const size_t read = std::max(chunk_bytes_, want - buffer_.size());
+    absl::StatusOr<std::string> piece =
+        disk_->ReadAt(path_, buffer_offset_ + buffer_.size(), read);
+    if (!piece.ok()) return piece.status();
+    if (piece->size() < read) eof_ = true;
+    buffer_.append(*piece);
   }
-  ASSIGN_OR_RETURN(translog->file_, disk->OpenAppend(path));
+}
+
+namespace {
+
+// The generation a file name stands for under translog base name `base`:
+// `base` is 0, `base`-N is N; nullopt for anything else.
+std::optional<int64_t> GenerationOf(const std::string& name,
+                                    const std::string& base) {
+  if (name == base) return 0;
+  if (name.size() <= base.size() + 1 || name.compare(0, base.size(), base) ||
+      name[base.size()] != '-') {
+    return std::nullopt;
+  }
+  int64_t generation = 0;
+  for (size_t i = base.size() + 1; i < name.size(); ++i) {
+    if (name[i] < '0' || name[i] > '9' || generation > (int64_t{1} << 50)) {
+      return std::nullopt;
+    }
+    generation = generation * 10 + (name[i] - '0');
+  }
+  return generation;
+}
+
+// Replays every intact record of `path`; returns its reader's end state.
+absl::StatusOr<RecordReader> ReplayFile(Disk* disk, const std::string& path,
+                                        Translog::ReplayFn& replay) {
+  RecordReader reader(disk, path);
+  while (true) {
+    ASSIGN_OR_RETURN(std::optional<TranslogRecord> record, reader.Next());
+    if (!record.has_value()) return reader;
+    RETURN_IF_ERROR(replay(*record));
+  }
+}
+
+}  // namespace
+
+std::string Translog::GenerationPath(int64_t generation) const {
+  return generation == 0 ? path_ : absl::StrCat(path_, "-", generation);
+}
+
+absl::Status Translog::OpenGeneration(int64_t generation) {
+  ASSIGN_OR_RETURN(std::unique_ptr<WritableFile> file,
+                   disk_->OpenAppend(GenerationPath(generation)));
+  if (file_ != nullptr) file_->Close().IgnoreError();
+  file_ = std::move(file);
+  generation_ = generation;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<Translog>> Translog::Open(
+    Disk* disk, const std::string& path, TranslogOptions options,
+    ReplayFn replay) {
+  std::unique_ptr<Translog> translog(new Translog(disk, path, options));
+  const size_t slash = path.rfind('/');
+  const std::string dir =
+      slash == std::string::npos ? std::string() : path.substr(0, slash);
+  const std::string base =
+      slash == std::string::npos ? path : path.substr(slash + 1);
+  std::map<int64_t, std::string> generations;
+  for (const std::string& name : disk->List(dir)) {
+    if (std::optional<int64_t> generation = GenerationOf(name, base)) {
+      generations[*generation] = dir.empty() ? name : dir + "/" + name;
+    }
+  }
+  int64_t first = 0;
+  const std::string snapshot = translog->SnapshotPath();
+  if (disk->Exists(snapshot)) {
+    RecordReader reader(disk, snapshot);
+    ASSIGN_OR_RETURN(std::optional<TranslogRecord> header, reader.Next());
+    size_t offset = 0;
+    if (!header.has_value() || header->kind != RecordKind::kSnapshotHeader ||
+        !GetInt64(header->body, &offset, &first) || first < 0) {
+      return absl::DataLossError(absl::StrCat(
+          "translog snapshot ", snapshot,
+          " is corrupt: it does not start with a snapshot header"));
+    }
+    while (true) {
+      ASSIGN_OR_RETURN(std::optional<TranslogRecord> record, reader.Next());
+      if (!record.has_value()) break;
+      RETURN_IF_ERROR(replay(*record));
+    }
+    if (!reader.clean_end()) {
+      return absl::DataLossError(absl::StrCat("translog snapshot ", snapshot,
+                                              " is corrupt at byte ",
+                                              reader.intact_bytes()));
+    }
+    translog->snapshot_bytes_ = reader.intact_bytes();
+  }
+  translog->oldest_ = first;
+  int64_t newest = first;
+  for (auto it = generations.begin(); it != generations.end(); ++it) {
+    const auto& [generation, file] = *it;
+    if (generation < first) {
+      // Covered by the snapshot (a flush that stopped before deleting it).
+      disk->Remove(file).IgnoreError();
+      continue;
+    }
+    ASSIGN_OR_RETURN(RecordReader reader, ReplayFile(disk, file, replay));
+    if (!reader.clean_end()) {
+      if (std::next(it) != generations.end()) {
+        return absl::DataLossError(absl::StrCat(
+            "translog generation ", file, " is corrupt at byte ",
+            reader.intact_bytes(), " and newer generations follow it"));
+      }
+      // The newest generation's torn or corrupt tail: never replayed.
+      RETURN_IF_ERROR(disk->Truncate(file, reader.intact_bytes()));
+    }
+    newest = generation;
+    if (generation != generations.rbegin()->first) {
+      translog->closed_bytes_ += reader.intact_bytes();
+    }
+  }
+  RETURN_IF_ERROR(translog->OpenGeneration(newest));
   return translog;
 }
 
 absl::Status Translog::Append(RecordKind kind, std::string_view body) {
+  if (file_ == nullptr) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("translog ", path_, " has no open generation"));
+  }
   scratch_.clear();
   EncodeRecord(kind, body, &scratch_);
   RETURN_IF_ERROR(file_->Append(scratch_));
@@ -189,21 +335,50 @@ absl::Status Translog::Sync() {
   if (!unsynced_) return absl::OkStatus();
   RETURN_IF_ERROR(file_->Sync());
   unsynced_ = false;
+  if (file_->Size() >= options_.generation_threshold_bytes) {
+    // Everything in the current generation is durable: roll past it.
+    const uint64_t closed = file_->Size();
+    RETURN_IF_ERROR(OpenGeneration(generation_ + 1));
+    closed_bytes_ += closed;
+  }
   return absl::OkStatus();
 }
 
-absl::Status Translog::Rewrite(std::string_view content) {
-  if (file_ != nullptr) {
-    // Unsynced bytes of the old file are superseded by `content`.
-    file_->Close().IgnoreError();
-    file_.reset();
-  }
-  absl::Status written = disk_->WriteFileAtomic(path_, content);
-  // Reopen whatever is on disk now, so that later appends still have a file.
-  ASSIGN_OR_RETURN(file_, disk_->OpenAppend(path_));
-  RETURN_IF_ERROR(written);
+std::string Translog::SnapshotHeader() const {
+  std::string header;
+  char body[8];
+  EncodeRecord(RecordKind::kSnapshotHeader, EncodeInt64(generation_ + 1, body),
+               &header);
+  return header;
+}
+
+absl::Status Translog::Commit(std::string_view snapshot) {
+  RETURN_IF_ERROR(disk_->WriteFileAtomic(SnapshotPath(), snapshot));
+  // The snapshot is durable and names generation_ + 1: every older generation
+  // is superseded, whatever happens next.
+  snapshot_bytes_ = snapshot.size();
+  const int64_t old_oldest = oldest_;
+  const int64_t old_current = generation_;
   unsynced_ = false;
+  absl::Status opened = OpenGeneration(generation_ + 1);
+  if (!opened.ok()) {
+    // Appends to a superseded generation would be lost on restart.
+    if (file_ != nullptr) file_->Close().IgnoreError();
+    file_.reset();
+    return opened;
+  }
+  oldest_ = generation_;
+  closed_bytes_ = 0;
+  for (int64_t generation = old_oldest; generation <= old_current;
+       ++generation) {
+    const std::string file = GenerationPath(generation);
+    if (disk_->Exists(file)) disk_->Remove(file).IgnoreError();
+  }
   return absl::OkStatus();
+}
+
+uint64_t Translog::uncommitted_bytes() const {
+  return closed_bytes_ + (file_ == nullptr ? 0 : file_->Size());
 }
 
 uint64_t Translog::size() const { return file_ == nullptr ? 0 : file_->Size(); }

@@ -4,6 +4,7 @@
 // --data_dir, and joins the coordinator. SIGTERM / SIGINT shut it down cleanly.
 #include <unistd.h>
 
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <memory>
@@ -59,12 +60,32 @@ ABSL_FLAG(bool, batch_per_flush, true,
           "Replicate the writes of one executor batch in one request per "
           "replica, and forward them in one bulk per primary's node");
 
+ABSL_FLAG(std::string, gc_deletes, "60s",
+          "index.gc_deletes: how long a deleted document's tombstone is kept "
+          "(once its delete is below the global checkpoint); an Elasticsearch "
+          "time value (500ms, 60s, 5m, 1h; -1 keeps tombstones forever)");
+ABSL_FLAG(std::string, retention_lease_period, "12h",
+          "index.soft_deletes.retention_lease.period: how long a primary keeps "
+          "the history a copy that left needs for an operations-based "
+          "recovery; an Elasticsearch time value");
+
+ABSL_FLAG(std::string, translog_generation_threshold_size, "64mb",
+          "index.translog.generation_threshold_size: the translog rolls to a "
+          "new generation file once the current one holds this much (a byte "
+          "size: 512kb, 64mb, 1gb)");
+ABSL_FLAG(std::string, translog_flush_threshold_size, "64mb",
+          "index.translog.flush_threshold_size: once the translog holds this "
+          "much (and at least the last snapshot's size) a flush writes a "
+          "durable snapshot of each shard copy and deletes the generations it "
+          "covers; a restart replays only what came after it");
+
 ABSL_FLAG(std::string, cluster_identity, "", seqsim::kIdentityFlagHelp);
-ABSL_FLAG(std::string, unsafe, "",
-          "Planted bugs for fault-injection experiments, comma-separated: "
-          "no-fencing, no-seqno-check, early-ack, no-resync, "
-          "no-conflict-barrier. Each switches off one replication rule; "
-          "off unless given here (never in a real cluster)");
+ABSL_FLAG(
+    std::string, unsafe, "",
+    "Planted bugs for fault-injection experiments, comma-separated: "
+    "no-fencing, no-seqno-check, early-ack, no-resync, "
+    "no-conflict-barrier, early-gc. Each switches off one replication rule; "
+    "off unless given here (never in a real cluster)");
 
 namespace seqsim {
 namespace {
@@ -91,6 +112,82 @@ void CheckHostPort(const char* flag, const std::string& address) {
     FailSetup(kProgram,
               absl::StrCat("--", flag, "=", address, " is not host:port"));
   }
+}
+
+// An Elasticsearch time value ("500ms", "60s", "5m", "12h", "1d", "0";
+// "-1" = forever) of flag `flag`, or a setup failure.
+absl::Duration TimeValueFlag(const char* flag, const std::string& value) {
+  if (value == "-1") return absl::InfiniteDuration();
+  if (value == "0") return absl::ZeroDuration();
+  struct Unit {
+    const char* suffix;
+    absl::Duration scale;
+  };
+  // Longest suffixes first so "ms" is not read as "s".
+  static const Unit kUnits[] = {
+      {"nanos", absl::Nanoseconds(1)}, {"micros", absl::Microseconds(1)},
+      {"ms", absl::Milliseconds(1)},   {"s", absl::Seconds(1)},
+      {"m", absl::Minutes(1)},         {"h", absl::Hours(1)},
+      {"d", absl::Hours(24)},
+  };
+  for (const Unit& unit : kUnits) {
+    const std::string suffix = unit.suffix;
+    if (value.size() <= suffix.size() ||
+        value.compare(value.size() - suffix.size(), suffix.size(), suffix) !=
+            0) {
+      continue;
+    }
+    int64_t amount = 0;
+    if (absl::SimpleAtoi(value.substr(0, value.size() - suffix.size()),
+                         &amount) &&
+        amount >= 0) {
+      return amount * unit.scale;
+    }
+    break;
+  }
+  FailSetup(kProgram, absl::StrCat("--", flag, "=", value,
+                                   " is not a time value (e.g. 500ms, 60s, "
+                                   "5m, 12h, -1)"));
+}
+
+// An Elasticsearch byte size ("512b", "64kb", "64mb", "1gb"; case-insensitive,
+// k/m/g alone too) of flag `flag`, > 0, or a setup failure.
+uint64_t ByteSizeFlag(const char* flag, const std::string& value) {
+  std::string lower = value;
+  for (char& c : lower) c = static_cast<char>(std::tolower(c));
+  struct Unit {
+    const char* suffix;
+    uint64_t scale;
+  };
+  static const Unit kUnits[] = {
+      {"kb", uint64_t{1} << 10},
+      {"mb", uint64_t{1} << 20},
+      {"gb", uint64_t{1} << 30},
+      {"tb", uint64_t{1} << 40},
+      {"k", uint64_t{1} << 10},
+      {"m", uint64_t{1} << 20},
+      {"g", uint64_t{1} << 30},
+      {"t", uint64_t{1} << 40},
+      {"b", 1},
+  };
+  for (const Unit& unit : kUnits) {
+    const std::string suffix = unit.suffix;
+    if (lower.size() <= suffix.size() ||
+        lower.compare(lower.size() - suffix.size(), suffix.size(), suffix) !=
+            0) {
+      continue;
+    }
+    uint64_t amount = 0;
+    if (absl::SimpleAtoi(lower.substr(0, lower.size() - suffix.size()),
+                         &amount) &&
+        amount > 0 && amount <= (uint64_t{1} << 50) / unit.scale) {
+      return amount * unit.scale;
+    }
+    break;
+  }
+  FailSetup(kProgram, absl::StrCat("--", flag, "=", value,
+                                   " is not a byte size > 0 (e.g. 512kb, "
+                                   "64mb, 1gb)"));
 }
 
 int Run(int argc, char** argv) {
@@ -170,6 +267,16 @@ int Run(int argc, char** argv) {
   options.batch_per_flush = absl::GetFlag(FLAGS_batch_per_flush);
   if (*identity != nullptr) options.cluster_uuid = (*identity)->cluster_uuid;
   options.unsafe = *unsafe;
+  options.gc_deletes =
+      TimeValueFlag("gc_deletes", absl::GetFlag(FLAGS_gc_deletes));
+  options.retention_lease_period = TimeValueFlag(
+      "retention_lease_period", absl::GetFlag(FLAGS_retention_lease_period));
+  options.translog_generation_threshold_bytes =
+      ByteSizeFlag("translog_generation_threshold_size",
+                   absl::GetFlag(FLAGS_translog_generation_threshold_size));
+  options.flush_threshold_bytes =
+      ByteSizeFlag("translog_flush_threshold_size",
+                   absl::GetFlag(FLAGS_translog_flush_threshold_size));
   const std::string unsafe_name = UnsafeModesName(*unsafe);
   if (!unsafe_name.empty()) {
     spdlog::error(

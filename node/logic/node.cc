@@ -37,6 +37,7 @@
 #include "node/logic/node.h"
 
 #include <algorithm>
+#include <deque>
 #include <functional>
 #include <limits>
 #include <map>
@@ -330,7 +331,10 @@ struct LocalCopy {
   // replies report the local checkpoint capped at the global checkpoint, so
   // that the primary never counts an operation that the trim will drop (R6).
   PrimaryTerm awaiting_resync_term = kUnassignedTerm;
-  std::string recovery_source;    // the primary the running recovery talks to
+  std::string recovery_source;  // the primary the running recovery talks to
+  // The recovery attempt that installed a snapshot last: a second snapshot
+  // in the same attempt is not installed.
+  uint64_t installed_snapshot_attempt = 0;
   uint64_t recovery_attempt = 0;  // replies of older attempts are ignored
   // The assignment (allocation id), primary and term of the recovery that
   // succeeded: that primary has put the copy in its in-sync set, so while all
@@ -341,6 +345,12 @@ struct LocalCopy {
   std::string recovered_allocation;
   std::string recovered_from;
   PrimaryTerm recovered_term = kUnassignedTerm;
+  // Tombstone GC (index.gc_deletes): samples (time, max_seq_no) of this copy,
+  // oldest first; the newest one at least gc_deletes old bounds which deletes
+  // are old enough to collect (gc_bound).
+  std::deque<std::pair<absl::Duration, SeqNo>> gc_samples;
+  SeqNo gc_bound = kNoOpsPerformed;
+  absl::Duration next_gc = absl::ZeroDuration();
 };
 
 struct WriteCtx {
@@ -660,6 +670,11 @@ struct Node::State {
     engine_options.shard = shard;
     engine_options.unsafe_no_fencing = options.unsafe.no_fencing;
     engine_options.unsafe_no_seqno_check = options.unsafe.no_seqno_check;
+    engine_options.unsafe_early_gc = options.unsafe.early_gc;
+    engine_options.translog_generation_threshold_bytes =
+        options.translog_generation_threshold_bytes;
+    engine_options.flush_threshold_bytes = options.flush_threshold_bytes;
+    engine_options.discard_history_on_replay = true;
     engine_options.retain_ops_below_global_checkpoint =
         options.retain_ops_below_global_checkpoint;
     absl::StatusOr<std::unique_ptr<ShardEngine>> engine =
@@ -1117,6 +1132,8 @@ struct Node::State {
         (old_term != kUnassignedTerm && routing.primary_term() > old_term) ||
         engine.max_seq_no() >= 0;
     if (!promotion) {
+      engine.SetRetainedSeqNo(copy->tracker->RenewLeases(
+          env->Now(), options.retention_lease_period));
       Log(absl::StrCat(me(), " is primary of ", Name(*copy), " term ",
                        engine.term()));
       return;
@@ -1129,6 +1146,14 @@ struct Node::State {
     copy->tracker->UpdateLocalCheckpoint(me(), engine.local_checkpoint());
     const SeqNo gcp = engine.global_checkpoint();
     const SeqNo trim_above = engine.max_seq_no();
+    // The former primary's leases were not replicated here: stand in for
+    // them (the former primary's own copy first: it comes back trimmed to its
+    // global checkpoint, at or above this one) for one lease period.
+    copy->tracker->AddLease("inherited at promotion", gcp + 1, env->Now());
+    // A replica retained only what is above its global checkpoint; from now
+    // on the leases decide.
+    engine.SetRetainedSeqNo(
+        copy->tracker->RenewLeases(env->Now(), options.retention_lease_period));
     absl::StatusOr<std::vector<pb::Operation>> ops =
         engine.OperationsAbove(gcp);
     if (!ops.ok()) {
@@ -1946,7 +1971,13 @@ struct Node::State {
       } else {
         copy->tracker->UpdateLocalCheckpoint(target,
                                              response.local_checkpoint());
+        copy->tracker->UpdateReportedGlobalCheckpoint(
+            target, response.global_checkpoint());
         copy->engine->UpdateGlobalCheckpoint(copy->tracker->GlobalCheckpoint());
+        // Leases follow every reply: a copy that fails right after its first
+        // answers still has one (the tick alone could miss it).
+        copy->engine->SetRetainedSeqNo(copy->tracker->RenewLeases(
+            env->Now(), options.retention_lease_period));
         if (write_id != 0) {
           auto it = copy->inflight.find(write_id);
           if (it != copy->inflight.end() &&
@@ -2066,8 +2097,65 @@ struct Node::State {
 
   // Idle global-checkpoint sync: an empty replicate when the gcp moved since
   // last sent.
+  // ---- bounded memory: history retention (R9) and tombstone GC (R5)
+  // ----------------------------------------------------------------
+  // Renews the retention leases of a primary and drops the history below
+  // min(global checkpoint + 1, every live lease); a replica keeps what is
+  // above its global checkpoint (leases live on the primary only). Then
+  // collects the tombstones that are old enough.
+  void MaintainCopy(LocalCopy* copy) {
+    ShardEngine& engine = *copy->engine;
+    const absl::Duration now = env->Now();
+    SeqNo retained = std::numeric_limits<SeqNo>::max();
+    if (copy->role == Role::kPrimary && !copy->stale && copy->tracker) {
+      copy->tracker->UpdateLocalCheckpoint(me(), engine.local_checkpoint());
+      engine.UpdateGlobalCheckpoint(copy->tracker->GlobalCheckpoint());
+      retained =
+          copy->tracker->RenewLeases(now, options.retention_lease_period);
+      for (const std::string& holder : copy->tracker->TakeExpiredLeases()) {
+        Log(absl::StrCat(me(), " drops the retention lease of ", holder, " on ",
+                         Name(*copy), ": not renewed for ",
+                         absl::FormatDuration(options.retention_lease_period),
+                         "; history is kept from seq_no ", retained));
+      }
+    }
+    engine.SetRetainedSeqNo(retained);
+    CollectTombstones(copy, now);
+  }
+
+  // Drops the tombstones of deletes processed at least gc_deletes ago and at
+  // or below the global checkpoint. Cheap when not due: called after every
+  // replicate as well as on the tick, so that short lab settings collect
+  // promptly.
+  void CollectTombstones(LocalCopy* copy, absl::Duration now) {
+    if (options.gc_deletes == absl::InfiniteDuration()) return;
+    ShardEngine& engine = *copy->engine;
+    if (engine.tombstone_count() == 0) {
+      // Every later tombstone is above today's max_seq_no.
+      copy->gc_samples.clear();
+      return;
+    }
+    if (now < copy->next_gc) return;
+    const absl::Duration step =
+        std::max(options.gc_deletes / 8, absl::Microseconds(100));
+    copy->next_gc = now + step;
+    if (copy->gc_samples.empty() ||
+        copy->gc_samples.back().second != engine.max_seq_no()) {
+      copy->gc_samples.emplace_back(now, engine.max_seq_no());
+    }
+    while (!copy->gc_samples.empty() &&
+           now - copy->gc_samples.front().first >= options.gc_deletes) {
+      copy->gc_bound =
+          std::max(copy->gc_bound, copy->gc_samples.front().second);
+      copy->gc_samples.pop_front();
+    }
+    if (copy->gc_bound < 0) return;
+    engine.PruneTombstones(copy->gc_bound);
+  }
+
   void GlobalCheckpointSyncTick() {
     After(options.heartbeat_interval, [this]() { GlobalCheckpointSyncTick(); });
+    for (auto& [key, copy] : copies) MaintainCopy(copy.get());
     for (auto& [key, copy] : copies) {
       if (copy->role != Role::kPrimary || copy->stale || !copy->tracker)
         continue;
@@ -2319,6 +2407,7 @@ struct Node::State {
         request.max_seq_no_of_updates_or_deletes());
     copy->engine->UpdateGlobalCheckpoint(request.global_checkpoint());
     if (request.refresh()) RefreshCopy(copy);
+    CollectTombstones(copy, env->Now());
     ReplyAfterDurable(copy, std::move(respond));
   }
 
@@ -2482,6 +2571,25 @@ struct Node::State {
         request.shard(), request.primary_term(), request.global_checkpoint(),
         "recovery_snapshot", envelope.from(), respond);
     if (copy == nullptr) return;
+    // Only the recovery this copy is running installs a snapshot, once: a
+    // delayed or duplicated one, or one of a recovery started by a repeated
+    // start_recovery after this copy caught up, would roll back a copy that
+    // may already count as in sync. It is answered as if installed, with the
+    // checkpoints the copy holds: the primary goes on from there.
+    // One start_recovery asks for one snapshot: a second one in the same
+    // attempt comes from a duplicated start_recovery.
+    if (copy->role != Role::kRecovering || !copy->recovery_running ||
+        copy->recovery_source != envelope.from() ||
+        copy->installed_snapshot_attempt == copy->recovery_attempt) {
+      Log(absl::StrCat(me(), " keeps its copy of ", Name(*copy),
+                       " instead of a recovery snapshot from ", envelope.from(),
+                       " that its running recovery does not expect (local "
+                       "checkpoint ",
+                       copy->engine->local_checkpoint(), ")"));
+      ReplyAfterDurable(copy, std::move(respond));
+      return;
+    }
+    copy->installed_snapshot_attempt = copy->recovery_attempt;
     std::vector<pb::Operation> docs(request.docs().begin(),
                                     request.docs().end());
     absl::Status installed = copy->engine->InstallSnapshot(
@@ -2492,9 +2600,11 @@ struct Node::State {
       return;
     }
     Log(absl::StrCat(me(), " installs a snapshot of ", Name(*copy), " from ",
-                     envelope.from(), ": ", docs.size(), " docs, max_seq_no ",
-                     request.max_seq_no(), ", local checkpoint ",
-                     request.local_checkpoint()));
+                     envelope.from(), ": documents at global checkpoint ",
+                     request.local_checkpoint(), " and ",
+                     copy->engine->retained_ops(),
+                     " operations above it; max_seq_no ", request.max_seq_no(),
+                     ", local checkpoint ", copy->engine->local_checkpoint()));
     ReplyAfterDurable(copy, std::move(respond));
   }
 
@@ -2575,9 +2685,13 @@ struct Node::State {
     }
     // File-based: the snapshot first; tracking starts once it is installed.
     ctx->mode = "file";
-    std::vector<pb::Operation> docs = engine.Snapshot();
-    ctx->docs_copied = static_cast<int64_t>(docs.size());
-    const SeqNo snapshot_lcp = engine.local_checkpoint();
+    // The documents as of the global checkpoint; what is above it follows as
+    // operations (trimmable on the target, see SnapshotAtGlobalCheckpoint).
+    std::vector<pb::Operation> docs = engine.SnapshotAtGlobalCheckpoint();
+    const SeqNo snapshot_lcp = engine.global_checkpoint();
+    ctx->docs_copied = std::count_if(
+        docs.begin(), docs.end(),
+        [&](const pb::Operation& op) { return op.seq_no() <= snapshot_lcp; });
     const SeqNo snapshot_max = engine.max_seq_no();
     pb::Envelope snapshot;
     pb::RecoverySnapshotRequest* body = snapshot.mutable_recovery_snapshot();
@@ -2595,8 +2709,7 @@ struct Node::State {
                      " is below the retained history)"));
     Send(
         ctx->target, std::move(snapshot),
-        [this, ctx, snapshot_lcp,
-         snapshot_max](const absl::StatusOr<pb::Envelope>& reply) {
+        [this, ctx, snapshot_max](const absl::StatusOr<pb::Envelope>& reply) {
           LocalCopy* copy = FindCopy(ctx->key, ctx->incarnation);
           if (copy == nullptr || copy->role != Role::kPrimary || copy->stale) {
             FailRecovery(ctx, "this node is no longer primary");
@@ -2610,7 +2723,10 @@ struct Node::State {
           }
           copy->tracker->AddTracking(
               ctx->target, reply->replicate_response().local_checkpoint());
-          SeqNo above = snapshot_lcp;
+          // The snapshot carried every operation up to snapshot_max; a target
+          // that kept its own copy instead goes on from its checkpoint.
+          SeqNo above = std::min(
+              snapshot_max, reply->replicate_response().local_checkpoint());
           if (!copy->engine->HasOperationsAbove(above)) above = snapshot_max;
           absl::StatusOr<std::vector<pb::Operation>> ops =
               copy->engine->OperationsAbove(above);

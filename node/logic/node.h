@@ -85,6 +85,21 @@ struct NodeOptions {
   // History kept below the global checkpoint for operations-based recovery
   // (EngineOptions::retain_ops_below_global_checkpoint); -1 keeps everything.
   int64_t retain_ops_below_global_checkpoint = -1;
+  // Retention leases (index.soft_deletes.retention_lease.period): a primary
+  // keeps the history a copy that left may need for an operations-based
+  // recovery for this long after the copy was last tracked; below every live
+  // lease and the global checkpoint the history is dropped (ReplicationTracker
+  // and ShardEngine::SetRetainedSeqNo).
+  absl::Duration retention_lease_period = absl::Hours(12);
+  // Tombstone GC (index.gc_deletes): a deleted document's tombstone is dropped
+  // once this long has passed since the delete and the delete is at or below
+  // the global checkpoint (ShardEngine::PruneTombstones says why R5 holds).
+  // absl::InfiniteDuration() keeps tombstones forever.
+  absl::Duration gc_deletes = absl::Seconds(60);
+  // Translog generations and flush (EngineOptions of the same names:
+  // index.translog.generation_threshold_size and flush_threshold_size).
+  uint64_t translog_generation_threshold_bytes = uint64_t{64} << 20;
+  uint64_t flush_threshold_bytes = uint64_t{64} << 20;
   // Live runtime (issue 15): the writes handled in one executor batch are
   // replicated in one request per target, and the writes forwarded to one
   // primary's node travel in one bulk, sent when Flush() starts (before the

@@ -316,19 +316,22 @@ void LiveCluster::StartNode(int n) {
   // A first start that loses its port to another process picks another one.
   const bool first_start = !node_pids_.contains(n);
   for (int attempt = 0; attempt < 5; ++attempt) {
-    node_pids_[n] =
-        Spawn("seqsim-node",
-              {absl::StrCat("--id=", NodeId(n)), "--host=127.0.0.1",
-               absl::StrCat("--grpc_port=", grpc_ports_[n - 1]),
-               absl::StrCat("--rest_port=", rest_ports_[n - 1]),
-               absl::StrCat("--coordinator=", CoordinatorAddress()),
-               absl::StrCat("--data_dir=", root_, "/", NodeId(n)),
-               absl::StrCat("--heartbeat_interval_ms=",
-                            options_.heartbeat_interval_ms),
-               absl::StrCat("--rpc_timeout_ms=", options_.rpc_timeout_ms),
-               absl::StrCat("--write_timeout_ms=", options_.write_timeout_ms),
-               "--cluster_identity=" + IdentityPath(NodeId(n))},
-              absl::StrCat(root_, "/", NodeId(n), ".log"));
+    std::vector<std::string> flags = {
+        absl::StrCat("--id=", NodeId(n)),
+        "--host=127.0.0.1",
+        absl::StrCat("--grpc_port=", grpc_ports_[n - 1]),
+        absl::StrCat("--rest_port=", rest_ports_[n - 1]),
+        absl::StrCat("--coordinator=", CoordinatorAddress()),
+        absl::StrCat("--data_dir=", root_, "/", NodeId(n)),
+        absl::StrCat("--heartbeat_interval_ms=",
+                     options_.heartbeat_interval_ms),
+        absl::StrCat("--rpc_timeout_ms=", options_.rpc_timeout_ms),
+        absl::StrCat("--write_timeout_ms=", options_.write_timeout_ms),
+        "--cluster_identity=" + IdentityPath(NodeId(n))};
+    flags.insert(flags.end(), options_.node_flags.begin(),
+                 options_.node_flags.end());
+    node_pids_[n] = Spawn("seqsim-node", flags,
+                          absl::StrCat(root_, "/", NodeId(n), ".log"));
     bool exited = false;
     WaitFor(
         [&] { return NodeStatus(n).ok() || (exited = Exited(node_pids_[n])); },

@@ -66,6 +66,8 @@ struct LiveClusterOptions {
   // Internal gRPC over mutual TLS (scripts/tls-certs.sh makes a CA and a
   // certificate per process); off: the shared-secret identity alone.
   bool tls = false;
+  // Extra flags for every seqsim-node (e.g. "--gc_deletes=1s").
+  std::vector<std::string> node_flags;
 };
 
 class LiveCluster {

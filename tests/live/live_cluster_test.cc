@@ -4,6 +4,7 @@
 #include "tests/live/live_cluster.h"
 
 #include <atomic>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <memory>
@@ -13,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
@@ -294,6 +296,53 @@ TEST(LiveRecovery, KilledReplicaRestartsAndCatchesUpByReplayingOperations) {
   ExpectConverged(cluster, {1, 2, 3});
   ExpectSameDocuments(cluster, {1, 2, 3}, Ids(0, 30));
   ASSERT_NO_FATAL_FAILURE(WriteAcked(cluster, replica, 30, 5, 3));
+}
+
+// Issue 17: a replica that stays away longer than the retention lease comes
+// back behind the primary's retained history and recovers by a full copy; its
+// translog is then a snapshot plus generations, and a restart of it loads them.
+TEST(LiveRecovery, ReplicaBackAfterItsLeaseExpiredRecoversByAFullCopy) {
+  LiveClusterOptions options;
+  options.node_flags = {"--retention_lease_period=1s",
+                        "--translog_generation_threshold_size=2kb",
+                        "--translog_flush_threshold_size=8kb"};
+  LiveCluster cluster(options);
+  ASSERT_NO_FATAL_FAILURE(StartWithIndex(cluster));
+  ASSERT_NO_FATAL_FAILURE(WriteAcked(cluster, 1, 0, 20, 3));
+  const int primary = cluster.PrimaryOf(kIndex);
+  const int replica = OtherThan(primary);
+  cluster.KillNode(replica);
+  ASSERT_NO_FATAL_FAILURE(WriteAcked(cluster, primary, 20, 40, 2));
+  const std::string dropped =
+      absl::StrCat(cluster.NodeId(primary), " drops the retention lease of ",
+                   cluster.NodeId(replica));
+  ASSERT_TRUE(LiveCluster::WaitFor(
+      [&] { return absl::StrContains(cluster.NodeLog(primary), dropped); },
+      absl::Seconds(20)))
+      << cluster.NodeLog(primary);
+  // One more write moves the global checkpoint past what the lease held.
+  ASSERT_NO_FATAL_FAILURE(WriteAcked(cluster, primary, 60, 1, 2));
+  cluster.StartNode(replica);
+  ExpectConverged(cluster, {1, 2, 3});
+  EXPECT_TRUE(absl::StrContains(
+      cluster.NodeLog(primary),
+      absl::StrCat("recovers [", kIndex, "][0] on ", cluster.NodeId(replica),
+                   " by a full copy")))
+      << cluster.NodeLog(primary);
+  ExpectSameDocuments(cluster, {1, 2, 3}, Ids(0, 61));
+  // The full copy left a snapshot (and the generations after it) on the
+  // replica; a restart loads them.
+  int snapshots = 0;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(
+           absl::StrCat(cluster.data_dir(), "/", cluster.NodeId(replica)))) {
+    if (entry.path().filename() == "translog.snapshot") ++snapshots;
+  }
+  EXPECT_EQ(snapshots, 1);
+  cluster.KillNode(replica);
+  cluster.StartNode(replica);
+  ExpectConverged(cluster, {1, 2, 3});
+  ExpectSameDocuments(cluster, {1, 2, 3}, Ids(0, 61));
+  ASSERT_NO_FATAL_FAILURE(WriteAcked(cluster, replica, 61, 5, 3));
 }
 
 TEST(LiveFailover, KilledPrimaryLosesNoAcknowledgedWrite) {

@@ -109,6 +109,20 @@ TEST(NodeProcess, BadFlagValueExitsWithCodeTwoAndSaysWhy) {
             std::string::npos)
       << range.output;
 
+  ProcessResult gc = Node({"--gc_deletes=soon", "--rest_port=0"});
+  EXPECT_EQ(gc.exit_code, 2) << gc.output;
+  EXPECT_NE(gc.output.find("--gc_deletes=soon is not a time value"),
+            std::string::npos)
+      << gc.output;
+
+  ProcessResult size =
+      Node({"--translog_flush_threshold_size=0mb", "--rest_port=0"});
+  EXPECT_EQ(size.exit_code, 2) << size.output;
+  EXPECT_NE(size.output.find(
+                "--translog_flush_threshold_size=0mb is not a byte size"),
+            std::string::npos)
+      << size.output;
+
   ProcessResult unknown = Node({"--no_such_flag=1"});
   EXPECT_EQ(unknown.exit_code, 2) << unknown.output;
   EXPECT_NE(unknown.output.find("no_such_flag"), std::string::npos)

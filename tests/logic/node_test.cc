@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/es_error.h"
+#include "node/engine/shard_engine.h"
 #include "node/logic/routing.h"
 #include "tests/logic/test_cluster.h"
 
@@ -1251,6 +1252,86 @@ TEST_F(NodeTest, R9_FileBasedRecoveryWhenHistoryIsNoLongerRetained) {
       Logged("node-1 recovers [idx][0] on node-3 by a full copy: 3 docs"))
       << Log();
   EXPECT_TRUE(Logged("(file: ")) << Log();
+}
+
+// Retention leases (issue 17): a copy that leaves keeps its history on the
+// primary for one lease period; it recovers by operations within it, by a
+// full copy after it (the primary dropped the history then).
+class NodeRetentionTest : public NodeTest,
+                          public ::testing::WithParamInterface<bool> {};
+
+TEST_P(NodeRetentionTest, R9_ACopyBackAfterItsLeaseExpiredRecoversByFullCopy) {
+  const bool expire = GetParam();
+  Boot({"node-1", "node-2", "node-3"},
+       [](NodeOptions& o) { o.retention_lease_period = absl::Seconds(2); });
+  auto all = [] {
+    return Index("idx", 2,
+                 {Routing(0, 1, {{"node-1", true}, {"node-2"}, {"node-3"}},
+                          {"node-1", "node-2", "node-3"})});
+  };
+  Publish({all()});
+  for (const char* id : {"a", "b"}) Write("node-1", id, R"({"n":1})");
+  cluster_.RunFor(absl::Milliseconds(300));
+  ASSERT_EQ(StatusOf("node-3").local_checkpoint(), 1) << Log();
+  // node-3 fails: out of the routing; its data stays on its disk.
+  Publish({Index(
+      "idx", 2,
+      {Routing(0, 1, {{"node-1", true}, {"node-2"}}, {"node-1", "node-2"})})});
+  for (const char* id : {"c", "d", "e"}) Write("node-1", id, R"({"n":1})");
+  cluster_.RunFor(expire ? absl::Seconds(3) : absl::Milliseconds(500));
+  EXPECT_EQ(nodes_["node-1"]->engine("idx", 0)->history_floor(), expire ? 4 : 1)
+      << Log();
+  // node-3 comes back as a recovering replica.
+  Publish({Index(
+      "idx", 2,
+      {Routing(0, 1, {{"node-1", true}, {"node-2"}, {"node-3", false, false}},
+               {"node-1", "node-2"})})});
+  cluster_.RunUntil([&] { return StatusOf("node-3").role() == "replica"; });
+  EXPECT_EQ(StatusOf("node-3").docs(), 5) << Log();
+  EXPECT_EQ(StatusOf("node-3").local_checkpoint(), 4);
+  if (expire) {
+    EXPECT_TRUE(
+        Logged("node-1 recovers [idx][0] on node-3 by a full copy: 5 "
+               "docs (its local checkpoint 1 is below the retained "
+               "history)"))
+        << Log();
+  } else {
+    EXPECT_TRUE(
+        Logged("node-1 recovers [idx][0] on node-3 by operations: 3 "
+               "ops above its local checkpoint 1"))
+        << Log();
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(LeaseExpired, NodeRetentionTest, ::testing::Bool(),
+                         [](const auto& info) {
+                           return info.param ? "expired" : "alive";
+                         });
+
+TEST_F(NodeTest, R5_TombstonesAreCollectedAfterGcDeletesOnEveryCopy) {
+  Boot({"node-1", "node-2"},
+       [](NodeOptions& o) { o.gc_deletes = absl::Milliseconds(500); });
+  Publish({Index(
+      "idx", 1,
+      {Routing(0, 1, {{"node-1", true}, {"node-2"}}, {"node-1", "node-2"})})});
+  Write("node-1", "a", R"({"n":1})");
+  cluster_.RunFor(absl::Milliseconds(100));
+  pb::Envelope del;
+  del.mutable_write()->set_index("idx");
+  del.mutable_write()->set_id("a");
+  del.mutable_write()->set_kind(pb::WriteRequest::DELETE);
+  auto deleted = cluster_.Client("node-1", del);
+  cluster_.RunFor(absl::Milliseconds(200));
+  ASSERT_TRUE(deleted->has_value());
+  EXPECT_EQ((*deleted)->write_response().result(), "deleted");
+  for (const char* node : {"node-1", "node-2"}) {
+    EXPECT_EQ(nodes_[node]->engine("idx", 0)->tombstone_count(), 1) << node;
+  }
+  cluster_.RunFor(absl::Seconds(1));
+  for (const char* node : {"node-1", "node-2"}) {
+    EXPECT_EQ(nodes_[node]->engine("idx", 0)->tombstone_count(), 0)
+        << node << Log();
+  }
 }
 
 TEST_F(NodeTest, R9_WritesDuringRecoveryReachTheRecoveringCopy) {
