@@ -93,6 +93,38 @@ async function main() {
   check('mget: ids', ids.docs.map((d) => d._id).join() === '3,2' && ids.docs.every((d) => d.found), ids);
   const count = await client.count({ index, query: { range: { year: { gt: 2015 } } } });
   check('count: with a query', count.count === 2 && count._shards.failed === 0, count);
+
+  // Issue 16: routing and refresh through the client. Murmur3 routing puts "user-17" on
+  // shard 9 of 10, as in Elasticsearch; with refresh_interval -1 nothing is searchable
+  // until a refresh.
+  const routed = `${index}-routed`;
+  await client.indices.create({ index: routed,
+    settings: { number_of_shards: 10, number_of_replicas: 1, refresh_interval: '-1' } });
+  await client.cluster.health({ index: routed, wait_for_status: 'green', timeout: '30s' });
+  await client.index({ index: routed, id: 'r1', routing: 'user-17', document: { n: 1 } });
+  const rget = await client.get({ index: routed, id: 'r1', routing: 'user-17' });
+  check('routing: get shows _routing', rget.found === true && rget._routing === 'user-17', rget);
+  const before = await client.search({ index: routed, query: { match_all: {} } });
+  check('refresh: not searchable before a refresh', before.hits.total.value === 0, before.hits);
+  const refreshed = await client.indices.refresh({ index: routed });
+  check('refresh: every copy refreshed',
+    refreshed._shards.total === 20 && refreshed._shards.successful === 20, refreshed);
+  const after = await client.search({ index: routed, routing: 'user-17', query: { match_all: {} } });
+  check('routing: search by routing hits one shard and shows _routing',
+    after._shards.total === 1 && after.hits.hits.length === 1 &&
+    after.hits.hits[0]._routing === 'user-17', after);
+  const rcount = await client.count({ index: routed, routing: 'user-17' });
+  check('routing: count by routing', rcount.count === 1 && rcount._shards.total === 1, rcount);
+  const rmget = await client.mget({ docs: [{ _index: routed, _id: 'r1', routing: 'user-17' }] });
+  check('routing: mget by routing', rmget.docs[0].found === true, rmget);
+  const shards = await client.cat.shards({ index: routed, format: 'json', h: 'shard,prirep,docs' });
+  check('routing: the document is on shard 9, as in Elasticsearch',
+    shards.filter((r) => r.prirep === 'p' && r.docs === '1').map((r) => r.shard).join() === '9',
+    shards);
+  const waited = await client.index({ index, id: 'w1', refresh: 'wait_for', document: { n: 2 } });
+  const seen = await client.search({ index, query: { ids: { values: ['w1'] } } });
+  check('refresh: wait_for answers once the write is searchable',
+    waited.result === 'created' && seen.hits.hits.length === 1, seen.hits);
 }
 
 main().then(() => {
