@@ -45,6 +45,12 @@ ABSL_FLAG(int32_t, rpc_timeout_ms, 2000,
           "Timeout of publications to nodes (ms)");
 ABSL_FLAG(std::string, cluster_name, "seqsim", "Cluster name (GET / shows it)");
 
+ABSL_FLAG(std::string, log_file, "",
+          "Write the log to this file, rotated at --log_max_mb with "
+          "--log_max_files older files kept (empty: stderr)");
+ABSL_FLAG(int32_t, log_max_mb, 64, "Size at which --log_file is rotated (MiB)");
+ABSL_FLAG(int32_t, log_max_files, 3,
+          "Rotated log files kept besides --log_file");
 ABSL_FLAG(std::string, cluster_identity, "", seqsim::kIdentityFlagHelp);
 
 namespace seqsim {
@@ -95,10 +101,9 @@ int Run(int argc, char** argv) {
     FailSetup(kProgram, std::string(status.message()));
   }
 
-  auto logger = spdlog::stderr_color_mt(kCoordinatorId);
-  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
-  spdlog::set_default_logger(logger);
-  spdlog::flush_every(std::chrono::seconds(1));
+  InstallProcessLogger(kProgram, kCoordinatorId, absl::GetFlag(FLAGS_log_file),
+                       absl::GetFlag(FLAGS_log_max_mb),
+                       absl::GetFlag(FLAGS_log_max_files));
 
   CoordinatorOptions options;
   options.cluster_name = cluster_name;
