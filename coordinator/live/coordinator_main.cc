@@ -45,6 +45,9 @@ ABSL_FLAG(int32_t, rpc_timeout_ms, 2000,
           "Timeout of publications to nodes (ms)");
 ABSL_FLAG(std::string, cluster_name, "seqsim", "Cluster name (GET / shows it)");
 
+ABSL_FLAG(int32_t, dead_node_grace_s, 300,
+          "A dead node with no shard copies leaves the cluster state after "
+          "this many seconds without a heartbeat");
 ABSL_FLAG(std::string, log_file, "",
           "Write the log to this file, rotated at --log_max_mb with "
           "--log_max_files older files kept (empty: stderr)");
@@ -112,6 +115,9 @@ int Run(int argc, char** argv) {
   options.check_interval =
       absl::Milliseconds(absl::GetFlag(FLAGS_check_interval_ms));
   options.rpc_timeout = absl::Milliseconds(absl::GetFlag(FLAGS_rpc_timeout_ms));
+  CheckPositive("dead_node_grace_s", absl::GetFlag(FLAGS_dead_node_grace_s));
+  options.dead_node_grace =
+      absl::Seconds(absl::GetFlag(FLAGS_dead_node_grace_s));
   if (*identity != nullptr) options.cluster_uuid = (*identity)->cluster_uuid;
 
   auto executor = std::make_shared<Executor>(kCoordinatorId);
