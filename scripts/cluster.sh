@@ -124,7 +124,8 @@ need_bins() {
 start_coordinator() {
   $detach "$bin/seqsim-coordinator" --host="$host" --port="$coord_port" \
     --data_dir="$data/coordinator" --heartbeat_timeout_ms="$heartbeat_timeout_ms" \
-    --cluster_identity="$(identity_of coordinator)" >>"$logs/coordinator.log" 2>&1 &
+    --cluster_identity="$(identity_of coordinator)" --log_file="$logs/coordinator.log" \
+    >>"$logs/coordinator.log" 2>&1 &
   echo $! >"$pids/coordinator.pid"
 }
 
@@ -135,7 +136,7 @@ start_node() {
     printf '%s\n' "--id=node-$n" "--host=$host" "--grpc_port=$(grpc_port "$n")" \
       "--rest_port=$(rest_port "$n")" "--coordinator=$(coord_addr)" \
       "--data_dir=$data/node-$n" "--heartbeat_interval_ms=$heartbeat_ms" \
-      "--cluster_identity=$(identity_of "node-$n")" >"$flags_file"
+      "--cluster_identity=$(identity_of "node-$n")" "--log_file=$logs/node-$n.log" >"$flags_file"
   fi
   local flags=()
   mapfile -t flags <"$flags_file"

@@ -4,14 +4,20 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 
 #include "absl/flags/parse.h"
 #include "absl/flags/usage_config.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "spdlog/sinks/rotating_file_sink.h"
+#include "spdlog/sinks/stdout_color_sinks.h"
+#include "spdlog/spdlog.h"
 
 // gperftools' C interface, resolved only when tcmalloc is linked or preloaded.
 extern "C" int MallocExtension_SetNumericProperty(const char* property,
@@ -102,6 +108,35 @@ int WaitForTerminationSignal() {
   while (sigwait(&set, &signal_number) != 0) {
   }
   return signal_number;
+}
+
+void InstallProcessLogger(const std::string& program, const std::string& name,
+                          const std::string& log_file, int max_megabytes,
+                          int max_files) {
+  std::shared_ptr<spdlog::logger> logger;
+  if (log_file.empty()) {
+    logger = spdlog::stderr_color_mt(name);
+  } else {
+    if (max_megabytes <= 0 || max_files < 0 || max_files > 100) {
+      FailSetup(program, absl::StrCat("--log_max_mb must be > 0 and "
+                                      "--log_max_files 0..100, got ",
+                                      max_megabytes, " and ", max_files));
+    }
+    try {
+      logger = spdlog::rotating_logger_mt(
+          name, log_file, static_cast<size_t>(max_megabytes) << 20,
+          static_cast<size_t>(max_files));
+    } catch (const spdlog::spdlog_ex& e) {
+      FailSetup(program, absl::StrCat("cannot open --log_file=", log_file, ": ",
+                                      e.what()));
+    }
+    // Every line reaches the file at once, as on (unbuffered) stderr: scripts
+    // and tests wait for log lines.
+    logger->flush_on(spdlog::level::trace);
+  }
+  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  spdlog::set_default_logger(logger);
+  spdlog::flush_every(std::chrono::seconds(1));
 }
 
 }  // namespace seqsim

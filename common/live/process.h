@@ -30,6 +30,14 @@ void BlockTerminationSignals();
 // Waits for SIGTERM, SIGINT or SIGHUP; returns its number.
 int WaitForTerminationSignal();
 
+// Makes spdlog's default logger, named `name`, with seqsim's line pattern and a
+// flush every second: to stderr when `log_file` is empty, else to `log_file`
+// rotated at `max_bytes` (the file becomes `<stem>.1<ext>`, and so on), with
+// `max_files` rotated files kept. Call FailSetup on an error.
+void InstallProcessLogger(const std::string& program, const std::string& name,
+                          const std::string& log_file, int max_megabytes,
+                          int max_files);
+
 // Turns off Abseil's mutex deadlock detection (call first thing in main).
 // Debian builds Abseil without NDEBUG, so every absl::Mutex lock, gRPC's own
 // included, records lock-order edges in a global graph: a few per cent of a

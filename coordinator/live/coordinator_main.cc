@@ -45,6 +45,15 @@ ABSL_FLAG(int32_t, rpc_timeout_ms, 2000,
           "Timeout of publications to nodes (ms)");
 ABSL_FLAG(std::string, cluster_name, "seqsim", "Cluster name (GET / shows it)");
 
+ABSL_FLAG(int32_t, dead_node_grace_s, 300,
+          "A dead node with no shard copies leaves the cluster state after "
+          "this many seconds without a heartbeat");
+ABSL_FLAG(std::string, log_file, "",
+          "Write the log to this file, rotated at --log_max_mb with "
+          "--log_max_files older files kept (empty: stderr)");
+ABSL_FLAG(int32_t, log_max_mb, 64, "Size at which --log_file is rotated (MiB)");
+ABSL_FLAG(int32_t, log_max_files, 3,
+          "Rotated log files kept besides --log_file");
 ABSL_FLAG(std::string, cluster_identity, "", seqsim::kIdentityFlagHelp);
 
 namespace seqsim {
@@ -96,10 +105,9 @@ int Run(int argc, char** argv) {
     FailSetup(kProgram, std::string(status.message()));
   }
 
-  auto logger = spdlog::stderr_color_mt(kCoordinatorId);
-  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
-  spdlog::set_default_logger(logger);
-  spdlog::flush_every(std::chrono::seconds(1));
+  InstallProcessLogger(kProgram, kCoordinatorId, absl::GetFlag(FLAGS_log_file),
+                       absl::GetFlag(FLAGS_log_max_mb),
+                       absl::GetFlag(FLAGS_log_max_files));
 
   CoordinatorOptions options;
   options.cluster_name = cluster_name;
@@ -108,6 +116,9 @@ int Run(int argc, char** argv) {
   options.check_interval =
       absl::Milliseconds(absl::GetFlag(FLAGS_check_interval_ms));
   options.rpc_timeout = absl::Milliseconds(absl::GetFlag(FLAGS_rpc_timeout_ms));
+  CheckPositive("dead_node_grace_s", absl::GetFlag(FLAGS_dead_node_grace_s));
+  options.dead_node_grace =
+      absl::Seconds(absl::GetFlag(FLAGS_dead_node_grace_s));
   if (*identity != nullptr) options.cluster_uuid = (*identity)->cluster_uuid;
 
   auto executor = std::make_shared<Executor>(kCoordinatorId);

@@ -660,10 +660,23 @@ struct Coordinator::State {
     }
     // Most checks find every node on time and nothing to allocate: then the
     // state is not copied (the full pass below would change nothing).
+    // How long a node has been silent (a node this coordinator never heard
+    // of starts its count now).
+    auto silent_for = [&](const std::string& id) {
+      auto [it, inserted] = peers.try_emplace(id);
+      if (inserted) it->second.last_seen = now;
+      return now - it->second.last_seen;
+    };
     bool any_dead = false;
     for (const pb::NodeInfo& node : cluster.nodes()) {
       bool holds_copies = CopiesOnNode(cluster, node.id()) > 0;
-      if (!node.alive() && !holds_copies) continue;
+      if (!node.alive() && !holds_copies) {
+        if (silent_for(node.id()) > options.dead_node_grace) {
+          any_dead = true;  // to be forgotten
+          break;
+        }
+        continue;
+      }
       const Peer& peer = peers[node.id()];
       if (now - peer.last_seen > options.heartbeat_timeout ||
           (node.alive() && !peer.unreachable.empty())) {
@@ -691,6 +704,26 @@ struct Coordinator::State {
       node.set_alive(false);
       RemoveNodeCopies(&next, node.id(), absl::StrCat(node.id(), " is dead"));
       reasons.push_back(why);
+    }
+    // Dead nodes without copies, silent for longer than the grace period,
+    // leave the state.
+    auto* nodes = next.mutable_nodes();
+    for (int i = 0; i < nodes->size();) {
+      const pb::NodeInfo& node = nodes->Get(i);
+      if (node.alive() || CopiesOnNode(next, node.id()) > 0 ||
+          silent_for(node.id()) <= options.dead_node_grace) {
+        ++i;
+        continue;
+      }
+      std::string why =
+          absl::StrCat(node.id(),
+                       " left the cluster: dead with no shard copies for more "
+                       "than ",
+                       absl::FormatDuration(options.dead_node_grace));
+      Log(why);
+      reasons.push_back(why);
+      peers.erase(node.id());
+      nodes->erase(nodes->begin() + i);
     }
     Allocate(&next);
     if (SameContent(&next)) return;

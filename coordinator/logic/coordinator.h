@@ -47,6 +47,11 @@ struct CoordinatorOptions {
   absl::Duration heartbeat_timeout = absl::Milliseconds(500);
   // How often dead nodes are looked for.
   absl::Duration check_interval = absl::Milliseconds(50);
+  // A dead node that holds no copy and has not been heard from for this long
+  // leaves the cluster state (issue 17: the state of a long-lived cluster
+  // does not grow with every node that ever came and went). If it comes back
+  // it joins again as a new node.
+  absl::Duration dead_node_grace = absl::Minutes(5);
   absl::Duration rpc_timeout = absl::Seconds(2);
   // Where the cluster state is kept, relative to the Env's data directory.
   std::string state_path = "cluster_state.pb";

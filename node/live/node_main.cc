@@ -79,6 +79,12 @@ ABSL_FLAG(std::string, translog_flush_threshold_size, "64mb",
           "durable snapshot of each shard copy and deletes the generations it "
           "covers; a restart replays only what came after it");
 
+ABSL_FLAG(std::string, log_file, "",
+          "Write the log to this file, rotated at --log_max_mb with "
+          "--log_max_files older files kept (empty: stderr)");
+ABSL_FLAG(int32_t, log_max_mb, 64, "Size at which --log_file is rotated (MiB)");
+ABSL_FLAG(int32_t, log_max_files, 3,
+          "Rotated log files kept besides --log_file");
 ABSL_FLAG(std::string, cluster_identity, "", seqsim::kIdentityFlagHelp);
 ABSL_FLAG(
     std::string, unsafe, "",
@@ -248,10 +254,9 @@ int Run(int argc, char** argv) {
     }
   }
 
-  auto logger = spdlog::stderr_color_mt(id);
-  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
-  spdlog::set_default_logger(logger);
-  spdlog::flush_every(std::chrono::seconds(1));
+  InstallProcessLogger(kProgram, id, absl::GetFlag(FLAGS_log_file),
+                       absl::GetFlag(FLAGS_log_max_mb),
+                       absl::GetFlag(FLAGS_log_max_files));
 
   NodeOptions options;
   options.id = id;

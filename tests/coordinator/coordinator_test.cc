@@ -29,10 +29,12 @@ constexpr absl::Duration kTick = absl::Milliseconds(50);
 // and answer publications.
 class Harness {
  public:
-  Harness() { Boot(); }
+  explicit Harness(CoordinatorOptions options = {}) : options_(options) {
+    Boot();
+  }
 
   void Boot() {
-    coordinator_ = std::make_unique<Coordinator>(&env, CoordinatorOptions{});
+    coordinator_ = std::make_unique<Coordinator>(&env, options_);
     coordinator_->Start();
   }
   // Simulates a crash and restart of the coordinator process: same disk, new
@@ -240,6 +242,7 @@ class Harness {
   TestEnv env;
 
  private:
+  CoordinatorOptions options_;
   std::unique_ptr<Coordinator> coordinator_;
   std::map<std::string, int64_t> applied_;
 };
@@ -396,6 +399,37 @@ TEST(Promotion, MissedHeartbeatsPromoteAnInSyncReplicaAndBumpTheTerm) {
   // A replacement replica is allocated on the remaining node.
   EXPECT_EQ(h.Routing("idx").copies_size(), 2);
   ExpectRoutingInvariants(h.state());
+}
+
+// Issue 17: the state does not keep every node that ever left.
+TEST(NodeLeft, ADeadNodeWithoutCopiesLeavesTheStateAfterTheGracePeriod) {
+  CoordinatorOptions options;
+  options.dead_node_grace = absl::Seconds(2);
+  Harness h(options);
+  h.ClusterWithStartedIndex({"node-1", "node-2", "node-3"}, "idx", 1, 1);
+  auto has = [&](const std::string& id) {
+    for (const pb::NodeInfo& node : h.state().nodes()) {
+      if (node.id() == id) return true;
+    }
+    return false;
+  };
+  h.Run(absl::Seconds(1), {"node-1", "node-2"});  // node-3 goes silent
+  ASSERT_TRUE(has("node-3"));                     // dead, still listed
+  h.Run(absl::Milliseconds(500), {"node-1", "node-2"});
+  EXPECT_TRUE(has("node-3"));  // 1.5 s silent: within the grace period
+  h.Run(absl::Seconds(1), {"node-1", "node-2"});
+  EXPECT_FALSE(has("node-3"));
+  EXPECT_TRUE(has("node-1") && has("node-2"));
+  EXPECT_TRUE(std::any_of(
+      h.env.log.begin(), h.env.log.end(), [](const std::string& line) {
+        return absl::StrContains(line,
+                                 "node-3 left the cluster: dead with no "
+                                 "shard copies for more than 2s");
+      }));
+  ExpectRoutingInvariants(h.state());
+  // It can come back: it joins as a new node.
+  h.Join("node-3");
+  EXPECT_TRUE(has("node-3"));
 }
 
 TEST(Promotion, PicksTheLowestNodeIdAmongInSyncReplicas) {

@@ -18,8 +18,11 @@
 #include "common/live/executor.h"
 #include "common/live/fault_table.h"
 #include "common/live/posix_disk.h"
+#include "common/live/process.h"
 #include "common/live/server_adapters.h"
 #include "gtest/gtest.h"
+#include "spdlog/sinks/stdout_color_sinks.h"
+#include "spdlog/spdlog.h"
 
 namespace seqsim {
 namespace {
@@ -167,6 +170,38 @@ TEST_F(PosixDiskTest, WriteFileAtomicReplacesTheWholeFile) {
             absl::StatusCode::kNotFound);
   ASSERT_TRUE(disk.RemoveAll("state").ok());
   ASSERT_TRUE(disk.RemoveAll("never-existed").ok());
+}
+
+TEST_F(PosixDiskTest, ReadAtReadsBoundedPiecesAndNothingPastTheEnd) {
+  PosixDisk disk(root_);
+  ASSERT_TRUE(disk.WriteFileAtomic("t", "0123456789").ok());
+  EXPECT_EQ(*disk.ReadAt("t", 0, 4), "0123");
+  EXPECT_EQ(*disk.ReadAt("t", 8, 4), "89");
+  EXPECT_EQ(*disk.ReadAt("t", 10, 4), "");
+  EXPECT_EQ(disk.ReadAt("missing", 0, 4).status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+// Issue 17: --log_file rotates at --log_max_mb and keeps --log_max_files.
+TEST_F(PosixDiskTest, ProcessLogRotatesAndKeepsABoundedNumberOfFiles) {
+  const std::string log = root_ + "/logs/node-1.log";
+  std::filesystem::create_directories(root_ + "/logs");
+  InstallProcessLogger("seqsim-test", "rotating-test", log, /*max_megabytes=*/1,
+                       /*max_files=*/2);
+  const std::string line(1000, 'x');
+  for (int i = 0; i < 4000; ++i) spdlog::info("{} {}", i, line);
+  spdlog::default_logger()->flush();
+  EXPECT_TRUE(std::filesystem::exists(log));
+  EXPECT_TRUE(std::filesystem::exists(root_ + "/logs/node-1.1.log"));
+  EXPECT_TRUE(std::filesystem::exists(root_ + "/logs/node-1.2.log"));
+  EXPECT_FALSE(std::filesystem::exists(root_ + "/logs/node-1.3.log"));
+  for (const auto& entry :
+       std::filesystem::directory_iterator(root_ + "/logs")) {
+    EXPECT_LE(std::filesystem::file_size(entry.path()), (1u << 20) + 2000u)
+        << entry.path();
+  }
+  spdlog::set_default_logger(spdlog::stderr_color_mt("after-rotating-test"));
+  spdlog::drop("rotating-test");
 }
 
 TEST(FaultTable, PartitionIsTwoWayUntilHealAndDelayIsPerPeer) {
