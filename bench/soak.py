@@ -14,7 +14,7 @@ start, every process stopped at the end, a hard --max-seconds deadline):
                          row: node RSS, data-directory size, ops done, errors; at the end a node
                          is restarted (SIGKILL, start) and the time until it answers and until
                          the index is green again is printed; then every id is read back
-                         (_search ids, 1,000 at a time) and checked against the last
+                         (after a _refresh: _search ids, 1,000 at a time) and checked against the last
                          acknowledged operation on it (ids with an unanswered or failed item are
                          skipped and counted).
 
@@ -133,6 +133,10 @@ def read_back(cl, ids, port_node=1):
     """{id: source dict} of every found id among `ids` (None if a lookup failed)."""
     found = {}
     ids = list(ids)
+    # Search reads each copy's last refresh: make every acknowledged write searchable first.
+    st, body = lb.http_call(cl.rest(port_node), "POST", f"/{INDEX}/_refresh", None, timeout=60)
+    if st != 200:
+        raise RuntimeError(f"_refresh: {st} {str(body)[:300]}")
     for i in range(0, len(ids), 1000):
         chunk = ids[i:i + 1000]
         st, body = lb.http_call(cl.rest(port_node), "POST", f"/{INDEX}/_search",
