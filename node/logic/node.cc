@@ -421,6 +421,7 @@ struct Node::State {
 
   // Called once after the next applied cluster state.
   std::vector<std::shared_ptr<absl::AnyInvocable<void()>>> state_waiters;
+  size_t compact_waiters_at = 64;  // RetryLater drops the waiters that ran
   // R12: forwarded writes waiting for their reply, by attempt (CheckForwards).
   std::map<uint64_t, std::shared_ptr<WriteCtx>> forwards;
   // Released by Flush() once the copy's translog is durable; by the
@@ -472,7 +473,17 @@ struct Node::State {
       *once = nullptr;
       f();
     };
-    state_waiters.push_back(std::make_shared<absl::AnyInvocable<void()>>(run));
+    // A waiter whose timer ran first stays in the list until the next state;
+    // dropping those whenever the list doubles keeps it as long as the
+    // requests really waiting, however long no new state comes.
+    if (state_waiters.size() >= compact_waiters_at) {
+      state_waiters.erase(
+          std::remove_if(state_waiters.begin(), state_waiters.end(),
+                         [](const auto& waiter) { return !*waiter; }),
+          state_waiters.end());
+      compact_waiters_at = std::max<size_t>(64, 2 * state_waiters.size());
+    }
+    state_waiters.push_back(once);
     After(RetryDelay(), run);
   }
 
@@ -1061,7 +1072,10 @@ struct Node::State {
     auto waiters = std::move(state_waiters);
     state_waiters.clear();
     for (auto& waiter : waiters) {
-      if (*waiter) (*waiter)();
+      if (!*waiter) continue;  // its timer ran it
+      auto fn = std::move(*waiter);
+      *waiter = nullptr;
+      fn();
     }
   }
 
@@ -3688,6 +3702,7 @@ struct Node::State {
     status.set_node_id(options.id);
     status.set_state_version(has_state ? cluster_state.version() : 0);
     status.set_coordinator_reachable(coordinator_reachable);
+    status.set_state_waiters(static_cast<int64_t>(state_waiters.size()));
     for (const auto& [key, copy] : copies) {
       pb::ShardStatus* shard = status.add_shards();
       shard->set_index(copy->index);

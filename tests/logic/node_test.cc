@@ -1088,6 +1088,36 @@ TEST_F(NodeTest, NoStateDocumentRequestsWaitForTheFirstClusterState) {
   EXPECT_FALSE(HasError((*found)->search_response().error()));
 }
 
+// Issue 17: requests retrying while no new cluster state comes (here: no
+// state at all, the coordinator is down) do not pile up in the node's list of
+// state waiters; it holds about as many entries as requests really wait.
+TEST_F(NodeTest, StateWaitersStayBoundedWhileRequestsRetryWithoutANewState) {
+  cluster_.down.insert(kCoordinatorId);
+  Boot({"node-1"}, [](NodeOptions& o) { o.write_timeout = absl::Seconds(30); });
+  std::vector<std::shared_ptr<std::optional<pb::Envelope>>> gets;
+  for (int i = 0; i < 20; ++i) {
+    pb::Envelope get;
+    get.mutable_get()->set_index("idx");
+    get.mutable_get()->set_id(absl::StrCat("d", i));
+    gets.push_back(cluster_.Client("node-1", get));
+  }
+  // Until their deadline, each retries every heartbeat interval (100 ms).
+  int64_t most = 0;
+  int steps = 0;
+  auto waiting = [&] {
+    return std::any_of(gets.begin(), gets.end(),
+                       [](const auto& got) { return !got->has_value(); });
+  };
+  while (waiting() && steps < 600) {
+    cluster_.RunFor(absl::Milliseconds(100));
+    most = std::max(most, nodes_["node-1"]->Status().state_waiters());
+    ++steps;
+  }
+  EXPECT_GE(steps, 20) << "the requests retried for at least 2 s";
+  EXPECT_GE(most, 20);
+  EXPECT_LE(most, 128) << "the retries of 20 requests kept " << most;
+}
+
 TEST_F(NodeTest, NoStateDocumentRequestsFailWith503ClusterBlockAtTheDeadline) {
   cluster_.down.insert(kCoordinatorId);
   Boot({"node-1"});
