@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/es_error.h"
+#include "common/wildcard.h"
 #include "node/logic/routing.h"
 
 namespace seqsim {
@@ -25,33 +26,12 @@ std::vector<std::string> CommaList(std::string_view text) {
   return out;
 }
 
-// Glob match with `*` only (Elasticsearch's simple match).
-bool SimpleMatch(std::string_view pattern, std::string_view text) {
-  size_t p = 0, t = 0, star = std::string_view::npos, mark = 0;
-  while (t < text.size()) {
-    if (p < pattern.size() && pattern[p] == '*') {
-      star = p++;
-      mark = t;
-    } else if (p < pattern.size() && pattern[p] == text[t]) {
-      ++p;
-      ++t;
-    } else if (star != std::string_view::npos) {
-      p = star + 1;
-      t = ++mark;
-    } else {
-      return false;
-    }
-  }
-  while (p < pattern.size() && pattern[p] == '*') ++p;
-  return p == pattern.size();
-}
-
 }  // namespace
 
 bool NodeMatches(std::string_view node,
                  const std::vector<std::string>& patterns) {
   for (const std::string& pattern : patterns) {
-    if (SimpleMatch(pattern, node)) return true;
+    if (WildcardMatch(pattern, AV(node))) return true;
   }
   return false;
 }

@@ -1738,6 +1738,26 @@ Reply SearchPhaseFailure(const pb::Error& error) {
   return reply;
 }
 
+// A search or count's error: a shard's refusal of the query (it names its
+// index) as a search-phase failure; the coordinating node's own refusals (a
+// bad preference) as plain errors.
+Reply SearchErrorReply(const pb::Error& error) {
+  if (error.status() == 400 && !error.index().empty())
+    return SearchPhaseFailure(error);
+  return ErrorReply(error);
+}
+
+// `routing` (a comma list) and `preference` of _search and _count.
+void SetRoutingAndPreference(const Ctx& c, pb::SearchRequest& search) {
+  if (c.Has("routing")) {
+    for (absl::string_view value :
+         absl::StrSplit(c.Param("routing"), ',', absl::SkipEmpty())) {
+      search.add_routing(std::string(value));
+    }
+  }
+  if (c.Has("preference")) search.set_preference(c.Param("preference"));
+}
+
 // A hit's sort value as Elasticsearch prints it; a missing one as the value
 // Elasticsearch substitutes (Long.MAX_VALUE / MIN_VALUE for numbers sorted
 // last / first, infinities for doubles, null for strings).
@@ -1987,13 +2007,7 @@ asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::Search(
   }
   search.set_size(static_cast<int32_t>(size));
   search.set_from(static_cast<int32_t>(from));
-  if (c.Has("routing")) {
-    for (absl::string_view value :
-         absl::StrSplit(c.Param("routing"), ',', absl::SkipEmpty())) {
-      search.add_routing(std::string(value));
-    }
-  }
-  if (c.Has("preference")) search.set_preference(c.Param("preference"));
+  SetRoutingAndPreference(c, search);
   pb::Envelope request;
   *request.mutable_search() = search;
   CO_ASSIGN_OR_RETURN(pb::Envelope reply, co_await Call(std::move(request)));
@@ -2002,14 +2016,7 @@ asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::Search(
         "node answered a search with another message");
   }
   const pb::SearchResponse& response = reply.search_response();
-  if (HasError(response.error())) {
-    // A shard's refusal of the query names its index; the coordinating
-    // node's own refusals (a bad preference) are plain errors.
-    if (response.error().status() == 400 && !response.error().index().empty()) {
-      co_return SearchPhaseFailure(response.error());
-    }
-    co_return ErrorReply(response.error());
-  }
+  if (HasError(response.error())) co_return SearchErrorReply(response.error());
   // Scores: every hit scores 1.0 (no relevance model); with a sort they are
   // left out unless a key is _score or track_scores asks for them.
   const auto& sort = search.sort();
@@ -2152,13 +2159,7 @@ asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::Count(
     }
   }
   search.set_size(0);
-  if (c.Has("routing")) {
-    for (absl::string_view value :
-         absl::StrSplit(c.Param("routing"), ',', absl::SkipEmpty())) {
-      search.add_routing(std::string(value));
-    }
-  }
-  if (c.Has("preference")) search.set_preference(c.Param("preference"));
+  SetRoutingAndPreference(c, search);
   pb::Envelope request;
   *request.mutable_search() = std::move(search);
   CO_ASSIGN_OR_RETURN(pb::Envelope reply, co_await Call(std::move(request)));
@@ -2166,14 +2167,7 @@ asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::Count(
     co_return absl::InternalError("node answered a count with another message");
   }
   const pb::SearchResponse& response = reply.search_response();
-  if (HasError(response.error())) {
-    // A shard's refusal of the query names its index; the coordinating
-    // node's own refusals (a bad preference) are plain errors.
-    if (response.error().status() == 400 && !response.error().index().empty()) {
-      co_return SearchPhaseFailure(response.error());
-    }
-    co_return ErrorReply(response.error());
-  }
+  if (HasError(response.error())) co_return SearchErrorReply(response.error());
   Reply out;
   out.body["count"] = response.total();
   Json shards = Json::object();

@@ -12,6 +12,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/es_error.h"
+#include "common/wildcard.h"
 
 namespace seqsim::rest {
 namespace {
@@ -70,27 +71,6 @@ void Pretty(const Json& value, int depth, std::string& out) {
   }
 }
 
-// Glob match with `*` for any run of characters.
-bool Glob(absl::string_view pattern, absl::string_view text) {
-  size_t p = 0, t = 0, star = absl::string_view::npos, mark = 0;
-  while (t < text.size()) {
-    if (p < pattern.size() && pattern[p] == '*') {
-      star = p++;
-      mark = t;
-    } else if (p < pattern.size() && pattern[p] == text[t]) {
-      ++p;
-      ++t;
-    } else if (star != absl::string_view::npos) {
-      p = star + 1;
-      t = ++mark;
-    } else {
-      return false;
-    }
-  }
-  while (p < pattern.size() && pattern[p] == '*') ++p;
-  return p == pattern.size();
-}
-
 using Path = std::vector<std::string>;
 
 std::optional<Json> Filter(const Json& value, const std::vector<Path>& paths) {
@@ -116,10 +96,10 @@ std::optional<Json> Filter(const Json& value, const std::vector<Path>& paths) {
         next.push_back(path);  // `**` keeps matching deeper
         if (path.size() == 1) {
           next.push_back(Path());
-        } else if (Glob(path[1], it.key())) {
+        } else if (WildcardMatch(path[1], it.key())) {
           next.push_back(Path(path.begin() + 2, path.end()));
         }
-      } else if (Glob(path[0], it.key())) {
+      } else if (WildcardMatch(path[0], it.key())) {
         next.push_back(Path(path.begin() + 1, path.end()));
       }
     }
@@ -151,11 +131,11 @@ void Exclude(Json& value, const std::vector<Path>& paths) {
         next.push_back(path);
         if (path.size() == 1) {
           drop = true;
-        } else if (Glob(path[1], it.key())) {
+        } else if (WildcardMatch(path[1], it.key())) {
           if (path.size() == 2) drop = true;
           next.push_back(Path(path.begin() + 2, path.end()));
         }
-      } else if (Glob(path[0], it.key())) {
+      } else if (WildcardMatch(path[0], it.key())) {
         if (path.size() == 1) drop = true;
         next.push_back(Path(path.begin() + 1, path.end()));
       }
@@ -276,7 +256,8 @@ bool FilterPathReachesInto(const std::string& filter_path,
     for (size_t i = 0; i < parts.size(); ++i) {
       if (parts[i] == "**") return true;
       if (i + 1 < parts.size() &&
-          Glob(parts[i], absl::string_view(field.data(), field.size()))) {
+          WildcardMatch(parts[i],
+                        absl::string_view(field.data(), field.size()))) {
         return true;
       }
     }
@@ -600,13 +581,13 @@ struct SourceFilterSpec {
   const std::vector<std::string>& excludes;
   bool Excluded(const std::string& path) const {
     for (const std::string& pattern : excludes) {
-      if (Glob(pattern, path)) return true;
+      if (WildcardMatch(pattern, path)) return true;
     }
     return false;
   }
   bool Included(const std::string& path) const {
     for (const std::string& pattern : includes) {
-      if (Glob(pattern, path)) return true;
+      if (WildcardMatch(pattern, path)) return true;
     }
     return false;
   }
