@@ -6,59 +6,14 @@ Usage: fidelity_live_test.py URL1 URL2 URL3 (started by run_fidelity_live_test.s
 stops the processes). Python 3 standard library only; no fixed sleeps.
 """
 
-import http.client
-import json
+import os
 import sys
-import urllib.parse
 
-NODES = sys.argv[1:]
-if len(NODES) < 3:
-    sys.exit("usage: fidelity_live_test.py URL1 URL2 URL3")
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from live_http import Resp, call, check, finish, nodes  # noqa: E402,F401
 
-failures = []
-passed = 0
-
-
-def check(name, cond, detail=""):
-    global passed
-    if cond:
-        passed += 1
-        print(f"ok   {name}")
-    else:
-        failures.append(name)
-        print(f"FAIL {name}" + (f": {detail}" if detail else ""))
-
-
-class Resp:
-    def __init__(self, method, url, status, raw):
-        self.method, self.url, self.status, self.raw = method, url, status, raw
-        try:
-            self.json = json.loads(raw) if raw else None
-        except ValueError:
-            self.json = None
-
-    def __repr__(self):
-        return f"{self.method} {self.url} -> {self.status} {self.raw[:600]!r}"
-
-    def reason(self):
-        return ((self.json or {}).get("error") or {}).get("reason")
-
-
-def call(method, path, body=None, base=None, ctype="application/json"):
-    base = base or NODES[0]
-    parsed = urllib.parse.urlsplit(base)
-    conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=60)
-    headers = {}
-    data = None
-    if body is not None:
-        data = (json.dumps(body) if isinstance(body, (dict, list)) else body).encode()
-        headers["Content-Type"] = ctype
-    try:
-        conn.request(method, path, body=data, headers=headers)
-        r = conn.getresponse()
-        return Resp(method, base + path, r.status, r.read())
-    finally:
-        conn.close()
+NODES = nodes("fidelity_live_test.py")
 
 
 r = call("PUT", "/fid", {"settings": {"number_of_shards": 2, "number_of_replicas": 2}})
@@ -308,8 +263,4 @@ check("a bad refresh_interval is refused", r.status == 400 and r.reason() ==
       "failed to parse setting [index.refresh_interval] with value [soon] as a time value: "
       "unit is missing or unrecognized", repr(r))
 
-print()
-print(f"{passed} checks passed, {len(failures)} failed")
-for f in failures:
-    print(f"  failed: {f}")
-sys.exit(1 if failures else 0)
+finish()

@@ -7,62 +7,15 @@ Usage: query_live_test.py URL1 URL2 URL3 (started by run_query_live_test.sh, whi
 the processes). Python 3 standard library only; no fixed sleeps.
 """
 
-import http.client
 import json
+import os
 import sys
-import urllib.parse
 
-NODES = sys.argv[1:]
-if len(NODES) < 3:
-    sys.exit("usage: query_live_test.py URL1 URL2 URL3")
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from live_http import Resp, call, check, finish, nodes  # noqa: E402,F401
 
-failures = []
-passed = 0
-
-
-def check(name, cond, detail=""):
-    global passed
-    if cond:
-        passed += 1
-        print(f"ok   {name}")
-    else:
-        failures.append(name)
-        print(f"FAIL {name}" + (f": {detail}" if detail else ""))
-
-
-class Resp:
-    def __init__(self, method, url, status, raw):
-        self.method, self.url, self.status, self.raw = method, url, status, raw
-        try:
-            self.json = json.loads(raw) if raw else None
-        except ValueError:
-            self.json = None
-
-    def __repr__(self):
-        return f"{self.method} {self.url} -> {self.status} {self.raw[:600]!r}"
-
-    def reason(self):
-        return ((self.json or {}).get("error") or {}).get("reason")
-
-    def ids(self):
-        return [h["_id"] for h in ((self.json or {}).get("hits") or {}).get("hits", [])]
-
-
-def call(method, path, body=None, base=None, ctype="application/json"):
-    base = base or NODES[0]
-    parsed = urllib.parse.urlsplit(base)
-    conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=60)
-    headers = {}
-    data = None
-    if body is not None:
-        data = (json.dumps(body) if isinstance(body, (dict, list)) else body).encode()
-        headers["Content-Type"] = ctype
-    try:
-        conn.request(method, path, body=data, headers=headers)
-        r = conn.getresponse()
-        return Resp(method, base + path, r.status, r.read())
-    finally:
-        conn.close()
+NODES = nodes("query_live_test.py")
 
 
 def search(body, index="lib", base=None, params=""):
@@ -230,7 +183,4 @@ r = call("POST", "/lib/_mget", {"ids": []})
 check("_mget with no documents", r.status == 400
       and r.reason() == "Validation Failed: 1: no documents to get;", repr(r))
 
-print(f"{passed} passed, {len(failures)} failed")
-if failures:
-    print("failed: " + "; ".join(failures))
-    sys.exit(1)
+finish()
