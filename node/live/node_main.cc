@@ -29,6 +29,7 @@
 #include "coordinator/logic/coordinator.h"
 #include "node/live/live_dispatcher.h"
 #include "node/logic/node.h"
+#include "node/rest/rest_util.h"
 #include "spdlog/sinks/stdout_color_sinks.h"
 #include "spdlog/spdlog.h"
 #ifdef SEQSIM_HAVE_REST
@@ -123,34 +124,8 @@ void CheckHostPort(const char* flag, const std::string& address) {
 // An Elasticsearch time value ("500ms", "60s", "5m", "12h", "1d", "0";
 // "-1" = forever) of flag `flag`, or a setup failure.
 absl::Duration TimeValueFlag(const char* flag, const std::string& value) {
-  if (value == "-1") return absl::InfiniteDuration();
-  if (value == "0") return absl::ZeroDuration();
-  struct Unit {
-    const char* suffix;
-    absl::Duration scale;
-  };
-  // Longest suffixes first so "ms" is not read as "s".
-  static const Unit kUnits[] = {
-      {"nanos", absl::Nanoseconds(1)}, {"micros", absl::Microseconds(1)},
-      {"ms", absl::Milliseconds(1)},   {"s", absl::Seconds(1)},
-      {"m", absl::Minutes(1)},         {"h", absl::Hours(1)},
-      {"d", absl::Hours(24)},
-  };
-  for (const Unit& unit : kUnits) {
-    const std::string suffix = unit.suffix;
-    if (value.size() <= suffix.size() ||
-        value.compare(value.size() - suffix.size(), suffix.size(), suffix) !=
-            0) {
-      continue;
-    }
-    int64_t amount = 0;
-    if (absl::SimpleAtoi(value.substr(0, value.size() - suffix.size()),
-                         &amount) &&
-        amount >= 0) {
-      return amount * unit.scale;
-    }
-    break;
-  }
+  absl::StatusOr<absl::Duration> parsed = rest::ParseTimeValue(flag, value);
+  if (parsed.ok()) return *parsed;
   FailSetup(kProgram, absl::StrCat("--", flag, "=", value,
                                    " is not a time value (e.g. 500ms, 60s, "
                                    "5m, 12h, -1)"));
