@@ -145,6 +145,11 @@ int Status(Transport& transport) {
           static_cast<long long>(shard.global_checkpoint()),
           static_cast<long long>(shard.docs()), shard.in_sync() ? "yes" : "no");
     }
+    if (status.state_waiters() > 0) {
+      std::printf("%-8s %-22s requests waiting for a cluster state: %lld\n",
+                  status.node_id().c_str(), address.c_str(),
+                  static_cast<long long>(status.state_waiters()));
+    }
     if (!status.partitioned().empty()) {
       std::printf("%-8s %-22s partitioned from: %s\n", status.node_id().c_str(),
                   address.c_str(),
