@@ -140,6 +140,24 @@ pb::Error OutcomeUnknownError(const std::string& why, const std::string& index,
       index, uuid, shard);
 }
 
+// The requests a primary sends a copy, which every copy fences (R4).
+enum class FromPrimary { kReplicate, kResync, kRecoverySnapshot, kRecoveryOps };
+
+// As the logs name them.
+const char* FromPrimaryName(FromPrimary kind) {
+  switch (kind) {
+    case FromPrimary::kReplicate:
+      return "replicate";
+    case FromPrimary::kResync:
+      return "resync";
+    case FromPrimary::kRecoverySnapshot:
+      return "recovery_snapshot";
+    case FromPrimary::kRecoveryOps:
+      return "recovery_ops";
+  }
+  return "request";
+}
+
 // The nodes of a shard's started copies, in routing order.
 std::vector<std::string> StartedNodes(const pb::ShardRouting& routing) {
   std::vector<std::string> nodes;
@@ -2192,7 +2210,8 @@ struct Node::State {
   // of older terms above the global checkpoint stay until the new primary's
   // resync trims them, or a newer-term operation replaces one (ApplyOps).
   absl::Status Fence(LocalCopy* copy, PrimaryTerm term, SeqNo request_gcp,
-                     const std::string& what, const std::string& from) {
+                     FromPrimary kind, const std::string& from) {
+    const char* what = FromPrimaryName(kind);
     ShardEngine& engine = *copy->engine;
     if (term > engine.term()) {
       if (copy->role == Role::kPrimary && !copy->stale) {
@@ -2204,7 +2223,8 @@ struct Node::State {
       absl::Status adopted = engine.CheckAndAdvanceTerm(term);
       if (adopted.ok()) {
         const bool above_gcp = engine.max_seq_no() > engine.global_checkpoint();
-        if (above_gcp && !options.unsafe.no_resync && what != "resync") {
+        if (above_gcp && !options.unsafe.no_resync &&
+            kind != FromPrimary::kResync) {
           copy->awaiting_resync_term = term;
         }
         Log(absl::StrCat(
@@ -2346,14 +2366,14 @@ struct Node::State {
   // fences the request's term (R4). On failure it answers the error itself and
   // returns nullptr.
   LocalCopy* FindAndFence(const pb::ShardRef& shard, PrimaryTerm term,
-                          SeqNo gcp, const std::string& what,
-                          const std::string& from, RespondFn& respond) {
+                          SeqNo gcp, FromPrimary kind, const std::string& from,
+                          RespondFn& respond) {
     LocalCopy* copy = FindCopyByRef(shard);
     if (copy == nullptr) {
       RespondReplicaError(nullptr, NoSuchShard(shard), respond);
       return nullptr;
     }
-    absl::Status fenced = Fence(copy, term, gcp, what, from);
+    absl::Status fenced = Fence(copy, term, gcp, kind, from);
     if (!fenced.ok()) {
       RespondReplicaError(copy, fenced, respond);
       return nullptr;
@@ -2367,8 +2387,8 @@ struct Node::State {
   LocalCopy* FenceAndApply(
       const pb::ShardRef& shard, PrimaryTerm term, SeqNo gcp,
       const google::protobuf::RepeatedPtrField<pb::Operation>& ops,
-      const std::string& what, const std::string& from, RespondFn& respond) {
-    LocalCopy* copy = FindAndFence(shard, term, gcp, what, from, respond);
+      FromPrimary kind, const std::string& from, RespondFn& respond) {
+    LocalCopy* copy = FindAndFence(shard, term, gcp, kind, from, respond);
     if (copy == nullptr) return nullptr;
     absl::Status applied;
     ApplyOps(copy, ops, &applied);
@@ -2413,9 +2433,9 @@ struct Node::State {
         return;
       }
     }
-    LocalCopy* copy = FenceAndApply(request.shard(), request.primary_term(),
-                                    request.global_checkpoint(), request.ops(),
-                                    "replicate", envelope.from(), respond);
+    LocalCopy* copy = FenceAndApply(
+        request.shard(), request.primary_term(), request.global_checkpoint(),
+        request.ops(), FromPrimary::kReplicate, envelope.from(), respond);
     if (copy == nullptr) return;
     copy->engine->AdvanceMaxSeqNoOfUpdatesOrDeletes(
         request.max_seq_no_of_updates_or_deletes());
@@ -2453,9 +2473,9 @@ struct Node::State {
 
   void HandleResync(const pb::Envelope& envelope, RespondFn respond) {
     const pb::ResyncRequest& request = envelope.resync();
-    LocalCopy* copy = FindAndFence(request.shard(), request.primary_term(),
-                                   request.global_checkpoint(), "resync",
-                                   envelope.from(), respond);
+    LocalCopy* copy = FindAndFence(
+        request.shard(), request.primary_term(), request.global_checkpoint(),
+        FromPrimary::kResync, envelope.from(), respond);
     if (copy == nullptr) return;
     // Fence rolled this copy back to the global checkpoint when it adopted the
     // term; the resync carries the new primary's history above it.
@@ -2583,7 +2603,7 @@ struct Node::State {
     const pb::RecoverySnapshotRequest& request = envelope.recovery_snapshot();
     LocalCopy* copy = FindAndFence(
         request.shard(), request.primary_term(), request.global_checkpoint(),
-        "recovery_snapshot", envelope.from(), respond);
+        FromPrimary::kRecoverySnapshot, envelope.from(), respond);
     if (copy == nullptr) return;
     // Only the recovery this copy is running installs a snapshot, once: a
     // delayed or duplicated one, or one of a recovery started by a repeated
@@ -2624,9 +2644,9 @@ struct Node::State {
 
   void HandleRecoveryOps(const pb::Envelope& envelope, RespondFn respond) {
     const pb::RecoveryOpsRequest& request = envelope.recovery_ops();
-    LocalCopy* copy = FenceAndApply(request.shard(), request.primary_term(),
-                                    request.global_checkpoint(), request.ops(),
-                                    "recovery_ops", envelope.from(), respond);
+    LocalCopy* copy = FenceAndApply(
+        request.shard(), request.primary_term(), request.global_checkpoint(),
+        request.ops(), FromPrimary::kRecoveryOps, envelope.from(), respond);
     if (copy == nullptr) return;
     copy->engine->UpdateGlobalCheckpoint(request.global_checkpoint());
     ReplyAfterDurable(copy, std::move(respond));
