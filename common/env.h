@@ -29,6 +29,7 @@
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/cord.h"
 #include "absl/time/time.h"
 #include "proto/seqsim.pb.h"
 
@@ -85,6 +86,23 @@ class Disk {
   // missing.
   virtual std::vector<std::string> List(const std::string& dir) = 0;
 };
+
+// A failed Send whose request certainly never reached the peer (its
+// connection was refused: the peer's process is gone or not listening) carries
+// this payload, so that a caller may send it elsewhere without risking a
+// second execution (R12). The transports set it where they know it (the lab
+// for a receiver that is down; the live transport from gRPC's connect
+// failure); a reset or a timeout never has it.
+inline constexpr char kNeverDeliveredPayload[] = "type.seqsim/never-delivered";
+
+inline absl::Status MarkNeverDelivered(absl::Status status) {
+  status.SetPayload(kNeverDeliveredPayload, absl::Cord("1"));
+  return status;
+}
+
+inline bool NeverDelivered(const absl::Status& status) {
+  return !status.ok() && status.GetPayload(kNeverDeliveredPayload).has_value();
+}
 
 // Reply to an RPC: the peer's response envelope, or kUnavailable (peer down,
 // partitioned, dropped) / kDeadlineExceeded (no answer in time). Borrowed for

@@ -548,8 +548,7 @@ void Lab::Write(Client* c, const std::string& key, const std::string& to,
       absl::StrCat("client-", c->index), to, std::move(request),
       [this, c, key, f, value, expected,
        process](const absl::StatusOr<pb::Envelope>& reply) {
-        if (!reply.ok() &&
-            absl::StartsWith(reply.status().message(), "connection refused")) {
+        if (!reply.ok() && NeverDelivered(reply.status())) {
           // The request never reached a node: it certainly did not happen.
           Record(EventType::kFail, process, f, key, value, expected);
           Done(c);
@@ -614,8 +613,7 @@ void Lab::Delete(Client* c, const std::string& key, const std::string& to) {
   world_.ClientSend(
       absl::StrCat("client-", c->index), to, std::move(request),
       [this, c, key, process](const absl::StatusOr<pb::Envelope>& reply) {
-        if (!reply.ok() &&
-            absl::StartsWith(reply.status().message(), "connection refused")) {
+        if (!reply.ok() && NeverDelivered(reply.status())) {
           Record(EventType::kFail, process, Fn::kDelete, key, kNil);
           Done(c);
           return;
@@ -1316,8 +1314,10 @@ void Lab::FinalReads() {
             --pending;
             std::string text;
             if (!reply.ok() || HasError(reply->get_response().error())) {
-              text = reply.ok() ? reply->get_response().error().reason()
-                                : reply.status().ToString();
+              text = reply.ok()
+                         ? reply->get_response().error().reason()
+                         : reply.status().ToString(
+                               absl::StatusToStringMode::kWithNoExtraData);
               Record(EventType::kFail, p, Fn::kRead, key, kNil);
             } else {
               const pb::GetResponse& g = reply->get_response();

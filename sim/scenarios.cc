@@ -600,7 +600,8 @@ std::shared_ptr<Reply> Script::Write(const std::string& client,
         reply->done = true;
         std::string type = "info";
         if (!answer.ok()) {
-          reply->error = answer.status().ToString();
+          reply->error = answer.status().ToString(
+              absl::StatusToStringMode::kWithNoExtraData);
           Record(process, EventType::kInfo, f, id, history_value, expected);
         } else if (HasError(answer->write_response().error())) {
           const pb::Error& e = answer->write_response().error();
@@ -667,7 +668,8 @@ std::shared_ptr<Reply> Script::Get(const std::string& client,
        process](const absl::StatusOr<pb::Envelope>& answer) {
         reply->done = true;
         if (!answer.ok()) {
-          reply->error = answer.status().ToString();
+          reply->error = answer.status().ToString(
+              absl::StatusToStringMode::kWithNoExtraData);
           Record(process, EventType::kInfo, Fn::kRead, id, kNil, kNil);
         } else if (HasError(answer->get_response().error())) {
           const pb::Error& e = answer->get_response().error();

@@ -348,10 +348,10 @@ uint64_t SimWorld::SendRequest(int from, int to, const pb::Envelope& request,
   Observe(MessageEvent::kSend, 2 * rpc, from, to, request, "");
   if (!callee.up) {
     Observe(MessageEvent::kDrop, 2 * rpc, from, to, request, "receiver down");
-    SendError(
-        rpc, from,
-        absl::UnavailableError(absl::StrCat("connection refused: ", callee.id)),
-        Latency(from, to));
+    SendError(rpc, from,
+              MarkNeverDelivered(absl::UnavailableError(
+                  absl::StrCat("connection refused: ", callee.id))),
+              Latency(from, to));
     return rpc;
   }
   if ((!blocked_.empty() && blocked_.count({from, to}) > 0) ||

@@ -3,6 +3,8 @@
 #include <chrono>
 #include <utility>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "common/env.h"
@@ -58,7 +60,18 @@ absl::Status FromGrpcStatus(const grpc::Status& status) {
   switch (status.error_code()) {
     case grpc::StatusCode::OK:
       return absl::OkStatus();
-    case grpc::StatusCode::UNAVAILABLE:
+    case grpc::StatusCode::UNAVAILABLE: {
+      // gRPC gives one code for a refused connection and for a reset after
+      // the request went out; only its words tell them apart, so they are read
+      // here, where they originate, and turned into the typed mark.
+      const std::string lower = absl::AsciiStrToLower(status.error_message());
+      absl::Status out = absl::UnavailableError(status.error_message());
+      if (absl::StrContains(lower, "connection refused") ||
+          absl::StrContains(lower, "failed to connect")) {
+        out = MarkNeverDelivered(std::move(out));
+      }
+      return out;
+    }
     case grpc::StatusCode::CANCELLED:
       return absl::UnavailableError(status.error_message());
     case grpc::StatusCode::DEADLINE_EXCEEDED:

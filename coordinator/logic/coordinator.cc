@@ -315,7 +315,9 @@ struct Coordinator::State {
       applied = peer.applied_version >= version;
       peer.publish_failures = 0;
     } else if (peer.publish_failures++ == 0) {
-      std::string why = !reply.ok() ? reply.status().ToString()
+      std::string why = !reply.ok()
+                            ? reply.status().ToString(
+                                  absl::StatusToStringMode::kWithNoExtraData)
                         : reply->has_publish_response()
                             ? reply->publish_response().error().reason()
                             : "unexpected reply";

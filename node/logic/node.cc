@@ -107,18 +107,6 @@ std::string OpText(const pb::Operation& op) {
                       ", term ", op.primary_term(), ")");
 }
 
-// True if a failed Send certainly never reached the peer (the connection was
-// refused), so the request can be retried elsewhere without applying twice.
-// Both transports word it this way ("connection refused" in the lab; gRPC's
-// "failed to connect" / "Connection refused" live). A reset or a timeout may
-// come after the peer executed the request.
-bool NeverDelivered(const absl::Status& status) {
-  if (status.code() != absl::StatusCode::kUnavailable) return false;
-  const std::string message = absl::AsciiStrToLower(status.message());
-  return absl::StrContains(message, "connection refused") ||
-         absl::StrContains(message, "failed to connect");
-}
-
 pb::Error RetryableError(const std::string& reason) {
   return ToError(
       EsStatus(absl::StatusCode::kUnavailable, kRetryableType, reason, 503));
@@ -1988,7 +1976,9 @@ struct Node::State {
     std::string failure;
     if (!reply.ok()) {
       failure = std::string(reply.status().message());
-      if (failure.empty()) failure = reply.status().ToString();
+      if (failure.empty())
+        failure =
+            reply.status().ToString(absl::StatusToStringMode::kWithNoExtraData);
     } else if (!reply->has_replicate_response()) {
       failure = "unexpected reply to replicate";
     } else {
@@ -2582,7 +2572,8 @@ struct Node::State {
             return;  // the coordinator marks the copy STARTED
           }
           std::string why =
-              !reply.ok() ? reply.status().ToString()
+              !reply.ok() ? reply.status().ToString(
+                                absl::StatusToStringMode::kWithNoExtraData)
               : reply->has_start_recovery_response()
                   ? reply->start_recovery_response().error().reason()
                   : "unexpected reply";
@@ -2751,8 +2742,11 @@ struct Node::State {
           }
           if (!reply.ok() || !reply->has_replicate_response() ||
               HasError(reply->replicate_response().error())) {
-            FailRecovery(ctx, !reply.ok() ? reply.status().ToString()
-                                          : "the target rejected the snapshot");
+            FailRecovery(ctx,
+                         !reply.ok()
+                             ? reply.status().ToString(
+                                   absl::StatusToStringMode::kWithNoExtraData)
+                             : "the target rejected the snapshot");
             return;
           }
           copy->tracker->AddTracking(
@@ -2841,8 +2835,11 @@ struct Node::State {
           }
           if (!reply.ok() || !reply->has_replicate_response() ||
               HasError(reply->replicate_response().error())) {
-            FailRecovery(ctx, !reply.ok() ? reply.status().ToString()
-                                          : "the target rejected recovery ops");
+            FailRecovery(ctx,
+                         !reply.ok()
+                             ? reply.status().ToString(
+                                   absl::StatusToStringMode::kWithNoExtraData)
+                             : "the target rejected recovery ops");
             return;
           }
           copy->tracker->UpdateLocalCheckpoint(
@@ -2928,7 +2925,9 @@ struct Node::State {
           if (!reply.ok() || !reply->has_shard_started_response() ||
               HasError(reply->shard_started_response().error())) {
             FailRecovery(ctx, /*definite=*/reply.ok(),
-                         !reply.ok() ? reply.status().ToString()
+                         !reply.ok()
+                             ? reply.status().ToString(
+                                   absl::StatusToStringMode::kWithNoExtraData)
                          : reply->has_shard_started_response()
                              ? reply->shard_started_response().error().reason()
                              : "unexpected reply to shard_started");
@@ -3572,7 +3571,10 @@ struct Node::State {
           target.node, std::move(envelope),
           [this, ctx, fail](const absl::StatusOr<pb::Envelope>& reply) mutable {
             if (!reply.ok() || !reply->has_search_response()) {
-              fail(reply.ok() ? "unexpected reply" : reply.status().ToString());
+              fail(reply.ok()
+                       ? "unexpected reply"
+                       : reply.status().ToString(
+                             absl::StatusToStringMode::kWithNoExtraData));
             } else if (reply->search_response().error().status() == 400) {
               ctx->query_error = reply->search_response().error();
               ++ctx->successful;

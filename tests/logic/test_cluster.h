@@ -247,7 +247,7 @@ class TestCluster {
                   {},
                   true,
                   message.call_id,
-                  absl::UnavailableError("connection refused: " + message.to)});
+                  MarkNeverDelivered(absl::UnavailableError("connection refused: " + message.to))});
       return;
     }
     const uint64_t call_id = message.call_id;
