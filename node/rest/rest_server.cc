@@ -453,26 +453,131 @@ const pb::IndexMeta* FindIndex(const pb::ClusterState& state,
   return nullptr;
 }
 
-// Index names of a comma-separated path segment against the cluster state;
-// "_all" and "*" name every index. An unknown name gives its index_not_found
-// error.
+// How an index expression resolves, as Elasticsearch's IndicesOptions:
+// ignore_unavailable skips names that do not exist, allow_no_indices accepts
+// an expression that resolves to nothing, expand_wildcards says which indices
+// a wildcard reaches (every index here is open and none is hidden).
+struct IndicesOptions {
+  bool ignore_unavailable = false;
+  bool allow_no_indices = true;
+  bool expand_open = true;
+};
+
+// The options of the request's ignore_unavailable, allow_no_indices and
+// expand_wildcards parameters, over `defaults`.
+absl::StatusOr<IndicesOptions> IndicesOptionsOf(const Ctx& c,
+                                                IndicesOptions defaults = {}) {
+  IndicesOptions options = defaults;
+  ASSIGN_OR_RETURN(
+      options.ignore_unavailable,
+      BoolParam(c, "ignore_unavailable", defaults.ignore_unavailable));
+  ASSIGN_OR_RETURN(options.allow_no_indices,
+                   BoolParam(c, "allow_no_indices", defaults.allow_no_indices));
+  if (c.Has("expand_wildcards")) {
+    options.expand_open = false;
+    for (absl::string_view value :
+         absl::StrSplit(c.Param("expand_wildcards"), ',')) {
+      const std::string lower = absl::AsciiStrToLower(value);
+      if (lower == "open" || lower == "all") {
+        options.expand_open = true;
+      } else if (lower == "none") {
+        options.expand_open = false;
+      } else if (lower != "closed" && lower != "hidden") {
+        return IllegalArgument(
+            absl::StrCat("No valid expand wildcard value [", value, "]"));
+      }
+    }
+  }
+  return options;
+}
+
+// Whether `name` matches `pattern`, whose '*' match any run of characters
+// (Elasticsearch's Regex.simpleMatch).
+bool SimpleMatch(absl::string_view pattern, absl::string_view name) {
+  size_t p = 0, n = 0, star = absl::string_view::npos, mark = 0;
+  while (n < name.size()) {
+    if (p < pattern.size() && pattern[p] == '*') {
+      star = p++;
+      mark = n;
+    } else if (p < pattern.size() && pattern[p] == name[n]) {
+      ++p;
+      ++n;
+    } else if (star != absl::string_view::npos) {
+      p = star + 1;
+      n = ++mark;
+    } else {
+      return false;
+    }
+  }
+  while (p < pattern.size() && pattern[p] == '*') ++p;
+  return p == pattern.size();
+}
+
+bool IsAllExpression(const std::string& expression) {
+  return expression.empty() || expression == "_all" || expression == "*";
+}
+
+// The indices an expression names, as Elasticsearch's
+// IndexNameExpressionResolver: a comma list of names and '*' patterns, "_all"
+// (or nothing) for every index, and, after a wildcard, "-name" or "-pattern"
+// taking indices out again; in state order, each once. A missing name is an
+// index_not_found error (unless ignore_unavailable), and so is an expression
+// that resolves to nothing when allow_no_indices is false. The error's body
+// goes to `missing`.
 absl::StatusOr<std::vector<const pb::IndexMeta*>> ResolveIndices(
     const pb::ClusterState& state, const std::string& expression,
-    pb::Error* missing) {
-  std::vector<const pb::IndexMeta*> out;
-  if (expression.empty() || expression == "_all" || expression == "*") {
-    for (const pb::IndexMeta& index : state.indices()) out.push_back(&index);
-    return out;
-  }
-  for (absl::string_view part :
-       absl::StrSplit(expression, ',', absl::SkipEmpty())) {
-    const std::string name(part);
-    const pb::IndexMeta* index = FindIndex(state, name);
-    if (index == nullptr) {
-      *missing = ToError(IndexNotFound(name), name, "_na_");
-      return IndexNotFound(name);
+    pb::Error* missing, const IndicesOptions& options = {}) {
+  std::set<std::string> chosen;
+  auto not_found = [&](const std::string& name) -> absl::Status {
+    *missing = ToError(IndexNotFound(name), name, "_na_");
+    return IndexNotFound(name);
+  };
+  if (IsAllExpression(expression)) {
+    if (options.expand_open) {
+      for (const pb::IndexMeta& index : state.indices())
+        chosen.insert(index.name());
     }
-    out.push_back(index);
+  } else {
+    bool wildcard_seen = false;
+    for (absl::string_view part : absl::StrSplit(expression, ',')) {
+      const std::string name(part);
+      if (name.empty()) continue;
+      const bool exclusion = wildcard_seen && absl::StartsWith(name, "-");
+      const std::string pattern = exclusion ? name.substr(1) : name;
+      const bool wildcard = absl::StrContains(pattern, '*');
+      if (exclusion) {
+        for (auto it = chosen.begin(); it != chosen.end();) {
+          it = SimpleMatch(pattern, *it) ? chosen.erase(it) : std::next(it);
+        }
+        continue;
+      }
+      if (wildcard) {
+        wildcard_seen = true;
+        bool matched = false;
+        if (options.expand_open) {
+          for (const pb::IndexMeta& index : state.indices()) {
+            if (SimpleMatch(pattern, index.name())) {
+              chosen.insert(index.name());
+              matched = true;
+            }
+          }
+        }
+        if (!matched && !options.allow_no_indices) return not_found(name);
+        continue;
+      }
+      if (FindIndex(state, name) == nullptr) {
+        if (options.ignore_unavailable) continue;
+        return not_found(name);
+      }
+      chosen.insert(name);
+    }
+  }
+  std::vector<const pb::IndexMeta*> out;
+  for (const pb::IndexMeta& index : state.indices()) {
+    if (chosen.count(index.name()) > 0) out.push_back(&index);
+  }
+  if (out.empty() && !options.allow_no_indices) {
+    return not_found(IsAllExpression(expression) ? "_all" : expression);
   }
   return out;
 }
@@ -560,6 +665,13 @@ class RestServer::Impl {
   Async<absl::StatusOr<Reply>> DeleteDoc(const Ctx& c);
   Async<absl::StatusOr<Reply>> UpdateDoc(const Ctx& c);
   Async<absl::StatusOr<Reply>> Bulk(const Ctx& c, std::string default_index);
+  // Resolves `indices` (an index expression) into `search`'s concrete
+  // indices; *none when it names none, so that nothing is to be searched.
+  // The error reply when it does not resolve.
+  Async<std::optional<Reply>> ResolveSearchIndices(const Ctx& c,
+                                                   const std::string& indices,
+                                                   pb::SearchRequest& search,
+                                                   bool* none);
   Async<absl::StatusOr<Reply>> Search(const Ctx& c, std::string indices);
   Async<absl::StatusOr<Reply>> Count(const Ctx& c, std::string indices);
   Async<absl::StatusOr<Reply>> MultiGet(const Ctx& c, std::string index);
@@ -1757,15 +1869,26 @@ Json SortValueJson(const pb::SortValue& value, const pb::SortField& key,
 
 }  // namespace
 
+asio::awaitable<std::optional<Reply>> RestServer::Impl::ResolveSearchIndices(
+    const Ctx& c, const std::string& indices, pb::SearchRequest& search,
+    bool* none) {
+  absl::StatusOr<IndicesOptions> options = IndicesOptionsOf(c);
+  if (!options.ok()) co_return StatusReply(options.status());
+  absl::StatusOr<pb::ClusterState> state = co_await GetState();
+  if (!state.ok()) co_return StatusReply(state.status());
+  pb::Error missing;
+  auto resolved = ResolveIndices(*state, indices, &missing, *options);
+  if (!resolved.ok()) co_return ErrorReply(missing);
+  search.clear_indices();
+  for (const pb::IndexMeta* index : *resolved)
+    search.add_indices(index->name());
+  *none = resolved->empty();
+  co_return std::nullopt;
+}
+
 asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::Search(
     const Ctx& c, std::string indices) {
   pb::SearchRequest search;
-  if (!indices.empty() && indices != "_all" && indices != "*") {
-    for (absl::string_view index :
-         absl::StrSplit(indices, ',', absl::SkipEmpty())) {
-      search.add_indices(std::string(index));
-    }
-  }
   int64_t size = 10, from = 0;
   bool seq_no_primary_term = false, version = false, total_as_int = false;
   bool track_scores = false;
@@ -1994,12 +2117,22 @@ asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::Search(
     }
   }
   if (c.Has("preference")) search.set_preference(c.Param("preference"));
-  pb::Envelope request;
-  *request.mutable_search() = search;
-  CO_ASSIGN_OR_RETURN(pb::Envelope reply, co_await Call(std::move(request)));
-  if (!reply.has_search_response()) {
-    co_return absl::InternalError(
-        "node answered a search with another message");
+  bool none = false;
+  if (std::optional<Reply> bad =
+          co_await ResolveSearchIndices(c, indices, search, &none)) {
+    co_return *std::move(bad);
+  }
+  // An expression that resolves to no index searches nothing (a request
+  // without indices would search them all).
+  pb::Envelope reply;
+  if (!none) {
+    pb::Envelope request;
+    *request.mutable_search() = search;
+    CO_ASSIGN_OR_RETURN(reply, co_await Call(std::move(request)));
+    if (!reply.has_search_response()) {
+      co_return absl::InternalError(
+          "node answered a search with another message");
+    }
   }
   const pb::SearchResponse& response = reply.search_response();
   if (HasError(response.error())) {
@@ -2131,12 +2264,6 @@ RestServer::Impl::CallAll(std::vector<pb::Envelope> requests,
 asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::Count(
     const Ctx& c, std::string indices) {
   pb::SearchRequest search;
-  if (!indices.empty() && indices != "_all" && indices != "*") {
-    for (absl::string_view index :
-         absl::StrSplit(indices, ',', absl::SkipEmpty())) {
-      search.add_indices(std::string(index));
-    }
-  }
   search.mutable_query()->mutable_match_all();
   if (!IsBlank(c.req.body)) {
     CO_RETURN_IF_ERROR(rest::CheckJsonDepth(c.req.body));
@@ -2159,11 +2286,20 @@ asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::Count(
     }
   }
   if (c.Has("preference")) search.set_preference(c.Param("preference"));
-  pb::Envelope request;
-  *request.mutable_search() = std::move(search);
-  CO_ASSIGN_OR_RETURN(pb::Envelope reply, co_await Call(std::move(request)));
-  if (!reply.has_search_response()) {
-    co_return absl::InternalError("node answered a count with another message");
+  bool none = false;
+  if (std::optional<Reply> bad =
+          co_await ResolveSearchIndices(c, indices, search, &none)) {
+    co_return *std::move(bad);
+  }
+  pb::Envelope reply;
+  if (!none) {
+    pb::Envelope request;
+    *request.mutable_search() = std::move(search);
+    CO_ASSIGN_OR_RETURN(reply, co_await Call(std::move(request)));
+    if (!reply.has_search_response()) {
+      co_return absl::InternalError(
+          "node answered a count with another message");
+    }
   }
   const pb::SearchResponse& response = reply.search_response();
   if (HasError(response.error())) {
@@ -2501,25 +2637,57 @@ asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::CreateIndex(
 
 asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::DeleteIndex(
     const Ctx& c) {
-  pb::Envelope request;
-  request.mutable_delete_index()->set_index(c.Index());
-  CO_ASSIGN_OR_RETURN(pb::Envelope reply, co_await Call(std::move(request)));
-  if (!reply.has_delete_index_response()) {
-    co_return absl::InternalError(
-        "node answered delete_index with another message");
+  // action.destructive_requires_name (true by default in Elasticsearch 8):
+  // an index deletion names every index it deletes.
+  std::vector<std::string> names;
+  for (absl::string_view part : absl::StrSplit(c.Index(), ',')) {
+    if (part == "_all" || absl::StrContains(part, '*')) {
+      co_return IllegalArgument(
+          "Wildcard expressions or all indices are not allowed");
+    }
+    if (!part.empty()) names.emplace_back(part);
   }
-  const pb::DeleteIndexResponse& response = reply.delete_index_response();
-  if (HasError(response.error())) co_return ErrorReply(response.error());
+  if (names.empty()) {
+    co_return IllegalArgument(
+        "Wildcard expressions or all indices are not allowed");
+  }
+  CO_ASSIGN_OR_RETURN(IndicesOptions options,
+                      IndicesOptionsOf(c, {.ignore_unavailable = false,
+                                           .allow_no_indices = false,
+                                           .expand_open = true}));
+  if (names.size() > 1 || options.ignore_unavailable) {
+    // Every name is checked before any index goes.
+    CO_ASSIGN_OR_RETURN(pb::ClusterState state, co_await GetState(true));
+    pb::Error missing;
+    auto resolved = ResolveIndices(state, c.Index(), &missing, options);
+    if (!resolved.ok()) co_return ErrorReply(missing);
+    names.clear();
+    for (const pb::IndexMeta* index : *resolved) names.push_back(index->name());
+  }
+  bool acknowledged = true;
+  for (const std::string& name : names) {
+    pb::Envelope request;
+    request.mutable_delete_index()->set_index(name);
+    CO_ASSIGN_OR_RETURN(pb::Envelope reply, co_await Call(std::move(request)));
+    if (!reply.has_delete_index_response()) {
+      co_return absl::InternalError(
+          "node answered delete_index with another message");
+    }
+    const pb::DeleteIndexResponse& response = reply.delete_index_response();
+    if (HasError(response.error())) co_return ErrorReply(response.error());
+    acknowledged = acknowledged && response.acknowledged();
+  }
   Reply out;
-  out.body["acknowledged"] = response.acknowledged();
+  out.body["acknowledged"] = acknowledged;
   co_return out;
 }
 
 asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::GetIndex(
     const Ctx& c) {
   CO_ASSIGN_OR_RETURN(pb::ClusterState state, co_await GetState());
+  CO_ASSIGN_OR_RETURN(IndicesOptions options, IndicesOptionsOf(c));
   pb::Error missing;
-  auto indices = ResolveIndices(state, c.Index(), &missing);
+  auto indices = ResolveIndices(state, c.Index(), &missing, options);
   if (!indices.ok()) co_return ErrorReply(missing);
   Reply out;
   for (const pb::IndexMeta* index : *indices) {
@@ -2551,10 +2719,10 @@ asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::GetIndex(
 
 asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::Refresh(
     const Ctx& c, std::string indices) {
-  (void)c;
   CO_ASSIGN_OR_RETURN(pb::ClusterState state, co_await GetState());
+  CO_ASSIGN_OR_RETURN(IndicesOptions options, IndicesOptionsOf(c));
   pb::Error missing;
-  auto resolved = ResolveIndices(state, indices, &missing);
+  auto resolved = ResolveIndices(state, indices, &missing, options);
   if (!resolved.ok()) co_return ErrorReply(missing);
   // Every node refreshes its copies of the indices; a copy that is not
   // started (recovering, unassigned) counts in total but not as successful.
@@ -2697,8 +2865,9 @@ asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::CatShards(
   // Elasticsearch reads the elected master's state unless local=true.
   CO_ASSIGN_OR_RETURN(bool local, BoolParam(c, "local", false));
   CO_ASSIGN_OR_RETURN(pb::ClusterState state, co_await GetState(!local));
+  CO_ASSIGN_OR_RETURN(IndicesOptions options, IndicesOptionsOf(c));
   pb::Error missing;
-  auto resolved = ResolveIndices(state, indices, &missing);
+  auto resolved = ResolveIndices(state, indices, &missing, options);
   if (!resolved.ok()) co_return ErrorReply(missing);
   std::map<std::string, pb::NodeStatusResponse> statuses =
       co_await NodeStatuses(state);
@@ -2784,8 +2953,9 @@ asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::CatIndices(
   // Elasticsearch reads the elected master's state unless local=true.
   CO_ASSIGN_OR_RETURN(bool local, BoolParam(c, "local", false));
   CO_ASSIGN_OR_RETURN(pb::ClusterState state, co_await GetState(!local));
+  CO_ASSIGN_OR_RETURN(IndicesOptions options, IndicesOptionsOf(c));
   pb::Error missing;
-  auto resolved = ResolveIndices(state, indices, &missing);
+  auto resolved = ResolveIndices(state, indices, &missing, options);
   if (!resolved.ok()) co_return ErrorReply(missing);
   std::map<std::string, pb::NodeStatusResponse> statuses =
       co_await NodeStatuses(state);
@@ -2914,6 +3084,7 @@ asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::Health(
   };
   // Elasticsearch reads the elected master's state unless local=true.
   CO_ASSIGN_OR_RETURN(bool local, BoolParam(c, "local", false));
+  CO_ASSIGN_OR_RETURN(IndicesOptions options, IndicesOptionsOf(c));
   const absl::Time deadline = absl::Now() + timeout;
   pb::ClusterState state;
   ClusterHealth health;
@@ -2937,13 +3108,22 @@ asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::Health(
     state = *std::move(read);
     bool index_known = index.empty();
     if (!index_known) {
+      // The health of the indices the expression names (none, for a
+      // wildcard that matches nothing: green); a missing name is red.
       pb::Error missing;
-      index_known = ResolveIndices(state, index, &missing).ok();
-    }
-    if (index_known) {
-      health = ComputeHealth(state,
-                             index.find(',') == std::string::npos ? index : "");
+      auto resolved = ResolveIndices(state, index, &missing, options);
+      index_known = resolved.ok();
+      if (index_known) {
+        pb::ClusterState named = state;
+        named.clear_indices();
+        for (const pb::IndexMeta* meta : *resolved)
+          *named.add_indices() = *meta;
+        health = ComputeHealth(named, "");
+      }
     } else {
+      health = ComputeHealth(state, "");
+    }
+    if (!index_known) {
       health = ComputeHealth(state, "\x01no-such-index");
       health.status = "red";
     }
