@@ -513,6 +513,18 @@ bool SimpleMatch(absl::string_view pattern, absl::string_view name) {
   return p == pattern.size();
 }
 
+// The indices the alias `name` points to, in state order.
+std::vector<std::string> AliasIndices(const pb::ClusterState& state,
+                                      const std::string& name) {
+  std::vector<std::string> out;
+  for (const pb::IndexMeta& index : state.indices()) {
+    if (std::find(index.aliases().begin(), index.aliases().end(), name) !=
+        index.aliases().end())
+      out.push_back(index.name());
+  }
+  return out;
+}
+
 bool IsAllExpression(const std::string& expression) {
   return expression.empty() || expression == "_all" || expression == "*";
 }
@@ -556,7 +568,10 @@ absl::StatusOr<std::vector<const pb::IndexMeta*>> ResolveIndices(
         bool matched = false;
         if (options.expand_open) {
           for (const pb::IndexMeta& index : state.indices()) {
-            if (SimpleMatch(pattern, index.name())) {
+            bool hit = SimpleMatch(pattern, index.name());
+            for (const std::string& alias : index.aliases())
+              hit = hit || SimpleMatch(pattern, alias);
+            if (hit) {
               chosen.insert(index.name());
               matched = true;
             }
@@ -565,11 +580,17 @@ absl::StatusOr<std::vector<const pb::IndexMeta*>> ResolveIndices(
         if (!matched && !options.allow_no_indices) return not_found(name);
         continue;
       }
-      if (FindIndex(state, name) == nullptr) {
+      if (FindIndex(state, name) != nullptr) {
+        chosen.insert(name);
+        continue;
+      }
+      // An alias names the indices it points to.
+      std::vector<std::string> pointed = AliasIndices(state, name);
+      if (pointed.empty()) {
         if (options.ignore_unavailable) continue;
         return not_found(name);
       }
-      chosen.insert(name);
+      chosen.insert(pointed.begin(), pointed.end());
     }
   }
   std::vector<const pb::IndexMeta*> out;
@@ -656,8 +677,10 @@ class RestServer::Impl {
 
   absl::Status ApplyWriteParams(const Ctx& c, pb::WriteRequest& write);
   // Sends one write; `source` shapes an update's "get" (with return_source).
+  // require_alias: the name must be an alias.
   Async<absl::StatusOr<Reply>> Write(const pb::WriteRequest& write,
-                                     SourceSpec source = {});
+                                     SourceSpec source = {},
+                                     bool require_alias = false);
 
   Async<absl::StatusOr<Reply>> Root(const Ctx& c);
   Async<absl::StatusOr<Reply>> IndexDoc(const Ctx& c, bool create_route);
@@ -683,6 +706,14 @@ class RestServer::Impl {
   Async<absl::StatusOr<Reply>> CreateIndex(const Ctx& c);
   Async<absl::StatusOr<Reply>> DeleteIndex(const Ctx& c);
   Async<absl::StatusOr<Reply>> GetIndex(const Ctx& c);
+  // PUT/DELETE /{index}/_alias/{name} and POST /_aliases.
+  Async<absl::StatusOr<Reply>> PutOrDeleteAlias(const Ctx& c, bool remove);
+  Async<absl::StatusOr<Reply>> UpdateAliases(const Ctx& c);
+  Async<absl::StatusOr<Reply>> SendAliasActions(
+      std::vector<pb::AliasAction> actions);
+  // GET /_alias[/{name}], GET /{index}/_alias[/{name}].
+  Async<absl::StatusOr<Reply>> GetAliases(const Ctx& c, std::string indices,
+                                          std::string names);
   Async<absl::StatusOr<Reply>> Refresh(const Ctx& c, std::string indices);
   Async<absl::StatusOr<Reply>> CatShards(const Ctx& c, std::string indices);
   Async<absl::StatusOr<Reply>> CatIndices(const Ctx& c, std::string indices);
@@ -804,6 +835,9 @@ const std::vector<std::string> kHealthParams = {
     "expand_wildcards"};
 const std::vector<std::string> kRefreshParams = {
     "ignore_unavailable", "allow_no_indices", "expand_wildcards"};
+const std::vector<std::string> kAliasParams = {
+    "timeout",          "master_timeout",   "ignore_unavailable",
+    "allow_no_indices", "expand_wildcards", "local"};
 // Accepted on every route.
 const std::set<std::string> kGlobalParams = {
     "pretty",      "human",  "error_trace",
@@ -860,6 +894,30 @@ void RestServer::Impl::BuildRoutes() {
              {{"GET"}, kIndexAdminParams, [this](const Ctx& c) {
                 return GetIndex(c);
               }}});
+  on({"_alias"}, {{{"GET"}, kAliasParams, [this](const Ctx& c) {
+                     return GetAliases(c, "", "");
+                   }}});
+  on({"_alias", "*"}, {{{"GET"}, kAliasParams, [this](const Ctx& c) {
+                          return GetAliases(c, "", c.segments[1]);
+                        }}});
+  on({"_aliases"}, {{{"POST"}, kAliasParams, [this](const Ctx& c) {
+                       return UpdateAliases(c);
+                     }}});
+  on({"*", "_alias"}, {{{"GET"}, kAliasParams, [this](const Ctx& c) {
+                          return GetAliases(c, c.Index(), "");
+                        }}});
+  for (const char* word : {"_alias", "_aliases"}) {
+    on({"*", word, "*"},
+       {{{"PUT", "POST"},
+         kAliasParams,
+         [this](const Ctx& c) { return PutOrDeleteAlias(c, false); }},
+        {{"DELETE"},
+         kAliasParams,
+         [this](const Ctx& c) { return PutOrDeleteAlias(c, true); }},
+        {{"GET"}, kAliasParams, [this](const Ctx& c) {
+           return GetAliases(c, c.Index(), c.segments[2]);
+         }}});
+  }
   on({"*", "_doc"}, {{{"POST"}, kWriteParams, [this](const Ctx& c) {
                         return IndexDoc(c, false);
                       }}});
@@ -1261,23 +1319,63 @@ absl::Status RestServer::Impl::ApplyWriteParams(const Ctx& c,
 }
 
 asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::Write(
-    const pb::WriteRequest& write, SourceSpec source) {
-  pb::Envelope request;
-  *request.mutable_write() = write;
+    const pb::WriteRequest& write, SourceSpec source, bool require_alias) {
+  pb::WriteRequest routed = write;
   absl::Duration wait = kDefaultDispatchTimeout;
   if (write.timeout_ms() > 0)
     wait = absl::Milliseconds(write.timeout_ms()) + absl::Seconds(30);
-  CO_ASSIGN_OR_RETURN(pb::Envelope reply,
-                      co_await Call(std::move(request), wait));
-  if (!reply.has_write_response()) {
-    co_return absl::InternalError("node answered a write with another message");
+  // A write to an alias goes to its one index. require_alias reads the state
+  // first; otherwise the node's refusal of the name (no such index, or an
+  // index that may not take an alias's name) sends it to the state.
+  bool resolved = false;
+  auto resolve = [&]() -> Async<std::optional<Reply>> {
+    resolved = true;
+    absl::StatusOr<pb::ClusterState> state = co_await GetState();
+    if (!state.ok()) co_return StatusReply(state.status());
+    std::vector<std::string> indices = AliasIndices(*state, write.index());
+    if (indices.empty()) {
+      if (require_alias) co_return ErrorReply(RequireAliasError(write.index()));
+      co_return std::nullopt;
+    }
+    if (indices.size() > 1) {
+      co_return StatusReply(IllegalArgument(absl::StrCat(
+          "no write index is defined for alias [", write.index(),
+          "]. The write index may be explicitly disabled using "
+          "is_write_index=false or the alias points to multiple indices "
+          "without one being designated as a write index")));
+    }
+    routed.set_index(indices[0]);
+    co_return std::nullopt;
+  };
+  if (require_alias) {
+    if (std::optional<Reply> bad = co_await resolve()) co_return *bad;
   }
-  const pb::WriteResponse& response = reply.write_response();
-  if (HasError(response.error())) co_return ErrorReply(response.error());
-  Reply out;
-  out.status = WriteHttpStatus(response);
-  out.body = WriteJson(response, write, source);
-  co_return out;
+  while (true) {
+    pb::Envelope request;
+    *request.mutable_write() = routed;
+    CO_ASSIGN_OR_RETURN(pb::Envelope reply,
+                        co_await Call(std::move(request), wait));
+    if (!reply.has_write_response()) {
+      co_return absl::InternalError(
+          "node answered a write with another message");
+    }
+    const pb::WriteResponse& response = reply.write_response();
+    if (HasError(response.error())) {
+      const pb::Error& error = response.error();
+      if (!resolved &&
+          (error.type() == "index_not_found_exception" ||
+           (error.type() == "invalid_index_name_exception" &&
+            absl::EndsWith(error.reason(), "already exists as alias")))) {
+        if (std::optional<Reply> bad = co_await resolve()) co_return *bad;
+        if (routed.index() != write.index()) continue;
+      }
+      co_return ErrorReply(error);
+    }
+    Reply out;
+    out.status = WriteHttpStatus(response);
+    out.body = WriteJson(response, routed, source);
+    co_return out;
+  }
 }
 
 asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::IndexDoc(
@@ -1306,9 +1404,7 @@ asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::IndexDoc(
     }
   }
   CO_RETURN_IF_ERROR(ApplyWriteParams(c, write));
-  // seqsim has no aliases: no index name is one.
   CO_ASSIGN_OR_RETURN(bool require_alias, BoolParam(c, "require_alias", false));
-  if (require_alias) co_return ErrorReply(RequireAliasError(write.index()));
   if (write.id().size() > 512) {
     co_return ValidationFailed(
         {absl::StrCat("id [", write.id(),
@@ -1322,7 +1418,7 @@ asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::IndexDoc(
   if (!doc.has_value() || !doc->is_object())
     co_return ErrorReply(DocumentUnparsable());
   write.set_source(c.req.body);
-  co_return co_await Write(write);
+  co_return co_await Write(write, {}, require_alias);
 }
 
 asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::GetDoc(
@@ -1504,7 +1600,6 @@ asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::UpdateDoc(
   write.set_kind(pb::WriteRequest::UPDATE);
   CO_RETURN_IF_ERROR(ApplyWriteParams(c, write));
   CO_ASSIGN_OR_RETURN(bool require_alias, BoolParam(c, "require_alias", false));
-  if (require_alias) co_return ErrorReply(RequireAliasError(write.index()));
   if (c.Has("retry_on_conflict")) {
     CO_ASSIGN_OR_RETURN(
         int32_t retries,
@@ -1523,7 +1618,7 @@ asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::UpdateDoc(
     source = std::move(from_url);
     write.set_return_source(source.fetch);
   }
-  co_return co_await Write(write, source);
+  co_return co_await Write(write, source, require_alias);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -2710,9 +2805,209 @@ asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::GetIndex(
     settings["provided_name"] = index->name();
     Json entry = Json::object();
     entry["aliases"] = Json::object();
+    for (const std::string& alias : index->aliases())
+      entry["aliases"][alias] = Json::object();
     entry["mappings"] = Json::object();
     entry["settings"] = Json{{"index", std::move(settings)}};
     out.body[index->name()] = std::move(entry);
+  }
+  co_return out;
+}
+
+namespace {
+
+// An alias name checked as Elasticsearch checks one (the rules of index
+// names, in an invalid_alias_name_exception).
+std::optional<pb::Error> BadAliasName(const std::string& alias) {
+  std::optional<pb::Error> bad = rest::ValidateIndexName(alias);
+  if (!bad.has_value()) return std::nullopt;
+  std::string why = bad->reason();
+  const std::string prefix = absl::StrCat("Invalid index name [", alias, "], ");
+  if (absl::StartsWith(why, prefix)) why = why.substr(prefix.size());
+  return rest::MakeError(
+      400, "invalid_alias_name_exception",
+      absl::StrCat("Invalid alias name [", alias, "]: ", why));
+}
+
+}  // namespace
+
+asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::SendAliasActions(
+    std::vector<pb::AliasAction> actions) {
+  pb::Envelope request;
+  for (pb::AliasAction& action : actions)
+    *request.mutable_delete_index()->add_alias_actions() = std::move(action);
+  CO_ASSIGN_OR_RETURN(pb::Envelope reply, co_await Call(std::move(request)));
+  if (!reply.has_delete_index_response()) {
+    co_return absl::InternalError(
+        "node answered an alias update with another message");
+  }
+  const pb::DeleteIndexResponse& response = reply.delete_index_response();
+  if (HasError(response.error())) co_return ErrorReply(response.error());
+  Reply out;
+  out.body["acknowledged"] = response.acknowledged();
+  co_return out;
+}
+
+asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::PutOrDeleteAlias(
+    const Ctx& c, bool remove) {
+  const std::string& names = c.segments[2];
+  CO_ASSIGN_OR_RETURN(IndicesOptions options, IndicesOptionsOf(c));
+  CO_ASSIGN_OR_RETURN(pb::ClusterState state, co_await GetState(true));
+  pb::Error missing;
+  auto resolved = ResolveIndices(state, c.Index(), &missing, options);
+  if (!resolved.ok()) co_return ErrorReply(missing);
+  std::vector<pb::AliasAction> actions;
+  if (!remove) {
+    if (std::optional<pb::Error> bad = BadAliasName(names)) {
+      co_return ErrorReply(*bad);
+    }
+    for (const pb::IndexMeta* index : *resolved) {
+      pb::AliasAction& action = actions.emplace_back();
+      action.set_index(index->name());
+      action.set_alias(names);
+    }
+  } else {
+    // Names and patterns ("_all", "*" for every alias) of the indices'
+    // aliases; a name that matches none is missing.
+    std::vector<std::string> unmatched;
+    for (absl::string_view part :
+         absl::StrSplit(names, ',', absl::SkipEmpty())) {
+      const std::string pattern = part == "_all" ? "*" : std::string(part);
+      bool matched = false;
+      for (const pb::IndexMeta* index : *resolved) {
+        for (const std::string& alias : index->aliases()) {
+          if (!SimpleMatch(pattern, alias)) continue;
+          matched = true;
+          pb::AliasAction& action = actions.emplace_back();
+          action.set_remove(true);
+          action.set_index(index->name());
+          action.set_alias(alias);
+        }
+      }
+      if (!matched) unmatched.push_back(pattern);
+    }
+    if (!unmatched.empty() || actions.empty()) {
+      if (unmatched.empty()) unmatched.push_back(names);
+      co_return ErrorReply(rest::MakeError(
+          404, "aliases_not_found_exception",
+          absl::StrCat("aliases [", absl::StrJoin(unmatched, ","),
+                       "] missing")));
+    }
+  }
+  if (actions.empty()) {
+    co_return ErrorReply(ToError(IndexNotFound(c.Index()), c.Index(), "_na_"));
+  }
+  co_return co_await SendAliasActions(std::move(actions));
+}
+
+asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::UpdateAliases(
+    const Ctx& c) {
+  if (IsBlank(c.req.body)) co_return BodyRequired();
+  CO_RETURN_IF_ERROR(rest::CheckJsonDepth(c.req.body));
+  std::optional<Json> body = ParseJson(c.req.body);
+  if (!body.has_value() || !body->is_object()) co_return BodyUnparsable();
+  auto strings = [](const Json& action, const char* one,
+                    const char* many) -> std::vector<std::string> {
+    std::vector<std::string> out;
+    if (action.contains(one) && action[one].is_string())
+      out.push_back(action[one].get<std::string>());
+    if (action.contains(many) && action[many].is_array()) {
+      for (const Json& value : action[many]) {
+        if (value.is_string()) out.push_back(value.get<std::string>());
+      }
+    }
+    return out;
+  };
+  if (!body->contains("actions") || !(*body)["actions"].is_array() ||
+      (*body)["actions"].empty()) {
+    co_return ValidationFailed({"no aliases actions specified"});
+  }
+  CO_ASSIGN_OR_RETURN(pb::ClusterState state, co_await GetState(true));
+  std::vector<pb::AliasAction> actions;
+  for (const Json& item : (*body)["actions"]) {
+    if (!item.is_object() || item.size() != 1) co_return BodyUnparsable();
+    const std::string kind = item.begin().key();
+    const Json& action = item.begin().value();
+    if ((kind != "add" && kind != "remove") || !action.is_object()) {
+      co_return IllegalArgument(
+          absl::StrCat("Unsupported alias action [", kind, "]"));
+    }
+    std::vector<std::string> indices = strings(action, "index", "indices");
+    std::vector<std::string> aliases = strings(action, "alias", "aliases");
+    if (indices.empty()) {
+      co_return ValidationFailed({"One of [index] or [indices] is required"});
+    }
+    if (aliases.empty()) {
+      co_return ValidationFailed({"One of [alias] or [aliases] is required"});
+    }
+    for (const std::string& expression : indices) {
+      pb::Error missing;
+      auto resolved = ResolveIndices(state, expression, &missing);
+      if (!resolved.ok()) co_return ErrorReply(missing);
+      for (const pb::IndexMeta* index : *resolved) {
+        for (const std::string& alias : aliases) {
+          if (kind == "add") {
+            if (std::optional<pb::Error> bad = BadAliasName(alias)) {
+              co_return ErrorReply(*bad);
+            }
+          }
+          pb::AliasAction& out = actions.emplace_back();
+          out.set_remove(kind == "remove");
+          out.set_index(index->name());
+          out.set_alias(alias);
+        }
+      }
+    }
+  }
+  co_return co_await SendAliasActions(std::move(actions));
+}
+
+asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::GetAliases(
+    const Ctx& c, std::string indices, std::string names) {
+  CO_ASSIGN_OR_RETURN(IndicesOptions options, IndicesOptionsOf(c));
+  CO_ASSIGN_OR_RETURN(pb::ClusterState state, co_await GetState());
+  pb::Error missing;
+  auto resolved = ResolveIndices(state, indices, &missing, options);
+  if (!resolved.ok()) co_return ErrorReply(missing);
+  std::vector<std::string> patterns;
+  for (absl::string_view part : absl::StrSplit(names, ',', absl::SkipEmpty()))
+    patterns.push_back(part == "_all" ? "*" : std::string(part));
+  const bool every = patterns.empty();
+  std::set<std::string> matched;
+  Reply out;
+  for (const pb::IndexMeta* index : *resolved) {
+    Json aliases = Json::object();
+    for (const std::string& alias : index->aliases()) {
+      bool shown = every;
+      for (const std::string& pattern : patterns) {
+        if (SimpleMatch(pattern, alias)) {
+          shown = true;
+          matched.insert(pattern);
+        }
+      }
+      if (shown) aliases[alias] = Json::object();
+    }
+    // Without names every index shows, with names only those that have one.
+    if (every || !aliases.empty())
+      out.body[index->name()] = Json{{"aliases", std::move(aliases)}};
+  }
+  std::vector<std::string> unmatched;
+  for (const std::string& pattern : patterns) {
+    if (!absl::StrContains(pattern, '*') && matched.count(pattern) == 0)
+      unmatched.push_back(pattern);
+  }
+  if (!unmatched.empty()) {
+    // Elasticsearch's RestGetAliasesAction: the error first, then what was
+    // found.
+    Json body = Json::object();
+    body["error"] =
+        absl::StrCat(unmatched.size() == 1 ? "alias [" : "aliases [",
+                     absl::StrJoin(unmatched, ","), "] missing");
+    body["status"] = 404;
+    for (auto it = out.body.begin(); it != out.body.end(); ++it)
+      body[it.key()] = it.value();
+    out.body = std::move(body);
+    out.status = 404;
   }
   co_return out;
 }
