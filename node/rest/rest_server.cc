@@ -1458,9 +1458,29 @@ asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::GetDoc(
   if (c.Has("preference"))
     request.mutable_get()->set_preference(c.Param("preference"));
   request.mutable_get()->set_refresh(refresh);
+  pb::Envelope sent = request;
   CO_ASSIGN_OR_RETURN(pb::Envelope reply, co_await Call(std::move(request)));
   if (!reply.has_get_response()) {
     co_return absl::InternalError("node answered a get with another message");
+  }
+  if (reply.get_response().error().type() == "index_not_found_exception") {
+    // A GET through an alias reads its one index.
+    CO_ASSIGN_OR_RETURN(pb::ClusterState state, co_await GetState());
+    std::vector<std::string> indices = AliasIndices(state, c.Index());
+    if (indices.size() > 1) {
+      co_return IllegalArgument(absl::StrCat(
+          "alias [", c.Index(),
+          "] has more than one index associated with it [",
+          absl::StrJoin(indices, ", "), "], can't execute a single index op"));
+    }
+    if (indices.size() == 1) {
+      sent.mutable_get()->set_index(indices[0]);
+      CO_ASSIGN_OR_RETURN(reply, co_await Call(std::move(sent)));
+      if (!reply.has_get_response()) {
+        co_return absl::InternalError(
+            "node answered a get with another message");
+      }
+    }
   }
   const pb::GetResponse& get = reply.get_response();
   if (HasError(get.error())) co_return ErrorReply(get.error());

@@ -309,6 +309,13 @@ r = call("PUT", "/both/_doc/12", {"n": 12})
 check("a write through an alias of two indices is 400", r.status == 400
       and r.reason().startswith("no write index is defined for alias [both]."), repr(r))
 check("ix-a holds the two writes", count("/ix-a/_count") == 4)
+r = call("GET", "/ix/_doc/9")
+check("GET through an alias", r.status == 200 and r.json["_index"] == "ix-a"
+      and r.json["_source"] == {"n": 9}, repr(r))
+r = call("GET", "/both/_doc/9")
+check("GET through an alias of two indices is 400", r.status == 400 and r.reason() ==
+      "alias [both] has more than one index associated with it [ix-a, ix-b], can't execute a "
+      "single index op", repr(r))
 r = call("PUT", "/ix")
 check("an index may not take an alias's name", r.status == 400
       and r.json["error"]["type"] == "invalid_index_name_exception"
