@@ -441,9 +441,14 @@ absl::Status ValidateMessage(const pb::Envelope& request) {
     }
     case pb::Envelope::kDeleteIndex: {
       const pb::DeleteIndexRequest& del = request.delete_index();
-      if (del.alias_actions_size() == 0) return Index("index", del.index());
-      if (!del.index().empty())
-        return Invalid("index", "is set on an alias update");
+      if (del.index() != kAliasUpdateIndex) {
+        if (del.alias_actions_size() > 0)
+          return Invalid("alias_actions",
+                         "are set on an index deletion (not an alias update)");
+        return Index("index", del.index());
+      }
+      if (del.alias_actions_size() == 0)
+        return Invalid("alias_actions", "is empty on an alias update");
       for (const pb::AliasAction& action : del.alias_actions()) {
         if (absl::Status s = Index("alias action index", action.index());
             !s.ok())

@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/es_error.h"
+#include "common/validation.h"
 
 namespace seqsim {
 namespace {
@@ -1145,7 +1146,7 @@ struct Coordinator::State {
   }
 
   pb::Envelope HandleDeleteIndex(const pb::DeleteIndexRequest& request) {
-    if (request.alias_actions_size() > 0) return HandleAliasUpdate(request);
+    if (request.index() == kAliasUpdateIndex) return HandleAliasUpdate(request);
     pb::Envelope reply = Reply();
     auto* response = reply.mutable_delete_index_response();
     const std::string& name = request.index();

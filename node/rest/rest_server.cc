@@ -29,6 +29,7 @@
 #include "boost/asio/use_awaitable.hpp"
 #include "common/es_error.h"
 #include "common/status_macros.h"
+#include "common/validation.h"
 #include "coordinator/logic/coordinator.h"
 #include "node/rest/co_status.h"
 #include "node/rest/http_server.h"
@@ -2854,6 +2855,7 @@ std::optional<pb::Error> BadAliasName(const std::string& alias) {
 asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::SendAliasActions(
     std::vector<pb::AliasAction> actions) {
   pb::Envelope request;
+  request.mutable_delete_index()->set_index(kAliasUpdateIndex);
   for (pb::AliasAction& action : actions)
     *request.mutable_delete_index()->add_alias_actions() = std::move(action);
   CO_ASSIGN_OR_RETURN(pb::Envelope reply, co_await Call(std::move(request)));

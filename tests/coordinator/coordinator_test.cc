@@ -11,6 +11,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/es_error.h"
+#include "common/validation.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/coordinator/test_env.h"
@@ -1054,6 +1055,7 @@ pb::DeleteIndexResponse UpdateAliases(
     Harness& h,
     const std::vector<std::tuple<bool, std::string, std::string>>& actions) {
   pb::Envelope request;
+  request.mutable_delete_index()->set_index(kAliasUpdateIndex);
   for (const auto& [remove, index, alias] : actions) {
     pb::AliasAction* action =
         request.mutable_delete_index()->add_alias_actions();

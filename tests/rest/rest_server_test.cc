@@ -1004,6 +1004,113 @@ TEST_F(RestTest, IndexExpressionsResolveLikeElasticsearch) {
   EXPECT_EQ(deleted, Names({"logs-a", "logs-b"}));
 }
 
+// Alias endpoints: what they send to the coordinator and what they answer.
+TEST_F(RestTest, AliasEndpointsSendActionsAndReadTheState) {
+  dispatcher_.answer = [](const std::string&, const pb::Envelope& request) {
+    pb::Envelope reply = DefaultAnswer(request);
+    if (request.has_get_cluster_state()) {
+      pb::ClusterState* state =
+          reply.mutable_get_cluster_state_response()->mutable_state();
+      pb::IndexMeta* logs = state->add_indices();
+      *logs = state->indices(0);
+      logs->set_name("logs");
+      logs->set_uuid("uuid-logs");
+      state->mutable_indices(0)->add_aliases("both");
+      state->mutable_indices(0)->add_aliases("films");
+      logs->add_aliases("both");
+    } else if (request.has_delete_index()) {
+      reply.mutable_delete_index_response()->set_acknowledged(true);
+    }
+    return reply;
+  };
+  auto sent_actions = [&] {
+    std::vector<std::string> out;
+    for (const pb::Envelope& envelope : SentBesidesState()) {
+      for (const pb::AliasAction& action :
+           envelope.delete_index().alias_actions()) {
+        out.push_back(absl::StrCat(action.remove() ? "-" : "+", action.index(),
+                                   ":", action.alias()));
+      }
+    }
+    return out;
+  };
+  using Names = std::vector<std::string>;
+  auto put = client_->Put("/movies,logs/_alias/new", "", kJson);
+  ASSERT_TRUE(put);
+  EXPECT_EQ(put->body, R"({"acknowledged":true})");
+  EXPECT_EQ(sent_actions(), Names({"+movies:new", "+logs:new"}));
+  auto bad_name = client_->Put("/movies/_alias/New", "", kJson);
+  ASSERT_TRUE(bad_name);
+  EXPECT_EQ(bad_name->status, 400);
+  EXPECT_EQ(Body(bad_name)["error"]["type"], "invalid_alias_name_exception");
+  EXPECT_EQ(Body(bad_name)["error"]["reason"],
+            "Invalid alias name [New]: must be lowercase");
+  auto no_index = client_->Put("/nope/_alias/x", "", kJson);
+  ASSERT_TRUE(no_index);
+  EXPECT_EQ(no_index->status, 404);
+
+  auto update = client_->Post(
+      "/_aliases",
+      R"({"actions":[{"remove":{"index":"movies","alias":"films"}},)"
+      R"({"add":{"indices":["logs"],"aliases":["films","f2"]}}]})",
+      kJson);
+  ASSERT_TRUE(update);
+  EXPECT_EQ(update->status, 200) << update->body;
+  EXPECT_EQ(sent_actions(), Names({"+movies:new", "+logs:new", "-movies:films",
+                                   "+logs:films", "+logs:f2"}));
+  for (const char* body :
+       {R"({"actions":[]})", R"({"actions":[{"flip":{"index":"movies"}}]})",
+        R"({"actions":[{"add":{"index":"movies"}}]})", "{"}) {
+    auto refused = client_->Post("/_aliases", body, kJson);
+    ASSERT_TRUE(refused);
+    EXPECT_EQ(refused->status, 400) << body;
+  }
+
+  auto removed = client_->Delete("/movies/_alias/f*,both");
+  ASSERT_TRUE(removed);
+  EXPECT_EQ(removed->status, 200) << removed->body;
+  EXPECT_EQ(sent_actions().back(), "-movies:both");
+  auto missing = client_->Delete("/movies/_alias/nope");
+  ASSERT_TRUE(missing);
+  EXPECT_EQ(missing->status, 404);
+  EXPECT_EQ(Body(missing)["error"]["type"], "aliases_not_found_exception");
+  EXPECT_EQ(Body(missing)["error"]["reason"], "aliases [nope] missing");
+  EXPECT_EQ(Body(missing)["error"]["resource.id"], "nope");
+  EXPECT_EQ(sent_actions().size(), 7u);
+
+  auto all = client_->Get("/_alias");
+  ASSERT_TRUE(all);
+  EXPECT_EQ(all->body, R"({"movies":{"aliases":{"both":{},"films":{}}},)"
+                       R"("logs":{"aliases":{"both":{}}}})");
+  auto named = client_->Get("/_alias/films");
+  ASSERT_TRUE(named);
+  EXPECT_EQ(named->body, R"({"movies":{"aliases":{"films":{}}}})");
+  auto of_index = client_->Get("/logs/_alias/*");
+  ASSERT_TRUE(of_index);
+  EXPECT_EQ(of_index->body, R"({"logs":{"aliases":{"both":{}}}})");
+  auto partly = client_->Get("/_alias/films,nope");
+  ASSERT_TRUE(partly);
+  EXPECT_EQ(partly->status, 404);
+  EXPECT_EQ(partly->body, R"({"error":"alias [nope] missing","status":404,)"
+                          R"("movies":{"aliases":{"films":{}}}})");
+  auto head = client_->Head("/movies/_alias/films");
+  ASSERT_TRUE(head);
+  EXPECT_EQ(head->status, 200);
+  auto head_missing = client_->Head("/logs/_alias/films");
+  ASSERT_TRUE(head_missing);
+  EXPECT_EQ(head_missing->status, 404);
+
+  // Expressions resolve aliases.
+  auto search = client_->Get("/both/_search");
+  ASSERT_TRUE(search);
+  EXPECT_EQ(SentBesidesState().back().search().indices_size(), 2);
+  auto get = client_->Get("/film*");
+  ASSERT_TRUE(get);
+  EXPECT_EQ(Body(get).size(), 1u);
+  EXPECT_EQ(Body(get)["movies"]["aliases"],
+            Json::parse(R"({"both":{},"films":{}})"));
+}
+
 TEST_F(RestTest, CatShardsTextAndJsonWithSeqNoColumns) {
   auto text = client_->Get(
       "/_cat/shards?v&h=index,shard,prirep,state,docs,node,seq_no.max,"
