@@ -323,6 +323,11 @@ absl::Status ValidateClusterState(const pb::ClusterState& state) {
     if (!names.insert(index.name()).second ||
         !uuids.insert(index.uuid()).second)
       return Invalid(absl::StrCat("index ", name), "is repeated");
+    for (const std::string& alias : index.aliases()) {
+      if (absl::Status s = Index(absl::StrCat("index ", name, " alias"), alias);
+          !s.ok())
+        return s;
+    }
     if (absl::Status s =
             Number(absl::StrCat("index ", name, " shards"),
                    index.number_of_shards(), 1, kMaxShardsPerIndex);
@@ -434,8 +439,26 @@ absl::Status ValidateMessage(const pb::Envelope& request) {
       return Number("number_of_replicas", create.number_of_replicas(), -1,
                     kMaxReplicasPerIndex);
     }
-    case pb::Envelope::kDeleteIndex:
-      return Index("index", request.delete_index().index());
+    case pb::Envelope::kDeleteIndex: {
+      const pb::DeleteIndexRequest& del = request.delete_index();
+      if (del.index() != kAliasUpdateIndex) {
+        if (del.alias_actions_size() > 0)
+          return Invalid("alias_actions",
+                         "are set on an index deletion (not an alias update)");
+        return Index("index", del.index());
+      }
+      if (del.alias_actions_size() == 0)
+        return Invalid("alias_actions", "is empty on an alias update");
+      for (const pb::AliasAction& action : del.alias_actions()) {
+        if (absl::Status s = Index("alias action index", action.index());
+            !s.ok())
+          return s;
+        if (absl::Status s = Index("alias action alias", action.alias());
+            !s.ok())
+          return s;
+      }
+      return absl::OkStatus();
+    }
     case pb::Envelope::kReplicate: {
       const pb::ReplicateRequest& r = request.replicate();
       if (absl::Status s = ShardRef("shard", r.shard()); !s.ok()) return s;

@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/es_error.h"
+#include "common/validation.h"
 
 namespace seqsim {
 namespace {
@@ -1034,6 +1035,18 @@ struct Coordinator::State {
       *response->mutable_error() = IndexError(valid, name, "");
       return reply;
     }
+    for (const pb::IndexMeta& index : cluster.indices()) {
+      if (std::find(index.aliases().begin(), index.aliases().end(), name) !=
+          index.aliases().end()) {
+        *response->mutable_error() =
+            IndexError(EsStatus(absl::StatusCode::kInvalidArgument,
+                                "invalid_index_name_exception",
+                                absl::StrCat("Invalid index name [", name,
+                                             "], already exists as alias")),
+                       name, "");
+        return reply;
+      }
+    }
     if (pb::IndexMeta* existing = FindIndex(&cluster, name)) {
       if (request.auto_created()) {
         response->set_acknowledged(true);
@@ -1111,7 +1124,64 @@ struct Coordinator::State {
     return reply;
   }
 
+  // POST /_aliases: every action applies, in order, or none does (as
+  // Elasticsearch's MetadataIndexAliasesService).
+  pb::Envelope HandleAliasUpdate(const pb::DeleteIndexRequest& request) {
+    pb::Envelope reply = Reply();
+    auto* response = reply.mutable_delete_index_response();
+    pb::ClusterState next = cluster;
+    std::vector<std::string> changes;
+    for (const pb::AliasAction& action : request.alias_actions()) {
+      pb::IndexMeta* index = FindIndex(&next, action.index());
+      if (index == nullptr) {
+        *response->mutable_error() =
+            IndexError(IndexNotFound(action.index()), action.index(), "");
+        return reply;
+      }
+      auto* aliases = index->mutable_aliases();
+      auto at = std::find(aliases->begin(), aliases->end(), action.alias());
+      if (action.remove()) {
+        if (at == aliases->end()) {
+          *response->mutable_error() = ToError(EsStatus(
+              absl::StatusCode::kNotFound, "aliases_not_found_exception",
+              absl::StrCat("aliases [", action.alias(), "] missing")));
+          return reply;
+        }
+        aliases->erase(at);
+        changes.push_back(absl::StrCat("remove alias [", action.alias(),
+                                       "] from [", action.index(), "]"));
+        continue;
+      }
+      if (FindIndex(&next, action.alias()) != nullptr) {
+        *response->mutable_error() = IndexError(
+            EsStatus(absl::StatusCode::kInvalidArgument,
+                     "invalid_alias_name_exception",
+                     absl::StrCat("Invalid alias name [", action.alias(),
+                                  "]: an index or data stream exists with the "
+                                  "same name as the alias")),
+            index->name(), index->uuid());
+        return reply;
+      }
+      if (at == aliases->end()) {
+        *aliases->Add() = action.alias();
+        std::sort(aliases->begin(), aliases->end());
+      }
+      changes.push_back(absl::StrCat("add alias [", action.alias(), "] to [",
+                                     action.index(), "]"));
+    }
+    const std::string why = absl::StrJoin(changes, ", ");
+    Log(why);
+    absl::Status committed = Commit(std::move(next), why);
+    if (!committed.ok()) {
+      *response->mutable_error() = ToError(committed);
+      return reply;
+    }
+    response->set_acknowledged(true);
+    return reply;
+  }
+
   pb::Envelope HandleDeleteIndex(const pb::DeleteIndexRequest& request) {
+    if (request.index() == kAliasUpdateIndex) return HandleAliasUpdate(request);
     pb::Envelope reply = Reply();
     auto* response = reply.mutable_delete_index_response();
     const std::string& name = request.index();

@@ -29,6 +29,7 @@
 #include "boost/asio/use_awaitable.hpp"
 #include "common/es_error.h"
 #include "common/status_macros.h"
+#include "common/validation.h"
 #include "coordinator/logic/coordinator.h"
 #include "node/rest/co_status.h"
 #include "node/rest/http_server.h"
@@ -453,26 +454,152 @@ const pb::IndexMeta* FindIndex(const pb::ClusterState& state,
   return nullptr;
 }
 
-// Index names of a comma-separated path segment against the cluster state;
-// "_all" and "*" name every index. An unknown name gives its index_not_found
-// error.
+// How an index expression resolves, as Elasticsearch's IndicesOptions:
+// ignore_unavailable skips names that do not exist, allow_no_indices accepts
+// an expression that resolves to nothing, expand_wildcards says which indices
+// a wildcard reaches (every index here is open and none is hidden).
+struct IndicesOptions {
+  bool ignore_unavailable = false;
+  bool allow_no_indices = true;
+  bool expand_open = true;
+};
+
+// The options of the request's ignore_unavailable, allow_no_indices and
+// expand_wildcards parameters, over `defaults`.
+absl::StatusOr<IndicesOptions> IndicesOptionsOf(const Ctx& c,
+                                                IndicesOptions defaults = {}) {
+  IndicesOptions options = defaults;
+  ASSIGN_OR_RETURN(
+      options.ignore_unavailable,
+      BoolParam(c, "ignore_unavailable", defaults.ignore_unavailable));
+  ASSIGN_OR_RETURN(options.allow_no_indices,
+                   BoolParam(c, "allow_no_indices", defaults.allow_no_indices));
+  if (c.Has("expand_wildcards")) {
+    options.expand_open = false;
+    for (absl::string_view value :
+         absl::StrSplit(c.Param("expand_wildcards"), ',')) {
+      const std::string lower = absl::AsciiStrToLower(value);
+      if (lower == "open" || lower == "all") {
+        options.expand_open = true;
+      } else if (lower == "none") {
+        options.expand_open = false;
+      } else if (lower != "closed" && lower != "hidden") {
+        return IllegalArgument(
+            absl::StrCat("No valid expand wildcard value [", value, "]"));
+      }
+    }
+  }
+  return options;
+}
+
+// Whether `name` matches `pattern`, whose '*' match any run of characters
+// (Elasticsearch's Regex.simpleMatch).
+bool SimpleMatch(absl::string_view pattern, absl::string_view name) {
+  size_t p = 0, n = 0, star = absl::string_view::npos, mark = 0;
+  while (n < name.size()) {
+    if (p < pattern.size() && pattern[p] == '*') {
+      star = p++;
+      mark = n;
+    } else if (p < pattern.size() && pattern[p] == name[n]) {
+      ++p;
+      ++n;
+    } else if (star != absl::string_view::npos) {
+      p = star + 1;
+      n = ++mark;
+    } else {
+      return false;
+    }
+  }
+  while (p < pattern.size() && pattern[p] == '*') ++p;
+  return p == pattern.size();
+}
+
+// The indices the alias `name` points to, in state order.
+std::vector<std::string> AliasIndices(const pb::ClusterState& state,
+                                      const std::string& name) {
+  std::vector<std::string> out;
+  for (const pb::IndexMeta& index : state.indices()) {
+    if (std::find(index.aliases().begin(), index.aliases().end(), name) !=
+        index.aliases().end())
+      out.push_back(index.name());
+  }
+  return out;
+}
+
+bool IsAllExpression(const std::string& expression) {
+  return expression.empty() || expression == "_all" || expression == "*";
+}
+
+// The indices an expression names, as Elasticsearch's
+// IndexNameExpressionResolver: a comma list of names and '*' patterns, "_all"
+// (or nothing) for every index, and, after a wildcard, "-name" or "-pattern"
+// taking indices out again; in state order, each once. A missing name is an
+// index_not_found error (unless ignore_unavailable), and so is an expression
+// that resolves to nothing when allow_no_indices is false. The error's body
+// goes to `missing`.
 absl::StatusOr<std::vector<const pb::IndexMeta*>> ResolveIndices(
     const pb::ClusterState& state, const std::string& expression,
-    pb::Error* missing) {
-  std::vector<const pb::IndexMeta*> out;
-  if (expression.empty() || expression == "_all" || expression == "*") {
-    for (const pb::IndexMeta& index : state.indices()) out.push_back(&index);
-    return out;
-  }
-  for (absl::string_view part :
-       absl::StrSplit(expression, ',', absl::SkipEmpty())) {
-    const std::string name(part);
-    const pb::IndexMeta* index = FindIndex(state, name);
-    if (index == nullptr) {
-      *missing = ToError(IndexNotFound(name), name, "_na_");
-      return IndexNotFound(name);
+    pb::Error* missing, const IndicesOptions& options = {}) {
+  std::set<std::string> chosen;
+  auto not_found = [&](const std::string& name) -> absl::Status {
+    *missing = ToError(IndexNotFound(name), name, "_na_");
+    return IndexNotFound(name);
+  };
+  if (IsAllExpression(expression)) {
+    if (options.expand_open) {
+      for (const pb::IndexMeta& index : state.indices())
+        chosen.insert(index.name());
     }
-    out.push_back(index);
+  } else {
+    bool wildcard_seen = false;
+    for (absl::string_view part : absl::StrSplit(expression, ',')) {
+      const std::string name(part);
+      if (name.empty()) continue;
+      const bool exclusion = wildcard_seen && absl::StartsWith(name, "-");
+      const std::string pattern = exclusion ? name.substr(1) : name;
+      const bool wildcard = absl::StrContains(pattern, '*');
+      if (exclusion) {
+        for (auto it = chosen.begin(); it != chosen.end();) {
+          it = SimpleMatch(pattern, *it) ? chosen.erase(it) : std::next(it);
+        }
+        continue;
+      }
+      if (wildcard) {
+        wildcard_seen = true;
+        bool matched = false;
+        if (options.expand_open) {
+          for (const pb::IndexMeta& index : state.indices()) {
+            bool hit = SimpleMatch(pattern, index.name());
+            for (const std::string& alias : index.aliases())
+              hit = hit || SimpleMatch(pattern, alias);
+            if (hit) {
+              chosen.insert(index.name());
+              matched = true;
+            }
+          }
+        }
+        if (!matched && !options.allow_no_indices) return not_found(name);
+        continue;
+      }
+      if (FindIndex(state, name) != nullptr) {
+        chosen.insert(name);
+        continue;
+      }
+      // An alias names the indices it points to.
+      std::vector<std::string> pointed = AliasIndices(state, name);
+      if (pointed.empty()) {
+        if (options.ignore_unavailable) continue;
+        return not_found(name);
+      }
+      chosen.insert(pointed.begin(), pointed.end());
+    }
+  }
+  std::vector<const pb::IndexMeta*> out;
+  for (const pb::IndexMeta& index : state.indices()) {
+    if (chosen.count(index.name()) > 0) out.push_back(&index);
+  }
+  if (out.empty() && !options.allow_no_indices) {
+    return not_found(IsAllExpression(expression) ? "_all" : expression);
   }
   return out;
 }
@@ -551,8 +678,10 @@ class RestServer::Impl {
 
   absl::Status ApplyWriteParams(const Ctx& c, pb::WriteRequest& write);
   // Sends one write; `source` shapes an update's "get" (with return_source).
+  // require_alias: the name must be an alias.
   Async<absl::StatusOr<Reply>> Write(const pb::WriteRequest& write,
-                                     SourceSpec source = {});
+                                     SourceSpec source = {},
+                                     bool require_alias = false);
 
   Async<absl::StatusOr<Reply>> Root(const Ctx& c);
   Async<absl::StatusOr<Reply>> IndexDoc(const Ctx& c, bool create_route);
@@ -560,6 +689,13 @@ class RestServer::Impl {
   Async<absl::StatusOr<Reply>> DeleteDoc(const Ctx& c);
   Async<absl::StatusOr<Reply>> UpdateDoc(const Ctx& c);
   Async<absl::StatusOr<Reply>> Bulk(const Ctx& c, std::string default_index);
+  // Resolves `indices` (an index expression) into `search`'s concrete
+  // indices; *none when it names none, so that nothing is to be searched.
+  // The error reply when it does not resolve.
+  Async<std::optional<Reply>> ResolveSearchIndices(const Ctx& c,
+                                                   const std::string& indices,
+                                                   pb::SearchRequest& search,
+                                                   bool* none);
   Async<absl::StatusOr<Reply>> Search(const Ctx& c, std::string indices);
   Async<absl::StatusOr<Reply>> Count(const Ctx& c, std::string indices);
   Async<absl::StatusOr<Reply>> MultiGet(const Ctx& c, std::string index);
@@ -571,6 +707,14 @@ class RestServer::Impl {
   Async<absl::StatusOr<Reply>> CreateIndex(const Ctx& c);
   Async<absl::StatusOr<Reply>> DeleteIndex(const Ctx& c);
   Async<absl::StatusOr<Reply>> GetIndex(const Ctx& c);
+  // PUT/DELETE /{index}/_alias/{name} and POST /_aliases.
+  Async<absl::StatusOr<Reply>> PutOrDeleteAlias(const Ctx& c, bool remove);
+  Async<absl::StatusOr<Reply>> UpdateAliases(const Ctx& c);
+  Async<absl::StatusOr<Reply>> SendAliasActions(
+      std::vector<pb::AliasAction> actions);
+  // GET /_alias[/{name}], GET /{index}/_alias[/{name}].
+  Async<absl::StatusOr<Reply>> GetAliases(const Ctx& c, std::string indices,
+                                          std::string names);
   Async<absl::StatusOr<Reply>> Refresh(const Ctx& c, std::string indices);
   Async<absl::StatusOr<Reply>> CatShards(const Ctx& c, std::string indices);
   Async<absl::StatusOr<Reply>> CatIndices(const Ctx& c, std::string indices);
@@ -692,6 +836,9 @@ const std::vector<std::string> kHealthParams = {
     "expand_wildcards"};
 const std::vector<std::string> kRefreshParams = {
     "ignore_unavailable", "allow_no_indices", "expand_wildcards"};
+const std::vector<std::string> kAliasParams = {
+    "timeout",          "master_timeout",   "ignore_unavailable",
+    "allow_no_indices", "expand_wildcards", "local"};
 // Accepted on every route.
 const std::set<std::string> kGlobalParams = {
     "pretty",      "human",  "error_trace",
@@ -748,6 +895,30 @@ void RestServer::Impl::BuildRoutes() {
              {{"GET"}, kIndexAdminParams, [this](const Ctx& c) {
                 return GetIndex(c);
               }}});
+  on({"_alias"}, {{{"GET"}, kAliasParams, [this](const Ctx& c) {
+                     return GetAliases(c, "", "");
+                   }}});
+  on({"_alias", "*"}, {{{"GET"}, kAliasParams, [this](const Ctx& c) {
+                          return GetAliases(c, "", c.segments[1]);
+                        }}});
+  on({"_aliases"}, {{{"POST"}, kAliasParams, [this](const Ctx& c) {
+                       return UpdateAliases(c);
+                     }}});
+  on({"*", "_alias"}, {{{"GET"}, kAliasParams, [this](const Ctx& c) {
+                          return GetAliases(c, c.Index(), "");
+                        }}});
+  for (const char* word : {"_alias", "_aliases"}) {
+    on({"*", word, "*"},
+       {{{"PUT", "POST"},
+         kAliasParams,
+         [this](const Ctx& c) { return PutOrDeleteAlias(c, false); }},
+        {{"DELETE"},
+         kAliasParams,
+         [this](const Ctx& c) { return PutOrDeleteAlias(c, true); }},
+        {{"GET"}, kAliasParams, [this](const Ctx& c) {
+           return GetAliases(c, c.Index(), c.segments[2]);
+         }}});
+  }
   on({"*", "_doc"}, {{{"POST"}, kWriteParams, [this](const Ctx& c) {
                         return IndexDoc(c, false);
                       }}});
@@ -1149,23 +1320,63 @@ absl::Status RestServer::Impl::ApplyWriteParams(const Ctx& c,
 }
 
 asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::Write(
-    const pb::WriteRequest& write, SourceSpec source) {
-  pb::Envelope request;
-  *request.mutable_write() = write;
+    const pb::WriteRequest& write, SourceSpec source, bool require_alias) {
+  pb::WriteRequest routed = write;
   absl::Duration wait = kDefaultDispatchTimeout;
   if (write.timeout_ms() > 0)
     wait = absl::Milliseconds(write.timeout_ms()) + absl::Seconds(30);
-  CO_ASSIGN_OR_RETURN(pb::Envelope reply,
-                      co_await Call(std::move(request), wait));
-  if (!reply.has_write_response()) {
-    co_return absl::InternalError("node answered a write with another message");
+  // A write to an alias goes to its one index. require_alias reads the state
+  // first; otherwise the node's refusal of the name (no such index, or an
+  // index that may not take an alias's name) sends it to the state.
+  bool resolved = false;
+  auto resolve = [&]() -> Async<std::optional<Reply>> {
+    resolved = true;
+    absl::StatusOr<pb::ClusterState> state = co_await GetState();
+    if (!state.ok()) co_return StatusReply(state.status());
+    std::vector<std::string> indices = AliasIndices(*state, write.index());
+    if (indices.empty()) {
+      if (require_alias) co_return ErrorReply(RequireAliasError(write.index()));
+      co_return std::nullopt;
+    }
+    if (indices.size() > 1) {
+      co_return StatusReply(IllegalArgument(absl::StrCat(
+          "no write index is defined for alias [", write.index(),
+          "]. The write index may be explicitly disabled using "
+          "is_write_index=false or the alias points to multiple indices "
+          "without one being designated as a write index")));
+    }
+    routed.set_index(indices[0]);
+    co_return std::nullopt;
+  };
+  if (require_alias) {
+    if (std::optional<Reply> bad = co_await resolve()) co_return *bad;
   }
-  const pb::WriteResponse& response = reply.write_response();
-  if (HasError(response.error())) co_return ErrorReply(response.error());
-  Reply out;
-  out.status = WriteHttpStatus(response);
-  out.body = WriteJson(response, write, source);
-  co_return out;
+  while (true) {
+    pb::Envelope request;
+    *request.mutable_write() = routed;
+    CO_ASSIGN_OR_RETURN(pb::Envelope reply,
+                        co_await Call(std::move(request), wait));
+    if (!reply.has_write_response()) {
+      co_return absl::InternalError(
+          "node answered a write with another message");
+    }
+    const pb::WriteResponse& response = reply.write_response();
+    if (HasError(response.error())) {
+      const pb::Error& error = response.error();
+      if (!resolved &&
+          (error.type() == "index_not_found_exception" ||
+           (error.type() == "invalid_index_name_exception" &&
+            absl::EndsWith(error.reason(), "already exists as alias")))) {
+        if (std::optional<Reply> bad = co_await resolve()) co_return *bad;
+        if (routed.index() != write.index()) continue;
+      }
+      co_return ErrorReply(error);
+    }
+    Reply out;
+    out.status = WriteHttpStatus(response);
+    out.body = WriteJson(response, routed, source);
+    co_return out;
+  }
 }
 
 asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::IndexDoc(
@@ -1194,9 +1405,7 @@ asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::IndexDoc(
     }
   }
   CO_RETURN_IF_ERROR(ApplyWriteParams(c, write));
-  // seqsim has no aliases: no index name is one.
   CO_ASSIGN_OR_RETURN(bool require_alias, BoolParam(c, "require_alias", false));
-  if (require_alias) co_return ErrorReply(RequireAliasError(write.index()));
   if (write.id().size() > 512) {
     co_return ValidationFailed(
         {absl::StrCat("id [", write.id(),
@@ -1210,7 +1419,7 @@ asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::IndexDoc(
   if (!doc.has_value() || !doc->is_object())
     co_return ErrorReply(DocumentUnparsable());
   write.set_source(c.req.body);
-  co_return co_await Write(write);
+  co_return co_await Write(write, {}, require_alias);
 }
 
 asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::GetDoc(
@@ -1250,9 +1459,29 @@ asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::GetDoc(
   if (c.Has("preference"))
     request.mutable_get()->set_preference(c.Param("preference"));
   request.mutable_get()->set_refresh(refresh);
+  pb::Envelope sent = request;
   CO_ASSIGN_OR_RETURN(pb::Envelope reply, co_await Call(std::move(request)));
   if (!reply.has_get_response()) {
     co_return absl::InternalError("node answered a get with another message");
+  }
+  if (reply.get_response().error().type() == "index_not_found_exception") {
+    // A GET through an alias reads its one index.
+    CO_ASSIGN_OR_RETURN(pb::ClusterState state, co_await GetState());
+    std::vector<std::string> indices = AliasIndices(state, c.Index());
+    if (indices.size() > 1) {
+      co_return IllegalArgument(absl::StrCat(
+          "alias [", c.Index(),
+          "] has more than one index associated with it [",
+          absl::StrJoin(indices, ", "), "], can't execute a single index op"));
+    }
+    if (indices.size() == 1) {
+      sent.mutable_get()->set_index(indices[0]);
+      CO_ASSIGN_OR_RETURN(reply, co_await Call(std::move(sent)));
+      if (!reply.has_get_response()) {
+        co_return absl::InternalError(
+            "node answered a get with another message");
+      }
+    }
   }
   const pb::GetResponse& get = reply.get_response();
   if (HasError(get.error())) co_return ErrorReply(get.error());
@@ -1392,7 +1621,6 @@ asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::UpdateDoc(
   write.set_kind(pb::WriteRequest::UPDATE);
   CO_RETURN_IF_ERROR(ApplyWriteParams(c, write));
   CO_ASSIGN_OR_RETURN(bool require_alias, BoolParam(c, "require_alias", false));
-  if (require_alias) co_return ErrorReply(RequireAliasError(write.index()));
   if (c.Has("retry_on_conflict")) {
     CO_ASSIGN_OR_RETURN(
         int32_t retries,
@@ -1411,7 +1639,7 @@ asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::UpdateDoc(
     source = std::move(from_url);
     write.set_return_source(source.fetch);
   }
-  co_return co_await Write(write, source);
+  co_return co_await Write(write, source, require_alias);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1777,15 +2005,26 @@ Json SortValueJson(const pb::SortValue& value, const pb::SortField& key,
 
 }  // namespace
 
+asio::awaitable<std::optional<Reply>> RestServer::Impl::ResolveSearchIndices(
+    const Ctx& c, const std::string& indices, pb::SearchRequest& search,
+    bool* none) {
+  absl::StatusOr<IndicesOptions> options = IndicesOptionsOf(c);
+  if (!options.ok()) co_return StatusReply(options.status());
+  absl::StatusOr<pb::ClusterState> state = co_await GetState();
+  if (!state.ok()) co_return StatusReply(state.status());
+  pb::Error missing;
+  auto resolved = ResolveIndices(*state, indices, &missing, *options);
+  if (!resolved.ok()) co_return ErrorReply(missing);
+  search.clear_indices();
+  for (const pb::IndexMeta* index : *resolved)
+    search.add_indices(index->name());
+  *none = resolved->empty();
+  co_return std::nullopt;
+}
+
 asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::Search(
     const Ctx& c, std::string indices) {
   pb::SearchRequest search;
-  if (!indices.empty() && indices != "_all" && indices != "*") {
-    for (absl::string_view index :
-         absl::StrSplit(indices, ',', absl::SkipEmpty())) {
-      search.add_indices(std::string(index));
-    }
-  }
   int64_t size = 10, from = 0;
   bool seq_no_primary_term = false, version = false, total_as_int = false;
   bool track_scores = false;
@@ -2008,12 +2247,22 @@ asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::Search(
   search.set_size(static_cast<int32_t>(size));
   search.set_from(static_cast<int32_t>(from));
   SetRoutingAndPreference(c, search);
-  pb::Envelope request;
-  *request.mutable_search() = search;
-  CO_ASSIGN_OR_RETURN(pb::Envelope reply, co_await Call(std::move(request)));
-  if (!reply.has_search_response()) {
-    co_return absl::InternalError(
-        "node answered a search with another message");
+  bool none = false;
+  if (std::optional<Reply> bad =
+          co_await ResolveSearchIndices(c, indices, search, &none)) {
+    co_return *std::move(bad);
+  }
+  // An expression that resolves to no index searches nothing (a request
+  // without indices would search them all).
+  pb::Envelope reply;
+  if (!none) {
+    pb::Envelope request;
+    *request.mutable_search() = search;
+    CO_ASSIGN_OR_RETURN(reply, co_await Call(std::move(request)));
+    if (!reply.has_search_response()) {
+      co_return absl::InternalError(
+          "node answered a search with another message");
+    }
   }
   const pb::SearchResponse& response = reply.search_response();
   if (HasError(response.error())) co_return SearchErrorReply(response.error());
@@ -2138,12 +2387,6 @@ RestServer::Impl::CallAll(std::vector<pb::Envelope> requests,
 asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::Count(
     const Ctx& c, std::string indices) {
   pb::SearchRequest search;
-  if (!indices.empty() && indices != "_all" && indices != "*") {
-    for (absl::string_view index :
-         absl::StrSplit(indices, ',', absl::SkipEmpty())) {
-      search.add_indices(std::string(index));
-    }
-  }
   search.mutable_query()->mutable_match_all();
   if (!IsBlank(c.req.body)) {
     CO_RETURN_IF_ERROR(rest::CheckJsonDepth(c.req.body));
@@ -2160,11 +2403,20 @@ asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::Count(
   }
   search.set_size(0);
   SetRoutingAndPreference(c, search);
-  pb::Envelope request;
-  *request.mutable_search() = std::move(search);
-  CO_ASSIGN_OR_RETURN(pb::Envelope reply, co_await Call(std::move(request)));
-  if (!reply.has_search_response()) {
-    co_return absl::InternalError("node answered a count with another message");
+  bool none = false;
+  if (std::optional<Reply> bad =
+          co_await ResolveSearchIndices(c, indices, search, &none)) {
+    co_return *std::move(bad);
+  }
+  pb::Envelope reply;
+  if (!none) {
+    pb::Envelope request;
+    *request.mutable_search() = std::move(search);
+    CO_ASSIGN_OR_RETURN(reply, co_await Call(std::move(request)));
+    if (!reply.has_search_response()) {
+      co_return absl::InternalError(
+          "node answered a count with another message");
+    }
   }
   const pb::SearchResponse& response = reply.search_response();
   if (HasError(response.error())) co_return SearchErrorReply(response.error());
@@ -2495,25 +2747,57 @@ asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::CreateIndex(
 
 asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::DeleteIndex(
     const Ctx& c) {
-  pb::Envelope request;
-  request.mutable_delete_index()->set_index(c.Index());
-  CO_ASSIGN_OR_RETURN(pb::Envelope reply, co_await Call(std::move(request)));
-  if (!reply.has_delete_index_response()) {
-    co_return absl::InternalError(
-        "node answered delete_index with another message");
+  // action.destructive_requires_name (true by default in Elasticsearch 8):
+  // an index deletion names every index it deletes.
+  std::vector<std::string> names;
+  for (absl::string_view part : absl::StrSplit(c.Index(), ',')) {
+    if (part == "_all" || absl::StrContains(part, '*')) {
+      co_return IllegalArgument(
+          "Wildcard expressions or all indices are not allowed");
+    }
+    if (!part.empty()) names.emplace_back(part);
   }
-  const pb::DeleteIndexResponse& response = reply.delete_index_response();
-  if (HasError(response.error())) co_return ErrorReply(response.error());
+  if (names.empty()) {
+    co_return IllegalArgument(
+        "Wildcard expressions or all indices are not allowed");
+  }
+  CO_ASSIGN_OR_RETURN(IndicesOptions options,
+                      IndicesOptionsOf(c, {.ignore_unavailable = false,
+                                           .allow_no_indices = false,
+                                           .expand_open = true}));
+  if (names.size() > 1 || options.ignore_unavailable) {
+    // Every name is checked before any index goes.
+    CO_ASSIGN_OR_RETURN(pb::ClusterState state, co_await GetState(true));
+    pb::Error missing;
+    auto resolved = ResolveIndices(state, c.Index(), &missing, options);
+    if (!resolved.ok()) co_return ErrorReply(missing);
+    names.clear();
+    for (const pb::IndexMeta* index : *resolved) names.push_back(index->name());
+  }
+  bool acknowledged = true;
+  for (const std::string& name : names) {
+    pb::Envelope request;
+    request.mutable_delete_index()->set_index(name);
+    CO_ASSIGN_OR_RETURN(pb::Envelope reply, co_await Call(std::move(request)));
+    if (!reply.has_delete_index_response()) {
+      co_return absl::InternalError(
+          "node answered delete_index with another message");
+    }
+    const pb::DeleteIndexResponse& response = reply.delete_index_response();
+    if (HasError(response.error())) co_return ErrorReply(response.error());
+    acknowledged = acknowledged && response.acknowledged();
+  }
   Reply out;
-  out.body["acknowledged"] = response.acknowledged();
+  out.body["acknowledged"] = acknowledged;
   co_return out;
 }
 
 asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::GetIndex(
     const Ctx& c) {
   CO_ASSIGN_OR_RETURN(pb::ClusterState state, co_await GetState());
+  CO_ASSIGN_OR_RETURN(IndicesOptions options, IndicesOptionsOf(c));
   pb::Error missing;
-  auto indices = ResolveIndices(state, c.Index(), &missing);
+  auto indices = ResolveIndices(state, c.Index(), &missing, options);
   if (!indices.ok()) co_return ErrorReply(missing);
   Reply out;
   for (const pb::IndexMeta* index : *indices) {
@@ -2536,6 +2820,8 @@ asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::GetIndex(
     settings["provided_name"] = index->name();
     Json entry = Json::object();
     entry["aliases"] = Json::object();
+    for (const std::string& alias : index->aliases())
+      entry["aliases"][alias] = Json::object();
     entry["mappings"] = Json::object();
     entry["settings"] = Json{{"index", std::move(settings)}};
     out.body[index->name()] = std::move(entry);
@@ -2543,12 +2829,211 @@ asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::GetIndex(
   co_return out;
 }
 
-asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::Refresh(
-    const Ctx& c, std::string indices) {
-  (void)c;
+namespace {
+
+// An alias name checked as Elasticsearch checks one (the rules of index
+// names, in an invalid_alias_name_exception).
+std::optional<pb::Error> BadAliasName(const std::string& alias) {
+  std::optional<pb::Error> bad = rest::ValidateIndexName(alias);
+  if (!bad.has_value()) return std::nullopt;
+  std::string why = bad->reason();
+  const std::string prefix = absl::StrCat("Invalid index name [", alias, "], ");
+  if (absl::StartsWith(why, prefix)) why = why.substr(prefix.size());
+  return rest::MakeError(
+      400, "invalid_alias_name_exception",
+      absl::StrCat("Invalid alias name [", alias, "]: ", why));
+}
+
+}  // namespace
+
+asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::SendAliasActions(
+    std::vector<pb::AliasAction> actions) {
+  pb::Envelope request;
+  request.mutable_delete_index()->set_index(kAliasUpdateIndex);
+  for (pb::AliasAction& action : actions)
+    *request.mutable_delete_index()->add_alias_actions() = std::move(action);
+  CO_ASSIGN_OR_RETURN(pb::Envelope reply, co_await Call(std::move(request)));
+  if (!reply.has_delete_index_response()) {
+    co_return absl::InternalError(
+        "node answered an alias update with another message");
+  }
+  const pb::DeleteIndexResponse& response = reply.delete_index_response();
+  if (HasError(response.error())) co_return ErrorReply(response.error());
+  Reply out;
+  out.body["acknowledged"] = response.acknowledged();
+  co_return out;
+}
+
+asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::PutOrDeleteAlias(
+    const Ctx& c, bool remove) {
+  const std::string& names = c.segments[2];
+  CO_ASSIGN_OR_RETURN(IndicesOptions options, IndicesOptionsOf(c));
+  CO_ASSIGN_OR_RETURN(pb::ClusterState state, co_await GetState(true));
+  pb::Error missing;
+  auto resolved = ResolveIndices(state, c.Index(), &missing, options);
+  if (!resolved.ok()) co_return ErrorReply(missing);
+  std::vector<pb::AliasAction> actions;
+  if (!remove) {
+    if (std::optional<pb::Error> bad = BadAliasName(names)) {
+      co_return ErrorReply(*bad);
+    }
+    for (const pb::IndexMeta* index : *resolved) {
+      pb::AliasAction& action = actions.emplace_back();
+      action.set_index(index->name());
+      action.set_alias(names);
+    }
+  } else {
+    // Names and patterns ("_all", "*" for every alias) of the indices'
+    // aliases; a name that matches none is missing.
+    std::vector<std::string> unmatched;
+    for (absl::string_view part :
+         absl::StrSplit(names, ',', absl::SkipEmpty())) {
+      const std::string pattern = part == "_all" ? "*" : std::string(part);
+      bool matched = false;
+      for (const pb::IndexMeta* index : *resolved) {
+        for (const std::string& alias : index->aliases()) {
+          if (!SimpleMatch(pattern, alias)) continue;
+          matched = true;
+          pb::AliasAction& action = actions.emplace_back();
+          action.set_remove(true);
+          action.set_index(index->name());
+          action.set_alias(alias);
+        }
+      }
+      if (!matched) unmatched.push_back(pattern);
+    }
+    if (!unmatched.empty() || actions.empty()) {
+      if (unmatched.empty()) unmatched.push_back(names);
+      co_return ErrorReply(rest::MakeError(
+          404, "aliases_not_found_exception",
+          absl::StrCat("aliases [", absl::StrJoin(unmatched, ","),
+                       "] missing")));
+    }
+  }
+  if (actions.empty()) {
+    co_return ErrorReply(ToError(IndexNotFound(c.Index()), c.Index(), "_na_"));
+  }
+  co_return co_await SendAliasActions(std::move(actions));
+}
+
+asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::UpdateAliases(
+    const Ctx& c) {
+  if (IsBlank(c.req.body)) co_return BodyRequired();
+  CO_RETURN_IF_ERROR(rest::CheckJsonDepth(c.req.body));
+  std::optional<Json> body = ParseJson(c.req.body);
+  if (!body.has_value() || !body->is_object()) co_return BodyUnparsable();
+  auto strings = [](const Json& action, const char* one,
+                    const char* many) -> std::vector<std::string> {
+    std::vector<std::string> out;
+    if (action.contains(one) && action[one].is_string())
+      out.push_back(action[one].get<std::string>());
+    if (action.contains(many) && action[many].is_array()) {
+      for (const Json& value : action[many]) {
+        if (value.is_string()) out.push_back(value.get<std::string>());
+      }
+    }
+    return out;
+  };
+  if (!body->contains("actions") || !(*body)["actions"].is_array() ||
+      (*body)["actions"].empty()) {
+    co_return ValidationFailed({"no aliases actions specified"});
+  }
+  CO_ASSIGN_OR_RETURN(pb::ClusterState state, co_await GetState(true));
+  std::vector<pb::AliasAction> actions;
+  for (const Json& item : (*body)["actions"]) {
+    if (!item.is_object() || item.size() != 1) co_return BodyUnparsable();
+    const std::string kind = item.begin().key();
+    const Json& action = item.begin().value();
+    if ((kind != "add" && kind != "remove") || !action.is_object()) {
+      co_return IllegalArgument(
+          absl::StrCat("Unsupported alias action [", kind, "]"));
+    }
+    std::vector<std::string> indices = strings(action, "index", "indices");
+    std::vector<std::string> aliases = strings(action, "alias", "aliases");
+    if (indices.empty()) {
+      co_return ValidationFailed({"One of [index] or [indices] is required"});
+    }
+    if (aliases.empty()) {
+      co_return ValidationFailed({"One of [alias] or [aliases] is required"});
+    }
+    for (const std::string& expression : indices) {
+      pb::Error missing;
+      auto resolved = ResolveIndices(state, expression, &missing);
+      if (!resolved.ok()) co_return ErrorReply(missing);
+      for (const pb::IndexMeta* index : *resolved) {
+        for (const std::string& alias : aliases) {
+          if (kind == "add") {
+            if (std::optional<pb::Error> bad = BadAliasName(alias)) {
+              co_return ErrorReply(*bad);
+            }
+          }
+          pb::AliasAction& out = actions.emplace_back();
+          out.set_remove(kind == "remove");
+          out.set_index(index->name());
+          out.set_alias(alias);
+        }
+      }
+    }
+  }
+  co_return co_await SendAliasActions(std::move(actions));
+}
+
+asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::GetAliases(
+    const Ctx& c, std::string indices, std::string names) {
+  CO_ASSIGN_OR_RETURN(IndicesOptions options, IndicesOptionsOf(c));
   CO_ASSIGN_OR_RETURN(pb::ClusterState state, co_await GetState());
   pb::Error missing;
-  auto resolved = ResolveIndices(state, indices, &missing);
+  auto resolved = ResolveIndices(state, indices, &missing, options);
+  if (!resolved.ok()) co_return ErrorReply(missing);
+  std::vector<std::string> patterns;
+  for (absl::string_view part : absl::StrSplit(names, ',', absl::SkipEmpty()))
+    patterns.push_back(part == "_all" ? "*" : std::string(part));
+  const bool every = patterns.empty();
+  std::set<std::string> matched;
+  Reply out;
+  for (const pb::IndexMeta* index : *resolved) {
+    Json aliases = Json::object();
+    for (const std::string& alias : index->aliases()) {
+      bool shown = every;
+      for (const std::string& pattern : patterns) {
+        if (SimpleMatch(pattern, alias)) {
+          shown = true;
+          matched.insert(pattern);
+        }
+      }
+      if (shown) aliases[alias] = Json::object();
+    }
+    // Without names every index shows, with names only those that have one.
+    if (every || !aliases.empty())
+      out.body[index->name()] = Json{{"aliases", std::move(aliases)}};
+  }
+  std::vector<std::string> unmatched;
+  for (const std::string& pattern : patterns) {
+    if (!absl::StrContains(pattern, '*') && matched.count(pattern) == 0)
+      unmatched.push_back(pattern);
+  }
+  if (!unmatched.empty()) {
+    // Elasticsearch's RestGetAliasesAction: the error first, then what was
+    // found.
+    Json body = Json::object();
+    body["error"] =
+        absl::StrCat(unmatched.size() == 1 ? "alias [" : "aliases [",
+                     absl::StrJoin(unmatched, ","), "] missing");
+    body["status"] = 404;
+    for (auto it = out.body.begin(); it != out.body.end(); ++it)
+      body[it.key()] = it.value();
+    out.body = std::move(body);
+    out.status = 404;
+  }
+  co_return out;
+}
+
+asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::Refresh(
+    const Ctx& c, std::string indices) {
+  CO_ASSIGN_OR_RETURN(pb::ClusterState state, co_await GetState());
+  CO_ASSIGN_OR_RETURN(IndicesOptions options, IndicesOptionsOf(c));
+  pb::Error missing;
+  auto resolved = ResolveIndices(state, indices, &missing, options);
   if (!resolved.ok()) co_return ErrorReply(missing);
   // Every node refreshes its copies of the indices; a copy that is not
   // started (recovering, unassigned) counts in total but not as successful.
@@ -2691,8 +3176,9 @@ asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::CatShards(
   // Elasticsearch reads the elected master's state unless local=true.
   CO_ASSIGN_OR_RETURN(bool local, BoolParam(c, "local", false));
   CO_ASSIGN_OR_RETURN(pb::ClusterState state, co_await GetState(!local));
+  CO_ASSIGN_OR_RETURN(IndicesOptions options, IndicesOptionsOf(c));
   pb::Error missing;
-  auto resolved = ResolveIndices(state, indices, &missing);
+  auto resolved = ResolveIndices(state, indices, &missing, options);
   if (!resolved.ok()) co_return ErrorReply(missing);
   std::map<std::string, pb::NodeStatusResponse> statuses =
       co_await NodeStatuses(state);
@@ -2778,8 +3264,9 @@ asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::CatIndices(
   // Elasticsearch reads the elected master's state unless local=true.
   CO_ASSIGN_OR_RETURN(bool local, BoolParam(c, "local", false));
   CO_ASSIGN_OR_RETURN(pb::ClusterState state, co_await GetState(!local));
+  CO_ASSIGN_OR_RETURN(IndicesOptions options, IndicesOptionsOf(c));
   pb::Error missing;
-  auto resolved = ResolveIndices(state, indices, &missing);
+  auto resolved = ResolveIndices(state, indices, &missing, options);
   if (!resolved.ok()) co_return ErrorReply(missing);
   std::map<std::string, pb::NodeStatusResponse> statuses =
       co_await NodeStatuses(state);
@@ -2908,6 +3395,7 @@ asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::Health(
   };
   // Elasticsearch reads the elected master's state unless local=true.
   CO_ASSIGN_OR_RETURN(bool local, BoolParam(c, "local", false));
+  CO_ASSIGN_OR_RETURN(IndicesOptions options, IndicesOptionsOf(c));
   const absl::Time deadline = absl::Now() + timeout;
   pb::ClusterState state;
   ClusterHealth health;
@@ -2931,13 +3419,22 @@ asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::Health(
     state = *std::move(read);
     bool index_known = index.empty();
     if (!index_known) {
+      // The health of the indices the expression names (none, for a
+      // wildcard that matches nothing: green); a missing name is red.
       pb::Error missing;
-      index_known = ResolveIndices(state, index, &missing).ok();
-    }
-    if (index_known) {
-      health = ComputeHealth(state,
-                             index.find(',') == std::string::npos ? index : "");
+      auto resolved = ResolveIndices(state, index, &missing, options);
+      index_known = resolved.ok();
+      if (index_known) {
+        pb::ClusterState named = state;
+        named.clear_indices();
+        for (const pb::IndexMeta* meta : *resolved)
+          *named.add_indices() = *meta;
+        health = ComputeHealth(named, "");
+      }
     } else {
+      health = ComputeHealth(state, "");
+    }
+    if (!index_known) {
       health = ComputeHealth(state, "\x01no-such-index");
       health.status = "red";
     }

@@ -24,6 +24,14 @@ void AddErrorFields(const pb::Error& error, Json& out) {
     out["resource.type"] = "index_or_alias";
     out["resource.id"] = error.index();
   }
+  // "aliases [a, b] missing" names the aliases as its resource.
+  if (error.type() == "aliases_not_found_exception" &&
+      absl::StartsWith(error.reason(), "aliases [") &&
+      absl::EndsWith(error.reason(), "] missing")) {
+    out["resource.type"] = "aliases";
+    out["resource.id"] = error.reason().substr(
+        9, error.reason().size() - 9 - strlen("] missing"));
+  }
   if (!error.index().empty() || !error.index_uuid().empty()) {
     out["index_uuid"] =
         error.index_uuid().empty() ? "_na_" : error.index_uuid();

@@ -5,11 +5,13 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/es_error.h"
+#include "common/validation.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/coordinator/test_env.h"
@@ -1081,6 +1083,88 @@ TEST(IndexAdmin, DeleteRemovesTheIndexAndPublishes) {
   EXPECT_EQ(h.state().indices_size(), 0);
   ASSERT_EQ(h.env.outbox.size(), 1u);
   EXPECT_EQ(h.env.outbox[0].request.publish().state().indices_size(), 0);
+}
+
+pb::DeleteIndexResponse UpdateAliases(
+    Harness& h,
+    const std::vector<std::tuple<bool, std::string, std::string>>& actions) {
+  pb::Envelope request;
+  request.mutable_delete_index()->set_index(kAliasUpdateIndex);
+  for (const auto& [remove, index, alias] : actions) {
+    pb::AliasAction* action =
+        request.mutable_delete_index()->add_alias_actions();
+    action->set_remove(remove);
+    action->set_index(index);
+    action->set_alias(alias);
+  }
+  return h.Call(std::move(request)).delete_index_response();
+}
+
+std::vector<std::string> AliasesOf(Harness& h, const std::string& index) {
+  for (const pb::IndexMeta& meta : h.state().indices()) {
+    if (meta.name() == index)
+      return {meta.aliases().begin(), meta.aliases().end()};
+  }
+  return {};
+}
+
+TEST(IndexAdmin, AliasActionsApplyTogetherOrNotAtAll) {
+  Harness h;
+  h.Join("node-1");
+  h.DeliverPublications();
+  ASSERT_TRUE(h.CreateIndex("logs-1").acknowledged());
+  ASSERT_TRUE(h.CreateIndex("logs-2").acknowledged());
+  h.DeliverPublications();
+  const int64_t version = h.state().version();
+  EXPECT_TRUE(UpdateAliases(h, {{false, "logs-1", "logs"},
+                                {false, "logs-2", "logs"},
+                                {false, "logs-1", "current"}})
+                  .acknowledged());
+  EXPECT_GT(h.state().version(), version);
+  using Names = std::vector<std::string>;
+  EXPECT_EQ(AliasesOf(h, "logs-1"), Names({"current", "logs"}));
+  EXPECT_EQ(AliasesOf(h, "logs-2"), Names({"logs"}));
+  ASSERT_FALSE(h.env.outbox.empty());
+  EXPECT_EQ(
+      h.env.outbox.back().request.publish().state().indices(0).aliases_size(),
+      2);
+  // Moving an alias is one atomic change.
+  EXPECT_TRUE(UpdateAliases(h, {{true, "logs-1", "current"},
+                                {false, "logs-2", "current"}})
+                  .acknowledged());
+  EXPECT_EQ(AliasesOf(h, "logs-1"), Names({"logs"}));
+  EXPECT_EQ(AliasesOf(h, "logs-2"), Names({"current", "logs"}));
+
+  // A failing action leaves every alias as it was.
+  const int64_t before = h.state().version();
+  pb::DeleteIndexResponse missing_index =
+      UpdateAliases(h, {{false, "logs-1", "x"}, {false, "nope", "x"}});
+  EXPECT_EQ(missing_index.error().status(), 404);
+  EXPECT_EQ(missing_index.error().reason(), "no such index [nope]");
+  pb::DeleteIndexResponse missing_alias =
+      UpdateAliases(h, {{false, "logs-1", "y"}, {true, "logs-1", "z"}});
+  EXPECT_EQ(missing_alias.error().status(), 404);
+  EXPECT_EQ(missing_alias.error().type(), "aliases_not_found_exception");
+  EXPECT_EQ(missing_alias.error().reason(), "aliases [z] missing");
+  pb::DeleteIndexResponse index_name =
+      UpdateAliases(h, {{false, "logs-1", "logs-2"}});
+  EXPECT_EQ(index_name.error().status(), 400);
+  EXPECT_EQ(index_name.error().type(), "invalid_alias_name_exception");
+  EXPECT_EQ(index_name.error().reason(),
+            "Invalid alias name [logs-2]: an index or data stream exists "
+            "with the same name as the alias");
+  EXPECT_EQ(h.state().version(), before);
+  EXPECT_EQ(AliasesOf(h, "logs-1"), Names({"logs"}));
+
+  // An index may not take an alias's name.
+  pb::CreateIndexResponse taken = h.CreateIndex("logs");
+  EXPECT_EQ(taken.error().status(), 400);
+  EXPECT_EQ(taken.error().type(), "invalid_index_name_exception");
+  EXPECT_EQ(taken.error().reason(),
+            "Invalid index name [logs], already exists as alias");
+  // Deleting an index takes its aliases with it.
+  EXPECT_TRUE(h.DeleteIndex("logs-1").acknowledged());
+  EXPECT_EQ(AliasesOf(h, "logs-2"), Names({"current", "logs"}));
 }
 
 TEST(ClusterState, GetClusterStateAnswersTheCurrentState) {

@@ -104,7 +104,7 @@ r = call("POST", "/fid/_update/1?_source_includes=f", {"doc": {"t": "Dune 2"}})
 check("update _source_includes shapes the get", r.status == 200
       and r.json["get"]["_source"] == {"f": 1.1}, repr(r))
 
-# require_alias: seqsim has no aliases.
+# require_alias: fid is an index, not an alias.
 r = call("PUT", "/fid/_doc/2?require_alias=true", {"a": 1})
 check("require_alias=true is a 404", r.status == 404 and r.reason() ==
       "no such index [fid] and [require_alias] request flag is [true] and [fid] is not an alias",

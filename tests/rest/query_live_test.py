@@ -183,4 +183,109 @@ r = call("POST", "/lib/_mget", {"ids": []})
 check("_mget with no documents", r.status == 400
       and r.reason() == "Validation Failed: 1: no documents to get;", repr(r))
 
+# ---- Index expressions and aliases (issue 16)
+for name in ("ix-a", "ix-b"):
+    r = call("PUT", f"/{name}", {"settings": {"number_of_shards": 1, "number_of_replicas": 1}})
+    check(f"create {name}", r.status == 200, repr(r))
+for name, n in (("ix-a", 2), ("ix-b", 3)):
+    ndjson = "".join(json.dumps({"index": {"_id": str(i)}}) + "\n" + json.dumps({"n": i}) + "\n"
+                     for i in range(n))
+    r = call("POST", f"/{name}/_bulk?refresh=true", ndjson, ctype="application/x-ndjson")
+    check(f"bulk into {name}", r.status == 200 and r.json["errors"] is False, repr(r))
+
+
+def count(path):
+    r = call("GET", path)
+    return r.json.get("count") if r.status == 200 else r.status
+
+
+check("_count over a wildcard", count("/ix-*/_count") == 5, count("/ix-*/_count"))
+check("_count over a wildcard minus an exclusion", count("/ix-*,-ix-b/_count") == 2)
+check("_count over a comma list", count("/ix-a,ix-b/_count") == 5)
+check("_count of a missing name is 404", count("/ix-a,nope/_count") == 404)
+check("_count with ignore_unavailable skips it",
+      count("/ix-a,nope/_count?ignore_unavailable=true") == 2)
+r = call("GET", "/nomatch-*/_search")
+check("a wildcard that matches nothing: empty hits", r.status == 200
+      and r.json["hits"]["total"]["value"] == 0 and r.json["_shards"]["total"] == 0, repr(r))
+r = call("GET", "/nomatch-*/_search?allow_no_indices=false")
+check("... 404 with allow_no_indices=false", r.status == 404
+      and r.reason() == "no such index [nomatch-*]", repr(r))
+r = call("GET", "/_cat/indices/ix-*?h=index&s=index")
+check("_cat/indices/ix-*", r.status == 200 and r.raw.decode() == "ix-a\nix-b\n", repr(r))
+r = call("GET", "/_cluster/health/ix-*?wait_for_status=green&timeout=30s")
+check("health of ix-* waits for green", r.status == 200 and r.json["active_primary_shards"] == 2,
+      repr(r))
+r = call("POST", "/ix-*/_refresh")
+check("_refresh of ix-*", r.status == 200 and r.json["_shards"]["total"] == 4, repr(r))
+for path in ("/ix-*", "/_all", "/*"):
+    r = call("DELETE", path)
+    check(f"DELETE {path} is refused", r.status == 400
+          and r.reason() == "Wildcard expressions or all indices are not allowed", repr(r))
+check("... and deleted nothing", count("/ix-*/_count") == 5)
+
+r = call("PUT", "/ix-a/_alias/ix")
+check("PUT /ix-a/_alias/ix", r.status == 200 and r.json == {"acknowledged": True}, repr(r))
+r = call("POST", "/_aliases", {"actions": [{"add": {"index": "ix-b", "alias": "both"}},
+                                            {"add": {"indices": ["ix-a"], "alias": "both"}}]})
+check("POST /_aliases with two adds", r.status == 200, repr(r))
+r = call("GET", "/_alias/both")
+check("GET /_alias/both", r.status == 200
+      and r.json == {"ix-a": {"aliases": {"both": {}}}, "ix-b": {"aliases": {"both": {}}}},
+      repr(r))
+r = call("GET", "/ix-a/_alias")
+check("GET /ix-a/_alias", r.status == 200
+      and r.json == {"ix-a": {"aliases": {"both": {}, "ix": {}}}}, repr(r))
+r = call("GET", "/ix-a")
+check("GET /ix-a lists its aliases",
+      r.status == 200 and r.json["ix-a"]["aliases"] == {"both": {}, "ix": {}}, repr(r))
+r = call("GET", "/_alias/nope")
+check("GET /_alias/nope is 404", r.status == 404
+      and r.json == {"error": "alias [nope] missing", "status": 404}, repr(r))
+r = call("HEAD", "/_alias/ix")
+check("HEAD /_alias/ix", r.status == 200, repr(r))
+r = call("HEAD", "/_alias/nope")
+check("HEAD /_alias/nope", r.status == 404, repr(r))
+check("_count through an alias", count("/ix/_count") == 2)
+check("_count through an alias of two indices", count("/both/_count") == 5)
+r = call("PUT", "/ix/_doc/9?refresh=true", {"n": 9})
+check("a write through an alias goes to its index", r.status == 201
+      and r.json["_index"] == "ix-a", repr(r))
+r = call("PUT", "/ix/_doc/10?require_alias=true&refresh=true", {"n": 10})
+check("require_alias=true through an alias", r.status == 201 and r.json["_index"] == "ix-a",
+      repr(r))
+r = call("PUT", "/ix-a/_doc/11?require_alias=true", {"n": 11})
+check("require_alias=true to an index is 404", r.status == 404 and r.reason() ==
+      "no such index [ix-a] and [require_alias] request flag is [true] and [ix-a] is not an alias",
+      repr(r))
+r = call("PUT", "/both/_doc/12", {"n": 12})
+check("a write through an alias of two indices is 400", r.status == 400
+      and r.reason().startswith("no write index is defined for alias [both]."), repr(r))
+check("ix-a holds the two writes", count("/ix-a/_count") == 4)
+r = call("GET", "/ix/_doc/9")
+check("GET through an alias", r.status == 200 and r.json["_index"] == "ix-a"
+      and r.json["_source"] == {"n": 9}, repr(r))
+r = call("GET", "/both/_doc/9")
+check("GET through an alias of two indices is 400", r.status == 400 and r.reason() ==
+      "alias [both] has more than one index associated with it [ix-a, ix-b], can't execute a "
+      "single index op", repr(r))
+r = call("PUT", "/ix")
+check("an index may not take an alias's name", r.status == 400
+      and r.json["error"]["type"] == "invalid_index_name_exception"
+      and r.reason() == "Invalid index name [ix], already exists as alias", repr(r))
+r = call("PUT", "/ix-a/_alias/ix-b")
+check("an alias may not take an index's name", r.status == 400
+      and r.json["error"]["type"] == "invalid_alias_name_exception", repr(r))
+r = call("DELETE", "/ix-a/_alias/nope")
+check("DELETE of a missing alias is 404", r.status == 404
+      and r.json["error"]["type"] == "aliases_not_found_exception"
+      and r.reason() == "aliases [nope] missing", repr(r))
+r = call("DELETE", "/ix-a/_alias/ix")
+check("DELETE /ix-a/_alias/ix", r.status == 200, repr(r))
+check("the alias is gone", count("/ix/_count") == 404)
+r = call("DELETE", "/ix-a,ix-b")
+check("DELETE /ix-a,ix-b", r.status == 200 and r.json == {"acknowledged": True}, repr(r))
+r = call("GET", "/_alias/both")
+check("deleting the indices took their aliases", r.status == 404, repr(r))
+
 finish()

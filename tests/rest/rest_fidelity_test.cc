@@ -10,6 +10,7 @@
 // GCC 12 reports a false -Wrestrict inside inlined std::string concatenation.
 #pragma GCC diagnostic ignored "-Wrestrict"
 
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "gtest/gtest.h"
 #include "httplib.h"
@@ -446,7 +447,29 @@ TEST_F(FidelityTest, WritesWithRefreshTrueAnswerForcedRefresh) {
   }
 }
 
-TEST_F(FidelityTest, RequireAliasRefusesEveryIndexName) {
+// require_alias=true: the name must be an alias (with one index, which the
+// write goes to); writes through an alias go to its one index either way.
+TEST_F(FidelityTest, WritesThroughAnAliasAndRequireAlias) {
+  dispatcher_.answer = [this](const pb::Envelope& request) {
+    pb::Envelope reply = Answer(request);
+    if (request.has_get_cluster_state()) {
+      pb::ClusterState* state =
+          reply.mutable_get_cluster_state_response()->mutable_state();
+      state->mutable_indices(0)->add_aliases("films");  // movies
+      for (pb::IndexMeta& index : *state->mutable_indices())
+        index.add_aliases("both");
+    } else if (request.has_write() && request.write().index() != "movies" &&
+               request.write().index() != "logs") {
+      // The node auto-creates a missing index; the coordinator refuses an
+      // alias's name.
+      reply.Clear();
+      *reply.mutable_write_response()->mutable_error() = rest::MakeError(
+          400, "invalid_index_name_exception",
+          absl::StrCat("Invalid index name [", request.write().index(),
+                       "], already exists as alias"));
+    }
+    return reply;
+  };
   auto put =
       client_->Put("/movies/_doc/1?require_alias=true", R"({"a":1})", kJson);
   ASSERT_TRUE(put);
@@ -461,11 +484,44 @@ TEST_F(FidelityTest, RequireAliasRefusesEveryIndexName) {
                               R"({"doc":{"a":1}})", kJson);
   ASSERT_TRUE(update);
   EXPECT_EQ(update->status, 404);
+  auto writes = [&] {
+    std::vector<std::string> out;
+    for (const pb::Envelope& envelope : dispatcher_.received()) {
+      if (envelope.has_write()) out.push_back(envelope.write().index());
+    }
+    return out;
+  };
+  EXPECT_TRUE(writes().empty());
   auto fine =
       client_->Put("/movies/_doc/1?require_alias=false", R"({"a":1})", kJson);
   ASSERT_TRUE(fine);
   EXPECT_EQ(fine->status, 201);
-  EXPECT_EQ(dispatcher_.received().size(), 1u);
+
+  auto aliased =
+      client_->Put("/films/_doc/1?require_alias=true", R"({"a":1})", kJson);
+  ASSERT_TRUE(aliased);
+  EXPECT_EQ(aliased->status, 201) << aliased->body;
+  EXPECT_EQ(Body(aliased)["_index"], "movies");
+  auto plain = client_->Put("/films/_doc/2", R"({"a":1})", kJson);
+  ASSERT_TRUE(plain);
+  EXPECT_EQ(plain->status, 201) << plain->body;
+  EXPECT_EQ(Body(plain)["_index"], "movies");
+  auto updated = client_->Post("/films/_update/2", R"({"doc":{"a":2}})", kJson);
+  ASSERT_TRUE(updated);
+  EXPECT_EQ(updated->status, 200) << updated->body;
+  using Names = std::vector<std::string>;
+  EXPECT_EQ(writes(),
+            Names({"movies", "movies", "films", "movies", "films", "movies"}));
+
+  auto several = client_->Put("/both/_doc/3", R"({"a":1})", kJson);
+  ASSERT_TRUE(several);
+  EXPECT_EQ(several->status, 400);
+  EXPECT_EQ(Body(several)["error"]["type"], "illegal_argument_exception");
+  EXPECT_EQ(Body(several)["error"]["reason"],
+            "no write index is defined for alias [both]. The write index may "
+            "be explicitly disabled using is_write_index=false or the alias "
+            "points to multiple indices without one being designated as a "
+            "write index");
 }
 
 TEST_F(FidelityTest, UpdateSourceFilteringInTheGet) {

@@ -22,6 +22,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
@@ -164,6 +165,15 @@ class RestTest : public ::testing::Test {
     return Json::parse(result->body, nullptr, false);
   }
   std::vector<pb::Envelope> Sent() { return dispatcher_.received(); }
+  // What was sent apart from the cluster state reads (searches and counts
+  // read it to resolve their index expressions).
+  std::vector<pb::Envelope> SentBesidesState() {
+    std::vector<pb::Envelope> out;
+    for (pb::Envelope& envelope : dispatcher_.received()) {
+      if (!envelope.has_get_cluster_state()) out.push_back(std::move(envelope));
+    }
+    return out;
+  }
 
   FakeDispatcher dispatcher_;
   std::unique_ptr<RestServer> server_;
@@ -290,7 +300,7 @@ TEST_F(RestTest, RoutingIsSentWithEveryRequestAndShownAsUnderscoreRouting) {
   auto search = client_->Get("/movies/_search?routing=a,b");
   ASSERT_TRUE(search);
   EXPECT_EQ(Body(search)["hits"]["hits"][0]["_routing"], "u1");
-  std::vector<pb::Envelope> sent = Sent();
+  std::vector<pb::Envelope> sent = SentBesidesState();
   ASSERT_EQ(sent.size(), 6u);
   EXPECT_EQ(sent[0].write().routing(), "u1");
   EXPECT_EQ(sent[1].write().routing(), "u2");
@@ -668,8 +678,15 @@ TEST_F(RestTest, MalformedBulkIs400AndSendsNothing) {
 }
 
 TEST_F(RestTest, SearchTranslatesQueriesAndRendersHits) {
-  dispatcher_.answer = [](const std::string&, const pb::Envelope&) {
+  dispatcher_.answer = [](const std::string&, const pb::Envelope& request) {
     pb::Envelope reply;
+    if (request.has_get_cluster_state()) {
+      reply = DefaultAnswer(request);
+      pb::ClusterState* state =
+          reply.mutable_get_cluster_state_response()->mutable_state();
+      for (const char* name : {"a", "b"}) state->add_indices()->set_name(name);
+      return reply;
+    }
     pb::SearchResponse* search = reply.mutable_search_response();
     search->set_total(1);
     search->mutable_shards()->set_total(1);
@@ -716,7 +733,7 @@ TEST_F(RestTest, SearchTranslatesQueriesAndRendersHits) {
   EXPECT_EQ(unknown->status, 400);
   EXPECT_EQ(Body(unknown)["error"]["reason"], "unknown query [fuzzy]");
 
-  std::vector<pb::Envelope> sent = Sent();
+  std::vector<pb::Envelope> sent = SentBesidesState();
   ASSERT_EQ(sent.size(), 4u);
   EXPECT_EQ(sent[0].search().query().term().field(), "genre");
   EXPECT_EQ(sent[0].search().query().term().value_json(), "\"drama\"");
@@ -725,7 +742,9 @@ TEST_F(RestTest, SearchTranslatesQueriesAndRendersHits) {
   EXPECT_EQ(sent[1].search().query().term().value_json(), "2014");
   EXPECT_EQ(sent[1].search().size(), 3);
   EXPECT_EQ(sent[1].search().from(), 1);
-  EXPECT_EQ(sent[1].search().indices_size(), 0);
+  // No index named: every index, by name.
+  ASSERT_EQ(sent[1].search().indices_size(), 3);
+  EXPECT_EQ(sent[1].search().indices(0), "movies");
   EXPECT_EQ(sent[2].search().query().ids().values_size(), 2);
   EXPECT_EQ(sent[2].search().indices_size(), 2);
   EXPECT_TRUE(sent[3].search().query().has_match_all());
@@ -735,7 +754,8 @@ TEST_F(RestTest, SearchTranslatesQueriesAndRendersHits) {
 // Elasticsearch reads the body of a GET (`GET /_search {"query": ...}`);
 // cpp-httplib alone would drop it and search everything.
 TEST_F(RestTest, GetWithABodyIsReadLikeElasticsearchDoes) {
-  dispatcher_.answer = [](const std::string&, const pb::Envelope&) {
+  dispatcher_.answer = [](const std::string&, const pb::Envelope& request) {
+    if (request.has_get_cluster_state()) return DefaultAnswer(request);
     pb::Envelope reply;
     reply.mutable_search_response()->set_total(0);
     return reply;
@@ -761,7 +781,7 @@ TEST_F(RestTest, GetWithABodyIsReadLikeElasticsearchDoes) {
             "Incorrect HTTP method for uri [/movies/_update/1] and method "
             "[GET], allowed: [POST]");
 
-  std::vector<pb::Envelope> sent = Sent();
+  std::vector<pb::Envelope> sent = SentBesidesState();
   ASSERT_EQ(sent.size(), 1u);
   ASSERT_EQ(sent[0].search().query().ids().values_size(), 1);
   EXPECT_EQ(sent[0].search().query().ids().values(0), "7");
@@ -831,6 +851,264 @@ TEST_F(RestTest, GetAndHeadIndexFromTheClusterState) {
   ASSERT_TRUE(refresh);
   EXPECT_EQ(refresh->body,
             R"({"_shards":{"total":2,"successful":2,"failed":0}})");
+}
+
+// Index expressions resolve as Elasticsearch's IndexNameExpressionResolver:
+// comma lists, wildcards, "_all", exclusions after a wildcard, and the
+// ignore_unavailable / allow_no_indices / expand_wildcards options.
+TEST_F(RestTest, IndexExpressionsResolveLikeElasticsearch) {
+  dispatcher_.answer = [](const std::string&, const pb::Envelope& request) {
+    pb::Envelope reply = DefaultAnswer(request);
+    if (request.has_get_cluster_state()) {
+      pb::ClusterState* state =
+          reply.mutable_get_cluster_state_response()->mutable_state();
+      for (const char* name : {"logs-a", "logs-b"}) {
+        pb::IndexMeta* index = state->add_indices();
+        *index = state->indices(0);
+        index->set_name(name);
+        index->set_uuid(absl::StrCat("uuid-", name));
+      }
+    } else if (request.has_search()) {
+      reply.mutable_search_response()->set_total(1);
+      reply.mutable_search_response()->mutable_shards()->set_total(1);
+    } else if (request.has_delete_index()) {
+      reply.mutable_delete_index_response()->set_acknowledged(true);
+    }
+    return reply;
+  };
+  auto searched_indices = [&](const std::string& url) {
+    std::vector<std::string> names;
+    auto result = client_->Get(url);
+    EXPECT_TRUE(result && result->status == 200) << url;
+    std::vector<pb::Envelope> sent = SentBesidesState();
+    if (!sent.empty() && sent.back().has_search()) {
+      for (const std::string& name : sent.back().search().indices())
+        names.push_back(name);
+    }
+    return names;
+  };
+  using Names = std::vector<std::string>;
+  EXPECT_EQ(searched_indices("/logs-*/_search"), Names({"logs-a", "logs-b"}));
+  EXPECT_EQ(searched_indices("/logs-*,-logs-b/_search"), Names({"logs-a"}));
+  EXPECT_EQ(searched_indices("/*,-logs-*/_count"), Names({"movies"}));
+  EXPECT_EQ(searched_indices("/logs-b,movies,logs-b/_search"),
+            Names({"movies", "logs-b"}));  // in the cluster's order, once
+  EXPECT_EQ(searched_indices("/_all/_search"),
+            Names({"movies", "logs-a", "logs-b"}));
+
+  // A missing name is index_not_found unless ignore_unavailable.
+  const size_t sent_before = SentBesidesState().size();
+  for (const std::string url :
+       {"/movies,nope/_search", "/nope/_count", "/-movies/_search"}) {
+    auto missing = client_->Get(url);
+    ASSERT_TRUE(missing);
+    EXPECT_EQ(missing->status, 404) << url;
+    EXPECT_EQ(Body(missing)["error"]["type"], "index_not_found_exception");
+    EXPECT_EQ(Body(missing)["error"]["root_cause"][0]["type"],
+              "index_not_found_exception");
+  }
+  auto missing = client_->Get("/movies,nope/_search");
+  EXPECT_EQ(Body(missing)["error"]["reason"], "no such index [nope]");
+  EXPECT_EQ(Body(missing)["error"]["index"], "nope");
+  EXPECT_EQ(Body(client_->Get("/-movies/_search"))["error"]["reason"],
+            "no such index [-movies]");
+  EXPECT_EQ(SentBesidesState().size(), sent_before);
+  EXPECT_EQ(searched_indices("/movies,nope/_search?ignore_unavailable=true"),
+            Names({"movies"}));
+
+  // An expression that resolves to nothing searches nothing: empty answers,
+  // or index_not_found with allow_no_indices=false.
+  const size_t searches = SentBesidesState().size();
+  auto none = client_->Get("/nomatch-*/_search");
+  ASSERT_TRUE(none);
+  EXPECT_EQ(none->status, 200);
+  EXPECT_EQ(Body(none)["hits"]["total"],
+            Json({{"value", 0}, {"relation", "eq"}}));
+  EXPECT_EQ(Body(none)["hits"]["hits"], Json::array());
+  EXPECT_EQ(Body(none)["_shards"]["total"], 0);
+  auto no_count = client_->Get("/nomatch-*/_count");
+  ASSERT_TRUE(no_count);
+  EXPECT_EQ(no_count->body,
+            R"({"count":0,"_shards":{"total":0,"successful":0,"skipped":0,)"
+            R"("failed":0}})");
+  auto skipped = client_->Get("/nope/_search?ignore_unavailable=true");
+  ASSERT_TRUE(skipped);
+  EXPECT_EQ(skipped->status, 200);
+  auto closed_only = client_->Get("/*/_search?expand_wildcards=closed");
+  ASSERT_TRUE(closed_only);
+  EXPECT_EQ(Body(closed_only)["hits"]["total"]["value"], 0);
+  EXPECT_EQ(SentBesidesState().size(), searches);
+  auto strict = client_->Get("/nomatch-*/_search?allow_no_indices=false");
+  ASSERT_TRUE(strict);
+  EXPECT_EQ(strict->status, 404);
+  EXPECT_EQ(Body(strict)["error"]["reason"], "no such index [nomatch-*]");
+  auto bad = client_->Get("/*/_search?expand_wildcards=shut");
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 400);
+  EXPECT_EQ(Body(bad)["error"]["reason"],
+            "No valid expand wildcard value [shut]");
+
+  // GET /{expr}, _cat, _refresh and health take the same expressions.
+  auto get = client_->Get("/logs-*,-logs-a");
+  ASSERT_TRUE(get);
+  EXPECT_EQ(get->status, 200);
+  ASSERT_EQ(Body(get).size(), 1u);
+  EXPECT_TRUE(Body(get).contains("logs-b"));
+  auto get_none = client_->Get("/nomatch-*");
+  ASSERT_TRUE(get_none);
+  EXPECT_EQ(get_none->body, "{}");
+  auto cat = client_->Get("/_cat/indices/logs-*?h=index&s=index");
+  ASSERT_TRUE(cat);
+  EXPECT_EQ(cat->body, "logs-a\nlogs-b\n");
+  auto cat_shards = client_->Get("/_cat/shards/movies,logs-b?h=index");
+  ASSERT_TRUE(cat_shards);
+  EXPECT_EQ(cat_shards->body, "movies\nmovies\nlogs-b\nlogs-b\n");
+  auto refresh = client_->Post("/logs-*/_refresh", "", kJson);
+  ASSERT_TRUE(refresh);
+  EXPECT_EQ(Body(refresh)["_shards"]["total"], 4);
+  EXPECT_EQ(SentBesidesState().back().refresh().indices_size(), 2);
+  auto refresh_missing = client_->Post("/logs-*,nope/_refresh", "", kJson);
+  ASSERT_TRUE(refresh_missing);
+  EXPECT_EQ(refresh_missing->status, 404);
+  auto health = client_->Get("/_cluster/health/logs-*,movies");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+  EXPECT_EQ(Body(health)["active_primary_shards"], 3);
+  auto health_none = client_->Get("/_cluster/health/nomatch-*");
+  ASSERT_TRUE(health_none);
+  EXPECT_EQ(Body(health_none)["status"], "green");
+  EXPECT_EQ(Body(health_none)["active_shards"], 0);
+
+  // action.destructive_requires_name: deletions name their indices.
+  for (const std::string url : {"/logs-*", "/_all", "/*", "/movies,logs-*"}) {
+    auto refused = client_->Delete(url);
+    ASSERT_TRUE(refused);
+    EXPECT_EQ(refused->status, 400) << url;
+    EXPECT_EQ(Body(refused)["error"]["type"], "illegal_argument_exception");
+    EXPECT_EQ(Body(refused)["error"]["reason"],
+              "Wildcard expressions or all indices are not allowed");
+  }
+  auto partly_missing = client_->Delete("/logs-a,nope");
+  ASSERT_TRUE(partly_missing);
+  EXPECT_EQ(partly_missing->status, 404);
+  for (const pb::Envelope& envelope : SentBesidesState())
+    EXPECT_FALSE(envelope.has_delete_index());
+  auto both = client_->Delete("/logs-a,logs-b");
+  ASSERT_TRUE(both);
+  EXPECT_EQ(both->body, R"({"acknowledged":true})");
+  std::vector<std::string> deleted;
+  for (const pb::Envelope& envelope : SentBesidesState()) {
+    if (envelope.has_delete_index())
+      deleted.push_back(envelope.delete_index().index());
+  }
+  EXPECT_EQ(deleted, Names({"logs-a", "logs-b"}));
+}
+
+// Alias endpoints: what they send to the coordinator and what they answer.
+TEST_F(RestTest, AliasEndpointsSendActionsAndReadTheState) {
+  dispatcher_.answer = [](const std::string&, const pb::Envelope& request) {
+    pb::Envelope reply = DefaultAnswer(request);
+    if (request.has_get_cluster_state()) {
+      pb::ClusterState* state =
+          reply.mutable_get_cluster_state_response()->mutable_state();
+      pb::IndexMeta* logs = state->add_indices();
+      *logs = state->indices(0);
+      logs->set_name("logs");
+      logs->set_uuid("uuid-logs");
+      state->mutable_indices(0)->add_aliases("both");
+      state->mutable_indices(0)->add_aliases("films");
+      logs->add_aliases("both");
+    } else if (request.has_delete_index()) {
+      reply.mutable_delete_index_response()->set_acknowledged(true);
+    }
+    return reply;
+  };
+  auto sent_actions = [&] {
+    std::vector<std::string> out;
+    for (const pb::Envelope& envelope : SentBesidesState()) {
+      for (const pb::AliasAction& action :
+           envelope.delete_index().alias_actions()) {
+        out.push_back(absl::StrCat(action.remove() ? "-" : "+", action.index(),
+                                   ":", action.alias()));
+      }
+    }
+    return out;
+  };
+  using Names = std::vector<std::string>;
+  auto put = client_->Put("/movies,logs/_alias/new", "", kJson);
+  ASSERT_TRUE(put);
+  EXPECT_EQ(put->body, R"({"acknowledged":true})");
+  EXPECT_EQ(sent_actions(), Names({"+movies:new", "+logs:new"}));
+  auto bad_name = client_->Put("/movies/_alias/New", "", kJson);
+  ASSERT_TRUE(bad_name);
+  EXPECT_EQ(bad_name->status, 400);
+  EXPECT_EQ(Body(bad_name)["error"]["type"], "invalid_alias_name_exception");
+  EXPECT_EQ(Body(bad_name)["error"]["reason"],
+            "Invalid alias name [New]: must be lowercase");
+  auto no_index = client_->Put("/nope/_alias/x", "", kJson);
+  ASSERT_TRUE(no_index);
+  EXPECT_EQ(no_index->status, 404);
+
+  auto update = client_->Post(
+      "/_aliases",
+      R"({"actions":[{"remove":{"index":"movies","alias":"films"}},)"
+      R"({"add":{"indices":["logs"],"aliases":["films","f2"]}}]})",
+      kJson);
+  ASSERT_TRUE(update);
+  EXPECT_EQ(update->status, 200) << update->body;
+  EXPECT_EQ(sent_actions(), Names({"+movies:new", "+logs:new", "-movies:films",
+                                   "+logs:films", "+logs:f2"}));
+  for (const char* body :
+       {R"({"actions":[]})", R"({"actions":[{"flip":{"index":"movies"}}]})",
+        R"({"actions":[{"add":{"index":"movies"}}]})", "{"}) {
+    auto refused = client_->Post("/_aliases", body, kJson);
+    ASSERT_TRUE(refused);
+    EXPECT_EQ(refused->status, 400) << body;
+  }
+
+  auto removed = client_->Delete("/movies/_alias/f*,both");
+  ASSERT_TRUE(removed);
+  EXPECT_EQ(removed->status, 200) << removed->body;
+  EXPECT_EQ(sent_actions().back(), "-movies:both");
+  auto missing = client_->Delete("/movies/_alias/nope");
+  ASSERT_TRUE(missing);
+  EXPECT_EQ(missing->status, 404);
+  EXPECT_EQ(Body(missing)["error"]["type"], "aliases_not_found_exception");
+  EXPECT_EQ(Body(missing)["error"]["reason"], "aliases [nope] missing");
+  EXPECT_EQ(Body(missing)["error"]["resource.id"], "nope");
+  EXPECT_EQ(sent_actions().size(), 7u);
+
+  auto all = client_->Get("/_alias");
+  ASSERT_TRUE(all);
+  EXPECT_EQ(all->body, R"({"movies":{"aliases":{"both":{},"films":{}}},)"
+                       R"("logs":{"aliases":{"both":{}}}})");
+  auto named = client_->Get("/_alias/films");
+  ASSERT_TRUE(named);
+  EXPECT_EQ(named->body, R"({"movies":{"aliases":{"films":{}}}})");
+  auto of_index = client_->Get("/logs/_alias/*");
+  ASSERT_TRUE(of_index);
+  EXPECT_EQ(of_index->body, R"({"logs":{"aliases":{"both":{}}}})");
+  auto partly = client_->Get("/_alias/films,nope");
+  ASSERT_TRUE(partly);
+  EXPECT_EQ(partly->status, 404);
+  EXPECT_EQ(partly->body, R"({"error":"alias [nope] missing","status":404,)"
+                          R"("movies":{"aliases":{"films":{}}}})");
+  auto head = client_->Head("/movies/_alias/films");
+  ASSERT_TRUE(head);
+  EXPECT_EQ(head->status, 200);
+  auto head_missing = client_->Head("/logs/_alias/films");
+  ASSERT_TRUE(head_missing);
+  EXPECT_EQ(head_missing->status, 404);
+
+  // Expressions resolve aliases.
+  auto search = client_->Get("/both/_search");
+  ASSERT_TRUE(search);
+  EXPECT_EQ(SentBesidesState().back().search().indices_size(), 2);
+  auto get = client_->Get("/film*");
+  ASSERT_TRUE(get);
+  EXPECT_EQ(Body(get).size(), 1u);
+  EXPECT_EQ(Body(get)["movies"]["aliases"],
+            Json::parse(R"({"both":{},"films":{}})"));
 }
 
 TEST_F(RestTest, CatShardsTextAndJsonWithSeqNoColumns) {
