@@ -3063,13 +3063,18 @@ struct Node::State {
     }
     pb::Envelope envelope;
     *envelope.mutable_get() = ctx->request;
-    const std::string node = primary->node_id();
+    ForwardGet(ctx, primary->node_id(), std::move(envelope), "primary node ");
+  }
+
+  // Sends the GET to `node`; its answer finishes `ctx`, or a retryable error
+  // (or no answer) retries it.
+  void ForwardGet(const std::shared_ptr<GetCtx>& ctx, const std::string& node,
+                  pb::Envelope&& envelope, const char* what) {
     Send(
         node, std::move(envelope),
-        [this, ctx, node](const absl::StatusOr<pb::Envelope>& reply) {
+        [this, ctx, node, what](const absl::StatusOr<pb::Envelope>& reply) {
           if (!reply.ok() || !reply->has_get_response()) {
-            RetryGet(ctx,
-                     absl::StrCat("primary node ", node, " is unreachable"));
+            RetryGet(ctx, absl::StrCat(what, node, " is unreachable"));
             return;
           }
           const pb::GetResponse& response = reply->get_response();
@@ -3140,23 +3145,7 @@ struct Node::State {
     pb::Envelope envelope;
     *envelope.mutable_get() = ctx->request;
     envelope.mutable_get()->set_preference("_only_local");
-    const std::string target = *node;
-    Send(
-        target, std::move(envelope),
-        [this, ctx, target](const absl::StatusOr<pb::Envelope>& reply) {
-          if (!reply.ok() || !reply->has_get_response()) {
-            RetryGet(ctx, absl::StrCat("node ", target, " is unreachable"));
-            return;
-          }
-          const pb::GetResponse& response = reply->get_response();
-          if (HasError(response.error()) &&
-              response.error().type() == kRetryableType) {
-            RetryGet(ctx, response.error().reason());
-            return;
-          }
-          FinishGet(ctx, pb::GetResponse(response));
-        },
-        options.rpc_timeout);
+    ForwardGet(ctx, *node, std::move(envelope), "node ");
   }
 
   void PrimaryRead(LocalCopy* copy, const std::shared_ptr<GetCtx>& ctx) {

@@ -241,13 +241,13 @@ class TestCluster {
     }
     auto actor = actors_.find(message.to);
     if (actor == actors_.end() || down.count(message.to) > 0) {
-      queue.push_back(
-          Message{message.to,
-                  message.from,
-                  {},
-                  true,
-                  message.call_id,
-                  MarkNeverDelivered(absl::UnavailableError("connection refused: " + message.to))});
+      queue.push_back(Message{message.to,
+                              message.from,
+                              {},
+                              true,
+                              message.call_id,
+                              MarkNeverDelivered(absl::UnavailableError(
+                                  "connection refused: " + message.to))});
       return;
     }
     const uint64_t call_id = message.call_id;
