@@ -696,6 +696,13 @@ class RestServer::Impl {
                                                    const std::string& indices,
                                                    pb::SearchRequest& search,
                                                    bool* none);
+  // _search and _count after parsing: routing and preference from `c`, the
+  // index expression resolved, the request run. The response, or in
+  // *refused the error reply (an expression that does not resolve, a
+  // refused query); an expression naming no index answers an empty response.
+  Async<absl::StatusOr<pb::SearchResponse>> RunSearch(
+      const Ctx& c, const std::string& indices, pb::SearchRequest search,
+      std::optional<Reply>* refused);
   Async<absl::StatusOr<Reply>> Search(const Ctx& c, std::string indices);
   Async<absl::StatusOr<Reply>> Count(const Ctx& c, std::string indices);
   Async<absl::StatusOr<Reply>> MultiGet(const Ctx& c, std::string index);
@@ -2005,6 +2012,32 @@ Json SortValueJson(const pb::SortValue& value, const pb::SortField& key,
 
 }  // namespace
 
+asio::awaitable<absl::StatusOr<pb::SearchResponse>> RestServer::Impl::RunSearch(
+    const Ctx& c, const std::string& indices, pb::SearchRequest search,
+    std::optional<Reply>* refused) {
+  SetRoutingAndPreference(c, search);
+  bool none = false;
+  if (std::optional<Reply> bad =
+          co_await ResolveSearchIndices(c, indices, search, &none)) {
+    *refused = std::move(bad);
+    co_return pb::SearchResponse();
+  }
+  // An expression that resolves to no index searches nothing (a request
+  // without indices would search them all).
+  if (none) co_return pb::SearchResponse();
+  pb::Envelope request;
+  *request.mutable_search() = std::move(search);
+  CO_ASSIGN_OR_RETURN(pb::Envelope reply, co_await Call(std::move(request)));
+  if (!reply.has_search_response()) {
+    co_return absl::InternalError(
+        "node answered a search with another message");
+  }
+  if (HasError(reply.search_response().error())) {
+    *refused = SearchErrorReply(reply.search_response().error());
+  }
+  co_return std::move(*reply.mutable_search_response());
+}
+
 asio::awaitable<std::optional<Reply>> RestServer::Impl::ResolveSearchIndices(
     const Ctx& c, const std::string& indices, pb::SearchRequest& search,
     bool* none) {
@@ -2246,26 +2279,10 @@ asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::Search(
   }
   search.set_size(static_cast<int32_t>(size));
   search.set_from(static_cast<int32_t>(from));
-  SetRoutingAndPreference(c, search);
-  bool none = false;
-  if (std::optional<Reply> bad =
-          co_await ResolveSearchIndices(c, indices, search, &none)) {
-    co_return *std::move(bad);
-  }
-  // An expression that resolves to no index searches nothing (a request
-  // without indices would search them all).
-  pb::Envelope reply;
-  if (!none) {
-    pb::Envelope request;
-    *request.mutable_search() = search;
-    CO_ASSIGN_OR_RETURN(reply, co_await Call(std::move(request)));
-    if (!reply.has_search_response()) {
-      co_return absl::InternalError(
-          "node answered a search with another message");
-    }
-  }
-  const pb::SearchResponse& response = reply.search_response();
-  if (HasError(response.error())) co_return SearchErrorReply(response.error());
+  std::optional<Reply> refused;
+  CO_ASSIGN_OR_RETURN(const pb::SearchResponse response,
+                      co_await RunSearch(c, indices, search, &refused));
+  if (refused.has_value()) co_return *std::move(refused);
   // Scores: every hit scores 1.0 (no relevance model); with a sort they are
   // left out unless a key is _score or track_scores asks for them.
   const auto& sort = search.sort();
@@ -2402,24 +2419,11 @@ asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::Count(
     }
   }
   search.set_size(0);
-  SetRoutingAndPreference(c, search);
-  bool none = false;
-  if (std::optional<Reply> bad =
-          co_await ResolveSearchIndices(c, indices, search, &none)) {
-    co_return *std::move(bad);
-  }
-  pb::Envelope reply;
-  if (!none) {
-    pb::Envelope request;
-    *request.mutable_search() = std::move(search);
-    CO_ASSIGN_OR_RETURN(reply, co_await Call(std::move(request)));
-    if (!reply.has_search_response()) {
-      co_return absl::InternalError(
-          "node answered a count with another message");
-    }
-  }
-  const pb::SearchResponse& response = reply.search_response();
-  if (HasError(response.error())) co_return SearchErrorReply(response.error());
+  std::optional<Reply> refused;
+  CO_ASSIGN_OR_RETURN(
+      const pb::SearchResponse response,
+      co_await RunSearch(c, indices, std::move(search), &refused));
+  if (refused.has_value()) co_return *std::move(refused);
   Reply out;
   out.body["count"] = response.total();
   Json shards = Json::object();
