@@ -386,6 +386,14 @@ pb::Error RequireAliasError(const std::string& index) {
   return error;
 }
 
+// The node refused a write's index name because no such index exists or
+// because it names an alias: the name may be an alias to resolve.
+bool MayNameAnAlias(const pb::Error& error) {
+  return error.type() == "index_not_found_exception" ||
+         (error.type() == "invalid_index_name_exception" &&
+          absl::EndsWith(error.reason(), "already exists as alias"));
+}
+
 int WriteHttpStatus(const pb::WriteResponse& response) {
   if (response.result() == "created") return 201;
   if (response.result() == "not_found") return 404;
@@ -1370,10 +1378,7 @@ asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::Write(
     const pb::WriteResponse& response = reply.write_response();
     if (HasError(response.error())) {
       const pb::Error& error = response.error();
-      if (!resolved &&
-          (error.type() == "index_not_found_exception" ||
-           (error.type() == "invalid_index_name_exception" &&
-            absl::EndsWith(error.reason(), "already exists as alias")))) {
+      if (!resolved && MayNameAnAlias(error)) {
         if (std::optional<Reply> bad = co_await resolve()) co_return *bad;
         if (routed.index() != write.index()) continue;
       }
@@ -1659,7 +1664,8 @@ struct BulkItem {
   std::string action;  // index | create | update | delete
   pb::WriteRequest write;
   std::optional<pb::Error> error;
-  SourceSpec source;  // update: what its "get" shows
+  SourceSpec source;           // update: what its "get" shows
+  bool require_alias = false;  // its index must name an alias
 };
 
 absl::Status MalformedLine(int line, const std::string& why) {
@@ -1851,11 +1857,9 @@ asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::Bulk(
     if (!index.empty() && !item.error.has_value()) {
       item.error = rest::ValidateIndexName(index);
     }
-    // seqsim has no aliases: no index name is one.
-    if (!index.empty() && require_alias && !item.error.has_value() &&
-        item.write.kind() != pb::WriteRequest_Kind_DELETE) {
-      item.error = RequireAliasError(index);
-    }
+    // Checked against the aliases before sending.
+    item.require_alias =
+        require_alias && item.write.kind() != pb::WriteRequest_Kind_DELETE;
     if (item.write.kind() != pb::WriteRequest_Kind_DELETE) {
       ++i;
       if (i >= lines.size()) {
@@ -1889,32 +1893,77 @@ asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::Bulk(
   if (items.empty()) validation.push_back("no requests added");
   if (!validation.empty()) co_return ValidationFailed(validation);
 
-  pb::Envelope request;
+  // An item named by an alias goes to the alias's one index, as a single
+  // write does (several: that item fails). The state is read only when an
+  // item asks require_alias (before sending), or when the node refused a name
+  // that may be an alias (then those items are sent again).
+  std::optional<pb::ClusterState> state;
+  auto resolve = [&](BulkItem& item) -> Async<bool> {
+    if (!state.has_value()) {
+      absl::StatusOr<pb::ClusterState> got = co_await GetState();
+      state = got.ok() ? *std::move(got) : pb::ClusterState();
+    }
+    const std::string name = item.write.index();
+    std::vector<std::string> indices = AliasIndices(*state, name);
+    if (indices.size() > 1) {
+      item.error = ToError(
+          IllegalArgument(absl::StrCat(
+              "no write index is defined for alias [", name,
+              "]. The write index may be explicitly disabled using "
+              "is_write_index=false or the alias points to multiple indices "
+              "without one being designated as a write index")),
+          name);
+      co_return false;
+    }
+    if (indices.empty()) co_return false;
+    item.write.set_index(indices[0]);
+    co_return true;
+  };
+  for (BulkItem& item : items) {
+    if (item.error.has_value() || !item.require_alias) continue;
+    if (!co_await resolve(item) && !item.error.has_value())
+      item.error = RequireAliasError(item.write.index());
+  }
+  std::vector<pb::WriteResponse> answered(items.size());
+  std::vector<bool> has_answer(items.size(), false);
   std::vector<int> sent;  // positions in `items` of the forwarded requests
   for (size_t i = 0; i < items.size(); ++i) {
-    if (items[i].error.has_value()) continue;
-    *request.mutable_bulk()->add_items() = items[i].write;
-    sent.push_back(static_cast<int>(i));
+    if (!items[i].error.has_value()) sent.push_back(static_cast<int>(i));
   }
-  pb::BulkResponse response;
-  if (!sent.empty()) {
+  int64_t took_ms = 0;
+  for (int round = 0; round < 2 && !sent.empty(); ++round) {
+    pb::Envelope request;
+    for (int i : sent) *request.mutable_bulk()->add_items() = items[i].write;
     CO_ASSIGN_OR_RETURN(pb::Envelope reply, co_await Call(std::move(request)));
     if (!reply.has_bulk_response()) {
       co_return absl::InternalError(
           "node answered a bulk with another message");
     }
-    response = reply.bulk_response();
+    pb::BulkResponse& response = *reply.mutable_bulk_response();
+    took_ms += response.took_ms();
+    std::vector<int> again;
+    for (size_t k = 0; k < sent.size(); ++k) {
+      const int i = sent[k];
+      if (k >= static_cast<size_t>(response.items_size())) {
+        *answered[i].mutable_error() = rest::MakeError(
+            500, "exception", "the node returned no answer for this item");
+      } else {
+        answered[i] = std::move(*response.mutable_items(static_cast<int>(k)));
+      }
+      has_answer[i] = true;
+      if (round == 0 && !items[i].require_alias &&
+          HasError(answered[i].error()) &&
+          MayNameAnAlias(answered[i].error()) && co_await resolve(items[i])) {
+        again.push_back(i);
+      } else if (items[i].error.has_value()) {
+        has_answer[i] = false;  // several indices: the item's own error
+      }
+    }
+    sent = std::move(again);
   }
   std::vector<const pb::WriteResponse*> answers(items.size(), nullptr);
-  std::vector<pb::WriteResponse> lost(items.size());
-  for (size_t k = 0; k < sent.size(); ++k) {
-    if (k < static_cast<size_t>(response.items_size())) {
-      answers[sent[k]] = &response.items(k);
-    } else {
-      *lost[sent[k]].mutable_error() = rest::MakeError(
-          500, "exception", "the node returned no answer for this item");
-      answers[sent[k]] = &lost[sent[k]];
-    }
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (has_answer[i] && !items[i].error.has_value()) answers[i] = &answered[i];
   }
   Reply out;
   Json json_items = Json::array();
@@ -1928,7 +1977,7 @@ asio::awaitable<absl::StatusOr<Reply>> RestServer::Impl::Bulk(
   }
   out.body["errors"] = errors;
   out.body["took"] = std::max<int64_t>(
-      response.took_ms(), absl::ToInt64Milliseconds(absl::Now() - start));
+      took_ms, absl::ToInt64Milliseconds(absl::Now() - start));
   out.body["items"] = std::move(json_items);
   co_return out;
 }

@@ -280,6 +280,18 @@ r = call("DELETE", "/ix-a/_alias/nope")
 check("DELETE of a missing alias is 404", r.status == 404
       and r.json["error"]["type"] == "aliases_not_found_exception"
       and r.reason() == "aliases [nope] missing", repr(r))
+bulk = "".join(json.dumps(line) + "\n" for line in [
+    {"index": {"_index": "ix", "_id": "20"}}, {"n": 20},
+    {"index": {"_index": "both", "_id": "21"}}, {"n": 21},
+    {"index": {"_index": "ix", "_id": "22", "require_alias": True}}, {"n": 22},
+    {"index": {"_index": "ix-b", "_id": "23", "require_alias": True}}, {"n": 23},
+    {"index": {"_index": "ix-b", "_id": "24"}}, {"n": 24}])
+r = call("POST", "/_bulk?refresh=true", bulk, ctype="application/x-ndjson")
+got = [(list(i.values())[0].get("_index"), list(i.values())[0]["status"])
+       for i in (r.json or {}).get("items", [])]
+check("bulk items through aliases: one index, several, require_alias", r.status == 200
+      and got == [("ix-a", 201), ("both", 400), ("ix-a", 201), ("ix-b", 404), ("ix-b", 201)],
+      repr(r))
 r = call("DELETE", "/ix-a/_alias/ix")
 check("DELETE /ix-a/_alias/ix", r.status == 200, repr(r))
 check("the alias is gone", count("/ix/_count") == 404)
