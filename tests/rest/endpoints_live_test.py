@@ -2,7 +2,7 @@
 """Every REST endpoint and error of seqsim, over real HTTP, against a live 3-node cluster.
 
 Usage: endpoints_live_test.py http://127.0.0.1:P1 http://127.0.0.1:P2 http://127.0.0.1:P3
-(started by run_endpoints_live_test.sh through live_cluster.sh, which always stops the
+(started by run_live_py_test.sh through live_cluster.sh, which always stops the
 processes). Python 3 standard library only.
 
 Asserts status codes, key fields and Elasticsearch's exact error types and reasons

@@ -2,7 +2,7 @@
 """Issue 16 over real HTTP against a live 3-node cluster: the behaviours that differed from
 Elasticsearch on features seqsim claims, and the parameters it accepted and then ignored.
 
-Usage: fidelity_live_test.py URL1 URL2 URL3 (started by run_fidelity_live_test.sh, which always
+Usage: fidelity_live_test.py URL1 URL2 URL3 (started by run_live_py_test.sh, which always
 stops the processes). Python 3 standard library only; no fixed sleeps.
 """
 

@@ -3,7 +3,7 @@
 range, exists, bool, ids, match_all), sort with its sort values, track_total_hits, from/size,
 _mget and _count, each through every node, searched across the shards of two indices.
 
-Usage: query_live_test.py URL1 URL2 URL3 (started by run_query_live_test.sh, which always stops
+Usage: query_live_test.py URL1 URL2 URL3 (started by run_live_py_test.sh, which always stops
 the processes). Python 3 standard library only; no fixed sleeps.
 """
 
