@@ -5,9 +5,22 @@
 #ifndef SEQSIM_NODE_LOGIC_NODE_UTIL_H_
 #define SEQSIM_NODE_LOGIC_NODE_UTIL_H_
 
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "proto/seqsim.pb.h"
 
 namespace seqsim {
+
+// With fsync_per_request = false (async durability, like ES's
+// index.translog.durability: async), translogs are fsynced on this period
+// instead of before each ack.
+inline constexpr absl::Duration kAsyncSyncInterval = absl::Seconds(1);
+
+inline std::string ShardName(const std::string& index, int shard) {
+  return absl::StrCat("[", index, "][", shard, "]");
+}
 
 // The requests a primary sends a copy, which every copy fences (R4).
 enum class FromPrimary { kReplicate, kResync, kRecoverySnapshot, kRecoveryOps };
