@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "common/es_error.h"
 #include "proto/seqsim.pb.h"
 
 namespace seqsim {
@@ -18,12 +19,68 @@ namespace seqsim {
 // instead of before each ack.
 inline constexpr absl::Duration kAsyncSyncInterval = absl::Seconds(1);
 
+// An error type the coordinating node retries on (the request did not execute).
+inline constexpr char kRetryableType[] = "unavailable_shards_exception";
+
+// R12: a write whose outcome cannot be known (see node.h): a primary that may
+// have stamped it lost its term, or the node it was forwarded to was replaced
+// as primary before it answered. Never retried: it may be applied.
+inline constexpr char kOutcomeUnknownType[] = "write_outcome_unknown_exception";
+
+// A node that has no cluster state yet (just started, not joined): document
+// requests wait for the first state, then fail as Elasticsearch does while the
+// state is not recovered.
+inline constexpr char kNoStateType[] = "cluster_block_exception";
+inline constexpr char kNoStateReason[] =
+    "blocked by: [SERVICE_UNAVAILABLE/1/state not recovered / initialized];";
+
 inline std::string ShardName(const std::string& index, int shard) {
   return absl::StrCat("[", index, "][", shard, "]");
 }
 
+inline std::string OpText(const pb::Operation& op) {
+  const char* kind = op.type() == pb::OP_INDEX    ? "index"
+                     : op.type() == pb::OP_DELETE ? "delete"
+                                                  : "noop";
+  if (op.type() == pb::OP_NOOP) {
+    return absl::StrCat("noop(seq_no ", op.seq_no(), ", term ",
+                        op.primary_term(), ")");
+  }
+  return absl::StrCat(kind, "(doc ", op.id(), ", seq_no ", op.seq_no(),
+                      ", term ", op.primary_term(), ")");
+}
+
+inline pb::Error RetryableError(const std::string& reason) {
+  return ToError(
+      EsStatus(absl::StatusCode::kUnavailable, kRetryableType, reason, 503));
+}
+
+inline pb::Error NoStateError() {
+  return ToError(EsStatus(absl::StatusCode::kUnavailable, kNoStateType,
+                          kNoStateReason, 503));
+}
+
+// R12: the 503 of a write that may or may not have been applied.
+inline pb::Error OutcomeUnknownError(const std::string& why,
+                                     const std::string& index,
+                                     const std::string& uuid, int shard) {
+  return ToError(
+      EsStatus(
+          absl::StatusCode::kUnavailable, kOutcomeUnknownType,
+          absl::StrCat(why, "; the write may or may not have been applied"),
+          503),
+      index, uuid, shard);
+}
+
 // The requests a primary sends a copy, which every copy fences (R4).
 enum class FromPrimary { kReplicate, kResync, kRecoverySnapshot, kRecoveryOps };
+
+inline const pb::ShardCopy* PrimaryOf(const pb::ShardRouting& routing) {
+  for (const auto& copy : routing.copies()) {
+    if (copy.primary()) return &copy;
+  }
+  return nullptr;
+}
 
 }  // namespace seqsim
 
