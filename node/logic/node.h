@@ -148,7 +148,7 @@ class Node final : public Actor {
   // nullptr if this node holds no copy. For the lab's invariant checks.
   const ShardEngine* engine(const std::string& index, int shard) const;
 
-  struct State;  // defined in node.cc
+  struct State;  // defined in node_state.h
 
  private:
   std::unique_ptr<State> state_;

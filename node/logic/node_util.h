@@ -6,10 +6,14 @@
 #define SEQSIM_NODE_LOGIC_NODE_UTIL_H_
 
 #include <string>
+#include <vector>
 
+#include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "common/es_error.h"
+#include "node/logic/preference.h"
 #include "proto/seqsim.pb.h"
 
 namespace seqsim {
@@ -74,6 +78,24 @@ inline pb::Error OutcomeUnknownError(const std::string& why,
 
 // The requests a primary sends a copy, which every copy fences (R4).
 enum class FromPrimary { kReplicate, kResync, kRecoverySnapshot, kRecoveryOps };
+
+// The nodes of a shard's started copies, in routing order.
+inline std::vector<std::string> StartedNodes(const pb::ShardRouting& routing) {
+  std::vector<std::string> nodes;
+  for (const pb::ShardCopy& copy : routing.copies()) {
+    if (copy.state() == pb::ShardCopy::STARTED) nodes.push_back(copy.node_id());
+  }
+  return nodes;
+}
+
+inline absl::Status NoNodesWithCriteria(const Preference& preference,
+                                        const std::string& index, int shard) {
+  return EsStatus(
+      absl::StatusCode::kInvalidArgument, "illegal_argument_exception",
+      absl::StrCat("no data nodes with criteria [",
+                   absl::StrJoin(preference.nodes, ","), "] found for shard: [",
+                   index, "][", shard, "]"));
+}
 
 inline const pb::ShardCopy* PrimaryOf(const pb::ShardRouting& routing) {
   for (const auto& copy : routing.copies()) {
