@@ -1,6 +1,8 @@
 // Node::State::Handle: the dispatch table from each request of the wire to
-// its handler (client writes, bulk, GET, search, admin, and the requests
-// between nodes: replicate, resync, recovery, cluster-state publication).
+// its handler: client writes, bulk, GET, search, refresh, admin, the requests
+// between nodes (replicate, resync, recovery, shard search), cluster-state
+// publication and node status (a fault request is refused: the transport
+// handles faults).
 #include <memory>
 #include <utility>
 

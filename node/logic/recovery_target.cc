@@ -1,7 +1,8 @@
 // Node::State: recovery (R9), the side of the copy that recovers. Asks the
-// primary to recover it from its local checkpoint, installs a full snapshot or
-// replays the operations the primary sends, and tells the primary when it is
-// done.
+// primary to recover it above its local checkpoint (start_recovery, tried again
+// until an attempt succeeds), and installs the full snapshot or applies the
+// operations the primary sends, each fenced first (R4); the primary reports the
+// copy started once it is in sync.
 #include <cstdint>
 #include <string>
 #include <utility>
