@@ -13,6 +13,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/cluster_view.h"
 #include "common/es_error.h"
 #include "common/validation.h"
 
@@ -117,15 +118,6 @@ absl::Status ValidateIndexName(const std::string& name) {
   return absl::OkStatus();
 }
 
-std::string ShardName(const std::string& index, int shard) {
-  return absl::StrCat("[", index, "][", shard, "]");
-}
-
-bool Contains(const google::protobuf::RepeatedPtrField<std::string>& ids,
-              const std::string& id) {
-  return std::find(ids.begin(), ids.end(), id) != ids.end();
-}
-
 void EraseId(google::protobuf::RepeatedPtrField<std::string>* ids,
              const std::string& id) {
   for (int i = 0; i < ids->size(); ++i) {
@@ -134,53 +126,6 @@ void EraseId(google::protobuf::RepeatedPtrField<std::string>* ids,
       return;
     }
   }
-}
-
-pb::ShardCopy* FindCopy(pb::ShardRouting* routing, const std::string& node) {
-  for (pb::ShardCopy& copy : *routing->mutable_copies()) {
-    if (copy.node_id() == node) return &copy;
-  }
-  return nullptr;
-}
-
-pb::ShardCopy* FindPrimary(pb::ShardRouting* routing) {
-  for (pb::ShardCopy& copy : *routing->mutable_copies()) {
-    if (copy.primary()) return &copy;
-  }
-  return nullptr;
-}
-
-pb::NodeInfo* FindNode(pb::ClusterState* state, const std::string& id) {
-  for (pb::NodeInfo& node : *state->mutable_nodes()) {
-    if (node.id() == id) return &node;
-  }
-  return nullptr;
-}
-
-pb::IndexMeta* FindIndex(pb::ClusterState* state, const std::string& name) {
-  for (pb::IndexMeta& index : *state->mutable_indices()) {
-    if (index.name() == name) return &index;
-  }
-  return nullptr;
-}
-
-bool IsAlive(const pb::ClusterState& state, const std::string& id) {
-  for (const pb::NodeInfo& node : state.nodes()) {
-    if (node.id() == id) return node.alive();
-  }
-  return false;
-}
-
-int CopiesOnNode(const pb::ClusterState& state, const std::string& id) {
-  int count = 0;
-  for (const pb::IndexMeta& index : state.indices()) {
-    for (const pb::ShardRouting& routing : index.shards()) {
-      for (const pb::ShardCopy& copy : routing.copies()) {
-        if (copy.node_id() == id) ++count;
-      }
-    }
-  }
-  return count;
 }
 
 pb::Error IndexError(const absl::Status& status, const std::string& index,
@@ -325,7 +270,8 @@ struct Coordinator::State {
       Log(absl::StrCat("publication of version ", version, " to ", node,
                        " failed: ", why, "; retrying while it is alive"));
     }
-    if (!IsAlive(cluster, node) || peer.applied_version >= cluster.version())
+    if (!IsNodeAlive(cluster, node) ||
+        peer.applied_version >= cluster.version())
       return;
     if (applied) {
       PublishTo(node);  // a newer state was committed meanwhile
@@ -343,7 +289,7 @@ struct Coordinator::State {
       if (alive.expired()) return;
       Peer& p = peers[node];
       p.retry_scheduled = false;
-      if (IsAlive(cluster, node) && p.applied_version < cluster.version()) {
+      if (IsNodeAlive(cluster, node) && p.applied_version < cluster.version()) {
         PublishTo(node);
       }
     });
@@ -374,8 +320,7 @@ struct Coordinator::State {
     holdoff[{index.uuid(), routing->shard(), node}] = next->version() + 1;
     bool other_in_sync = false;
     for (const pb::ShardCopy& copy : routing->copies()) {
-      if (copy.state() == pb::ShardCopy::STARTED &&
-          Contains(routing->in_sync(), copy.node_id())) {
+      if (IsStartedInSync(*routing, copy)) {
         other_in_sync = true;
       }
     }
@@ -383,7 +328,7 @@ struct Coordinator::State {
         absl::StrCat("remove ", was_primary ? "primary" : "replica", " of ",
                      ShardName(index.name(), routing->shard()), " on ", node,
                      " (", why, ")");
-    if (Contains(routing->in_sync(), node)) {
+    if (InInSyncSet(*routing, node)) {
       if (other_in_sync) {
         EraseId(routing->mutable_in_sync(), node);
         absl::StrAppend(&line, "; out of the in-sync set");
@@ -415,14 +360,12 @@ struct Coordinator::State {
   void RestartNodeCopies(pb::ClusterState* next, const std::string& node) {
     for (pb::IndexMeta& index : *next->mutable_indices()) {
       for (pb::ShardRouting& routing : *index.mutable_shards()) {
-        pb::ShardCopy* copy = FindCopy(&routing, node);
+        pb::ShardCopy* copy = CopyOnNode(&routing, node);
         if (copy == nullptr) continue;
         const std::string shard = ShardName(index.name(), routing.shard());
         bool other_in_sync = false;
         for (const pb::ShardCopy& other : routing.copies()) {
-          if (other.node_id() != node &&
-              other.state() == pb::ShardCopy::STARTED &&
-              Contains(routing.in_sync(), other.node_id())) {
+          if (other.node_id() != node && IsStartedInSync(routing, other)) {
             other_in_sync = true;
           }
         }
@@ -440,7 +383,7 @@ struct Coordinator::State {
           Log(absl::StrCat(node, " restarted holding the only in-sync copy of ",
                            shard, ": it stays primary, term ", old_term, " -> ",
                            routing.primary_term()));
-        } else if (Contains(routing.in_sync(), node) &&
+        } else if (InInSyncSet(routing, node) &&
                    copy->state() == pb::ShardCopy::STARTED) {
           Log(absl::StrCat(node, " restarted holding the only in-sync copy of ",
                            shard, " (a replica): it may be promoted"));
@@ -464,10 +407,7 @@ struct Coordinator::State {
   void PruneHoldoffs() {
     for (auto it = holdoff.begin(); it != holdoff.end();) {
       const auto& [uuid, shard, node] = it->first;
-      bool index_exists = false;
-      for (const pb::IndexMeta& index : cluster.indices()) {
-        if (index.uuid() == uuid) index_exists = true;
-      }
+      const bool index_exists = FindIndexByUuid(cluster, uuid) != nullptr;
       if (!index_exists || peers[node].applied_version >= it->second) {
         it = holdoff.erase(it);
       } else {
@@ -483,7 +423,7 @@ struct Coordinator::State {
     std::string best;
     int best_count = 0;
     for (const pb::NodeInfo& node : next.nodes()) {  // sorted by id
-      if (!node.alive() || FindCopy(routing, node.id()) != nullptr) continue;
+      if (!node.alive() || CopyOnNode(routing, node.id()) != nullptr) continue;
       if (HeldOff(index, routing->shard(), node.id())) continue;
       int count = CopiesOnNode(next, node.id());
       if (best.empty() || count < best_count) {
@@ -499,11 +439,11 @@ struct Coordinator::State {
   void Allocate(pb::ClusterState* next) {
     for (pb::IndexMeta& index : *next->mutable_indices()) {
       for (pb::ShardRouting& routing : *index.mutable_shards()) {
-        if (FindPrimary(&routing) == nullptr)
+        if (PrimaryCopy(&routing) == nullptr)
           AssignPrimary(next, index, &routing);
       }
       for (pb::ShardRouting& routing : *index.mutable_shards()) {
-        if (FindPrimary(&routing) == nullptr)
+        if (PrimaryCopy(&routing) == nullptr)
           continue;  // a replica needs a primary
         while (routing.copies_size() < 1 + index.number_of_replicas()) {
           std::string node = PickNode(*next, index, &routing);
@@ -551,15 +491,12 @@ struct Coordinator::State {
     // node id (R7).
     pb::ShardCopy* chosen = nullptr;
     for (pb::ShardCopy& copy : *routing->mutable_copies()) {
-      if (copy.state() != pb::ShardCopy::STARTED ||
-          !Contains(routing->in_sync(), copy.node_id())) {
-        continue;
-      }
+      if (!IsStartedInSync(*routing, copy)) continue;
       bool better = chosen == nullptr ||
-                    (IsAlive(*next, copy.node_id()) &&
-                     !IsAlive(*next, chosen->node_id())) ||
-                    (IsAlive(*next, copy.node_id()) ==
-                         IsAlive(*next, chosen->node_id()) &&
+                    (IsNodeAlive(*next, copy.node_id()) &&
+                     !IsNodeAlive(*next, chosen->node_id())) ||
+                    (IsNodeAlive(*next, copy.node_id()) ==
+                         IsNodeAlive(*next, chosen->node_id()) &&
                      copy.node_id() < chosen->node_id());
       if (better) chosen = &copy;
     }
@@ -578,7 +515,8 @@ struct Coordinator::State {
     for (const std::string& id : routing->in_sync()) {
       // No hold-off here: the node must get its copy back before it ever sees
       // a state without it (it would delete the only complete data).
-      if (!IsAlive(*next, id) || FindCopy(routing, id) != nullptr) continue;
+      if (!IsNodeAlive(*next, id) || CopyOnNode(routing, id) != nullptr)
+        continue;
       if (back.empty() || id < back) back = id;
     }
     if (back.empty()) return;  // red until an in-sync copy returns
@@ -594,7 +532,7 @@ struct Coordinator::State {
   void DropStaleInSync(pb::ShardRouting* routing) {
     std::vector<std::string> keep;
     for (const std::string& id : routing->in_sync()) {
-      if (FindCopy(routing, id) != nullptr) keep.push_back(id);
+      if (CopyOnNode(routing, id) != nullptr) keep.push_back(id);
     }
     routing->clear_in_sync();
     for (std::string& id : keep) routing->add_in_sync(std::move(id));
@@ -621,19 +559,18 @@ struct Coordinator::State {
       for (const pb::ShardRouting& routing : index.shards()) {
         // PickNode and FindCopy only read through these pointers.
         auto* r = const_cast<pb::ShardRouting*>(&routing);
-        if (FindPrimary(r) == nullptr) {
+        if (PrimaryCopy(r) == nullptr) {
           // What AssignPrimary would do.
           if (routing.in_sync().empty()) {
             if (!PickNode(state, index, r).empty()) return true;
             continue;
           }
           for (const pb::ShardCopy& copy : routing.copies()) {
-            if (copy.state() == pb::ShardCopy::STARTED &&
-                Contains(routing.in_sync(), copy.node_id()))
-              return true;
+            if (IsStartedInSync(routing, copy)) return true;
           }
           for (const std::string& id : routing.in_sync()) {
-            if (IsAlive(state, id) && FindCopy(r, id) == nullptr) return true;
+            if (IsNodeAlive(state, id) && CopyOnNode(r, id) == nullptr)
+              return true;
           }
           continue;  // no primary: no replica is placed
         }
@@ -786,7 +723,7 @@ struct Coordinator::State {
         held.empty() ? " holding no copies"
                      : absl::StrCat(" holding ", absl::StrJoin(held, ", "));
     pb::ClusterState next = cluster;
-    pb::NodeInfo* node = FindNode(&next, id);
+    pb::NodeInfo* node = FindNodeInfo(&next, id);
     std::string why;
     if (node == nullptr) {
       pb::NodeInfo added = join.node();
@@ -844,7 +781,7 @@ struct Coordinator::State {
     }
     const std::string id =
         heartbeat.node_id().empty() ? from : heartbeat.node_id();
-    pb::NodeInfo* known = FindNode(&cluster, id);
+    pb::NodeInfo* known = FindNodeInfo(&cluster, id);
     if (known == nullptr) {
       response->set_rejoin(true);
       response->set_state_version(cluster.version());
@@ -857,7 +794,7 @@ struct Coordinator::State {
     if (!known->alive()) {
       // Back after being declared dead, or after this coordinator restarted.
       pb::ClusterState next = cluster;
-      FindNode(&next, id)->set_alive(true);
+      FindNodeInfo(&next, id)->set_alive(true);
       Allocate(&next);
       absl::Status committed = Commit(
           std::move(next), absl::StrCat(id, " is alive again (heartbeat)"));
@@ -871,7 +808,7 @@ struct Coordinator::State {
 
   absl::Status FindShard(const pb::ShardRef& ref, pb::ClusterState* state,
                          pb::IndexMeta** index, pb::ShardRouting** routing) {
-    *index = FindIndex(state, ref.index());
+    *index = FindIndexByName(state, ref.index());
     if (*index == nullptr) return IndexNotFound(ref.index());
     for (pb::ShardRouting& r : *(*index)->mutable_shards()) {
       if (r.shard() == ref.shard()) {
@@ -937,7 +874,7 @@ struct Coordinator::State {
       return reply;
     }
     const std::string shard = ShardName(index->name(), routing->shard());
-    if (FindCopy(routing, request.failed_node()) == nullptr) {
+    if (CopyOnNode(routing, request.failed_node()) == nullptr) {
       response->set_acknowledged(true);  // already removed
       response->set_state_version(cluster.version());
       return reply;
@@ -970,7 +907,7 @@ struct Coordinator::State {
       return reply;
     }
     const std::string shard = ShardName(index->name(), routing->shard());
-    pb::ShardCopy* copy = FindCopy(routing, request.node_id());
+    pb::ShardCopy* copy = CopyOnNode(routing, request.node_id());
     if (copy == nullptr) {
       *response->mutable_error() =
           ToError(EsStatus(absl::StatusCode::kFailedPrecondition,
@@ -1001,14 +938,13 @@ struct Coordinator::State {
       response->set_state_version(cluster.version());
       return reply;
     }
-    if (copy->state() == pb::ShardCopy::STARTED &&
-        Contains(routing->in_sync(), request.node_id())) {
+    if (IsStartedInSync(*routing, *copy)) {
       response->set_acknowledged(true);  // already started
       response->set_state_version(cluster.version());
       return reply;
     }
     copy->set_state(pb::ShardCopy::STARTED);
-    if (!Contains(routing->in_sync(), request.node_id())) {
+    if (!InInSyncSet(*routing, request.node_id())) {
       routing->add_in_sync(request.node_id());
     }
     std::string why = absl::StrCat(
@@ -1047,7 +983,7 @@ struct Coordinator::State {
         return reply;
       }
     }
-    if (pb::IndexMeta* existing = FindIndex(&cluster, name)) {
+    if (pb::IndexMeta* existing = FindIndexByName(&cluster, name)) {
       if (request.auto_created()) {
         response->set_acknowledged(true);
         response->set_shards_acknowledged(true);
@@ -1111,7 +1047,7 @@ struct Coordinator::State {
     }
     bool primaries_started = true;
     for (const pb::ShardRouting& routing :
-         FindIndex(&cluster, name)->shards()) {
+         FindIndexByName(&cluster, name)->shards()) {
       bool started = false;
       for (const pb::ShardCopy& copy : routing.copies()) {
         if (copy.primary() && copy.state() == pb::ShardCopy::STARTED)
@@ -1132,7 +1068,7 @@ struct Coordinator::State {
     pb::ClusterState next = cluster;
     std::vector<std::string> changes;
     for (const pb::AliasAction& action : request.alias_actions()) {
-      pb::IndexMeta* index = FindIndex(&next, action.index());
+      pb::IndexMeta* index = FindIndexByName(&next, action.index());
       if (index == nullptr) {
         *response->mutable_error() =
             IndexError(IndexNotFound(action.index()), action.index(), "");
@@ -1152,7 +1088,7 @@ struct Coordinator::State {
                                        "] from [", action.index(), "]"));
         continue;
       }
-      if (FindIndex(&next, action.alias()) != nullptr) {
+      if (FindIndexByName(&next, action.alias()) != nullptr) {
         *response->mutable_error() = IndexError(
             EsStatus(absl::StatusCode::kInvalidArgument,
                      "invalid_alias_name_exception",
@@ -1326,10 +1262,7 @@ void Coordinator::NodeUnreachable(const std::string& node_id,
                                   const std::string& reason) {
   State& s = *state_;
   if (!s.start_status.ok()) return;
-  const pb::NodeInfo* node = nullptr;
-  for (const pb::NodeInfo& n : s.cluster.nodes()) {
-    if (n.id() == node_id) node = &n;
-  }
+  const pb::NodeInfo* node = FindNodeInfo(s.cluster, node_id);
   if (node == nullptr || !node->alive()) return;
   State::Peer& peer = s.peers[node_id];
   if (peer.last_seen > observed_at) return;  // heard from since: back
@@ -1400,51 +1333,5 @@ void Coordinator::Flush() {}
 const pb::ClusterState& Coordinator::state() const { return state_->cluster; }
 
 absl::Status Coordinator::start_status() const { return state_->start_status; }
-
-ClusterHealth ComputeHealth(const pb::ClusterState& state,
-                            const std::string& index) {
-  ClusterHealth health;
-  for (const pb::NodeInfo& node : state.nodes()) {
-    if (node.alive()) {
-      ++health.number_of_nodes;
-      ++health.number_of_data_nodes;
-    }
-  }
-  bool found = false;
-  bool red = false;
-  bool yellow = false;
-  for (const pb::IndexMeta& meta : state.indices()) {
-    if (!index.empty() && meta.name() != index) continue;
-    found = true;
-    for (const pb::ShardRouting& routing : meta.shards()) {
-      int expected = 1 + meta.number_of_replicas();
-      int assigned = 0;
-      int started = 0;
-      bool primary_active = false;
-      for (const pb::ShardCopy& copy : routing.copies()) {
-        ++assigned;
-        if (copy.state() == pb::ShardCopy::STARTED) {
-          ++started;
-          ++health.active_shards;
-          if (copy.primary()) {
-            ++health.active_primary_shards;
-            primary_active = true;
-          }
-        } else {
-          ++health.initializing_shards;
-        }
-      }
-      health.unassigned_shards += std::max(0, expected - assigned);
-      if (!primary_active) {
-        red = true;
-      } else if (started < expected) {
-        yellow = true;
-      }
-    }
-  }
-  if (!index.empty() && !found) red = true;
-  health.status = red ? "red" : yellow ? "yellow" : "green";
-  return health;
-}
 
 }  // namespace seqsim
