@@ -15,15 +15,12 @@
 #include "absl/strings/str_join.h"
 #include "common/cluster_view.h"
 #include "common/es_error.h"
+#include "common/index_name.h"
 #include "common/validation.h"
 
 namespace seqsim {
 namespace {
 
-// Elasticsearch's Strings.INVALID_FILENAME_CHARS, as its error messages print
-// the set.
-constexpr char kInvalidFileNameChars[] = "[ , \", *, \\, <, |, ,, >, /, ?]";
-constexpr int kMaxIndexNameBytes = 255;
 constexpr int kMaxShards = 1024;
 
 // A 22-character URL-safe base64 id from 128 random bits, like Elasticsearch's
@@ -43,12 +40,6 @@ std::string NewUuid(Env* env) {
     id.push_back(kAlphabet[value]);
   }
   return id;
-}
-
-absl::Status InvalidIndexName(const std::string& name, const std::string& why) {
-  return EsStatus(absl::StatusCode::kInvalidArgument,
-                  "invalid_index_name_exception",
-                  absl::StrCat("Invalid index name [", name, "], ", why), 400);
 }
 
 // Elasticsearch's cluster.max_shards_per_node (default 1000) times the nodes
@@ -75,47 +66,6 @@ absl::Status CheckShardLimit(const pb::ClusterState& state, int shards,
                    "] shards, but this cluster currently has [", open, "]/[",
                    limit, "] maximum normal shards open;"),
       400);
-}
-
-// Elasticsearch's MetadataCreateIndexService.validateIndexName rules, in its
-// order.
-absl::Status ValidateIndexName(const std::string& name) {
-  if (!IsValidUtf8(name)) {
-    return EsStatus(absl::StatusCode::kInvalidArgument,
-                    "invalid_index_name_exception",
-                    "Invalid index name, must be valid UTF-8", 400);
-  }
-  for (char c : name) {
-    if (c == '\\' || c == '/' || c == '*' || c == '?' || c == '"' || c == '<' ||
-        c == '>' || c == '|' || c == ' ' || c == ',') {
-      return InvalidIndexName(
-          name, absl::StrCat("must not contain the following characters ",
-                             kInvalidFileNameChars));
-    }
-  }
-  if (name.empty()) return InvalidIndexName(name, "must not be empty");
-  if (name.find('#') != std::string::npos) {
-    return InvalidIndexName(name, "must not contain '#'");
-  }
-  if (name.find(':') != std::string::npos) {
-    return InvalidIndexName(name, "must not contain ':'");
-  }
-  if (name[0] == '_' || name[0] == '-' || name[0] == '+') {
-    return InvalidIndexName(name, "must not start with '_', '-', or '+'");
-  }
-  if (name.size() > static_cast<size_t>(kMaxIndexNameBytes)) {
-    return InvalidIndexName(
-        name, absl::StrCat("index name is too long, (", name.size(), " > ",
-                           kMaxIndexNameBytes, ")"));
-  }
-  if (name == "." || name == "..") {
-    return InvalidIndexName(name, "must not be '.' or '..'");
-  }
-  for (char c : name) {
-    if (c >= 'A' && c <= 'Z')
-      return InvalidIndexName(name, "must be lowercase");
-  }
-  return absl::OkStatus();
 }
 
 void EraseId(google::protobuf::RepeatedPtrField<std::string>* ids,
@@ -966,7 +916,11 @@ struct Coordinator::State {
     auto* response = reply.mutable_create_index_response();
     const std::string& name = request.index();
     response->set_index(name);
-    absl::Status valid = ValidateIndexName(name);
+    // Elasticsearch's rules (common/index_name.h). The forbidden-character
+    // list keeps its Elasticsearch 7 wording here, which the coordinator's
+    // tests pin; the REST layer, which validates first, prints ES 8's.
+    absl::Status valid =
+        ValidateIndexName(name, CharacterListWording::kElasticsearch7);
     if (!valid.ok()) {
       *response->mutable_error() = IndexError(valid, name, "");
       return reply;
