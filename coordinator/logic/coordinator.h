@@ -89,7 +89,7 @@ class Coordinator final : public Actor {
   // this message.
   absl::Status start_status() const;
 
-  struct State;  // defined in coordinator.cc
+  struct State;  // defined in coordinator_state.h
 
  private:
   std::unique_ptr<State> state_;
