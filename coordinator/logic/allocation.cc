@@ -144,12 +144,12 @@ void Coordinator::State::PruneHoldoffs() {
 
 std::string Coordinator::State::PickNode(const pb::ClusterState& next,
                                          const pb::IndexMeta& index,
-                                         pb::ShardRouting* routing) {
+                                         const pb::ShardRouting& routing) {
   std::string best;
   int best_count = 0;
   for (const pb::NodeInfo& node : next.nodes()) {  // sorted by id
     if (!node.alive() || CopyOnNode(routing, node.id()) != nullptr) continue;
-    if (HeldOff(index, routing->shard(), node.id())) continue;
+    if (HeldOff(index, routing.shard(), node.id())) continue;
     int count = CopiesOnNode(next, node.id());
     if (best.empty() || count < best_count) {
       best = node.id();
@@ -169,7 +169,7 @@ void Coordinator::State::Allocate(pb::ClusterState* next) {
       if (PrimaryCopy(&routing) == nullptr)
         continue;  // a replica needs a primary
       while (routing.copies_size() < 1 + index.number_of_replicas()) {
-        std::string node = PickNode(*next, index, &routing);
+        std::string node = PickNode(*next, index, routing);
         if (node.empty()) break;  // stays unassigned (yellow)
         AddCopy(&routing, node, /*primary=*/false, pb::ShardCopy::INITIALIZING);
         Log(absl::StrCat("assign replica of ",
@@ -200,7 +200,7 @@ void Coordinator::State::AssignPrimary(pb::ClusterState* next,
   const int64_t old_term = routing->primary_term();
   // A brand-new shard: no copy ever held data.
   if (routing->in_sync().empty()) {
-    std::string node = PickNode(*next, index, routing);
+    std::string node = PickNode(*next, index, *routing);
     if (node.empty()) return;
     AddCopy(routing, node, /*primary=*/true, pb::ShardCopy::STARTED);
     routing->set_primary_term(old_term + 1);
@@ -261,25 +261,23 @@ void Coordinator::State::DropStaleInSync(pb::ShardRouting* routing) {
 bool Coordinator::State::AllocationPending(const pb::ClusterState& state) {
   for (const pb::IndexMeta& index : state.indices()) {
     for (const pb::ShardRouting& routing : index.shards()) {
-      // PickNode and FindCopy only read through these pointers.
-      auto* r = const_cast<pb::ShardRouting*>(&routing);
-      if (PrimaryCopy(r) == nullptr) {
+      if (PrimaryCopy(routing) == nullptr) {
         // What AssignPrimary would do.
         if (routing.in_sync().empty()) {
-          if (!PickNode(state, index, r).empty()) return true;
+          if (!PickNode(state, index, routing).empty()) return true;
           continue;
         }
         for (const pb::ShardCopy& copy : routing.copies()) {
           if (IsStartedInSync(routing, copy)) return true;
         }
         for (const std::string& id : routing.in_sync()) {
-          if (IsNodeAlive(state, id) && CopyOnNode(r, id) == nullptr)
+          if (IsNodeAlive(state, id) && CopyOnNode(routing, id) == nullptr)
             return true;
         }
         continue;  // no primary: no replica is placed
       }
       if (routing.copies_size() < 1 + index.number_of_replicas() &&
-          !PickNode(state, index, r).empty())
+          !PickNode(state, index, routing).empty())
         return true;
     }
   }

@@ -144,7 +144,7 @@ struct Coordinator::State {
   // The alive node with the fewest copies that holds no copy of `routing` and
   // may take one; ties go to the lowest node id. Empty if none.
   std::string PickNode(const pb::ClusterState& next, const pb::IndexMeta& index,
-                       pb::ShardRouting* routing);
+                       const pb::ShardRouting& routing);
 
   // Gives a primary to every shard that has none and may get one, then places
   // missing replicas. Deterministic: indices in state order, nodes by id.
