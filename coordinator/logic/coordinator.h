@@ -35,6 +35,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "common/cluster_view.h"
 #include "common/env.h"
 #include "common/validation.h"
 #include "proto/seqsim.pb.h"
@@ -88,26 +89,14 @@ class Coordinator final : public Actor {
   // this message.
   absl::Status start_status() const;
 
-  struct State;  // defined in coordinator.cc
+  struct State;  // defined in coordinator_state.h
 
  private:
   std::unique_ptr<State> state_;
 };
 
-// Cluster health from a cluster state: "green" (every copy started), "yellow"
-// (every primary started, some replica not), "red" (some primary unassigned or
-// not started).
-struct ClusterHealth {
-  std::string status;
-  int active_primary_shards = 0;
-  int active_shards = 0;
-  int initializing_shards = 0;
-  int unassigned_shards = 0;
-  int number_of_nodes = 0;
-  int number_of_data_nodes = 0;
-};
-ClusterHealth ComputeHealth(const pb::ClusterState& state,
-                            const std::string& index = "");
+// ClusterHealth and ComputeHealth are in common/cluster_view.h (included
+// above for the files that look for them here).
 
 // ValidateNodeId (node start-up, Join, cluster states) is in
 // common/validation.h.

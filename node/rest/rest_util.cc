@@ -12,6 +12,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/es_error.h"
+#include "common/index_name.h"
 #include "common/wildcard.h"
 
 namespace seqsim::rest {
@@ -274,29 +275,7 @@ bool FilterPathReachesInto(const std::string& filter_path,
 }
 
 std::optional<std::string> InvalidIndexNameReason(const std::string& name) {
-  std::string why;
-  if (name.empty()) {
-    why = "must not be empty";
-  } else if (name.find_first_of("\\/*?\"<>| ,") != std::string::npos) {
-    why =
-        "must not contain the following characters [' "
-        "','\"','*',',','/','<','>','?','\\','|']";
-  } else if (name.find('#') != std::string::npos) {
-    why = "must not contain '#'";
-  } else if (name.find(':') != std::string::npos) {
-    why = "must not contain ':'";
-  } else if (name[0] == '_' || name[0] == '-' || name[0] == '+') {
-    why = "must not start with '_', '-', or '+'";
-  } else if (name.size() > 255) {
-    why = absl::StrCat("index name is too long, (", name.size(), " > 255)");
-  } else if (name == "." || name == "..") {
-    why = "must not be '.' or '..'";
-  } else if (absl::AsciiStrToLower(name) != name) {
-    why = "must be lowercase";
-  } else {
-    return std::nullopt;
-  }
-  return absl::StrCat("Invalid index name [", name, "], ", why);
+  return seqsim::InvalidIndexNameReason(name);
 }
 
 std::optional<pb::Error> ValidateIndexName(const std::string& name) {

@@ -1,0 +1,244 @@
+// The coordinator's index admin: create index (Elasticsearch's name rules,
+// shard and replica counts, cluster.max_shards_per_node), delete index, and
+// alias updates applied all or none. Not a replication rule: the index-admin
+// API family. See coordinator_state.h.
+#include <algorithm>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/cluster_view.h"
+#include "common/es_error.h"
+#include "common/index_name.h"
+#include "common/validation.h"
+#include "coordinator/logic/coordinator_state.h"
+
+namespace seqsim {
+namespace {
+
+constexpr int kMaxShards = 1024;
+
+// Elasticsearch's cluster.max_shards_per_node (default 1000) times the nodes
+// in the cluster: a new index whose copies (shards x (1 + replicas), counted in
+// 64 bits so that no replica count overflows) would pass it is refused with
+// ES's 400 validation_exception (ShardLimitValidator).
+constexpr int64_t kMaxShardsPerNode = 1000;
+
+absl::Status CheckShardLimit(const pb::ClusterState& state, int shards,
+                             int replicas) {
+  int64_t open = 0;
+  for (const pb::IndexMeta& index : state.indices()) {
+    open += static_cast<int64_t>(index.number_of_shards()) *
+            (1 + static_cast<int64_t>(index.number_of_replicas()));
+  }
+  const int64_t adding =
+      static_cast<int64_t>(shards) * (1 + static_cast<int64_t>(replicas));
+  const int64_t limit =
+      kMaxShardsPerNode * std::max<int64_t>(1, state.nodes_size());
+  if (open + adding <= limit) return absl::OkStatus();
+  return EsStatus(
+      absl::StatusCode::kInvalidArgument, "validation_exception",
+      absl::StrCat("Validation Failed: 1: this action would add [", adding,
+                   "] shards, but this cluster currently has [", open, "]/[",
+                   limit, "] maximum normal shards open;"),
+      400);
+}
+
+pb::Error IndexError(const absl::Status& status, const std::string& index,
+                     const std::string& uuid) {
+  return ToError(status, index, uuid.empty() ? "_na_" : uuid);
+}
+
+}  // namespace
+
+pb::Envelope Coordinator::State::HandleCreateIndex(
+    const pb::CreateIndexRequest& request) {
+  pb::Envelope reply = Reply();
+  auto* response = reply.mutable_create_index_response();
+  const std::string& name = request.index();
+  response->set_index(name);
+  // Elasticsearch's rules (common/index_name.h). The forbidden-character
+  // list keeps its Elasticsearch 7 wording here, which the coordinator's
+  // tests pin; the REST layer, which validates first, prints ES 8's.
+  absl::Status valid =
+      ValidateIndexName(name, CharacterListWording::kElasticsearch7);
+  if (!valid.ok()) {
+    *response->mutable_error() = IndexError(valid, name, "");
+    return reply;
+  }
+  for (const pb::IndexMeta& index : cluster.indices()) {
+    if (std::find(index.aliases().begin(), index.aliases().end(), name) !=
+        index.aliases().end()) {
+      *response->mutable_error() =
+          IndexError(EsStatus(absl::StatusCode::kInvalidArgument,
+                              "invalid_index_name_exception",
+                              absl::StrCat("Invalid index name [", name,
+                                           "], already exists as alias")),
+                     name, "");
+      return reply;
+    }
+  }
+  if (pb::IndexMeta* existing = FindIndexByName(&cluster, name)) {
+    if (request.auto_created()) {
+      response->set_acknowledged(true);
+      response->set_shards_acknowledged(true);
+      return reply;
+    }
+    *response->mutable_error() =
+        IndexError(EsStatus(absl::StatusCode::kAlreadyExists,
+                            "resource_already_exists_exception",
+                            absl::StrCat("index [", name, "/", existing->uuid(),
+                                         "] already exists"),
+                            400),
+                   name, existing->uuid());
+    return reply;
+  }
+  int shards = request.number_of_shards() == 0 ? 1 : request.number_of_shards();
+  int replicas =
+      request.number_of_replicas() == -1 ? 1 : request.number_of_replicas();
+  if (shards < 1 || shards > kMaxShards) {
+    *response->mutable_error() =
+        IndexError(IllegalArgument(absl::StrCat(
+                       "Failed to parse value [", shards,
+                       "] for setting [index.number_of_shards] must be ",
+                       shards < 1 ? ">= 1" : "<= 1024")),
+                   name, "");
+    return reply;
+  }
+  if (replicas < 0) {
+    *response->mutable_error() =
+        IndexError(IllegalArgument(absl::StrCat(
+                       "Failed to parse value [", replicas,
+                       "] for setting [index.number_of_replicas] must be "
+                       ">= 0")),
+                   name, "");
+    return reply;
+  }
+  if (absl::Status limit = CheckShardLimit(cluster, shards, replicas);
+      !limit.ok()) {
+    *response->mutable_error() = IndexError(limit, name, "");
+    return reply;
+  }
+  pb::ClusterState next = cluster;
+  pb::IndexMeta* index = next.add_indices();
+  index->set_name(name);
+  index->set_uuid(NewUuid(env));
+  index->set_number_of_shards(shards);
+  index->set_number_of_replicas(replicas);
+  index->set_refresh_interval_ms(request.refresh_interval_ms());
+  index->set_creation_date_ms(env->WallMillis());
+  for (int i = 0; i < shards; ++i) index->add_shards()->set_shard(i);
+  std::string why =
+      absl::StrCat("create index [", name, "/", index->uuid(), "] with ",
+                   shards, " shard(s) and ", replicas, " replica(s)",
+                   request.auto_created() ? " (auto-created)" : "");
+  Log(why);
+  Allocate(&next);
+  absl::Status committed = Commit(std::move(next), why);
+  if (!committed.ok()) {
+    *response->mutable_error() = IndexError(committed, name, "");
+    return reply;
+  }
+  bool primaries_started = true;
+  for (const pb::ShardRouting& routing :
+       FindIndexByName(&cluster, name)->shards()) {
+    bool started = false;
+    for (const pb::ShardCopy& copy : routing.copies()) {
+      if (copy.primary() && copy.state() == pb::ShardCopy::STARTED)
+        started = true;
+    }
+    primaries_started = primaries_started && started;
+  }
+  response->set_acknowledged(true);
+  response->set_shards_acknowledged(primaries_started);
+  return reply;
+}
+
+pb::Envelope Coordinator::State::HandleAliasUpdate(
+    const pb::DeleteIndexRequest& request) {
+  pb::Envelope reply = Reply();
+  auto* response = reply.mutable_delete_index_response();
+  pb::ClusterState next = cluster;
+  std::vector<std::string> changes;
+  for (const pb::AliasAction& action : request.alias_actions()) {
+    pb::IndexMeta* index = FindIndexByName(&next, action.index());
+    if (index == nullptr) {
+      *response->mutable_error() =
+          IndexError(IndexNotFound(action.index()), action.index(), "");
+      return reply;
+    }
+    auto* aliases = index->mutable_aliases();
+    auto at = std::find(aliases->begin(), aliases->end(), action.alias());
+    if (action.remove()) {
+      if (at == aliases->end()) {
+        *response->mutable_error() = ToError(
+            EsStatus(absl::StatusCode::kNotFound, "aliases_not_found_exception",
+                     absl::StrCat("aliases [", action.alias(), "] missing")));
+        return reply;
+      }
+      aliases->erase(at);
+      changes.push_back(absl::StrCat("remove alias [", action.alias(),
+                                     "] from [", action.index(), "]"));
+      continue;
+    }
+    if (FindIndexByName(&next, action.alias()) != nullptr) {
+      *response->mutable_error() = IndexError(
+          EsStatus(absl::StatusCode::kInvalidArgument,
+                   "invalid_alias_name_exception",
+                   absl::StrCat("Invalid alias name [", action.alias(),
+                                "]: an index or data stream exists with the "
+                                "same name as the alias")),
+          index->name(), index->uuid());
+      return reply;
+    }
+    if (at == aliases->end()) {
+      *aliases->Add() = action.alias();
+      std::sort(aliases->begin(), aliases->end());
+    }
+    changes.push_back(absl::StrCat("add alias [", action.alias(), "] to [",
+                                   action.index(), "]"));
+  }
+  const std::string why = absl::StrJoin(changes, ", ");
+  Log(why);
+  absl::Status committed = Commit(std::move(next), why);
+  if (!committed.ok()) {
+    *response->mutable_error() = ToError(committed);
+    return reply;
+  }
+  response->set_acknowledged(true);
+  return reply;
+}
+
+pb::Envelope Coordinator::State::HandleDeleteIndex(
+    const pb::DeleteIndexRequest& request) {
+  if (request.index() == kAliasUpdateIndex) return HandleAliasUpdate(request);
+  pb::Envelope reply = Reply();
+  auto* response = reply.mutable_delete_index_response();
+  const std::string& name = request.index();
+  pb::ClusterState next = cluster;
+  auto* indices = next.mutable_indices();
+  auto it =
+      std::find_if(indices->begin(), indices->end(),
+                   [&](const pb::IndexMeta& i) { return i.name() == name; });
+  if (it == indices->end()) {
+    *response->mutable_error() = IndexError(IndexNotFound(name), name, "");
+    return reply;
+  }
+  std::string why = absl::StrCat("delete index [", name, "/", it->uuid(), "]");
+  indices->erase(it);
+  absl::Status committed = Commit(std::move(next), why);
+  if (!committed.ok()) {
+    *response->mutable_error() = ToError(committed);
+    return reply;
+  }
+  PruneHoldoffs();
+  response->set_acknowledged(true);
+  return reply;
+}
+
+}  // namespace seqsim
