@@ -5,7 +5,7 @@
 //   router.cc         the route table (method + path pattern -> handler) and
 //                     each route's accepted parameters
 //   internal_call.cc  the calls into the cluster through the Dispatcher
-//                     (Call, CallAll, GetState, AskEveryNode)
+//                     (Call, CallFor, CallAll, GetState, AskEveryNode)
 //   documents.cc      index, create, get, _source, delete, update (R1, R2)
 //   bulk.cc           _bulk
 //   search.cc         _search and _count (query DSL in query_dsl.h)
@@ -102,6 +102,18 @@ class Api {
   // Dispatches and suspends until the reply (or `timeout`): holds no thread.
   Async<absl::StatusOr<pb::Envelope>> Call(
       pb::Envelope request, absl::Duration timeout = kDefaultDispatchTimeout);
+  // One typed internal call: Call(request), then the `Response` the reply
+  // carries. The transport's failure is the status; a reply of another kind
+  // is kInternal "node answered WHAT with another message". With `refused`,
+  // a response that holds an error sets *refused to its Elasticsearch error
+  // reply (ErrorReply) for the handler to answer. Defined for the responses
+  // of writes, gets, bulks, searches, create_index, delete_index and
+  // get_cluster_state (internal_call.cc).
+  template <typename Response>
+  Async<absl::StatusOr<Response>> CallFor(
+      pb::Envelope request, const char* what,
+      std::optional<Reply>* refused = nullptr,
+      absl::Duration timeout = kDefaultDispatchTimeout);
   // The node's applied cluster state, or (from_coordinator) the
   // coordinator's current one, as Elasticsearch reads the elected master's.
   // The node's error (503 while it has no state, or cannot reach the

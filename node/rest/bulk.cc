@@ -307,12 +307,9 @@ asio::awaitable<absl::StatusOr<Reply>> Api::Bulk(const Ctx& c,
   for (int round = 0; round < 2 && !sent.empty(); ++round) {
     pb::Envelope request;
     for (int i : sent) *request.mutable_bulk()->add_items() = items[i].write;
-    CO_ASSIGN_OR_RETURN(pb::Envelope reply, co_await Call(std::move(request)));
-    if (!reply.has_bulk_response()) {
-      co_return absl::InternalError(
-          "node answered a bulk with another message");
-    }
-    pb::BulkResponse& response = *reply.mutable_bulk_response();
+    CO_ASSIGN_OR_RETURN(
+        pb::BulkResponse response,
+        co_await CallFor<pb::BulkResponse>(std::move(request), "a bulk"));
     took_ms += response.took_ms();
     std::vector<int> again;
     for (size_t k = 0; k < sent.size(); ++k) {

@@ -67,13 +67,9 @@ asio::awaitable<absl::StatusOr<Reply>> Api::Write(const pb::WriteRequest& write,
   while (true) {
     pb::Envelope request;
     *request.mutable_write() = routed;
-    CO_ASSIGN_OR_RETURN(pb::Envelope reply,
-                        co_await Call(std::move(request), wait));
-    if (!reply.has_write_response()) {
-      co_return absl::InternalError(
-          "node answered a write with another message");
-    }
-    const pb::WriteResponse& response = reply.write_response();
+    CO_ASSIGN_OR_RETURN(const pb::WriteResponse response,
+                        co_await CallFor<pb::WriteResponse>(
+                            std::move(request), "a write", nullptr, wait));
     if (HasError(response.error())) {
       const pb::Error& error = response.error();
       if (!resolved && MayNameAnAlias(error)) {
@@ -170,11 +166,9 @@ asio::awaitable<absl::StatusOr<Reply>> Api::GetDoc(const Ctx& c,
     request.mutable_get()->set_preference(c.Param("preference"));
   request.mutable_get()->set_refresh(refresh);
   pb::Envelope sent = request;
-  CO_ASSIGN_OR_RETURN(pb::Envelope reply, co_await Call(std::move(request)));
-  if (!reply.has_get_response()) {
-    co_return absl::InternalError("node answered a get with another message");
-  }
-  if (reply.get_response().error().type() == "index_not_found_exception") {
+  CO_ASSIGN_OR_RETURN(pb::GetResponse get, co_await CallFor<pb::GetResponse>(
+                                               std::move(request), "a get"));
+  if (get.error().type() == "index_not_found_exception") {
     // A GET through an alias reads its one index.
     CO_ASSIGN_OR_RETURN(pb::ClusterState state, co_await GetState());
     std::vector<std::string> indices = AliasIndices(state, c.Index());
@@ -186,14 +180,10 @@ asio::awaitable<absl::StatusOr<Reply>> Api::GetDoc(const Ctx& c,
     }
     if (indices.size() == 1) {
       sent.mutable_get()->set_index(indices[0]);
-      CO_ASSIGN_OR_RETURN(reply, co_await Call(std::move(sent)));
-      if (!reply.has_get_response()) {
-        co_return absl::InternalError(
-            "node answered a get with another message");
-      }
+      CO_ASSIGN_OR_RETURN(
+          get, co_await CallFor<pb::GetResponse>(std::move(sent), "a get"));
     }
   }
-  const pb::GetResponse& get = reply.get_response();
   if (HasError(get.error())) co_return ErrorReply(get.error());
   // Every version type compares a read the same way: the stored version must
   // be the one asked for (VersionType.isVersionConflictForReads).

@@ -100,13 +100,11 @@ asio::awaitable<absl::StatusOr<Reply>> Api::CreateIndex(const Ctx& c) {
   }
   pb::Envelope request;
   *request.mutable_create_index() = create;
-  CO_ASSIGN_OR_RETURN(pb::Envelope reply, co_await Call(std::move(request)));
-  if (!reply.has_create_index_response()) {
-    co_return absl::InternalError(
-        "node answered create_index with another message");
-  }
-  const pb::CreateIndexResponse& response = reply.create_index_response();
-  if (HasError(response.error())) co_return ErrorReply(response.error());
+  std::optional<Reply> refused;
+  CO_ASSIGN_OR_RETURN(const pb::CreateIndexResponse response,
+                      co_await CallFor<pb::CreateIndexResponse>(
+                          std::move(request), "create_index", &refused));
+  if (refused.has_value()) co_return *std::move(refused);
   Reply out;
   out.body["acknowledged"] = response.acknowledged();
   out.body["shards_acknowledged"] = response.shards_acknowledged();
@@ -146,13 +144,11 @@ asio::awaitable<absl::StatusOr<Reply>> Api::DeleteIndex(const Ctx& c) {
   for (const std::string& name : names) {
     pb::Envelope request;
     request.mutable_delete_index()->set_index(name);
-    CO_ASSIGN_OR_RETURN(pb::Envelope reply, co_await Call(std::move(request)));
-    if (!reply.has_delete_index_response()) {
-      co_return absl::InternalError(
-          "node answered delete_index with another message");
-    }
-    const pb::DeleteIndexResponse& response = reply.delete_index_response();
-    if (HasError(response.error())) co_return ErrorReply(response.error());
+    std::optional<Reply> refused;
+    CO_ASSIGN_OR_RETURN(const pb::DeleteIndexResponse response,
+                        co_await CallFor<pb::DeleteIndexResponse>(
+                            std::move(request), "delete_index", &refused));
+    if (refused.has_value()) co_return *std::move(refused);
     acknowledged = acknowledged && response.acknowledged();
   }
   Reply out;
@@ -219,13 +215,11 @@ asio::awaitable<absl::StatusOr<Reply>> Api::SendAliasActions(
   request.mutable_delete_index()->set_index(kAliasUpdateIndex);
   for (pb::AliasAction& action : actions)
     *request.mutable_delete_index()->add_alias_actions() = std::move(action);
-  CO_ASSIGN_OR_RETURN(pb::Envelope reply, co_await Call(std::move(request)));
-  if (!reply.has_delete_index_response()) {
-    co_return absl::InternalError(
-        "node answered an alias update with another message");
-  }
-  const pb::DeleteIndexResponse& response = reply.delete_index_response();
-  if (HasError(response.error())) co_return ErrorReply(response.error());
+  std::optional<Reply> refused;
+  CO_ASSIGN_OR_RETURN(const pb::DeleteIndexResponse response,
+                      co_await CallFor<pb::DeleteIndexResponse>(
+                          std::move(request), "an alias update", &refused));
+  if (refused.has_value()) co_return *std::move(refused);
   Reply out;
   out.body["acknowledged"] = response.acknowledged();
   co_return out;

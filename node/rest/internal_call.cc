@@ -95,17 +95,70 @@ asio::awaitable<absl::StatusOr<pb::Envelope>> Api::Call(
   co_return std::move(*pending->result);
 }
 
+namespace {
+
+// Where a reply envelope carries each response CallFor is used with.
+template <typename Response>
+struct EnvelopeField;
+#define SEQSIM_REST_ENVELOPE_FIELD(Response, field)                           \
+  template <>                                                                 \
+  struct EnvelopeField<Response> {                                            \
+    static bool Has(const pb::Envelope& e) { return e.has_##field(); }        \
+    static Response* Mutable(pb::Envelope& e) { return e.mutable_##field(); } \
+  }
+SEQSIM_REST_ENVELOPE_FIELD(pb::WriteResponse, write_response);
+SEQSIM_REST_ENVELOPE_FIELD(pb::GetResponse, get_response);
+SEQSIM_REST_ENVELOPE_FIELD(pb::BulkResponse, bulk_response);
+SEQSIM_REST_ENVELOPE_FIELD(pb::SearchResponse, search_response);
+SEQSIM_REST_ENVELOPE_FIELD(pb::CreateIndexResponse, create_index_response);
+SEQSIM_REST_ENVELOPE_FIELD(pb::DeleteIndexResponse, delete_index_response);
+SEQSIM_REST_ENVELOPE_FIELD(pb::GetClusterStateResponse,
+                           get_cluster_state_response);
+#undef SEQSIM_REST_ENVELOPE_FIELD
+
+}  // namespace
+
+template <typename Response>
+asio::awaitable<absl::StatusOr<Response>> Api::CallFor(
+    pb::Envelope request, const char* what, std::optional<Reply>* refused,
+    absl::Duration timeout) {
+  CO_ASSIGN_OR_RETURN(pb::Envelope reply,
+                      co_await Call(std::move(request), timeout));
+  if (!EnvelopeField<Response>::Has(reply)) {
+    co_return absl::InternalError(
+        absl::StrCat("node answered ", what, " with another message"));
+  }
+  Response response = std::move(*EnvelopeField<Response>::Mutable(reply));
+  if constexpr (requires { response.error(); }) {
+    if (refused != nullptr && HasError(response.error())) {
+      *refused = ErrorReply(response.error());
+    }
+  }
+  co_return response;
+}
+
+template Async<absl::StatusOr<pb::WriteResponse>> Api::CallFor(
+    pb::Envelope, const char*, std::optional<Reply>*, absl::Duration);
+template Async<absl::StatusOr<pb::GetResponse>> Api::CallFor(
+    pb::Envelope, const char*, std::optional<Reply>*, absl::Duration);
+template Async<absl::StatusOr<pb::BulkResponse>> Api::CallFor(
+    pb::Envelope, const char*, std::optional<Reply>*, absl::Duration);
+template Async<absl::StatusOr<pb::SearchResponse>> Api::CallFor(
+    pb::Envelope, const char*, std::optional<Reply>*, absl::Duration);
+template Async<absl::StatusOr<pb::CreateIndexResponse>> Api::CallFor(
+    pb::Envelope, const char*, std::optional<Reply>*, absl::Duration);
+template Async<absl::StatusOr<pb::DeleteIndexResponse>> Api::CallFor(
+    pb::Envelope, const char*, std::optional<Reply>*, absl::Duration);
+template Async<absl::StatusOr<pb::GetClusterStateResponse>> Api::CallFor(
+    pb::Envelope, const char*, std::optional<Reply>*, absl::Duration);
+
 asio::awaitable<absl::StatusOr<pb::ClusterState>> Api::GetState(
     bool from_coordinator) {
   pb::Envelope request;
   request.mutable_get_cluster_state()->set_from_coordinator(from_coordinator);
-  CO_ASSIGN_OR_RETURN(pb::Envelope reply, co_await Call(std::move(request)));
-  if (!reply.has_get_cluster_state_response()) {
-    co_return absl::InternalError(
-        "node answered get_cluster_state with another message");
-  }
-  const pb::GetClusterStateResponse& response =
-      reply.get_cluster_state_response();
+  CO_ASSIGN_OR_RETURN(const pb::GetClusterStateResponse response,
+                      co_await CallFor<pb::GetClusterStateResponse>(
+                          std::move(request), "get_cluster_state"));
   if (HasError(response.error())) co_return FromError(response.error());
   co_return response.state();
 }

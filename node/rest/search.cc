@@ -62,15 +62,13 @@ asio::awaitable<absl::StatusOr<pb::SearchResponse>> Api::RunSearch(
   if (none) co_return pb::SearchResponse();
   pb::Envelope request;
   *request.mutable_search() = std::move(search);
-  CO_ASSIGN_OR_RETURN(pb::Envelope reply, co_await Call(std::move(request)));
-  if (!reply.has_search_response()) {
-    co_return absl::InternalError(
-        "node answered a search with another message");
+  CO_ASSIGN_OR_RETURN(
+      pb::SearchResponse response,
+      co_await CallFor<pb::SearchResponse>(std::move(request), "a search"));
+  if (HasError(response.error())) {
+    *refused = SearchErrorReply(response.error());
   }
-  if (HasError(reply.search_response().error())) {
-    *refused = SearchErrorReply(reply.search_response().error());
-  }
-  co_return std::move(*reply.mutable_search_response());
+  co_return response;
 }
 
 asio::awaitable<std::optional<Reply>> Api::ResolveSearchIndices(
