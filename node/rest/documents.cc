@@ -211,19 +211,8 @@ asio::awaitable<absl::StatusOr<Reply>> Api::GetDoc(const Ctx& c,
   }
   out.body["_index"] = get.index().empty() ? c.Index() : get.index();
   out.body["_id"] = get.id().empty() ? c.segments[2] : get.id();
-  if (!get.found()) {
-    out.status = 404;
-    out.body["found"] = false;
-    co_return out;
-  }
-  out.body["_version"] = get.version();
-  out.body["_seq_no"] = get.seq_no();
-  out.body["_primary_term"] = get.primary_term();
-  if (!get.routing().empty()) out.body["_routing"] = get.routing();
-  out.body["found"] = true;
-  if (std::optional<Json> shown = ShownSource(get.source(), source)) {
-    out.body["_source"] = *std::move(shown);
-  }
+  if (!get.found()) out.status = 404;
+  AddGetFields(get, source, out.body);
   co_return out;
 }
 

@@ -292,4 +292,105 @@ Json SortValueJson(const pb::SortValue& value, const pb::SortField& key,
   return nullptr;
 }
 
+void AddGetFields(const pb::GetResponse& get, const SourceSpec& source,
+                  Json& body) {
+  if (!get.found()) {
+    body["found"] = false;
+    return;
+  }
+  body["_version"] = get.version();
+  body["_seq_no"] = get.seq_no();
+  body["_primary_term"] = get.primary_term();
+  if (!get.routing().empty()) body["_routing"] = get.routing();
+  body["found"] = true;
+  if (std::optional<Json> shown = ShownSource(get.source(), source)) {
+    body["_source"] = *std::move(shown);
+  }
+}
+
+Json SearchShardsJson(const pb::ShardsInfo& shards) {
+  Json out = Json::object();
+  out["total"] = shards.total();
+  out["successful"] = shards.successful();
+  out["skipped"] = 0;
+  out["failed"] = shards.failed();
+  return out;
+}
+
+Json SearchBody(const pb::SearchResponse& response,
+                const google::protobuf::RepeatedPtrField<pb::SortField>& sort,
+                const HitsShown& options) {
+  const bool track_scores = options.track_scores;
+  const bool total_as_int = options.total_as_int;
+  const std::optional<int64_t>& track_total_hits = options.track_total_hits;
+  const bool no_metadata = options.no_metadata;
+  const bool version = options.version;
+  const bool seq_no_primary_term = options.seq_no_primary_term;
+  const SourceSpec& source = options.source;
+  // Scores: every hit scores 1.0 (no relevance model); with a sort they are
+  // left out unless a key is _score or track_scores asks for them.
+  bool scored = sort.empty() || track_scores;
+  for (const pb::SortField& key : sort) scored |= key.field() == "_score";
+  const Json score = scored ? Json(1.0) : Json(nullptr);
+  const bool max_score_shown =
+      sort.empty() || track_scores || sort[0].field() == "_score";
+  // Per sort key: whether any hit holds a number (a long or a double), which
+  // decides how a missing value prints.
+  std::vector<bool> numeric(sort.size()), floating(sort.size());
+  for (const pb::SearchHit& hit : response.hits()) {
+    for (int i = 0; i < hit.sort_values_size() && i < sort.size(); ++i) {
+      numeric[i] = numeric[i] || hit.sort_values(i).has_long_value() ||
+                   hit.sort_values(i).has_double_value();
+      floating[i] = floating[i] || hit.sort_values(i).has_double_value();
+    }
+  }
+  Json out = Json::object();
+  out["took"] = response.took_ms();
+  out["timed_out"] = false;
+  out["_shards"] = SearchShardsJson(response.shards());
+  Json hits = Json::object();
+  if (total_as_int) {
+    hits["total"] = response.total();
+  } else if (!track_total_hits.has_value() ||
+             response.total() <= *track_total_hits) {
+    hits["total"] = Json{{"value", response.total()}, {"relation", "eq"}};
+  } else if (*track_total_hits >= 0) {
+    hits["total"] = Json{{"value", *track_total_hits}, {"relation", "gte"}};
+  }
+  hits["max_score"] =
+      response.hits_size() > 0 && max_score_shown ? Json(1.0) : Json(nullptr);
+  Json list = Json::array();
+  for (const pb::SearchHit& hit : response.hits()) {
+    Json h = Json::object();
+    h["_index"] = hit.index();
+    if (!no_metadata) {
+      h["_id"] = hit.id();
+      if (version) h["_version"] = hit.version();
+      if (seq_no_primary_term) {
+        h["_seq_no"] = hit.seq_no();
+        h["_primary_term"] = hit.primary_term();
+      }
+    }
+    h["_score"] = score;
+    if (!no_metadata) {
+      if (!hit.routing().empty()) h["_routing"] = hit.routing();
+      if (std::optional<Json> shown = ShownSource(hit.source(), source)) {
+        h["_source"] = *std::move(shown);
+      }
+    }
+    if (!sort.empty()) {
+      Json values = Json::array();
+      for (int i = 0; i < sort.size() && i < hit.sort_values_size(); ++i) {
+        values.push_back(SortValueJson(hit.sort_values(i), sort[i], numeric[i],
+                                       floating[i]));
+      }
+      h["sort"] = std::move(values);
+    }
+    list.push_back(std::move(h));
+  }
+  hits["hits"] = std::move(list);
+  out["hits"] = std::move(hits);
+  return out;
+}
+
 }  // namespace seqsim::rest

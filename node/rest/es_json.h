@@ -3,15 +3,17 @@
 // bodies (ErrorReply, SimpleErrorReply, a search's search-phase failure);
 // stored sources embedded byte for byte (the raw-source marks the server
 // splices back when it renders a reply); `_source` filtering of a reply
-// (SourceSpec); document reply bodies (`_shards`, writes and updates' "get")
-// and a hit's sort values. The API family files build their bodies from
-// these. No replication rule lives here (R3's `_shards` counts are the
-// node's; this only prints them).
+// (SourceSpec); document reply bodies (writes and updates' "get", GET and
+// _mget documents, `_shards`); search and count bodies with their hits and
+// sort values. The API family files build their bodies from these. No
+// replication rule lives here (R3's `_shards` counts are the node's; this
+// only prints them).
 //
 // Thread-safety: every function is safe to call from any thread.
 #ifndef SEQSIM_NODE_REST_ES_JSON_H_
 #define SEQSIM_NODE_REST_ES_JSON_H_
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <utility>
@@ -109,6 +111,34 @@ Json WriteJson(const pb::WriteResponse& response,
 // last / first, infinities for doubles, null for strings).
 Json SortValueJson(const pb::SortValue& value, const pb::SortField& key,
                    bool numeric, bool floating);
+
+// The fields of a GET (and of an _mget document) after _index and _id:
+// "found": false, or _version, _seq_no, _primary_term, _routing (when set),
+// "found": true and the _source shaped by `source`.
+void AddGetFields(const pb::GetResponse& get, const SourceSpec& source,
+                  Json& body);
+
+// {"total","successful","skipped","failed"} of a search or count reply.
+Json SearchShardsJson(const pb::ShardsInfo& shards);
+
+// How a search reply shows its hits: the request's body and URL options.
+struct HitsShown {
+  bool track_scores = false;  // scores even when sorted
+  bool total_as_int = false;  // rest_total_hits_as_int
+  // track_total_hits: nullopt counts all, -1 none, N up to N.
+  std::optional<int64_t> track_total_hits = 10000;
+  bool no_metadata = false;  // stored_fields=_none_: no _id, _version, ...
+  bool version = false;
+  bool seq_no_primary_term = false;
+  SourceSpec source;
+};
+
+// The body of a _search reply as Elasticsearch renders it: took, timed_out,
+// _shards, and the hits (total, max_score, each hit's metadata, _score,
+// _routing, _source and its sort values under `sort`, the request's sort).
+Json SearchBody(const pb::SearchResponse& response,
+                const google::protobuf::RepeatedPtrField<pb::SortField>& sort,
+                const HitsShown& options);
 
 }  // namespace seqsim::rest
 

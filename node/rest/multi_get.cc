@@ -235,20 +235,7 @@ asio::awaitable<absl::StatusOr<Reply>> Api::MultiGet(const Ctx& c,
       docs.push_back(std::move(doc));
       continue;
     }
-    const pb::GetResponse& get = *gets[i];
-    if (!get.found()) {
-      doc["found"] = false;
-      docs.push_back(std::move(doc));
-      continue;
-    }
-    doc["_version"] = get.version();
-    doc["_seq_no"] = get.seq_no();
-    doc["_primary_term"] = get.primary_term();
-    if (!get.routing().empty()) doc["_routing"] = get.routing();
-    doc["found"] = true;
-    if (std::optional<Json> shown = ShownSource(get.source(), item.source)) {
-      doc["_source"] = *std::move(shown);
-    }
+    AddGetFields(*gets[i], item.source, doc);
     docs.push_back(std::move(doc));
   }
   out.body["docs"] = std::move(docs);

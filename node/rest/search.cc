@@ -316,75 +316,16 @@ asio::awaitable<absl::StatusOr<Reply>> Api::Search(const Ctx& c,
   CO_ASSIGN_OR_RETURN(const pb::SearchResponse response,
                       co_await RunSearch(c, indices, search, &refused));
   if (refused.has_value()) co_return *std::move(refused);
-  // Scores: every hit scores 1.0 (no relevance model); with a sort they are
-  // left out unless a key is _score or track_scores asks for them.
-  const auto& sort = search.sort();
-  bool scored = sort.empty() || track_scores;
-  for (const pb::SortField& key : sort) scored |= key.field() == "_score";
-  const Json score = scored ? Json(1.0) : Json(nullptr);
-  const bool max_score_shown =
-      sort.empty() || track_scores || sort[0].field() == "_score";
-  // Per sort key: whether any hit holds a number (a long or a double), which
-  // decides how a missing value prints.
-  std::vector<bool> numeric(sort.size()), floating(sort.size());
-  for (const pb::SearchHit& hit : response.hits()) {
-    for (int i = 0; i < hit.sort_values_size() && i < sort.size(); ++i) {
-      numeric[i] = numeric[i] || hit.sort_values(i).has_long_value() ||
-                   hit.sort_values(i).has_double_value();
-      floating[i] = floating[i] || hit.sort_values(i).has_double_value();
-    }
-  }
+  HitsShown shown;
+  shown.track_scores = track_scores;
+  shown.total_as_int = total_as_int;
+  shown.track_total_hits = track_total_hits;
+  shown.no_metadata = no_metadata;
+  shown.version = version;
+  shown.seq_no_primary_term = seq_no_primary_term;
+  shown.source = source;
   Reply out;
-  out.body["took"] = response.took_ms();
-  out.body["timed_out"] = false;
-  Json shards = Json::object();
-  shards["total"] = response.shards().total();
-  shards["successful"] = response.shards().successful();
-  shards["skipped"] = 0;
-  shards["failed"] = response.shards().failed();
-  out.body["_shards"] = std::move(shards);
-  Json hits = Json::object();
-  if (total_as_int) {
-    hits["total"] = response.total();
-  } else if (!track_total_hits.has_value() ||
-             response.total() <= *track_total_hits) {
-    hits["total"] = Json{{"value", response.total()}, {"relation", "eq"}};
-  } else if (*track_total_hits >= 0) {
-    hits["total"] = Json{{"value", *track_total_hits}, {"relation", "gte"}};
-  }
-  hits["max_score"] =
-      response.hits_size() > 0 && max_score_shown ? Json(1.0) : Json(nullptr);
-  Json list = Json::array();
-  for (const pb::SearchHit& hit : response.hits()) {
-    Json h = Json::object();
-    h["_index"] = hit.index();
-    if (!no_metadata) {
-      h["_id"] = hit.id();
-      if (version) h["_version"] = hit.version();
-      if (seq_no_primary_term) {
-        h["_seq_no"] = hit.seq_no();
-        h["_primary_term"] = hit.primary_term();
-      }
-    }
-    h["_score"] = score;
-    if (!no_metadata) {
-      if (!hit.routing().empty()) h["_routing"] = hit.routing();
-      if (std::optional<Json> shown = ShownSource(hit.source(), source)) {
-        h["_source"] = *std::move(shown);
-      }
-    }
-    if (!sort.empty()) {
-      Json values = Json::array();
-      for (int i = 0; i < sort.size() && i < hit.sort_values_size(); ++i) {
-        values.push_back(SortValueJson(hit.sort_values(i), sort[i], numeric[i],
-                                       floating[i]));
-      }
-      h["sort"] = std::move(values);
-    }
-    list.push_back(std::move(h));
-  }
-  hits["hits"] = std::move(list);
-  out.body["hits"] = std::move(hits);
+  out.body = SearchBody(response, search.sort(), shown);
   co_return out;
 }
 
@@ -413,12 +354,7 @@ asio::awaitable<absl::StatusOr<Reply>> Api::Count(const Ctx& c,
   if (refused.has_value()) co_return *std::move(refused);
   Reply out;
   out.body["count"] = response.total();
-  Json shards = Json::object();
-  shards["total"] = response.shards().total();
-  shards["successful"] = response.shards().successful();
-  shards["skipped"] = 0;
-  shards["failed"] = response.shards().failed();
-  out.body["_shards"] = std::move(shards);
+  out.body["_shards"] = SearchShardsJson(response.shards());
   co_return out;
 }
 
