@@ -13,7 +13,11 @@
 //   indices.cc        create / delete / get index, aliases, _refresh
 //   cat.cc            _cat/shards, _cat/indices (R6's checkpoints shown)
 //   cluster.cc        _cluster/health, GET /
-// A thin adapter: no replication rule lives in any of them.
+// What the families share: es_json.h (replies, error bodies, document and
+// search bodies), params.h (the request, URL parameters, shared write
+// parameters), index_expression.h (index names, aliases, wildcards), and
+// rest_util.h, query_dsl.h. A thin adapter: no replication rule lives in any
+// of them.
 //
 // Thread-safety: Start() and Stop() from one thread; handlers run as
 // coroutines on the HTTP server's IO threads, one request's on one strand; a
