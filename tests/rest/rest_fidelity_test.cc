@@ -17,39 +17,13 @@
 #include "nlohmann/json.hpp"
 #include "node/rest/rest_server.h"
 #include "node/rest/rest_util.h"
+#include "tests/rest/rest_test_fixture.h"
 
 namespace seqsim {
 namespace {
 
-using Json = nlohmann::ordered_json;
-const char kJson[] = "application/json";
-
-class ScriptedDispatcher : public Dispatcher {
- public:
-  std::function<pb::Envelope(const pb::Envelope&)> answer;
-
-  void Dispatch(pb::Envelope request, DispatchReply reply) override {
-    DispatchTo("", std::move(request), std::move(reply));
-  }
-  void DispatchTo(const std::string&, pb::Envelope request,
-                  DispatchReply reply) override {
-    {
-      absl::MutexLock lock(&mu_);
-      received_.push_back(request);
-    }
-    reply(answer ? answer(request) : pb::Envelope());
-  }
-  std::string NodeId() const override { return "node-1"; }
-  std::string ClusterName() const override { return "seqsim"; }
-  std::vector<pb::Envelope> received() {
-    absl::MutexLock lock(&mu_);
-    return received_;
-  }
-
- private:
-  absl::Mutex mu_;
-  std::vector<pb::Envelope> received_ ABSL_GUARDED_BY(mu_);
-};
+using rest_test::Json;
+using rest_test::kJson;
 
 pb::WriteResponse Written(const pb::WriteRequest& request,
                           const std::string& result) {
@@ -99,20 +73,16 @@ pb::ClusterState TwoIndexState() {
   return state;
 }
 
-class FidelityTest : public ::testing::Test {
+class FidelityTest : public rest_test::RestFixture {
  protected:
   void SetUp() override {
-    RestOptions options;
-    options.port = 0;
-    server_ = std::make_unique<RestServer>(&dispatcher_, options);
-    ASSERT_TRUE(server_->Start().ok());
-    client_ = std::make_unique<httplib::Client>("127.0.0.1", server_->port());
-    client_->set_read_timeout(30, 0);
-    dispatcher_.answer = [this](const pb::Envelope& request) {
+    RestFixture::SetUp();
+    if (HasFatalFailure()) return;
+    dispatcher_.answer = [this](const std::string&,
+                                const pb::Envelope& request) {
       return Answer(request);
     };
   }
-  void TearDown() override { server_->Stop(); }
 
   pb::Envelope Answer(const pb::Envelope& request) {
     pb::Envelope reply;
@@ -170,16 +140,9 @@ class FidelityTest : public ::testing::Test {
     return reply;
   }
 
-  static Json Body(const httplib::Result& result) {
-    return Json::parse(result->body, nullptr, false);
-  }
-
   std::string stored_source_ =
       R"({"title":"Dune","n":123456789012345678901234567890,)"
       R"("f":1.10,"tags":["a","b"],"obj":{"x":1,"y":2}})";
-  ScriptedDispatcher dispatcher_;
-  std::unique_ptr<RestServer> server_;
-  std::unique_ptr<httplib::Client> client_;
 };
 
 // ---- _source as stored
@@ -450,7 +413,7 @@ TEST_F(FidelityTest, WritesWithRefreshTrueAnswerForcedRefresh) {
 // require_alias=true: the name must be an alias (with one index, which the
 // write goes to); writes through an alias go to its one index either way.
 TEST_F(FidelityTest, WritesThroughAnAliasAndRequireAlias) {
-  dispatcher_.answer = [this](const pb::Envelope& request) {
+  dispatcher_.answer = [this](const std::string&, const pb::Envelope& request) {
     pb::Envelope reply = Answer(request);
     if (request.has_get_cluster_state()) {
       pb::ClusterState* state =

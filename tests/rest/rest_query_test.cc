@@ -17,12 +17,13 @@
 #include "nlohmann/json.hpp"
 #include "node/rest/query_dsl.h"
 #include "node/rest/rest_server.h"
+#include "tests/rest/rest_test_fixture.h"
 
 namespace seqsim {
 namespace {
 
-using Json = nlohmann::ordered_json;
-const char kJson[] = "application/json";
+using rest_test::Json;
+using rest_test::kJson;
 
 // ---- the parser
 
@@ -154,66 +155,20 @@ TEST(SortDsl, StringObjectAndListFormsAndTheUrlParameter) {
 
 // ---- over HTTP
 
-class ScriptedDispatcher : public Dispatcher {
- public:
-  std::function<pb::Envelope(const pb::Envelope&)> answer;
-
-  void Dispatch(pb::Envelope request, DispatchReply reply) override {
-    DispatchTo("", std::move(request), std::move(reply));
-  }
-  void DispatchTo(const std::string&, pb::Envelope request,
-                  DispatchReply reply) override {
-    // The cluster state (read to resolve index expressions) holds the
-    // indices these tests name; its reads are not recorded.
-    if (request.has_get_cluster_state()) {
-      pb::Envelope state;
-      for (const char* name : {"books", "films"}) {
-        pb::IndexMeta* index = state.mutable_get_cluster_state_response()
-                                   ->mutable_state()
-                                   ->add_indices();
-        index->set_name(name);
-        index->set_uuid(absl::StrCat("uuid-", name));
-      }
-      reply(std::move(state));
-      return;
-    }
-    {
-      absl::MutexLock lock(&mu_);
-      received_.push_back(request);
-    }
-    reply(answer ? answer(request) : pb::Envelope());
-  }
-  std::string NodeId() const override { return "node-1"; }
-  std::string ClusterName() const override { return "seqsim"; }
-  std::vector<pb::Envelope> received() {
-    absl::MutexLock lock(&mu_);
-    return received_;
-  }
-
- private:
-  absl::Mutex mu_;
-  std::vector<pb::Envelope> received_ ABSL_GUARDED_BY(mu_);
-};
-
-class QueryApiTest : public ::testing::Test {
+class QueryApiTest : public rest_test::RestFixture {
  protected:
   void SetUp() override {
-    RestOptions options;
-    options.port = 0;
-    server_ = std::make_unique<RestServer>(&dispatcher_, options);
-    ASSERT_TRUE(server_->Start().ok());
-    client_ = std::make_unique<httplib::Client>("127.0.0.1", server_->port());
-    client_->set_read_timeout(30, 0);
+    // The cluster state (read to resolve index expressions) holds the
+    // indices these tests name; its reads are not recorded.
+    pb::ClusterState state;
+    for (const char* name : {"books", "films"}) {
+      pb::IndexMeta* index = state.add_indices();
+      index->set_name(name);
+      index->set_uuid(absl::StrCat("uuid-", name));
+    }
+    dispatcher_.unrecorded_state = std::move(state);
+    RestFixture::SetUp();
   }
-  void TearDown() override { server_->Stop(); }
-  static Json Body(const httplib::Result& result) {
-    return Json::parse(result->body, nullptr, false);
-  }
-  std::vector<pb::Envelope> Sent() { return dispatcher_.received(); }
-
-  ScriptedDispatcher dispatcher_;
-  std::unique_ptr<RestServer> server_;
-  std::unique_ptr<httplib::Client> client_;
 };
 
 // Two hits sorted by [year desc, rating asc]: the second has no rating.
@@ -239,7 +194,9 @@ pb::Envelope SortedHits() {
 }
 
 TEST_F(QueryApiTest, SortedHitsCarrySortValuesAndNoScores) {
-  dispatcher_.answer = [](const pb::Envelope&) { return SortedHits(); };
+  dispatcher_.answer = [](const std::string&, const pb::Envelope&) {
+    return SortedHits();
+  };
   auto result = client_->Post(
       "/books/_search",
       R"({"query":{"match":{"title":"dune"}},"sort":[{"year":"desc"},"rating"]})",
@@ -277,7 +234,9 @@ TEST_F(QueryApiTest, SortedHitsCarrySortValuesAndNoScores) {
 }
 
 TEST_F(QueryApiTest, SearchAfterReadsBackSortValuesAndIsValidated) {
-  dispatcher_.answer = [](const pb::Envelope&) { return SortedHits(); };
+  dispatcher_.answer = [](const std::string&, const pb::Envelope&) {
+    return SortedHits();
+  };
   auto result =
       client_->Post("/books/_search",
                     R"({"sort":[{"year":"desc"},"rating","title.keyword"],)"
@@ -326,7 +285,7 @@ TEST_F(QueryApiTest, QueryRefusalsAreParsingExceptionsAndSendNothing) {
 }
 
 TEST_F(QueryApiTest, AShardsRefusalIsASearchPhaseExecutionException) {
-  dispatcher_.answer = [](const pb::Envelope&) {
+  dispatcher_.answer = [](const std::string&, const pb::Envelope&) {
     pb::Envelope reply;
     pb::Error* error = reply.mutable_search_response()->mutable_error();
     error->set_status(400);
@@ -351,7 +310,7 @@ TEST_F(QueryApiTest, AShardsRefusalIsASearchPhaseExecutionException) {
 // ---- _count
 
 TEST_F(QueryApiTest, CountSendsASizeZeroSearchAndAnswersCountAndShards) {
-  dispatcher_.answer = [](const pb::Envelope&) {
+  dispatcher_.answer = [](const std::string&, const pb::Envelope&) {
     pb::Envelope reply;
     pb::SearchResponse* search = reply.mutable_search_response();
     search->set_total(42);
@@ -393,7 +352,7 @@ TEST_F(QueryApiTest, CountSendsASizeZeroSearchAndAnswersCountAndShards) {
 // ---- _mget
 
 // Documents "1" and "2" of "books" exist; "films" does not.
-pb::Envelope GetAnswer(const pb::Envelope& request) {
+pb::Envelope GetAnswer(const std::string&, const pb::Envelope& request) {
   pb::Envelope reply;
   pb::GetResponse* get = reply.mutable_get_response();
   if (request.get().index() == "films") {
