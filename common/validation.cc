@@ -439,23 +439,40 @@ absl::Status ValidateMessage(const pb::Envelope& request) {
       return Number("number_of_replicas", create.number_of_replicas(), -1,
                     kMaxReplicasPerIndex);
     }
-    case pb::Envelope::kDeleteIndex: {
-      const pb::DeleteIndexRequest& del = request.delete_index();
-      if (del.index() != kAliasUpdateIndex) {
-        if (del.alias_actions_size() > 0)
-          return Invalid("alias_actions",
-                         "are set on an index deletion (not an alias update)");
-        return Index("index", del.index());
-      }
-      if (del.alias_actions_size() == 0)
-        return Invalid("alias_actions", "is empty on an alias update");
-      for (const pb::AliasAction& action : del.alias_actions()) {
+    case pb::Envelope::kDeleteIndex:
+      return Index("index", request.delete_index().index());
+    case pb::Envelope::kUpdateIndices: {
+      const pb::UpdateIndicesRequest& update = request.update_indices();
+      const bool settings =
+          update.has_refresh_interval_ms() || update.has_number_of_replicas();
+      if (update.alias_actions_size() == 0 && !settings)
+        return Invalid("update_indices", "changes nothing");
+      if (settings != (update.settings_indices_size() > 0))
+        return Invalid("settings_indices", settings
+                                               ? "is empty on a settings update"
+                                               : "is set without a setting");
+      for (const pb::AliasAction& action : update.alias_actions()) {
         if (absl::Status s = Index("alias action index", action.index());
             !s.ok())
           return s;
         if (absl::Status s = Index("alias action alias", action.alias());
             !s.ok())
           return s;
+      }
+      for (const std::string& index : update.settings_indices()) {
+        if (absl::Status s = Index("settings_indices", index); !s.ok())
+          return s;
+      }
+      if (update.has_refresh_interval_ms()) {
+        if (absl::Status s =
+                Number("refresh_interval_ms", update.refresh_interval_ms(), -1,
+                       kMaxProtocolNumber);
+            !s.ok())
+          return s;
+      }
+      if (update.has_number_of_replicas()) {
+        return Number("number_of_replicas", update.number_of_replicas(), 0,
+                      kMaxReplicasPerIndex);
       }
       return absl::OkStatus();
     }

@@ -74,10 +74,6 @@ absl::Status ValidateClusterState(const pb::ClusterState& state);
 // each of its fields). kInvalidArgument naming the first problem.
 absl::Status ValidateMessage(const pb::Envelope& request);
 
-// DeleteIndexRequest.index of an alias update (alias_actions): a name no
-// index can have, so that no deletion is ever read as one.
-inline constexpr char kAliasUpdateIndex[] = "_aliases";
-
 }  // namespace seqsim
 
 #endif  // SEQSIM_COMMON_VALIDATION_H_

@@ -368,7 +368,8 @@ uint64_t SimWorld::SendRequest(int from, int to, const pb::Envelope& request,
       request.body_case() != pb::Envelope::kWrite &&
       request.body_case() != pb::Envelope::kBulk &&
       request.body_case() != pb::Envelope::kCreateIndex &&
-      request.body_case() != pb::Envelope::kDeleteIndex;
+      request.body_case() != pb::Envelope::kDeleteIndex &&
+      request.body_case() != pb::Envelope::kUpdateIndices;
   const int copies = may_duplicate && rng_.Chance(network_.duplicate) ? 2 : 1;
   for (int i = 0; i < copies; ++i) {
     const uint32_t slot =

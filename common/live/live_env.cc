@@ -78,6 +78,7 @@ void LiveEnv::Send(const std::string& to, pb::Envelope request,
                          request.body_case() != pb::Envelope::kBulk &&
                          request.body_case() != pb::Envelope::kCreateIndex &&
                          request.body_case() != pb::Envelope::kDeleteIndex &&
+                         request.body_case() != pb::Envelope::kUpdateIndices &&
                          faults_->NextDuplicated(to);
   auto send = [executor = executor_, transport = transport_, faults = faults_,
                to, address = *address, request = std::move(request), reply,

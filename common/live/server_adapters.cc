@@ -164,6 +164,8 @@ SEQSIM_SERVE(DocumentsService, CreateIndex, pb::CreateIndexRequest,
              pb::CreateIndexResponse, create_index, create_index_response)
 SEQSIM_SERVE(DocumentsService, DeleteIndex, pb::DeleteIndexRequest,
              pb::DeleteIndexResponse, delete_index, delete_index_response)
+SEQSIM_SERVE(DocumentsService, UpdateIndices, pb::UpdateIndicesRequest,
+             pb::UpdateIndicesResponse, update_indices, update_indices_response)
 SEQSIM_SERVE(DocumentsService, Refresh, pb::RefreshRequest, pb::RefreshResponse,
              refresh, refresh_response)
 
@@ -193,6 +195,8 @@ SEQSIM_SERVE(CoordinationService, CreateIndex, pb::CreateIndexRequest,
              pb::CreateIndexResponse, create_index, create_index_response)
 SEQSIM_SERVE(CoordinationService, DeleteIndex, pb::DeleteIndexRequest,
              pb::DeleteIndexResponse, delete_index, delete_index_response)
+SEQSIM_SERVE(CoordinationService, UpdateIndices, pb::UpdateIndicesRequest,
+             pb::UpdateIndicesResponse, update_indices, update_indices_response)
 SEQSIM_SERVE(CoordinationService, GetClusterState, pb::GetClusterStateRequest,
              pb::GetClusterStateResponse, get_cluster_state,
              get_cluster_state_response)

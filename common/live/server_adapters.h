@@ -74,6 +74,10 @@ class DocumentsService final : public pb::Documents::CallbackService {
       grpc::CallbackServerContext* context,
       const pb::DeleteIndexRequest* request,
       pb::DeleteIndexResponse* response) override;
+  grpc::ServerUnaryReactor* UpdateIndices(
+      grpc::CallbackServerContext* context,
+      const pb::UpdateIndicesRequest* request,
+      pb::UpdateIndicesResponse* response) override;
 
  private:
   const ActorHost host_;
@@ -141,6 +145,10 @@ class CoordinationService final : public pb::Coordination::CallbackService {
       grpc::CallbackServerContext* context,
       const pb::DeleteIndexRequest* request,
       pb::DeleteIndexResponse* response) override;
+  grpc::ServerUnaryReactor* UpdateIndices(
+      grpc::CallbackServerContext* context,
+      const pb::UpdateIndicesRequest* request,
+      pb::UpdateIndicesResponse* response) override;
   grpc::ServerUnaryReactor* GetClusterState(
       grpc::CallbackServerContext* context,
       const pb::GetClusterStateRequest* request,

@@ -143,6 +143,9 @@ void Transport::Call(const std::string& to, const std::string& address,
       SEQSIM_CALL(kDeleteIndex, delete_index, coordination, DeleteIndex,
                   pb::DeleteIndexRequest, pb::DeleteIndexResponse,
                   delete_index_response)
+      SEQSIM_CALL(kUpdateIndices, update_indices, coordination, UpdateIndices,
+                  pb::UpdateIndicesRequest, pb::UpdateIndicesResponse,
+                  update_indices_response)
       default:
         break;
     }
@@ -166,6 +169,9 @@ void Transport::Call(const std::string& to, const std::string& address,
     SEQSIM_CALL(kDeleteIndex, delete_index, documents, DeleteIndex,
                 pb::DeleteIndexRequest, pb::DeleteIndexResponse,
                 delete_index_response)
+    SEQSIM_CALL(kUpdateIndices, update_indices, documents, UpdateIndices,
+                pb::UpdateIndicesRequest, pb::UpdateIndicesResponse,
+                update_indices_response)
     SEQSIM_CALL(kReplicate, replicate, replication, Replicate,
                 pb::ReplicateRequest, pb::ReplicateResponse, replicate_response)
     SEQSIM_CALL(kResync, resync, replication, Resync, pb::ResyncRequest,

@@ -249,6 +249,33 @@ void Coordinator::State::AssignPrimary(pb::ClusterState* next,
   DropStaleInSync(routing);
 }
 
+// Removes the replicas of `routing` beyond index.number_of_replicas:
+// recovering copies first, then started copies out of the in-sync set, then
+// in-sync ones (Elasticsearch drops initializing before started replicas),
+// the highest node id first within each kind; never the primary.
+void Coordinator::State::RemoveExcessReplicas(pb::ClusterState* next,
+                                              const pb::IndexMeta& index,
+                                              pb::ShardRouting* routing) {
+  while (routing->copies_size() > 1 + index.number_of_replicas()) {
+    std::string victim;
+    int victim_rank = -1;
+    for (const pb::ShardCopy& copy : routing->copies()) {
+      if (copy.primary()) continue;
+      const int rank = copy.state() == pb::ShardCopy::INITIALIZING    ? 2
+                       : Contains(routing->in_sync(), copy.node_id()) ? 0
+                                                                      : 1;
+      if (rank > victim_rank ||
+          (rank == victim_rank && copy.node_id() > victim)) {
+        victim = copy.node_id();
+        victim_rank = rank;
+      }
+    }
+    if (victim.empty()) return;
+    RemoveCopy(next, index, routing, victim,
+               "index.number_of_replicas lowered");
+  }
+}
+
 void Coordinator::State::DropStaleInSync(pb::ShardRouting* routing) {
   std::vector<std::string> keep;
   for (const std::string& id : routing->in_sync()) {

@@ -59,6 +59,9 @@ pb::Envelope Coordinator::State::ErrorReply(const pb::Envelope& request,
     case pb::Envelope::kDeleteIndex:
       *reply.mutable_delete_index_response()->mutable_error() = error;
       break;
+    case pb::Envelope::kUpdateIndices:
+      *reply.mutable_update_indices_response()->mutable_error() = error;
+      break;
     case pb::Envelope::kGetClusterState:
       reply.mutable_get_cluster_state_response();
       break;
@@ -130,6 +133,9 @@ void Coordinator::Handle(const pb::Envelope& request, RespondFn respond) {
       return;
     case pb::Envelope::kDeleteIndex:
       respond(s.HandleDeleteIndex(request.delete_index()));
+      return;
+    case pb::Envelope::kUpdateIndices:
+      respond(s.HandleUpdateIndices(request.update_indices()));
       return;
     case pb::Envelope::kGetClusterState: {
       pb::Envelope reply = s.Reply();

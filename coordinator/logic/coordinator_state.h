@@ -161,6 +161,12 @@ struct Coordinator::State {
   void AssignPrimary(pb::ClusterState* next, const pb::IndexMeta& index,
                      pb::ShardRouting* routing);
 
+  // Removes the replicas of `routing` beyond index.number_of_replicas:
+  // recovering copies first, then started ones out of the in-sync set, then
+  // in-sync ones; never the primary.
+  void RemoveExcessReplicas(pb::ClusterState* next, const pb::IndexMeta& index,
+                            pb::ShardRouting* routing);
+
   // Once a primary is assigned again, in-sync ids without a copy are history.
   void DropStaleInSync(pb::ShardRouting* routing);
 
@@ -218,11 +224,21 @@ struct Coordinator::State {
   // and replica counts, shard limit) and allocates its shards.
   pb::Envelope HandleCreateIndex(const pb::CreateIndexRequest& request);
 
-  // POST /_aliases: every action applies, in order, or none does (as
-  // Elasticsearch's MetadataIndexAliasesService).
-  pb::Envelope HandleAliasUpdate(const pb::DeleteIndexRequest& request);
+  // Alias actions (POST /_aliases, PUT/DELETE /{index}/_alias/{name}) and
+  // dynamic settings (PUT /{index}/_settings), all or nothing in one state.
+  pb::Envelope HandleUpdateIndices(const pb::UpdateIndicesRequest& request);
+  // The parts of an update, on a copy `next` of the state; an error names the
+  // first action or index that cannot change (and nothing is committed).
+  absl::Status ApplyAliasActions(const pb::UpdateIndicesRequest& request,
+                                 pb::ClusterState* next,
+                                 std::vector<std::string>* changes,
+                                 pb::Error* error);
+  absl::Status ApplySettings(const pb::UpdateIndicesRequest& request,
+                             pb::ClusterState* next,
+                             std::vector<std::string>* changes,
+                             pb::Error* error);
 
-  // Deletes an index (or, for kAliasUpdateIndex, applies alias actions).
+  // Deletes an index.
   pb::Envelope HandleDeleteIndex(const pb::DeleteIndexRequest& request);
 
   // ---- Replies (coordinator.cc)

@@ -29,15 +29,13 @@ constexpr int kMaxShards = 1024;
 // ES's 400 validation_exception (ShardLimitValidator).
 constexpr int64_t kMaxShardsPerNode = 1000;
 
-absl::Status CheckShardLimit(const pb::ClusterState& state, int shards,
-                             int replicas) {
+absl::Status CheckShardLimitAdding(const pb::ClusterState& state,
+                                   int64_t adding) {
   int64_t open = 0;
   for (const pb::IndexMeta& index : state.indices()) {
     open += static_cast<int64_t>(index.number_of_shards()) *
             (1 + static_cast<int64_t>(index.number_of_replicas()));
   }
-  const int64_t adding =
-      static_cast<int64_t>(shards) * (1 + static_cast<int64_t>(replicas));
   const int64_t limit =
       kMaxShardsPerNode * std::max<int64_t>(1, state.nodes_size());
   if (open + adding <= limit) return absl::OkStatus();
@@ -47,6 +45,12 @@ absl::Status CheckShardLimit(const pb::ClusterState& state, int shards,
                    "] shards, but this cluster currently has [", open, "]/[",
                    limit, "] maximum normal shards open;"),
       400);
+}
+
+absl::Status CheckShardLimit(const pb::ClusterState& state, int shards,
+                             int replicas) {
+  return CheckShardLimitAdding(state, static_cast<int64_t>(shards) *
+                                          (1 + static_cast<int64_t>(replicas)));
 }
 
 pb::Error IndexError(const absl::Status& status, const std::string& index,
@@ -159,49 +163,114 @@ pb::Envelope Coordinator::State::HandleCreateIndex(
   return reply;
 }
 
-pb::Envelope Coordinator::State::HandleAliasUpdate(
-    const pb::DeleteIndexRequest& request) {
-  pb::Envelope reply = Reply();
-  auto* response = reply.mutable_delete_index_response();
-  pb::ClusterState next = cluster;
-  std::vector<std::string> changes;
+// Alias actions (POST /_aliases, PUT/DELETE /{index}/_alias/{name}) and
+// dynamic settings (PUT /{index}/_settings) on a copy `next` of the state:
+// every action applies, in order, or none does (as Elasticsearch's
+// MetadataIndexAliasesService and MetadataUpdateSettingsService). An error
+// names the first action that cannot apply.
+absl::Status Coordinator::State::ApplyAliasActions(
+    const pb::UpdateIndicesRequest& request, pb::ClusterState* next,
+    std::vector<std::string>* changes, pb::Error* error) {
   for (const pb::AliasAction& action : request.alias_actions()) {
-    pb::IndexMeta* index = FindIndexByName(&next, action.index());
+    pb::IndexMeta* index = FindIndexByName(next, action.index());
     if (index == nullptr) {
-      *response->mutable_error() =
-          IndexError(IndexNotFound(action.index()), action.index(), "");
-      return reply;
+      *error = IndexError(IndexNotFound(action.index()), action.index(), "");
+      return absl::InvalidArgumentError("alias action");
     }
     auto* aliases = index->mutable_aliases();
     auto at = std::find(aliases->begin(), aliases->end(), action.alias());
     if (action.remove()) {
       if (at == aliases->end()) {
-        *response->mutable_error() = ToError(
+        *error = ToError(
             EsStatus(absl::StatusCode::kNotFound, "aliases_not_found_exception",
                      absl::StrCat("aliases [", action.alias(), "] missing")));
-        return reply;
+        return absl::InvalidArgumentError("alias action");
       }
       aliases->erase(at);
-      changes.push_back(absl::StrCat("remove alias [", action.alias(),
-                                     "] from [", action.index(), "]"));
+      changes->push_back(absl::StrCat("remove alias [", action.alias(),
+                                      "] from [", action.index(), "]"));
       continue;
     }
-    if (FindIndexByName(&next, action.alias()) != nullptr) {
-      *response->mutable_error() = IndexError(
+    if (FindIndexByName(next, action.alias()) != nullptr) {
+      *error = IndexError(
           EsStatus(absl::StatusCode::kInvalidArgument,
                    "invalid_alias_name_exception",
                    absl::StrCat("Invalid alias name [", action.alias(),
                                 "]: an index or data stream exists with the "
                                 "same name as the alias")),
           index->name(), index->uuid());
-      return reply;
+      return absl::InvalidArgumentError("alias action");
     }
     if (at == aliases->end()) {
       *aliases->Add() = action.alias();
       std::sort(aliases->begin(), aliases->end());
     }
-    changes.push_back(absl::StrCat("add alias [", action.alias(), "] to [",
-                                   action.index(), "]"));
+    changes->push_back(absl::StrCat("add alias [", action.alias(), "] to [",
+                                    action.index(), "]"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Coordinator::State::ApplySettings(
+    const pb::UpdateIndicesRequest& request, pb::ClusterState* next,
+    std::vector<std::string>* changes, pb::Error* error) {
+  int64_t adding = 0;
+  for (const std::string& name : request.settings_indices()) {
+    pb::IndexMeta* index = FindIndexByName(next, name);
+    if (index == nullptr) {
+      *error = IndexError(IndexNotFound(name), name, "");
+      return absl::InvalidArgumentError("settings");
+    }
+    if (request.has_refresh_interval_ms() &&
+        index->refresh_interval_ms() != request.refresh_interval_ms()) {
+      index->set_refresh_interval_ms(request.refresh_interval_ms());
+      changes->push_back(absl::StrCat(
+          "set index.refresh_interval of [", name, "] to ",
+          request.refresh_interval_ms() == 0 ? std::string("the default (1s)")
+          : request.refresh_interval_ms() < 0
+              ? std::string("-1 (no scheduled refresh)")
+              : absl::StrCat(request.refresh_interval_ms(), "ms")));
+    }
+    if (request.has_number_of_replicas() &&
+        index->number_of_replicas() != request.number_of_replicas()) {
+      adding += static_cast<int64_t>(index->number_of_shards()) *
+                (request.number_of_replicas() - index->number_of_replicas());
+      changes->push_back(absl::StrCat("set index.number_of_replicas of [", name,
+                                      "] from ", index->number_of_replicas(),
+                                      " to ", request.number_of_replicas()));
+      index->set_number_of_replicas(request.number_of_replicas());
+      for (pb::ShardRouting& routing : *index->mutable_shards()) {
+        RemoveExcessReplicas(next, *index, &routing);
+      }
+    }
+  }
+  if (adding > 0) {
+    // Elasticsearch checks the shard limit on a replica increase too.
+    if (absl::Status limit = CheckShardLimitAdding(cluster, adding);
+        !limit.ok()) {
+      *error = ToError(limit);
+      return limit;
+    }
+    Allocate(next);
+  }
+  return absl::OkStatus();
+}
+
+pb::Envelope Coordinator::State::HandleUpdateIndices(
+    const pb::UpdateIndicesRequest& request) {
+  pb::Envelope reply = Reply();
+  auto* response = reply.mutable_update_indices_response();
+  pb::ClusterState next = cluster;
+  std::vector<std::string> changes;
+  if (!ApplyAliasActions(request, &next, &changes, response->mutable_error())
+           .ok() ||
+      !ApplySettings(request, &next, &changes, response->mutable_error())
+           .ok()) {
+    return reply;
+  }
+  if (changes.empty()) {  // Elasticsearch acknowledges a no-op update
+    response->set_acknowledged(true);
+    return reply;
   }
   const std::string why = absl::StrJoin(changes, ", ");
   Log(why);
@@ -216,7 +285,6 @@ pb::Envelope Coordinator::State::HandleAliasUpdate(
 
 pb::Envelope Coordinator::State::HandleDeleteIndex(
     const pb::DeleteIndexRequest& request) {
-  if (request.index() == kAliasUpdateIndex) return HandleAliasUpdate(request);
   pb::Envelope reply = Reply();
   auto* response = reply.mutable_delete_index_response();
   const std::string& name = request.index();

@@ -104,4 +104,28 @@ void Node::State::HandleDeleteIndex(const pb::Envelope& request,
       options.rpc_timeout);
 }
 
+// Alias and settings updates go to the coordinator as they are.
+void Node::State::HandleUpdateIndices(const pb::Envelope& request,
+                                      RespondFn respond) {
+  pb::Envelope envelope;
+  *envelope.mutable_update_indices() = request.update_indices();
+  auto shared_respond = std::make_shared<RespondFn>(std::move(respond));
+  Send(
+      kCoordinatorId, std::move(envelope),
+      [shared_respond](const absl::StatusOr<pb::Envelope>& reply) {
+        pb::Envelope done;
+        if (!reply.ok() || !reply->has_update_indices_response()) {
+          *done.mutable_update_indices_response()->mutable_error() =
+              ToError(EsStatus(absl::StatusCode::kUnavailable,
+                               "master_not_discovered_exception",
+                               "the coordinator is unreachable", 503));
+        } else {
+          *done.mutable_update_indices_response() =
+              reply->update_indices_response();
+        }
+        (*shared_respond)(std::move(done));
+      },
+      options.rpc_timeout);
+}
+
 }  // namespace seqsim

@@ -75,6 +75,9 @@ void Node::State::Handle(const pb::Envelope& request, RespondFn respond) {
     case pb::Envelope::kDeleteIndex:
       HandleDeleteIndex(request, std::move(respond));
       return;
+    case pb::Envelope::kUpdateIndices:
+      HandleUpdateIndices(request, std::move(respond));
+      return;
     case pb::Envelope::kReplicate:
       HandleReplicate(request, std::move(respond));
       return;

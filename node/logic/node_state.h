@@ -662,6 +662,8 @@ struct Node::State {
 
   void HandleDeleteIndex(const pb::Envelope& request, RespondFn respond);
 
+  void HandleUpdateIndices(const pb::Envelope& request, RespondFn respond);
+
   // ---- dispatch
   // Defined in dispatch.cc.
   // -------------------------------------------------------------------------

@@ -175,6 +175,12 @@ class Api {
   Async<absl::StatusOr<Reply>> UpdateAliases(const Ctx& c);
   Async<absl::StatusOr<Reply>> SendAliasActions(
       std::vector<pb::AliasAction> actions);
+  // Alias actions and settings go to the coordinator as one update.
+  Async<absl::StatusOr<Reply>> SendIndicesUpdate(
+      pb::UpdateIndicesRequest update);
+  // GET|PUT /_settings, /{index}/_settings (index_settings.cc).
+  Async<absl::StatusOr<Reply>> GetSettings(const Ctx& c, std::string index);
+  Async<absl::StatusOr<Reply>> PutSettings(const Ctx& c, std::string index);
   // GET /_alias[/{name}], GET /{index}/_alias[/{name}].
   Async<absl::StatusOr<Reply>> GetAliases(const Ctx& c, std::string indices,
                                           std::string names);

@@ -28,6 +28,7 @@
 #include "common/validation.h"
 #include "node/rest/co_status.h"
 #include "node/rest/index_expression.h"
+#include "node/rest/index_settings.h"
 
 namespace seqsim::rest {
 
@@ -51,30 +52,9 @@ asio::awaitable<absl::StatusOr<Reply>> Api::CreateIndex(const Ctx& c) {
             absl::StrCat("unknown key [", it.key(), "] for create index"));
       }
       if (!it.value().is_object()) co_return BodyUnparsable();
-      // Flatten {"index": {...}} and "index.x" into plain setting names.
-      std::vector<std::pair<std::string, Json>> settings;
-      for (auto s = it.value().begin(); s != it.value().end(); ++s) {
-        if (s.key() == "index" && s.value().is_object()) {
-          for (auto n = s.value().begin(); n != s.value().end(); ++n) {
-            settings.emplace_back(n.key(), n.value());
-          }
-        } else {
-          std::string name = s.key();
-          if (absl::StartsWith(name, "index."))
-            name = name.substr(strlen("index."));
-          settings.emplace_back(name, s.value());
-        }
-      }
-      for (const auto& [name, value] : settings) {
+      for (const auto& [name, value] : FlattenIndexSettings(it.value())) {
         if (name == "refresh_interval") {
-          // A time value; -1 (and 0) turn the scheduled refresh off.
-          std::string text =
-              value.is_string() ? value.get<std::string>() : value.dump();
-          CO_ASSIGN_OR_RETURN(
-              absl::Duration interval,
-              rest::ParseTimeValue("index.refresh_interval", text));
-          int64_t ms = absl::ToInt64Milliseconds(interval);
-          if (interval == absl::InfiniteDuration() || ms <= 0) ms = -1;
+          CO_ASSIGN_OR_RETURN(int64_t ms, RefreshIntervalMsOf(value));
           create.set_refresh_interval_ms(ms);
           continue;
         }
@@ -164,29 +144,12 @@ asio::awaitable<absl::StatusOr<Reply>> Api::GetIndex(const Ctx& c) {
   if (!indices.ok()) co_return ErrorReply(missing);
   Reply out;
   for (const pb::IndexMeta* index : *indices) {
-    Json settings = Json::object();
-    settings["creation_date"] = absl::StrCat(index->creation_date_ms());
-    settings["number_of_shards"] =
-        absl::StrCat(std::max(1, index->number_of_shards()));
-    settings["number_of_replicas"] = absl::StrCat(index->number_of_replicas());
-    // Shown only when set at creation, as Elasticsearch shows settings.
-    if (index->refresh_interval_ms() < 0) {
-      settings["refresh_interval"] = "-1";
-    } else if (index->refresh_interval_ms() > 0) {
-      settings["refresh_interval"] =
-          index->refresh_interval_ms() % 1000 == 0
-              ? absl::StrCat(index->refresh_interval_ms() / 1000, "s")
-              : absl::StrCat(index->refresh_interval_ms(), "ms");
-    }
-    settings["uuid"] = index->uuid();
-    settings["version"] = Json{{"created", "8500003"}};
-    settings["provided_name"] = index->name();
     Json entry = Json::object();
     entry["aliases"] = Json::object();
     for (const std::string& alias : index->aliases())
       entry["aliases"][alias] = Json::object();
     entry["mappings"] = Json::object();
-    entry["settings"] = Json{{"index", std::move(settings)}};
+    entry["settings"] = IndexSettingsJson(*index);
     out.body[index->name()] = std::move(entry);
   }
   co_return out;
@@ -211,14 +174,20 @@ std::optional<pb::Error> BadAliasName(const std::string& alias) {
 
 asio::awaitable<absl::StatusOr<Reply>> Api::SendAliasActions(
     std::vector<pb::AliasAction> actions) {
-  pb::Envelope request;
-  request.mutable_delete_index()->set_index(kAliasUpdateIndex);
+  pb::UpdateIndicesRequest update;
   for (pb::AliasAction& action : actions)
-    *request.mutable_delete_index()->add_alias_actions() = std::move(action);
+    *update.add_alias_actions() = std::move(action);
+  co_return co_await SendIndicesUpdate(std::move(update));
+}
+
+asio::awaitable<absl::StatusOr<Reply>> Api::SendIndicesUpdate(
+    pb::UpdateIndicesRequest update) {
+  pb::Envelope request;
+  *request.mutable_update_indices() = std::move(update);
   std::optional<Reply> refused;
-  CO_ASSIGN_OR_RETURN(const pb::DeleteIndexResponse response,
-                      co_await CallFor<pb::DeleteIndexResponse>(
-                          std::move(request), "an alias update", &refused));
+  CO_ASSIGN_OR_RETURN(const pb::UpdateIndicesResponse response,
+                      co_await CallFor<pb::UpdateIndicesResponse>(
+                          std::move(request), "an index update", &refused));
   if (refused.has_value()) co_return *std::move(refused);
   Reply out;
   out.body["acknowledged"] = response.acknowledged();

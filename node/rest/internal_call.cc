@@ -112,6 +112,7 @@ SEQSIM_REST_ENVELOPE_FIELD(pb::BulkResponse, bulk_response);
 SEQSIM_REST_ENVELOPE_FIELD(pb::SearchResponse, search_response);
 SEQSIM_REST_ENVELOPE_FIELD(pb::CreateIndexResponse, create_index_response);
 SEQSIM_REST_ENVELOPE_FIELD(pb::DeleteIndexResponse, delete_index_response);
+SEQSIM_REST_ENVELOPE_FIELD(pb::UpdateIndicesResponse, update_indices_response);
 SEQSIM_REST_ENVELOPE_FIELD(pb::GetClusterStateResponse,
                            get_cluster_state_response);
 #undef SEQSIM_REST_ENVELOPE_FIELD
@@ -148,6 +149,8 @@ template Async<absl::StatusOr<pb::SearchResponse>> Api::CallFor(
 template Async<absl::StatusOr<pb::CreateIndexResponse>> Api::CallFor(
     pb::Envelope, const char*, std::optional<Reply>*, absl::Duration);
 template Async<absl::StatusOr<pb::DeleteIndexResponse>> Api::CallFor(
+    pb::Envelope, const char*, std::optional<Reply>*, absl::Duration);
+template Async<absl::StatusOr<pb::UpdateIndicesResponse>> Api::CallFor(
     pb::Envelope, const char*, std::optional<Reply>*, absl::Duration);
 template Async<absl::StatusOr<pb::GetClusterStateResponse>> Api::CallFor(
     pb::Envelope, const char*, std::optional<Reply>*, absl::Duration);

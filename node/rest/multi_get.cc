@@ -199,9 +199,54 @@ asio::awaitable<absl::StatusOr<Reply>> Api::MultiGet(const Ctx& c,
   }
   std::vector<absl::StatusOr<pb::Envelope>> replies =
       co_await CallAll(std::move(requests));
+  // An item whose index is an alias reads the alias's one index (the reply
+  // names that index, as Elasticsearch's does); an alias of several indices
+  // is that item's error.
+  std::vector<size_t> via_alias;
+  for (size_t k = 0; k < sent.size(); ++k) {
+    if (replies[k].ok() && replies[k]->has_get_response() &&
+        replies[k]->get_response().error().type() ==
+            "index_not_found_exception") {
+      via_alias.push_back(k);
+    }
+  }
+  if (!via_alias.empty()) {
+    CO_ASSIGN_OR_RETURN(pb::ClusterState state, co_await GetState());
+    std::vector<pb::Envelope> again;
+    std::vector<size_t> again_at;
+    for (size_t k : via_alias) {
+      MultiGetItem& item = items[sent[k]];
+      std::vector<std::string> indices = AliasIndices(state, *item.index);
+      if (indices.size() > 1) {
+        refused[sent[k]] = ToError(IllegalArgument(
+            absl::StrCat("alias [", *item.index,
+                         "] has more than one index associated with it [",
+                         absl::StrJoin(indices, ", "),
+                         "], can't execute a single index op")));
+        continue;
+      }
+      if (indices.empty()) continue;
+      item.index = indices[0];
+      pb::Envelope request;
+      request.mutable_get()->set_index(indices[0]);
+      request.mutable_get()->set_id(*item.id);
+      request.mutable_get()->set_routing(item.routing);
+      request.mutable_get()->set_preference(preference);
+      request.mutable_get()->set_not_realtime(!realtime);
+      request.mutable_get()->set_refresh(refresh);
+      again.push_back(std::move(request));
+      again_at.push_back(k);
+    }
+    std::vector<absl::StatusOr<pb::Envelope>> answers =
+        co_await CallAll(std::move(again));
+    for (size_t j = 0; j < again_at.size(); ++j) {
+      replies[again_at[j]] = std::move(answers[j]);
+    }
+  }
   std::vector<std::optional<pb::GetResponse>> gets(items.size());
   for (size_t k = 0; k < sent.size(); ++k) {
     const size_t i = sent[k];
+    if (refused[i].has_value()) continue;
     if (!replies[k].ok()) {
       refused[i] = ToError(replies[k].status(), *items[i].index);
     } else if (!replies[k]->has_get_response()) {

@@ -23,6 +23,10 @@
 namespace seqsim::rest {
 
 namespace {
+const std::vector<std::string> kSettingsParams = {
+    "timeout",          "master_timeout",   "ignore_unavailable",
+    "allow_no_indices", "expand_wildcards", "local",
+    "flat_settings"};
 
 const std::vector<std::string> kWriteParams = {"op_type",
                                                "if_seq_no",
@@ -183,6 +187,19 @@ void Api::BuildRoutes() {
              {{"GET"}, kIndexAdminParams, [this](const Ctx& c) {
                 return GetIndex(c);
               }}});
+  on({"_settings"}, {{{"GET"},
+                      kSettingsParams,
+                      [this](const Ctx& c) { return GetSettings(c, "_all"); }},
+                     {{"PUT"}, kSettingsParams, [this](const Ctx& c) {
+                        return PutSettings(c, "_all");
+                      }}});
+  on({"*", "_settings"},
+     {{{"GET"},
+       kSettingsParams,
+       [this](const Ctx& c) { return GetSettings(c, c.Index()); }},
+      {{"PUT"}, kSettingsParams, [this](const Ctx& c) {
+         return PutSettings(c, c.Index());
+       }}});
   on({"_alias"}, {{{"GET"}, kAliasParams, [this](const Ctx& c) {
                      return GetAliases(c, "", "");
                    }}});

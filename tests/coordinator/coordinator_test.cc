@@ -2,6 +2,7 @@
 // a TestEnv.
 #include "coordinator/logic/coordinator.h"
 
+#include <algorithm>
 #include <optional>
 #include <set>
 #include <string>
@@ -1085,19 +1086,86 @@ TEST(IndexAdmin, DeleteRemovesTheIndexAndPublishes) {
   EXPECT_EQ(h.env.outbox[0].request.publish().state().indices_size(), 0);
 }
 
-pb::DeleteIndexResponse UpdateAliases(
+pb::UpdateIndicesResponse UpdateAliases(
     Harness& h,
     const std::vector<std::tuple<bool, std::string, std::string>>& actions) {
   pb::Envelope request;
-  request.mutable_delete_index()->set_index(kAliasUpdateIndex);
   for (const auto& [remove, index, alias] : actions) {
     pb::AliasAction* action =
-        request.mutable_delete_index()->add_alias_actions();
+        request.mutable_update_indices()->add_alias_actions();
     action->set_remove(remove);
     action->set_index(index);
     action->set_alias(alias);
   }
-  return h.Call(std::move(request)).delete_index_response();
+  return h.Call(std::move(request)).update_indices_response();
+}
+
+pb::UpdateIndicesResponse UpdateSettings(
+    Harness& h, const std::vector<std::string>& indices,
+    std::optional<int64_t> refresh_ms, std::optional<int> replicas) {
+  pb::Envelope request;
+  pb::UpdateIndicesRequest* update = request.mutable_update_indices();
+  for (const std::string& index : indices) update->add_settings_indices(index);
+  if (refresh_ms.has_value()) update->set_refresh_interval_ms(*refresh_ms);
+  if (replicas.has_value()) update->set_number_of_replicas(*replicas);
+  return h.Call(std::move(request)).update_indices_response();
+}
+
+// PUT /{index}/_settings: a higher number_of_replicas places new replicas
+// (initializing, out of the in-sync set until they recover); a lower one
+// removes replicas, never the primary and recovering ones first; an update
+// naming a missing index changes nothing.
+TEST(IndexAdmin, SettingsUpdateChangesReplicasAndRefreshInterval) {
+  Harness h;
+  h.ClusterWithStartedIndex({"node-1", "node-2", "node-3"}, "idx", 1, 0);
+  ASSERT_EQ(h.Routing("idx").copies_size(), 1);
+  const std::string primary = h.Routing("idx").copies(0).node_id();
+
+  EXPECT_TRUE(UpdateSettings(h, {"idx"}, 250, 2).acknowledged());
+  EXPECT_EQ(h.state().indices(0).refresh_interval_ms(), 250);
+  EXPECT_EQ(h.state().indices(0).number_of_replicas(), 2);
+  ASSERT_EQ(h.Routing("idx").copies_size(), 3);
+  for (const pb::ShardCopy& copy : h.Routing("idx").copies()) {
+    if (copy.primary()) {
+      EXPECT_EQ(copy.node_id(), primary);
+      continue;
+    }
+    EXPECT_EQ(copy.state(), pb::ShardCopy::INITIALIZING);
+    EXPECT_EQ(std::count(h.Routing("idx").in_sync().begin(),
+                         h.Routing("idx").in_sync().end(), copy.node_id()),
+              0);
+  }
+  // One replica recovers; lowering to 1 replica removes the other, the one
+  // still recovering, and keeps the started in-sync one.
+  std::string started;
+  for (const pb::ShardCopy& copy : h.Routing("idx").copies()) {
+    if (!copy.primary() && started.empty()) started = copy.node_id();
+  }
+  ASSERT_TRUE(h.ShardStarted("idx", 0, started, h.Routing("idx").primary_term())
+                  .acknowledged());
+  EXPECT_TRUE(UpdateSettings(h, {"idx"}, std::nullopt, 1).acknowledged());
+  ASSERT_EQ(h.Routing("idx").copies_size(), 2);
+  EXPECT_NE(h.Copy("idx", 0, started), nullptr);
+  EXPECT_NE(h.Copy("idx", 0, primary), nullptr);
+  EXPECT_EQ(h.state().indices(0).refresh_interval_ms(), 250);
+
+  // 0 replicas: the primary stays, alone in the in-sync set.
+  EXPECT_TRUE(UpdateSettings(h, {"idx"}, 0, 0).acknowledged());
+  ASSERT_EQ(h.Routing("idx").copies_size(), 1);
+  EXPECT_TRUE(h.Routing("idx").copies(0).primary());
+  EXPECT_EQ(h.Routing("idx").in_sync_size(), 1);
+  EXPECT_EQ(h.state().indices(0).refresh_interval_ms(), 0);
+
+  const int64_t version = h.state().version();
+  pb::UpdateIndicesResponse missing =
+      UpdateSettings(h, {"idx", "nope"}, 1000, 2);
+  EXPECT_EQ(missing.error().status(), 404);
+  EXPECT_EQ(missing.error().type(), "index_not_found_exception");
+  EXPECT_EQ(h.state().version(), version);
+  EXPECT_EQ(h.state().indices(0).number_of_replicas(), 0);
+  // Setting what is already set is acknowledged and publishes nothing.
+  EXPECT_TRUE(UpdateSettings(h, {"idx"}, 0, 0).acknowledged());
+  EXPECT_EQ(h.state().version(), version);
 }
 
 std::vector<std::string> AliasesOf(Harness& h, const std::string& index) {
@@ -1137,16 +1205,16 @@ TEST(IndexAdmin, AliasActionsApplyTogetherOrNotAtAll) {
 
   // A failing action leaves every alias as it was.
   const int64_t before = h.state().version();
-  pb::DeleteIndexResponse missing_index =
+  pb::UpdateIndicesResponse missing_index =
       UpdateAliases(h, {{false, "logs-1", "x"}, {false, "nope", "x"}});
   EXPECT_EQ(missing_index.error().status(), 404);
   EXPECT_EQ(missing_index.error().reason(), "no such index [nope]");
-  pb::DeleteIndexResponse missing_alias =
+  pb::UpdateIndicesResponse missing_alias =
       UpdateAliases(h, {{false, "logs-1", "y"}, {true, "logs-1", "z"}});
   EXPECT_EQ(missing_alias.error().status(), 404);
   EXPECT_EQ(missing_alias.error().type(), "aliases_not_found_exception");
   EXPECT_EQ(missing_alias.error().reason(), "aliases [z] missing");
-  pb::DeleteIndexResponse index_name =
+  pb::UpdateIndicesResponse index_name =
       UpdateAliases(h, {{false, "logs-1", "logs-2"}});
   EXPECT_EQ(index_name.error().status(), 400);
   EXPECT_EQ(index_name.error().type(), "invalid_alias_name_exception");

@@ -8,6 +8,7 @@ stops the processes). Python 3 standard library only; no fixed sleeps.
 
 import os
 import sys
+import time
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -262,5 +263,101 @@ r = call("PUT", "/nrt3", {"settings": {"refresh_interval": "soon"}})
 check("a bad refresh_interval is refused", r.status == 400 and r.reason() ==
       "failed to parse setting [index.refresh_interval] with value [soon] as a time value: "
       "unit is missing or unrecognized", repr(r))
+
+# PUT /{index}/_settings: index.refresh_interval and index.number_of_replicas are dynamic, as
+# in Elasticsearch; a static setting and an unknown one are refused and change nothing.
+def settings_of(index):
+    r = call("GET", f"/{index}/_settings")
+    return (r.json or {}).get(index, {}).get("settings", {}).get("index", {}), r
+
+
+def copies_of(index):
+    r = call("GET", f"/_cat/shards/{index}?format=json&h=prirep,state")
+    return sorted((row["prirep"], row["state"]) for row in r.json or []), r
+
+
+r = call("PUT", "/dyn", {"settings": {"number_of_replicas": 0, "refresh_interval": "-1"}})
+check("create dyn (0 replicas, no scheduled refresh)", r.status == 200, repr(r))
+call("GET", "/_cluster/health/dyn?wait_for_status=green&timeout=30s")
+call("PUT", "/dyn/_doc/1", {"n": 1})
+ids, r = hits("/dyn/_search")
+check("dyn: not searchable while refresh_interval is -1", ids == [], repr(r))
+r = call("PUT", "/dyn/_settings", {"index": {"refresh_interval": "100ms"}})
+check("PUT _settings refresh_interval is acknowledged",
+      r.status == 200 and r.json == {"acknowledged": True}, repr(r))
+got, r = settings_of("dyn")
+check("... GET _settings shows it", got.get("refresh_interval") == "100ms", repr(r))
+
+
+def searchable():
+    ids, _ = hits("/dyn/_search")
+    return ids == ["1"]
+
+
+def wait_for(fn, timeout=20.0):
+    """Polls fn (every 50 ms) until it is true or `timeout` passes; its last answer."""
+    deadline = time.monotonic() + timeout
+    while True:
+        ok = fn()
+        if ok or time.monotonic() > deadline:
+            return ok
+        time.sleep(0.05)
+
+
+ok = wait_for(searchable)
+check("... and the scheduled refresh resumes: the write becomes searchable", ok)
+r = call("PUT", "/dyn/_settings", {"number_of_replicas": 2})
+check("PUT _settings number_of_replicas 2", r.status == 200, repr(r))
+r = call("GET", "/_cluster/health/dyn?wait_for_status=green&timeout=30s")
+check("... new replicas recover and dyn is green", r.status == 200
+      and r.json["status"] == "green", repr(r))
+got, _ = copies_of("dyn")
+check("... three started copies", got == [("p", "STARTED"), ("r", "STARTED"), ("r", "STARTED")],
+      repr(got))
+for n in (1, 2, 3):
+    r = call("GET", "/dyn/_doc/1?preference=_only_nodes:node-%d" % n)
+    check(f"... node-{n}'s copy has the document", r.status == 200 and r.json["found"], repr(r))
+r = call("PUT", "/dyn/_settings", {"index.number_of_replicas": 1})
+check("PUT _settings number_of_replicas back to 1", r.status == 200, repr(r))
+wait_for(lambda: len(copies_of("dyn")[0]) == 2)
+got, _ = copies_of("dyn")
+check("... a replica is removed", got == [("p", "STARTED"), ("r", "STARTED")], repr(got))
+before, _ = settings_of("dyn")
+r = call("PUT", "/dyn/_settings", {"index": {"number_of_shards": 3}})
+check("a static setting is refused on an open index", r.status == 400 and r.reason() ==
+      "Can't update non dynamic settings [[index.number_of_shards]] for open indices "
+      f"[[dyn/{before.get('uuid')}]]", repr(r))
+r = call("PUT", "/dyn/_settings", {"index": {"number_of_replicas": 1, "colour": "red"}})
+check("an unknown setting is refused", r.status == 400 and r.reason() ==
+      "unknown setting [index.colour] please check that any required plugins are installed, "
+      "or check the breaking changes documentation for removed settings", repr(r))
+after, _ = settings_of("dyn")
+check("... and neither changed anything", after == before, repr((before, after)))
+r = call("PUT", "/nosuch/_settings", {"refresh_interval": "1s"})
+check("_settings of a missing index", r.status == 404
+      and r.json["error"]["type"] == "index_not_found_exception", repr(r))
+
+# _mget items through an alias read its one index; an alias of two indices is that item's
+# error.
+r = call("POST", "/_aliases", {"actions": [{"add": {"index": "dyn", "alias": "dyn-a"}},
+                                           {"add": {"index": "dyn", "alias": "two"}},
+                                           {"add": {"index": "nrt", "alias": "two"}}]})
+check("aliases dyn-a and two", r.status == 200, repr(r))
+r = call("POST", "/_mget", {"docs": [{"_index": "dyn-a", "_id": "1"},
+                                     {"_index": "two", "_id": "1"},
+                                     {"_index": "nosuch", "_id": "1"}]})
+docs = (r.json or {}).get("docs", [])
+check("_mget through an alias reads its index", r.status == 200 and len(docs) == 3
+      and docs[0].get("found") is True and docs[0].get("_index") == "dyn", repr(r))
+check("... an alias of two indices is that item's error",
+      len(docs) == 3 and docs[1].get("error", {}).get("type") == "illegal_argument_exception"
+      and docs[1]["error"].get("reason", "").startswith(
+          "alias [two] has more than one index associated with it"), repr(r))
+check("... a missing index is that item's index_not_found_exception",
+      len(docs) == 3 and docs[2].get("error", {}).get("type") == "index_not_found_exception",
+      repr(r))
+r = call("GET", "/dyn-a/_mget", {"ids": ["1"]})
+check("/{alias}/_mget with ids", r.status == 200
+      and r.json["docs"][0].get("found") is True, repr(r))
 
 finish()

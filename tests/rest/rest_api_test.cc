@@ -469,8 +469,8 @@ TEST_F(RestTest, AliasEndpointsSendActionsAndReadTheState) {
       state->mutable_indices(0)->add_aliases("both");
       state->mutable_indices(0)->add_aliases("films");
       logs->add_aliases("both");
-    } else if (request.has_delete_index()) {
-      reply.mutable_delete_index_response()->set_acknowledged(true);
+    } else if (request.has_update_indices()) {
+      reply.mutable_update_indices_response()->set_acknowledged(true);
     }
     return reply;
   };
@@ -478,7 +478,7 @@ TEST_F(RestTest, AliasEndpointsSendActionsAndReadTheState) {
     std::vector<std::string> out;
     for (const pb::Envelope& envelope : SentBesidesState()) {
       for (const pb::AliasAction& action :
-           envelope.delete_index().alias_actions()) {
+           envelope.update_indices().alias_actions()) {
         out.push_back(absl::StrCat(action.remove() ? "-" : "+", action.index(),
                                    ":", action.alias()));
       }
