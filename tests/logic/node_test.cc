@@ -1386,6 +1386,37 @@ TEST_F(NodeTest, R9_WritesDuringRecoveryReachTheRecoveringCopy) {
   ASSERT_TRUE(reply->has_value());
 }
 
+// Elasticsearch refreshes a shard at the end of its recovery: a replica is
+// searchable as soon as it is started, whatever reached it while it recovered
+// (recovery batches and live writes), even with no scheduled refresh.
+TEST_F(NodeTest, R9_ARecoveredCopyIsSearchableOnceStarted) {
+  Boot({"node-1", "node-2"});
+  pb::IndexMeta alone =
+      Index("idx", 1, {Routing(0, 1, {{"node-1", true}}, {"node-1"})});
+  alone.set_refresh_interval_ms(-1);
+  Publish({alone});
+  Write("node-1", "a", R"({"n":1})");
+  cluster_.DeliverAll();
+  RefreshAll();
+  pb::IndexMeta two =
+      Index("idx", 1,
+            {Routing(0, 1, {{"node-1", true}, {"node-2", false, false}},
+                     {"node-1"})});
+  two.set_refresh_interval_ms(-1);
+  Publish({two}, {}, /*deliver=*/false);
+  cluster_.Deliver(*cluster_.FindRequest(pb::Envelope::kPublish, "", "node-1"));
+  cluster_.Deliver(*cluster_.FindRequest(pb::Envelope::kPublish, "", "node-2"));
+  cluster_.Deliver(
+      *cluster_.FindRequest(pb::Envelope::kStartRecovery, "node-2", "node-1"));
+  Write("node-1", "b", R"({"n":2})");
+  DeliverClientRequest("node-1");
+  cluster_.RunUntil([&] { return StatusOf("node-2").role() == "replica"; });
+  EXPECT_EQ(SearchIds("node-1", "_only_nodes:node-2"),
+            (std::vector<std::string>{"a", "b"}))
+      << Log();
+  EXPECT_EQ(StatusOf("node-2").refreshed_docs(), 2);
+}
+
 // ---- durability
 // ------------------------------------------------------------------------------
 

@@ -360,4 +360,19 @@ r = call("GET", "/dyn-a/_mget", {"ids": ["1"]})
 check("/{alias}/_mget with ids", r.status == 200
       and r.json["docs"][0].get("found") is True, repr(r))
 
+# A replica that has just recovered is searchable at once (Elasticsearch refreshes a shard at
+# the end of its recovery): with no scheduled refresh, the replicas added by raising
+# number_of_replicas still find what the primary's refresh made searchable.
+r = call("PUT", "/rec", {"settings": {"number_of_replicas": 0, "refresh_interval": "-1"}})
+call("GET", "/_cluster/health/rec?wait_for_status=green&timeout=30s")
+call("PUT", "/rec/_doc/1", {"n": 1})
+call("POST", "/rec/_refresh")
+r = call("PUT", "/rec/_settings", {"number_of_replicas": 2})
+r = call("GET", "/_cluster/health/rec?wait_for_status=green&timeout=30s")
+check("rec: two replicas added and recovered", r.status == 200
+      and r.json["status"] == "green", repr(r))
+for n in (1, 2, 3):
+    ids, r = hits(f"/rec/_search?preference=_only_nodes:node-{n}")
+    check(f"... node-{n}'s copy is searchable when started", ids == ["1"], repr(r))
+
 finish()
