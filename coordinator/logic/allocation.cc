@@ -261,9 +261,9 @@ void Coordinator::State::RemoveExcessReplicas(pb::ClusterState* next,
     int victim_rank = -1;
     for (const pb::ShardCopy& copy : routing->copies()) {
       if (copy.primary()) continue;
-      const int rank = copy.state() == pb::ShardCopy::INITIALIZING    ? 2
-                       : Contains(routing->in_sync(), copy.node_id()) ? 0
-                                                                      : 1;
+      const int rank = copy.state() == pb::ShardCopy::INITIALIZING ? 2
+                       : InInSyncSet(*routing, copy.node_id())     ? 0
+                                                                   : 1;
       if (rank > victim_rank ||
           (rank == victim_rank && copy.node_id() > victim)) {
         victim = copy.node_id();
