@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "common/env.h"
-#include "sim/sim_disk.h"
+#include "sim/world/sim_disk.h"
 
 namespace seqsim::testing {
 

@@ -28,7 +28,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/env.h"
 #include "proto/seqsim.pb.h"
-#include "sim/sim_disk.h"
+#include "sim/world/sim_disk.h"
 
 namespace seqsim::testing {
 

@@ -24,10 +24,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "nlohmann/json.hpp"
-#include "sim/checker.h"
-#include "sim/history.h"
-#include "sim/lab.h"
-#include "sim/scenarios.h"
+#include "sim/checker/checker.h"
+#include "sim/checker/history.h"
+#include "sim/lab/lab.h"
+#include "sim/scenarios/scenarios.h"
 #include "sim/timeline/events.h"
 #include "sim/timeline/render.h"
 
@@ -206,7 +206,7 @@ void PrintResult(const LabConfig& config, const LabResult& r,
 }
 
 int Run(Args args) {
-  // Scripted teaching scenarios (sim/scenarios.h): a fixed schedule, no seed.
+  // Scripted teaching scenarios (sim/scenarios/scenarios.h): a fixed schedule, no seed.
   if (auto it = args.flags.find("scenario");
       it != args.flags.end() && FindScriptedScenario(it->second) != nullptr) {
     auto modes =
