@@ -236,6 +236,28 @@ void SimWorld::AddActor(const std::string& id, ActorFactory factory) {
   StartActor(index);
 }
 
+void SimWorld::AddHostedEnv(const std::string& id) {
+  auto e = std::make_unique<Endpoint>();
+  const int index = static_cast<int>(endpoints_.size());
+  e->id = id;
+  e->is_actor = true;
+  e->disk = std::make_unique<SimDisk>();
+  e->disk->SetSyncObserver([this, index] { OnSync(index); });
+  e->env = std::make_unique<SimEnvImpl>(this, index, DeriveSeed(seed_, id, 0));
+  endpoints_.push_back(std::move(e));
+  endpoint_index_[id] = index;
+}
+
+Env* SimWorld::env(const std::string& id) const {
+  const int index = EndpointIndex(id);
+  return index < 0 ? nullptr : endpoints_[index]->env.get();
+}
+
+int SimWorld::pending_timers(const std::string& id) const {
+  const int index = EndpointIndex(id);
+  return index < 0 ? 0 : static_cast<int>(endpoints_[index]->timers.size());
+}
+
 void SimWorld::StartActor(int index) {
   Endpoint& e = *endpoints_[index];
   e.up = true;

@@ -147,6 +147,16 @@ class SimWorld {
   // Creates actor `id` with `factory` on a fresh SimEnv and SimDisk; Start()
   // runs as an event at the current time. The factory is kept for Restart().
   void AddActor(const std::string& id, ActorFactory factory);
+  // An endpoint with its own SimEnv and SimDisk but no actor: a unit test
+  // constructs the actor on env(id) itself and calls it directly (see
+  // sim/harness/scripted_env.h). Its timers run as the world runs; Crash,
+  // Restart and messages to it are not for it. Draws nothing from the world's
+  // generator.
+  void AddHostedEnv(const std::string& id);
+  // The SimEnv of actor or hosted endpoint `id`, or nullptr.
+  Env* env(const std::string& id) const;
+  // Timers of `id` not yet run nor cancelled.
+  int pending_timers(const std::string& id) const;
   // The live actor, or nullptr if crashed or unknown.
   Actor* actor(const std::string& id) const;
   SimDisk* disk(const std::string& id) const;
