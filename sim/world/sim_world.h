@@ -35,6 +35,7 @@
 #include "absl/time/time.h"
 #include "common/env.h"
 #include "proto/seqsim.pb.h"
+#include "sim/world/envelope_cache.h"
 #include "sim/world/rng.h"
 #include "sim/world/sim_disk.h"
 
@@ -97,27 +98,6 @@ struct MessageEvent {
   bool reply = false;
   std::string reason;  // kDrop: "partition", "random drop", "receiver down"
   const pb::Envelope* message = nullptr;  // valid during the call only
-};
-
-// Parses delivered messages into reused envelopes, as a server reuses its
-// request objects: a message is parsed into the envelope that last held the
-// same body, cleared but keeping its allocations (the body message, string
-// buffers, repeated elements). The result is the same as parsing into a fresh
-// envelope; it stays valid until the next Parse of the same body. Envelopes
-// are held in an (ok) StatusOr, the form a reply is handed over in.
-class EnvelopeCache {
- public:
-  // The parsed envelope, or nullptr if `bytes` is not one.
-  absl::StatusOr<pb::Envelope>* Parse(const std::string& bytes);
-
- private:
-  struct Slot {
-    std::unique_ptr<absl::StatusOr<pb::Envelope>> envelope;
-    // The envelope's body while it holds this slot's body (else nullptr).
-    google::protobuf::Message* body = nullptr;
-  };
-  std::vector<Slot> by_body_;  // indexed by the body's field number
-  Slot other_;                 // no body first on the wire
 };
 
 class SimWorld {
