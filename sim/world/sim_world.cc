@@ -702,6 +702,8 @@ bool SimWorld::StepBefore(int64_t limit) {
   return false;
 }
 
+bool SimWorld::StepUntil(absl::Duration t) { return StepBefore(ToNs(t)); }
+
 void SimWorld::RunUntil(absl::Duration t) {
   const int64_t limit = ToNs(t);
   while (!stopped_ && StepBefore(limit)) {

@@ -180,6 +180,10 @@ class SimWorld {
   // Runs one event. Returns false if the queue is empty or the world is
   // stopped.
   bool Step();
+  // Runs the next event due by virtual time `t` (skipped events, e.g. a
+  // cancelled timer, do not count): false if none is due by then. Leaves now
+  // at that event's time; for tests that act between events.
+  bool StepUntil(absl::Duration t);
   // Runs every event up to and including virtual time `t`; leaves now = t
   // unless stopped.
   void RunUntil(absl::Duration t);
