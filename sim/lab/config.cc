@@ -1,22 +1,13 @@
 // The lab's configuration: nemesis and scenario names, validation, flag value
 // parsers, the replay command and summary.json.
 #include <algorithm>
-#include <chrono>
 #include <cstring>
-#include <iterator>
-#include <memory>
-#include <optional>
-#include <set>
-#include <string_view>
-#include <tuple>
 #include <utility>
 
-#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "common/es_error.h"
 #include "nlohmann/json.hpp"
 #include "sim/lab/lab.h"
 

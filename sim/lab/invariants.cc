@@ -2,23 +2,13 @@
 // replica-term-fencing, gcp-below-in-sync-lcp, acked-write-on-in-sync,
 // same-ops-up-to-gcp), quiet-down-convergence and the final reads.
 #include <algorithm>
-#include <chrono>
 #include <cstring>
-#include <iterator>
-#include <memory>
 #include <optional>
-#include <set>
 #include <string_view>
-#include <tuple>
 #include <utility>
 
-#include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
-#include "absl/strings/str_split.h"
 #include "common/es_error.h"
-#include "nlohmann/json.hpp"
 #include "sim/lab/lab_internal.h"
 
 namespace seqsim::sim::lab_internal {

@@ -1,23 +1,9 @@
 // The lab's nemesis: partitions, kills, pauses and reordering, scheduled from
 // the seed during the workload and all healed before quiet-down.
 #include <algorithm>
-#include <chrono>
-#include <cstring>
-#include <iterator>
-#include <memory>
-#include <optional>
-#include <set>
-#include <string_view>
-#include <tuple>
-#include <utility>
 
 #include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
-#include "absl/strings/str_split.h"
-#include "common/es_error.h"
-#include "nlohmann/json.hpp"
 #include "sim/lab/lab_internal.h"
 
 namespace seqsim::sim::lab_internal {

@@ -1,23 +1,9 @@
 // The lab's client workload: reads, writes, CAS and deletes from simulated
 // clients, each recorded in the history (ok / fail / info).
-#include <algorithm>
-#include <chrono>
-#include <cstring>
-#include <iterator>
-#include <memory>
-#include <optional>
-#include <set>
-#include <string_view>
-#include <tuple>
 #include <utility>
 
-#include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
-#include "absl/strings/str_split.h"
 #include "common/es_error.h"
-#include "nlohmann/json.hpp"
 #include "sim/lab/lab_internal.h"
 
 namespace seqsim::sim::lab_internal {

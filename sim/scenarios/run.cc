@@ -1,21 +1,11 @@
 // Running a scripted scenario (scenarios.h): RunScripted, its explained trace,
 // the files `seqsim-lab run --scenario=NAME --out=DIR` writes, and the list
 // `seqsim-lab scenarios` prints.
-#include <algorithm>
 #include <filesystem>
 #include <fstream>
-#include <functional>
-#include <memory>
-#include <set>
-#include <utility>
 
-#include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
-#include "common/es_error.h"
 #include "nlohmann/json.hpp"
-#include "sim/checker/checker.h"
 #include "sim/lab/lab.h"
 #include "sim/scenarios/scenarios.h"
 #include "sim/scenarios/script.h"

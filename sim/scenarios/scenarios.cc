@@ -2,23 +2,13 @@
 // (script.h) showing one replication rule, with its explanation and the unsafe
 // mode that breaks it.
 #include <algorithm>
-#include <filesystem>
-#include <fstream>
-#include <functional>
 #include <memory>
 #include <set>
 #include <utility>
 
-#include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "common/es_error.h"
-#include "nlohmann/json.hpp"
-#include "sim/checker/checker.h"
-#include "sim/lab/lab.h"
 #include "sim/scenarios/script.h"
-#include "sim/timeline/render.h"
 
 namespace seqsim::sim::scenario_internal {
 namespace {

@@ -4,9 +4,6 @@
 #include "sim/scenarios/script.h"
 
 #include <algorithm>
-#include <filesystem>
-#include <fstream>
-#include <functional>
 #include <memory>
 #include <set>
 #include <utility>
@@ -16,10 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/es_error.h"
-#include "nlohmann/json.hpp"
 #include "sim/checker/checker.h"
-#include "sim/lab/lab.h"
-#include "sim/timeline/render.h"
 
 namespace seqsim::sim::scenario_internal {
 
