@@ -28,6 +28,8 @@
 
 namespace seqsim::sim::lab_internal {
 
+// History processes from this one up are the final reads after quiet-down
+// (not counted as client operations).
 constexpr int64_t kFinalReadProcess = 1000000;
 
 // {"v":123} -> 123; kNil if absent.

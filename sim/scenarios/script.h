@@ -32,6 +32,8 @@
 
 namespace seqsim::sim::scenario_internal {
 
+// Every scripted scenario runs with this seed: the same build prints the
+// same explained trace byte for byte.
 constexpr uint64_t kSeed = 7;
 
 // {"v":N} -> N; kNil otherwise.
