@@ -1,4 +1,8 @@
-// A tiny deterministic world for driving Node actors in unit tests.
+// A tiny deterministic world for driving Node actors in unit tests, on the
+// lab's SimWorld: each actor's Env is a hosted endpoint of one SimWorld
+// (SimWorld::AddHostedEnv), so the clock, the timers and the disks are the
+// lab's. What these tests need and the SimWorld network does not have is kept
+// here, on top of it:
 //
 // - a virtual clock with timers that run only when the test advances time;
 // - a FIFO of pending messages (requests and replies) that the test delivers
@@ -28,38 +32,47 @@
 #include "absl/strings/str_cat.h"
 #include "common/env.h"
 #include "proto/seqsim.pb.h"
-#include "sim/sim_disk.h"
+#include "sim/world/sim_disk.h"
+#include "sim/world/sim_world.h"
 
 namespace seqsim::testing {
 
 class TestCluster;
 
+// An actor's Env: the clock, timers, random source and SimDisk of its
+// SimWorld endpoint; messages go through the TestCluster's queue.
 class TestEnv : public Env {
  public:
-  TestEnv(TestCluster* cluster, std::string id)
-      : cluster_(cluster), id_(std::move(id)) {}
-  absl::Duration Now() override;
+  TestEnv(TestCluster* cluster, std::string id, Env* world_env,
+          sim::SimDisk* disk)
+      : cluster_(cluster),
+        id_(std::move(id)),
+        world_env_(world_env),
+        disk_(disk) {}
+  absl::Duration Now() override { return world_env_->Now(); }
   int64_t WallMillis() override { return absl::ToInt64Milliseconds(Now()); }
-  TimerId After(absl::Duration delay, absl::AnyInvocable<void()> fn) override;
-  void Cancel(TimerId id) override;
+  TimerId After(absl::Duration delay, absl::AnyInvocable<void()> fn) override {
+    return world_env_->After(delay, std::move(fn));
+  }
+  void Cancel(TimerId id) override { world_env_->Cancel(id); }
   void Send(const std::string& to, pb::Envelope request, ReplyFn on_reply,
             absl::Duration timeout) override;
   void SetPeerAddress(const std::string& id,
                       const std::string& address) override {
     peers[id] = address;
   }
-  uint64_t RandomU64() override { return ++random_; }
-  Disk* disk() override { return &disk_; }
+  uint64_t RandomU64() override { return world_env_->RandomU64(); }
+  Disk* disk() override { return disk_; }
   void Log(std::string_view line) override;
 
-  sim::SimDisk& mem_disk() { return disk_; }
+  sim::SimDisk& mem_disk() { return *disk_; }
   std::map<std::string, std::string> peers;
 
  private:
   TestCluster* cluster_;
   std::string id_;
-  sim::SimDisk disk_;
-  uint64_t random_ = 0;
+  Env* const world_env_;
+  sim::SimDisk* const disk_;
 };
 
 // One pending message: a request to `to`, or a reply to call `call_id`.
@@ -75,7 +88,9 @@ struct Message {
 class TestCluster {
  public:
   TestEnv* AddEnv(const std::string& id) {
-    auto env = std::make_unique<TestEnv>(this, id);
+    world_.AddHostedEnv(id);
+    auto env =
+        std::make_unique<TestEnv>(this, id, world_.env(id), world_.disk(id));
     TestEnv* raw = env.get();
     envs_[id] = std::move(env);
     return raw;
@@ -83,32 +98,25 @@ class TestCluster {
   void AddActor(const std::string& id, Actor* actor) { actors_[id] = actor; }
   TestEnv* env(const std::string& id) { return envs_.at(id).get(); }
 
-  absl::Duration now() const { return now_; }
+  absl::Duration now() const { return world_.Now(); }
   bool auto_flush = true;
   std::set<std::string> down;  // requests to these ids fail with kUnavailable
   std::vector<std::string> log;
 
   // ---- called by TestEnv ----
-  TimerId AddTimer(const std::string& owner, absl::Duration at,
-                   absl::AnyInvocable<void()> fn) {
-    const TimerId id = next_timer_++;
-    timers_[{at, id}] = Timer{owner, std::move(fn)};
-    return id;
-  }
-  void CancelTimer(TimerId id) {
-    for (auto it = timers_.begin(); it != timers_.end(); ++it) {
-      if (it->first.second == id) {
-        timers_.erase(it);
-        return;
-      }
-    }
-  }
   void Send(const std::string& from, const std::string& to,
             pb::Envelope request, ReplyFn on_reply, absl::Duration timeout) {
     const uint64_t call_id = next_call_++;
     request.set_from(from);
-    calls_[call_id] = Call{from, std::move(on_reply), 0};
-    calls_[call_id].timer = AddTimer(from, now_ + timeout, [this, call_id]() {
+    // The deadline is a timer of the caller (a hosted endpoint of its own if
+    // it is no actor, e.g. "client").
+    Env* caller = world_.env(from);
+    if (caller == nullptr) {
+      world_.AddHostedEnv(from);
+      caller = world_.env(from);
+    }
+    calls_[call_id] = Call{from, std::move(on_reply), caller, 0};
+    calls_[call_id].timer = caller->After(timeout, [this, call_id]() {
       auto it = calls_.find(call_id);
       if (it == calls_.end()) return;
       ReplyFn fn = std::move(it->second.on_reply);
@@ -170,24 +178,19 @@ class TestCluster {
   }
   // Delivers pending messages, then fires timers in time order, for `duration`.
   void RunFor(absl::Duration duration) {
-    const absl::Duration end = now_ + duration;
+    const absl::Duration end = world_.Now() + duration;
     DeliverAll();
-    while (!timers_.empty() && timers_.begin()->first.first <= end) {
-      auto it = timers_.begin();
-      now_ = std::max(now_, it->first.first);
-      Timer timer = std::move(it->second);
-      timers_.erase(it);
-      timer.fn();
-      FlushActor(timer.owner);
+    while (world_.StepUntil(end)) {  // one timer, at its time
+      FlushActor(world_.last_event().actor);
       DeliverAll();
     }
-    now_ = end;
+    world_.RunUntil(end);
   }
   // RunFor in small steps until `done` holds or `limit` passes.
   bool RunUntil(const std::function<bool()>& done,
                 absl::Duration limit = absl::Seconds(60)) {
-    const absl::Duration end = now_ + limit;
-    while (!done() && now_ < end) RunFor(absl::Milliseconds(10));
+    const absl::Duration end = world_.Now() + limit;
+    while (!done() && world_.Now() < end) RunFor(absl::Milliseconds(10));
     return done();
   }
 
@@ -213,13 +216,10 @@ class TestCluster {
   }
 
  private:
-  struct Timer {
-    std::string owner;
-    absl::AnyInvocable<void()> fn;
-  };
   struct Call {
     std::string owner;
     ReplyFn on_reply;
+    Env* owner_env;  // holds the deadline timer
     TimerId timer;
   };
 
@@ -228,7 +228,7 @@ class TestCluster {
       auto it = calls_.find(message.call_id);
       if (it == calls_.end()) return;
       ReplyFn fn = std::move(it->second.on_reply);
-      CancelTimer(it->second.timer);
+      it->second.owner_env->Cancel(it->second.timer);
       const std::string owner = it->second.owner;
       calls_.erase(it);
       if (message.status.ok()) {
@@ -262,21 +262,15 @@ class TestCluster {
     FlushActor(to);
   }
 
-  absl::Duration now_ = absl::ZeroDuration();
-  std::map<std::pair<absl::Duration, TimerId>, Timer> timers_;
-  TimerId next_timer_ = 1;
+  // Before envs_: outlives the TestEnvs that point into it. Seeded, but
+  // nothing here draws from its generator.
+  sim::SimWorld world_{1};
   uint64_t next_call_ = 1;
   std::map<uint64_t, Call> calls_;
   std::map<std::string, std::unique_ptr<TestEnv>> envs_;
   std::map<std::string, Actor*> actors_;
 };
 
-inline absl::Duration TestEnv::Now() { return cluster_->now(); }
-inline TimerId TestEnv::After(absl::Duration delay,
-                              absl::AnyInvocable<void()> fn) {
-  return cluster_->AddTimer(id_, cluster_->now() + delay, std::move(fn));
-}
-inline void TestEnv::Cancel(TimerId id) { cluster_->CancelTimer(id); }
 inline void TestEnv::Send(const std::string& to, pb::Envelope request,
                           ReplyFn on_reply, absl::Duration timeout) {
   cluster_->Send(id_, to, std::move(request), std::move(on_reply), timeout);

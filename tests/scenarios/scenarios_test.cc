@@ -7,7 +7,7 @@
 // After an intended change of the node logic's decisions or words, regenerate:
 //   SEQSIM_UPDATE_GOLDEN=1 build/bin/seqsim-scenario-tests
 // and read the diff of tests/scenarios/golden/ before committing it.
-#include "sim/scenarios.h"
+#include "sim/scenarios/scenarios.h"
 
 #include <cstdlib>
 #include <fstream>
@@ -19,7 +19,7 @@
 #include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "sim/lab.h"
+#include "sim/lab/lab.h"
 
 namespace seqsim::sim {
 namespace {

@@ -1,13 +1,13 @@
 // The linearizability checker against hand-written histories.
-#include "sim/checker.h"
+#include "sim/checker/checker.h"
 
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
-#include "sim/history.h"
-#include "sim/rng.h"
+#include "sim/checker/history.h"
+#include "sim/world/rng.h"
 
 namespace seqsim::sim {
 namespace {

@@ -11,8 +11,8 @@
 #include "gtest/gtest.h"
 #include "node/engine/shard_engine.h"
 #include "node/logic/node.h"
-#include "sim/sim_disk.h"
-#include "sim/sim_world.h"
+#include "sim/world/sim_disk.h"
+#include "sim/world/sim_world.h"
 
 namespace seqsim::sim {
 namespace {

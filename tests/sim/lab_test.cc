@@ -1,7 +1,7 @@
 // The lab end to end: seed sweeps with every nemesis pass on the real Node and
 // Coordinator, each planted bug is caught within 200 seeds, and a seed replays
 // byte for byte.
-#include "sim/lab.h"
+#include "sim/lab/lab.h"
 
 #include <ostream>
 #include <string>

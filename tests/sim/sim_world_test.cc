@@ -1,6 +1,6 @@
 // SimWorld: virtual time, deterministic delivery, faults, and the in-memory
 // disk.
-#include "sim/sim_world.h"
+#include "sim/world/sim_world.h"
 
 #include <memory>
 #include <string>

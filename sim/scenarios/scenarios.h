@@ -17,8 +17,8 @@
 // with a golden file).
 //
 // Thread-safety: RunScripted is reentrant (no globals).
-#ifndef SEQSIM_SIM_SCENARIOS_H_
-#define SEQSIM_SIM_SCENARIOS_H_
+#ifndef SEQSIM_SIM_SCENARIOS_SCENARIOS_H_
+#define SEQSIM_SIM_SCENARIOS_SCENARIOS_H_
 
 #include <map>
 #include <ostream>
@@ -80,4 +80,4 @@ void PrintScriptedScenarios(std::ostream& out);
 
 }  // namespace seqsim::sim
 
-#endif  // SEQSIM_SIM_SCENARIOS_H_
+#endif  // SEQSIM_SIM_SCENARIOS_SCENARIOS_H_

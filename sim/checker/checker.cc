@@ -1,4 +1,4 @@
-#include "sim/checker.h"
+#include "sim/checker/checker.h"
 
 #include <algorithm>
 #include <chrono>
@@ -9,7 +9,7 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
-#include "sim/rng.h"
+#include "sim/world/rng.h"
 
 namespace seqsim::sim {
 namespace {

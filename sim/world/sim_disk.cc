@@ -1,4 +1,4 @@
-#include "sim/sim_disk.h"
+#include "sim/world/sim_disk.h"
 
 #include <algorithm>
 #include <set>

@@ -1,4 +1,4 @@
-#include "sim/history.h"
+#include "sim/checker/history.h"
 
 #include <map>
 #include <utility>

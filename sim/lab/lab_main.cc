@@ -7,6 +7,10 @@
 //
 // Exit codes: run/sweep 0 = every run passed, 1 = some run failed; check 0 =
 // linearizable, 1 = not linearizable, 2 = unknown; 2 for a bad flag.
+//
+// Flags are Abseil flags (as in seqsim-node, seqsim-coordinator, seqsim-ctl),
+// spelt with dashes on the command line; each command checks the values it
+// takes and rejects the flags it does not take.
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
@@ -20,16 +24,66 @@
 #include <thread>
 #include <vector>
 
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "nlohmann/json.hpp"
-#include "sim/checker.h"
-#include "sim/history.h"
-#include "sim/lab.h"
-#include "sim/scenarios.h"
+#include "sim/checker/checker.h"
+#include "sim/checker/history.h"
+#include "sim/lab/lab.h"
+#include "sim/scenarios/scenarios.h"
 #include "sim/timeline/events.h"
 #include "sim/timeline/render.h"
+
+// Every value is text; "" = not given (see LabFlags). Help: `seqsim-lab
+// --help` prints kUsage.
+ABSL_FLAG(std::string, seed, "", "run: the seed (required), 0..2^63-1");
+ABSL_FLAG(std::string, seeds, "", "sweep: the seeds, A-B or N (required)");
+ABSL_FLAG(std::string, scenario, "",
+          "a seeded scenario (run, sweep; default: default) or a scripted one "
+          "(run; see `seqsim-lab scenarios`)");
+ABSL_FLAG(std::string, nemesis, "",
+          "none|partition|kill|pause|reorder|all (default: none for run, all "
+          "for sweep)");
+ABSL_FLAG(std::string, unsafe, "",
+          "planted bugs, comma-separated (no-fencing, no-seqno-check, "
+          "early-ack, no-resync, no-conflict-barrier, early-gc)");
+ABSL_FLAG(std::string, out, "",
+          "run: the output directory (default lab-SEED, scenario-NAME)");
+ABSL_FLAG(std::string, nodes, "", "nodes, 1..9 (default 3)");
+ABSL_FLAG(std::string, replicas, "",
+          "replicas per shard, 0..nodes-1 (default 2)");
+ABSL_FLAG(std::string, shards, "", "shards, 1..16 (default 1)");
+ABSL_FLAG(std::string, clients, "", "clients, 1..64 (default 4)");
+ABSL_FLAG(std::string, keys, "", "keys, 1..1000 (default 3)");
+ABSL_FLAG(std::string, deletes, "",
+          "percent of client operations that are deletes, 0..100 (default 0)");
+ABSL_FLAG(std::string, gc_deletes_ms, "",
+          "--gc-deletes-ms: index.gc_deletes in ms (default 60000)");
+ABSL_FLAG(std::string, lease_period_ms, "",
+          "--lease-period-ms: retention-lease period in ms (default 43200000)");
+ABSL_FLAG(std::string, translog_generation_bytes, "",
+          "--translog-generation-bytes: translog generation size (default "
+          "67108864)");
+ABSL_FLAG(std::string, flush_threshold_bytes, "",
+          "--flush-threshold-bytes: translog flush threshold (default "
+          "67108864)");
+ABSL_FLAG(std::string, workload_ms, "",
+          "--workload-ms: client traffic after green, 100..600000 (default "
+          "4000)");
+ABSL_FLAG(std::string, fsync_us, "",
+          "--fsync-us: fsync time, LO-HI or N microseconds, 0 = no time "
+          "(default 500-3000)");
+ABSL_FLAG(std::string, jobs, "",
+          "sweep: runs in parallel, 1..256 (default: hardware threads)");
+ABSL_FLAG(std::string, time_limit_ms, "",
+          "--time-limit-ms: check: the checker's time limit, 1..3600000 "
+          "(default 30000)");
+ABSL_FLAG(std::string, porcupine, "",
+          "check: also write the history as Porcupine JSON to this file");
 
 namespace seqsim::sim {
 namespace {
@@ -61,13 +115,57 @@ int BadFlag(const std::string& message) {
   return 2;
 }
 
-// --name=value flags after the command; positional arguments are kept in order.
+// The flags, one Abseil flag each. Values are text: each command reads the
+// flags it knows and checks them itself (TakeInt, TakeLabFlags), so that a bad
+// value gives seqsim-lab's own message and exit code 2, never Abseil's exit.
+// On the command line a flag is spelt with dashes (--gc-deletes-ms); the
+// Abseil name has underscores.
+struct LabFlag {
+  const char* name;  // as on the command line
+  absl::Flag<std::string>* flag;
+};
+
+const std::vector<LabFlag>& LabFlags() {
+  static const std::vector<LabFlag> kFlags = {
+      {"seed", &FLAGS_seed},
+      {"seeds", &FLAGS_seeds},
+      {"scenario", &FLAGS_scenario},
+      {"nemesis", &FLAGS_nemesis},
+      {"unsafe", &FLAGS_unsafe},
+      {"out", &FLAGS_out},
+      {"nodes", &FLAGS_nodes},
+      {"replicas", &FLAGS_replicas},
+      {"shards", &FLAGS_shards},
+      {"clients", &FLAGS_clients},
+      {"keys", &FLAGS_keys},
+      {"deletes", &FLAGS_deletes},
+      {"gc-deletes-ms", &FLAGS_gc_deletes_ms},
+      {"lease-period-ms", &FLAGS_lease_period_ms},
+      {"translog-generation-bytes", &FLAGS_translog_generation_bytes},
+      {"flush-threshold-bytes", &FLAGS_flush_threshold_bytes},
+      {"workload-ms", &FLAGS_workload_ms},
+      {"fsync-us", &FLAGS_fsync_us},
+      {"jobs", &FLAGS_jobs},
+      {"time-limit-ms", &FLAGS_time_limit_ms},
+      {"porcupine", &FLAGS_porcupine},
+  };
+  return kFlags;
+}
+
+// The flags given after the command, by their command-line name (a flag given
+// twice keeps its last value), and the positional arguments in order.
 struct Args {
   std::map<std::string, std::string> flags;
   std::vector<std::string> positional;
 };
 
+// Splits argv[first..] as seqsim-lab always has: "--name=value";
+// "--name value" when the next argument does not start with "--", else
+// "--name" with an empty value; anything else is positional. The known flags
+// are then parsed by Abseil (as --abseil_name=value) and read back from it;
+// unknown names stay in `flags` for the command to reject by name.
 absl::StatusOr<Args> ParseArgs(int argc, char** argv, int first) {
+  std::vector<std::pair<std::string, std::string>> given;
   Args args;
   for (int i = first; i < argc; ++i) {
     std::string a = argv[i];
@@ -75,17 +173,40 @@ absl::StatusOr<Args> ParseArgs(int argc, char** argv, int first) {
       const size_t eq = a.find('=');
       if (eq == std::string::npos) {
         if (i + 1 < argc && std::string(argv[i + 1]).rfind("--", 0) != 0) {
-          args.flags[a.substr(2)] = argv[++i];
+          given.emplace_back(a.substr(2), argv[++i]);
         } else {
-          args.flags[a.substr(2)] = "";
+          given.emplace_back(a.substr(2), "");
         }
       } else {
-        args.flags[a.substr(2, eq - 2)] = a.substr(eq + 1);
+        given.emplace_back(a.substr(2, eq - 2), a.substr(eq + 1));
       }
     } else {
       args.positional.push_back(a);
     }
   }
+  std::vector<std::string> abseil_args = {argv[0]};
+  std::map<std::string, absl::Flag<std::string>*> known;
+  for (const auto& [name, value] : given) {
+    const LabFlag* lab_flag = nullptr;
+    for (const LabFlag& f : LabFlags()) {
+      if (name == f.name) lab_flag = &f;
+    }
+    if (lab_flag == nullptr) {
+      args.flags[name] = value;
+      continue;
+    }
+    std::string abseil_name = name;
+    std::replace(abseil_name.begin(), abseil_name.end(), '-', '_');
+    abseil_args.push_back(absl::StrCat("--", abseil_name, "=", value));
+    known[name] = lab_flag->flag;
+  }
+  // Only text flags with '=' values: Abseil's parse cannot fail here.
+  std::vector<char*> abseil_argv;
+  for (std::string& a : abseil_args) abseil_argv.push_back(a.data());
+  absl::ParseCommandLine(static_cast<int>(abseil_argv.size()),
+                         abseil_argv.data());
+  for (const auto& [name, flag] : known)
+    args.flags[name] = absl::GetFlag(*flag);
   return args;
 }
 
@@ -206,7 +327,8 @@ void PrintResult(const LabConfig& config, const LabResult& r,
 }
 
 int Run(Args args) {
-  // Scripted teaching scenarios (sim/scenarios.h): a fixed schedule, no seed.
+  // Scripted teaching scenarios (sim/scenarios/scenarios.h): a fixed schedule,
+  // no seed.
   if (auto it = args.flags.find("scenario");
       it != args.flags.end() && FindScriptedScenario(it->second) != nullptr) {
     auto modes =
@@ -430,6 +552,7 @@ int Check(Args args) {
 
 int main(int argc, char** argv) {
   using namespace seqsim::sim;
+  absl::SetProgramUsageMessage(kUsage);
   if (argc < 2) return BadFlag("missing command");
   const std::string command = argv[1];
   if (command == "--help" || command == "-h" || command == "help") {

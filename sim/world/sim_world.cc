@@ -1,109 +1,15 @@
-#include "sim/sim_world.h"
+#include "sim/world/sim_world.h"
 
 #include <algorithm>
 #include <cstdio>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "sim/world/sim_world_internal.h"
 
 namespace seqsim::sim {
-namespace {
 
-// Virtual wall clock: 2024-01-01T00:00:00Z plus virtual time (display only).
-constexpr int64_t kEpochMillis = 1704067200000;
-
-int64_t ToNs(absl::Duration d) {
-  int64_t ns = absl::ToInt64Nanoseconds(d);
-  return ns < 0 ? 0 : ns;
-}
-
-// Stamps the sender on a serialized Envelope, as a transport header would: the
-// encoded `from` field (1, length-delimited) appended to the message. A parser
-// takes the last value of a singular field, so this is the envelope with
-// `from` set, without building it in the sender's message first.
-void AppendFrom(const std::string& from, std::string* bytes) {
-  char header[11];
-  size_t n = 0;
-  header[n++] = static_cast<char>((pb::Envelope::kFromFieldNumber << 3) | 2);
-  uint64_t size = from.size();
-  while (size >= 0x80) {
-    header[n++] = static_cast<char>((size & 0x7F) | 0x80);
-    size >>= 7;
-  }
-  header[n++] = static_cast<char>(size);
-  bytes->append(header, n);
-  bytes->append(from);
-}
-
-// Reads a varint at bytes[*pos]; false if it is cut short or too long.
-bool ReadVarint(const std::string& bytes, size_t* pos, uint64_t* value) {
-  *value = 0;
-  for (int shift = 0; *pos < bytes.size() && shift < 64; shift += 7) {
-    const uint8_t b = static_cast<uint8_t>(bytes[(*pos)++]);
-    *value |= static_cast<uint64_t>(b & 0x7F) << shift;
-    if ((b & 0x80) == 0) return true;
-  }
-  return false;
-}
-
-// The number of the first length-delimited field of a serialized Envelope
-// other than `from` (its body, as written by a serializer), or 0.
-int BodyField(const std::string& bytes) {
-  size_t pos = 0;
-  uint64_t tag, size;
-  while (ReadVarint(bytes, &pos, &tag) && (tag & 7) == 2) {
-    if ((tag >> 3) != pb::Envelope::kFromFieldNumber)
-      return static_cast<int>(tag >> 3);
-    if (!ReadVarint(bytes, &pos, &size) || size > bytes.size() - pos) break;
-    pos += size;
-  }
-  return 0;
-}
-
-}  // namespace
-
-absl::StatusOr<pb::Envelope>* EnvelopeCache::Parse(const std::string& bytes) {
-  const int field = BodyField(bytes);
-  Slot* slot = &other_;
-  if (field > pb::Envelope::kFromFieldNumber) {
-    if (by_body_.size() <= static_cast<size_t>(field))
-      by_body_.resize(field + 1);
-    if (by_body_[field].envelope != nullptr) {
-      slot = &by_body_[field];
-    } else {
-      const google::protobuf::FieldDescriptor* f =
-          pb::Envelope::descriptor()->FindFieldByNumber(field);
-      if (f != nullptr && f->containing_oneof() != nullptr)
-        slot = &by_body_[field];
-    }
-  }
-  if (slot->envelope == nullptr) {
-    slot->envelope =
-        std::make_unique<absl::StatusOr<pb::Envelope>>(pb::Envelope());
-  }
-  pb::Envelope* envelope = &**slot->envelope;
-  bool ok;
-  if (slot->body != nullptr) {
-    // Empty the body in place (kept allocated) instead of deleting it.
-    slot->body->Clear();
-    envelope->clear_from();
-    ok = envelope->MergeFromString(bytes);
-  } else {
-    ok = envelope->ParseFromString(bytes);
-  }
-  if (!ok) {
-    envelope->Clear();
-    slot->body = nullptr;
-    return nullptr;
-  }
-  if (slot == &other_ || envelope->body_case() != field) {
-    slot->body = nullptr;
-  } else if (slot->body == nullptr) {
-    slot->body = envelope->GetReflection()->MutableMessage(
-        envelope, envelope->GetDescriptor()->FindFieldByNumber(field));
-  }
-  return slot->envelope.get();
-}
+using world_internal::ToNs;
 
 std::string FormatMillis(int64_t ns) {
   char buf[32];
@@ -118,85 +24,6 @@ std::string BodyName(int body_case) {
       pb::Envelope::descriptor()->FindFieldByNumber(body_case);
   return field == nullptr ? "empty" : field->name();
 }
-
-struct SimWorld::Endpoint {
-  std::string id;
-  bool is_actor = false;
-  ActorFactory factory;
-  std::unique_ptr<SimDisk> disk;
-  std::unique_ptr<SimEnvImpl> env;
-  std::unique_ptr<Actor> actor;
-  bool up = true;
-  bool paused = false;
-  uint64_t incarnation = 0;
-  std::deque<uint32_t> held;  // event slots waiting for Resume()
-  absl::flat_hash_set<TimerId> timers;
-  // Fsync time: the actor is busy until busy_until; events that reach it
-  // meanwhile wait in busy_held for one release event at busy_until.
-  int64_t busy_until = 0;
-  std::vector<uint32_t> busy_held;
-  bool release_pending = false;
-  int64_t sync_base = -1;  // base fsync time, drawn on first use
-};
-
-struct SimWorld::Event {
-  EventInfo::Kind kind = EventInfo::kWorld;
-  int target = -1;  // endpoint index; -1 = the world itself
-  uint64_t incarnation = 0;
-  uint64_t id = 0;  // rpc id (request, reply, timeout) or timer id
-  int from = -1;
-  bool release = false;  // runs target's busy_held as a batch
-  bool is_error = false;
-  absl::Status status;
-  std::string bytes;
-  absl::AnyInvocable<void()> fn;
-};
-
-struct SimWorld::PendingRpc {
-  int caller = -1;
-  uint64_t caller_incarnation = 0;
-  int callee = -1;
-  uint64_t callee_incarnation = 0;
-  ReplyFn on_reply;
-  std::string request_bytes;  // kept only when an RPC observer is set
-};
-
-class SimWorld::SimEnvImpl final : public Env {
- public:
-  SimEnvImpl(SimWorld* world, int index, uint64_t seed)
-      : world_(world), index_(index), rng_(seed) {}
-
-  absl::Duration Now() override {
-    // An actor that has spent time in fsync during this event sees it pass.
-    return absl::Nanoseconds(world_->running_ == index_ ? world_->Departure()
-                                                        : world_->now_ns());
-  }
-  int64_t WallMillis() override {
-    return kEpochMillis + world_->now_ns() / 1000000;
-  }
-  TimerId After(absl::Duration delay, absl::AnyInvocable<void()> fn) override {
-    return world_->AddTimer(index_, delay, std::move(fn));
-  }
-  void Cancel(TimerId id) override { world_->CancelTimer(index_, id); }
-  void Send(const std::string& to, pb::Envelope request, ReplyFn on_reply,
-            absl::Duration timeout) override {
-    world_->SendRequest(index_, world_->EndpointIndex(to), request,
-                        std::move(on_reply), timeout);
-  }
-  void SetPeerAddress(const std::string&, const std::string&) override {}
-  uint64_t RandomU64() override { return rng_.Next(); }
-  Disk* disk() override { return world_->endpoints_[index_]->disk.get(); }
-  void Log(std::string_view line) override {
-    if (world_->tracing()) world_->Trace(world_->endpoints_[index_]->id, line);
-  }
-
-  void Reseed(uint64_t seed) { rng_ = Rng(seed); }
-
- private:
-  SimWorld* const world_;
-  const int index_;
-  Rng rng_;
-};
 
 SimWorld::SimWorld(uint64_t seed)
     : seed_(seed), rng_(DeriveSeed(seed, "world")) {}
@@ -234,6 +61,28 @@ void SimWorld::AddActor(const std::string& id, ActorFactory factory) {
   endpoints_.push_back(std::move(e));
   endpoint_index_[id] = index;
   StartActor(index);
+}
+
+void SimWorld::AddHostedEnv(const std::string& id) {
+  auto e = std::make_unique<Endpoint>();
+  const int index = static_cast<int>(endpoints_.size());
+  e->id = id;
+  e->is_actor = true;
+  e->disk = std::make_unique<SimDisk>();
+  e->disk->SetSyncObserver([this, index] { OnSync(index); });
+  e->env = std::make_unique<SimEnvImpl>(this, index, DeriveSeed(seed_, id, 0));
+  endpoints_.push_back(std::move(e));
+  endpoint_index_[id] = index;
+}
+
+Env* SimWorld::env(const std::string& id) const {
+  const int index = EndpointIndex(id);
+  return index < 0 ? nullptr : endpoints_[index]->env.get();
+}
+
+int SimWorld::pending_timers(const std::string& id) const {
+  const int index = EndpointIndex(id);
+  return index < 0 ? 0 : static_cast<int>(endpoints_[index]->timers.size());
 }
 
 void SimWorld::StartActor(int index) {
@@ -854,6 +703,8 @@ bool SimWorld::StepBefore(int64_t limit) {
   return false;
 }
 
+bool SimWorld::StepUntil(absl::Duration t) { return StepBefore(ToNs(t)); }
+
 void SimWorld::RunUntil(absl::Duration t) {
   const int64_t limit = ToNs(t);
   while (!stopped_ && StepBefore(limit)) {
@@ -884,98 +735,5 @@ void SimWorld::Stop(const std::string& reason) {
   stop_reason_ = reason;
   Trace("world", absl::StrCat("STOP ", reason));
 }
-
-void SimWorld::Crash(const std::string& id) {
-  const int index = EndpointIndex(id);
-  if (index < 0 || !endpoints_[index]->is_actor || !endpoints_[index]->up)
-    return;
-  Endpoint& e = *endpoints_[index];
-  if (tracing()) Trace(id, "crash");
-  // Outgoing RPCs die with the process; callers waiting on it see the
-  // connection reset.
-  // In RPC id order: the errors draw latencies from the seeded generator.
-  std::vector<uint64_t> ids;
-  for (const auto& [rpc, pending] : rpcs_) {
-    if (pending.caller == index || pending.callee == index) ids.push_back(rpc);
-  }
-  std::sort(ids.begin(), ids.end());
-  std::vector<ReplyFn> dead_callbacks;
-  for (uint64_t rpc : ids) {
-    auto it = rpcs_.find(rpc);
-    if (it->second.caller == index) {
-      dead_callbacks.push_back(std::move(it->second.on_reply));
-      rpcs_.erase(it);
-      continue;
-    }
-    SendError(rpc, it->second.caller,
-              absl::UnavailableError(absl::StrCat("connection reset: ", id)),
-              Latency(index, it->second.caller));
-  }
-  for (uint32_t slot : e.held) TakeEvent(slot);
-  e.held.clear();
-  for (uint32_t slot : e.busy_held) TakeEvent(slot);
-  e.busy_held.clear();
-  e.busy_until = 0;
-  e.release_pending = false;
-  e.timers.clear();
-  e.actor.reset();
-  dead_callbacks.clear();
-  e.up = false;
-  e.paused = false;
-  ++e.incarnation;
-  e.disk->Crash(network_.torn_writes ? &rng_ : nullptr);
-}
-
-void SimWorld::Restart(const std::string& id) {
-  const int index = EndpointIndex(id);
-  if (index < 0 || !endpoints_[index]->is_actor || endpoints_[index]->up)
-    return;
-  Endpoint& e = *endpoints_[index];
-  ++e.incarnation;
-  e.env->Reseed(DeriveSeed(seed_, id, e.incarnation));
-  if (tracing()) Trace(id, "restart");
-  StartActor(index);
-}
-
-void SimWorld::Pause(const std::string& id) {
-  const int index = EndpointIndex(id);
-  if (index < 0 || !endpoints_[index]->is_actor || !endpoints_[index]->up)
-    return;
-  if (tracing()) Trace(id, "pause");
-  endpoints_[index]->paused = true;
-}
-
-void SimWorld::Resume(const std::string& id) {
-  const int index = EndpointIndex(id);
-  if (index < 0 || !endpoints_[index]->paused) return;
-  Endpoint& e = *endpoints_[index];
-  e.paused = false;
-  if (tracing())
-    Trace(id, absl::StrCat("resume (", e.held.size(), " events held)"));
-  for (uint32_t slot : e.held) Push(now_ns_, slot);
-  e.held.clear();
-}
-
-void SimWorld::SetLinkBlocked(const std::string& from, const std::string& to,
-                              bool blocked) {
-  int a = EndpointIndex(from);
-  int b = EndpointIndex(to);
-  if (a < 0) a = ClientEndpoint(from);
-  if (b < 0) b = ClientEndpoint(to);
-  if (blocked) {
-    blocked_.insert({a, b});
-  } else {
-    blocked_.erase({a, b});
-  }
-}
-
-bool SimWorld::IsLinkBlocked(const std::string& from,
-                             const std::string& to) const {
-  const int a = EndpointIndex(from);
-  const int b = EndpointIndex(to);
-  return a >= 0 && b >= 0 && blocked_.count({a, b}) > 0;
-}
-
-void SimWorld::HealLinks() { blocked_.clear(); }
 
 }  // namespace seqsim::sim
