@@ -132,10 +132,12 @@ void Coordinator::Handle(const pb::Envelope& request, RespondFn respond) {
       respond(s.HandleCreateIndex(request.create_index()));
       return;
     case pb::Envelope::kDeleteIndex:
-      respond(s.HandleDeleteIndex(request.delete_index()));
+      s.AnswerWhenApplied(s.HandleDeleteIndex(request.delete_index()),
+                          std::move(respond));
       return;
     case pb::Envelope::kUpdateIndices:
-      respond(s.HandleUpdateIndices(request.update_indices()));
+      s.AnswerWhenApplied(s.HandleUpdateIndices(request.update_indices()),
+                          std::move(respond));
       return;
     case pb::Envelope::kGetClusterState: {
       pb::Envelope reply = s.Reply();

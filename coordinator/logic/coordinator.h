@@ -54,6 +54,15 @@ struct CoordinatorOptions {
   // it joins again as a new node.
   absl::Duration dead_node_grace = absl::Minutes(5);
   absl::Duration rpc_timeout = absl::Seconds(2);
+  // An index deletion or an alias or settings update is answered once every
+  // node alive in the cluster state has applied it (as Elasticsearch
+  // acknowledges a cluster-state update), so that a request sent after the
+  // answer never reaches a node still holding the old state; a node that has
+  // not applied it by this long is waited for no more (acknowledged: false,
+  // the change stays committed). Below the nodes' rpc_timeout, so the answer
+  // comes before the node that asked gives up. (An index creation is
+  // answered by the node once its primaries are started, in its own state.)
+  absl::Duration ack_timeout = absl::Seconds(1);
   // Where the cluster state is kept, relative to the Env's data directory.
   std::string state_path = "cluster_state.pb";
   // The cluster's uuid (its cluster identity's): a new cluster state takes it,

@@ -23,6 +23,7 @@
 #include <string>
 #include <tuple>
 #include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -68,6 +69,15 @@ struct Coordinator::State {
   absl::Status start_status =
       absl::FailedPreconditionError("coordinator not started");
   std::map<std::string, Peer> peers;
+  // Answers waiting until every alive node has applied their state version
+  // (AnswerWhenApplied), in the order they were committed.
+  struct AckWaiter {
+    int64_t version;
+    absl::Duration deadline;
+    pb::Envelope reply;
+    RespondFn respond;
+  };
+  std::vector<AckWaiter> ack_waiters;
   std::map<HoldoffKey, int64_t> holdoff;
   TimerId check_timer = 0;
   bool check_scheduled = false;
@@ -217,6 +227,19 @@ struct Coordinator::State {
 
   // A recovering copy caught up: it is started and joins the in-sync set (R9).
   pb::Envelope HandleShardStarted(const pb::ShardStartedRequest& request);
+
+  // ---- Acknowledgement after application (publication.cc)
+
+  // Whether every node alive in the committed state has applied `version`.
+  bool AppliedByAliveNodes(int64_t version);
+  // Answers `reply` (an index-admin reply) once every alive node has applied
+  // the committed state, or with acknowledged: false after
+  // options.ack_timeout; at once if it is an error.
+  void AnswerWhenApplied(pb::Envelope reply, RespondFn respond);
+  // Answers the waiters whose state every alive node has applied and those
+  // past their deadline. Called wherever a node's applied version or the set
+  // of alive nodes changes.
+  void SettleAcks();
 
   // ---- Index admin: create and delete index, aliases (index_admin.cc)
 

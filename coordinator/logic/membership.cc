@@ -229,6 +229,7 @@ pb::Envelope Coordinator::State::HandleHeartbeat(
   peer.last_seen = env->Now();
   peer.unreachable.clear();
   peer.applied_version = heartbeat.state_version();
+  SettleAcks();
   if (!known->alive()) {
     // Back after being declared dead, or after this coordinator restarted.
     pb::ClusterState next = cluster;

@@ -54,7 +54,82 @@ absl::Status Coordinator::State::Commit(pb::ClusterState next,
   for (const pb::NodeInfo& node : cluster.nodes()) {
     if (node.alive()) PublishTo(node.id());
   }
+  SettleAcks();  // a node no longer alive is no longer waited for
   return absl::OkStatus();
+}
+
+bool Coordinator::State::AppliedByAliveNodes(int64_t version) {
+  for (const pb::NodeInfo& node : cluster.nodes()) {
+    if (!node.alive()) continue;
+    auto peer = peers.find(node.id());
+    if (peer == peers.end() || peer->second.applied_version < version)
+      return false;
+  }
+  return true;
+}
+
+namespace {
+
+bool IsAcknowledgedAdminReply(const pb::Envelope& reply) {
+  if (reply.has_delete_index_response()) {
+    return !HasError(reply.delete_index_response().error()) &&
+           reply.delete_index_response().acknowledged();
+  }
+  if (reply.has_update_indices_response()) {
+    return !HasError(reply.update_indices_response().error()) &&
+           reply.update_indices_response().acknowledged();
+  }
+  return false;
+}
+
+void SetUnacknowledged(pb::Envelope* reply) {
+  if (reply->has_delete_index_response())
+    reply->mutable_delete_index_response()->set_acknowledged(false);
+  if (reply->has_update_indices_response())
+    reply->mutable_update_indices_response()->set_acknowledged(false);
+}
+
+}  // namespace
+
+void Coordinator::State::AnswerWhenApplied(pb::Envelope reply,
+                                           RespondFn respond) {
+  const int64_t version = cluster.version();
+  if (!IsAcknowledgedAdminReply(reply) || AppliedByAliveNodes(version)) {
+    respond(std::move(reply));
+    return;
+  }
+  ack_waiters.push_back(AckWaiter{.version = version,
+                                  .deadline = env->Now() + options.ack_timeout,
+                                  .reply = std::move(reply),
+                                  .respond = std::move(respond)});
+  std::weak_ptr<bool> alive = life;
+  env->After(options.ack_timeout, [this, alive] {
+    if (alive.expired()) return;
+    SettleAcks();
+  });
+}
+
+void Coordinator::State::SettleAcks() {
+  if (ack_waiters.empty()) return;
+  const absl::Duration now = env->Now();
+  std::vector<AckWaiter> ready;
+  for (auto it = ack_waiters.begin(); it != ack_waiters.end();) {
+    const bool applied = AppliedByAliveNodes(it->version);
+    if (applied || now >= it->deadline) {
+      if (!applied) {
+        Log(absl::StrCat("answers a change of version ", it->version,
+                         " unacknowledged: not every alive node applied it "
+                         "within ",
+                         absl::FormatDuration(options.ack_timeout)));
+        SetUnacknowledged(&it->reply);
+      }
+      ready.push_back(std::move(*it));
+      it = ack_waiters.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (AckWaiter& waiter : ready) waiter.respond(std::move(waiter.reply));
 }
 
 void Coordinator::State::PublishTo(const std::string& node) {
@@ -90,6 +165,7 @@ void Coordinator::State::OnPublishReply(
     peer.applied_version = reply->publish_response().applied_version();
     applied = peer.applied_version >= version;
     peer.publish_failures = 0;
+    SettleAcks();
   } else if (peer.publish_failures++ == 0) {
     std::string why = !reply.ok()
                           ? reply.status().ToString(

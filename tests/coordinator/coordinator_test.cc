@@ -3,6 +3,7 @@
 #include "coordinator/logic/coordinator.h"
 
 #include <algorithm>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -51,15 +52,17 @@ class Harness {
   Coordinator& coordinator() { return *coordinator_; }
   const pb::ClusterState& state() { return coordinator_->state(); }
 
+  // The coordinator's answer: at once, or (an index-admin change, answered
+  // once the nodes applied it) after the nodes apply what was published.
   pb::Envelope Call(pb::Envelope request) {
-    std::optional<pb::Envelope> reply;
-    coordinator_->Handle(std::move(request), [&](pb::Envelope r) {
+    auto reply = std::make_shared<std::optional<pb::Envelope>>();
+    coordinator_->Handle(std::move(request), [this, reply](pb::Envelope r) {
       env.events.push_back("respond");
-      reply = std::move(r);
+      *reply = std::move(r);
     });
-    EXPECT_TRUE(reply.has_value())
-        << "the coordinator did not answer synchronously";
-    return reply.value_or(pb::Envelope());
+    if (!reply->has_value()) DeliverPublications();
+    EXPECT_TRUE(reply->has_value()) << "the coordinator did not answer";
+    return reply->value_or(pb::Envelope());
   }
 
   pb::JoinResponse Join(const std::string& id, bool reconnect = false) {
@@ -164,6 +167,8 @@ class Harness {
         }
         ExpectNodeKeepsItsInSyncCopies(sent.to, sent.request.publish().state());
         int64_t version = sent.request.publish().state().version();
+        if (version > applied_[sent.to])
+          applied_states_[sent.to] = sent.request.publish().state();
         applied_[sent.to] = std::max(applied_[sent.to], version);
         pb::Envelope reply;
         reply.set_from(sent.to);
@@ -183,6 +188,11 @@ class Harness {
       for (const std::string& id : alive) Heartbeat(id, applied_[id]);
       DeliverPublications();
     }
+  }
+
+  // The newest state `node` applied (through DeliverPublications).
+  const pb::ClusterState& applied_state(const std::string& node) {
+    return applied_states_[node];
   }
 
   const pb::IndexMeta& Index(const std::string& name) {
@@ -248,6 +258,7 @@ class Harness {
   CoordinatorOptions options_;
   std::unique_ptr<Coordinator> coordinator_;
   std::map<std::string, int64_t> applied_;
+  std::map<std::string, pb::ClusterState> applied_states_;
 };
 
 // Invariants every cluster state must hold.
@@ -1082,8 +1093,53 @@ TEST(IndexAdmin, DeleteRemovesTheIndexAndPublishes) {
   pb::DeleteIndexResponse response = h.DeleteIndex("idx");
   EXPECT_TRUE(response.acknowledged());
   EXPECT_EQ(h.state().indices_size(), 0);
-  ASSERT_EQ(h.env.outbox.size(), 1u);
-  EXPECT_EQ(h.env.outbox[0].request.publish().state().indices_size(), 0);
+  EXPECT_EQ(h.applied_state("node-1").indices_size(), 0);
+}
+
+// Elasticsearch acknowledges a cluster-state update once the nodes have
+// applied it: a deletion is answered only when every alive node has applied
+// the state without the index, so a write sent after the answer cannot reach
+// a node that still routes to the deleted index's shards (and be acknowledged
+// there, then lost). A node that does not apply it within ack_timeout is not
+// waited for any longer: acknowledged false, the deletion stays committed.
+TEST(IndexAdmin, DeleteIsAnsweredOnceEveryAliveNodeAppliedIt) {
+  Harness h;
+  h.ClusterWithStartedIndex({"node-1", "node-2"}, "idx", 1, 1);
+  ASSERT_TRUE(h.CreateIndex("other").acknowledged());
+  h.DeliverPublications();
+  auto answered = [&](const std::string& index) {
+    auto reply = std::make_shared<std::optional<pb::Envelope>>();
+    pb::Envelope request;
+    request.mutable_delete_index()->set_index(index);
+    h.coordinator().Handle(std::move(request),
+                           [reply](pb::Envelope r) { *reply = std::move(r); });
+    return reply;
+  };
+  auto reply = answered("idx");
+  EXPECT_FALSE(reply->has_value());  // published, applied by no node yet
+  EXPECT_EQ(h.state().indices_size(), 1);
+  h.DeliverPublications({"node-2"});  // node-1 applies it, node-2 fails to
+  EXPECT_FALSE(reply->has_value());
+  h.env.Advance(absl::Milliseconds(100));  // the retry to node-2
+  h.DeliverPublications();
+  ASSERT_TRUE(reply->has_value());
+  EXPECT_TRUE((*reply)->delete_index_response().acknowledged());
+
+  // node-2 keeps heartbeating but never applies the next state.
+  auto late = answered("other");
+  for (absl::Duration t; t < absl::Milliseconds(1200);
+       t += absl::Milliseconds(50)) {
+    EXPECT_FALSE(late->has_value()) << t;
+    h.env.Advance(absl::Milliseconds(50));
+    h.Heartbeat("node-1");
+    h.Heartbeat("node-2", h.state().version() - 1);
+    h.DeliverPublications({"node-2"});
+    if (late->has_value()) break;
+  }
+  ASSERT_TRUE(late->has_value());
+  EXPECT_FALSE((*late)->delete_index_response().acknowledged());
+  EXPECT_FALSE(HasError((*late)->delete_index_response().error()));
+  EXPECT_EQ(h.state().indices_size(), 0);
 }
 
 pb::UpdateIndicesResponse UpdateAliases(
@@ -1192,10 +1248,7 @@ TEST(IndexAdmin, AliasActionsApplyTogetherOrNotAtAll) {
   using Names = std::vector<std::string>;
   EXPECT_EQ(AliasesOf(h, "logs-1"), Names({"current", "logs"}));
   EXPECT_EQ(AliasesOf(h, "logs-2"), Names({"logs"}));
-  ASSERT_FALSE(h.env.outbox.empty());
-  EXPECT_EQ(
-      h.env.outbox.back().request.publish().state().indices(0).aliases_size(),
-      2);
+  EXPECT_EQ(h.applied_state("node-1").indices(0).aliases_size(), 2);
   // Moving an alias is one atomic change.
   EXPECT_TRUE(UpdateAliases(h, {{true, "logs-1", "current"},
                                 {false, "logs-2", "current"}})

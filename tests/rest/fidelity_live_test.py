@@ -375,4 +375,25 @@ for n in (1, 2, 3):
     ids, r = hits(f"/rec/_search?preference=_only_nodes:node-{n}")
     check(f"... node-{n}'s copy is searchable when started", ids == ["1"], repr(r))
 
+# A DELETE of an index is acknowledged once every node has applied it (as Elasticsearch
+# acknowledges a cluster-state update), so a write right after it creates a new index and
+# never lands in the deleted one's shard (where it would be acknowledged, then lost).
+lost = []
+for i in range(40):
+    call("PUT", "/gone/_doc/0", {"n": 0})
+    r = call("DELETE", "/gone")
+    if r.status != 200 or r.json != {"acknowledged": True}:
+        lost.append(("delete", repr(r)))
+        break
+    r = call("PUT", "/gone/_doc/1", {"n": i}, base=NODES[i % 3])
+    if r.status != 201 or r.json.get("result") != "created" or r.json.get("_version") != 1:
+        lost.append(("write", repr(r)))
+        break
+    r = call("GET", "/gone/_doc/1", base=NODES[(i + 1) % 3])
+    if r.status != 200 or r.json.get("_source") != {"n": i}:
+        lost.append(("read", repr(r)))
+        break
+check("40 rounds of write, DELETE, write, GET: each write after the DELETE creates the "
+      "document in a new index and is read back", not lost, repr(lost))
+
 finish()
