@@ -236,6 +236,8 @@ struct RecoveryCtx {
   std::vector<pb::Operation> ops;
   size_t next = 0;
   int64_t docs_copied = 0;
+  // The target answered the finalize step (it refreshed).
+  bool finalized = false;
   absl::Duration deadline;
   RespondFn respond;
 };

@@ -503,6 +503,9 @@ struct Node::State {
 
   // The target is in sync once its local checkpoint reaches the global
   // checkpoint.
+  // The recovery's finalize step: the target refreshes, then FinishRecovery
+  // checks again and marks it in sync.
+  void SendFinalize(const std::shared_ptr<RecoveryCtx>& ctx);
   void FinishRecovery(const std::shared_ptr<RecoveryCtx>& ctx);
 
   // Reports the recovered target started, until the coordinator answers:

@@ -224,6 +224,41 @@ void Node::State::SendRecoveryBatch(const std::shared_ptr<RecoveryCtx>& ctx) {
       options.rpc_timeout);
 }
 
+void Node::State::SendFinalize(const std::shared_ptr<RecoveryCtx>& ctx) {
+  LocalCopy* copy = FindCopy(ctx->key, ctx->incarnation);
+  if (copy == nullptr) return;
+  pb::Envelope envelope;
+  pb::RecoveryOpsRequest* body = envelope.mutable_recovery_ops();
+  body->mutable_shard()->set_index(copy->index);
+  body->mutable_shard()->set_shard(copy->key.second);
+  body->set_primary_term(copy->engine->term());
+  body->set_global_checkpoint(copy->engine->global_checkpoint());
+  body->set_primary_node(me());
+  body->set_finalize(true);
+  Send(
+      ctx->target, std::move(envelope),
+      [this, ctx](const absl::StatusOr<pb::Envelope>& reply) {
+        LocalCopy* copy = FindCopy(ctx->key, ctx->incarnation);
+        if (copy == nullptr || copy->role != Role::kPrimary || copy->stale) {
+          FailRecovery(ctx, "this node is no longer primary");
+          return;
+        }
+        if (!reply.ok() || !reply->has_replicate_response() ||
+            HasError(reply->replicate_response().error())) {
+          FailRecovery(
+              ctx, !reply.ok() ? reply.status().ToString(
+                                     absl::StatusToStringMode::kWithNoExtraData)
+                               : "the target rejected the recovery's finalize");
+          return;
+        }
+        copy->tracker->UpdateLocalCheckpoint(
+            ctx->target, reply->replicate_response().local_checkpoint());
+        ctx->finalized = true;
+        FinishRecovery(ctx);
+      },
+      options.rpc_timeout);
+}
+
 void Node::State::FinishRecovery(const std::shared_ptr<RecoveryCtx>& ctx) {
   LocalCopy* copy = FindCopy(ctx->key, ctx->incarnation);
   if (copy == nullptr || copy->role != Role::kPrimary || copy->stale ||
@@ -256,6 +291,10 @@ void Node::State::FinishRecovery(const std::shared_ptr<RecoveryCtx>& ctx) {
       return;
     }
     After(RetryDelay(), [this, ctx]() { FinishRecovery(ctx); });
+    return;
+  }
+  if (!ctx->finalized) {
+    SendFinalize(ctx);  // then here again, the checks above made again
     return;
   }
   Log(absl::StrCat(me(), " marks ", ctx->target, "'s copy of ", Name(*copy),

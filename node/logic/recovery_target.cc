@@ -165,6 +165,10 @@ void Node::State::HandleRecoveryOps(const pb::Envelope& envelope,
       request.ops(), FromPrimary::kRecoveryOps, envelope.from(), respond);
   if (copy == nullptr) return;
   copy->engine->UpdateGlobalCheckpoint(request.global_checkpoint());
+  // The last step: searchable as soon as started, as Elasticsearch refreshes
+  // a shard at the end of its recovery (whatever reached it meanwhile, by
+  // recovery batches or live writes; a _refresh skips recovering copies).
+  if (request.finalize()) RefreshCopy(copy);
   ReplyAfterDurable(copy, std::move(respond));
 }
 

@@ -214,13 +214,6 @@ LocalCopy* Node::State::FenceAndApply(
     RespondReplicaError(copy, applied, respond);
     return nullptr;
   }
-  // A recovering copy refreshes after everything it applies (recovery batches
-  // and the live writes the primary sends it meanwhile), so that it is
-  // searchable as soon as it is started, as Elasticsearch refreshes a shard at
-  // the end of its recovery: the primary reports the copy started only once
-  // these are answered, and a `_refresh` skips copies still recovering. (A
-  // snapshot install refreshes too.)
-  if (copy->role == Role::kRecovering) RefreshCopy(copy);
   return copy;
 }
 
