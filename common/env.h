@@ -115,6 +115,41 @@ using RespondFn = absl::AnyInvocable<void(pb::Envelope)>;
 
 using TimerId = uint64_t;
 
+// What a logged line records, for the lab's teaching views (each becomes a
+// mark of its kind on the timeline): a note, a routine line that is no
+// decision (heartbeats, the simulator's transport chatter), or one of the
+// replication decisions the lessons are about.
+enum class LogMark {
+  kNote,
+  kRoutine,
+  kStale,     // an operation or state older than what the copy holds, ignored
+  kRejected,  // a request refused for its primary term (R4 fencing)
+  kPromoted,  // a replica promoted to primary (R7)
+  kFenced,    // a primary that learns it is stale or stops being primary (R8)
+  kApplied,  // a copy replaced an operation, applied a resync, trimmed (R5, R7)
+};
+
+// The timeline's name of a mark: "note", "stale", "rejected", ...
+inline const char* LogMarkName(LogMark mark) {
+  switch (mark) {
+    case LogMark::kNote:
+      return "note";
+    case LogMark::kRoutine:
+      return "routine";
+    case LogMark::kStale:
+      return "stale";
+    case LogMark::kRejected:
+      return "rejected";
+    case LogMark::kPromoted:
+      return "promoted";
+    case LogMark::kFenced:
+      return "fenced";
+    case LogMark::kApplied:
+      return "applied";
+  }
+  return "note";
+}
+
 class Env {
  public:
   virtual ~Env() = default;
@@ -153,6 +188,13 @@ class Env {
   // Log a line about what this actor decided; the lab prefixes virtual time and
   // actor id and writes it to trace.log, live writes it to the process log.
   virtual void Log(std::string_view line) = 0;
+  // The same, for a line that records a replication decision of kind `mark`:
+  // the lab's teaching views draw it as that mark (they never read the
+  // prose); elsewhere it is a plain log line.
+  virtual void Log(LogMark mark, std::string_view line) {
+    (void)mark;
+    Log(line);
+  }
 };
 
 // An actor: a node or the coordinator. The runtime (live executor or lab event

@@ -112,7 +112,8 @@ void Coordinator::State::RestartNodeCopies(pb::ClusterState* next,
                          routing.primary_term()));
       } else if (InInSyncSet(routing, node) &&
                  copy->state() == pb::ShardCopy::STARTED) {
-        Log(absl::StrCat(node, " restarted holding the only in-sync copy of ",
+        Log(LogMark::kPromoted,
+            absl::StrCat(node, " restarted holding the only in-sync copy of ",
                          shard, " (a replica): it may be promoted"));
       } else {
         copy->set_state(pb::ShardCopy::INITIALIZING);
@@ -225,7 +226,8 @@ void Coordinator::State::AssignPrimary(pb::ClusterState* next,
   if (chosen != nullptr) {
     chosen->set_primary(true);
     routing->set_primary_term(old_term + 1);
-    Log(absl::StrCat("promote ", chosen->node_id(), " to primary of ", shard,
+    Log(LogMark::kPromoted,
+        absl::StrCat("promote ", chosen->node_id(), " to primary of ", shard,
                      " (in-sync replica), term ", old_term, " -> ",
                      routing->primary_term()));
     DropStaleInSync(routing);

@@ -88,6 +88,9 @@ struct Coordinator::State {
   void Log(const std::string& line) {
     env->Log(absl::StrCat("coordinator: ", line));
   }
+  void Log(LogMark mark, const std::string& line) {
+    env->Log(mark, absl::StrCat("coordinator: ", line));
+  }
 
   // ---- Persistence and publication (publication.cc)
 
@@ -99,7 +102,9 @@ struct Coordinator::State {
 
   // Gives `next` the next version, persists it, makes it current and publishes
   // it. On a disk error nothing changes and the error is returned.
-  absl::Status Commit(pb::ClusterState next, const std::string& why);
+  // `mark`: how the lab's teaching views show the commit's log line.
+  absl::Status Commit(pb::ClusterState next, const std::string& why,
+                      LogMark mark = LogMark::kNote);
 
   // Sends the latest state to `node` unless a publication to it is in flight
   // (the reply then sends the latest): a node never gets states out of order

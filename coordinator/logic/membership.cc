@@ -34,17 +34,19 @@ void Coordinator::State::ScheduleCheck() {
 void Coordinator::State::CheckNodes() {
   PruneHoldoffs();
   std::vector<std::string> reasons;
+  bool heartbeat_deaths = false;  // a reason is a node's missed heartbeats
   const absl::Duration now = env->Now();
   // A coordinator that was itself stalled (paused, starved) has not been
   // listening: the nodes' silence is its own. Everyone gets a fresh timeout.
   const absl::Duration stalled = now - last_check;
   last_check = now;
   if (stalled > options.check_interval + options.heartbeat_timeout / 2) {
-    Log(absl::StrCat(
-        "no failure check for ",
-        absl::FormatDuration(absl::Trunc(stalled, absl::Milliseconds(1))),
-        " (this coordinator was stalled): every node gets a "
-        "fresh heartbeat timeout"));
+    Log(LogMark::kRoutine,
+        absl::StrCat(
+            "no failure check for ",
+            absl::FormatDuration(absl::Trunc(stalled, absl::Milliseconds(1))),
+            " (this coordinator was stalled): every node gets a "
+            "fresh heartbeat timeout"));
     for (auto& [id, peer] : peers) peer.last_seen = now;
   }
   // Most checks find every node on time and nothing to allocate: then the
@@ -89,7 +91,12 @@ void Coordinator::State::CheckNodes() {
                                absl::Trunc(silent, absl::Milliseconds(1))),
                            ": dead")
             : absl::StrCat(node.id(), " ", peer.unreachable, ": dead");
-    Log(why);
+    // The failure detector's own words (missed heartbeats) are routine in
+    // the teaching views; the removals they cause are the decisions.
+    const LogMark mark =
+        silent > options.heartbeat_timeout ? LogMark::kRoutine : LogMark::kNote;
+    if (mark == LogMark::kRoutine) heartbeat_deaths = true;
+    Log(mark, why);
     node.set_alive(false);
     RemoveNodeCopies(&next, node.id(), absl::StrCat(node.id(), " is dead"));
     reasons.push_back(why);
@@ -118,7 +125,8 @@ void Coordinator::State::CheckNodes() {
   if (SameContent(&next)) return;
   if (reasons.empty()) reasons.push_back("allocation");
   absl::Status committed =
-      Commit(std::move(next), absl::StrJoin(reasons, "; "));
+      Commit(std::move(next), absl::StrJoin(reasons, "; "),
+             heartbeat_deaths ? LogMark::kRoutine : LogMark::kNote);
   (void)committed;  // logged by Commit; retried on the next check
 }
 
@@ -235,8 +243,9 @@ pb::Envelope Coordinator::State::HandleHeartbeat(
     pb::ClusterState next = cluster;
     FindNodeInfo(&next, id)->set_alive(true);
     Allocate(&next);
-    absl::Status committed = Commit(
-        std::move(next), absl::StrCat(id, " is alive again (heartbeat)"));
+    absl::Status committed =
+        Commit(std::move(next), absl::StrCat(id, " is alive again (heartbeat)"),
+               LogMark::kRoutine);
     if (!committed.ok()) *response->mutable_error() = ToError(committed);
   } else if (heartbeat.state_version() < cluster.version()) {
     PublishTo(id);  // no-op when a publication is in flight

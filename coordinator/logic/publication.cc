@@ -33,7 +33,7 @@ bool Coordinator::State::SameContent(pb::ClusterState* next) {
 }
 
 absl::Status Coordinator::State::Commit(pb::ClusterState next,
-                                        const std::string& why) {
+                                        const std::string& why, LogMark mark) {
   next.set_version(cluster.version() + 1);
   next.set_coordinator(kCoordinatorId);
   std::string bytes;
@@ -50,7 +50,8 @@ absl::Status Coordinator::State::Commit(pb::ClusterState next,
         "failed to persist the cluster state: ", written.message()));
   }
   cluster = std::move(next);
-  Log(absl::StrCat("cluster state version ", cluster.version(), ": ", why));
+  Log(mark,
+      absl::StrCat("cluster state version ", cluster.version(), ": ", why));
   for (const pb::NodeInfo& node : cluster.nodes()) {
     if (node.alive()) PublishTo(node.id());
   }

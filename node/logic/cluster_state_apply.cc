@@ -80,7 +80,8 @@ absl::Status Node::State::ApplyCheckedState(const pb::ClusterState& state,
 void Node::State::ApplyState(const pb::ClusterState& state) {
   if (has_state && state.version() <= cluster_state.version()) {
     if (state.version() < cluster_state.version()) {
-      Log(absl::StrCat(me(), " ignores cluster state version ", state.version(),
+      Log(LogMark::kStale,
+          absl::StrCat(me(), " ignores cluster state version ", state.version(),
                        ": it applied version ", cluster_state.version()));
     }
     return;

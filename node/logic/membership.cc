@@ -82,7 +82,8 @@ void Node::State::Heartbeat() {
       [this](const absl::StatusOr<pb::Envelope>& reply) {
         if (!reply.ok() || !reply->has_heartbeat_response()) {
           if (!heartbeat_failed) {
-            Log(absl::StrCat(me(),
+            Log(LogMark::kRoutine,
+                absl::StrCat(me(),
                              " misses a heartbeat reply from the coordinator"));
           }
           heartbeat_failed = true;

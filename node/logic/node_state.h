@@ -137,6 +137,9 @@ struct Node::State {
   }
 
   void Log(const std::string& line) { env->Log(line); }
+  // A line recording a replication decision of kind `mark` (the lab's
+  // teaching views draw it; see LogMark).
+  void Log(LogMark mark, const std::string& line) { env->Log(mark, line); }
   const std::string& me() const { return options.id; }
   absl::Duration RetryDelay() const;
 

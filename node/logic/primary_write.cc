@@ -25,7 +25,8 @@
 namespace seqsim {
 
 void Node::State::Demote(LocalCopy* copy, const std::string& why) {
-  Log(absl::StrCat(me(), " stops being primary of ", Name(*copy), ": ", why));
+  Log(LogMark::kFenced,
+      absl::StrCat(me(), " stops being primary of ", Name(*copy), ": ", why));
   FailInFlight(copy, absl::StrCat(Name(*copy), " is no longer primary on ",
                                   me(), ": ", why));
   copy->tracker.reset();
@@ -37,7 +38,8 @@ void Node::State::Demote(LocalCopy* copy, const std::string& why) {
 void Node::State::FenceStale(LocalCopy* copy, const std::string& why) {
   if (copy->stale || copy->role != Role::kPrimary) return;
   copy->stale = true;
-  Log(absl::StrCat(me(), " is a stale primary of ", Name(*copy), " (term ",
+  Log(LogMark::kFenced,
+      absl::StrCat(me(), " is a stale primary of ", Name(*copy), " (term ",
                    copy->engine->term(), "): ", why, "; fails ",
                    copy->inflight.size(),
                    " in-flight writes and acks nothing"));

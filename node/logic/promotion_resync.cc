@@ -76,7 +76,8 @@ void Node::State::BecomePrimary(LocalCopy* copy,
     ops = std::vector<pb::Operation>{};
   }
   std::vector<std::string> targets = copy->tracker->InSyncReplicas();
-  Log(absl::StrCat(me(), " promoted to primary of ", Name(*copy), " term ",
+  Log(LogMark::kPromoted,
+      absl::StrCat(me(), " promoted to primary of ", Name(*copy), " term ",
                    engine.term(), ": filled ", filled,
                    " gaps with no-ops, resync ", ops->size(), " ops above gcp ",
                    gcp, ", trim above ", trim_above, " to [",
@@ -138,7 +139,8 @@ void Node::State::HandleResync(const pb::Envelope& envelope,
   if (request.primary_term() >= copy->awaiting_resync_term) {
     copy->awaiting_resync_term = kUnassignedTerm;
   }
-  Log(absl::StrCat(me(), " applies resync of ", Name(*copy), " from ",
+  Log(LogMark::kApplied,
+      absl::StrCat(me(), " applies resync of ", Name(*copy), " from ",
                    envelope.from(), " (term ", request.primary_term(),
                    "): ", request.ops_size(),
                    " ops, trims ops of older terms above seq_no ",

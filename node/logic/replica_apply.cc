@@ -68,7 +68,8 @@ absl::Status Node::State::Fence(LocalCopy* copy, PrimaryTerm term,
   }
   absl::Status fenced = engine.CheckAndAdvanceTerm(term);
   if (!fenced.ok()) {
-    Log(absl::StrCat(me(), " rejects ", what, "(term ", term, ") from ", from,
+    Log(LogMark::kRejected,
+        absl::StrCat(me(), " rejects ", what, "(term ", term, ") from ", from,
                      " for ", Name(*copy), ": its term is ",
                      copy->engine->term()));
   }
@@ -82,7 +83,8 @@ absl::Status Node::State::ReplaceOlderTermOp(LocalCopy* copy,
       engine.OperationsAbove(op.seq_no() - 1);
   if (!above.ok() || above->empty() || above->front().seq_no() != op.seq_no() ||
       above->front().primary_term() >= op.primary_term()) {
-    Log(absl::StrCat(me(), " ignores ", OpText(op), ": seq_no ", op.seq_no(),
+    Log(LogMark::kStale,
+        absl::StrCat(me(), " ignores ", OpText(op), ": seq_no ", op.seq_no(),
                      " was already processed"));
     return absl::OkStatus();
   }
@@ -98,7 +100,8 @@ absl::Status Node::State::ReplaceOlderTermOp(LocalCopy* copy,
     absl::StatusOr<ApplyOutcome> again = engine.ApplyOnReplica(kept);
     if (!again.ok()) return again.status();
   }
-  Log(absl::StrCat(me(), " replaces ", OpText(held), " with ", OpText(op),
+  Log(LogMark::kApplied,
+      absl::StrCat(me(), " replaces ", OpText(held), " with ", OpText(op),
                    ": same seq_no, newer term"));
   return absl::OkStatus();
 }
@@ -118,9 +121,10 @@ void Node::State::ApplyOps(
       return;
     }
     if (*outcome == ApplyOutcome::kStale) {
-      Log(absl::StrCat(
-          me(), " ignores ", OpText(op), ": it holds ",
-          held ? absl::StrCat("seq_no ", held_seq_no) : "a newer tombstone"));
+      Log(LogMark::kStale,
+          absl::StrCat(me(), " ignores ", OpText(op), ": it holds ",
+                       held ? absl::StrCat("seq_no ", held_seq_no)
+                            : "a newer tombstone"));
     } else if (*outcome == ApplyOutcome::kAlreadyProcessed) {
       absl::Status replaced = ReplaceOlderTermOp(copy, op);
       if (!replaced.ok()) {

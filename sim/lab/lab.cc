@@ -50,8 +50,9 @@ bool Lab::Setup() {
 
 void Lab::RunPhases() {
   if (config_.trace) {
-    world_.set_trace(
-        [this](const std::string& line) { result_->trace.push_back(line); });
+    world_.set_trace([this](const std::string& line, LogMark) {
+      result_->trace.push_back(line);
+    });
     world_.set_message_observer([this](const MessageEvent& m) {
       const timeline::Micros t = m.time_ns / 1000;
       const auto id = static_cast<timeline::MessageId>(m.id);

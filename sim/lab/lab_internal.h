@@ -149,7 +149,10 @@ class Lab {
   void ScheduleNemesis(int64_t start_ns, int64_t end_ns);
   void Fault(const std::string& kind, int64_t heal_after_ns);
   void HealAll();
-  void Note(const std::string& what);
+  // A nemesis action, in the faults list and on the timeline as the start or
+  // the end (a heal, restart or resume) of a fault.
+  enum class FaultEdge { kStart, kEnd };
+  void Note(const std::string& what, FaultEdge edge = FaultEdge::kStart);
   // Invariants.
   void CheckInvariants();
   void RefreshInputs();

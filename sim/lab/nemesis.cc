@@ -8,11 +8,9 @@
 
 namespace seqsim::sim::lab_internal {
 
-void Lab::Note(const std::string& what) {
+void Lab::Note(const std::string& what, FaultEdge edge) {
   if (config_.trace) {
-    const bool end = absl::StartsWith(what, "heal") ||
-                     absl::StartsWith(what, "restart") ||
-                     absl::StartsWith(what, "resume");
+    const bool end = edge == FaultEdge::kEnd;
     result_->timeline.push_back(
         {world_.now_ns() / 1000,
          timeline::NemesisEvent{.action = end ? "end" : "start",
@@ -81,7 +79,7 @@ void Lab::Fault(const std::string& kind, int64_t heal_after_ns) {
       }
     }
     world_.Schedule(absl::Nanoseconds(heal_after_ns), [this]() {
-      Note("heal partition");
+      Note("heal partition", FaultEdge::kEnd);
       world_.HealLinks();
     });
   } else if (kind == "kill") {
@@ -109,14 +107,14 @@ void Lab::Fault(const std::string& kind, int64_t heal_after_ns) {
     });
     world_.Schedule(absl::Nanoseconds(std::max(heal_after_ns, delay + 1)),
                     [this, target]() {
-                      Note(absl::StrCat("restart ", target));
+                      Note(absl::StrCat("restart ", target), FaultEdge::kEnd);
                       Restart(target);
                     });
   } else if (kind == "pause") {
     Note(absl::StrCat("pause ", victim));
     world_.Pause(victim);
     world_.Schedule(absl::Nanoseconds(heal_after_ns), [this, victim]() {
-      Note(absl::StrCat("resume ", victim));
+      Note(absl::StrCat("resume ", victim), FaultEdge::kEnd);
       world_.Resume(victim);
     });
   } else if (kind == "reorder") {
@@ -126,7 +124,7 @@ void Lab::Fault(const std::string& kind, int64_t heal_after_ns) {
     world_.network().drop = 0.03;
     world_.network().reorder_max_delay = absl::Milliseconds(30);
     world_.Schedule(absl::Nanoseconds(heal_after_ns), [this]() {
-      Note("heal reorder");
+      Note("heal reorder", FaultEdge::kEnd);
       world_.network().reorder = 0;
       world_.network().duplicate = 0;
       world_.network().drop = 0;
@@ -143,7 +141,7 @@ void Lab::HealAll() {
     if (!world_.IsUp(id)) Restart(id);
     if (world_.IsPaused(id)) world_.Resume(id);
   }
-  Note("heal everything");
+  Note("heal everything", FaultEdge::kEnd);
 }
 
 }  // namespace seqsim::sim::lab_internal

@@ -107,38 +107,7 @@ void Script::OnMessage(const MessageEvent& m) {
   }
 }
 
-namespace {
-
-// Which trace lines are decisions worth reading: the actors' own words and
-// the script's, without transport chatter and heartbeats.
-bool IsDecision(const std::string& who, const std::string& text) {
-  if (who.empty()) return false;
-  static const char* const kNoise[] = {"recv ", "reply ",      "timer",
-                                       "start", "timeout rpc", "heartbeat"};
-  for (const char* n : kNoise) {
-    if (absl::StartsWith(text, n)) return false;
-  }
-  if (absl::StrContains(text, "heartbeat")) return false;
-  return true;
-}
-
-std::string MarkFor(const std::string& text) {
-  if (absl::StrContains(text, " ignores ")) return "stale";
-  if (absl::StrContains(text, " rejects ")) return "rejected";
-  if (absl::StrContains(text, "promote")) return "promoted";
-  if (absl::StrContains(text, "stale primary") ||
-      absl::StrContains(text, "stops being primary"))
-    return "fenced";
-  if (absl::StrContains(text, " replaces ") ||
-      absl::StrContains(text, " applies resync") ||
-      absl::StrContains(text, "trim"))
-    return "applied";
-  return "note";
-}
-
-}  // namespace
-
-void Script::OnTrace(const std::string& line) {
+void Script::OnTrace(const std::string& line, LogMark mark) {
   r_->trace.push_back(line);
   if (!setup_done_) return;
   // "<ms> <who> <text>"
@@ -147,7 +116,10 @@ void Script::OnTrace(const std::string& line) {
   if (b == std::string::npos) return;
   const std::string who = line.substr(a + 1, b - a - 1);
   const std::string text = line.substr(b + 1);
-  if (!IsDecision(who, text)) return;
+  // Decisions worth reading: the actors' own words and the script's, not the
+  // routine lines (transport chatter, heartbeats), by the mark each line was
+  // logged with.
+  if (who.empty() || mark == LogMark::kRoutine) return;
   // The actors' lines already begin with their name.
   r_->explained.push_back(absl::StartsWith(text, who + " ")
                               ? absl::StrCat(line.substr(0, a), " ", text)
@@ -158,7 +130,7 @@ void Script::OnTrace(const std::string& line) {
   r_->timeline.push_back(
       {world_.now_ns() / 1000,
        timeline::MarkEvent{
-           .actor = who, .mark = MarkFor(text), .text = words}});
+           .actor = who, .mark = LogMarkName(mark), .text = words}});
 }
 
 void Script::OnRpc(const std::string& caller, const std::string& callee,
@@ -214,7 +186,8 @@ void Script::Violation(const std::string& name, const std::string& detail) {
 }
 
 bool Script::Setup() {
-  world_.set_trace([this](const std::string& line) { OnTrace(line); });
+  world_.set_trace(
+      [this](const std::string& line, LogMark mark) { OnTrace(line, mark); });
   world_.set_message_observer([this](const MessageEvent& m) { OnMessage(m); });
   world_.set_rpc_observer(
       [this](const std::string& caller, const std::string& callee,

@@ -223,7 +223,7 @@ class Script {
              .action = action, .fault = fault, .nodes = {node}}});
   }
   void OnMessage(const MessageEvent& m);
-  void OnTrace(const std::string& line);
+  void OnTrace(const std::string& line, LogMark mark);
   void OnRpc(const std::string& caller, const std::string& callee,
              const pb::Envelope& request, const pb::Envelope& response);
   void CheckPrimaries();

@@ -328,14 +328,15 @@ void SimWorld::Observe(MessageEvent::Kind kind, uint64_t id, int from, int to,
   message_observer_(m);
 }
 
-void SimWorld::Trace(const std::string& who, std::string_view text) {
+void SimWorld::Trace(const std::string& who, std::string_view text,
+                     LogMark mark) {
   if (!trace_) return;
   std::string line = FormatMillis(now_ns_);
   line += ' ';
   line += who;
   line += ' ';
   line.append(text.data(), text.size());
-  trace_(line);
+  trace_(line, mark);
 }
 
 void SimWorld::Finish(int actor) {
@@ -461,7 +462,7 @@ bool SimWorld::Dispatch(Event& event) {
   switch (event.kind) {
     case EventInfo::kStart: {
       if (!e.up || e.incarnation != event.incarnation) return false;
-      if (tracing()) Trace(e.id, "start");
+      if (tracing()) Trace(e.id, "start", LogMark::kRoutine);
       e.actor->Start();
       Finish(event.target);
       return true;
@@ -469,7 +470,7 @@ bool SimWorld::Dispatch(Event& event) {
     case EventInfo::kTimer: {
       if (!e.up || e.incarnation != event.incarnation) return false;
       if (e.timers.erase(event.id) == 0) return false;  // cancelled
-      if (tracing()) Trace(e.id, "timer");
+      if (tracing()) Trace(e.id, "timer", LogMark::kRoutine);
       event.fn();
       Finish(event.target);
       return true;
@@ -493,8 +494,10 @@ bool SimWorld::Dispatch(Event& event) {
       ++deliveries_;
       last_event_.body = request.body_case();
       if (tracing()) {
-        Trace(e.id, absl::StrCat("recv ", BodyName(request.body_case()),
-                                 " from ", request.from(), " rpc=", event.id));
+        Trace(e.id,
+              absl::StrCat("recv ", BodyName(request.body_case()), " from ",
+                           request.from(), " rpc=", event.id),
+              LogMark::kRoutine);
       }
       // Small enough to live inside the RespondFn (no allocation): the rest
       // is in the pending RPC, which is gone if the caller stopped waiting.
@@ -525,12 +528,16 @@ bool SimWorld::Dispatch(Event& event) {
         error = absl::DeadlineExceededError(absl::StrCat(
             "no reply from ",
             pending.callee >= 0 ? endpoints_[pending.callee]->id : "?"));
-        if (tracing()) Trace(e.id, absl::StrCat("timeout rpc=", event.id));
+        if (tracing())
+          Trace(e.id, absl::StrCat("timeout rpc=", event.id),
+                LogMark::kRoutine);
       } else if (event.is_error) {
         error = event.status;
         if (tracing()) {
-          Trace(e.id, absl::StrCat("reply error rpc=", event.id, " ",
-                                   event.status.ToString()));
+          Trace(e.id,
+                absl::StrCat("reply error rpc=", event.id, " ",
+                             event.status.ToString()),
+                LogMark::kRoutine);
         }
       } else if ((result = replies_.Parse(event.bytes)) == nullptr) {
         result = &error;
@@ -546,7 +553,8 @@ bool SimWorld::Dispatch(Event& event) {
         if (tracing()) {
           Trace(e.id,
                 absl::StrCat("reply ", BodyName(response.body_case()), " from ",
-                             response.from(), " rpc=", event.id));
+                             response.from(), " rpc=", event.id),
+                LogMark::kRoutine);
         }
         if (rpc_observer_ && pending.callee >= 0 &&
             !pending.request_bytes.empty()) {

@@ -103,7 +103,9 @@ struct MessageEvent {
 class SimWorld {
  public:
   using ActorFactory = std::function<std::unique_ptr<Actor>(Env*)>;
-  using TraceFn = std::function<void(const std::string& line)>;
+  // Each trace line ("<virtual ms> <who> <text>") with the mark its actor gave
+  // it (Env::Log(LogMark, ...)); kRoutine for the world's own transport lines.
+  using TraceFn = std::function<void(const std::string& line, LogMark mark)>;
   // Sees every completed RPC between actors: caller, callee, request and
   // response.
   using RpcObserver = std::function<void(
@@ -203,7 +205,8 @@ class SimWorld {
   void set_trace(TraceFn trace) { trace_ = std::move(trace); }
   bool tracing() const { return static_cast<bool>(trace_); }
   // Writes "<virtual time ms> <who> <text>" to the trace.
-  void Trace(const std::string& who, std::string_view text);
+  void Trace(const std::string& who, std::string_view text,
+             LogMark mark = LogMark::kNote);
   // Called after every event that ran (skipped events, e.g. a cancelled timer,
   // are not). Without `names`, the EventInfo's actor and from may be stale
   // (the observer reads last_event_endpoint() or last_event() instead): no

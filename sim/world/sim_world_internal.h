@@ -102,6 +102,10 @@ class SimWorld::SimEnvImpl final : public Env {
   void Log(std::string_view line) override {
     if (world_->tracing()) world_->Trace(world_->endpoints_[index_]->id, line);
   }
+  void Log(LogMark mark, std::string_view line) override {
+    if (world_->tracing())
+      world_->Trace(world_->endpoints_[index_]->id, line, mark);
+  }
 
   void Reseed(uint64_t seed) { rng_ = Rng(seed); }
 

@@ -165,8 +165,9 @@ std::string RunTrace(uint64_t seed) {
   world.network().duplicate = 0.2;
   world.network().drop = 0.1;
   std::string trace;
-  world.set_trace(
-      [&](const std::string& line) { absl::StrAppend(&trace, line, "\n"); });
+  world.set_trace([&](const std::string& line, LogMark) {
+    absl::StrAppend(&trace, line, "\n");
+  });
   std::vector<std::string> log;
   for (int n = 1; n <= 3; ++n) {
     world.AddActor(absl::StrCat("node-", n), [&](Env* env) {
