@@ -9,7 +9,7 @@
 #include "absl/strings/str_split.h"
 #include "common/env.h"
 #include "nlohmann/json.hpp"
-#include "sim/rng.h"
+#include "sim/world/rng.h"
 
 namespace seqsim::experiment {
 namespace {

@@ -17,7 +17,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "node/rest/rest_util.h"
-#include "sim/sim_disk.h"
+#include "sim/world/sim_disk.h"
 
 namespace seqsim {
 namespace {
