@@ -3,7 +3,7 @@
 // verdict line print) and passes, fails or is unknown (could not be decided).
 //
 //   linearizable               the history, per document, with the lab's
-//                              checker (sim/checker.h); indeterminate
+//                              checker (sim/checker/checker.h); indeterminate
 //                              operations may have happened at any time after
 //                              their invocation, or never (Jepsen's rule)
 //   acknowledged-writes-present
@@ -36,8 +36,8 @@
 #include "experiment/cluster.h"
 #include "experiment/history_recorder.h"
 #include "experiment/workload.h"
-#include "sim/checker.h"
-#include "sim/history.h"
+#include "sim/checker/checker.h"
+#include "sim/checker/history.h"
 
 namespace seqsim::experiment {
 

@@ -19,9 +19,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "common/cluster_view.h"
 #include "common/env.h"
 #include "common/live/identity.h"
-#include "coordinator/logic/coordinator.h"
 
 namespace seqsim::experiment {
 namespace {

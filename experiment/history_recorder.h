@@ -1,7 +1,7 @@
 // HistoryRecorder: the experiment's history, in the lab's format
-// (sim/history.h), recorded by many client threads at once, plus the stamps
-// (_seq_no, _primary_term, _version) of every acknowledged write, which the
-// history format does not carry and the acknowledged-writes check needs.
+// (sim/checker/history.h), recorded by many client threads at once, plus the
+// stamps (_seq_no, _primary_term, _version) of every acknowledged write, which
+// the history format does not carry and the acknowledged-writes check needs.
 //
 // Times are nanoseconds on the steady clock since the recorder was made, so
 // the history's "time" is monotonic even if the wall clock steps.
@@ -17,7 +17,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
-#include "sim/history.h"
+#include "sim/checker/history.h"
 
 namespace seqsim::experiment {
 

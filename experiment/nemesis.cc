@@ -7,9 +7,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "common/cluster_view.h"
 #include "common/env.h"
 #include "nlohmann/json.hpp"
-#include "sim/rng.h"
+#include "sim/world/rng.h"
 
 namespace seqsim::experiment {
 namespace {
@@ -143,8 +144,8 @@ std::string Nemesis::Primary(int64_t pick) {
     if (meta.name() != index_) continue;
     for (const pb::ShardRouting& routing : meta.shards()) {
       if (routing.shard() != shard) continue;
-      for (const pb::ShardCopy& copy : routing.copies()) {
-        if (copy.primary()) return copy.node_id();
+      if (const pb::ShardCopy* primary = PrimaryCopy(routing)) {
+        return primary->node_id();
       }
     }
   }

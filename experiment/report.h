@@ -1,6 +1,6 @@
 // Report: the result folder of an experiment, in Jepsen's spirit.
 //
-//   history.jsonl     the history (sim/history.h)
+//   history.jsonl     the history (sim/checker/history.h)
 //   porcupine.json    the same history as Porcupine's input
 //   nemesis.jsonl     every fault started, ended or skipped, with its nodes
 //   results.json      {"valid": true|false|"unknown", every count, every check}
@@ -22,7 +22,7 @@
 
 #include "absl/status/status.h"
 #include "experiment/nemesis.h"
-#include "sim/history.h"
+#include "sim/checker/history.h"
 #include "sim/timeline/events.h"
 
 namespace seqsim::experiment {

@@ -8,7 +8,7 @@
 #include "httplib.h"
 #include "nlohmann/json.hpp"
 #include "node/logic/routing.h"
-#include "sim/rng.h"
+#include "sim/world/rng.h"
 
 namespace seqsim::experiment {
 namespace {

@@ -10,10 +10,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "benchmark/benchmark.h"
-#include "sim/checker.h"
-#include "sim/history.h"
-#include "sim/lab.h"
-#include "sim/sim_world.h"
+#include "sim/checker/checker.h"
+#include "sim/checker/history.h"
+#include "sim/lab/lab.h"
+#include "sim/world/sim_world.h"
 
 namespace seqsim::sim {
 namespace {

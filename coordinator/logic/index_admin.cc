@@ -66,11 +66,9 @@ pb::Envelope Coordinator::State::HandleCreateIndex(
   auto* response = reply.mutable_create_index_response();
   const std::string& name = request.index();
   response->set_index(name);
-  // Elasticsearch's rules (common/index_name.h). The forbidden-character
-  // list keeps its Elasticsearch 7 wording here, which the coordinator's
-  // tests pin; the REST layer, which validates first, prints ES 8's.
-  absl::Status valid =
-      ValidateIndexName(name, CharacterListWording::kElasticsearch7);
+  // Elasticsearch's rules (common/index_name.h), in the same (Elasticsearch
+  // 8) wording as the REST layer, which validates first.
+  absl::Status valid = ValidateIndexName(name);
   if (!valid.ok()) {
     *response->mutable_error() = IndexError(valid, name, "");
     return reply;

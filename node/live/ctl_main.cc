@@ -37,11 +37,11 @@
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
+#include "common/cluster_view.h"
 #include "common/env.h"
 #include "common/live/identity.h"
 #include "common/live/process.h"
 #include "common/live/transport.h"
-#include "coordinator/logic/coordinator.h"
 
 ABSL_FLAG(std::string, nodes, "127.0.0.1:9300,127.0.0.1:9301,127.0.0.1:9302",
           "status: comma-separated gRPC addresses of the nodes");
@@ -192,9 +192,7 @@ int Health(Transport& transport) {
       const pb::ClusterState& state =
           reply->get_cluster_state_response().state();
       ClusterHealth health = ComputeHealth(state);
-      int alive = 0;
-      for (const pb::NodeInfo& node : state.nodes())
-        alive += node.alive() ? 1 : 0;
+      const int alive = health.number_of_nodes;  // the alive ones
       last = absl::StrFormat(
           "cluster %s status %s nodes %d (alive %d) active_primary_shards %d "
           "active_shards %d "

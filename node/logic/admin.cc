@@ -33,7 +33,7 @@ bool Node::State::IndexActive(const std::string& name) {
   const pb::IndexMeta* index = FindIndex(name);
   if (index == nullptr) return false;
   for (const auto& routing : index->shards()) {
-    const pb::ShardCopy* primary = PrimaryOf(routing);
+    const pb::ShardCopy* primary = PrimaryCopy(routing);
     if (primary == nullptr || primary->state() != pb::ShardCopy::STARTED)
       return false;
   }

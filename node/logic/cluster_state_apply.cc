@@ -123,12 +123,8 @@ void Node::State::ApplyState(const pb::ClusterState& state) {
       continue;
     }
     const pb::ShardRouting* routing = FindRouting(*index, key.second);
-    bool assigned = false;
-    if (routing != nullptr) {
-      for (const auto& shard_copy : routing->copies()) {
-        if (shard_copy.node_id() == me()) assigned = true;
-      }
-    }
+    const bool assigned =
+        routing != nullptr && CopyOnNode(*routing, me()) != nullptr;
     if (!assigned)
       to_close.emplace_back(key, "no longer assigned to this node");
   }

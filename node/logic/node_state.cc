@@ -49,33 +49,21 @@ void Node::State::WhenDurable(const LocalCopy& copy,
 
 bool Node::State::IsNode(const std::string& id) const {
   if (id == me()) return false;
-  for (const auto& node : cluster_state.nodes()) {
-    if (node.id() == id) return true;
-  }
-  return false;
+  return FindNodeInfo(cluster_state, id) != nullptr;
 }
 
 const pb::IndexMeta* Node::State::FindIndex(const std::string& name) const {
-  for (const auto& index : cluster_state.indices()) {
-    if (index.name() == name) return &index;
-  }
-  return nullptr;
+  return FindIndexByName(cluster_state, name);
 }
 
 const pb::IndexMeta* Node::State::FindIndexByUuid(
     const std::string& uuid) const {
-  for (const auto& index : cluster_state.indices()) {
-    if (index.uuid() == uuid) return &index;
-  }
-  return nullptr;
+  return seqsim::FindIndexByUuid(cluster_state, uuid);
 }
 
 const pb::ShardRouting* Node::State::FindRouting(const pb::IndexMeta& index,
                                                  int shard) {
-  for (const auto& routing : index.shards()) {
-    if (routing.shard() == shard) return &routing;
-  }
-  return nullptr;
+  return FindShardRouting(index, shard);
 }
 
 LocalCopy* Node::State::FindCopy(const CopyKey& key) {

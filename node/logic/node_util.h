@@ -1,17 +1,19 @@
 // Helpers that several files of the node logic share (internal to
-// node/logic): shard names and error replies (the retryable 503, the unknown
-// outcome of R12, the block of a node without a cluster state), the kinds of
-// requests a copy fences (R4), and queries of a shard's routing.
+// node/logic): operation texts and error replies (the retryable 503, the
+// unknown outcome of R12, the block of a node without a cluster state), and the
+// kinds of requests a copy fences (R4). Shard names and the look-ups over a
+// shard's routing (primary, started copies) are common/cluster_view.h's, which
+// this header brings in for every file of the node logic.
 #ifndef SEQSIM_NODE_LOGIC_NODE_UTIL_H_
 #define SEQSIM_NODE_LOGIC_NODE_UTIL_H_
 
 #include <string>
-#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
+#include "common/cluster_view.h"
 #include "common/es_error.h"
 #include "node/logic/preference.h"
 #include "proto/seqsim.pb.h"
@@ -37,10 +39,6 @@ inline constexpr char kOutcomeUnknownType[] = "write_outcome_unknown_exception";
 inline constexpr char kNoStateType[] = "cluster_block_exception";
 inline constexpr char kNoStateReason[] =
     "blocked by: [SERVICE_UNAVAILABLE/1/state not recovered / initialized];";
-
-inline std::string ShardName(const std::string& index, int shard) {
-  return absl::StrCat("[", index, "][", shard, "]");
-}
 
 inline std::string OpText(const pb::Operation& op) {
   const char* kind = op.type() == pb::OP_INDEX    ? "index"
@@ -79,15 +77,6 @@ inline pb::Error OutcomeUnknownError(const std::string& why,
 // The requests a primary sends a copy, which every copy fences (R4).
 enum class FromPrimary { kReplicate, kResync, kRecoverySnapshot, kRecoveryOps };
 
-// The nodes of a shard's started copies, in routing order.
-inline std::vector<std::string> StartedNodes(const pb::ShardRouting& routing) {
-  std::vector<std::string> nodes;
-  for (const pb::ShardCopy& copy : routing.copies()) {
-    if (copy.state() == pb::ShardCopy::STARTED) nodes.push_back(copy.node_id());
-  }
-  return nodes;
-}
-
 inline absl::Status NoNodesWithCriteria(const Preference& preference,
                                         const std::string& index, int shard) {
   return EsStatus(
@@ -95,13 +84,6 @@ inline absl::Status NoNodesWithCriteria(const Preference& preference,
       absl::StrCat("no data nodes with criteria [",
                    absl::StrJoin(preference.nodes, ","), "] found for shard: [",
                    index, "][", shard, "]"));
-}
-
-inline const pb::ShardCopy* PrimaryOf(const pb::ShardRouting& routing) {
-  for (const auto& copy : routing.copies()) {
-    if (copy.primary()) return &copy;
-  }
-  return nullptr;
 }
 
 }  // namespace seqsim

@@ -92,7 +92,7 @@ void Node::State::RouteGet(const std::shared_ptr<GetCtx>& ctx) {
     return;
   }
   const pb::ShardRouting* routing = FindRouting(*index, shard);
-  const pb::ShardCopy* primary = routing ? PrimaryOf(*routing) : nullptr;
+  const pb::ShardCopy* primary = routing ? PrimaryCopy(*routing) : nullptr;
   if (primary == nullptr || primary->state() != pb::ShardCopy::STARTED ||
       primary->node_id() == me() || ctx->forwarded) {
     if (ctx->forwarded && !(primary == nullptr || primary->node_id() == me())) {
@@ -145,7 +145,7 @@ void Node::State::PreferredRead(const pb::IndexMeta& index, int shard,
   }
   const pb::ShardRouting* routing = FindRouting(index, shard);
   std::optional<std::string> node =
-      routing ? PickCopy(*preference, StartedNodes(*routing), me(),
+      routing ? PickCopy(*preference, StartedCopyNodes(*routing), me(),
                          search_rotation++)
               : std::nullopt;
   if (!node.has_value()) {

@@ -23,7 +23,7 @@ void Node::State::MaybeStartRecovery(LocalCopy* copy) {
   const pb::IndexMeta* index = FindIndexByUuid(copy->key.first);
   const pb::ShardRouting* routing =
       index ? FindRouting(*index, copy->key.second) : nullptr;
-  const pb::ShardCopy* primary = routing ? PrimaryOf(*routing) : nullptr;
+  const pb::ShardCopy* primary = routing ? PrimaryCopy(*routing) : nullptr;
   if (primary == nullptr || primary->state() != pb::ShardCopy::STARTED ||
       primary->node_id() == me()) {
     return;  // the next cluster state retries

@@ -197,7 +197,7 @@ void Node::State::HandleSearch(pb::SearchRequest request, RespondFn respond) {
       // The copy that serves this shard (preference), among started ones.
       const pb::ShardRouting* routing = FindRouting(*index, shard);
       std::optional<std::string> node =
-          routing ? PickCopy(*preference, StartedNodes(*routing), me(),
+          routing ? PickCopy(*preference, StartedCopyNodes(*routing), me(),
                              search_rotation++)
                   : std::nullopt;
       if (!node.has_value() &&

@@ -105,7 +105,7 @@ void Node::State::RouteWrite(const std::shared_ptr<WriteCtx>& ctx) {
       index->number_of_shards());
   ctx->request.set_shard(shard);
   const pb::ShardRouting* routing = FindRouting(*index, shard);
-  const pb::ShardCopy* primary = routing ? PrimaryOf(*routing) : nullptr;
+  const pb::ShardCopy* primary = routing ? PrimaryCopy(*routing) : nullptr;
   if (primary == nullptr || primary->state() != pb::ShardCopy::STARTED) {
     RetryWrite(ctx,
                RetryableError(absl::StrCat("[", index->name(), "][", shard,
@@ -198,7 +198,7 @@ void Node::State::CheckForwards() {
     const pb::IndexMeta* index = FindIndex(ctx.request.index());
     const pb::ShardRouting* routing =
         index ? FindRouting(*index, ctx.request.shard()) : nullptr;
-    const pb::ShardCopy* primary = routing ? PrimaryOf(*routing) : nullptr;
+    const pb::ShardCopy* primary = routing ? PrimaryCopy(*routing) : nullptr;
     if (primary != nullptr && primary->node_id() == ctx.forward_node &&
         routing->primary_term() == ctx.forward_term) {
       ++it;

@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/cluster_view.h"
 #include "common/es_error.h"
 #include "sim/lab/lab_internal.h"
 
@@ -74,10 +75,8 @@ std::string Lab::PrimaryNode() {
   if (index == nullptr || index->shards_size() == 0) return "";
   const pb::ShardRouting& routing =
       index->shards(static_cast<int>(rng_.Below(index->shards_size())));
-  for (const auto& copy : routing.copies()) {
-    if (copy.primary()) return copy.node_id();
-  }
-  return "";
+  const pb::ShardCopy* primary = PrimaryCopy(routing);
+  return primary != nullptr ? primary->node_id() : "";
 }
 
 const std::string& Lab::BelievedPrimary(Client* c, const std::string& key) {

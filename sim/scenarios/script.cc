@@ -12,6 +12,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/cluster_view.h"
 #include "common/es_error.h"
 #include "sim/checker/checker.h"
 
@@ -248,10 +249,8 @@ int64_t Script::PrimaryTerm() {
 std::string Script::CurrentPrimary() {
   const pb::ShardRouting* r = Routing();
   if (r == nullptr) return "";
-  for (const auto& copy : r->copies()) {
-    if (copy.primary()) return copy.node_id();
-  }
-  return "";
+  const pb::ShardCopy* primary = PrimaryCopy(*r);
+  return primary != nullptr ? primary->node_id() : "";
 }
 
 bool Script::WaitGreen(int64_t limit_ms) {

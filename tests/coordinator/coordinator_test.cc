@@ -974,8 +974,8 @@ TEST(IndexName, RejectsElasticsearchsForbiddenNames) {
       {"-x", "must not start with '_', '-', or '+'"},
       {"+x", "must not start with '_', '-', or '+'"},
       {"a*b",
-       "must not contain the following characters [ , \", *, \\, <, |, ,, >, "
-       "/, ?]"},
+       "must not contain the following characters "
+       "[' ','\"','*',',','/','<','>','?','\\','|']"},
       {"a b", "must not contain the following characters"},
       {"a,b", "must not contain the following characters"},
       {"a/b", "must not contain the following characters"},

@@ -9,7 +9,7 @@
 #include "common/es_error.h"
 #include "gtest/gtest.h"
 #include "node/engine/shard_engine.h"
-#include "sim/sim_disk.h"
+#include "sim/world/sim_disk.h"
 
 namespace seqsim::testing {
 

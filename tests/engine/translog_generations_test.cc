@@ -12,7 +12,7 @@
 #include "gtest/gtest.h"
 #include "node/engine/shard_engine.h"
 #include "node/engine/translog.h"
-#include "sim/sim_disk.h"
+#include "sim/world/sim_disk.h"
 #include "tests/engine/engine_test_util.h"
 
 namespace seqsim {

@@ -10,7 +10,7 @@
 #include "experiment/report.h"
 #include "experiment/workload.h"
 #include "gtest/gtest.h"
-#include "sim/history.h"
+#include "sim/checker/history.h"
 
 namespace seqsim::experiment {
 namespace {

@@ -21,8 +21,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/cluster_view.h"
 #include "common/env.h"
-#include "coordinator/logic/coordinator.h"
 #include "gtest/gtest.h"
 
 namespace seqsim::testing {
@@ -520,10 +520,8 @@ std::optional<pb::ShardRouting> LiveCluster::Routing(const std::string& index,
 int LiveCluster::PrimaryOf(const std::string& index, int shard) {
   std::optional<pb::ShardRouting> routing = Routing(index, shard);
   if (!routing.has_value()) return 0;
-  for (const pb::ShardCopy& copy : routing->copies()) {
-    if (copy.primary()) return NodeNumber(copy.node_id());
-  }
-  return 0;
+  const pb::ShardCopy* primary = PrimaryCopy(*routing);
+  return primary != nullptr ? NodeNumber(primary->node_id()) : 0;
 }
 
 std::optional<pb::ShardStatus> LiveCluster::CopyStatus(int n,
