@@ -9,12 +9,10 @@
 namespace seqsim {
 namespace {
 
-// Elasticsearch's Strings.INVALID_FILENAME_CHARS, as its error messages print
-// the set: Elasticsearch 8 quotes and sorts them, Elasticsearch 7 printed the
-// HashSet.
+// Elasticsearch's Strings.INVALID_FILENAME_CHARS, as Elasticsearch 8's error
+// messages print the set (quoted and sorted).
 constexpr char kInvalidFileNameCharsEs8[] =
     "[' ','\"','*',',','/','<','>','?','\\','|']";
-constexpr char kInvalidFileNameCharsEs7[] = "[ , \", *, \\, <, |, ,, >, /, ?]";
 
 }  // namespace
 
@@ -46,8 +44,7 @@ IndexNameRule BrokenIndexNameRule(absl::string_view name) {
   return IndexNameRule::kValid;
 }
 
-std::optional<std::string> InvalidIndexNameReason(
-    absl::string_view name, CharacterListWording wording) {
+std::optional<std::string> InvalidIndexNameReason(absl::string_view name) {
   std::string why;
   switch (BrokenIndexNameRule(name)) {
     case IndexNameRule::kValid:
@@ -57,9 +54,7 @@ std::optional<std::string> InvalidIndexNameReason(
       return "Invalid index name, must be valid UTF-8";
     case IndexNameRule::kForbiddenCharacter:
       why = absl::StrCat("must not contain the following characters ",
-                         wording == CharacterListWording::kElasticsearch7
-                             ? kInvalidFileNameCharsEs7
-                             : kInvalidFileNameCharsEs8);
+                         kInvalidFileNameCharsEs8);
       break;
     case IndexNameRule::kEmpty:
       why = "must not be empty";
@@ -87,9 +82,8 @@ std::optional<std::string> InvalidIndexNameReason(
   return absl::StrCat("Invalid index name [", name, "], ", why);
 }
 
-absl::Status ValidateIndexName(absl::string_view name,
-                               CharacterListWording wording) {
-  std::optional<std::string> reason = InvalidIndexNameReason(name, wording);
+absl::Status ValidateIndexName(absl::string_view name) {
+  std::optional<std::string> reason = InvalidIndexNameReason(name);
   if (!reason.has_value()) return absl::OkStatus();
   return EsStatus(absl::StatusCode::kInvalidArgument,
                   "invalid_index_name_exception", *reason, 400);

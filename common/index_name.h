@@ -39,28 +39,15 @@ enum class IndexNameRule {
 // The first rule `name` breaks, or kValid.
 IndexNameRule BrokenIndexNameRule(absl::string_view name);
 
-// How the forbidden characters are listed in kForbiddenCharacter's message;
-// every other message is the same in both.
-enum class CharacterListWording {
-  // Elasticsearch 8 (and seqsim's REST layer): [' ','"','*',',','/','<','>',
-  // '?','\','|'].
-  kElasticsearch8,
-  // Elasticsearch 7's Set.toString (the coordinator's create-index reply,
-  // which its unit tests pin): [ , ", *, \, <, |, ,, >, /, ?].
-  kElasticsearch7,
-};
-
 // The full reason ("Invalid index name [Foo], must be lowercase") when `name`
 // breaks a rule, else nullopt.
-std::optional<std::string> InvalidIndexNameReason(
-    absl::string_view name,
-    CharacterListWording wording = CharacterListWording::kElasticsearch8);
+// A forbidden character is listed as Elasticsearch 8 lists them:
+// [' ','"','*',',','/','<','>','?','\','|'].
+std::optional<std::string> InvalidIndexNameReason(absl::string_view name);
 
 // OK for a valid name; else 400 invalid_index_name_exception (an EsStatus,
 // kInvalidArgument) with InvalidIndexNameReason's reason.
-absl::Status ValidateIndexName(
-    absl::string_view name,
-    CharacterListWording wording = CharacterListWording::kElasticsearch8);
+absl::Status ValidateIndexName(absl::string_view name);
 
 }  // namespace seqsim
 

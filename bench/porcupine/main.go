@@ -1,6 +1,6 @@
 // seqsim-porcupine: checks a seqsim porcupine.json (written by seqsim-lab and
 // seqsim-experiment) with Porcupine, an independent linearizability checker,
-// against the same register model as seqsim's own checker (sim/checker.h).
+// against the same register model as seqsim's own checker (sim/checker/checker.h).
 // Built by bench/porcupine/check.sh; see bench/README.md.
 package main
 

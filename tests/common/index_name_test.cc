@@ -134,10 +134,6 @@ TEST(IndexNameRules, ReasonsUseElasticsearchsWording) {
   EXPECT_EQ(InvalidIndexNameReason("a*b"),
             "Invalid index name [a*b], must not contain the following "
             "characters [' ','\"','*',',','/','<','>','?','\\','|']");
-  EXPECT_EQ(
-      InvalidIndexNameReason("a*b", CharacterListWording::kElasticsearch7),
-      "Invalid index name [a*b], must not contain the following "
-      "characters [ , \", *, \\, <, |, ,, >, /, ?]");
   EXPECT_EQ(InvalidIndexNameReason("a\xff"),
             "Invalid index name, must be valid UTF-8");
   absl::Status status = ValidateIndexName("Foo");
