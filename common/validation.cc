@@ -427,6 +427,9 @@ absl::Status ValidateMessage(const pb::Envelope& request) {
     case pb::Envelope::kCreateIndex: {
       const pb::CreateIndexRequest& create = request.create_index();
       if (absl::Status s = Index("index", create.index()); !s.ok()) return s;
+      for (const std::string& alias : create.aliases()) {
+        if (absl::Status s = Index("aliases", alias); !s.ok()) return s;
+      }
       if (absl::Status s = Number("number_of_shards", create.number_of_shards(),
                                   0, kMaxShardsPerIndex);
           !s.ok())

