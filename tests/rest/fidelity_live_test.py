@@ -425,4 +425,9 @@ check("POST _aliases with routing is refused", r.status == 400
 r = call("GET", "/_alias/a4,a5")
 check("... and neither alias was added", r.status == 404, repr(r))
 
+# track_total_hits=false with rest_total_hits_as_int, search_type, size=-1.
+r = call("POST", "/backing/_search?track_total_hits=false&rest_total_hits_as_int=true", {})
+check("untracked total as int is -1", r.status == 200 and r.json["hits"]["total"] == -1,
+      repr(r))
+
 finish()

@@ -98,5 +98,60 @@ TEST_F(RestTest, AliasApisRefuseAliasOptionsSeqsimDoesNotModel) {
     EXPECT_FALSE(envelope.has_update_indices());
 }
 
+// ---- search parameters (es_yaml.md (a)4, (a)5, (a)7)
+
+// A search answered with one hit of "movies" (total 1).
+class EsYamlSearchTest : public RestTest {
+ protected:
+  void SetUp() override {
+    RestTest::SetUp();
+    if (HasFatalFailure()) return;
+    dispatcher_.answer = [](const std::string&, const pb::Envelope& request) {
+      pb::Envelope reply = DefaultAnswer(request);
+      if (request.has_search()) {
+        pb::SearchResponse* search = reply.mutable_search_response();
+        search->set_total(1);
+        pb::SearchHit* hit = search->add_hits();
+        hit->set_index("movies");
+        hit->set_id("1");
+        hit->set_source(R"({"title":"Dune"})");
+        search->mutable_shards()->set_total(1);
+        search->mutable_shards()->set_successful(1);
+      }
+      return reply;
+    };
+  }
+
+  // The search requests sent so far.
+  std::vector<pb::SearchRequest> Searches() {
+    std::vector<pb::SearchRequest> out;
+    for (const pb::Envelope& envelope : SentBesidesState()) {
+      if (envelope.has_search()) out.push_back(envelope.search());
+    }
+    return out;
+  }
+};
+
+TEST_F(EsYamlSearchTest, UntrackedTotalAsIntIsMinusOne) {
+  auto untracked = client_->Post(
+      "/movies/_search?track_total_hits=false&rest_total_hits_as_int=true",
+      "{}", kJson);
+  ASSERT_TRUE(untracked);
+  EXPECT_EQ(untracked->status, 200) << untracked->body;
+  EXPECT_EQ(Body(untracked)["hits"]["total"], -1);
+  auto body = client_->Post("/movies/_search?rest_total_hits_as_int=true",
+                            R"({"track_total_hits":false})", kJson);
+  ASSERT_TRUE(body);
+  EXPECT_EQ(Body(body)["hits"]["total"], -1);
+  auto tracked =
+      client_->Post("/movies/_search?rest_total_hits_as_int=true", "{}", kJson);
+  ASSERT_TRUE(tracked);
+  EXPECT_EQ(Body(tracked)["hits"]["total"], 1);
+  auto object =
+      client_->Post("/movies/_search?track_total_hits=false", "{}", kJson);
+  ASSERT_TRUE(object);
+  EXPECT_FALSE(Body(object)["hits"].contains("total"));
+}
+
 }  // namespace
 }  // namespace seqsim
