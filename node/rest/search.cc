@@ -213,6 +213,16 @@ asio::awaitable<absl::StatusOr<Reply>> Api::Search(const Ctx& c,
   if (c.Has("from")) {
     CO_ASSIGN_OR_RETURN(from, rest::ParseInt("from", c.Param("from")));
   }
+  if (c.Has("search_type")) {
+    // RestSearchAction: only these two; seqsim runs both the same way (no
+    // relevance model, so no distributed term frequencies to gather).
+    const std::string search_type = c.Param("search_type");
+    if (search_type != "query_then_fetch" &&
+        search_type != "dfs_query_then_fetch") {
+      co_return IllegalArgument(
+          absl::StrCat("No search type for [", search_type, "]"));
+    }
+  }
   if (c.Has("seq_no_primary_term")) {
     CO_ASSIGN_OR_RETURN(
         seq_no_primary_term,

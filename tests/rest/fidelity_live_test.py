@@ -429,5 +429,10 @@ check("... and neither alias was added", r.status == 404, repr(r))
 r = call("POST", "/backing/_search?track_total_hits=false&rest_total_hits_as_int=true", {})
 check("untracked total as int is -1", r.status == 200 and r.json["hits"]["total"] == -1,
       repr(r))
+r = call("POST", "/backing/_search?search_type=query_and_fetch", {})
+check("search_type=query_and_fetch is a 400", r.status == 400
+      and r.reason() == "No search type for [query_and_fetch]", repr(r))
+r = call("POST", "/backing/_search?search_type=dfs_query_then_fetch", {})
+check("search_type=dfs_query_then_fetch is accepted", r.status == 200, repr(r))
 
 finish()

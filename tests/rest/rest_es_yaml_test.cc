@@ -153,5 +153,24 @@ TEST_F(EsYamlSearchTest, UntrackedTotalAsIntIsMinusOne) {
   EXPECT_FALSE(Body(object)["hits"].contains("total"));
 }
 
+TEST_F(EsYamlSearchTest, OnlyTheTwoThenFetchSearchTypesAreAccepted) {
+  for (const char* type : {"query_then_fetch", "dfs_query_then_fetch"}) {
+    auto ok = client_->Post(std::string("/movies/_search?search_type=") + type,
+                            "{}", kJson);
+    ASSERT_TRUE(ok);
+    EXPECT_EQ(ok->status, 200) << type;
+  }
+  for (const char* type : {"query_and_fetch", "dfs_query_and_fetch", "bogus"}) {
+    auto refused = client_->Post(
+        std::string("/movies/_search?search_type=") + type, "{}", kJson);
+    ASSERT_TRUE(refused);
+    EXPECT_EQ(refused->status, 400) << type;
+    EXPECT_EQ(Body(refused)["error"]["type"], "illegal_argument_exception");
+    EXPECT_EQ(Body(refused)["error"]["reason"],
+              std::string("No search type for [") + type + "]");
+  }
+  EXPECT_EQ(Searches().size(), 2u);
+}
+
 }  // namespace
 }  // namespace seqsim
