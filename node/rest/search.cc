@@ -207,8 +207,17 @@ asio::awaitable<absl::StatusOr<Reply>> Api::Search(const Ctx& c,
       }
     }
   }
+  // Elasticsearch 8 reads size=-1 in the URL as "the default size" (with a
+  // deprecation warning); other negatives are refused below.
+  bool default_size_warning = false;
   if (c.Has("size")) {
-    CO_ASSIGN_OR_RETURN(size, rest::ParseInt("size", c.Param("size")));
+    int64_t url_size = 0;
+    CO_ASSIGN_OR_RETURN(url_size, rest::ParseInt("size", c.Param("size")));
+    if (url_size == -1) {
+      default_size_warning = true;
+    } else {
+      size = url_size;
+    }
   }
   if (c.Has("from")) {
     CO_ASSIGN_OR_RETURN(from, rest::ParseInt("from", c.Param("from")));
@@ -336,6 +345,13 @@ asio::awaitable<absl::StatusOr<Reply>> Api::Search(const Ctx& c,
   shown.source = source;
   Reply out;
   out.body = SearchBody(response, search.sort(), shown);
+  if (default_size_warning) {
+    out.headers.emplace_back(
+        "Warning",
+        "299 Elasticsearch-8.11.0 \"Using search size of -1 is deprecated and "
+        "will be removed in future versions. Instead, don't use the `size` "
+        "parameter if you don't want to set it explicitly.\"");
+  }
   co_return out;
 }
 

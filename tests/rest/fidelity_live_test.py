@@ -434,5 +434,11 @@ check("search_type=query_and_fetch is a 400", r.status == 400
       and r.reason() == "No search type for [query_and_fetch]", repr(r))
 r = call("POST", "/backing/_search?search_type=dfs_query_then_fetch", {})
 check("search_type=dfs_query_then_fetch is accepted", r.status == 200, repr(r))
+r = call("POST", "/backing/_refresh")
+r = call("GET", "/backing/_search?size=-1")
+check("size=-1 is the default size", r.status == 200
+      and len(r.json["hits"]["hits"]) == 1, repr(r))
+r = call("GET", "/backing/_search?size=-5")
+check("size=-5 is still a 400", r.status == 400, repr(r))
 
 finish()

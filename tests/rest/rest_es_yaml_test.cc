@@ -172,5 +172,27 @@ TEST_F(EsYamlSearchTest, OnlyTheTwoThenFetchSearchTypesAreAccepted) {
   EXPECT_EQ(Searches().size(), 2u);
 }
 
+TEST_F(EsYamlSearchTest, SizeMinusOneInTheUrlIsTheDefaultSize) {
+  auto minus_one = client_->Get("/movies/_search?size=-1");
+  ASSERT_TRUE(minus_one);
+  EXPECT_EQ(minus_one->status, 200) << minus_one->body;
+  EXPECT_EQ(Body(minus_one)["hits"]["hits"].size(), 1u);
+  EXPECT_TRUE(absl::StrContains(minus_one->get_header_value("Warning"),
+                                "Using search size of -1 is deprecated"));
+  std::vector<pb::SearchRequest> searches = Searches();
+  ASSERT_EQ(searches.size(), 1u);
+  EXPECT_EQ(searches[0].size(), 10);
+  auto minus_five = client_->Get("/movies/_search?size=-5");
+  ASSERT_TRUE(minus_five);
+  EXPECT_EQ(minus_five->status, 400);
+  EXPECT_EQ(Body(minus_five)["error"]["reason"],
+            "[size] parameter cannot be negative, found [-5]");
+  auto body_minus_one =
+      client_->Post("/movies/_search", R"({"size":-1})", kJson);
+  ASSERT_TRUE(body_minus_one);
+  EXPECT_EQ(body_minus_one->status, 400);
+  EXPECT_EQ(Searches().size(), 1u);
+}
+
 }  // namespace
 }  // namespace seqsim
