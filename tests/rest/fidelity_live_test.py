@@ -441,4 +441,14 @@ check("size=-1 is the default size", r.status == 200
 r = call("GET", "/backing/_search?size=-5")
 check("size=-5 is still a 400", r.status == 400, repr(r))
 
+# op_type in a bulk action line.
+bulk = ('{"index":{"_index":"backing","_id":"c1","op_type":"create"}}\n{"a":1}\n'
+        '{"index":{"_index":"backing","_id":"c1","op_type":"create"}}\n{"a":2}\n')
+r = call("POST", "/_bulk", bulk, ctype="application/x-ndjson")
+items = (r.json or {}).get("items", [])
+check("bulk: index with op_type create is a create (the second a 409)",
+      r.status == 200 and len(items) == 2
+      and items[0].get("create", {}).get("result") == "created"
+      and items[1].get("create", {}).get("status") == 409, repr(r))
+
 finish()

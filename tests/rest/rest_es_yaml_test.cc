@@ -194,5 +194,32 @@ TEST_F(EsYamlSearchTest, SizeMinusOneInTheUrlIsTheDefaultSize) {
   EXPECT_EQ(Searches().size(), 1u);
 }
 
+// ---- op_type in a bulk action line (es_yaml.md (b)1)
+
+TEST_F(RestTest, BulkIndexWithOpTypeCreateIsACreate) {
+  auto bulk = client_->Post(
+      "/_bulk",
+      "{\"index\":{\"_index\":\"movies\",\"_id\":\"1\",\"op_type\":\"create\"}}"
+      "\n{\"f\":1}\n"
+      "{\"index\":{\"_index\":\"movies\",\"op_type\":\"create\"}}\n{\"f\":2}\n"
+      "{\"index\":{\"_index\":\"movies\",\"_id\":\"3\",\"op_type\":\"index\"}}"
+      "\n{\"f\":3}\n",
+      "application/x-ndjson");
+  ASSERT_TRUE(bulk);
+  EXPECT_EQ(bulk->status, 200) << bulk->body;
+  Json items = Body(bulk)["items"];
+  ASSERT_EQ(items.size(), 3u) << bulk->body;
+  EXPECT_TRUE(items[0].contains("create")) << bulk->body;
+  EXPECT_TRUE(items[1].contains("create")) << bulk->body;
+  EXPECT_TRUE(items[2].contains("index")) << bulk->body;
+  std::vector<pb::Envelope> sent = SentBesidesState();
+  ASSERT_EQ(sent.size(), 1u);
+  ASSERT_EQ(sent[0].bulk().items_size(), 3);
+  EXPECT_EQ(sent[0].bulk().items(0).kind(), pb::WriteRequest::CREATE);
+  EXPECT_EQ(sent[0].bulk().items(0).id(), "1");
+  EXPECT_EQ(sent[0].bulk().items(1).kind(), pb::WriteRequest::CREATE);
+  EXPECT_EQ(sent[0].bulk().items(2).kind(), pb::WriteRequest::INDEX);
+}
+
 }  // namespace
 }  // namespace seqsim
