@@ -221,5 +221,65 @@ TEST_F(RestTest, BulkIndexWithOpTypeCreateIsACreate) {
   EXPECT_EQ(sent[0].bulk().items(2).kind(), pb::WriteRequest::INDEX);
 }
 
+// ---- writes through an alias: decided by the error type, not its text
+
+// The node's refusal of a name is read by its type alone: whatever the
+// reason says, the cluster state decides whether the name is an alias; when
+// it is none, the node's error is the answer.
+TEST_F(RestTest, WriteResolvesAnAliasByTheRefusalsTypeNotItsReason) {
+  dispatcher_.answer = [](const std::string&, const pb::Envelope& request) {
+    pb::Envelope reply = DefaultAnswer(request);
+    if (request.has_get_cluster_state()) {
+      reply.mutable_get_cluster_state_response()
+          ->mutable_state()
+          ->mutable_indices(0)
+          ->add_aliases("films");
+    } else if (request.has_write() && request.write().index() != "movies") {
+      reply.Clear();
+      *reply.mutable_write_response()->mutable_error() =
+          rest::MakeError(400, "invalid_index_name_exception",
+                          "Invalid index name [" + request.write().index() +
+                              "], worded differently");
+    } else if (request.has_bulk()) {
+      reply.Clear();
+      for (const pb::WriteRequest& item : request.bulk().items()) {
+        pb::WriteResponse* response =
+            reply.mutable_bulk_response()->add_items();
+        if (item.index() == "movies") {
+          *response =
+              rest_test::Written(item.index(), item.id(), "created", 1, 0);
+        } else {
+          *response->mutable_error() = rest::MakeError(
+              400, "invalid_index_name_exception",
+              "Invalid index name [" + item.index() + "], worded differently");
+        }
+      }
+    }
+    return reply;
+  };
+  auto aliased = client_->Put("/films/_doc/1", R"({"a":1})", kJson);
+  ASSERT_TRUE(aliased);
+  EXPECT_EQ(aliased->status, 201) << aliased->body;
+  EXPECT_EQ(Body(aliased)["_index"], "movies");
+  auto other = client_->Put("/other/_doc/1", R"({"a":1})", kJson);
+  ASSERT_TRUE(other);
+  EXPECT_EQ(other->status, 400);
+  EXPECT_EQ(Body(other)["error"]["reason"],
+            "Invalid index name [other], worded differently");
+  auto bulk = client_->Post("/_bulk",
+                            "{\"index\":{\"_index\":\"films\",\"_id\":\"1\"}}\n"
+                            "{\"a\":1}\n"
+                            "{\"index\":{\"_index\":\"other\",\"_id\":\"1\"}}\n"
+                            "{\"a\":1}\n",
+                            "application/x-ndjson");
+  ASSERT_TRUE(bulk);
+  Json items = Body(bulk)["items"];
+  ASSERT_EQ(items.size(), 2u) << bulk->body;
+  EXPECT_EQ(items[0]["index"]["_index"], "movies") << bulk->body;
+  EXPECT_EQ(items[0]["index"]["status"], 201) << bulk->body;
+  EXPECT_EQ(items[1]["index"]["error"]["reason"],
+            "Invalid index name [other], worded differently");
+}
+
 }  // namespace
 }  // namespace seqsim
