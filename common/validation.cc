@@ -439,6 +439,11 @@ absl::Status ValidateMessage(const pb::Envelope& request) {
                      kMaxProtocolNumber);
           !s.ok())
         return s;
+      if (absl::Status s =
+              Number("max_result_window", create.max_result_window(), 0,
+                     std::numeric_limits<int32_t>::max());
+          !s.ok())
+        return s;
       return Number("number_of_replicas", create.number_of_replicas(), -1,
                     kMaxReplicasPerIndex);
     }

@@ -153,6 +153,7 @@ pb::Envelope Coordinator::State::HandleCreateIndex(
   index->set_number_of_shards(shards);
   index->set_number_of_replicas(replicas);
   index->set_refresh_interval_ms(request.refresh_interval_ms());
+  index->set_max_result_window(request.max_result_window());
   index->set_creation_date_ms(env->WallMillis());
   for (int i = 0; i < shards; ++i) index->add_shards()->set_shard(i);
   for (const std::string& alias : aliases) *index->add_aliases() = alias;

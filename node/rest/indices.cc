@@ -102,6 +102,17 @@ asio::awaitable<absl::StatusOr<Reply>> Api::CreateIndex(const Ctx& c) {
           create.set_refresh_interval_ms(ms);
           continue;
         }
+        if (name == "max_result_window") {
+          std::optional<int64_t> n = JsonInteger(value);
+          if (!n.has_value() || *n < 1 || *n > 2147483647) {
+            co_return IllegalArgument(absl::StrCat(
+                "Failed to parse value [",
+                value.is_string() ? value.get<std::string>() : value.dump(),
+                "] for setting [index.max_result_window] must be >= 1"));
+          }
+          create.set_max_result_window(static_cast<int32_t>(*n));
+          continue;
+        }
         if (name != "number_of_shards" && name != "number_of_replicas")
           continue;
         std::optional<int64_t> n = JsonInteger(value);

@@ -1426,5 +1426,17 @@ TEST(CreateIndex, RefusesAnAliasThatNamesAnIndexAndCreatesNothing) {
   }
 }
 
+TEST(CreateIndex, SetsMaxResultWindow) {
+  Harness h;
+  h.Join("node-1");
+  pb::Envelope request;
+  request.set_from("node-1");
+  request.mutable_create_index()->set_index("tw");
+  request.mutable_create_index()->set_max_result_window(2);
+  ASSERT_TRUE(
+      h.Call(std::move(request)).create_index_response().acknowledged());
+  EXPECT_EQ(h.state().indices(0).max_result_window(), 2);
+}
+
 }  // namespace
 }  // namespace seqsim

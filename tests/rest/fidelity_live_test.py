@@ -451,4 +451,18 @@ check("bulk: index with op_type create is a create (the second a 409)",
       and items[0].get("create", {}).get("result") == "created"
       and items[1].get("create", {}).get("status") == 409, repr(r))
 
+# index.max_result_window: set at creation, shown, enforced.
+r = call("PUT", "/tw", {"settings": {"index.max_result_window": 2, "number_of_replicas": 0}})
+check("create tw with max_result_window 2", r.status == 200, repr(r))
+r = call("GET", "/tw/_settings")
+check("... shown in _settings", r.status == 200
+      and r.json["tw"]["settings"]["index"]["max_result_window"] == "2", repr(r))
+r = call("POST", "/tw/_search?size=3", {})
+check("... from + size 3 is over the window", r.status == 400 and (r.reason() or "").startswith(
+      "Result window is too large, from + size must be less than or equal to: [2] but was [3]"),
+      repr(r))
+r = call("POST", "/tw/_search", {"query": {"ids": {"values": ["1", "2", "3"]}}})
+check("... an ids query with 3 values is refused", r.status == 400
+      and r.json["error"]["root_cause"][0]["type"] == "query_shard_exception", repr(r))
+
 finish()

@@ -281,5 +281,73 @@ TEST_F(RestTest, WriteResolvesAnAliasByTheRefusalsTypeNotItsReason) {
             "Invalid index name [other], worded differently");
 }
 
+// ---- index.max_result_window (es_yaml.md (a)6)
+
+TEST_F(RestTest, CreateIndexSendsMaxResultWindowAndRefusesABadOne) {
+  dispatcher_.answer = [](const std::string&, const pb::Envelope& request) {
+    pb::Envelope reply = DefaultAnswer(request);
+    if (request.has_create_index())
+      reply.mutable_create_index_response()->set_acknowledged(true);
+    return reply;
+  };
+  auto put = client_->Put(
+      "/tw", R"({"settings":{"index.max_result_window":2}})", kJson);
+  ASSERT_TRUE(put);
+  EXPECT_EQ(put->status, 200) << put->body;
+  std::vector<pb::Envelope> sent = SentBesidesState();
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(sent[0].create_index().max_result_window(), 2);
+  auto bad =
+      client_->Put("/tw", R"({"settings":{"max_result_window":0}})", kJson);
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 400);
+  EXPECT_EQ(Body(bad)["error"]["reason"],
+            "Failed to parse value [0] for setting [index.max_result_window] "
+            "must be >= 1");
+  EXPECT_EQ(SentBesidesState().size(), 1u);
+}
+
+// "movies" with index.max_result_window 2.
+class MaxResultWindowTest : public EsYamlSearchTest {
+ protected:
+  void SetUp() override {
+    EsYamlSearchTest::SetUp();
+    if (HasFatalFailure()) return;
+    pb::ClusterState state = rest_test::GreenState();
+    state.mutable_indices(0)->set_max_result_window(2);
+    dispatcher_.unrecorded_state = state;
+  }
+};
+
+TEST_F(MaxResultWindowTest, IsShownAndEnforcedOnFromSizeAndIds) {
+  auto settings = client_->Get("/movies/_settings");
+  ASSERT_TRUE(settings);
+  EXPECT_EQ(Body(settings)["movies"]["settings"]["index"]["max_result_window"],
+            "2");
+  auto within =
+      client_->Post("/movies/_search",
+                    R"({"query":{"ids":{"values":[1,2]}},"size":2})", kJson);
+  ASSERT_TRUE(within);
+  EXPECT_EQ(within->status, 200) << within->body;
+  auto window = client_->Post("/movies/_search?size=3", "{}", kJson);
+  ASSERT_TRUE(window);
+  EXPECT_EQ(window->status, 400);
+  EXPECT_EQ(Body(window)["error"]["reason"],
+            "Result window is too large, from + size must be less than or "
+            "equal to: [2] but was [3]. See the scroll api for a more "
+            "efficient way to request large data sets. This limit can be set "
+            "by changing the [index.max_result_window] index level setting.");
+  auto ids = client_->Post("/_search",
+                           R"({"query":{"ids":{"values":[1,2,3]}}})", kJson);
+  ASSERT_TRUE(ids);
+  EXPECT_EQ(ids->status, 400);
+  EXPECT_EQ(Body(ids)["error"]["root_cause"][0]["type"],
+            "query_shard_exception");
+  EXPECT_EQ(Body(ids)["error"]["root_cause"][0]["reason"],
+            "failed to create query: Too many ids specified, allowed max "
+            "result window is [2]");
+  EXPECT_EQ(Searches().size(), 1u);
+}
+
 }  // namespace
 }  // namespace seqsim
