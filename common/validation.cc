@@ -427,6 +427,9 @@ absl::Status ValidateMessage(const pb::Envelope& request) {
     case pb::Envelope::kCreateIndex: {
       const pb::CreateIndexRequest& create = request.create_index();
       if (absl::Status s = Index("index", create.index()); !s.ok()) return s;
+      for (const std::string& alias : create.aliases()) {
+        if (absl::Status s = Index("aliases", alias); !s.ok()) return s;
+      }
       if (absl::Status s = Number("number_of_shards", create.number_of_shards(),
                                   0, kMaxShardsPerIndex);
           !s.ok())
@@ -434,6 +437,11 @@ absl::Status ValidateMessage(const pb::Envelope& request) {
       if (absl::Status s =
               Number("refresh_interval_ms", create.refresh_interval_ms(), -1,
                      kMaxProtocolNumber);
+          !s.ok())
+        return s;
+      if (absl::Status s =
+              Number("max_result_window", create.max_result_window(), 0,
+                     std::numeric_limits<int32_t>::max());
           !s.ok())
         return s;
       return Number("number_of_replicas", create.number_of_replicas(), -1,

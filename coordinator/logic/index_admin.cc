@@ -126,6 +126,24 @@ pb::Envelope Coordinator::State::HandleCreateIndex(
     *response->mutable_error() = IndexError(limit, name, "");
     return reply;
   }
+  // The body's aliases, set with the index: an alias may not name an index
+  // (this one included), as ApplyAliasActions words it.
+  std::vector<std::string> aliases(request.aliases().begin(),
+                                   request.aliases().end());
+  std::sort(aliases.begin(), aliases.end());
+  aliases.erase(std::unique(aliases.begin(), aliases.end()), aliases.end());
+  for (const std::string& alias : aliases) {
+    if (alias == name || FindIndexByName(&cluster, alias) != nullptr) {
+      *response->mutable_error() = IndexError(
+          EsStatus(absl::StatusCode::kInvalidArgument,
+                   "invalid_alias_name_exception",
+                   absl::StrCat("Invalid alias name [", alias,
+                                "]: an index or data stream exists with the "
+                                "same name as the alias")),
+          name, "");
+      return reply;
+    }
+  }
   pb::ClusterState next = cluster;
   pb::IndexMeta* index = next.add_indices();
   index->set_name(name);
@@ -133,12 +151,17 @@ pb::Envelope Coordinator::State::HandleCreateIndex(
   index->set_number_of_shards(shards);
   index->set_number_of_replicas(replicas);
   index->set_refresh_interval_ms(request.refresh_interval_ms());
+  index->set_max_result_window(request.max_result_window());
   index->set_creation_date_ms(env->WallMillis());
   for (int i = 0; i < shards; ++i) index->add_shards()->set_shard(i);
-  std::string why =
-      absl::StrCat("create index [", name, "/", index->uuid(), "] with ",
-                   shards, " shard(s) and ", replicas, " replica(s)",
-                   request.auto_created() ? " (auto-created)" : "");
+  for (const std::string& alias : aliases) *index->add_aliases() = alias;
+  std::string why = absl::StrCat(
+      "create index [", name, "/", index->uuid(), "] with ", shards,
+      " shard(s) and ", replicas, " replica(s)",
+      request.auto_created() ? " (auto-created)" : "",
+      aliases.empty()
+          ? ""
+          : absl::StrCat(" and alias(es) [", absl::StrJoin(aliases, ","), "]"));
   Log(why);
   Allocate(&next);
   absl::Status committed = Commit(std::move(next), why);

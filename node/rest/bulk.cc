@@ -201,6 +201,14 @@ asio::awaitable<absl::StatusOr<Reply>> Api::Bulk(const Ctx& c,
         item.write.set_routing(value.is_string() ? value.get<std::string>()
                                : value.is_null() ? std::string()
                                                  : value.dump());
+      } else if (key == "op_type" && value.is_string()) {
+        // BulkRequestParser: an index action with op_type create is a create
+        // (and answered as one); any other value, or another action, leaves
+        // it as it is.
+        if (item.action == "index" && value.get<std::string>() == "create") {
+          item.action = "create";
+          item.write.set_kind(pb::WriteRequest::CREATE);
+        }
       } else if (key == "pipeline" || key == "dynamic_templates" ||
                  key == "require_data_stream") {
         // Accepted and ignored: seqsim has no ingest pipelines or mappings.

@@ -350,7 +350,10 @@ Json SearchBody(const pb::SearchResponse& response,
   out["_shards"] = SearchShardsJson(response.shards());
   Json hits = Json::object();
   if (total_as_int) {
-    hits["total"] = response.total();
+    // Elasticsearch prints -1 when the total is not tracked at all.
+    hits["total"] = track_total_hits == std::optional<int64_t>(-1)
+                        ? Json(-1)
+                        : Json(response.total());
   } else if (!track_total_hits.has_value() ||
              response.total() <= *track_total_hits) {
     hits["total"] = Json{{"value", response.total()}, {"relation", "eq"}};

@@ -13,11 +13,13 @@
 namespace seqsim::rest {
 
 // The node refused a write's index name because no such index exists or
-// because it names an alias: the name may be an alias to resolve.
+// because the name is not a valid index name (an alias's is not): the name
+// may be an alias to resolve. Decided by the error type alone; the cluster
+// state look-up that follows decides whether the name is an alias (if it is
+// none, the caller answers this error).
 bool MayNameAnAlias(const pb::Error& error) {
   return error.type() == "index_not_found_exception" ||
-         (error.type() == "invalid_index_name_exception" &&
-          absl::EndsWith(error.reason(), "already exists as alias"));
+         error.type() == "invalid_index_name_exception";
 }
 
 const pb::IndexMeta* FindIndex(const pb::ClusterState& state,

@@ -30,7 +30,8 @@ struct IndicesOptions {
 };
 
 // The node refused a write's index name because no such index exists or
-// because it names an alias: the name may be an alias to resolve.
+// because it is not a valid index name (it may name an alias): the name may
+// be an alias to resolve, which the cluster state decides. By type alone.
 bool MayNameAnAlias(const pb::Error& error);
 
 // The index `name` of `state`, or nullptr.

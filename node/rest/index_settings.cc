@@ -65,6 +65,9 @@ Json IndexSettingsJson(const pb::IndexMeta& index) {
             ? absl::StrCat(index.refresh_interval_ms() / 1000, "s")
             : absl::StrCat(index.refresh_interval_ms(), "ms");
   }
+  if (index.max_result_window() > 0) {
+    settings["max_result_window"] = absl::StrCat(index.max_result_window());
+  }
   settings["uuid"] = index.uuid();
   settings["version"] = Json{{"created", "8500003"}};
   settings["provided_name"] = index.name();

@@ -32,6 +32,33 @@
 
 namespace seqsim::rest {
 
+namespace {
+
+// An alias name checked as Elasticsearch checks one (the rules of index
+// names, in an invalid_alias_name_exception).
+std::optional<pb::Error> BadAliasName(const std::string& alias) {
+  std::optional<pb::Error> bad = rest::ValidateIndexName(alias);
+  if (!bad.has_value()) return std::nullopt;
+  std::string why = bad->reason();
+  const std::string prefix = absl::StrCat("Invalid index name [", alias, "], ");
+  if (absl::StartsWith(why, prefix)) why = why.substr(prefix.size());
+  return rest::MakeError(
+      400, "invalid_alias_name_exception",
+      absl::StrCat("Invalid alias name [", alias, "]: ", why));
+}
+
+// An alias option Elasticsearch has and seqsim does not model (filter,
+// routing, index_routing, search_routing, is_write_index, is_hidden, ...):
+// refused with a 400 rather than silently dropped.
+absl::Status UnsupportedAliasOption(const std::string& option,
+                                    const std::string& alias) {
+  return IllegalArgument(absl::StrCat("alias option [", option,
+                                      "] is not supported by seqsim (alias [",
+                                      alias, "])"));
+}
+
+}  // namespace
+
 asio::awaitable<absl::StatusOr<Reply>> Api::CreateIndex(const Ctx& c) {
   if (std::optional<pb::Error> bad = rest::ValidateIndexName(c.Index())) {
     co_return ErrorReply(*bad);
@@ -44,8 +71,25 @@ asio::awaitable<absl::StatusOr<Reply>> Api::CreateIndex(const Ctx& c) {
     std::optional<Json> body = ParseJson(c.req.body);
     if (!body.has_value() || !body->is_object()) co_return BodyUnparsable();
     for (auto it = body->begin(); it != body->end(); ++it) {
-      if (it.key() == "mappings" || it.key() == "aliases")
-        continue;  // accepted, unused
+      if (it.key() == "mappings") continue;  // accepted, unused
+      if (it.key() == "aliases") {
+        // Set with the index; the names checked as the alias APIs check
+        // them, an option seqsim does not model refused.
+        if (!it.value().is_object()) co_return BodyUnparsable();
+        for (auto alias = it.value().begin(); alias != it.value().end();
+             ++alias) {
+          if (std::optional<pb::Error> bad = BadAliasName(alias.key())) {
+            co_return ErrorReply(*bad);
+          }
+          if (!alias.value().is_object()) co_return BodyUnparsable();
+          if (!alias.value().empty()) {
+            co_return UnsupportedAliasOption(alias.value().begin().key(),
+                                             alias.key());
+          }
+          create.add_aliases(alias.key());
+        }
+        continue;
+      }
       if (it.key() != "settings") {
         co_return EsStatus(
             absl::StatusCode::kInvalidArgument, "parse_exception",
@@ -56,6 +100,17 @@ asio::awaitable<absl::StatusOr<Reply>> Api::CreateIndex(const Ctx& c) {
         if (name == "refresh_interval") {
           CO_ASSIGN_OR_RETURN(int64_t ms, RefreshIntervalMsOf(value));
           create.set_refresh_interval_ms(ms);
+          continue;
+        }
+        if (name == "max_result_window") {
+          std::optional<int64_t> n = JsonInteger(value);
+          if (!n.has_value() || *n < 1 || *n > 2147483647) {
+            co_return IllegalArgument(absl::StrCat(
+                "Failed to parse value [",
+                value.is_string() ? value.get<std::string>() : value.dump(),
+                "] for setting [index.max_result_window] must be >= 1"));
+          }
+          create.set_max_result_window(static_cast<int32_t>(*n));
           continue;
         }
         if (name != "number_of_shards" && name != "number_of_replicas")
@@ -155,23 +210,6 @@ asio::awaitable<absl::StatusOr<Reply>> Api::GetIndex(const Ctx& c) {
   co_return out;
 }
 
-namespace {
-
-// An alias name checked as Elasticsearch checks one (the rules of index
-// names, in an invalid_alias_name_exception).
-std::optional<pb::Error> BadAliasName(const std::string& alias) {
-  std::optional<pb::Error> bad = rest::ValidateIndexName(alias);
-  if (!bad.has_value()) return std::nullopt;
-  std::string why = bad->reason();
-  const std::string prefix = absl::StrCat("Invalid index name [", alias, "], ");
-  if (absl::StartsWith(why, prefix)) why = why.substr(prefix.size());
-  return rest::MakeError(
-      400, "invalid_alias_name_exception",
-      absl::StrCat("Invalid alias name [", alias, "]: ", why));
-}
-
-}  // namespace
-
 asio::awaitable<absl::StatusOr<Reply>> Api::SendAliasActions(
     std::vector<pb::AliasAction> actions) {
   pb::UpdateIndicesRequest update;
@@ -206,6 +244,15 @@ asio::awaitable<absl::StatusOr<Reply>> Api::PutOrDeleteAlias(const Ctx& c,
   if (!remove) {
     if (std::optional<pb::Error> bad = BadAliasName(names)) {
       co_return ErrorReply(*bad);
+    }
+    if (!IsBlank(c.req.body)) {
+      // The alias's options (filter, routing, ...): seqsim models none.
+      CO_RETURN_IF_ERROR(rest::CheckJsonDepth(c.req.body));
+      std::optional<Json> body = ParseJson(c.req.body);
+      if (!body.has_value() || !body->is_object()) co_return BodyUnparsable();
+      if (!body->empty()) {
+        co_return UnsupportedAliasOption(body->begin().key(), names);
+      }
     }
     for (const pb::IndexMeta* index : *resolved) {
       pb::AliasAction& action = actions.emplace_back();
@@ -279,6 +326,13 @@ asio::awaitable<absl::StatusOr<Reply>> Api::UpdateAliases(const Ctx& c) {
     }
     std::vector<std::string> indices = strings(action, "index", "indices");
     std::vector<std::string> aliases = strings(action, "alias", "aliases");
+    for (auto key = action.begin(); key != action.end(); ++key) {
+      if (key.key() != "index" && key.key() != "indices" &&
+          key.key() != "alias" && key.key() != "aliases") {
+        co_return UnsupportedAliasOption(
+            key.key(), aliases.empty() ? std::string() : aliases.front());
+      }
+    }
     if (indices.empty()) {
       co_return ValidationFailed({"One of [index] or [indices] is required"});
     }

@@ -34,6 +34,19 @@ namespace seqsim::rest {
 
 namespace {
 
+// index.max_result_window's default.
+constexpr int64_t kDefaultMaxResultWindow = 10000;
+
+std::string ResultWindowTooLarge(int64_t window, uint64_t asked) {
+  return absl::StrCat(
+      "Result window is too large, from + size must be less than or equal "
+      "to: [",
+      window, "] but was [", asked,
+      "]. See the scroll api for a more efficient way to request large data "
+      "sets. This limit can be set by changing the [index.max_result_window] "
+      "index level setting.");
+}
+
 // `routing` (a comma list) and `preference` of _search and _count.
 void SetRoutingAndPreference(const Ctx& c, pb::SearchRequest& search) {
   if (c.Has("routing")) {
@@ -85,6 +98,36 @@ asio::awaitable<std::optional<Reply>> Api::ResolveSearchIndices(
   for (const pb::IndexMeta* index : *resolved)
     search.add_indices(index->name());
   *none = resolved->empty();
+  // index.max_result_window of each searched index (the default 10000 is
+  // checked before): an ids query with more values, then from + size over
+  // it, are refused as Elasticsearch's shards refuse them (the query is
+  // built before the window is checked).
+  auto window_of = [](const pb::IndexMeta* index) -> int64_t {
+    return index->max_result_window() > 0 ? index->max_result_window()
+                                          : kDefaultMaxResultWindow;
+  };
+  for (const pb::IndexMeta* index : *resolved) {
+    const int64_t window = window_of(index);
+    if (search.query().has_ids() &&
+        search.query().ids().values_size() > window) {
+      pb::Error error = rest::MakeError(
+          400, "query_shard_exception",
+          absl::StrCat("failed to create query: Too many ids specified, "
+                       "allowed max result window is [",
+                       window, "]"));
+      error.set_index(index->name());
+      co_return SearchPhaseFailure(error);
+    }
+  }
+  for (const pb::IndexMeta* index : *resolved) {
+    const int64_t window = window_of(index);
+    const int64_t asked = static_cast<int64_t>(search.from()) +
+                          static_cast<int64_t>(search.size());
+    if (asked > window) {
+      co_return StatusReply(IllegalArgument(
+          ResultWindowTooLarge(window, static_cast<uint64_t>(asked))));
+    }
+  }
   co_return std::nullopt;
 }
 
@@ -207,11 +250,30 @@ asio::awaitable<absl::StatusOr<Reply>> Api::Search(const Ctx& c,
       }
     }
   }
+  // Elasticsearch 8 reads size=-1 in the URL as "the default size" (with a
+  // deprecation warning); other negatives are refused below.
+  bool default_size_warning = false;
   if (c.Has("size")) {
-    CO_ASSIGN_OR_RETURN(size, rest::ParseInt("size", c.Param("size")));
+    int64_t url_size = 0;
+    CO_ASSIGN_OR_RETURN(url_size, rest::ParseInt("size", c.Param("size")));
+    if (url_size == -1) {
+      default_size_warning = true;
+    } else {
+      size = url_size;
+    }
   }
   if (c.Has("from")) {
     CO_ASSIGN_OR_RETURN(from, rest::ParseInt("from", c.Param("from")));
+  }
+  if (c.Has("search_type")) {
+    // RestSearchAction: only these two; seqsim runs both the same way (no
+    // relevance model, so no distributed term frequencies to gather).
+    const std::string search_type = c.Param("search_type");
+    if (search_type != "query_then_fetch" &&
+        search_type != "dfs_query_then_fetch") {
+      co_return IllegalArgument(
+          absl::StrCat("No search type for [", search_type, "]"));
+    }
   }
   if (c.Has("seq_no_primary_term")) {
     CO_ASSIGN_OR_RETURN(
@@ -300,15 +362,9 @@ asio::awaitable<absl::StatusOr<Reply>> Api::Search(const Ctx& c,
   // Both are non-negative here, so their sum fits in 64 unsigned bits.
   const uint64_t window =
       static_cast<uint64_t>(from) + static_cast<uint64_t>(size);
-  if (window > 10000) {
+  if (window > kDefaultMaxResultWindow) {
     co_return IllegalArgument(
-        absl::StrCat("Result window is too large, from + size must be less "
-                     "than or equal to: [10000] but was [",
-                     window,
-                     "]. See the scroll api for a more efficient way to "
-                     "request large data sets. This limit can be set by "
-                     "changing the [index.max_result_window] index level "
-                     "setting."));
+        ResultWindowTooLarge(kDefaultMaxResultWindow, window));
   }
   search.set_size(static_cast<int32_t>(size));
   search.set_from(static_cast<int32_t>(from));
@@ -326,6 +382,13 @@ asio::awaitable<absl::StatusOr<Reply>> Api::Search(const Ctx& c,
   shown.source = source;
   Reply out;
   out.body = SearchBody(response, search.sort(), shown);
+  if (default_size_warning) {
+    out.headers.emplace_back(
+        "Warning",
+        "299 Elasticsearch-8.11.0 \"Using search size of -1 is deprecated and "
+        "will be removed in future versions. Instead, don't use the `size` "
+        "parameter if you don't want to set it explicitly.\"");
+  }
   co_return out;
 }
 

@@ -1383,5 +1383,60 @@ TEST(Health, RedWhenAPrimaryIsUnassigned) {
   EXPECT_EQ(h.Routing("idx").primary_term(), 1);
 }
 
+// ---- aliases set at creation (bench/es_yaml.md (a)3)
+// -----------------------------------------------------------------------------------
+
+TEST(CreateIndex, SetsTheBodysAliasesSortedWithTheIndex) {
+  Harness h;
+  h.Join("node-1");
+  pb::Envelope request;
+  request.set_from("node-1");
+  request.mutable_create_index()->set_index("backing");
+  request.mutable_create_index()->set_number_of_replicas(0);
+  request.mutable_create_index()->add_aliases("zeta");
+  request.mutable_create_index()->add_aliases("alpha");
+  request.mutable_create_index()->add_aliases("zeta");
+  ASSERT_TRUE(
+      h.Call(std::move(request)).create_index_response().acknowledged());
+  const pb::IndexMeta& index = h.state().indices(0);
+  EXPECT_THAT(
+      std::vector<std::string>(index.aliases().begin(), index.aliases().end()),
+      ElementsAre("alpha", "zeta"));
+}
+
+TEST(CreateIndex, RefusesAnAliasThatNamesAnIndexAndCreatesNothing) {
+  Harness h;
+  h.Join("node-1");
+  ASSERT_TRUE(h.CreateIndex("other", 1, 0).acknowledged());
+  for (const char* alias : {"other", "backing"}) {
+    pb::Envelope request;
+    request.set_from("node-1");
+    request.mutable_create_index()->set_index("backing");
+    request.mutable_create_index()->add_aliases("fine");
+    request.mutable_create_index()->add_aliases(alias);
+    pb::CreateIndexResponse response =
+        h.Call(std::move(request)).create_index_response();
+    EXPECT_FALSE(response.acknowledged()) << alias;
+    EXPECT_EQ(response.error().type(), "invalid_alias_name_exception") << alias;
+    EXPECT_EQ(response.error().reason(),
+              absl::StrCat("Invalid alias name [", alias,
+                           "]: an index or data stream exists with the same "
+                           "name as the alias"));
+    EXPECT_EQ(h.state().indices_size(), 1) << alias;
+  }
+}
+
+TEST(CreateIndex, SetsMaxResultWindow) {
+  Harness h;
+  h.Join("node-1");
+  pb::Envelope request;
+  request.set_from("node-1");
+  request.mutable_create_index()->set_index("tw");
+  request.mutable_create_index()->set_max_result_window(2);
+  ASSERT_TRUE(
+      h.Call(std::move(request)).create_index_response().acknowledged());
+  EXPECT_EQ(h.state().indices(0).max_result_window(), 2);
+}
+
 }  // namespace
 }  // namespace seqsim

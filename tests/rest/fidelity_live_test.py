@@ -396,4 +396,73 @@ for i in range(40):
 check("40 rounds of write, DELETE, write, GET: each write after the DELETE creates the "
       "document in a new index and is read back", not lost, repr(lost))
 
+# Found by Elasticsearch's YAML REST tests (bench/es_yaml.md).
+# The create body's aliases are set with the index; options seqsim does not model are refused.
+r = call("PUT", "/backing", {"mappings": {}, "aliases": {"via_body": {}},
+                             "settings": {"number_of_replicas": 0}})
+check("create with aliases in the body", r.status == 200, repr(r))
+r = call("GET", "/backing/_alias")
+check("... the alias exists with the index",
+      r.status == 200 and r.json == {"backing": {"aliases": {"via_body": {}}}}, repr(r))
+r = call("POST", "/via_body/_doc?require_alias=true", {"foo": "bar"})
+check("... a require_alias write through it is created", r.status == 201
+      and r.json["_index"] == "backing", repr(r))
+r = call("PUT", "/backing2", {"aliases": {"backing": {}}})
+check("an alias naming an existing index refuses the creation", r.status == 400
+      and r.json["error"]["type"] == "invalid_alias_name_exception", repr(r))
+r = call("GET", "/backing2")
+check("... and creates nothing", r.status == 404, repr(r))
+r = call("PUT", "/backing3", {"aliases": {"a3": {"filter": {"term": {"x": 1}}}}})
+check("an alias filter in the create body is refused", r.status == 400
+      and r.reason() == "alias option [filter] is not supported by seqsim (alias [a3])", repr(r))
+r = call("PUT", "/backing/_alias/a4", {"is_write_index": True})
+check("PUT _alias with is_write_index is refused", r.status == 400
+      and r.json["error"]["type"] == "illegal_argument_exception", repr(r))
+r = call("POST", "/_aliases", {"actions": [{"add": {"index": "backing", "alias": "a5",
+                                                     "routing": "1"}}]})
+check("POST _aliases with routing is refused", r.status == 400
+      and r.json["error"]["type"] == "illegal_argument_exception", repr(r))
+r = call("GET", "/_alias/a4,a5")
+check("... and neither alias was added", r.status == 404, repr(r))
+
+# track_total_hits=false with rest_total_hits_as_int, search_type, size=-1.
+r = call("POST", "/backing/_search?track_total_hits=false&rest_total_hits_as_int=true", {})
+check("untracked total as int is -1", r.status == 200 and r.json["hits"]["total"] == -1,
+      repr(r))
+r = call("POST", "/backing/_search?search_type=query_and_fetch", {})
+check("search_type=query_and_fetch is a 400", r.status == 400
+      and r.reason() == "No search type for [query_and_fetch]", repr(r))
+r = call("POST", "/backing/_search?search_type=dfs_query_then_fetch", {})
+check("search_type=dfs_query_then_fetch is accepted", r.status == 200, repr(r))
+r = call("POST", "/backing/_refresh")
+r = call("GET", "/backing/_search?size=-1")
+check("size=-1 is the default size", r.status == 200
+      and len(r.json["hits"]["hits"]) == 1, repr(r))
+r = call("GET", "/backing/_search?size=-5")
+check("size=-5 is still a 400", r.status == 400, repr(r))
+
+# op_type in a bulk action line.
+bulk = ('{"index":{"_index":"backing","_id":"c1","op_type":"create"}}\n{"a":1}\n'
+        '{"index":{"_index":"backing","_id":"c1","op_type":"create"}}\n{"a":2}\n')
+r = call("POST", "/_bulk", bulk, ctype="application/x-ndjson")
+items = (r.json or {}).get("items", [])
+check("bulk: index with op_type create is a create (the second a 409)",
+      r.status == 200 and len(items) == 2
+      and items[0].get("create", {}).get("result") == "created"
+      and items[1].get("create", {}).get("status") == 409, repr(r))
+
+# index.max_result_window: set at creation, shown, enforced.
+r = call("PUT", "/tw", {"settings": {"index.max_result_window": 2, "number_of_replicas": 0}})
+check("create tw with max_result_window 2", r.status == 200, repr(r))
+r = call("GET", "/tw/_settings")
+check("... shown in _settings", r.status == 200
+      and r.json["tw"]["settings"]["index"]["max_result_window"] == "2", repr(r))
+r = call("POST", "/tw/_search?size=3", {})
+check("... from + size 3 is over the window", r.status == 400 and (r.reason() or "").startswith(
+      "Result window is too large, from + size must be less than or equal to: [2] but was [3]"),
+      repr(r))
+r = call("POST", "/tw/_search", {"query": {"ids": {"values": ["1", "2", "3"]}}})
+check("... an ids query with 3 values is refused", r.status == 400
+      and r.json["error"]["root_cause"][0]["type"] == "query_shard_exception", repr(r))
+
 finish()
