@@ -451,8 +451,9 @@ absl::Status ValidateMessage(const pb::Envelope& request) {
       return Index("index", request.delete_index().index());
     case pb::Envelope::kUpdateIndices: {
       const pb::UpdateIndicesRequest& update = request.update_indices();
-      const bool settings =
-          update.has_refresh_interval_ms() || update.has_number_of_replicas();
+      const bool settings = update.has_refresh_interval_ms() ||
+                            update.has_number_of_replicas() ||
+                            update.has_max_result_window();
       if (update.alias_actions_size() == 0 && !settings)
         return Invalid("update_indices", "changes nothing");
       if (settings != (update.settings_indices_size() > 0))
@@ -475,6 +476,13 @@ absl::Status ValidateMessage(const pb::Envelope& request) {
         if (absl::Status s =
                 Number("refresh_interval_ms", update.refresh_interval_ms(), -1,
                        kMaxProtocolNumber);
+            !s.ok())
+          return s;
+      }
+      if (update.has_max_result_window()) {
+        if (absl::Status s =
+                Number("max_result_window", update.max_result_window(), 0,
+                       std::numeric_limits<int32_t>::max());
             !s.ok())
           return s;
       }

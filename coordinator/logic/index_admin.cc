@@ -252,6 +252,15 @@ absl::Status Coordinator::State::ApplySettings(
               ? std::string("-1 (no scheduled refresh)")
               : absl::StrCat(request.refresh_interval_ms(), "ms")));
     }
+    if (request.has_max_result_window() &&
+        index->max_result_window() != request.max_result_window()) {
+      index->set_max_result_window(request.max_result_window());
+      changes->push_back(
+          absl::StrCat("set index.max_result_window of [", name, "] to ",
+                       request.max_result_window() == 0
+                           ? std::string("the default (10000)")
+                           : absl::StrCat(request.max_result_window())));
+    }
     if (request.has_number_of_replicas() &&
         index->number_of_replicas() != request.number_of_replicas()) {
       adding += static_cast<int64_t>(index->number_of_shards()) *

@@ -57,7 +57,10 @@ class JsonScanner {
   }
 
  private:
-  static constexpr int kMaxDepth = 512;
+  // Elasticsearch 8's nesting limit (Jackson's max nesting depth, 1000
+  // objects and arrays), the REST layer's kMaxJsonDepth: a source the REST
+  // layer accepts is one the primary accepts.
+  static constexpr int kMaxDepth = 1000;
 
   void SkipWhitespace() {
     while (p_ != end_ &&

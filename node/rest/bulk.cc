@@ -25,6 +25,7 @@
 #include "absl/time/clock.h"
 #include "common/es_error.h"
 #include "common/status_macros.h"
+#include "node/engine/json_source.h"
 #include "node/rest/co_status.h"
 #include "node/rest/index_expression.h"
 
@@ -249,9 +250,9 @@ asio::awaitable<absl::StatusOr<Reply>> Api::Bulk(const Ctx& c,
         break;
       }
       absl::Status depth = rest::CheckJsonDepth(lines[i]);
-      std::optional<Json> source = ParseJson(lines[i]);
       if (item.write.kind() == pb::WriteRequest::UPDATE) {
         CO_RETURN_IF_ERROR(depth);
+        std::optional<Json> source = ParseJson(lines[i]);
         if (!source.has_value()) {
           co_return EsStatus(
               absl::StatusCode::kInvalidArgument, "x_content_parse_exception",
@@ -263,7 +264,8 @@ asio::awaitable<absl::StatusOr<Reply>> Api::Bulk(const Ctx& c,
         item.write.set_return_source(item.source.given && item.source.fetch);
       } else if (!depth.ok()) {
         if (!item.error.has_value()) item.error = ToError(depth);
-      } else if (!source.has_value() || !source->is_object()) {
+      } else if (!ValidateSource(lines[i]).ok()) {
+        // Checked by the one validator of a document source (no parse).
         if (!item.error.has_value()) item.error = DocumentUnparsable();
       } else {
         item.write.set_source(lines[i]);

@@ -1,6 +1,7 @@
 // The _cat APIs (Api members, see api.h): _cat/shards (with the copies'
 // max_seq_no, local and global checkpoints of R6) and _cat/indices, as text
 // tables or JSON with Elasticsearch's columns, aliases, h=, v, bytes=.
+#include "common/cluster_view.h"
 #include "node/rest/api.h"
 
 // GCC 12 reports a false -Wrestrict inside std::string assignment once inlined
@@ -23,7 +24,6 @@
 #include "absl/strings/str_split.h"
 #include "common/es_error.h"
 #include "common/status_macros.h"
-#include "coordinator/logic/coordinator.h"
 #include "node/rest/co_status.h"
 #include "node/rest/index_expression.h"
 

@@ -2,6 +2,7 @@
 // status or a node count, from the coordinator's state unless local=true)
 // and GET / (the node and cluster names, the version Elasticsearch clients
 // check).
+#include "common/cluster_view.h"
 #include "node/rest/api.h"
 
 // GCC 12 reports a false -Wrestrict inside std::string assignment once inlined
@@ -29,7 +30,6 @@
 #include "boost/asio/use_awaitable.hpp"
 #include "common/es_error.h"
 #include "common/status_macros.h"
-#include "coordinator/logic/coordinator.h"
 #include "node/rest/co_status.h"
 #include "node/rest/index_expression.h"
 

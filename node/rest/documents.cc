@@ -26,6 +26,7 @@
 #include "absl/time/clock.h"
 #include "common/es_error.h"
 #include "common/status_macros.h"
+#include "node/engine/json_source.h"
 #include "node/rest/co_status.h"
 #include "node/rest/index_expression.h"
 
@@ -120,9 +121,10 @@ asio::awaitable<absl::StatusOr<Reply>> Api::IndexDoc(const Ctx& c,
                       write.id().size())});
   }
   if (IsBlank(c.req.body)) co_return BodyRequired();
+  // The source is checked, not parsed: the one validator of a document
+  // source (node/engine/json_source.h, the primary's too) scans it.
   CO_RETURN_IF_ERROR(rest::CheckJsonDepth(c.req.body));
-  std::optional<Json> doc = ParseJson(c.req.body);
-  if (!doc.has_value() || !doc->is_object())
+  if (!ValidateSource(c.req.body).ok())
     co_return ErrorReply(DocumentUnparsable());
   write.set_source(c.req.body);
   co_return co_await Write(write, {}, require_alias);

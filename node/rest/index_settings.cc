@@ -155,6 +155,21 @@ asio::awaitable<absl::StatusOr<Reply>> Api::PutSettings(const Ctx& c,
       update.set_refresh_interval_ms(ms);
       continue;
     }
+    if (name == "max_result_window") {
+      if (value.is_null()) {
+        update.set_max_result_window(0);  // back to the default
+        continue;
+      }
+      std::optional<int64_t> n = JsonInteger(value);
+      if (!n.has_value() || *n < 1 || *n > 2147483647) {
+        co_return IllegalArgument(absl::StrCat(
+            "Failed to parse value [",
+            value.is_string() ? value.get<std::string>() : value.dump(),
+            "] for setting [index.max_result_window] must be >= 1"));
+      }
+      update.set_max_result_window(static_cast<int32_t>(*n));
+      continue;
+    }
     if (name == "number_of_replicas") {
       if (value.is_null()) {
         update.set_number_of_replicas(1);  // the default

@@ -465,4 +465,24 @@ r = call("POST", "/tw/_search", {"query": {"ids": {"values": ["1", "2", "3"]}}})
 check("... an ids query with 3 values is refused", r.status == 400
       and r.json["error"]["root_cause"][0]["type"] == "query_shard_exception", repr(r))
 
+# index.max_result_window is dynamic too.
+r = call("PUT", "/dyn/_settings", {"index": {"max_result_window": 2}})
+check("PUT _settings max_result_window 2", r.status == 200, repr(r))
+r = call("POST", "/dyn/_search?size=3", {})
+check("... a search past the new window is refused", r.status == 400
+      and "Result window is too large" in str(r.json), repr(r))
+r = call("PUT", "/dyn/_settings", {"index": {"max_result_window": None}})
+r = call("POST", "/dyn/_search?size=3", {})
+check("... and null restores the default", r.status == 200, repr(r))
+
+# One validator of a document source: what the REST layer accepts, the primary accepts
+# (Elasticsearch's 1000-deep nesting limit on both).
+deep = '{"a":' * 999 + '1' + '}' * 999
+r = call("PUT", "/dyn/_doc/deep", deep)
+check("a 999-deep document is indexed (REST and the primary agree on the limit)",
+      r.status == 201, repr(r))
+r = call("PUT", "/dyn/_doc/deeper", '{"a":' * 1001 + '1' + '}' * 1001)
+check("... a 1001-deep one is refused with the nesting error", r.status == 400
+      and "nesting depth" in (r.reason() or ""), repr(r))
+
 finish()

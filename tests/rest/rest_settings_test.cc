@@ -108,5 +108,31 @@ TEST_F(RestTest, GetSettingsShowsEachIndexsSettings) {
             "8500003");
 }
 
+TEST_F(RestTest, PutSettingsSendsMaxResultWindow) {
+  dispatcher_.answer = [](const std::string&, const pb::Envelope& request) {
+    pb::Envelope reply = DefaultAnswer(request);
+    if (request.has_update_indices())
+      reply.mutable_update_indices_response()->set_acknowledged(true);
+    return reply;
+  };
+  auto put = client_->Put("/movies/_settings",
+                          R"({"index":{"max_result_window":50}})", kJson);
+  ASSERT_TRUE(put);
+  EXPECT_EQ(put->status, 200);
+  std::vector<pb::Envelope> sent = SentBesidesState();
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_TRUE(sent[0].update_indices().has_max_result_window());
+  EXPECT_EQ(sent[0].update_indices().max_result_window(), 50);
+  EXPECT_FALSE(sent[0].update_indices().has_refresh_interval_ms());
+  auto bad = client_->Put("/movies/_settings",
+                          R"({"index":{"max_result_window":0}})", kJson);
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 400);
+  EXPECT_EQ(Body(bad)["error"]["reason"],
+            "Failed to parse value [0] for setting [index.max_result_window] "
+            "must be >= 1");
+  EXPECT_EQ(SentBesidesState().size(), 1u);
+}
+
 }  // namespace
 }  // namespace seqsim
