@@ -81,27 +81,38 @@ void Node::State::HandleCreateIndex(const pb::Envelope& request,
       options.rpc_timeout);
 }
 
-void Node::State::HandleDeleteIndex(const pb::Envelope& request,
-                                    RespondFn respond) {
-  pb::Envelope envelope;
-  *envelope.mutable_delete_index() = request.delete_index();
+template <typename Response>
+void Node::State::ForwardToCoordinator(
+    pb::Envelope forward, RespondFn respond, bool (pb::Envelope::*has)() const,
+    const Response& (pb::Envelope::*get)() const,
+    Response* (pb::Envelope::*mutable_get)()) {
   auto shared_respond = std::make_shared<RespondFn>(std::move(respond));
   Send(
-      kCoordinatorId, std::move(envelope),
-      [shared_respond](const absl::StatusOr<pb::Envelope>& reply) {
+      kCoordinatorId, std::move(forward),
+      [shared_respond, has, get,
+       mutable_get](const absl::StatusOr<pb::Envelope>& reply) {
         pb::Envelope done;
-        if (!reply.ok() || !reply->has_delete_index_response()) {
-          *done.mutable_delete_index_response()->mutable_error() =
-              ToError(EsStatus(absl::StatusCode::kUnavailable,
-                               "master_not_discovered_exception",
-                               "the coordinator is unreachable", 503));
+        Response* response = (done.*mutable_get)();
+        if (!reply.ok() || !((*reply).*has)()) {
+          *response->mutable_error() = ToError(EsStatus(
+              absl::StatusCode::kUnavailable, "master_not_discovered_exception",
+              "the coordinator is unreachable", 503));
         } else {
-          *done.mutable_delete_index_response() =
-              reply->delete_index_response();
+          *response = ((*reply).*get)();
         }
         (*shared_respond)(std::move(done));
       },
       options.rpc_timeout);
+}
+
+void Node::State::HandleDeleteIndex(const pb::Envelope& request,
+                                    RespondFn respond) {
+  pb::Envelope envelope;
+  *envelope.mutable_delete_index() = request.delete_index();
+  ForwardToCoordinator(std::move(envelope), std::move(respond),
+                       &pb::Envelope::has_delete_index_response,
+                       &pb::Envelope::delete_index_response,
+                       &pb::Envelope::mutable_delete_index_response);
 }
 
 // Alias and settings updates go to the coordinator as they are.
@@ -109,23 +120,10 @@ void Node::State::HandleUpdateIndices(const pb::Envelope& request,
                                       RespondFn respond) {
   pb::Envelope envelope;
   *envelope.mutable_update_indices() = request.update_indices();
-  auto shared_respond = std::make_shared<RespondFn>(std::move(respond));
-  Send(
-      kCoordinatorId, std::move(envelope),
-      [shared_respond](const absl::StatusOr<pb::Envelope>& reply) {
-        pb::Envelope done;
-        if (!reply.ok() || !reply->has_update_indices_response()) {
-          *done.mutable_update_indices_response()->mutable_error() =
-              ToError(EsStatus(absl::StatusCode::kUnavailable,
-                               "master_not_discovered_exception",
-                               "the coordinator is unreachable", 503));
-        } else {
-          *done.mutable_update_indices_response() =
-              reply->update_indices_response();
-        }
-        (*shared_respond)(std::move(done));
-      },
-      options.rpc_timeout);
+  ForwardToCoordinator(std::move(envelope), std::move(respond),
+                       &pb::Envelope::has_update_indices_response,
+                       &pb::Envelope::update_indices_response,
+                       &pb::Envelope::mutable_update_indices_response);
 }
 
 }  // namespace seqsim

@@ -509,6 +509,10 @@ struct Node::State {
   // The recovery's finalize step: the target refreshes, then FinishRecovery
   // checks again and marks it in sync.
   void SendFinalize(const std::shared_ptr<RecoveryCtx>& ctx);
+  // One RecoveryOpsRequest to the target: the next batch of ctx->ops, or
+  // the finalize step; its answer records the target's local checkpoint and
+  // goes on (the next batch, or FinishRecovery), or fails the recovery.
+  void SendRecoveryOps(const std::shared_ptr<RecoveryCtx>& ctx, bool finalize);
   void FinishRecovery(const std::shared_ptr<RecoveryCtx>& ctx);
 
   // Reports the recovered target started, until the coordinator answers:
@@ -669,6 +673,14 @@ struct Node::State {
   void HandleDeleteIndex(const pb::Envelope& request, RespondFn respond);
 
   void HandleUpdateIndices(const pb::Envelope& request, RespondFn respond);
+  // Sends `forward` to the coordinator as it is and answers with the reply's
+  // `get` field, or a 503 master_not_discovered_exception in that field when
+  // no such reply comes (admin.cc).
+  template <typename Response>
+  void ForwardToCoordinator(pb::Envelope forward, RespondFn respond,
+                            bool (pb::Envelope::*has)() const,
+                            const Response& (pb::Envelope::*get)() const,
+                            Response* (pb::Envelope::*mutable_get)());
 
   // ---- dispatch
   // Defined in dispatch.cc.

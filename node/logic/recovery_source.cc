@@ -191,42 +191,17 @@ void Node::State::SendRecoveryBatch(const std::shared_ptr<RecoveryCtx>& ctx) {
     FinishRecovery(ctx);
     return;
   }
-  pb::Envelope envelope;
-  pb::RecoveryOpsRequest* body = envelope.mutable_recovery_ops();
-  body->mutable_shard()->set_index(copy->index);
-  body->mutable_shard()->set_shard(copy->key.second);
-  body->set_primary_term(copy->engine->term());
-  body->set_global_checkpoint(copy->engine->global_checkpoint());
-  body->set_primary_node(me());
-  const size_t end = std::min(ctx->ops.size(), ctx->next + kRecoveryBatch);
-  for (size_t i = ctx->next; i < end; ++i) *body->add_ops() = ctx->ops[i];
-  ctx->next = end;
-  Send(
-      ctx->target, std::move(envelope),
-      [this, ctx](const absl::StatusOr<pb::Envelope>& reply) {
-        LocalCopy* copy = FindCopy(ctx->key, ctx->incarnation);
-        if (copy == nullptr || copy->role != Role::kPrimary || copy->stale) {
-          FailRecovery(ctx, "this node is no longer primary");
-          return;
-        }
-        if (!reply.ok() || !reply->has_replicate_response() ||
-            HasError(reply->replicate_response().error())) {
-          FailRecovery(
-              ctx, !reply.ok() ? reply.status().ToString(
-                                     absl::StatusToStringMode::kWithNoExtraData)
-                               : "the target rejected recovery ops");
-          return;
-        }
-        copy->tracker->UpdateLocalCheckpoint(
-            ctx->target, reply->replicate_response().local_checkpoint());
-        SendRecoveryBatch(ctx);
-      },
-      options.rpc_timeout);
+  SendRecoveryOps(ctx, /*finalize=*/false);
 }
 
 void Node::State::SendFinalize(const std::shared_ptr<RecoveryCtx>& ctx) {
+  if (FindCopy(ctx->key, ctx->incarnation) == nullptr) return;
+  SendRecoveryOps(ctx, /*finalize=*/true);
+}
+
+void Node::State::SendRecoveryOps(const std::shared_ptr<RecoveryCtx>& ctx,
+                                  bool finalize) {
   LocalCopy* copy = FindCopy(ctx->key, ctx->incarnation);
-  if (copy == nullptr) return;
   pb::Envelope envelope;
   pb::RecoveryOpsRequest* body = envelope.mutable_recovery_ops();
   body->mutable_shard()->set_index(copy->index);
@@ -234,10 +209,16 @@ void Node::State::SendFinalize(const std::shared_ptr<RecoveryCtx>& ctx) {
   body->set_primary_term(copy->engine->term());
   body->set_global_checkpoint(copy->engine->global_checkpoint());
   body->set_primary_node(me());
-  body->set_finalize(true);
+  if (finalize) {
+    body->set_finalize(true);
+  } else {
+    const size_t end = std::min(ctx->ops.size(), ctx->next + kRecoveryBatch);
+    for (size_t i = ctx->next; i < end; ++i) *body->add_ops() = ctx->ops[i];
+    ctx->next = end;
+  }
   Send(
       ctx->target, std::move(envelope),
-      [this, ctx](const absl::StatusOr<pb::Envelope>& reply) {
+      [this, ctx, finalize](const absl::StatusOr<pb::Envelope>& reply) {
         LocalCopy* copy = FindCopy(ctx->key, ctx->incarnation);
         if (copy == nullptr || copy->role != Role::kPrimary || copy->stale) {
           FailRecovery(ctx, "this node is no longer primary");
@@ -248,13 +229,18 @@ void Node::State::SendFinalize(const std::shared_ptr<RecoveryCtx>& ctx) {
           FailRecovery(
               ctx, !reply.ok() ? reply.status().ToString(
                                      absl::StatusToStringMode::kWithNoExtraData)
-                               : "the target rejected the recovery's finalize");
+                   : finalize ? "the target rejected the recovery's finalize"
+                              : "the target rejected recovery ops");
           return;
         }
         copy->tracker->UpdateLocalCheckpoint(
             ctx->target, reply->replicate_response().local_checkpoint());
-        ctx->finalized = true;
-        FinishRecovery(ctx);
+        if (finalize) {
+          ctx->finalized = true;
+          FinishRecovery(ctx);
+        } else {
+          SendRecoveryBatch(ctx);
+        }
       },
       options.rpc_timeout);
 }
