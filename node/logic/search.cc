@@ -86,14 +86,17 @@ void Node::State::WhenRefreshed(LocalCopy* copy, SeqNo seq_no,
 int Node::State::RefreshLocal(const pb::RefreshRequest& request) {
   int refreshed = 0;
   for (auto& [key, copy] : copies) {
-    if (copy->role == Role::kRecovering) continue;
     bool wanted = request.indices().empty();
     for (const std::string& name : request.indices()) {
       wanted = wanted || copy->index == name;
     }
     if (!wanted) continue;
+    // A recovering copy refreshes too (Elasticsearch replicates a refresh to
+    // every copy the primary tracks, recovering ones included), so a write
+    // it received before `_refresh` is searchable once it is started; it
+    // counts as successful only once started.
     RefreshCopy(copy.get());
-    ++refreshed;
+    if (copy->role != Role::kRecovering) ++refreshed;
   }
   return refreshed;
 }

@@ -1417,6 +1417,36 @@ TEST_F(NodeTest, R9_ARecoveredCopyIsSearchableOnceStarted) {
   EXPECT_EQ(StatusOf("node-2").refreshed_docs(), 2);
 }
 
+// _refresh reaches a copy still recovering, as Elasticsearch replicates a
+// refresh to every copy its primary tracks: a write it received before the
+// refresh is in its searchable view when it is started.
+TEST_F(NodeTest, R9_RefreshReachesARecoveringCopy) {
+  Boot({"node-1", "node-2"});
+  pb::IndexMeta two =
+      Index("idx", 1,
+            {Routing(0, 1, {{"node-1", true}, {"node-2", false, false}},
+                     {"node-1"})});
+  two.set_refresh_interval_ms(-1);
+  Publish({two}, {}, /*deliver=*/false);
+  cluster_.Deliver(*cluster_.FindRequest(pb::Envelope::kPublish, "", "node-1"));
+  cluster_.Deliver(*cluster_.FindRequest(pb::Envelope::kPublish, "", "node-2"));
+  cluster_.Deliver(
+      *cluster_.FindRequest(pb::Envelope::kStartRecovery, "node-2", "node-1"));
+  Write("node-1", "a", R"({"n":1})");
+  DeliverClientRequest("node-1");
+  cluster_.Deliver(
+      *cluster_.FindRequest(pb::Envelope::kReplicate, "node-1", "node-2"));
+  ASSERT_EQ(StatusOf("node-2").role(), "recovering");
+  ASSERT_EQ(StatusOf("node-2").docs(), 1);
+  pb::Envelope refresh;
+  refresh.mutable_refresh();
+  cluster_.Client("node-2", refresh);
+  cluster_.Deliver(
+      *cluster_.FindRequest(pb::Envelope::kRefresh, "client", "node-2"));
+  EXPECT_EQ(StatusOf("node-2").role(), "recovering");
+  EXPECT_EQ(StatusOf("node-2").refreshed_docs(), 1);
+}
+
 // ---- durability
 // ------------------------------------------------------------------------------
 
