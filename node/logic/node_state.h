@@ -513,6 +513,12 @@ struct Node::State {
   // the finalize step; its answer records the target's local checkpoint and
   // goes on (the next batch, or FinishRecovery), or fails the recovery.
   void SendRecoveryOps(const std::shared_ptr<RecoveryCtx>& ctx, bool finalize);
+  // The primary's copy if the recovery goes on after the target's answer to
+  // a snapshot or ops request; otherwise the recovery fails (`rejected` is
+  // the reason when the target refused) and nullptr.
+  LocalCopy* RecoveryGoesOn(const std::shared_ptr<RecoveryCtx>& ctx,
+                            const absl::StatusOr<pb::Envelope>& reply,
+                            const char* rejected);
   void FinishRecovery(const std::shared_ptr<RecoveryCtx>& ctx);
 
   // Reports the recovered target started, until the coordinator answers:

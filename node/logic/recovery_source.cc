@@ -117,19 +117,9 @@ void Node::State::HandleStartRecovery(const pb::Envelope& envelope,
   Send(
       ctx->target, std::move(snapshot),
       [this, ctx, snapshot_max](const absl::StatusOr<pb::Envelope>& reply) {
-        LocalCopy* copy = FindCopy(ctx->key, ctx->incarnation);
-        if (copy == nullptr || copy->role != Role::kPrimary || copy->stale) {
-          FailRecovery(ctx, "this node is no longer primary");
-          return;
-        }
-        if (!reply.ok() || !reply->has_replicate_response() ||
-            HasError(reply->replicate_response().error())) {
-          FailRecovery(
-              ctx, !reply.ok() ? reply.status().ToString(
-                                     absl::StatusToStringMode::kWithNoExtraData)
-                               : "the target rejected the snapshot");
-          return;
-        }
+        LocalCopy* copy =
+            RecoveryGoesOn(ctx, reply, "the target rejected the snapshot");
+        if (copy == nullptr) return;
         copy->tracker->AddTracking(
             ctx->target, reply->replicate_response().local_checkpoint());
         // The snapshot carried every operation up to snapshot_max; a target
@@ -143,6 +133,25 @@ void Node::State::HandleStartRecovery(const pb::Envelope& envelope,
         SendRecoveryBatch(ctx);
       },
       options.write_timeout);
+}
+
+LocalCopy* Node::State::RecoveryGoesOn(
+    const std::shared_ptr<RecoveryCtx>& ctx,
+    const absl::StatusOr<pb::Envelope>& reply, const char* rejected) {
+  LocalCopy* copy = FindCopy(ctx->key, ctx->incarnation);
+  if (copy == nullptr || copy->role != Role::kPrimary || copy->stale) {
+    FailRecovery(ctx, "this node is no longer primary");
+    return nullptr;
+  }
+  if (!reply.ok() || !reply->has_replicate_response() ||
+      HasError(reply->replicate_response().error())) {
+    FailRecovery(ctx, !reply.ok()
+                          ? reply.status().ToString(
+                                absl::StatusToStringMode::kWithNoExtraData)
+                          : rejected);
+    return nullptr;
+  }
+  return copy;
 }
 
 void Node::State::FailRecovery(const std::shared_ptr<RecoveryCtx>& ctx,
@@ -219,20 +228,11 @@ void Node::State::SendRecoveryOps(const std::shared_ptr<RecoveryCtx>& ctx,
   Send(
       ctx->target, std::move(envelope),
       [this, ctx, finalize](const absl::StatusOr<pb::Envelope>& reply) {
-        LocalCopy* copy = FindCopy(ctx->key, ctx->incarnation);
-        if (copy == nullptr || copy->role != Role::kPrimary || copy->stale) {
-          FailRecovery(ctx, "this node is no longer primary");
-          return;
-        }
-        if (!reply.ok() || !reply->has_replicate_response() ||
-            HasError(reply->replicate_response().error())) {
-          FailRecovery(
-              ctx, !reply.ok() ? reply.status().ToString(
-                                     absl::StatusToStringMode::kWithNoExtraData)
-                   : finalize ? "the target rejected the recovery's finalize"
-                              : "the target rejected recovery ops");
-          return;
-        }
+        LocalCopy* copy = RecoveryGoesOn(
+            ctx, reply,
+            finalize ? "the target rejected the recovery's finalize"
+                     : "the target rejected recovery ops");
+        if (copy == nullptr) return;
         copy->tracker->UpdateLocalCheckpoint(
             ctx->target, reply->replicate_response().local_checkpoint());
         if (finalize) {
