@@ -221,6 +221,18 @@ int Run(int argc, char** argv) {
       IdentityFromFlag(absl::GetFlag(FLAGS_cluster_identity));
   if (!identity.ok())
     FailSetup(kProgram, std::string(identity.status().message()));
+  // Every flag value is checked before the ports are probed: a bad value is
+  // named as such even when the port is taken.
+  const absl::Duration gc_deletes =
+      TimeValueFlag("gc_deletes", absl::GetFlag(FLAGS_gc_deletes));
+  const absl::Duration retention_lease_period = TimeValueFlag(
+      "retention_lease_period", absl::GetFlag(FLAGS_retention_lease_period));
+  const auto generation_threshold_bytes =
+      ByteSizeFlag("translog_generation_threshold_size",
+                   absl::GetFlag(FLAGS_translog_generation_threshold_size));
+  const auto flush_threshold_bytes =
+      ByteSizeFlag("translog_flush_threshold_size",
+                   absl::GetFlag(FLAGS_translog_flush_threshold_size));
   if (absl::Status status = CheckPortFree(host, grpc_port); !status.ok()) {
     FailSetup(kProgram, std::string(status.message()));
   }
@@ -248,16 +260,10 @@ int Run(int argc, char** argv) {
   options.batch_per_flush = absl::GetFlag(FLAGS_batch_per_flush);
   if (*identity != nullptr) options.cluster_uuid = (*identity)->cluster_uuid;
   options.unsafe = *unsafe;
-  options.gc_deletes =
-      TimeValueFlag("gc_deletes", absl::GetFlag(FLAGS_gc_deletes));
-  options.retention_lease_period = TimeValueFlag(
-      "retention_lease_period", absl::GetFlag(FLAGS_retention_lease_period));
-  options.translog_generation_threshold_bytes =
-      ByteSizeFlag("translog_generation_threshold_size",
-                   absl::GetFlag(FLAGS_translog_generation_threshold_size));
-  options.flush_threshold_bytes =
-      ByteSizeFlag("translog_flush_threshold_size",
-                   absl::GetFlag(FLAGS_translog_flush_threshold_size));
+  options.gc_deletes = gc_deletes;
+  options.retention_lease_period = retention_lease_period;
+  options.translog_generation_threshold_bytes = generation_threshold_bytes;
+  options.flush_threshold_bytes = flush_threshold_bytes;
   const std::string unsafe_name = UnsafeModesName(*unsafe);
   if (!unsafe_name.empty()) {
     spdlog::error(
