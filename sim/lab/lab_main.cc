@@ -241,46 +241,49 @@ absl::Status TakeLabFlags(Args* args, LabConfig* config) {
   auto modes = ParseUnsafe(unsafe);
   if (!modes.ok()) return modes.status();
   config->unsafe = *modes;
-  int64_t v;
-  v = config->nodes;
-  if (auto s = TakeInt(args, "nodes", 1, 9, &v); !s.ok()) return s;
-  config->nodes = static_cast<int>(v);
-  v = config->replicas;
-  if (auto s = TakeInt(args, "replicas", 0, 8, &v); !s.ok()) return s;
-  config->replicas = static_cast<int>(v);
-  v = config->shards;
-  if (auto s = TakeInt(args, "shards", 1, 16, &v); !s.ok()) return s;
-  config->shards = static_cast<int>(v);
-  v = config->clients;
-  if (auto s = TakeInt(args, "clients", 1, 64, &v); !s.ok()) return s;
-  config->clients = static_cast<int>(v);
-  v = config->keys;
-  if (auto s = TakeInt(args, "keys", 1, 1000, &v); !s.ok()) return s;
-  config->keys = static_cast<int>(v);
-  v = config->delete_percent;
-  if (auto s = TakeInt(args, "deletes", 0, 100, &v); !s.ok()) return s;
-  config->delete_percent = static_cast<int>(v);
-  v = absl::ToInt64Milliseconds(config->gc_deletes);
-  if (auto s = TakeInt(args, "gc-deletes-ms", 0, int64_t{1} << 40, &v); !s.ok())
-    return s;
-  config->gc_deletes = absl::Milliseconds(v);
-  v = absl::ToInt64Milliseconds(config->retention_lease_period);
-  if (auto s = TakeInt(args, "lease-period-ms", 0, int64_t{1} << 40, &v);
-      !s.ok())
-    return s;
-  config->retention_lease_period = absl::Milliseconds(v);
-  v = config->translog_generation_bytes;
-  if (auto s =
-          TakeInt(args, "translog-generation-bytes", 1, int64_t{1} << 40, &v);
-      !s.ok())
-    return s;
-  config->translog_generation_bytes = v;
-  v = config->flush_threshold_bytes;
-  if (auto s = TakeInt(args, "flush-threshold-bytes", 1, int64_t{1} << 40, &v);
-      !s.ok())
-    return s;
-  config->flush_threshold_bytes = v;
-  v = absl::ToInt64Milliseconds(config->workload);
+  // Each integer flag: its name, its range, the field it sets (checked in
+  // this order, so the first bad one is the one reported).
+  const struct {
+    const char* name;
+    int64_t lo, hi;
+    int* field;
+  } ints[] = {
+      {"nodes", 1, 9, &config->nodes},
+      {"replicas", 0, 8, &config->replicas},
+      {"shards", 1, 16, &config->shards},
+      {"clients", 1, 64, &config->clients},
+      {"keys", 1, 1000, &config->keys},
+      {"deletes", 0, 100, &config->delete_percent},
+  };
+  for (const auto& flag : ints) {
+    int64_t v = *flag.field;
+    if (auto s = TakeInt(args, flag.name, flag.lo, flag.hi, &v); !s.ok())
+      return s;
+    *flag.field = static_cast<int>(v);
+  }
+  constexpr int64_t kBig = int64_t{1} << 40;
+  const struct {
+    const char* name;
+    int64_t lo, hi;
+    absl::Duration* field;
+  } millis[] = {
+      {"gc-deletes-ms", 0, kBig, &config->gc_deletes},
+      {"lease-period-ms", 0, kBig, &config->retention_lease_period},
+  };
+  for (const auto& flag : millis) {
+    int64_t v = absl::ToInt64Milliseconds(*flag.field);
+    if (auto s = TakeInt(args, flag.name, flag.lo, flag.hi, &v); !s.ok())
+      return s;
+    *flag.field = absl::Milliseconds(v);
+  }
+  for (auto [name, field] :
+       {std::pair<const char*, int64_t*>{"translog-generation-bytes",
+                                         &config->translog_generation_bytes},
+        std::pair<const char*, int64_t*>{"flush-threshold-bytes",
+                                         &config->flush_threshold_bytes}}) {
+    if (auto s = TakeInt(args, name, 1, kBig, field); !s.ok()) return s;
+  }
+  int64_t v = absl::ToInt64Milliseconds(config->workload);
   if (auto s = TakeInt(args, "workload-ms", 100, 600000, &v); !s.ok()) return s;
   config->workload = absl::Milliseconds(v);
   std::string fsync;
