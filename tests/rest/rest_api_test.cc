@@ -469,8 +469,6 @@ TEST_F(RestTest, AliasEndpointsSendActionsAndReadTheState) {
       state->mutable_indices(0)->add_aliases("both");
       state->mutable_indices(0)->add_aliases("films");
       logs->add_aliases("both");
-    } else if (request.has_update_indices()) {
-      reply.mutable_update_indices_response()->set_acknowledged(true);
     }
     return reply;
   };

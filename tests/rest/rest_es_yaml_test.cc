@@ -284,12 +284,6 @@ TEST_F(RestTest, WriteResolvesAnAliasByTheRefusalsTypeNotItsReason) {
 // ---- index.max_result_window (es_yaml.md (a)6)
 
 TEST_F(RestTest, CreateIndexSendsMaxResultWindowAndRefusesABadOne) {
-  dispatcher_.answer = [](const std::string&, const pb::Envelope& request) {
-    pb::Envelope reply = DefaultAnswer(request);
-    if (request.has_create_index())
-      reply.mutable_create_index_response()->set_acknowledged(true);
-    return reply;
-  };
   auto put = client_->Put(
       "/tw", R"({"settings":{"index.max_result_window":2}})", kJson);
   ASSERT_TRUE(put);

@@ -20,12 +20,6 @@ using rest_test::RestTest;
 // PUT /{index}/_settings sends the dynamic settings to the coordinator in one
 // update; static and unknown settings are refused before anything is sent.
 TEST_F(RestTest, PutSettingsSendsDynamicSettingsAndRefusesTheRest) {
-  dispatcher_.answer = [](const std::string&, const pb::Envelope& request) {
-    pb::Envelope reply = DefaultAnswer(request);
-    if (request.has_update_indices())
-      reply.mutable_update_indices_response()->set_acknowledged(true);
-    return reply;
-  };
   auto put = client_->Put(
       "/movies/_settings",
       R"({"index":{"refresh_interval":"5s","number_of_replicas":2}})", kJson);
@@ -109,12 +103,6 @@ TEST_F(RestTest, GetSettingsShowsEachIndexsSettings) {
 }
 
 TEST_F(RestTest, PutSettingsSendsMaxResultWindow) {
-  dispatcher_.answer = [](const std::string&, const pb::Envelope& request) {
-    pb::Envelope reply = DefaultAnswer(request);
-    if (request.has_update_indices())
-      reply.mutable_update_indices_response()->set_acknowledged(true);
-    return reply;
-  };
   auto put = client_->Put("/movies/_settings",
                           R"({"index":{"max_result_window":50}})", kJson);
   ASSERT_TRUE(put);

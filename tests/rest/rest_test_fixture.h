@@ -175,6 +175,11 @@ class RestTest : public rest_test::RestFixture {
     } else if (request.has_get_cluster_state()) {
       *reply.mutable_get_cluster_state_response()->mutable_state() =
           GreenState();
+    } else if (request.has_create_index()) {
+      reply.mutable_create_index_response()->set_acknowledged(true);
+    } else if (request.has_update_indices()) {
+      // As the coordinator answers an alias or settings update it applied.
+      reply.mutable_update_indices_response()->set_acknowledged(true);
     } else if (request.has_refresh()) {
       // Each node holds one copy of movies.
       reply.mutable_refresh_response()->set_refreshed(1);
